@@ -1,0 +1,357 @@
+//! Configuration: one TOML file (see `baoxiu.example.toml`) plus `BAOXIU_SECTION__KEY`
+//! environment overrides. Secrets (API tokens, bot tokens) are read only from the
+//! environment; the file names the variables that hold them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::calendar::{Calendar, CalendarConfig};
+use crate::domain::priority::PriorityMatrix;
+use crate::domain::routing::{Group, Routing};
+use crate::domain::sla::SlaPolicy;
+use crate::store::SqliteSync;
+
+/// The file read when `--config` is not given (if it exists).
+pub const DEFAULT_FILE: &str = "baoxiu.toml";
+
+/// Everything configurable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Database.
+    pub database: DatabaseConfig,
+    /// Ticket numbering and defaults.
+    pub desk: DeskConfig,
+    /// When SLA clocks run.
+    pub calendar: CalendarConfig,
+    /// Impact × urgency → priority.
+    pub priority: PriorityMatrix,
+    /// Targets per priority.
+    pub sla: SlaPolicy,
+    /// Engineer groups and the categories routed to them.
+    pub groups: Vec<Group>,
+    /// Bearer tokens for the REST API.
+    pub api_tokens: Vec<TokenConfig>,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://FILE` (default `sqlite://baoxiu.db`) or `postgres://…`.
+    pub url: String,
+    /// SQLite commit durability: `normal` (default) or `full`.
+    pub sqlite_sync: SqliteSync,
+}
+
+/// Desk settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskConfig {
+    /// Ticket number prefix: `BX` gives `BX-2026-000123`.
+    pub ticket_prefix: String,
+}
+
+/// Roles an API token can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRole {
+    /// Service desk / manager: sees and manages everything.
+    Manager,
+    /// Acts as the engineer whose handle is `subject`.
+    Engineer,
+    /// Acts as the reporter identified by `subject` (channel `api`).
+    Reporter,
+}
+
+/// One API token: its role and the environment variable that holds its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Name shown in the audit trail (managers) or reporter display name.
+    pub name: String,
+    /// What the token may do.
+    pub role: TokenRole,
+    /// Engineer handle or reporter key; required for engineer and reporter tokens.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Environment variable holding the token (never the token itself).
+    pub env: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://baoxiu.db".into(),
+            sqlite_sync: SqliteSync::Normal,
+        }
+    }
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        Self {
+            ticket_prefix: "BX".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            desk: DeskConfig::default(),
+            calendar: CalendarConfig::default(),
+            priority: PriorityMatrix::default(),
+            sla: SlaPolicy::default(),
+            groups: Routing::default().groups().to_vec(),
+            api_tokens: vec![TokenConfig {
+                name: "service desk".into(),
+                role: TokenRole::Manager,
+                subject: None,
+                env: "BAOXIU_MANAGER_TOKEN".into(),
+            }],
+        }
+    }
+}
+
+/// A configuration that cannot be used; says where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable, malformed or mistyped (figment names the key and the file).
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    /// The given file does not exist.
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    /// Parsed, but a value makes no sense.
+    #[error("{file}: `{key}`: {reason}")]
+    Invalid {
+        /// Which file (or "defaults" / "environment").
+        file: String,
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The rules built from a valid configuration.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Ticket number prefix.
+    pub ticket_prefix: String,
+    /// SLA calendar.
+    pub calendar: Calendar,
+    /// Priority matrix.
+    pub matrix: PriorityMatrix,
+    /// SLA targets.
+    pub sla: SlaPolicy,
+    /// Category → group.
+    pub routing: Routing,
+}
+
+/// A usable API token (its value hashed; compared in constant time).
+#[derive(Clone)]
+pub struct ApiToken {
+    /// Configuration entry.
+    pub config: TokenConfig,
+    /// The secret value.
+    pub secret: SecretString,
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken").field("name", &self.config.name).finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Loads defaults, then the file (`path`, or `baoxiu.toml` if present), then the
+    /// environment (`BAOXIU_DATABASE__URL=…` overrides `[database] url`).
+    pub fn load(path: Option<&Path>) -> Result<(Config, String), ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let source = match path {
+            Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_owned())),
+            Some(p) => {
+                figment = figment.merge(Toml::file_exact(p));
+                p.display().to_string()
+            }
+            None if Path::new(DEFAULT_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_FILE));
+                DEFAULT_FILE.to_owned()
+            }
+            None => "defaults".to_owned(),
+        };
+        // Only `SECTION__KEY` variables are settings; others with the prefix are secrets.
+        figment = figment.merge(
+            Env::prefixed("BAOXIU_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let config: Config = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        Ok((config, source))
+    }
+
+    /// Checks the values that parse but could still be wrong, and builds the rules.
+    pub fn policy(&self, source: &str) -> Result<Policy, ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            file: source.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        let prefix = &self.desk.ticket_prefix;
+        if !(1..=8).contains(&prefix.len()) || !prefix.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(invalid(
+                "desk.ticket_prefix",
+                format!("`{prefix}` must be 1–8 capital letters A–Z"),
+            ));
+        }
+        let calendar = self
+            .calendar
+            .build()
+            .map_err(|e| invalid("calendar", e.to_string()))?;
+        let routing = Routing::new(self.groups.clone()).map_err(|e| invalid("groups", e.to_string()))?;
+        for t in &self.api_tokens {
+            if t.role != TokenRole::Manager && t.subject.is_none() {
+                return Err(invalid(
+                    "api_tokens",
+                    format!("token `{}` is for an {:?} and needs a `subject`", t.name, t.role),
+                ));
+            }
+        }
+        Ok(Policy {
+            ticket_prefix: prefix.clone(),
+            calendar,
+            matrix: self.priority.clone(),
+            sla: self.sla.clone(),
+            routing,
+        })
+    }
+
+    /// Reads token values from the environment. Tokens whose variable is unset are
+    /// skipped (named in the returned warnings); a token shorter than 16 characters is an
+    /// error, since it could be guessed.
+    pub fn api_tokens(&self) -> Result<(Vec<ApiToken>, Vec<String>), ConfigError> {
+        let mut tokens = Vec::new();
+        let mut warnings = Vec::new();
+        for t in &self.api_tokens {
+            match std::env::var(&t.env) {
+                Ok(value) if value.len() >= 16 => tokens.push(ApiToken {
+                    config: t.clone(),
+                    secret: SecretString::from(value),
+                }),
+                Ok(_) => {
+                    return Err(ConfigError::Invalid {
+                        file: "environment".into(),
+                        key: t.env.clone(),
+                        reason: "API tokens must be at least 16 characters".into(),
+                    });
+                }
+                Err(_) => warnings.push(format!(
+                    "API token `{}` is disabled: environment variable {} is not set",
+                    t.name, t.env
+                )),
+            }
+        }
+        Ok((tokens, warnings))
+    }
+}
+
+impl ApiToken {
+    /// Constant-time comparison with a presented token.
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        // Hash both sides so the comparison does not leak the length either.
+        let a = Sha256::digest(self.secret.expose_secret().as_bytes());
+        let b = Sha256::digest(presented.as_bytes());
+        a.ct_eq(&b).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml: &str) -> Result<Policy, ConfigError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("baoxiu.toml");
+        std::fs::write(&path, toml).expect("write config");
+        let (config, source) = Config::load(Some(&path))?;
+        config.policy(&source)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        let p = c.policy("defaults").unwrap();
+        assert_eq!(p.ticket_prefix, "BX");
+        assert_eq!(p.routing.groups().len(), 6);
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("baoxiu.example.toml");
+        let (config, source) = Config::load(Some(&p)).unwrap();
+        config.policy(&source).unwrap();
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_the_key() {
+        let err = load_str("[server]\nlisten = \"not an address\"\n").unwrap_err().to_string();
+        assert!(err.contains("server.listen") && err.contains("baoxiu.toml"), "{err}");
+        let err = load_str("[sla.p1]\nresponse = \"soon\"\n").unwrap_err().to_string();
+        assert!(err.contains("sla.p1.response") && err.contains("not a duration"), "{err}");
+        let err = load_str("[databse]\nurl = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("databse"), "{err}");
+        let err = load_str("[desk]\nticket_prefix = \"bx-1\"\n").unwrap_err().to_string();
+        assert!(err.contains("desk.ticket_prefix") && err.contains("baoxiu.toml"), "{err}");
+        let err = load_str(
+            "[[groups]]\nid = \"a\"\nname = \"A\"\nname_en = \"A\"\ncategories = [\"x\"]\n\
+             [[groups]]\nid = \"b\"\nname = \"B\"\nname_en = \"B\"\ncategories = [\"x\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("groups") && err.contains("`x`"), "{err}");
+        assert!(matches!(
+            Config::load(Some(Path::new("/nonexistent/baoxiu.toml"))),
+            Err(ConfigError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn token_comparison() {
+        let t = ApiToken {
+            config: Config::default().api_tokens[0].clone(),
+            secret: SecretString::from("0123456789abcdef".to_owned()),
+        };
+        assert!(t.matches("0123456789abcdef"));
+        assert!(!t.matches("0123456789abcdeF"));
+        assert!(!t.matches(""));
+    }
+}

@@ -1,0 +1,517 @@
+//! The desk: the application service and the only place that changes tickets. Each call
+//! checks the caller, lets the domain decide, and stores the change with its audit event
+//! and outgoing messages in one transaction.
+
+mod report;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::json;
+
+pub use report::{FieldError, Remembered, ReportForm};
+
+use crate::clock::Clock;
+use crate::config::Policy;
+use crate::domain::ReporterId;
+use crate::domain::EngineerId;
+use crate::domain::intake::PersonName;
+use crate::domain::routing::{Engineer, Group, Tier, offer_order};
+use crate::domain::ticket::{
+    Action, Audience, Caller, Change, Notice, Status, Ticket, TicketError, TicketNumber,
+};
+use crate::store::{
+    Actor, AuditEvent, NewAuditEvent, NewEngineer, NewOutboxMessage, Page, Recipient, Reporter, Scope,
+    Store, StoreError, TicketFilter, TicketWrite,
+};
+
+/// Why the desk refused or failed a call. `Display` is the sentence shown to the person.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// The input has problems (each listed).
+    #[error("the report has problems: {}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// A single bad value outside a report form.
+    #[error("{0}")]
+    BadValue(String),
+    /// Not there, or not visible to this caller (the two are indistinguishable on purpose).
+    #[error("{0} was not found")]
+    NotFound(String),
+    /// The domain refused the action.
+    #[error(transparent)]
+    Ticket(TicketError),
+    /// Somebody else accepted first.
+    #[error("sorry, {by} has already accepted this job")]
+    AlreadyTaken {
+        /// Who has it.
+        by: String,
+    },
+    /// The caller may not do this at all.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A unique value is taken.
+    #[error("{0} is already in use")]
+    Duplicate(String),
+    /// The ticket kept changing under us; the caller may simply retry.
+    #[error("the ticket is being changed by someone else right now; please try again")]
+    Busy,
+    /// Storage failed.
+    #[error("the desk could not reach its database")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for DeskError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(what) => DeskError::Duplicate(what),
+            other => DeskError::Store(other),
+        }
+    }
+}
+
+/// The application service.
+#[derive(Clone)]
+pub struct Desk {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    policy: Arc<Policy>,
+}
+
+/// A ticket with its audit trail, as its detail view shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TicketDetail {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// Its audit trail, oldest first.
+    pub audit: Vec<AuditEvent>,
+}
+
+/// Optimistic-concurrency retries before giving up with `Busy`.
+const MAX_ATTEMPTS: usize = 5;
+
+impl Desk {
+    /// A desk over a store, a clock and the configured rules.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Desk {
+        Desk {
+            store,
+            clock,
+            policy: Arc::new(policy),
+        }
+    }
+
+    /// The store (for adapters' own tables and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The rules in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The current time from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Checks the database answers.
+    pub async fn health(&self) -> Result<(), DeskError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// The reporter behind a chat or API identity, created on first contact.
+    pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str) -> Result<Reporter, DeskError> {
+        let name = PersonName::parse(name).map_err(|e| DeskError::BadValue(e.to_string()))?;
+        Ok(self
+            .store
+            .reporter_for_identity(channel, external_id, name.as_str(), self.now())
+            .await?)
+    }
+
+    /// Marks a reporter as VIP (or not). Managers only.
+    pub async fn set_vip(&self, caller: &Caller, reporter: ReporterId, vip: bool) -> Result<Reporter, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden("only managers can change VIP status".into()));
+        }
+        let mut r = self
+            .store
+            .reporter(reporter)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("reporter {reporter}")))?;
+        r.vip = vip;
+        self.store.update_reporter(&r, self.now()).await?;
+        Ok(r)
+    }
+
+    /// Records a fault report for `reporter` and offers it to the right group.
+    /// Reporters report for themselves; managers may record one on someone's behalf.
+    pub async fn report(&self, caller: &Caller, reporter: ReporterId, form: ReportForm) -> Result<Ticket, DeskError> {
+        let allowed = caller.is_manager() || *caller == Caller::Reporter(reporter);
+        if !allowed {
+            return Err(DeskError::Forbidden("you can only report faults for yourself".into()));
+        }
+        let who = self
+            .store
+            .reporter(reporter)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("reporter {reporter}")))?;
+        let now = self.now();
+        let known = Remembered {
+            name: who.name.clone(),
+            department: who.department.clone(),
+            phone: who.phone.clone(),
+        };
+        let (intake, impact, urgency) = form.parse(&known, &self.policy.routing, now).map_err(DeskError::Invalid)?;
+        let priority = self.policy.matrix.priority(intake.kind, impact, urgency, who.vip);
+        let group = self
+            .policy
+            .routing
+            .group_for(&intake.category)
+            .map(|g| g.id.clone())
+            .ok_or_else(|| DeskError::BadValue(format!("unknown category `{}`", intake.category)))?;
+        let targets = self.policy.sla.targets(priority);
+        let due = |span: Option<crate::domain::sla::Span>| span.map(|s| self.policy.calendar.add(now, s.0));
+        let engineers = self.store.engineers().await?;
+        let load = self.store.open_load().await?;
+        let on_duty = !offer_order(&engineers, &group, Tier::FirstLine, |id| load.get(&id).copied().unwrap_or(0)).is_empty();
+
+        let ticket = Ticket {
+            id: crate::domain::TicketId(0),
+            number: TicketNumber::unassigned(),
+            reporter,
+            intake,
+            vip: who.vip,
+            impact,
+            urgency,
+            priority,
+            status: if on_duty { Status::Offered } else { Status::New },
+            group: group.clone(),
+            tier: Tier::FirstLine,
+            assignee: None,
+            offered_to: None,
+            work_mode: None,
+            arrived_at: None,
+            pending_reason: None,
+            cause: None,
+            solution: None,
+            closure: None,
+            reopen_count: 0,
+            escalation_level: 0,
+            response_due_at: due(targets.response),
+            resolution_due_at: due(targets.resolution),
+            created_at: now,
+            updated_at: now,
+            accepted_at: None,
+            resolved_at: None,
+            closed_at: None,
+            version: 0,
+        };
+        let mut notices = vec![Notice {
+            to: Audience::Reporter,
+            event: "ticket_received",
+        }];
+        notices.push(Notice {
+            to: Audience::Offer {
+                group,
+                tier: Tier::FirstLine,
+                to: None,
+            },
+            event: "job_offered",
+        });
+        let change = Change {
+            ticket,
+            action: "report",
+            from: None,
+            note: None,
+            notices,
+        };
+        let write = self.write_for(caller, change, &engineers, &load, now)?;
+        let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
+        let stored = self.store.insert_ticket(&self.policy.ticket_prefix, year, &write).await?;
+        tracing::info!(ticket = %stored.number, priority = %stored.priority, status = %stored.status, "ticket reported");
+        Ok(stored)
+    }
+
+    /// Applies an action to a ticket. Concurrent changes are detected by version and the
+    /// action is decided again on the fresh ticket (so of two simultaneous accepts, one
+    /// wins and the other is told who has the job).
+    pub async fn act(&self, caller: &Caller, number: &str, action: Action) -> Result<Ticket, DeskError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let ticket = self.visible_ticket(caller, number).await?;
+            let now = self.now();
+            let change = match ticket.apply(caller, action.clone(), now) {
+                Ok(c) => c,
+                Err(TicketError::AlreadyTaken { by }) => {
+                    return Err(DeskError::AlreadyTaken {
+                        by: self.engineer_name(by).await?,
+                    });
+                }
+                Err(e) => return Err(DeskError::Ticket(e)),
+            };
+            let engineers = self.store.engineers().await?;
+            let load = self.store.open_load().await?;
+            let write = self.write_for(caller, change, &engineers, &load, now)?;
+            match self.store.update_ticket(&write).await {
+                Ok(t) => {
+                    tracing::info!(ticket = %t.number, action = write.audit.action, status = %t.status, "ticket changed");
+                    return Ok(t);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DeskError::Busy)
+    }
+
+    /// A ticket and its audit trail, if the caller may see it.
+    pub async fn ticket(&self, caller: &Caller, number: &str) -> Result<TicketDetail, DeskError> {
+        let ticket = self.visible_ticket(caller, number).await?;
+        let audit = self.store.audit_trail(ticket.id).await?;
+        Ok(TicketDetail { ticket, audit })
+    }
+
+    /// One page of the tickets the caller may see.
+    pub async fn list(&self, caller: &Caller, filter: &TicketFilter, page: u32, per_page: u32) -> Result<Page<Ticket>, DeskError> {
+        let scope = match caller {
+            _ if caller.is_manager() => Scope::All,
+            Caller::System => Scope::All,
+            Caller::Reporter(id) => Scope::Reporter(*id),
+            Caller::Engineer(e) => Scope::Engineer {
+                group: e.group.clone(),
+                id: e.id,
+            },
+            Caller::Desk { .. } => Scope::All,
+        };
+        let per_page = per_page.clamp(1, 100);
+        let offset = i64::from(page.max(1) - 1) * i64::from(per_page);
+        Ok(self.store.list_tickets(&scope, filter, i64::from(per_page), offset).await?)
+    }
+
+    /// The configured engineer groups.
+    pub fn groups(&self) -> &[Group] {
+        self.policy.routing.groups()
+    }
+
+    /// All engineers. Engineers and managers only.
+    pub async fn engineers(&self, caller: &Caller) -> Result<Vec<Engineer>, DeskError> {
+        if !matches!(caller, Caller::Engineer(_)) && !caller.is_manager() {
+            return Err(DeskError::Forbidden("only engineers and managers can list engineers".into()));
+        }
+        Ok(self.store.engineers().await?)
+    }
+
+    /// One engineer by id.
+    pub async fn engineer(&self, id: EngineerId) -> Result<Option<Engineer>, DeskError> {
+        Ok(self.store.engineer(id).await?)
+    }
+
+    /// One engineer by handle.
+    pub async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, DeskError> {
+        Ok(self.store.engineer_by_handle(handle).await?)
+    }
+
+    /// Adds an engineer. Managers only.
+    pub async fn add_engineer(&self, caller: &Caller, new: NewEngineer) -> Result<Engineer, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden("only managers can add engineers".into()));
+        }
+        let handle_ok = (2..=32).contains(&new.handle.len())
+            && new
+                .handle
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        if !handle_ok {
+            return Err(DeskError::BadValue(format!(
+                "handle `{}` must be 2–32 lowercase letters, digits, '.', '_' or '-'",
+                new.handle
+            )));
+        }
+        let name = PersonName::parse(&new.name).map_err(|e| DeskError::BadValue(e.to_string()))?;
+        self.known_group(&new.group)?;
+        let new = NewEngineer {
+            name: name.to_string(),
+            ..new
+        };
+        Ok(self.store.create_engineer(&new, self.now()).await?)
+    }
+
+    /// Changes an engineer's duty, group or tier. Engineers may change their own duty;
+    /// everything else is for managers.
+    pub async fn update_engineer(
+        &self,
+        caller: &Caller,
+        id: EngineerId,
+        on_duty: Option<bool>,
+        group: Option<String>,
+        tier: Option<Tier>,
+    ) -> Result<Engineer, DeskError> {
+        let own = caller.engineer_id() == Some(id);
+        if !caller.is_manager() && !(own && group.is_none() && tier.is_none()) {
+            return Err(DeskError::Forbidden(
+                "engineers may only change their own duty status; managers change the rest".into(),
+            ));
+        }
+        let mut e = self
+            .store
+            .engineer(id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
+        if let Some(g) = group {
+            self.known_group(&g)?;
+            e.group = g;
+        }
+        if let Some(d) = on_duty {
+            e.on_duty = d;
+        }
+        if let Some(t) = tier {
+            e.tier = t;
+        }
+        self.store.update_engineer(&e).await?;
+        Ok(e)
+    }
+
+    fn known_group(&self, id: &str) -> Result<(), DeskError> {
+        if self.policy.routing.group(id).is_none() {
+            let ids: Vec<&str> = self.groups().iter().map(|g| g.id.as_str()).collect();
+            return Err(DeskError::BadValue(format!(
+                "unknown group `{id}`; choose one of: {}",
+                ids.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    async fn visible_ticket(&self, caller: &Caller, number: &str) -> Result<Ticket, DeskError> {
+        let not_found = || DeskError::NotFound(format!("ticket {}", number.trim()));
+        let parsed = TicketNumber::parse(number).ok_or_else(not_found)?;
+        match self.store.ticket_by_number(parsed.as_str()).await? {
+            Some(t) if t.visible_to(caller) => Ok(t),
+            _ => Err(not_found()),
+        }
+    }
+
+    async fn engineer_name(&self, id: Option<EngineerId>) -> Result<String, DeskError> {
+        Ok(match id {
+            Some(id) => self
+                .store
+                .engineer(id)
+                .await?
+                .map_or_else(|| format!("engineer {id}"), |e| e.name),
+            None => "another engineer".into(),
+        })
+    }
+
+    /// Turns a domain change into the rows to write: the audit event and one outbox
+    /// message per concrete recipient.
+    fn write_for(
+        &self,
+        caller: &Caller,
+        change: Change,
+        engineers: &[Engineer],
+        load: &std::collections::HashMap<EngineerId, u32>,
+        now: DateTime<Utc>,
+    ) -> Result<TicketWrite, DeskError> {
+        let t = &change.ticket;
+        let name_of = |id: Option<EngineerId>| {
+            id.and_then(|id| engineers.iter().find(|e| e.id == id))
+                .map(|e| e.name.clone())
+        };
+        let payload = json!({
+            "ticket": t.number.as_str(),
+            "priority": t.priority.as_str(),
+            "status": t.status.as_str(),
+            "category": t.intake.category,
+            "site": t.intake.location.site.as_str(),
+            "room": t.intake.location.room.as_ref().map(|r| r.as_str()),
+            "summary": t.intake.description.as_str().chars().take(120).collect::<String>(),
+            "engineer": name_of(t.assignee),
+            "note": change.note,
+            "response_due_at": t.response_due_at,
+            "resolution_due_at": t.resolution_due_at,
+        });
+        let mut sent = BTreeSet::new();
+        let mut outbox = Vec::new();
+        let managers = || {
+            engineers
+                .iter()
+                .filter(|e| e.tier == Tier::Manager)
+                .map(|e| Recipient::Engineer(e.id))
+                .collect::<Vec<_>>()
+        };
+        for n in &change.notices {
+            let (recipients, event) = match &n.to {
+                Audience::Reporter => (vec![Recipient::Reporter(t.reporter)], n.event),
+                Audience::Engineer(id) => (vec![Recipient::Engineer(*id)], n.event),
+                Audience::Managers => (managers(), n.event),
+                Audience::Offer { to: Some(id), .. } => (vec![Recipient::Engineer(*id)], n.event),
+                Audience::Offer { group, tier, to: None } => {
+                    let order = offer_order(engineers, group, *tier, |id| load.get(&id).copied().unwrap_or(0));
+                    if order.is_empty() {
+                        // Nobody on duty to offer it to: the managers must step in.
+                        (managers(), "no_engineer_on_duty")
+                    } else {
+                        (order.iter().map(|e| Recipient::Engineer(e.id)).collect(), n.event)
+                    }
+                }
+            };
+            for r in recipients {
+                // The person acting is not told about their own action.
+                let own = match (r, caller) {
+                    (Recipient::Reporter(id), Caller::Reporter(me)) => id == *me,
+                    (Recipient::Engineer(id), Caller::Engineer(me)) => id == me.id,
+                    _ => false,
+                };
+                if !own && sent.insert((r.parts(), event)) {
+                    outbox.push(NewOutboxMessage {
+                        to: r,
+                        event: event.to_owned(),
+                        payload: payload.clone(),
+                    });
+                }
+            }
+        }
+        let audit = NewAuditEvent {
+            actor: actor(caller, t),
+            at: now,
+            action: change.action.to_owned(),
+            from: change.from,
+            to: t.status,
+            note: change.note,
+        };
+        Ok(TicketWrite {
+            ticket: change.ticket,
+            audit,
+            outbox,
+        })
+    }
+}
+
+fn actor(caller: &Caller, t: &Ticket) -> Actor {
+    match caller {
+        Caller::Reporter(id) => Actor {
+            kind: "reporter",
+            id: Some(id.to_string()),
+            name: if *id == t.reporter {
+                t.intake.reporter_name.to_string()
+            } else {
+                format!("reporter {id}")
+            },
+        },
+        Caller::Engineer(e) => Actor {
+            kind: "engineer",
+            id: Some(e.id.to_string()),
+            name: e.name.clone(),
+        },
+        Caller::Desk { name } => Actor {
+            kind: "desk",
+            id: None,
+            name: name.clone(),
+        },
+        Caller::System => Actor {
+            kind: "system",
+            id: None,
+            name: "baoxiu".into(),
+        },
+    }
+}

@@ -1,0 +1,180 @@
+//! The raw fault report as adapters and the API send it, and its parsing into an
+//! [`Intake`]: every field checked, every problem reported at once.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::domain::intake::{
+    AssetTag, Department, Description, Device, InputError, Intake, Location, PersonName, Phone, Place,
+    TicketKind, parse_ip,
+};
+use crate::domain::priority::{Impact, Urgency};
+use crate::domain::routing::Routing;
+
+/// A fault report before validation. Unknown fields are refused.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportForm {
+    /// `fault` (default) or `consultation`.
+    #[serde(default)]
+    pub kind: Option<TicketKind>,
+    /// Reporter's name (defaults to the name we know).
+    #[serde(default)]
+    pub reporter_name: Option<String>,
+    /// Department (defaults to the remembered one).
+    #[serde(default)]
+    pub department: Option<String>,
+    /// Contact phone (defaults to the remembered one).
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Site or branch office.
+    pub site: String,
+    /// Building.
+    #[serde(default)]
+    pub building: Option<String>,
+    /// Room or desk.
+    #[serde(default)]
+    pub room: Option<String>,
+    /// Asset tag.
+    #[serde(default)]
+    pub asset_tag: Option<String>,
+    /// Device model.
+    #[serde(default)]
+    pub device_model: Option<String>,
+    /// Device IP address.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Fault category id.
+    pub category: String,
+    /// What is wrong.
+    pub description: String,
+    /// When it started.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// People affected (default 1).
+    #[serde(default)]
+    pub people_affected: Option<u32>,
+    /// `everyone`, `some` or `one` (default: from people affected).
+    #[serde(default)]
+    pub impact: Option<Impact>,
+    /// `high`, `medium` (default) or `low`.
+    #[serde(default)]
+    pub urgency: Option<Urgency>,
+    /// Photo references.
+    #[serde(default)]
+    pub photos: Vec<String>,
+}
+
+/// One field's problem, for the API's `errors` list and the chat's hint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The form field.
+    pub field: &'static str,
+    /// What is wrong, as a sentence.
+    pub message: String,
+}
+
+/// What the reporter's record remembers, used where the form leaves a field out.
+#[derive(Debug, Clone, Default)]
+pub struct Remembered {
+    /// Name.
+    pub name: String,
+    /// Department.
+    pub department: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+}
+
+const MAX_PHOTOS: usize = 10;
+
+impl ReportForm {
+    /// Validates everything, collecting every problem.
+    pub fn parse(
+        self,
+        known: &Remembered,
+        routing: &Routing,
+        now: DateTime<Utc>,
+    ) -> Result<(Intake, Impact, Urgency), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut check = |field: &'static str, r: Result<(), InputError>| {
+            if let Err(e) = r {
+                errors.push(FieldError {
+                    field,
+                    message: e.to_string(),
+                });
+            }
+        };
+        fn keep<T>(slot: &mut Option<T>, r: Result<T, InputError>) -> Result<(), InputError> {
+            r.map(|v| *slot = Some(v))
+        }
+        fn opt<T>(raw: Option<String>, f: fn(&str) -> Result<T, InputError>) -> Result<Option<T>, InputError> {
+            raw.filter(|s| !s.trim().is_empty()).map(|s| f(&s)).transpose()
+        }
+
+        let (mut name, mut dept, mut phone, mut site) = (None, None, None, None);
+        let (mut building, mut room, mut tag, mut model, mut ip, mut desc) = (None, None, None, None, None, None);
+        let or_known = |given: Option<String>, known: &Option<String>| given.or_else(|| known.clone()).unwrap_or_default();
+        check("reporter_name", keep(&mut name, PersonName::parse(&self.reporter_name.unwrap_or_else(|| known.name.clone()))));
+        check("department", keep(&mut dept, Department::parse(&or_known(self.department, &known.department))));
+        check("phone", keep(&mut phone, Phone::parse(&or_known(self.phone, &known.phone))));
+        check("site", keep(&mut site, Place::parse(&self.site)));
+        check("building", keep(&mut building, opt(self.building, Place::parse)));
+        check("room", keep(&mut room, opt(self.room, Place::parse)));
+        check("asset_tag", keep(&mut tag, opt(self.asset_tag, AssetTag::parse)));
+        check("device_model", keep(&mut model, opt(self.device_model, Place::parse)));
+        check("ip", keep(&mut ip, opt(self.ip, parse_ip)));
+        check("description", keep(&mut desc, Description::parse(&self.description)));
+
+        if routing.group_for(&self.category).is_none() {
+            let known: Vec<&str> = routing.categories().collect();
+            errors.push(FieldError {
+                field: "category",
+                message: format!("unknown category `{}`; choose one of: {}", self.category, known.join(", ")),
+            });
+        }
+        let people = self.people_affected.unwrap_or(1);
+        if !(1..=1_000_000).contains(&people) {
+            errors.push(FieldError {
+                field: "people_affected",
+                message: "people affected must be between 1 and 1,000,000".into(),
+            });
+        }
+        // A few minutes of slack for phones with a fast clock.
+        if self.started_at.is_some_and(|t| t > now + Duration::minutes(5)) {
+            errors.push(FieldError {
+                field: "started_at",
+                message: "the fault cannot start in the future".into(),
+            });
+        }
+        if self.photos.len() > MAX_PHOTOS || self.photos.iter().any(|p| p.is_empty() || p.len() > 512) {
+            errors.push(FieldError {
+                field: "photos",
+                message: format!("at most {MAX_PHOTOS} photos, each a reference of 1–512 characters"),
+            });
+        }
+
+        match (name, dept, phone, site, desc) {
+            (Some(reporter_name), Some(department), Some(phone), Some(site), Some(description)) if errors.is_empty() => {
+                let impact = self.impact.unwrap_or(match people {
+                    1 => Impact::One,
+                    _ => Impact::Some,
+                });
+                let intake = Intake {
+                    kind: self.kind.unwrap_or(TicketKind::Fault),
+                    reporter_name,
+                    department,
+                    phone,
+                    location: Location { site, building: building.flatten(), room: room.flatten() },
+                    device: Device { asset_tag: tag.flatten(), model: model.flatten(), ip: ip.flatten() },
+                    category: self.category,
+                    description,
+                    started_at: self.started_at,
+                    people_affected: people,
+                    photos: self.photos,
+                };
+                Ok((intake, impact, self.urgency.unwrap_or(Urgency::Medium)))
+            }
+            _ => Err(errors),
+        }
+    }
+}

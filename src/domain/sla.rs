@@ -1,0 +1,197 @@
+//! The service levels promised per priority (DOMAIN.md's tables), as configuration.
+
+use std::fmt;
+
+use chrono::Duration;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::priority::Priority;
+
+/// A span written the way people write it in config: `10m`, `2h`, `1h30m`, `48h`, `3d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span(pub Duration);
+
+impl Span {
+    /// Parses `[Nd][Nh][Nm][Ns]` (at least one part, all non-negative).
+    pub fn parse(text: &str) -> Result<Span, String> {
+        let bad = || format!("`{text}` is not a duration; write e.g. 10m, 2h, 1h30m or 3d");
+        let mut total = Duration::zero();
+        let mut digits = String::new();
+        let mut parts = 0;
+        for c in text.trim().chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let n: i64 = digits.parse().map_err(|_| bad())?;
+            digits.clear();
+            let part = match c {
+                'd' => Duration::try_days(n),
+                'h' => Duration::try_hours(n),
+                'm' => Duration::try_minutes(n),
+                's' => Duration::try_seconds(n),
+                _ => None,
+            }
+            .ok_or_else(bad)?;
+            total = total.checked_add(&part).ok_or_else(bad)?;
+            parts += 1;
+        }
+        if parts == 0 || !digits.is_empty() {
+            return Err(bad());
+        }
+        Ok(Span(total))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut secs = self.0.num_seconds();
+        if secs == 0 {
+            return f.write_str("0m");
+        }
+        for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+            if secs >= size {
+                write!(f, "{}{unit}", secs / size)?;
+                secs %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Span::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Targets for one priority; `None` means "no clock".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Offered → accepted.
+    pub response: Option<Span>,
+    /// Accepted → arrived on site, for jobs that need a visit.
+    pub on_site: Option<Span>,
+    /// Reported → resolved.
+    pub resolution: Option<Span>,
+    /// A progress note is due this often while the ticket is open.
+    pub progress_every: Option<Span>,
+}
+
+/// The whole service-level policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaPolicy {
+    /// Level 1 / critical.
+    pub p1: Targets,
+    /// Level 2 / urgent.
+    pub p2: Targets,
+    /// Level 3 / normal.
+    pub p3: Targets,
+    /// Requests: scheduled.
+    pub p4: Targets,
+    /// A device not repaired within this is replaced (the 48-hour rule).
+    pub replacement_after: Span,
+}
+
+fn span(text: &str) -> Option<Span> {
+    Span::parse(text).ok()
+}
+
+impl Default for SlaPolicy {
+    /// DOMAIN.md: response 10 min / 30 min / 2 h; on site within 4 h of dispatch;
+    /// resolution 4 h / 8 h / 12 h; progress every 30 min for levels 1 and 2.
+    fn default() -> Self {
+        Self {
+            p1: Targets {
+                response: span("10m"),
+                on_site: span("4h"),
+                resolution: span("4h"),
+                progress_every: span("30m"),
+            },
+            p2: Targets {
+                response: span("30m"),
+                on_site: span("4h"),
+                resolution: span("8h"),
+                progress_every: span("30m"),
+            },
+            p3: Targets {
+                response: span("2h"),
+                on_site: span("4h"),
+                resolution: span("12h"),
+                progress_every: None,
+            },
+            p4: Targets::default(),
+            replacement_after: Span(Duration::hours(48)),
+        }
+    }
+}
+
+impl SlaPolicy {
+    /// The targets for a priority.
+    pub fn targets(&self, p: Priority) -> &Targets {
+        match p {
+            Priority::P1 => &self.p1,
+            Priority::P2 => &self.p2,
+            Priority::P3 => &self.p3,
+            Priority::P4 => &self.p4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_parse_and_print() {
+        for (text, mins) in [("10m", 10), ("2h", 120), ("1h30m", 90), ("3d", 4320), ("90s", 1)] {
+            let s = Span::parse(text).unwrap();
+            if text != "90s" {
+                assert_eq!(s.0, Duration::minutes(mins), "{text}");
+                assert_eq!(s.to_string(), text);
+            } else {
+                assert_eq!(s.0, Duration::seconds(90));
+                assert_eq!(s.to_string(), "1m30s");
+            }
+        }
+        for bad in ["", "10", "m", "10x", "-5m", "1h30"] {
+            assert!(Span::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn default_policy_is_the_contract() {
+        let p = SlaPolicy::default();
+        let mins = |s: Option<Span>| s.map(|s| s.0.num_minutes());
+        assert_eq!(mins(p.targets(Priority::P1).response), Some(10));
+        assert_eq!(mins(p.targets(Priority::P2).response), Some(30));
+        assert_eq!(mins(p.targets(Priority::P3).response), Some(120));
+        assert_eq!(mins(p.targets(Priority::P1).resolution), Some(240));
+        assert_eq!(mins(p.targets(Priority::P2).resolution), Some(480));
+        assert_eq!(mins(p.targets(Priority::P3).resolution), Some(720));
+        assert_eq!(mins(p.targets(Priority::P3).on_site), Some(240));
+        assert_eq!(mins(p.targets(Priority::P1).progress_every), Some(30));
+        assert_eq!(p.targets(Priority::P3).progress_every, None);
+        assert_eq!(*p.targets(Priority::P4), Targets::default());
+        assert_eq!(p.replacement_after.0, Duration::hours(48));
+    }
+
+    #[test]
+    fn policy_reads_from_toml() {
+        let p: SlaPolicy = toml::from_str("[p3]\nresponse = \"1h\"\nresolution = \"1d\"\n").unwrap();
+        assert_eq!(p.p3.response, span("1h"));
+        assert_eq!(p.p3.on_site, None);
+        assert_eq!(p.p1, SlaPolicy::default().p1);
+        let err = toml::from_str::<SlaPolicy>("[p3]\nresponse = \"soon\"\n").unwrap_err();
+        assert!(err.to_string().contains("not a duration"), "{err}");
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP door (axum): the REST API over the desk, and health.
+
+mod auth;
+mod error;
+mod tickets;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, OptionalFromRequest, Request, State};
+use axum::routing::{get, patch, post};
+use serde::de::DeserializeOwned;
+
+pub use auth::Authed;
+pub use error::ApiError;
+
+use crate::config::ApiToken;
+use crate::desk::Desk;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The desk.
+    pub desk: Desk,
+    /// Accepted API tokens.
+    pub tokens: Arc<Vec<ApiToken>>,
+}
+
+/// JSON body extractor whose rejections are problem+json with serde's own explanation
+/// (e.g. "unknown field `colour`, expected one of …").
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        <axum::Json<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(|e: JsonRejection| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// An optional JSON body: absent when the request has no `Content-Type`.
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            <ApiJson<T> as FromRequest<S>>::from_request(req, state).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// The whole router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/api/tickets", get(tickets::list).post(tickets::create))
+        .route("/api/tickets/{number}", get(tickets::show))
+        .route("/api/tickets/{number}/{action}", post(tickets::act))
+        .route("/api/groups", get(tickets::groups))
+        .route("/api/engineers", get(tickets::engineers).post(tickets::add_engineer))
+        .route("/api/engineers/{id}", patch(tickets::update_engineer))
+        .route("/api/reporters/{id}", patch(tickets::update_reporter))
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state.desk.health().await?;
+    Ok(axum::Json(serde_json::json!({
+        "status": "ok",
+        "database": state.desk.store().backend(),
+    })))
+}

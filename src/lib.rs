@@ -1,0 +1,12 @@
+//! baoxiu (报修): IT fault reporting from chat for desktop-support service desks.
+//!
+//! Layers, inside out: [`domain`] (pure rules), [`store`] (the only SQL), [`desk`] (the
+//! application service, the only place tickets change), and the doors: [`http`] and the CLI.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod desk;
+pub mod domain;
+pub mod http;
+pub mod store;

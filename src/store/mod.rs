@@ -1,0 +1,413 @@
+//! Persistence: the only module with SQL. One repository, two backends — SQLite (the
+//! embedded default: one file, WAL) and PostgreSQL (several instances on one database).
+//!
+//! The SQL text is shared (both drivers accept `$1` placeholders) and instantiated per
+//! backend by the `repository!` macro in `sql.rs`, so each backend gets fully typed sqlx
+//! code without the `Any` driver (which has no chrono support).
+
+mod rows;
+mod sql;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::domain::routing::{Engineer, Group, Tier};
+use crate::domain::ticket::{Status, Ticket, TicketNumber};
+use crate::domain::{EngineerId, ReporterId, TicketId};
+
+/// A storage failure, as the desk needs to tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row changed since it was read (optimistic concurrency): re-read and decide again.
+    #[error("the record was changed by someone else")]
+    Conflict,
+    /// A unique value is taken.
+    #[error("{0} is already in use")]
+    Duplicate(String),
+    /// A stored value no longer parses (hand-edited database, or a bug).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The database URL is not one we support.
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    /// Anything else from the driver.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Turns unique-constraint violations into `Duplicate`, naming the column.
+    fn from_write(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            let msg = db.message();
+            for column in ["handle", "telegram_id", "discord_id", "web_id", "number"] {
+                if msg.contains(column) || db.constraint().is_some_and(|c| c.contains(column)) {
+                    return StoreError::Duplicate(column.replace('_', " "));
+                }
+            }
+            return StoreError::Duplicate("a unique value".into());
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// How SQLite should sync commits to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// WAL + NORMAL: durable against process crashes; the last commits may be lost on power loss.
+    #[default]
+    Normal,
+    /// WAL + FULL: every commit is synced.
+    Full,
+}
+
+/// Who did something, as the audit trail records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// `reporter`, `engineer`, `desk` or `system`.
+    pub kind: &'static str,
+    /// Their id, when they have one.
+    pub id: Option<String>,
+    /// Their name at the time.
+    pub name: String,
+}
+
+/// One audit event to write.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    /// Who.
+    pub actor: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Verb (`report`, `accept`, …).
+    pub action: String,
+    /// Status before (None when the ticket was created).
+    pub from: Option<Status>,
+    /// Status after.
+    pub to: Status,
+    /// Note, reason, cause and solution.
+    pub note: Option<String>,
+}
+
+/// One audit event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    /// Row id (events of a ticket are ordered by it).
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: Actor,
+    /// Verb.
+    pub action: String,
+    /// Status before.
+    pub from: Option<String>,
+    /// Status after.
+    pub to: String,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+/// Who receives an outgoing message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Recipient {
+    /// A reporter, reached on the chat they last used.
+    Reporter(ReporterId),
+    /// An engineer, reached on their linked chat.
+    Engineer(EngineerId),
+}
+
+/// One outgoing message to write.
+#[derive(Debug, Clone)]
+pub struct NewOutboxMessage {
+    /// To whom.
+    pub to: Recipient,
+    /// Message key (`ticket_accepted`, …).
+    pub event: String,
+    /// What the text needs (ticket number, names, times), as JSON.
+    pub payload: serde_json::Value,
+}
+
+/// One outgoing message as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxMessage {
+    /// Row id (delivery order per recipient).
+    pub id: i64,
+    /// The ticket concerned.
+    pub ticket_id: Option<TicketId>,
+    /// To whom.
+    pub to: Recipient,
+    /// Message key.
+    pub event: String,
+    /// Data for the text.
+    pub payload: serde_json::Value,
+    /// `pending`, `sent` or `dead`.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// Written at.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A change to an existing ticket, written atomically with its audit event and messages.
+#[derive(Debug, Clone)]
+pub struct TicketWrite {
+    /// The ticket as it must be stored; `version` is the version it was read at.
+    pub ticket: Ticket,
+    /// The audit event.
+    pub audit: NewAuditEvent,
+    /// The messages.
+    pub outbox: Vec<NewOutboxMessage>,
+}
+
+/// A person who reports faults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reporter {
+    /// Id.
+    pub id: ReporterId,
+    /// Name.
+    pub name: String,
+    /// Remembered department.
+    pub department: Option<String>,
+    /// Remembered phone.
+    pub phone: Option<String>,
+    /// Leadership: their outage is P1.
+    pub vip: bool,
+    /// Preferred language (`zh-CN`, `en`).
+    pub language: Option<String>,
+}
+
+/// Fields of a new engineer.
+#[derive(Debug, Clone)]
+pub struct NewEngineer {
+    /// Unique handle.
+    pub handle: String,
+    /// Name.
+    pub name: String,
+    /// Group id.
+    pub group: String,
+    /// Tier.
+    pub tier: Tier,
+    /// On duty now.
+    pub on_duty: bool,
+}
+
+/// Which tickets a caller may list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Managers and the desk.
+    All,
+    /// A reporter: their own.
+    Reporter(ReporterId),
+    /// An engineer: their group's, and any they hold or were offered.
+    Engineer {
+        /// Their group.
+        group: String,
+        /// Their id.
+        id: EngineerId,
+    },
+}
+
+/// Filters for listing tickets; `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    /// Status.
+    pub status: Option<Status>,
+    /// Priority (`P1` …).
+    pub priority: Option<String>,
+    /// Group id.
+    pub group: Option<String>,
+    /// Category id.
+    pub category: Option<String>,
+    /// Assignee.
+    pub assignee: Option<EngineerId>,
+    /// Only open tickets (not closed or cancelled).
+    pub open_only: bool,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Items matching in all.
+    pub total: i64,
+}
+
+/// The repository: SQLite or PostgreSQL behind one set of methods.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite file.
+    Sqlite(SqliteStore),
+    /// PostgreSQL server.
+    Postgres(PgStore),
+}
+
+/// SQLite backend: one writer connection (SQLite has a single writer anyway; queueing in
+/// the pool beats spinning on SQLITE_BUSY) and a pool of readers.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+/// PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl SqliteStore {
+    async fn begin(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
+        // IMMEDIATE takes the write lock up front, so a transaction that reads and then
+        // writes never fails half-way with SQLITE_BUSY.
+        self.write.begin_with("BEGIN IMMEDIATE").await
+    }
+    fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+}
+
+impl PgStore {
+    async fn begin(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+sql::repository!(SqliteStore, sqlx::Sqlite);
+sql::repository!(PgStore, sqlx::Postgres);
+
+impl Store {
+    /// Connects to `sqlite://FILE` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(match sync {
+                    SqliteSync::Normal => SqliteSynchronous::Normal,
+                    SqliteSync::Full => SqliteSynchronous::Full,
+                })
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true).create_if_missing(false))
+                .await?;
+            Ok(Store::Sqlite(SqliteStore { write, read }))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .connect_with(options)
+                .await?;
+            Ok(Store::Postgres(PgStore { pool }))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => sqlx::migrate!("migrations/sqlite").run(&s.write).await?,
+            Store::Postgres(s) => sqlx::migrate!("migrations/postgres").run(&s.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pools (waits for connections to be returned).
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => {
+                s.write.close().await;
+                s.read.close().await;
+            }
+            Store::Postgres(s) => s.pool.close().await,
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($( $(#[$m:meta])* pub async fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$m])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        Store::Sqlite(s) => s.$name($($arg),*).await,
+                        Store::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError>;
+    /// Makes the groups table match the configuration (adds and renames; never deletes,
+    /// since tickets refer to old groups).
+    pub async fn sync_groups(&self, groups: &[Group]) -> Result<(), StoreError>;
+    /// Adds an engineer.
+    pub async fn create_engineer(&self, new: &NewEngineer, now: DateTime<Utc>) -> Result<Engineer, StoreError>;
+    /// Saves an engineer's changeable fields (group, tier, duty, chat links).
+    pub async fn update_engineer(&self, e: &Engineer) -> Result<(), StoreError>;
+    /// One engineer.
+    pub async fn engineer(&self, id: EngineerId) -> Result<Option<Engineer>, StoreError>;
+    /// One engineer by handle.
+    pub async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError>;
+    /// All engineers, by id.
+    pub async fn engineers(&self) -> Result<Vec<Engineer>, StoreError>;
+    /// Open jobs held per engineer (for least-loaded dispatch).
+    pub async fn open_load(&self) -> Result<HashMap<EngineerId, u32>, StoreError>;
+    /// The reporter behind a chat identity, created on first contact.
+    pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
+    /// One reporter.
+    pub async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError>;
+    /// Saves a reporter's remembered details and VIP flag.
+    pub async fn update_reporter(&self, r: &Reporter, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Creates a ticket — allocating its number from `series` — with its first audit event
+    /// and messages, and remembers the reporter's department and phone, in one transaction.
+    pub async fn insert_ticket(&self, series: &str, year: i32, write: &TicketWrite) -> Result<Ticket, StoreError>;
+    /// Saves a change if the ticket is still at the version it was read at, with its audit
+    /// event and messages, in one transaction; `Conflict` if someone changed it meanwhile.
+    pub async fn update_ticket(&self, write: &TicketWrite) -> Result<Ticket, StoreError>;
+    /// One ticket by number.
+    pub async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError>;
+    /// One page of tickets the scope may see, newest first.
+    pub async fn list_tickets(&self, scope: &Scope, filter: &TicketFilter, limit: i64, offset: i64) -> Result<Page<Ticket>, StoreError>;
+    /// A ticket's audit trail, oldest first.
+    pub async fn audit_trail(&self, ticket: TicketId) -> Result<Vec<AuditEvent>, StoreError>;
+    /// A ticket's outgoing messages, oldest first.
+    pub async fn outbox_for_ticket(&self, ticket: TicketId) -> Result<Vec<OutboxMessage>, StoreError>;
+}

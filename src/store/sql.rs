@@ -1,0 +1,459 @@
+//! The repository's SQL, written once and instantiated for each backend.
+
+/// Implements the repository methods on `$store` (which provides `begin()` and `reader()`)
+/// for the sqlx database `$db`.
+macro_rules! repository {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            pub(super) async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            pub(super) async fn sync_groups(&self, groups: &[Group]) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                for g in groups {
+                    sqlx::query(
+                        "INSERT INTO groups (id, name, name_en) VALUES ($1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_en = excluded.name_en",
+                    )
+                    .bind(&g.id)
+                    .bind(&g.name)
+                    .bind(&g.name_en)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn create_engineer(
+                &self,
+                new: &NewEngineer,
+                now: DateTime<Utc>,
+            ) -> Result<Engineer, StoreError> {
+                let mut tx = self.begin().await?;
+                let row: rows::EngineerRow = sqlx::query_as(
+                    "INSERT INTO engineers (handle, name, group_id, tier, on_duty, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                )
+                .bind(&new.handle)
+                .bind(&new.name)
+                .bind(&new.group)
+                .bind(new.tier.as_str())
+                .bind(new.on_duty)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                tx.commit().await?;
+                row.try_into()
+            }
+
+            pub(super) async fn update_engineer(&self, e: &Engineer) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "UPDATE engineers SET name = $2, group_id = $3, tier = $4, on_duty = $5,
+                     telegram_id = $6, discord_id = $7, web_id = $8 WHERE id = $1",
+                )
+                .bind(e.id.0)
+                .bind(&e.name)
+                .bind(&e.group)
+                .bind(e.tier.as_str())
+                .bind(e.on_duty)
+                .bind(&e.telegram_id)
+                .bind(&e.discord_id)
+                .bind(&e.web_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn engineer(&self, id: EngineerId) -> Result<Option<Engineer>, StoreError> {
+                let row: Option<rows::EngineerRow> =
+                    sqlx::query_as("SELECT * FROM engineers WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(self.reader())
+                        .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            pub(super) async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError> {
+                let row: Option<rows::EngineerRow> =
+                    sqlx::query_as("SELECT * FROM engineers WHERE handle = $1")
+                        .bind(handle)
+                        .fetch_optional(self.reader())
+                        .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            pub(super) async fn engineers(&self) -> Result<Vec<Engineer>, StoreError> {
+                let rows: Vec<rows::EngineerRow> = sqlx::query_as("SELECT * FROM engineers ORDER BY id")
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            pub(super) async fn open_load(&self) -> Result<HashMap<EngineerId, u32>, StoreError> {
+                let rows: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT assignee_id, COUNT(*) FROM tickets
+                     WHERE assignee_id IS NOT NULL
+                       AND status IN ('accepted', 'in_progress', 'pending', 'reopened')
+                     GROUP BY assignee_id",
+                )
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, n)| (EngineerId(id), u32::try_from(n).unwrap_or(u32::MAX)))
+                    .collect())
+            }
+
+            pub(super) async fn reporter_for_identity(
+                &self,
+                channel: &str,
+                external_id: &str,
+                name: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Reporter, StoreError> {
+                const FIND: &str = "SELECT r.* FROM reporters r
+                     JOIN reporter_identities i ON i.reporter_id = r.id
+                     WHERE i.channel = $1 AND i.external_id = $2";
+                let found: Option<rows::ReporterRow> = sqlx::query_as(FIND)
+                    .bind(channel)
+                    .bind(external_id)
+                    .fetch_optional(self.reader())
+                    .await?;
+                if let Some(r) = found {
+                    return Ok(r.into());
+                }
+                let mut tx = self.begin().await?;
+                // Look again under the write lock: another request may have created it.
+                let found: Option<rows::ReporterRow> = sqlx::query_as(FIND)
+                    .bind(channel)
+                    .bind(external_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(r) = found {
+                    return Ok(r.into());
+                }
+                let row: rows::ReporterRow = sqlx::query_as(
+                    "INSERT INTO reporters (name, vip, created_at, updated_at)
+                     VALUES ($1, FALSE, $2, $2) RETURNING *",
+                )
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO reporter_identities (channel, external_id, reporter_id) VALUES ($1, $2, $3)",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .bind(row.id())
+                .execute(&mut *tx)
+                .await;
+                match inserted.map_err(StoreError::from_write) {
+                    Ok(_) => {
+                        tx.commit().await?;
+                        Ok(row.into())
+                    }
+                    // PostgreSQL: a concurrent first contact won the race; use theirs.
+                    Err(StoreError::Duplicate(_)) => {
+                        tx.rollback().await?;
+                        let r: rows::ReporterRow = sqlx::query_as(FIND)
+                            .bind(channel)
+                            .bind(external_id)
+                            .fetch_one(self.reader())
+                            .await?;
+                        Ok(r.into())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+
+            pub(super) async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError> {
+                let row: Option<rows::ReporterRow> = sqlx::query_as("SELECT * FROM reporters WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
+            pub(super) async fn update_reporter(&self, r: &Reporter, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "UPDATE reporters SET name = $2, department = $3, phone = $4, vip = $5,
+                     language = $6, updated_at = $7 WHERE id = $1",
+                )
+                .bind(r.id.0)
+                .bind(&r.name)
+                .bind(&r.department)
+                .bind(&r.phone)
+                .bind(r.vip)
+                .bind(&r.language)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn insert_ticket(
+                &self,
+                series: &str,
+                year: i32,
+                write: &TicketWrite,
+            ) -> Result<Ticket, StoreError> {
+                let t = &write.ticket;
+                let i = &t.intake;
+                let mut tx = self.begin().await?;
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO counters (name, value) VALUES ($1, 1)
+                     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
+                     RETURNING value",
+                )
+                .bind(format!("{series}-{year}"))
+                .fetch_one(&mut *tx)
+                .await?;
+                let number = TicketNumber::new(series, year, seq);
+                let photos = serde_json::to_string(&i.photos).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let row: rows::TicketRow = sqlx::query_as(
+                    "INSERT INTO tickets (number, kind, status, priority, impact, urgency, reporter_id,
+                       reporter_name, department, phone, site, building, room, asset_tag, device_model, ip,
+                       category, description, started_at, people_affected, vip, photos, group_id, tier,
+                       assignee_id, offered_to, work_mode, arrived_at, pending_reason, cause, solution,
+                       closure, reopen_count, escalation_level, response_due_at, resolution_due_at,
+                       created_at, updated_at, accepted_at, resolved_at, closed_at, version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                       $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33,
+                       $34, $35, $36, $37, $38, $39, $40, $41, 1)
+                     RETURNING *",
+                )
+                .bind(number.as_str())
+                .bind(rows::enum_text(&i.kind))
+                .bind(t.status.as_str())
+                .bind(t.priority.as_str())
+                .bind(rows::enum_text(&t.impact))
+                .bind(rows::enum_text(&t.urgency))
+                .bind(t.reporter.0)
+                .bind(i.reporter_name.as_str())
+                .bind(i.department.as_str())
+                .bind(i.phone.as_str())
+                .bind(i.location.site.as_str())
+                .bind(i.location.building.as_ref().map(|p| p.as_str()))
+                .bind(i.location.room.as_ref().map(|p| p.as_str()))
+                .bind(i.device.asset_tag.as_ref().map(|a| a.as_str()))
+                .bind(i.device.model.as_ref().map(|p| p.as_str()))
+                .bind(i.device.ip.map(|ip| ip.to_string()))
+                .bind(&i.category)
+                .bind(i.description.as_str())
+                .bind(i.started_at)
+                .bind(i32::try_from(i.people_affected).unwrap_or(i32::MAX))
+                .bind(t.vip)
+                .bind(photos)
+                .bind(&t.group)
+                .bind(t.tier.as_str())
+                .bind(t.assignee.map(|e| e.0))
+                .bind(t.offered_to.map(|e| e.0))
+                .bind(t.work_mode.map(|m| m.as_str()))
+                .bind(t.arrived_at)
+                .bind(t.pending_reason.map(|p| p.as_str()))
+                .bind(t.cause.as_ref().map(|n| n.as_str()))
+                .bind(t.solution.as_ref().map(|n| n.as_str()))
+                .bind(t.closure.map(|c| c.as_str()))
+                .bind(t.reopen_count as i32)
+                .bind(t.escalation_level as i32)
+                .bind(t.response_due_at)
+                .bind(t.resolution_due_at)
+                .bind(t.created_at)
+                .bind(t.updated_at)
+                .bind(t.accepted_at)
+                .bind(t.resolved_at)
+                .bind(t.closed_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                let stored: Ticket = row.try_into()?;
+                sqlx::query("UPDATE reporters SET department = $2, phone = $3, updated_at = $4 WHERE id = $1")
+                    .bind(t.reporter.0)
+                    .bind(i.department.as_str())
+                    .bind(i.phone.as_str())
+                    .bind(t.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::write_side_effects(&mut tx, stored.id, write).await?;
+                tx.commit().await?;
+                Ok(stored)
+            }
+
+            pub(super) async fn update_ticket(&self, write: &TicketWrite) -> Result<Ticket, StoreError> {
+                let t = &write.ticket;
+                let mut tx = self.begin().await?;
+                let row: Option<rows::TicketRow> = sqlx::query_as(
+                    "UPDATE tickets SET status = $2, priority = $3, group_id = $4, tier = $5,
+                       assignee_id = $6, offered_to = $7, work_mode = $8, arrived_at = $9,
+                       pending_reason = $10, cause = $11, solution = $12, closure = $13,
+                       reopen_count = $14, escalation_level = $15, response_due_at = $16,
+                       resolution_due_at = $17, updated_at = $18, accepted_at = $19,
+                       resolved_at = $20, closed_at = $21, version = version + 1
+                     WHERE id = $1 AND version = $22
+                     RETURNING *",
+                )
+                .bind(t.id.0)
+                .bind(t.status.as_str())
+                .bind(t.priority.as_str())
+                .bind(&t.group)
+                .bind(t.tier.as_str())
+                .bind(t.assignee.map(|e| e.0))
+                .bind(t.offered_to.map(|e| e.0))
+                .bind(t.work_mode.map(|m| m.as_str()))
+                .bind(t.arrived_at)
+                .bind(t.pending_reason.map(|p| p.as_str()))
+                .bind(t.cause.as_ref().map(|n| n.as_str()))
+                .bind(t.solution.as_ref().map(|n| n.as_str()))
+                .bind(t.closure.map(|c| c.as_str()))
+                .bind(t.reopen_count as i32)
+                .bind(t.escalation_level as i32)
+                .bind(t.response_due_at)
+                .bind(t.resolution_due_at)
+                .bind(t.updated_at)
+                .bind(t.accepted_at)
+                .bind(t.resolved_at)
+                .bind(t.closed_at)
+                .bind(t.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    tx.rollback().await?;
+                    return Err(StoreError::Conflict);
+                };
+                let stored: Ticket = row.try_into()?;
+                Self::write_side_effects(&mut tx, stored.id, write).await?;
+                tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn write_side_effects(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                ticket: TicketId,
+                write: &TicketWrite,
+            ) -> Result<(), StoreError> {
+                let a = &write.audit;
+                sqlx::query(
+                    "INSERT INTO audit_events (ticket_id, at, actor_kind, actor_id, actor_name, action,
+                       from_status, to_status, note)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(ticket.0)
+                .bind(a.at)
+                .bind(a.actor.kind)
+                .bind(&a.actor.id)
+                .bind(&a.actor.name)
+                .bind(&a.action)
+                .bind(a.from.map(|s| s.as_str()))
+                .bind(a.to.as_str())
+                .bind(&a.note)
+                .execute(&mut **tx)
+                .await?;
+                for m in &write.outbox {
+                    let (kind, id) = m.to.parts();
+                    sqlx::query(
+                        "INSERT INTO outbox (ticket_id, recipient_kind, recipient_id, event, payload,
+                           status, attempts, next_attempt_at, created_at)
+                         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
+                    )
+                    .bind(ticket.0)
+                    .bind(kind)
+                    .bind(id)
+                    .bind(&m.event)
+                    .bind(m.payload.to_string())
+                    .bind(a.at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            pub(super) async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError> {
+                let row: Option<rows::TicketRow> = sqlx::query_as("SELECT * FROM tickets WHERE number = $1")
+                    .bind(number)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            pub(super) async fn list_tickets(
+                &self,
+                scope: &Scope,
+                filter: &TicketFilter,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Page<Ticket>, StoreError> {
+                // Every filter is optional: `$n IS NULL` switches it off, so the SQL is static.
+                const WHERE: &str = " WHERE ($1 IS NULL OR status = $1)
+                       AND ($2 IS NULL OR priority = $2)
+                       AND ($3 IS NULL OR group_id = $3)
+                       AND ($4 IS NULL OR category = $4)
+                       AND ($5 IS NULL OR assignee_id = $5)
+                       AND ($6 = FALSE OR status NOT IN ('closed', 'cancelled'))
+                       AND ($7 IS NULL OR reporter_id = $7)
+                       AND ($8 IS NULL OR group_id = $8 OR assignee_id = $9 OR offered_to = $9)";
+                let (reporter, group, engineer) = match scope {
+                    Scope::All => (None, None, None),
+                    Scope::Reporter(r) => (Some(r.0), None, None),
+                    Scope::Engineer { group, id } => (None, Some(group.as_str()), Some(id.0)),
+                };
+                macro_rules! bind_filters {
+                    ($q:expr) => {
+                        $q.bind(filter.status.map(|s| s.as_str()))
+                            .bind(filter.priority.as_deref())
+                            .bind(filter.group.as_deref())
+                            .bind(filter.category.as_deref())
+                            .bind(filter.assignee.map(|e| e.0))
+                            .bind(filter.open_only)
+                            .bind(reporter)
+                            .bind(group)
+                            .bind(engineer)
+                    };
+                }
+                let count_sql = format!("SELECT COUNT(*) FROM tickets{WHERE}");
+                let (total,): (i64,) = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)))
+                    .fetch_one(self.reader())
+                    .await?;
+                let page_sql = format!("SELECT * FROM tickets{WHERE} ORDER BY id DESC LIMIT $10 OFFSET $11");
+                let rows: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(Page {
+                    items: rows.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+                    total,
+                })
+            }
+
+            pub(super) async fn audit_trail(&self, ticket: TicketId) -> Result<Vec<AuditEvent>, StoreError> {
+                let rows: Vec<rows::AuditRow> =
+                    sqlx::query_as("SELECT * FROM audit_events WHERE ticket_id = $1 ORDER BY id")
+                        .bind(ticket.0)
+                        .fetch_all(self.reader())
+                        .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            pub(super) async fn outbox_for_ticket(&self, ticket: TicketId) -> Result<Vec<OutboxMessage>, StoreError> {
+                let rows: Vec<rows::OutboxRow> =
+                    sqlx::query_as("SELECT * FROM outbox WHERE ticket_id = $1 ORDER BY id")
+                        .bind(ticket.0)
+                        .fetch_all(self.reader())
+                        .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+        }
+    };
+}
+
+pub(super) use repository;
