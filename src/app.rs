@@ -66,7 +66,11 @@ impl Application {
             desk: desk.clone(),
             tokens: Arc::new(tokens),
         };
-        Ok(Application { listener, desk, state })
+        Ok(Application {
+            listener,
+            desk,
+            state,
+        })
     }
 
     /// The bound address.
@@ -80,7 +84,10 @@ impl Application {
     }
 
     /// Serves until the future `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await

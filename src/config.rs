@@ -186,7 +186,9 @@ pub struct ApiToken {
 
 impl std::fmt::Debug for ApiToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiToken").field("name", &self.config.name).finish_non_exhaustive()
+        f.debug_struct("ApiToken")
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -213,7 +215,9 @@ impl Config {
                 .filter(|k| k.as_str().contains("__"))
                 .split("__"),
         );
-        let config: Config = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         Ok((config, source))
     }
 
@@ -235,12 +239,16 @@ impl Config {
             .calendar
             .build()
             .map_err(|e| invalid("calendar", e.to_string()))?;
-        let routing = Routing::new(self.groups.clone()).map_err(|e| invalid("groups", e.to_string()))?;
+        let routing =
+            Routing::new(self.groups.clone()).map_err(|e| invalid("groups", e.to_string()))?;
         for t in &self.api_tokens {
             if t.role != TokenRole::Manager && t.subject.is_none() {
                 return Err(invalid(
                     "api_tokens",
-                    format!("token `{}` is for an {:?} and needs a `subject`", t.name, t.role),
+                    format!(
+                        "token `{}` is for an {:?} and needs a `subject`",
+                        t.name, t.role
+                    ),
                 ));
             }
         }
@@ -323,14 +331,31 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_file_and_the_key() {
-        let err = load_str("[server]\nlisten = \"not an address\"\n").unwrap_err().to_string();
-        assert!(err.contains("server.listen") && err.contains("baoxiu.toml"), "{err}");
-        let err = load_str("[sla.p1]\nresponse = \"soon\"\n").unwrap_err().to_string();
-        assert!(err.contains("sla.p1.response") && err.contains("not a duration"), "{err}");
-        let err = load_str("[databse]\nurl = \"x\"\n").unwrap_err().to_string();
+        let err = load_str("[server]\nlisten = \"not an address\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.listen") && err.contains("baoxiu.toml"),
+            "{err}"
+        );
+        let err = load_str("[sla.p1]\nresponse = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sla.p1.response") && err.contains("not a duration"),
+            "{err}"
+        );
+        let err = load_str("[databse]\nurl = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("databse"), "{err}");
-        let err = load_str("[desk]\nticket_prefix = \"bx-1\"\n").unwrap_err().to_string();
-        assert!(err.contains("desk.ticket_prefix") && err.contains("baoxiu.toml"), "{err}");
+        let err = load_str("[desk]\nticket_prefix = \"bx-1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("desk.ticket_prefix") && err.contains("baoxiu.toml"),
+            "{err}"
+        );
         let err = load_str(
             "[[groups]]\nid = \"a\"\nname = \"A\"\nname_en = \"A\"\ncategories = [\"x\"]\n\
              [[groups]]\nid = \"b\"\nname = \"B\"\nname_en = \"B\"\ncategories = [\"x\"]\n",

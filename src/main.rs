@@ -45,7 +45,8 @@ enum ConfigCommand {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
@@ -84,7 +85,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => {
             config.policy(&source).map_err(|e| e.to_string())?;
-            let store = open_store(&config).await.map_err(|e| format!("database: {e}"))?;
+            let store = open_store(&config)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
             store.close().await;
             println!("database {} is up to date", config.database.url);
             Ok(())

@@ -14,16 +14,16 @@ pub use report::{FieldError, Remembered, ReportForm};
 
 use crate::clock::Clock;
 use crate::config::Policy;
-use crate::domain::ReporterId;
 use crate::domain::EngineerId;
+use crate::domain::ReporterId;
 use crate::domain::intake::PersonName;
 use crate::domain::routing::{Engineer, Group, Tier, offer_order};
 use crate::domain::ticket::{
     Action, Audience, Caller, Change, Notice, Status, Ticket, TicketError, TicketNumber,
 };
 use crate::store::{
-    Actor, AuditEvent, NewAuditEvent, NewEngineer, NewOutboxMessage, Page, Recipient, Reporter, Scope,
-    Store, StoreError, TicketFilter, TicketWrite,
+    Actor, AuditEvent, NewAuditEvent, NewEngineer, NewOutboxMessage, Page, Recipient, Reporter,
+    Scope, Store, StoreError, TicketFilter, TicketWrite,
 };
 
 /// Why the desk refused or failed a call. `Display` is the sentence shown to the person.
@@ -121,7 +121,12 @@ impl Desk {
     }
 
     /// The reporter behind a chat or API identity, created on first contact.
-    pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str) -> Result<Reporter, DeskError> {
+    pub async fn reporter_for_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+        name: &str,
+    ) -> Result<Reporter, DeskError> {
         let name = PersonName::parse(name).map_err(|e| DeskError::BadValue(e.to_string()))?;
         Ok(self
             .store
@@ -130,9 +135,16 @@ impl Desk {
     }
 
     /// Marks a reporter as VIP (or not). Managers only.
-    pub async fn set_vip(&self, caller: &Caller, reporter: ReporterId, vip: bool) -> Result<Reporter, DeskError> {
+    pub async fn set_vip(
+        &self,
+        caller: &Caller,
+        reporter: ReporterId,
+        vip: bool,
+    ) -> Result<Reporter, DeskError> {
         if !caller.is_manager() {
-            return Err(DeskError::Forbidden("only managers can change VIP status".into()));
+            return Err(DeskError::Forbidden(
+                "only managers can change VIP status".into(),
+            ));
         }
         let mut r = self
             .store
@@ -146,10 +158,17 @@ impl Desk {
 
     /// Records a fault report for `reporter` and offers it to the right group.
     /// Reporters report for themselves; managers may record one on someone's behalf.
-    pub async fn report(&self, caller: &Caller, reporter: ReporterId, form: ReportForm) -> Result<Ticket, DeskError> {
+    pub async fn report(
+        &self,
+        caller: &Caller,
+        reporter: ReporterId,
+        form: ReportForm,
+    ) -> Result<Ticket, DeskError> {
         let allowed = caller.is_manager() || *caller == Caller::Reporter(reporter);
         if !allowed {
-            return Err(DeskError::Forbidden("you can only report faults for yourself".into()));
+            return Err(DeskError::Forbidden(
+                "you can only report faults for yourself".into(),
+            ));
         }
         let who = self
             .store
@@ -162,19 +181,31 @@ impl Desk {
             department: who.department.clone(),
             phone: who.phone.clone(),
         };
-        let (intake, impact, urgency) = form.parse(&known, &self.policy.routing, now).map_err(DeskError::Invalid)?;
-        let priority = self.policy.matrix.priority(intake.kind, impact, urgency, who.vip);
+        let (intake, impact, urgency) = form
+            .parse(&known, &self.policy.routing, now)
+            .map_err(DeskError::Invalid)?;
+        let priority = self
+            .policy
+            .matrix
+            .priority(intake.kind, impact, urgency, who.vip);
         let group = self
             .policy
             .routing
             .group_for(&intake.category)
             .map(|g| g.id.clone())
-            .ok_or_else(|| DeskError::BadValue(format!("unknown category `{}`", intake.category)))?;
+            .ok_or_else(|| {
+                DeskError::BadValue(format!("unknown category `{}`", intake.category))
+            })?;
         let targets = self.policy.sla.targets(priority);
-        let due = |span: Option<crate::domain::sla::Span>| span.map(|s| self.policy.calendar.add(now, s.0));
+        let due = |span: Option<crate::domain::sla::Span>| {
+            span.map(|s| self.policy.calendar.add(now, s.0))
+        };
         let engineers = self.store.engineers().await?;
         let load = self.store.open_load().await?;
-        let on_duty = !offer_order(&engineers, &group, Tier::FirstLine, |id| load.get(&id).copied().unwrap_or(0)).is_empty();
+        let on_duty = !offer_order(&engineers, &group, Tier::FirstLine, |id| {
+            load.get(&id).copied().unwrap_or(0)
+        })
+        .is_empty();
 
         let ticket = Ticket {
             id: crate::domain::TicketId(0),
@@ -185,7 +216,11 @@ impl Desk {
             impact,
             urgency,
             priority,
-            status: if on_duty { Status::Offered } else { Status::New },
+            status: if on_duty {
+                Status::Offered
+            } else {
+                Status::New
+            },
             group: group.clone(),
             tier: Tier::FirstLine,
             assignee: None,
@@ -228,7 +263,10 @@ impl Desk {
         };
         let write = self.write_for(caller, change, &engineers, &load, now)?;
         let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
-        let stored = self.store.insert_ticket(&self.policy.ticket_prefix, year, &write).await?;
+        let stored = self
+            .store
+            .insert_ticket(&self.policy.ticket_prefix, year, &write)
+            .await?;
         tracing::info!(ticket = %stored.number, priority = %stored.priority, status = %stored.status, "ticket reported");
         Ok(stored)
     }
@@ -236,7 +274,12 @@ impl Desk {
     /// Applies an action to a ticket. Concurrent changes are detected by version and the
     /// action is decided again on the fresh ticket (so of two simultaneous accepts, one
     /// wins and the other is told who has the job).
-    pub async fn act(&self, caller: &Caller, number: &str, action: Action) -> Result<Ticket, DeskError> {
+    pub async fn act(
+        &self,
+        caller: &Caller,
+        number: &str,
+        action: Action,
+    ) -> Result<Ticket, DeskError> {
         for _ in 0..MAX_ATTEMPTS {
             let ticket = self.visible_ticket(caller, number).await?;
             let now = self.now();
@@ -272,7 +315,13 @@ impl Desk {
     }
 
     /// One page of the tickets the caller may see.
-    pub async fn list(&self, caller: &Caller, filter: &TicketFilter, page: u32, per_page: u32) -> Result<Page<Ticket>, DeskError> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        filter: &TicketFilter,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Ticket>, DeskError> {
         let scope = match caller {
             _ if caller.is_manager() => Scope::All,
             Caller::System => Scope::All,
@@ -285,7 +334,10 @@ impl Desk {
         };
         let per_page = per_page.clamp(1, 100);
         let offset = i64::from(page.max(1) - 1) * i64::from(per_page);
-        Ok(self.store.list_tickets(&scope, filter, i64::from(per_page), offset).await?)
+        Ok(self
+            .store
+            .list_tickets(&scope, filter, i64::from(per_page), offset)
+            .await?)
     }
 
     /// The configured engineer groups.
@@ -296,7 +348,9 @@ impl Desk {
     /// All engineers. Engineers and managers only.
     pub async fn engineers(&self, caller: &Caller) -> Result<Vec<Engineer>, DeskError> {
         if !matches!(caller, Caller::Engineer(_)) && !caller.is_manager() {
-            return Err(DeskError::Forbidden("only engineers and managers can list engineers".into()));
+            return Err(DeskError::Forbidden(
+                "only engineers and managers can list engineers".into(),
+            ));
         }
         Ok(self.store.engineers().await?)
     }
@@ -312,15 +366,20 @@ impl Desk {
     }
 
     /// Adds an engineer. Managers only.
-    pub async fn add_engineer(&self, caller: &Caller, new: NewEngineer) -> Result<Engineer, DeskError> {
+    pub async fn add_engineer(
+        &self,
+        caller: &Caller,
+        new: NewEngineer,
+    ) -> Result<Engineer, DeskError> {
         if !caller.is_manager() {
-            return Err(DeskError::Forbidden("only managers can add engineers".into()));
+            return Err(DeskError::Forbidden(
+                "only managers can add engineers".into(),
+            ));
         }
         let handle_ok = (2..=32).contains(&new.handle.len())
-            && new
-                .handle
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+            && new.handle.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            });
         if !handle_ok {
             return Err(DeskError::BadValue(format!(
                 "handle `{}` must be 2–32 lowercase letters, digits, '.', '_' or '-'",
@@ -347,7 +406,8 @@ impl Desk {
         tier: Option<Tier>,
     ) -> Result<Engineer, DeskError> {
         let own = caller.engineer_id() == Some(id);
-        if !caller.is_manager() && !(own && group.is_none() && tier.is_none()) {
+        let duty_only = group.is_none() && tier.is_none();
+        if !(caller.is_manager() || (own && duty_only)) {
             return Err(DeskError::Forbidden(
                 "engineers may only change their own duty status; managers change the rest".into(),
             ));
@@ -445,23 +505,34 @@ impl Desk {
                 Audience::Engineer(id) => (vec![Recipient::Engineer(*id)], n.event),
                 Audience::Managers => (managers(), n.event),
                 Audience::Offer { to: Some(id), .. } => (vec![Recipient::Engineer(*id)], n.event),
-                Audience::Offer { group, tier, to: None } => {
-                    let order = offer_order(engineers, group, *tier, |id| load.get(&id).copied().unwrap_or(0));
+                Audience::Offer {
+                    group,
+                    tier,
+                    to: None,
+                } => {
+                    let order = offer_order(engineers, group, *tier, |id| {
+                        load.get(&id).copied().unwrap_or(0)
+                    });
                     if order.is_empty() {
                         // Nobody on duty to offer it to: the managers must step in.
                         (managers(), "no_engineer_on_duty")
                     } else {
-                        (order.iter().map(|e| Recipient::Engineer(e.id)).collect(), n.event)
+                        (
+                            order.iter().map(|e| Recipient::Engineer(e.id)).collect(),
+                            n.event,
+                        )
                     }
                 }
             };
             for r in recipients {
-                // The person acting is not told about their own action.
-                let own = match (r, caller) {
-                    (Recipient::Reporter(id), Caller::Reporter(me)) => id == *me,
-                    (Recipient::Engineer(id), Caller::Engineer(me)) => id == me.id,
-                    _ => false,
-                };
+                // The person acting is not told about their own action, except for the
+                // receipt that gives a reporter their ticket number.
+                let own = event != "ticket_received"
+                    && match (r, caller) {
+                        (Recipient::Reporter(id), Caller::Reporter(me)) => id == *me,
+                        (Recipient::Engineer(id), Caller::Engineer(me)) => id == me.id,
+                        _ => false,
+                    };
                 if !own && sent.insert((r.parts(), event)) {
                     outbox.push(NewOutboxMessage {
                         to: r,

@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::domain::intake::{
-    AssetTag, Department, Description, Device, InputError, Intake, Location, PersonName, Phone, Place,
-    TicketKind, parse_ip,
+    AssetTag, Department, Description, Device, InputError, Intake, Location, PersonName, Phone,
+    Place, TicketKind, parse_ip,
 };
 use crate::domain::priority::{Impact, Urgency};
 use crate::domain::routing::Routing;
@@ -107,29 +107,71 @@ impl ReportForm {
         fn keep<T>(slot: &mut Option<T>, r: Result<T, InputError>) -> Result<(), InputError> {
             r.map(|v| *slot = Some(v))
         }
-        fn opt<T>(raw: Option<String>, f: fn(&str) -> Result<T, InputError>) -> Result<Option<T>, InputError> {
-            raw.filter(|s| !s.trim().is_empty()).map(|s| f(&s)).transpose()
+        fn opt<T>(
+            raw: Option<String>,
+            f: fn(&str) -> Result<T, InputError>,
+        ) -> Result<Option<T>, InputError> {
+            raw.filter(|s| !s.trim().is_empty())
+                .map(|s| f(&s))
+                .transpose()
         }
 
         let (mut name, mut dept, mut phone, mut site) = (None, None, None, None);
-        let (mut building, mut room, mut tag, mut model, mut ip, mut desc) = (None, None, None, None, None, None);
-        let or_known = |given: Option<String>, known: &Option<String>| given.or_else(|| known.clone()).unwrap_or_default();
-        check("reporter_name", keep(&mut name, PersonName::parse(&self.reporter_name.unwrap_or_else(|| known.name.clone()))));
-        check("department", keep(&mut dept, Department::parse(&or_known(self.department, &known.department))));
-        check("phone", keep(&mut phone, Phone::parse(&or_known(self.phone, &known.phone))));
+        let (mut building, mut room, mut tag, mut model, mut ip, mut desc) =
+            (None, None, None, None, None, None);
+        let or_known = |given: Option<String>, known: &Option<String>| {
+            given.or_else(|| known.clone()).unwrap_or_default()
+        };
+        check(
+            "reporter_name",
+            keep(
+                &mut name,
+                PersonName::parse(&self.reporter_name.unwrap_or_else(|| known.name.clone())),
+            ),
+        );
+        check(
+            "department",
+            keep(
+                &mut dept,
+                Department::parse(&or_known(self.department, &known.department)),
+            ),
+        );
+        check(
+            "phone",
+            keep(
+                &mut phone,
+                Phone::parse(&or_known(self.phone, &known.phone)),
+            ),
+        );
         check("site", keep(&mut site, Place::parse(&self.site)));
-        check("building", keep(&mut building, opt(self.building, Place::parse)));
+        check(
+            "building",
+            keep(&mut building, opt(self.building, Place::parse)),
+        );
         check("room", keep(&mut room, opt(self.room, Place::parse)));
-        check("asset_tag", keep(&mut tag, opt(self.asset_tag, AssetTag::parse)));
-        check("device_model", keep(&mut model, opt(self.device_model, Place::parse)));
+        check(
+            "asset_tag",
+            keep(&mut tag, opt(self.asset_tag, AssetTag::parse)),
+        );
+        check(
+            "device_model",
+            keep(&mut model, opt(self.device_model, Place::parse)),
+        );
         check("ip", keep(&mut ip, opt(self.ip, parse_ip)));
-        check("description", keep(&mut desc, Description::parse(&self.description)));
+        check(
+            "description",
+            keep(&mut desc, Description::parse(&self.description)),
+        );
 
         if routing.group_for(&self.category).is_none() {
             let known: Vec<&str> = routing.categories().collect();
             errors.push(FieldError {
                 field: "category",
-                message: format!("unknown category `{}`; choose one of: {}", self.category, known.join(", ")),
+                message: format!(
+                    "unknown category `{}`; choose one of: {}",
+                    self.category,
+                    known.join(", ")
+                ),
             });
         }
         let people = self.people_affected.unwrap_or(1);
@@ -140,21 +182,30 @@ impl ReportForm {
             });
         }
         // A few minutes of slack for phones with a fast clock.
-        if self.started_at.is_some_and(|t| t > now + Duration::minutes(5)) {
+        if self
+            .started_at
+            .is_some_and(|t| t > now + Duration::minutes(5))
+        {
             errors.push(FieldError {
                 field: "started_at",
                 message: "the fault cannot start in the future".into(),
             });
         }
-        if self.photos.len() > MAX_PHOTOS || self.photos.iter().any(|p| p.is_empty() || p.len() > 512) {
+        if self.photos.len() > MAX_PHOTOS
+            || self.photos.iter().any(|p| p.is_empty() || p.len() > 512)
+        {
             errors.push(FieldError {
                 field: "photos",
-                message: format!("at most {MAX_PHOTOS} photos, each a reference of 1–512 characters"),
+                message: format!(
+                    "at most {MAX_PHOTOS} photos, each a reference of 1–512 characters"
+                ),
             });
         }
 
         match (name, dept, phone, site, desc) {
-            (Some(reporter_name), Some(department), Some(phone), Some(site), Some(description)) if errors.is_empty() => {
+            (Some(reporter_name), Some(department), Some(phone), Some(site), Some(description))
+                if errors.is_empty() =>
+            {
                 let impact = self.impact.unwrap_or(match people {
                     1 => Impact::One,
                     _ => Impact::Some,
@@ -164,8 +215,16 @@ impl ReportForm {
                     reporter_name,
                     department,
                     phone,
-                    location: Location { site, building: building.flatten(), room: room.flatten() },
-                    device: Device { asset_tag: tag.flatten(), model: model.flatten(), ip: ip.flatten() },
+                    location: Location {
+                        site,
+                        building: building.flatten(),
+                        room: room.flatten(),
+                    },
+                    device: Device {
+                        asset_tag: tag.flatten(),
+                        model: model.flatten(),
+                        ip: ip.flatten(),
+                    },
                     category: self.category,
                     description,
                     started_at: self.started_at,

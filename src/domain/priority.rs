@@ -103,7 +103,13 @@ impl Default for PriorityMatrix {
 
 impl PriorityMatrix {
     /// The priority of a new ticket.
-    pub fn priority(&self, kind: TicketKind, impact: Impact, urgency: Urgency, vip: bool) -> Priority {
+    pub fn priority(
+        &self,
+        kind: TicketKind,
+        impact: Impact,
+        urgency: Urgency,
+        vip: bool,
+    ) -> Priority {
         if kind == TicketKind::Consultation {
             return Priority::P4;
         }
@@ -134,10 +140,22 @@ mod tests {
     fn default_matrix_matches_the_contract_levels() {
         let m = PriorityMatrix::default();
         let fault = TicketKind::Fault;
-        assert_eq!(m.priority(fault, Impact::Everyone, Urgency::High, false), Priority::P1);
-        assert_eq!(m.priority(fault, Impact::Some, Urgency::High, false), Priority::P2);
-        assert_eq!(m.priority(fault, Impact::One, Urgency::High, false), Priority::P3);
-        assert_eq!(m.priority(fault, Impact::One, Urgency::Low, false), Priority::P4);
+        assert_eq!(
+            m.priority(fault, Impact::Everyone, Urgency::High, false),
+            Priority::P1
+        );
+        assert_eq!(
+            m.priority(fault, Impact::Some, Urgency::High, false),
+            Priority::P2
+        );
+        assert_eq!(
+            m.priority(fault, Impact::One, Urgency::High, false),
+            Priority::P3
+        );
+        assert_eq!(
+            m.priority(fault, Impact::One, Urgency::Low, false),
+            Priority::P4
+        );
     }
 
     #[test]
@@ -147,7 +165,10 @@ mod tests {
             for u in URGENCIES {
                 assert_eq!(m.priority(TicketKind::Fault, i, u, true), Priority::P1);
                 for vip in [false, true] {
-                    assert_eq!(m.priority(TicketKind::Consultation, i, u, vip), Priority::P4);
+                    assert_eq!(
+                        m.priority(TicketKind::Consultation, i, u, vip),
+                        Priority::P4
+                    );
                 }
             }
         }
@@ -158,12 +179,18 @@ mod tests {
         let m = PriorityMatrix::default();
         for (a, b) in IMPACTS.iter().zip(IMPACTS.iter().skip(1)) {
             for u in URGENCIES {
-                assert!(m.priority(TicketKind::Fault, *a, u, false) <= m.priority(TicketKind::Fault, *b, u, false));
+                assert!(
+                    m.priority(TicketKind::Fault, *a, u, false)
+                        <= m.priority(TicketKind::Fault, *b, u, false)
+                );
             }
         }
         for i in IMPACTS {
             for (a, b) in URGENCIES.iter().zip(URGENCIES.iter().skip(1)) {
-                assert!(m.priority(TicketKind::Fault, i, *a, false) <= m.priority(TicketKind::Fault, i, *b, false));
+                assert!(
+                    m.priority(TicketKind::Fault, i, *a, false)
+                        <= m.priority(TicketKind::Fault, i, *b, false)
+                );
             }
         }
     }

@@ -167,12 +167,16 @@ impl Routing {
 
     /// Every category id, in configuration order.
     pub fn categories(&self) -> impl Iterator<Item = &str> {
-        self.groups.iter().flat_map(|g| g.categories.iter().map(String::as_str))
+        self.groups
+            .iter()
+            .flat_map(|g| g.categories.iter().map(String::as_str))
     }
 
     /// The group that handles a category.
     pub fn group_for(&self, category: &str) -> Option<&Group> {
-        self.groups.iter().find(|g| g.categories.iter().any(|c| c == category))
+        self.groups
+            .iter()
+            .find(|g| g.categories.iter().any(|c| c == category))
     }
 
     /// The group with this id.
@@ -242,7 +246,14 @@ mod tests {
     fn default_routing_covers_the_six_groups() {
         let r = Routing::default();
         assert!(Routing::new(r.groups().to_vec()).is_ok());
-        for c in ["desktop", "printer", "network", "server", "database", "application"] {
+        for c in [
+            "desktop",
+            "printer",
+            "network",
+            "server",
+            "database",
+            "application",
+        ] {
             assert_eq!(r.group_for(c).map(|g| g.id.as_str()), Some(c));
         }
         assert!(r.group_for("coffee").is_none());
@@ -259,13 +270,19 @@ mod tests {
         ));
         let mut groups = Routing::default().groups().to_vec();
         groups[1].id = "desktop".into();
-        assert_eq!(Routing::new(groups), Err(RoutingError::DuplicateGroup("desktop".into())));
+        assert_eq!(
+            Routing::new(groups),
+            Err(RoutingError::DuplicateGroup("desktop".into()))
+        );
         let mut groups = Routing::default().groups().to_vec();
         groups[0].id = "Desk Top".into();
         assert!(matches!(Routing::new(groups), Err(RoutingError::BadId(_))));
         let mut groups = Routing::default().groups().to_vec();
         groups[0].categories.push("desktop".into());
-        assert!(matches!(Routing::new(groups), Err(RoutingError::DuplicateCategory { .. })));
+        assert!(matches!(
+            Routing::new(groups),
+            Err(RoutingError::DuplicateCategory { .. })
+        ));
     }
 
     #[test]

@@ -153,7 +153,13 @@ mod tests {
 
     #[test]
     fn spans_parse_and_print() {
-        for (text, mins) in [("10m", 10), ("2h", 120), ("1h30m", 90), ("3d", 4320), ("90s", 1)] {
+        for (text, mins) in [
+            ("10m", 10),
+            ("2h", 120),
+            ("1h30m", 90),
+            ("3d", 4320),
+            ("90s", 1),
+        ] {
             let s = Span::parse(text).unwrap();
             if text != "90s" {
                 assert_eq!(s.0, Duration::minutes(mins), "{text}");
@@ -187,7 +193,8 @@ mod tests {
 
     #[test]
     fn policy_reads_from_toml() {
-        let p: SlaPolicy = toml::from_str("[p3]\nresponse = \"1h\"\nresolution = \"1d\"\n").unwrap();
+        let p: SlaPolicy =
+            toml::from_str("[p3]\nresponse = \"1h\"\nresolution = \"1d\"\n").unwrap();
         assert_eq!(p.p3.response, span("1h"));
         assert_eq!(p.p3.on_site, None);
         assert_eq!(p.p1, SlaPolicy::default().p1);

@@ -412,7 +412,9 @@ impl Ticket {
             _ if caller.is_manager() => true,
             Caller::Reporter(id) => *id == self.reporter,
             Caller::Engineer(e) => {
-                e.group == self.group || self.assignee == Some(e.id) || self.offered_to == Some(e.id)
+                e.group == self.group
+                    || self.assignee == Some(e.id)
+                    || self.offered_to == Some(e.id)
             }
             Caller::Desk { .. } => true,
         }
@@ -444,12 +446,20 @@ impl Ticket {
 
     /// Applies an action for a caller at `now`. Visibility is checked first by the caller
     /// of this function (so that a hidden ticket looks "not found", not "forbidden").
-    pub fn apply(&self, caller: &Caller, action: Action, now: DateTime<Utc>) -> Result<Change, TicketError> {
+    pub fn apply(
+        &self,
+        caller: &Caller,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Result<Change, TicketError> {
         use Status::*;
         let verb = action.verb();
         let from = self.status;
         let forbidden = Err(TicketError::Forbidden { action: verb });
-        let illegal = Err(TicketError::IllegalTransition { action: verb, status: from });
+        let illegal = Err(TicketError::IllegalTransition {
+            action: verb,
+            status: from,
+        });
         let manager = caller.is_manager();
         let working = matches!(from, Accepted | InProgress | Reopened);
         let mut t = self.clone();
@@ -459,7 +469,9 @@ impl Ticket {
 
         match action {
             Action::Accept => {
-                let Caller::Engineer(e) = caller else { return forbidden };
+                let Caller::Engineer(e) = caller else {
+                    return forbidden;
+                };
                 if matches!(from, Accepted | InProgress | Pending | Resolved | Reopened) {
                     return Err(TicketError::AlreadyTaken { by: self.assignee });
                 }
@@ -556,7 +568,11 @@ impl Ticket {
                 if from != Pending {
                     return illegal;
                 }
-                t.status = if self.work_mode.is_some() { InProgress } else { Accepted };
+                t.status = if self.work_mode.is_some() {
+                    InProgress
+                } else {
+                    Accepted
+                };
                 t.pending_reason = None;
                 notices.push(notice(Audience::Reporter, "ticket_resumed"));
             }

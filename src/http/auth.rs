@@ -16,18 +16,28 @@ pub struct Authed(pub Caller);
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::Unauthorized("send an API token as `Authorization: Bearer <token>`".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "send an API token as `Authorization: Bearer <token>`".into(),
+                )
+            })?;
         // Check every token (no early exit) so timing does not reveal which one matched.
         let matched = state
             .tokens
             .iter()
-            .fold(None, |found, t| if t.matches(presented) { Some(t) } else { found })
+            .fold(
+                None,
+                |found, t| if t.matches(presented) { Some(t) } else { found },
+            )
             .ok_or_else(|| ApiError::Unauthorized("that API token is not valid".into()))?;
         let config = &matched.config;
         let subject = config.subject.as_deref().unwrap_or_default();
@@ -35,13 +45,15 @@ impl FromRequestParts<AppState> for Authed {
             TokenRole::Manager => Caller::Desk {
                 name: config.name.clone(),
             },
-            TokenRole::Engineer => Caller::Engineer(
-                state
-                    .desk
-                    .engineer_by_handle(subject)
-                    .await?
-                    .ok_or_else(|| ApiError::Unauthorized(format!("this token's engineer `{subject}` does not exist")))?,
-            ),
+            TokenRole::Engineer => {
+                Caller::Engineer(state.desk.engineer_by_handle(subject).await?.ok_or_else(
+                    || {
+                        ApiError::Unauthorized(format!(
+                            "this token's engineer `{subject}` does not exist"
+                        ))
+                    },
+                )?)
+            }
             TokenRole::Reporter => Caller::Reporter(
                 state
                     .desk

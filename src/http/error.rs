@@ -33,7 +33,9 @@ impl ApiError {
                 DeskError::NotFound(_) => StatusCode::NOT_FOUND,
                 DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
                 DeskError::Ticket(TicketError::Forbidden { .. }) => StatusCode::FORBIDDEN,
-                DeskError::Ticket(TicketError::NotInGroup { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+                DeskError::Ticket(TicketError::NotInGroup { .. }) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 DeskError::Ticket(_) | DeskError::AlreadyTaken { .. } | DeskError::Duplicate(_) => {
                     StatusCode::CONFLICT
                 }
@@ -63,7 +65,10 @@ impl IntoResponse for ApiError {
         });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -48,7 +48,9 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> 
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
         if req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
-            <ApiJson<T> as FromRequest<S>>::from_request(req, state).await.map(Some)
+            <ApiJson<T> as FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some)
         } else {
             Ok(None)
         }
@@ -63,7 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets/{number}", get(tickets::show))
         .route("/api/tickets/{number}/{action}", post(tickets::act))
         .route("/api/groups", get(tickets::groups))
-        .route("/api/engineers", get(tickets::engineers).post(tickets::add_engineer))
+        .route(
+            "/api/engineers",
+            get(tickets::engineers).post(tickets::add_engineer),
+        )
         .route("/api/engineers/{id}", patch(tickets::update_engineer))
         .route("/api/reporters/{id}", patch(tickets::update_reporter))
         .with_state(state)

@@ -43,7 +43,12 @@ pub async fn list(
     };
     Ok(Json(
         s.desk
-            .list(&caller, &filter, q.page.unwrap_or(1), q.per_page.unwrap_or(20))
+            .list(
+                &caller,
+                &filter,
+                q.page.unwrap_or(1),
+                q.per_page.unwrap_or(20),
+            )
             .await?,
     ))
 }
@@ -96,7 +101,11 @@ pub struct ActionBody {
 }
 
 fn required_note(field: &'static str, v: Option<String>) -> Result<Note, ApiError> {
-    let raw = v.ok_or_else(|| ApiError::Desk(DeskError::BadValue(format!("`{field}` is required for this action"))))?;
+    let raw = v.ok_or_else(|| {
+        ApiError::Desk(DeskError::BadValue(format!(
+            "`{field}` is required for this action"
+        )))
+    })?;
     Note::parse(&raw).map_err(|e| ApiError::Desk(DeskError::BadValue(format!("{field}: {e}"))))
 }
 
@@ -124,7 +133,12 @@ pub async fn act(
         },
         "confirm" => Action::Confirm,
         "reopen" => Action::Reopen(required_note("note", b.note)?),
-        "cancel" => Action::Cancel(b.note.filter(|n| !n.trim().is_empty()).map(|n| required_note("note", Some(n))).transpose()?),
+        "cancel" => Action::Cancel(
+            b.note
+                .filter(|n| !n.trim().is_empty())
+                .map(|n| required_note("note", Some(n)))
+                .transpose()?,
+        ),
         "reassign" => {
             let engineer = match b.engineer {
                 Some(handle) => Some(
@@ -138,7 +152,9 @@ pub async fn act(
             let group = b
                 .group
                 .or_else(|| engineer.as_ref().map(|e| e.group.clone()))
-                .ok_or_else(|| DeskError::BadValue("reassign needs a `group` or an `engineer`".into()))?;
+                .ok_or_else(|| {
+                    DeskError::BadValue("reassign needs a `group` or an `engineer`".into())
+                })?;
             if s.desk.policy().routing.group(&group).is_none() {
                 return Err(DeskError::BadValue(format!("unknown group `{group}`")).into());
             }
@@ -159,7 +175,10 @@ pub async fn groups(State(s): State<AppState>, Authed(_): Authed) -> Json<Vec<Gr
     Json(s.desk.groups().to_vec())
 }
 
-pub async fn engineers(State(s): State<AppState>, Authed(caller): Authed) -> Result<Json<Vec<Engineer>>, ApiError> {
+pub async fn engineers(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+) -> Result<Json<Vec<Engineer>>, ApiError> {
     Ok(Json(s.desk.engineers(&caller).await?))
 }
 

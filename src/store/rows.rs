@@ -29,7 +29,11 @@ where
     s.map(|s| parse(what, &s)).transpose()
 }
 
-fn text<T>(what: &str, f: fn(&str) -> Result<T, crate::domain::intake::InputError>, s: &str) -> Result<T, StoreError> {
+fn text<T>(
+    what: &str,
+    f: fn(&str) -> Result<T, crate::domain::intake::InputError>,
+    s: &str,
+) -> Result<T, StoreError> {
     f(s).map_err(|e| corrupt(what, e))
 }
 
@@ -104,7 +108,8 @@ pub(super) struct TicketRow {
 impl TryFrom<TicketRow> for Ticket {
     type Error = StoreError;
     fn try_from(r: TicketRow) -> Result<Ticket, StoreError> {
-        let number = TicketNumber::parse(&r.number).ok_or_else(|| corrupt("ticket number", &r.number))?;
+        let number =
+            TicketNumber::parse(&r.number).ok_or_else(|| corrupt("ticket number", &r.number))?;
         let count = |what: &str, n: i32| u32::try_from(n).map_err(|e| corrupt(what, e));
         Ok(Ticket {
             id: TicketId(r.id),

@@ -73,7 +73,8 @@ fn ticket_in(status: Status) -> Ticket {
         tier: Tier::FirstLine,
         assignee: held.then_some(EngineerId(1)),
         offered_to: None,
-        work_mode: matches!(status, Status::InProgress | Status::Pending).then_some(WorkMode::Remote),
+        work_mode: matches!(status, Status::InProgress | Status::Pending)
+            .then_some(WorkMode::Remote),
         arrived_at: None,
         pending_reason: (status == Status::Pending).then_some(PendingReason::Vendor),
         cause: None,
@@ -126,7 +127,9 @@ fn caller(who: Who) -> Caller {
         Who::GroupExpert => Caller::Engineer(engineer(3, "printer", Tier::Expert)),
         Who::OtherGroup => Caller::Engineer(engineer(4, "network", Tier::FirstLine)),
         Who::ManagerEngineer => Caller::Engineer(engineer(5, "desktop", Tier::Manager)),
-        Who::Desk => Caller::Desk { name: "service desk".into() },
+        Who::Desk => Caller::Desk {
+            name: "service desk".into(),
+        },
         Who::System => Caller::System,
     }
 }
@@ -177,20 +180,24 @@ fn legal(action: &Action, from: Status) -> Option<Status> {
     }
 }
 
-/// Who may do what (for a first-line printer ticket held, when held, by the assignee).
-fn allowed(action: &Action, who: Who) -> bool {
+/// Who may do what on a first-line printer ticket; `held` says whether the `Assignee`
+/// engineer actually holds it (before acceptance they are just one of the group).
+fn allowed(action: &Action, who: Who, held: bool) -> bool {
     use Who::*;
     let manager = matches!(who, ManagerEngineer | Desk);
+    let holder = who == Assignee && held;
     match action {
         Action::Accept => matches!(who, Assignee | Colleague | GroupExpert | ManagerEngineer),
-        Action::StartWork(_) | Action::Arrive | Action::Resolve { .. } => who == Assignee,
-        Action::Progress(_) | Action::Pend(..) | Action::Resume => who == Assignee || manager,
+        Action::StartWork(_) | Action::Arrive | Action::Resolve { .. } => holder,
+        Action::Progress(_) | Action::Pend(..) | Action::Resume => holder || manager,
         Action::Comment(_) => who != System,
         Action::Confirm | Action::Reopen(_) => who == OwnReporter,
         Action::AutoClose => who == System,
         Action::Cancel(_) => who == OwnReporter || manager,
         Action::Reassign { .. } => manager,
-        Action::Escalate(_) => matches!(who, Assignee | Colleague | GroupExpert | System) || manager,
+        Action::Escalate(_) => {
+            matches!(who, Assignee | Colleague | GroupExpert | System) || manager
+        }
     }
 }
 
@@ -203,7 +210,7 @@ fn every_status_action_and_caller_follows_the_table() {
             for who in EVERYONE {
                 let result = before.apply(&caller(who), action.clone(), at(10, 0));
                 let expected = legal(&action, status);
-                let may = allowed(&action, who);
+                let may = allowed(&action, who, before.assignee.is_some());
                 let ctx = format!("{status} / {} / {who:?}", action.verb());
                 match (expected, may, &result) {
                     (Some(to), true, Ok(change)) => {
@@ -211,10 +218,20 @@ fn every_status_action_and_caller_follows_the_table() {
                         assert_eq!(change.from, Some(status), "{ctx}");
                         assert_eq!(change.action, action.verb(), "{ctx}");
                         assert_eq!(change.ticket.updated_at, at(10, 0), "{ctx}");
-                        assert_eq!(change.ticket.version, before.version, "{ctx}: the store bumps it");
+                        assert_eq!(
+                            change.ticket.version, before.version,
+                            "{ctx}: the store bumps it"
+                        );
                     }
                     (Some(_), false, Err(TicketError::Forbidden { .. })) => {}
-                    (None, true, Err(TicketError::IllegalTransition { .. } | TicketError::AlreadyTaken { .. })) => {}
+                    (
+                        None,
+                        true,
+                        Err(
+                            TicketError::IllegalTransition { .. }
+                            | TicketError::AlreadyTaken { .. },
+                        ),
+                    ) => {}
                     (None, false, Err(_)) => {}
                     _ => panic!("{ctx}: expected legal={expected:?} allowed={may}, got {result:?}"),
                 }
@@ -222,7 +239,10 @@ fn every_status_action_and_caller_follows_the_table() {
             }
         }
     }
-    assert_eq!(checked, Status::ALL.len() * actions().len() * EVERYONE.len());
+    assert_eq!(
+        checked,
+        Status::ALL.len() * actions().len() * EVERYONE.len()
+    );
 }
 
 #[test]
@@ -230,7 +250,11 @@ fn final_tickets_never_change() {
     for status in [Status::Closed, Status::Cancelled] {
         for action in actions() {
             for who in EVERYONE {
-                assert!(ticket_in(status).apply(&caller(who), action.clone(), at(10, 0)).is_err());
+                assert!(
+                    ticket_in(status)
+                        .apply(&caller(who), action.clone(), at(10, 0))
+                        .is_err()
+                );
             }
         }
     }
@@ -239,13 +263,26 @@ fn final_tickets_never_change() {
 #[test]
 fn first_accept_wins_and_later_ones_are_told_who_has_it() {
     let offered = ticket_in(Status::Offered);
-    let won = offered.apply(&caller(Who::Colleague), Action::Accept, at(9, 3)).unwrap();
+    let won = offered
+        .apply(&caller(Who::Colleague), Action::Accept, at(9, 3))
+        .unwrap();
     assert_eq!(won.ticket.assignee, Some(EngineerId(2)));
     assert_eq!(won.ticket.accepted_at, Some(at(9, 3)));
-    assert!(won.notices.iter().any(|n| n.to == Audience::Reporter && n.event == "ticket_accepted"));
+    assert!(
+        won.notices
+            .iter()
+            .any(|n| n.to == Audience::Reporter && n.event == "ticket_accepted")
+    );
     assert!(won.notices.iter().any(|n| n.event == "job_taken"));
-    let late = won.ticket.apply(&caller(Who::Assignee), Action::Accept, at(9, 4));
-    assert_eq!(late, Err(TicketError::AlreadyTaken { by: Some(EngineerId(2)) }));
+    let late = won
+        .ticket
+        .apply(&caller(Who::Assignee), Action::Accept, at(9, 4));
+    assert_eq!(
+        late,
+        Err(TicketError::AlreadyTaken {
+            by: Some(EngineerId(2))
+        })
+    );
 }
 
 #[test]
@@ -256,22 +293,37 @@ fn an_offer_to_one_engineer_can_only_be_taken_by_them_or_a_manager() {
         t.apply(&caller(Who::Colleague), Action::Accept, at(10, 0)),
         Err(TicketError::Forbidden { .. })
     ));
-    assert!(t.apply(&caller(Who::GroupExpert), Action::Accept, at(10, 0)).is_ok());
-    assert!(t.apply(&caller(Who::ManagerEngineer), Action::Accept, at(10, 0)).is_ok());
+    assert!(
+        t.apply(&caller(Who::GroupExpert), Action::Accept, at(10, 0))
+            .is_ok()
+    );
+    assert!(
+        t.apply(&caller(Who::ManagerEngineer), Action::Accept, at(10, 0))
+            .is_ok()
+    );
 }
 
 #[test]
 fn expert_tier_jobs_are_not_for_first_line() {
     let mut t = ticket_in(Status::Offered);
     t.tier = Tier::Expert;
-    assert!(t.apply(&caller(Who::Colleague), Action::Accept, at(10, 0)).is_err());
-    assert!(t.apply(&caller(Who::GroupExpert), Action::Accept, at(10, 0)).is_ok());
+    assert!(
+        t.apply(&caller(Who::Colleague), Action::Accept, at(10, 0))
+            .is_err()
+    );
+    assert!(
+        t.apply(&caller(Who::GroupExpert), Action::Accept, at(10, 0))
+            .is_ok()
+    );
 }
 
 #[test]
 fn arrival_is_recorded_once_and_implies_on_site() {
     let t = ticket_in(Status::Accepted);
-    let arrived = t.apply(&caller(Who::Assignee), Action::Arrive, at(11, 0)).unwrap().ticket;
+    let arrived = t
+        .apply(&caller(Who::Assignee), Action::Arrive, at(11, 0))
+        .unwrap()
+        .ticket;
     assert_eq!(arrived.arrived_at, Some(at(11, 0)));
     assert_eq!(arrived.work_mode, Some(WorkMode::OnSite));
     assert_eq!(
@@ -283,12 +335,16 @@ fn arrival_is_recorded_once_and_implies_on_site() {
 #[test]
 fn resume_returns_to_work_or_to_accepted() {
     let pending = ticket_in(Status::Pending);
-    let r = pending.apply(&caller(Who::Assignee), Action::Resume, at(12, 0)).unwrap();
+    let r = pending
+        .apply(&caller(Who::Assignee), Action::Resume, at(12, 0))
+        .unwrap();
     assert_eq!(r.ticket.status, Status::InProgress);
     assert_eq!(r.ticket.pending_reason, None);
     let mut never_started = pending.clone();
     never_started.work_mode = None;
-    let r = never_started.apply(&caller(Who::Assignee), Action::Resume, at(12, 0)).unwrap();
+    let r = never_started
+        .apply(&caller(Who::Assignee), Action::Resume, at(12, 0))
+        .unwrap();
     assert_eq!(r.ticket.status, Status::Accepted);
 }
 
@@ -307,16 +363,24 @@ fn not_fixed_goes_back_to_the_same_engineer_and_counts() {
         .ticket;
     assert_eq!(resolved.resolved_at, Some(at(13, 0)));
     let reopened = resolved
-        .apply(&caller(Who::OwnReporter), Action::Reopen(note("还是不行")), at(14, 0))
+        .apply(
+            &caller(Who::OwnReporter),
+            Action::Reopen(note("还是不行")),
+            at(14, 0),
+        )
         .unwrap();
     assert_eq!(reopened.ticket.status, Status::Reopened);
     assert_eq!(reopened.ticket.assignee, Some(EngineerId(1)));
     assert_eq!(reopened.ticket.reopen_count, 1);
     assert_eq!(reopened.ticket.resolved_at, None);
     assert_eq!(reopened.notices[0].to, Audience::Engineer(EngineerId(1)));
-    let closed = resolved.apply(&caller(Who::OwnReporter), Action::Confirm, at(14, 0)).unwrap();
+    let closed = resolved
+        .apply(&caller(Who::OwnReporter), Action::Confirm, at(14, 0))
+        .unwrap();
     assert_eq!(closed.ticket.closure, Some(Closure::Confirmed));
-    let auto = resolved.apply(&Caller::System, Action::AutoClose, at(14, 0)).unwrap();
+    let auto = resolved
+        .apply(&Caller::System, Action::AutoClose, at(14, 0))
+        .unwrap();
     assert_eq!(auto.ticket.closure, Some(Closure::AutoClosed));
 }
 
@@ -324,7 +388,9 @@ fn not_fixed_goes_back_to_the_same_engineer_and_counts() {
 fn escalation_climbs_the_tiers_and_stops_at_managers() {
     let mut t = ticket_in(Status::InProgress);
     for (tier, level) in [(Tier::Expert, 1), (Tier::Manager, 2)] {
-        let c = t.apply(&Caller::System, Action::Escalate(note("SLA")), at(15, 0)).unwrap();
+        let c = t
+            .apply(&Caller::System, Action::Escalate(note("SLA")), at(15, 0))
+            .unwrap();
         assert_eq!(c.ticket.tier, tier);
         assert_eq!(c.ticket.escalation_level, level);
         assert_eq!(c.ticket.status, Status::Offered);
@@ -375,7 +441,10 @@ fn reassign_to_an_engineer_checks_their_group() {
 #[test]
 fn visibility_follows_the_confidentiality_rule() {
     let t = ticket_in(Status::Accepted);
-    let sees: Vec<Who> = EVERYONE.into_iter().filter(|w| t.visible_to(&caller(*w))).collect();
+    let sees: Vec<Who> = EVERYONE
+        .into_iter()
+        .filter(|w| t.visible_to(&caller(*w)))
+        .collect();
     assert_eq!(
         sees,
         vec![
@@ -395,7 +464,14 @@ fn ticket_numbers_have_one_shape() {
     let n = TicketNumber::new("BX", 2026, 123);
     assert_eq!(n.as_str(), "BX-2026-000123");
     assert_eq!(TicketNumber::parse("bx-2026-000123"), Some(n));
-    for bad in ["", "BX-2026", "BX-26-000001", "BX-2026-12", "B1-2026-000001", "BX-2026-000001-1"] {
+    for bad in [
+        "",
+        "BX-2026",
+        "BX-26-000001",
+        "BX-2026-12",
+        "B1-2026-000001",
+        "BX-2026-000001-1",
+    ] {
         assert_eq!(TicketNumber::parse(bad), None, "{bad}");
     }
 }

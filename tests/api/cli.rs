@@ -1,0 +1,109 @@
+//! The command line as a newcomer meets it.
+
+use std::process::Command;
+
+fn baoxiu(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BAOXIU_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run baoxiu")
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = baoxiu(dir.path(), &["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "migrate", "config", "BAOXIU_DATABASE__URL"] {
+        assert!(text.contains(word), "{word} missing from --help:\n{text}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_and_is_idempotent() {
+    let dir = tempfile::tempdir().expect("dir");
+    for _ in 0..2 {
+        let out = baoxiu(dir.path(), &["migrate"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("is up to date"));
+    }
+    assert!(dir.path().join("baoxiu.db").exists());
+}
+
+#[test]
+fn config_check_names_file_and_key_of_a_mistake() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("baoxiu.toml"),
+        "[sla.p2]\nresolution = \"8 hours\"\n",
+    )
+    .expect("write");
+    let out = baoxiu(dir.path(), &["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("baoxiu.toml")
+            && err.contains("sla.p2.resolution")
+            && err.contains("not a duration"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("baoxiu.toml"),
+        "[calendar]\nkind = \"working_hours\"\ntime_zone = \"Mars/Olympus\"\n",
+    )
+    .expect("write");
+    let out = baoxiu(dir.path(), &["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("baoxiu.toml") && err.contains("calendar") && err.contains("Mars/Olympus"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("baoxiu.toml"),
+        "[desk]\nticket_prefix = \"IT\"\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .args(["config", "check"])
+        .current_dir(dir.path())
+        .env("BAOXIU_DESK__TICKET_PREFIX", "HD")
+        .env("BAOXIU_MANAGER_TOKEN", "short")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a 5-character token is refused");
+    assert!(
+        err.contains("BAOXIU_MANAGER_TOKEN") && err.contains("at least 16"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .args(["config", "check"])
+        .current_dir(dir.path())
+        .env("BAOXIU_DESK__TICKET_PREFIX", "HD")
+        .env("BAOXIU_MANAGER_TOKEN", "a-long-enough-secret-token")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ticket_prefix = \"HD\""), "{text}");
+    assert!(text.contains("1 API token(s) enabled"));
+    assert!(
+        !text.contains("a-long-enough-secret-token"),
+        "secrets are never printed"
+    );
+}

@@ -1,0 +1,11 @@
+//! One integration-test binary (builds once, runs in parallel). Each scenario runs on
+//! SQLite and, when `TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+mod helpers;
+
+mod access;
+mod atomicity;
+mod bad_input;
+mod cli;
+mod concurrency;
+mod lifecycle;
