@@ -23,7 +23,7 @@ use crate::domain::ticket::{
 };
 use crate::store::{
     Actor, AuditEvent, NewAuditEvent, NewEngineer, NewOutboxMessage, Page, Recipient, Reporter,
-    Scope, Store, StoreError, TicketFilter, TicketWrite,
+    Roster, Scope, Store, StoreError, TicketFilter, TicketWrite,
 };
 
 /// Why the desk refused or failed a call. `Display` is the sentence shown to the person.
@@ -200,12 +200,11 @@ impl Desk {
         let due = |span: Option<crate::domain::sla::Span>| {
             span.map(|s| self.policy.calendar.add(now, s.0))
         };
-        let engineers = self.store.engineers().await?;
-        let load = self.store.open_load().await?;
-        let on_duty = !offer_order(&engineers, &group, Tier::FirstLine, |id| {
-            load.get(&id).copied().unwrap_or(0)
-        })
-        .is_empty();
+        let roster = self.store.roster().await?;
+        let on_duty = !offer_order(&roster.engineers, &group, Tier::FirstLine, |_| 0).is_empty();
+        // Department and phone are remembered for next time; write them only when new.
+        let remember = who.department.as_deref() != Some(intake.department.as_str())
+            || who.phone.as_deref() != Some(intake.phone.as_str());
 
         let ticket = Ticket {
             id: crate::domain::TicketId(0),
@@ -261,11 +260,11 @@ impl Desk {
             note: None,
             notices,
         };
-        let write = self.write_for(caller, change, &engineers, &load, now)?;
+        let write = self.write_for(caller, change, &roster, now);
         let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
         let stored = self
             .store
-            .insert_ticket(&self.policy.ticket_prefix, year, &write)
+            .insert_ticket(&self.policy.ticket_prefix, year, remember, write)
             .await?;
         tracing::info!(ticket = %stored.number, priority = %stored.priority, status = %stored.status, "ticket reported");
         Ok(stored)
@@ -292,12 +291,12 @@ impl Desk {
                 }
                 Err(e) => return Err(DeskError::Ticket(e)),
             };
-            let engineers = self.store.engineers().await?;
-            let load = self.store.open_load().await?;
-            let write = self.write_for(caller, change, &engineers, &load, now)?;
-            match self.store.update_ticket(&write).await {
+            let roster = self.store.roster().await?;
+            let write = self.write_for(caller, change, &roster, now);
+            let verb = write.audit.action.clone();
+            match self.store.update_ticket(write).await {
                 Ok(t) => {
-                    tracing::info!(ticket = %t.number, action = write.audit.action, status = %t.status, "ticket changed");
+                    tracing::info!(ticket = %t.number, action = %verb, status = %t.status, "ticket changed");
                     return Ok(t);
                 }
                 Err(StoreError::Conflict) => continue,
@@ -468,10 +467,10 @@ impl Desk {
         &self,
         caller: &Caller,
         change: Change,
-        engineers: &[Engineer],
-        load: &std::collections::HashMap<EngineerId, u32>,
+        roster: &Roster,
         now: DateTime<Utc>,
-    ) -> Result<TicketWrite, DeskError> {
+    ) -> TicketWrite {
+        let (engineers, load) = (&roster.engineers, &roster.load);
         let t = &change.ticket;
         let name_of = |id: Option<EngineerId>| {
             id.and_then(|id| engineers.iter().find(|e| e.id == id))
@@ -550,11 +549,11 @@ impl Desk {
             to: t.status,
             note: change.note,
         };
-        Ok(TicketWrite {
+        TicketWrite {
             ticket: change.ticket,
             audit,
             outbox,
-        })
+        }
     }
 }
 

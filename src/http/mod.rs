@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
             get(tickets::engineers).post(tickets::add_engineer),
         )
         .route("/api/engineers/{id}", patch(tickets::update_engineer))
+        .route("/api/reporters", post(tickets::add_reporter))
         .route("/api/reporters/{id}", patch(tickets::update_reporter))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -261,3 +261,30 @@ pub async fn update_reporter(
 ) -> Result<Json<Reporter>, ApiError> {
     Ok(Json(s.desk.set_vip(&caller, ReporterId(id), b.vip).await?))
 }
+
+/// `POST /api/reporters` body: a person the desk takes a phone report from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReporterBody {
+    name: String,
+    phone: String,
+}
+
+/// Finds or creates the reporter behind a phone number (managers only), so the desk can
+/// record a phone report with `POST /api/tickets?on_behalf_of=ID`.
+pub async fn add_reporter(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiJson(b): ApiJson<NewReporterBody>,
+) -> Result<Json<Reporter>, ApiError> {
+    if !caller.is_manager() {
+        return Err(DeskError::Forbidden("only the desk can register reporters".into()).into());
+    }
+    let phone = crate::domain::intake::Phone::parse(&b.phone)
+        .map_err(|e| DeskError::BadValue(e.to_string()))?;
+    Ok(Json(
+        s.desk
+            .reporter_for_identity("phone", phone.as_str(), &b.name)
+            .await?,
+    ))
+}

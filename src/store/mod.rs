@@ -7,6 +7,7 @@
 
 mod rows;
 mod sql;
+mod writer;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -41,6 +42,9 @@ pub enum StoreError {
     /// Anything else from the driver.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A write's transaction did not commit (nothing of it was written).
+    #[error("the write was not saved: {0}")]
+    WriteFailed(String),
     /// A migration failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -249,6 +253,15 @@ pub struct Page<T> {
     pub total: i64,
 }
 
+/// Engineers with the number of open jobs each holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    /// All engineers, by id.
+    pub engineers: Vec<Engineer>,
+    /// Open jobs per engineer.
+    pub load: HashMap<EngineerId, u32>,
+}
+
 /// The repository: SQLite or PostgreSQL behind one set of methods.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -259,11 +272,13 @@ pub enum Store {
 }
 
 /// SQLite backend: one writer connection (SQLite has a single writer anyway; queueing in
-/// the pool beats spinning on SQLITE_BUSY) and a pool of readers.
+/// the pool beats spinning on SQLITE_BUSY), a pool of readers, and a group-commit writer
+/// task for ticket changes (see `writer.rs`).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    batch: writer::GroupCommit,
 }
 
 /// PostgreSQL backend.
@@ -283,7 +298,53 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn insert_ticket(
+        &self,
+        series: &str,
+        year: i32,
+        remember: bool,
+        write: TicketWrite,
+    ) -> Result<Ticket, StoreError> {
+        let series = series.to_owned();
+        self.batch
+            .run(move |c| {
+                Box::pin(
+                    async move { Self::insert_ticket_in(c, &series, year, remember, &write).await },
+                )
+            })
+            .await
+    }
+
+    async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError> {
+        self.batch
+            .run(move |c| Box::pin(async move { Self::update_ticket_in(c, &write).await }))
+            .await
+    }
+}
+
 impl PgStore {
+    async fn insert_ticket(
+        &self,
+        series: &str,
+        year: i32,
+        remember: bool,
+        write: TicketWrite,
+    ) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let t = Self::insert_ticket_in(&mut tx, series, year, remember, &write).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // On `Conflict` the transaction is dropped, which rolls it back.
+        let t = Self::update_ticket_in(&mut tx, &write).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
     async fn begin(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
@@ -316,7 +377,8 @@ impl Store {
                 .max_connections(4)
                 .connect_with(options.read_only(true).create_if_missing(false))
                 .await?;
-            Ok(Store::Sqlite(SqliteStore { write, read }))
+            let batch = writer::GroupCommit::start(write.clone());
+            Ok(Store::Sqlite(SqliteStore { write, read, batch }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -358,6 +420,28 @@ impl Store {
     }
 }
 
+/// `INSERT INTO outbox` for `rows` messages of one ticket: `$1` ticket id, `$2` time, then
+/// four parameters per row (recipient kind, recipient id, event, payload).
+fn outbox_insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO outbox (ticket_id, recipient_kind, recipient_id, event, payload, status, \
+         attempts, next_attempt_at, created_at) VALUES ",
+    );
+    for r in 0..rows {
+        let p = 3 + r * 4;
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "($1, ${p}, ${}, ${}, ${}, 'pending', 0, $2, $2)",
+            p + 1,
+            p + 2,
+            p + 3
+        ));
+    }
+    sql
+}
+
 macro_rules! delegate {
     ($( $(#[$m:meta])* pub async fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
         impl Store {
@@ -390,8 +474,8 @@ delegate! {
     pub async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError>;
     /// All engineers, by id.
     pub async fn engineers(&self) -> Result<Vec<Engineer>, StoreError>;
-    /// Open jobs held per engineer (for least-loaded dispatch).
-    pub async fn open_load(&self) -> Result<HashMap<EngineerId, u32>, StoreError>;
+    /// Every engineer with their open-job count (for dispatch and naming).
+    pub async fn roster(&self) -> Result<Roster, StoreError>;
     /// The reporter behind a chat identity, created on first contact.
     pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
     /// One reporter.
@@ -399,11 +483,12 @@ delegate! {
     /// Saves a reporter's remembered details and VIP flag.
     pub async fn update_reporter(&self, r: &Reporter, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Creates a ticket — allocating its number from `series` — with its first audit event
-    /// and messages, and remembers the reporter's department and phone, in one transaction.
-    pub async fn insert_ticket(&self, series: &str, year: i32, write: &TicketWrite) -> Result<Ticket, StoreError>;
+    /// and messages, and (if `remember_reporter`) saves the reporter's department and
+    /// phone, in one transaction.
+    pub async fn insert_ticket(&self, series: &str, year: i32, remember_reporter: bool, write: TicketWrite) -> Result<Ticket, StoreError>;
     /// Saves a change if the ticket is still at the version it was read at, with its audit
     /// event and messages, in one transaction; `Conflict` if someone changed it meanwhile.
-    pub async fn update_ticket(&self, write: &TicketWrite) -> Result<Ticket, StoreError>;
+    pub async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError>;
     /// One ticket by number.
     pub async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError>;
     /// One page of tickets the scope may see, newest first.

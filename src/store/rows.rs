@@ -196,6 +196,22 @@ impl TryFrom<EngineerRow> for Engineer {
 }
 
 #[derive(sqlx::FromRow)]
+pub(super) struct RosterRow {
+    #[sqlx(flatten)]
+    engineer: EngineerRow,
+    open_jobs: i64,
+}
+
+impl RosterRow {
+    pub(super) fn split(self) -> Result<(Engineer, u32), StoreError> {
+        Ok((
+            self.engineer.try_into()?,
+            u32::try_from(self.open_jobs).unwrap_or(u32::MAX),
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(super) struct ReporterRow {
     id: i64,
     name: String,

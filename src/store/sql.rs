@@ -96,19 +96,25 @@ macro_rules! repository {
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
-            pub(super) async fn open_load(&self) -> Result<HashMap<EngineerId, u32>, StoreError> {
-                let rows: Vec<(i64, i64)> = sqlx::query_as(
-                    "SELECT assignee_id, COUNT(*) FROM tickets
-                     WHERE assignee_id IS NOT NULL
-                       AND status IN ('accepted', 'in_progress', 'pending', 'reopened')
-                     GROUP BY assignee_id",
+            pub(super) async fn roster(&self) -> Result<Roster, StoreError> {
+                // One round trip: every engineer with the number of open jobs they hold.
+                let rows: Vec<rows::RosterRow> = sqlx::query_as(
+                    "SELECT e.*, COALESCE(l.n, 0) AS open_jobs FROM engineers e
+                     LEFT JOIN (SELECT assignee_id, COUNT(*) AS n FROM tickets
+                                WHERE assignee_id IS NOT NULL
+                                  AND status IN ('accepted', 'in_progress', 'pending', 'reopened')
+                                GROUP BY assignee_id) l ON l.assignee_id = e.id
+                     ORDER BY e.id",
                 )
                 .fetch_all(self.reader())
                 .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, n)| (EngineerId(id), u32::try_from(n).unwrap_or(u32::MAX)))
-                    .collect())
+                let mut roster = Roster::default();
+                for r in rows {
+                    let (engineer, load) = r.split()?;
+                    roster.load.insert(engineer.id, load);
+                    roster.engineers.push(engineer);
+                }
+                Ok(roster)
             }
 
             pub(super) async fn reporter_for_identity(
@@ -201,15 +207,16 @@ macro_rules! repository {
                 Ok(())
             }
 
-            pub(super) async fn insert_ticket(
-                &self,
+            /// Inserts a ticket with its side effects on an open transaction.
+            pub(super) async fn insert_ticket_in(
+                tx: &mut <$db as sqlx::Database>::Connection,
                 series: &str,
                 year: i32,
+                remember_reporter: bool,
                 write: &TicketWrite,
             ) -> Result<Ticket, StoreError> {
                 let t = &write.ticket;
                 let i = &t.intake;
-                let mut tx = self.begin().await?;
                 let (seq,): (i64,) = sqlx::query_as(
                     "INSERT INTO counters (name, value) VALUES ($1, 1)
                      ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
@@ -277,21 +284,26 @@ macro_rules! repository {
                 .await
                 .map_err(StoreError::from_write)?;
                 let stored: Ticket = row.try_into()?;
-                sqlx::query("UPDATE reporters SET department = $2, phone = $3, updated_at = $4 WHERE id = $1")
-                    .bind(t.reporter.0)
-                    .bind(i.department.as_str())
-                    .bind(i.phone.as_str())
-                    .bind(t.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                Self::write_side_effects(&mut tx, stored.id, write).await?;
-                tx.commit().await?;
+                if remember_reporter {
+                    sqlx::query("UPDATE reporters SET department = $2, phone = $3, updated_at = $4 WHERE id = $1")
+                        .bind(t.reporter.0)
+                        .bind(i.department.as_str())
+                        .bind(i.phone.as_str())
+                        .bind(t.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Self::write_side_effects(tx, stored.id, write).await?;
                 Ok(stored)
             }
 
-            pub(super) async fn update_ticket(&self, write: &TicketWrite) -> Result<Ticket, StoreError> {
+            /// Applies a versioned ticket change with its side effects on an open transaction;
+            /// `Conflict` (and nothing written) if the version moved.
+            pub(super) async fn update_ticket_in(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                write: &TicketWrite,
+            ) -> Result<Ticket, StoreError> {
                 let t = &write.ticket;
-                let mut tx = self.begin().await?;
                 let row: Option<rows::TicketRow> = sqlx::query_as(
                     "UPDATE tickets SET status = $2, priority = $3, group_id = $4, tier = $5,
                        assignee_id = $6, offered_to = $7, work_mode = $8, arrived_at = $9,
@@ -327,17 +339,15 @@ macro_rules! repository {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {
-                    tx.rollback().await?;
                     return Err(StoreError::Conflict);
                 };
                 let stored: Ticket = row.try_into()?;
-                Self::write_side_effects(&mut tx, stored.id, write).await?;
-                tx.commit().await?;
+                Self::write_side_effects(tx, stored.id, write).await?;
                 Ok(stored)
             }
 
             async fn write_side_effects(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                tx: &mut <$db as sqlx::Database>::Connection,
                 ticket: TicketId,
                 write: &TicketWrite,
             ) -> Result<(), StoreError> {
@@ -356,24 +366,19 @@ macro_rules! repository {
                 .bind(a.from.map(|s| s.as_str()))
                 .bind(a.to.as_str())
                 .bind(&a.note)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
+                if write.outbox.is_empty() {
+                    return Ok(());
+                }
+                // One multi-row insert: a round trip per message would dominate the write.
+                let sql = outbox_insert_sql(write.outbox.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket.0).bind(a.at);
                 for m in &write.outbox {
                     let (kind, id) = m.to.parts();
-                    sqlx::query(
-                        "INSERT INTO outbox (ticket_id, recipient_kind, recipient_id, event, payload,
-                           status, attempts, next_attempt_at, created_at)
-                         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
-                    )
-                    .bind(ticket.0)
-                    .bind(kind)
-                    .bind(id)
-                    .bind(&m.event)
-                    .bind(m.payload.to_string())
-                    .bind(a.at)
-                    .execute(&mut **tx)
-                    .await?;
+                    q = q.bind(kind).bind(id).bind(&m.event).bind(m.payload.to_string());
                 }
+                q.execute(&mut *tx).await?;
                 Ok(())
             }
 

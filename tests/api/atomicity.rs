@@ -113,3 +113,38 @@ async fn a_failing_audit_write_undoes_the_action(backend: Backend) {
         "no ticket_accepted message left behind"
     );
 }
+
+on_both_backends!(one_failing_write_among_concurrent_ones_fails_alone);
+
+/// On SQLite concurrent writes share one group transaction; a failing one must be rolled
+/// back alone while the others commit, each with its audit and messages.
+async fn one_failing_write_among_concurrent_ones_fails_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.report("li.na", &printer_fault()).await; // remembers department and phone
+    fail_inserts(&app, "tickets", "description", "FAIL").await;
+    let lina = token("li.na");
+    let reports = (0..24).map(|i| {
+        let mut body = printer_fault();
+        body["description"] = json!(if i == 11 {
+            "FAIL".to_owned()
+        } else {
+            format!("第{i}台打印机卡纸")
+        });
+        let (app, lina) = (&app, &lina);
+        async move { app.post(lina, "/api/tickets", &body).await.status() }
+    });
+    let statuses = futures_util::future::join_all(reports).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 23, "{statuses:?}");
+    assert_eq!(statuses[11], StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(app.count("tickets").await, 24);
+    assert_eq!(
+        app.count("audit_events").await,
+        24,
+        "one audit event per ticket, none for the failure"
+    );
+    assert_eq!(app.count("outbox").await, 24 * 3);
+}
