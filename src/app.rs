@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::chat::Chat;
+use crate::chat::web::WebHub;
 use crate::clock::Clock;
 use crate::config::{ApiToken, Config, ConfigError};
 use crate::desk::Desk;
+use crate::flow::{FlowProblem, Flows};
 use crate::http::{AppState, router};
 use crate::store::{Store, StoreError};
 
@@ -21,6 +24,9 @@ pub enum StartError {
     /// Database unreachable or migrations failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The conversation files have problems (each `file:line: reason`).
+    #[error("bot-flows has problems:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Flows(Vec<FlowProblem>),
     /// The port is taken or not ours.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -35,7 +41,16 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     desk: Desk,
+    chat: Chat,
+    hub: WebHub,
     state: AppState,
+}
+
+/// Loads and validates the conversation files the configuration points at.
+pub fn load_flows(config: &Config, tz: chrono_tz::Tz) -> Result<Flows, StartError> {
+    Flows::load_dir(&config.chat.flows_dir())
+        .map(|f| f.with_time_zone(tz))
+        .map_err(StartError::Flows)
 }
 
 /// Connects to the configured database and applies migrations.
@@ -55,6 +70,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartError> {
         let policy = config.policy(source)?;
+        let flows = load_flows(config, policy.calendar.time_zone())?;
         let store = open_store(config).await?;
         store.sync_groups(policy.routing.groups()).await?;
         let desk = Desk::new(store, clock, policy);
@@ -66,9 +82,12 @@ impl Application {
             desk: desk.clone(),
             tokens: Arc::new(tokens),
         };
+        let chat = Chat::new(desk.clone(), flows, config.chat.idle.0);
         Ok(Application {
             listener,
             desk,
+            chat,
+            hub: WebHub::default(),
             state,
         })
     }
@@ -83,13 +102,41 @@ impl Application {
         &self.desk
     }
 
+    /// The conversation service (tests drive it directly, like a door would).
+    pub fn chat(&self) -> &Chat {
+        &self.chat
+    }
+
     /// Serves until the future `shutdown` completes, then finishes in-flight requests.
+    /// Also sweeps idle conversations once a minute.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
+        let sweeper = tokio::spawn(sweep_idle(self.chat.clone(), self.hub.clone()));
+        let app = router(self.state).merge(crate::chat::web::router(self.chat, self.hub));
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        sweeper.abort();
+        served
+    }
+}
+
+/// Discards idle conversations and tells the people still looking (open web tabs).
+async fn sweep_idle(chat: Chat, hub: WebHub) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match chat.expire_idle().await {
+            Ok(expired) => {
+                for (person, text) in expired {
+                    if person.channel == "web" {
+                        hub.push(&person.external_id, &[crate::flow::Outgoing::Text(text)]);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not sweep idle conversations"),
+        }
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::calendar::{Calendar, CalendarConfig};
 use crate::domain::priority::PriorityMatrix;
 use crate::domain::routing::{Group, Routing};
-use crate::domain::sla::SlaPolicy;
+use crate::domain::sla::{SlaPolicy, Span};
 use crate::store::SqliteSync;
 
 /// The file read when `--config` is not given (if it exists).
@@ -39,6 +39,39 @@ pub struct Config {
     pub groups: Vec<Group>,
     /// Bearer tokens for the REST API.
     pub api_tokens: Vec<TokenConfig>,
+    /// Chat conversations.
+    pub chat: ChatConfig,
+}
+
+/// Chat settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatConfig {
+    /// Where the conversation files are (default: `./bot-flows` if present, else the copy
+    /// shipped with this build).
+    pub flows_dir: Option<PathBuf>,
+    /// An unfinished conversation idle this long is discarded (kept as a draft for 24 h).
+    pub idle: Span,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            flows_dir: None,
+            idle: Span(crate::chat::DEFAULT_IDLE),
+        }
+    }
+}
+
+impl ChatConfig {
+    /// The flows directory in use.
+    pub fn flows_dir(&self) -> PathBuf {
+        match &self.flows_dir {
+            Some(dir) => dir.clone(),
+            None if Path::new("bot-flows").is_dir() => PathBuf::from("bot-flows"),
+            None => crate::flow::Flows::builtin_dir(),
+        }
+    }
 }
 
 /// HTTP server settings.
@@ -135,6 +168,7 @@ impl Default for Config {
                 subject: None,
                 env: "BAOXIU_MANAGER_TOKEN".into(),
             }],
+            chat: ChatConfig::default(),
         }
     }
 }

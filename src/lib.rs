@@ -4,9 +4,11 @@
 //! application service, the only place tickets change), and the doors: [`http`] and the CLI.
 
 pub mod app;
+pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod desk;
 pub mod domain;
+pub mod flow;
 pub mod http;
 pub mod store;

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use baoxiu::app::{Application, open_store};
+use baoxiu::app::{Application, load_flows, open_store};
+use baoxiu::chat::{Chat, Person};
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
+use baoxiu::desk::Desk;
+use baoxiu::flow::Flows;
 
 /// baoxiu (报修): office staff report IT faults from chat; the desktop-support desk
 /// dispatches, works and closes them within the contract's service levels.
@@ -34,6 +37,34 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Check the conversation files (bot-flows): every problem as file:line: reason.
+    Flows {
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
+    /// Chat in this terminal, with the same conversations and database as the service:
+    /// report a fault as a reporter, or work jobs with --engineer.
+    Chat {
+        /// Act as this engineer (their handle) instead of as a reporter.
+        #[arg(long)]
+        engineer: Option<String>,
+        /// Your name as a reporter (default: $USER).
+        #[arg(long = "as", env = "USER")]
+        name: Option<String>,
+        /// Language: zh-CN (default) or en.
+        #[arg(long, default_value = "zh-CN")]
+        lang: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FlowsCommand {
+    /// Load and validate every flow in DIR (default: the configured bot-flows directory).
+    /// Exit code 1 on any problem.
+    Check {
+        /// The directory to check.
+        dir: Option<PathBuf>,
     },
 }
 
@@ -91,6 +122,81 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.close().await;
             println!("database {} is up to date", config.database.url);
             Ok(())
+        }
+        Command::Flows {
+            command: FlowsCommand::Check { dir },
+        } => {
+            let dir = dir.unwrap_or_else(|| config.chat.flows_dir());
+            match Flows::load_dir(&dir) {
+                Ok(flows) => {
+                    println!(
+                        "{}: OK ({} flows: {})",
+                        dir.display(),
+                        flows.flow_ids().len(),
+                        flows.flow_ids().join(", ")
+                    );
+                    Ok(())
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    Err(format!(
+                        "{} problem(s) in {}",
+                        problems.len(),
+                        dir.display()
+                    ))
+                }
+            }
+        }
+        Command::Chat {
+            engineer,
+            name,
+            lang,
+        } => {
+            let policy = config.policy(&source).map_err(|e| e.to_string())?;
+            let flows =
+                load_flows(&config, policy.calendar.time_zone()).map_err(|e| e.to_string())?;
+            let store = open_store(&config)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            store
+                .sync_groups(policy.routing.groups())
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            let desk = Desk::new(store, Arc::new(SystemClock), policy);
+            let person = match engineer {
+                Some(handle) => {
+                    if desk
+                        .engineer_by_handle(&handle)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .is_none()
+                    {
+                        return Err(format!("no engineer has the handle `{handle}`"));
+                    }
+                    Person {
+                        channel: "console-engineer".into(),
+                        external_id: handle.clone(),
+                        name: handle,
+                        language: Some(lang),
+                    }
+                }
+                None => {
+                    let name = name.unwrap_or_else(|| "console".into());
+                    Person {
+                        channel: "console".into(),
+                        external_id: name.clone(),
+                        name,
+                        language: Some(lang),
+                    }
+                }
+            };
+            let chat = Chat::new(desk, flows, config.chat.idle.0);
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            baoxiu::chat::console::run(&chat, &person, stdin, tokio::io::stdout())
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::Config {
             command: ConfigCommand::Check,

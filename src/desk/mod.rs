@@ -120,13 +120,21 @@ impl Desk {
         Ok(self.store.ping().await?)
     }
 
-    /// The reporter behind a chat or API identity, created on first contact.
+    /// The reporter behind a chat or API identity, created on first contact (when `name`
+    /// must be a valid name; later contacts may pass any, e.g. an empty one).
     pub async fn reporter_for_identity(
         &self,
         channel: &str,
         external_id: &str,
         name: &str,
     ) -> Result<Reporter, DeskError> {
+        if let Some(known) = self
+            .store
+            .reporter_by_identity(channel, external_id)
+            .await?
+        {
+            return Ok(known);
+        }
         let name = PersonName::parse(name).map_err(|e| DeskError::BadValue(e.to_string()))?;
         Ok(self
             .store
@@ -163,6 +171,31 @@ impl Desk {
         caller: &Caller,
         reporter: ReporterId,
         form: ReportForm,
+    ) -> Result<Ticket, DeskError> {
+        self.report_ending(caller, reporter, form, None).await
+    }
+
+    /// [`Desk::report`] from a chat conversation, which is deleted in the ticket's own
+    /// transaction: the report is filed exactly once even if the reply is lost.
+    pub async fn report_from_chat(
+        &self,
+        caller: &Caller,
+        reporter: ReporterId,
+        form: ReportForm,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Ticket, DeskError> {
+        let conversation = Some((channel.to_owned(), external_id.to_owned()));
+        self.report_ending(caller, reporter, form, conversation)
+            .await
+    }
+
+    async fn report_ending(
+        &self,
+        caller: &Caller,
+        reporter: ReporterId,
+        form: ReportForm,
+        end_conversation: Option<(String, String)>,
     ) -> Result<Ticket, DeskError> {
         let allowed = caller.is_manager() || *caller == Caller::Reporter(reporter);
         if !allowed {
@@ -260,7 +293,8 @@ impl Desk {
             note: None,
             notices,
         };
-        let write = self.write_for(caller, change, &roster, now);
+        let mut write = self.write_for(caller, change, &roster, now);
+        write.end_conversation = end_conversation;
         let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
         let stored = self
             .store
@@ -476,19 +510,7 @@ impl Desk {
             id.and_then(|id| engineers.iter().find(|e| e.id == id))
                 .map(|e| e.name.clone())
         };
-        let payload = json!({
-            "ticket": t.number.as_str(),
-            "priority": t.priority.as_str(),
-            "status": t.status.as_str(),
-            "category": t.intake.category,
-            "site": t.intake.location.site.as_str(),
-            "room": t.intake.location.room.as_ref().map(|r| r.as_str()),
-            "summary": t.intake.description.as_str().chars().take(120).collect::<String>(),
-            "engineer": name_of(t.assignee),
-            "note": change.note,
-            "response_due_at": t.response_due_at,
-            "resolution_due_at": t.resolution_due_at,
-        });
+        let payload = notice_payload(t, name_of(t.assignee), change.note.clone());
         let mut sent = BTreeSet::new();
         let mut outbox = Vec::new();
         let managers = || {
@@ -524,14 +546,13 @@ impl Desk {
                 }
             };
             for r in recipients {
-                // The person acting is not told about their own action, except for the
-                // receipt that gives a reporter their ticket number.
-                let own = event != "ticket_received"
-                    && match (r, caller) {
-                        (Recipient::Reporter(id), Caller::Reporter(me)) => id == *me,
-                        (Recipient::Engineer(id), Caller::Engineer(me)) => id == me.id,
-                        _ => false,
-                    };
+                // The person acting is not told about their own action: their door (chat
+                // reply, HTTP response) already answered them.
+                let own = match (r, caller) {
+                    (Recipient::Reporter(id), Caller::Reporter(me)) => id == *me,
+                    (Recipient::Engineer(id), Caller::Engineer(me)) => id == me.id,
+                    _ => false,
+                };
                 if !own && sent.insert((r.parts(), event)) {
                     outbox.push(NewOutboxMessage {
                         to: r,
@@ -553,8 +574,30 @@ impl Desk {
             ticket: change.ticket,
             audit,
             outbox,
+            end_conversation: None,
         }
     }
+}
+
+/// What a message about a ticket needs (the placeholders of bot-flows' message texts).
+pub fn notice_payload(
+    t: &Ticket,
+    engineer: Option<String>,
+    note: Option<String>,
+) -> serde_json::Value {
+    json!({
+        "ticket": t.number.as_str(),
+        "priority": t.priority.as_str(),
+        "status": t.status.as_str(),
+        "category": t.intake.category,
+        "site": t.intake.location.site.as_str(),
+        "room": t.intake.location.room.as_ref().map(|r| r.as_str()),
+        "summary": t.intake.description.as_str().chars().take(120).collect::<String>(),
+        "engineer": engineer,
+        "note": note,
+        "response_due_at": t.response_due_at,
+        "resolution_due_at": t.resolution_due_at,
+    })
 }
 
 fn actor(caller: &Caller, t: &Ticket) -> Actor {

@@ -177,6 +177,9 @@ pub struct TicketWrite {
     pub audit: NewAuditEvent,
     /// The messages.
     pub outbox: Vec<NewOutboxMessage>,
+    /// A chat conversation (channel, external id) that this write completes: deleted in
+    /// the same transaction, so a resent "submit" after a crash cannot file twice.
+    pub end_conversation: Option<(String, String)>,
 }
 
 /// A person who reports faults.
@@ -323,7 +326,38 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn save_conversation(
+        &self,
+        channel: &str,
+        external_id: &str,
+        state: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (channel, external_id) = (channel.to_owned(), external_id.to_owned());
+        self.batch
+            .run(move |c| {
+                Box::pin(async move {
+                    Self::save_conversation_in(c, &channel, &external_id, state.as_deref(), now)
+                        .await
+                })
+            })
+            .await
+    }
+}
+
 impl PgStore {
+    async fn save_conversation(
+        &self,
+        channel: &str,
+        external_id: &str,
+        state: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.pool.acquire().await?;
+        Self::save_conversation_in(&mut c, channel, external_id, state.as_deref(), now).await
+    }
+
     async fn insert_ticket(
         &self,
         series: &str,
@@ -472,12 +506,16 @@ delegate! {
     pub async fn engineer(&self, id: EngineerId) -> Result<Option<Engineer>, StoreError>;
     /// One engineer by handle.
     pub async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError>;
+    /// The engineer whose `telegram`, `discord` or `web` identity this is.
+    pub async fn engineer_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Engineer>, StoreError>;
     /// All engineers, by id.
     pub async fn engineers(&self) -> Result<Vec<Engineer>, StoreError>;
     /// Every engineer with their open-job count (for dispatch and naming).
     pub async fn roster(&self) -> Result<Roster, StoreError>;
     /// The reporter behind a chat identity, created on first contact.
     pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
+    /// The reporter behind a chat identity, if known.
+    pub async fn reporter_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Reporter>, StoreError>;
     /// One reporter.
     pub async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError>;
     /// Saves a reporter's remembered details and VIP flag.
@@ -489,6 +527,16 @@ delegate! {
     /// Saves a change if the ticket is still at the version it was read at, with its audit
     /// event and messages, in one transaction; `Conflict` if someone changed it meanwhile.
     pub async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError>;
+    /// A chat identity's conversation in progress (its JSON state and last activity).
+    pub async fn conversation(&self, channel: &str, external_id: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError>;
+    /// Saves a conversation's state durably (`None` ends it). On SQLite concurrent saves
+    /// share one group commit.
+    pub async fn save_conversation(&self, channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Moves conversations idle since before `idle_since` to drafts (returning them, to
+    /// tell their users) and forgets drafts discarded before `drafts_since`.
+    pub async fn expire_conversations(&self, idle_since: DateTime<Utc>, drafts_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// Takes back a draft discarded at or after `drafts_since`, if any.
+    pub async fn take_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// One ticket by number.
     pub async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError>;
     /// One page of tickets the scope may see, newest first.

@@ -89,6 +89,24 @@ macro_rules! repository {
                 row.map(TryInto::try_into).transpose()
             }
 
+            pub(super) async fn engineer_by_identity(
+                &self,
+                channel: &str,
+                external_id: &str,
+            ) -> Result<Option<Engineer>, StoreError> {
+                let sql = match channel {
+                    "telegram" => "SELECT * FROM engineers WHERE telegram_id = $1",
+                    "discord" => "SELECT * FROM engineers WHERE discord_id = $1",
+                    "web" => "SELECT * FROM engineers WHERE web_id = $1",
+                    _ => return Ok(None),
+                };
+                let row: Option<rows::EngineerRow> = sqlx::query_as(sql)
+                    .bind(external_id)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
             pub(super) async fn engineers(&self) -> Result<Vec<Engineer>, StoreError> {
                 let rows: Vec<rows::EngineerRow> = sqlx::query_as("SELECT * FROM engineers ORDER BY id")
                     .fetch_all(self.reader())
@@ -178,6 +196,23 @@ macro_rules! repository {
                     }
                     Err(e) => Err(e),
                 }
+            }
+
+            pub(super) async fn reporter_by_identity(
+                &self,
+                channel: &str,
+                external_id: &str,
+            ) -> Result<Option<Reporter>, StoreError> {
+                let row: Option<rows::ReporterRow> = sqlx::query_as(
+                    "SELECT r.* FROM reporters r
+                     JOIN reporter_identities i ON i.reporter_id = r.id
+                     WHERE i.channel = $1 AND i.external_id = $2",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(row.map(Into::into))
             }
 
             pub(super) async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError> {
@@ -294,6 +329,9 @@ macro_rules! repository {
                         .await?;
                 }
                 Self::write_side_effects(tx, stored.id, write).await?;
+                if let Some((channel, external_id)) = &write.end_conversation {
+                    Self::save_conversation_in(tx, channel, external_id, None, t.created_at).await?;
+                }
                 Ok(stored)
             }
 
@@ -380,6 +418,110 @@ macro_rules! repository {
                 }
                 q.execute(&mut *tx).await?;
                 Ok(())
+            }
+
+            pub(super) async fn conversation(
+                &self,
+                channel: &str,
+                external_id: &str,
+            ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT state, updated_at FROM conversations WHERE channel = $1 AND external_id = $2",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            /// Saves (or, with `state: None`, ends) a conversation on an open transaction.
+            pub(super) async fn save_conversation_in(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                channel: &str,
+                external_id: &str,
+                state: Option<&str>,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                match state {
+                    Some(state) => sqlx::query(
+                        "INSERT INTO conversations (channel, external_id, state, updated_at)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (channel, external_id)
+                         DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    )
+                    .bind(channel)
+                    .bind(external_id)
+                    .bind(state)
+                    .bind(now),
+                    None => sqlx::query("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")
+                        .bind(channel)
+                        .bind(external_id),
+                }
+                .execute(&mut *tx)
+                .await?;
+                Ok(())
+            }
+
+            pub(super) async fn expire_conversations(
+                &self,
+                idle_since: DateTime<Utc>,
+                drafts_since: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<(String, String, String)>, StoreError> {
+                let mut tx = self.begin().await?;
+                let idle: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT channel, external_id, state FROM conversations WHERE updated_at < $1
+                     ORDER BY updated_at LIMIT 500",
+                )
+                .bind(idle_since)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (channel, external_id, state) in &idle {
+                    sqlx::query(
+                        "INSERT INTO conversation_drafts (channel, external_id, state, discarded_at)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (channel, external_id)
+                         DO UPDATE SET state = excluded.state, discarded_at = excluded.discarded_at",
+                    )
+                    .bind(channel)
+                    .bind(external_id)
+                    .bind(state)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")
+                        .bind(channel)
+                        .bind(external_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM conversation_drafts WHERE discarded_at < $1")
+                    .bind(drafts_since)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(idle)
+            }
+
+            pub(super) async fn take_draft(
+                &self,
+                channel: &str,
+                external_id: &str,
+                drafts_since: DateTime<Utc>,
+            ) -> Result<Option<String>, StoreError> {
+                let mut tx = self.begin().await?;
+                let draft: Option<(String,)> = sqlx::query_as(
+                    "DELETE FROM conversation_drafts
+                     WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3
+                     RETURNING state",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .bind(drafts_since)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(draft.map(|(s,)| s))
             }
 
             pub(super) async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError> {

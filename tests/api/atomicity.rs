@@ -109,7 +109,7 @@ async fn a_failing_audit_write_undoes_the_action(backend: Backend) {
     assert_eq!(d["ticket"]["version"], 1);
     assert_eq!(
         app.count("outbox").await,
-        3,
+        2,
         "no ticket_accepted message left behind"
     );
 }
@@ -146,5 +146,5 @@ async fn one_failing_write_among_concurrent_ones_fails_alone(backend: Backend) {
         24,
         "one audit event per ticket, none for the failure"
     );
-    assert_eq!(app.count("outbox").await, 24 * 3);
+    assert_eq!(app.count("outbox").await, 24 * 2, "two offers per ticket");
 }

@@ -107,3 +107,104 @@ fn environment_overrides_the_file() {
         "secrets are never printed"
     );
 }
+
+fn copy_flows(to: &std::path::Path) {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-flows");
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("bot-flows") {
+        let entry = entry.expect("entry");
+        if entry.path().extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn flows_check_reports_file_and_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let flows = dir.path().join("flows");
+    copy_flows(&flows);
+    let out = baoxiu(dir.path(), &["flows", "check", "flows"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fault_report"));
+
+    // Break one reference: the problem names the file and the line.
+    let file = flows.join("fault_report.toml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let (line, _) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.trim_start().starts_with("next = "))
+        .expect("a `next =` line");
+    let broken: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == line {
+                "next = \"nowhere\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&file, broken.join("\n")).expect("write");
+    let out = baoxiu(dir.path(), &["flows", "check", "flows"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("fault_report.toml:{}:", line + 1)) && err.contains("nowhere"),
+        "{err}"
+    );
+    // `serve` refuses to start on the same broken flows.
+    std::fs::write(
+        dir.path().join("baoxiu.toml"),
+        "[chat]\nflows_dir = \"flows\"\n",
+    )
+    .expect("write");
+    let out = baoxiu(dir.path(), &["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
+}
+
+#[test]
+fn terminal_chat_files_a_report() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .args(["chat", "--as", "陈静"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run baoxiu chat");
+    let answers = [
+        "1",
+        "1",
+        "总部",
+        "跳过",
+        "跳过",
+        "PC-0231",
+        "开机蓝屏",
+        "1",
+        "1",
+        "1",
+        "行政部",
+        "13900001111",
+        "1",
+    ];
+    if let Some(stdin) = child.stdin.as_mut() {
+        for a in answers {
+            writeln!(stdin, "{a}").expect("type");
+        }
+    }
+    let out = child.wait_with_output().expect("finish");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("工单号 BX-"), "{text}");
+    assert!(text.contains("  1) "), "choices are numbered: {text}");
+}

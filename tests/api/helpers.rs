@@ -88,6 +88,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub desk: Desk,
+    pub chat: baoxiu::chat::Chat,
     pub clock: ManualClock,
     pub database_url: String,
     /// The PostgreSQL server URL this test's database was created from.
@@ -191,6 +192,27 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("baoxiu.db").display()),
         Backend::Postgres(admin) => fresh_postgres(admin).await,
     };
+    start(backend, dir, database_url).await
+}
+
+impl TestApp {
+    /// A second service on the same database, as after a restart (this one keeps running,
+    /// as another instance would).
+    pub async fn restart(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend = match &self.admin_url {
+            Some(admin) => Backend::Postgres(admin.clone()),
+            None => Backend::Sqlite,
+        };
+        let mut again = start(backend, dir, self.database_url.clone()).await;
+        again.clock.set(baoxiu::clock::Clock::now(&self.clock));
+        // Only the original drops the database.
+        again.admin_url = None;
+        again
+    }
+}
+
+async fn start(backend: Backend, dir: tempfile::TempDir, database_url: String) -> TestApp {
     let mut config = Config::default();
     config.database.url = database_url.clone();
     config.server.listen = "127.0.0.1:0".parse().expect("address");
@@ -217,11 +239,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         .expect("application builds");
     let addr = app.local_addr().expect("bound");
     let desk = app.desk().clone();
+    let chat = app.chat().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let manager = Caller::Desk {
         name: "seed".into(),
     };
     for (handle, group, tier) in ENGINEERS {
+        if desk
+            .engineer_by_handle(handle)
+            .await
+            .expect("lookup")
+            .is_some()
+        {
+            continue; // a restarted app on the same database
+        }
         desk.add_engineer(
             &manager,
             NewEngineer {
@@ -239,6 +270,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         desk,
+        chat,
         clock,
         database_url,
         admin_url: match backend {

@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod atomicity;
 mod bad_input;
+mod chat;
 mod cli;
 mod concurrency;
 mod lifecycle;

@@ -1,0 +1,547 @@
+//! The platform-neutral conversation service. Every door (web chat, terminal, Telegram,
+//! Discord) turns what a person sent into an [`Incoming`] and shows the [`Outgoing`]
+//! replies in its own idiom; this module runs the bot-flows over the desk and keeps each
+//! person's conversation in the database, durable before the reply goes out.
+
+pub mod console;
+pub mod web;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+
+use chrono::Duration;
+
+use crate::desk::{Desk, DeskError, notice_payload};
+use crate::domain::routing::Engineer;
+use crate::domain::ticket::Caller;
+use crate::flow::{
+    Conversation, Flows, Incoming, Lang, Outcome, Outgoing, report_form, to_ticket_action,
+};
+use crate::store::{Reporter, StoreError, TicketFilter};
+
+/// Who is talking, as a door knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// The door: `web`, `console`, `telegram`, `discord`.
+    pub channel: String,
+    /// Their id on that door.
+    pub external_id: String,
+    /// Their display name there.
+    pub name: String,
+    /// The door's language code (`zh-CN`, `en-US` …), if it tells.
+    pub language: Option<String>,
+}
+
+/// Why a message could not be handled. Shown to the person as a short apology.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The desk failed.
+    #[error(transparent)]
+    Desk(#[from] DeskError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored conversation no longer reads (it is dropped).
+    #[error("stored conversation is unreadable: {0}")]
+    State(String),
+}
+
+/// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
+pub const DEFAULT_IDLE: Duration = Duration::minutes(30);
+const DRAFT_KEPT: Duration = Duration::hours(24);
+
+/// The conversation service.
+#[derive(Clone)]
+pub struct Chat {
+    desk: Desk,
+    flows: Flows,
+    idle: Duration,
+    locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
+}
+
+/// The reporter or engineer behind a person.
+enum Role {
+    Reporter(Reporter),
+    Engineer(Engineer),
+}
+
+impl Chat {
+    /// A service over the desk with these flows; conversations idle for `idle` expire.
+    pub fn new(desk: Desk, flows: Flows, idle: Duration) -> Chat {
+        Chat {
+            desk,
+            flows,
+            idle,
+            locks: Arc::default(),
+        }
+    }
+
+    /// The flows in use.
+    pub fn flows(&self) -> &Flows {
+        &self.flows
+    }
+
+    /// The desk behind the service.
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+
+    /// Handles one message from a reporter, or from an engineer whose chat identity is
+    /// linked. Messages of one person are handled one at a time.
+    pub async fn handle(
+        &self,
+        person: &Person,
+        input: Incoming,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        let lock = self.lock_for(person);
+        let _turn = lock.lock().await;
+        let role = match self.linked_engineer(person).await? {
+            Some(e) => Role::Engineer(e),
+            None => Role::Reporter(
+                self.desk
+                    .reporter_for_identity(&person.channel, &person.external_id, &person.name)
+                    .await?,
+            ),
+        };
+        let lang = self.lang_of(person, &role);
+        let (mut conversation, mut replies) = self.load(person, lang).await?;
+        // A job-card button for a job whose card is not the open conversation (an offer
+        // posted to the group, an old card): open that job's card first, then press it.
+        if let (Role::Engineer(e), Incoming::Choice(id)) = (&role, &input)
+            && let Some(ticket) = Flows::choice_scope(id)
+            && conversation.as_ref().and_then(|c| c.var("ticket")) != Some(ticket)
+        {
+            match self.job_card(e, ticket, lang).await? {
+                Ok((conv, _card)) => conversation = Some(conv),
+                Err(refusal) => return Ok(refusal),
+            }
+        }
+        let Some(mut conv) = conversation else {
+            replies.extend(self.idle_input(person, &role, lang, input).await?);
+            return Ok(replies);
+        };
+        let step = self.flows.step(&mut conv, input);
+        replies.extend(step.replies);
+        match step.outcome {
+            Outcome::Continue => self.save(person, Some(&conv)).await?,
+            Outcome::Cancelled => self.save(person, None).await?,
+            Outcome::Command(cmd) => {
+                self.save(person, Some(&conv)).await?;
+                replies.extend(self.command(person, &role, conv.lang(), &cmd).await?);
+            }
+            Outcome::Submitted(answers) => {
+                let Role::Reporter(r) = &role else {
+                    self.save(person, None).await?;
+                    return Ok(replies);
+                };
+                replies.extend(self.submit(person, r, conv, &answers).await?);
+            }
+            Outcome::JobAction(job) => {
+                self.save(person, Some(&conv)).await?;
+                if let (Role::Engineer(e), Some(ticket)) = (&role, job.ticket) {
+                    replies.extend(self.job_action(e, &ticket, &job.kind, conv.lang()).await);
+                }
+            }
+        }
+        Ok(replies)
+    }
+
+    /// What a person sees on arriving (or after a restart): their current question, or a
+    /// welcome that starts a report.
+    pub async fn resume(&self, person: &Person) -> Result<Vec<Outgoing>, ChatError> {
+        {
+            let lock = self.lock_for(person);
+            let _turn = lock.lock().await;
+            let lang = person
+                .language
+                .as_deref()
+                .map_or(Lang::ZhCn, Lang::from_code);
+            let (conv, mut replies) = self.load(person, lang).await?;
+            if let Some(conv) = conv {
+                replies.extend(self.flows.current(&conv));
+                return Ok(replies);
+            }
+        }
+        self.handle(person, Incoming::Command("start".into(), String::new()))
+            .await
+    }
+
+    /// Discards conversations idle for longer than the idle time (kept as drafts for a
+    /// day) and returns, for each, who to tell and the polite text to tell them.
+    pub async fn expire_idle(&self) -> Result<Vec<(Person, String)>, ChatError> {
+        let now = self.desk.now();
+        let expired = self
+            .desk
+            .store()
+            .expire_conversations(now - self.idle, now - DRAFT_KEPT, now)
+            .await?;
+        Ok(expired
+            .into_iter()
+            .map(|(channel, external_id, state)| {
+                let lang =
+                    serde_json::from_str::<Conversation>(&state).map_or(Lang::ZhCn, |c| c.lang());
+                let person = Person {
+                    channel,
+                    external_id,
+                    name: String::new(),
+                    language: Some(lang.as_code().into()),
+                };
+                (
+                    person,
+                    self.flows.text("discarded", lang, &serde_json::Value::Null),
+                )
+            })
+            .collect())
+    }
+
+    fn lock_for(&self, person: &Person) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{}\u{0}{}", person.channel, person.external_id);
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = locks.get(&key).and_then(Weak::upgrade) {
+            return l;
+        }
+        // Forget locks nobody holds any more, so the map does not grow without bound.
+        if locks.len() > 1024 {
+            locks.retain(|_, w| w.strong_count() > 0);
+        }
+        let l = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key, Arc::downgrade(&l));
+        l
+    }
+
+    async fn linked_engineer(&self, person: &Person) -> Result<Option<Engineer>, ChatError> {
+        // The terminal is trusted: `baoxiu chat --engineer HANDLE` names the engineer.
+        if person.channel == "console-engineer" {
+            return Ok(self.desk.engineer_by_handle(&person.external_id).await?);
+        }
+        Ok(self
+            .desk
+            .store()
+            .engineer_by_identity(&person.channel, &person.external_id)
+            .await?)
+    }
+
+    fn lang_of(&self, person: &Person, role: &Role) -> Lang {
+        let saved = match role {
+            Role::Reporter(r) => r.language.as_deref(),
+            Role::Engineer(_) => None,
+        };
+        saved
+            .or(person.language.as_deref())
+            .map_or(Lang::ZhCn, Lang::from_code)
+    }
+
+    /// The stored conversation, unless it went idle (then it becomes a draft and the
+    /// person is told) or no longer fits the flows (then it restarts).
+    async fn load(
+        &self,
+        person: &Person,
+        lang: Lang,
+    ) -> Result<(Option<Conversation>, Vec<Outgoing>), ChatError> {
+        let store = self.desk.store();
+        let Some((state, updated_at)) = store
+            .conversation(&person.channel, &person.external_id)
+            .await?
+        else {
+            return Ok((None, vec![]));
+        };
+        let now = self.desk.now();
+        if updated_at + self.idle < now {
+            store
+                .expire_conversations(now - self.idle, now - DRAFT_KEPT, now)
+                .await?;
+            let text = self.flows.text("discarded", lang, &serde_json::Value::Null);
+            return Ok((None, vec![Outgoing::Text(text)]));
+        }
+        match serde_json::from_str::<Conversation>(&state) {
+            Ok(c) if self.flows.is_valid(&c) => Ok((Some(c), vec![])),
+            _ => {
+                self.save(person, None).await?;
+                let text = self.flows.text("flow_gone", lang, &serde_json::Value::Null);
+                Ok((None, vec![Outgoing::Text(text)]))
+            }
+        }
+    }
+
+    async fn save(&self, person: &Person, conv: Option<&Conversation>) -> Result<(), ChatError> {
+        let state = conv
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ChatError::State(e.to_string()))?;
+        let now = self.desk.now();
+        Ok(self
+            .desk
+            .store()
+            .save_conversation(&person.channel, &person.external_id, state, now)
+            .await?)
+    }
+
+    /// Input while no conversation runs: commands, or anything else starts a report
+    /// (reporters) / lists jobs (engineers).
+    async fn idle_input(
+        &self,
+        person: &Person,
+        role: &Role,
+        lang: Lang,
+        input: Incoming,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        let (cmd, args) = match input {
+            Incoming::Command(c, a) => (c, a),
+            Incoming::Text(t) if t.trim_start().starts_with('/') => {
+                let t = t.trim_start().trim_start_matches('/');
+                let (c, a) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+                (c.to_owned(), a.trim().to_owned())
+            }
+            _ => ("start".into(), String::new()),
+        };
+        let cmd = cmd
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        self.command_with_args(person, role, lang, &cmd, &args)
+            .await
+    }
+
+    async fn command(
+        &self,
+        person: &Person,
+        role: &Role,
+        lang: Lang,
+        cmd: &str,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        if cmd == "lang" {
+            if let Role::Reporter(r) = role {
+                self.remember_lang(r, lang).await?;
+            }
+            return Ok(vec![]);
+        }
+        self.command_with_args(person, role, lang, cmd, "").await
+    }
+
+    async fn command_with_args(
+        &self,
+        person: &Person,
+        role: &Role,
+        lang: Lang,
+        cmd: &str,
+        args: &str,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        let none = serde_json::Value::Null;
+        match (cmd, role) {
+            ("status" | "mytickets" | "jobs", _) => self.status(role, lang).await,
+            ("lang", _) => {
+                let new = match args.trim() {
+                    "en" | "english" | "English" => Lang::En,
+                    "zh" | "zh-cn" | "zh-CN" | "中文" => Lang::ZhCn,
+                    _ => {
+                        return Ok(vec![Outgoing::Text(self.flows.text(
+                            "lang_usage",
+                            lang,
+                            &none,
+                        ))]);
+                    }
+                };
+                if let Role::Reporter(r) = role {
+                    self.remember_lang(r, new).await?;
+                }
+                Ok(vec![Outgoing::Text(self.flows.text(
+                    "lang_switched",
+                    new,
+                    &none,
+                ))])
+            }
+            ("help", _) | ("cancel", _) | ("back", _) => {
+                Ok(vec![Outgoing::Text(self.flows.text("help", lang, &none))])
+            }
+            ("job", Role::Engineer(e)) => self.open_job(person, e, args.trim(), lang).await,
+            (_, Role::Engineer(_)) => self.status(role, lang).await,
+            ("start" | "report", Role::Reporter(r)) => {
+                let mut known = BTreeMap::new();
+                if let Some(d) = &r.department {
+                    known.insert("department".to_owned(), d.clone());
+                }
+                if let Some(p) = &r.phone {
+                    known.insert("phone".to_owned(), p.clone());
+                }
+                // A QR sticker's deep link: /start asset_PRN-3F-02 fills in the device.
+                if let Some(tag) = args.trim().strip_prefix("asset_") {
+                    known.insert("asset_tag".to_owned(), tag.to_owned());
+                }
+                let (conv, replies) = self
+                    .flows
+                    .start("fault_report", lang, &known)
+                    .map_err(|e| ChatError::State(e.to_string()))?;
+                self.save(person, Some(&conv)).await?;
+                Ok(replies)
+            }
+            _ => Ok(vec![Outgoing::Text(self.flows.text(
+                "unknown_command",
+                lang,
+                &none,
+            ))]),
+        }
+    }
+
+    async fn remember_lang(&self, r: &Reporter, lang: Lang) -> Result<(), ChatError> {
+        let mut r = r.clone();
+        r.language = Some(lang.as_code().to_owned());
+        self.desk
+            .store()
+            .update_reporter(&r, self.desk.now())
+            .await?;
+        Ok(())
+    }
+
+    async fn status(&self, role: &Role, lang: Lang) -> Result<Vec<Outgoing>, ChatError> {
+        let caller = match role {
+            Role::Reporter(r) => Caller::Reporter(r.id),
+            Role::Engineer(e) => Caller::Engineer(e.clone()),
+        };
+        let filter = TicketFilter {
+            open_only: true,
+            ..TicketFilter::default()
+        };
+        let page = self.desk.list(&caller, &filter, 1, 20).await?;
+        if page.items.is_empty() {
+            return Ok(vec![Outgoing::Text(self.flows.text(
+                "no_open_tickets",
+                lang,
+                &serde_json::Value::Null,
+            ))]);
+        }
+        let mut text = self.flows.text(
+            "status_header",
+            lang,
+            &serde_json::json!({ "count": page.total }),
+        );
+        for t in &page.items {
+            text.push('\n');
+            text.push_str(
+                &self
+                    .flows
+                    .text("status_line", lang, &notice_payload(t, None, None)),
+            );
+        }
+        Ok(vec![Outgoing::Text(text)])
+    }
+
+    /// The reporter pressed "submit": file the report (ending the conversation in the
+    /// same transaction) and answer with the receipt.
+    async fn submit(
+        &self,
+        person: &Person,
+        r: &Reporter,
+        conv: Conversation,
+        answers: &BTreeMap<String, String>,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        let form = report_form(answers, self.desk.now());
+        let caller = Caller::Reporter(r.id);
+        match self
+            .desk
+            .report_from_chat(&caller, r.id, form, &person.channel, &person.external_id)
+            .await
+        {
+            Ok(t) => {
+                let payload = notice_payload(&t, None, None);
+                Ok(vec![Outgoing::Text(self.flows.text(
+                    "ticket_received",
+                    conv.lang(),
+                    &payload,
+                ))])
+            }
+            Err(DeskError::Invalid(problems)) => {
+                // The flows validate as the desk does, so this means they disagree: keep the
+                // conversation at the summary and say what the desk refused.
+                self.save(person, Some(&conv)).await?;
+                let lines: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+                Ok(vec![Outgoing::Text(lines.join("\n"))])
+            }
+            Err(e) => {
+                self.save(person, Some(&conv)).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Opens a job card for an engineer as their conversation.
+    async fn open_job(
+        &self,
+        person: &Person,
+        e: &Engineer,
+        number: &str,
+        lang: Lang,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        match self.job_card(e, number, lang).await? {
+            Ok((conv, card)) => {
+                self.save(person, Some(&conv)).await?;
+                Ok(card)
+            }
+            Err(refusal) => Ok(refusal),
+        }
+    }
+
+    /// A job card conversation for a ticket the engineer may see, or the refusal to show.
+    async fn job_card(
+        &self,
+        e: &Engineer,
+        number: &str,
+        lang: Lang,
+    ) -> Result<Result<(Conversation, Vec<Outgoing>), Vec<Outgoing>>, ChatError> {
+        let caller = Caller::Engineer(e.clone());
+        let detail = match self.desk.ticket(&caller, number).await {
+            Ok(d) => d,
+            Err(DeskError::NotFound(what)) => {
+                return Ok(Err(vec![Outgoing::Text(
+                    DeskError::NotFound(what).to_string(),
+                )]));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let payload = notice_payload(&detail.ticket, None, None);
+        let known: BTreeMap<String, String> = payload
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+            .collect();
+        self.flows
+            .start("engineer_job", lang, &known)
+            .map(Ok)
+            .map_err(|e| ChatError::State(e.to_string()))
+    }
+
+    async fn job_action(
+        &self,
+        e: &Engineer,
+        ticket: &str,
+        kind: &crate::flow::JobActionKind,
+        lang: Lang,
+    ) -> Vec<Outgoing> {
+        let action = match to_ticket_action(kind) {
+            Ok(Some(a)) => a,
+            Ok(None) => return vec![],
+            Err(problem) => return vec![Outgoing::Text(problem.to_string())],
+        };
+        match self
+            .desk
+            .act(&Caller::Engineer(e.clone()), ticket, action)
+            .await
+        {
+            Ok(t) => {
+                let payload = notice_payload(&t, Some(e.name.clone()), None);
+                vec![Outgoing::Text(self.flows.text(
+                    "status_line",
+                    lang,
+                    &payload,
+                ))]
+            }
+            // Refusals (already taken, not allowed, illegal now) are sentences for the person.
+            Err(DeskError::Store(err)) => {
+                tracing::error!(error = %err, "job action failed");
+                vec![Outgoing::Text("⚠️".into())]
+            }
+            Err(refusal) => vec![Outgoing::Text(refusal.to_string())],
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! The conversation engine: runs the bot-flows files (`bot-flows/*.toml`) step by step,
+//! platform-neutral and pure (no database, no network).
+//!
+//! An adapter turns a platform event into an [`Incoming`], calls [`Flows::step`] with the
+//! person's persisted [`Conversation`], sends the [`Outgoing`] replies, and acts on the
+//! [`Outcome`]: a finished fault report ([`report_form`] → the desk), an engineer's job
+//! action ([`to_ticket_action`] → the desk), a cancellation, or a command such as `/status`
+//! that the caller answers itself. Notification texts come from [`Flows::text`].
+
+mod engine;
+mod load;
+mod model;
+mod report;
+mod template;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use report::{report_form, to_ticket_action};
+
+use crate::domain::ticket::PendingReason;
+use model::{Flow, Messages};
+
+/// Answer key under which the photos of a report are kept (one reference per line).
+pub const PHOTOS: &str = "photos";
+/// Key of the submitted answers holding the category follow-ups (and other `detail`
+/// steps) as readable lines in the reporter's language; [`report_form`] appends them to
+/// the description.
+pub const DETAILS: &str = "details";
+
+/// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
+/// must have a text in `messages.toml`.
+pub const EVENTS: [&str; 23] = [
+    "ticket_received",
+    "job_offered",
+    "no_engineer_on_duty",
+    "ticket_accepted",
+    "job_taken",
+    "work_started_remote",
+    "engineer_on_the_way",
+    "engineer_arrived",
+    "progress_update",
+    "reporter_comment",
+    "engineer_comment",
+    "ticket_pending",
+    "ticket_resumed",
+    "ticket_resolved",
+    "ticket_confirmed",
+    "ticket_reopened",
+    "ticket_auto_closed",
+    "ticket_cancelled",
+    "job_reassigned",
+    "ticket_reassigned",
+    "job_escalated_away",
+    "ticket_escalated",
+    "ticket_escalated_to_managers",
+];
+
+/// The placeholders an outbox payload provides to event texts.
+pub const PAYLOAD: [&str; 11] = [
+    "ticket",
+    "priority",
+    "status",
+    "category",
+    "site",
+    "room",
+    "summary",
+    "engineer",
+    "note",
+    "response_due_at",
+    "resolution_due_at",
+];
+
+/// A language the texts exist in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lang {
+    /// Simplified Chinese, the default.
+    #[default]
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+    /// English.
+    #[serde(rename = "en")]
+    En,
+}
+
+impl Lang {
+    /// From a platform language code: `en`, `en-US`, `EN_gb` → English; anything else
+    /// (including `zh-Hans`, empty and unknown codes) → Chinese.
+    pub fn from_code(code: &str) -> Lang {
+        let code = code.trim().to_ascii_lowercase();
+        if code == "en" || code.starts_with("en-") || code.starts_with("en_") {
+            Lang::En
+        } else {
+            Lang::ZhCn
+        }
+    }
+
+    /// The code used in the files and in storage: `zh-CN` or `en`.
+    pub fn as_code(self) -> &'static str {
+        match self {
+            Lang::ZhCn => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// One problem found while loading bot-flows. `line` is 1-based; 0 means the whole file
+/// (a missing file or a missing required entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowProblem {
+    /// The file.
+    pub file: PathBuf,
+    /// The line, or 0 for the whole file.
+    pub line: usize,
+    /// What is wrong, as a sentence.
+    pub reason: String,
+}
+
+impl fmt::Display for FlowProblem {
+    /// `file:line: reason` (`file: reason` when the line is 0).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.reason)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+        }
+    }
+}
+
+/// Why a conversation could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowError {
+    /// No flow with this id was loaded.
+    #[error("there is no flow named `{0}`")]
+    UnknownFlow(String),
+    /// The flow needs a value the caller did not pass (e.g. the job card's `ticket`).
+    #[error("flow `{flow}` needs `{var}` to start")]
+    MissingVar {
+        /// The flow.
+        flow: String,
+        /// The missing value.
+        var: String,
+    },
+    /// A value passed to start is unusable.
+    #[error("`{var}` cannot be used: {reason}")]
+    BadVar {
+        /// The value's name.
+        var: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a person sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Typed text. Text starting with `/cancel`, `/back`, `/help`, `/status`, `/lang` or
+    /// `/start` is treated as that command.
+    Text(String),
+    /// A button press: the id from [`Outgoing::Choices`].
+    Choice(String),
+    /// A photo: the platform's file reference.
+    Photo(String),
+    /// A shared contact: its phone number.
+    Contact(String),
+    /// A command without its slash (`"cancel"`, `"help@botname"` …) and its arguments.
+    Command(String, String),
+    /// A submitted form (see [`Outgoing::Form`]): field id → value. An absent or blank
+    /// field is skipped where the step allows it.
+    Form(BTreeMap<String, String>),
+}
+
+/// One field of a form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FormField {
+    /// The field id (send it back as the key in [`Incoming::Form`]).
+    pub id: String,
+    /// Short label.
+    pub label: String,
+    /// The question, as a placeholder or help text.
+    pub hint: String,
+    /// Whether it may be left empty.
+    pub required: bool,
+    /// Longest accepted value, in characters.
+    pub max_len: usize,
+    /// The current answer, when changing one.
+    pub value: Option<String>,
+}
+
+/// Something to send to the person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Outgoing {
+    /// A plain message.
+    Text(String),
+    /// A message with buttons: `(id, label)`; the id comes back as [`Incoming::Choice`].
+    /// Ids are at most 64 bytes (Telegram callback data). Typing the label, an alias or
+    /// the option's number works as well, so platforms without buttons can list them.
+    Choices {
+        /// The question.
+        text: String,
+        /// The buttons, in order.
+        options: Vec<(String, String)>,
+    },
+    /// Several text questions at once, for platforms with forms (web chat, Discord modals).
+    /// It is always followed in the same batch by the first field's ordinary question:
+    /// a platform that shows the form drops the replies after it; a platform without
+    /// forms drops the form. Either way each field can also be answered as text in turn.
+    Form {
+        /// Title of the form.
+        title: String,
+        /// Its fields, in order.
+        fields: Vec<FormField>,
+    },
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What to send, in order.
+    pub replies: Vec<Outgoing>,
+    /// What the caller must do.
+    pub outcome: Outcome,
+}
+
+/// What the caller must do after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing: persist the conversation and wait for the next input.
+    Continue,
+    /// The reporter submitted: map with [`report_form`] and call the desk. The
+    /// conversation stays at the summary (so a failed call can be retried); drop it once
+    /// the desk has the report.
+    Submitted(BTreeMap<String, String>),
+    /// An engineer acted on a job: map with [`to_ticket_action`] and call the desk. The
+    /// conversation is back at the job card, ready for the next action.
+    JobAction(JobAction),
+    /// The person cancelled: drop the conversation.
+    Cancelled,
+    /// A command the caller answers (`status`, `start`); or `lang` after the conversation
+    /// switched language (store the new [`Conversation::lang`] as the person's choice).
+    Command(String),
+}
+
+/// An engineer's action on a job, before it becomes a `crate::domain::ticket::Action`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobAction {
+    /// The ticket number the job card was for (the flow's `ticket` var).
+    pub ticket: Option<String>,
+    /// What to do.
+    pub kind: JobActionKind,
+}
+
+/// The actions of the job card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobActionKind {
+    /// Take the job.
+    Accept,
+    /// Not me: nothing changes on the ticket (the offer stays with the group).
+    Decline,
+    /// Working on it remotely.
+    StartRemote,
+    /// On the way to site.
+    OnMyWay,
+    /// At the reporter's desk.
+    Arrived,
+    /// A progress note for the reporter.
+    Progress {
+        /// The note.
+        note: String,
+    },
+    /// Waiting for parts from a vendor, or for the reporter.
+    NeedParts {
+        /// What it waits for.
+        reason: PendingReason,
+        /// Why.
+        note: String,
+    },
+    /// Fixed.
+    Resolve {
+        /// Root cause.
+        cause: String,
+        /// What fixed it.
+        solution: String,
+    },
+}
+
+/// The state of one person's conversation: small and serialisable, persisted per person.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Conversation {
+    flow: String,
+    step: String,
+    lang: Lang,
+    /// Choosing which answer to change (at the summary step).
+    #[serde(default, skip_serializing_if = "is_false")]
+    picking: bool,
+    /// Answering a changed question: answered steps are passed until the summary.
+    #[serde(default, skip_serializing_if = "is_false")]
+    changing: bool,
+    /// Cancelled: the caller should drop it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    done: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    answers: BTreeMap<String, String>,
+    /// Steps asked before the current one, for `/back` (capped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    vars: BTreeMap<String, String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Conversation {
+    /// The flow it runs.
+    pub fn flow(&self) -> &str {
+        &self.flow
+    }
+
+    /// The step waiting for an answer.
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+
+    /// The language it speaks.
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// Changes the language (e.g. when the platform reports a new one).
+    pub fn set_lang(&mut self, lang: Lang) {
+        self.lang = lang;
+    }
+
+    /// The answers so far, by answer key (option ids for choices, text otherwise, ""
+    /// for a skipped question).
+    pub fn answers(&self) -> &BTreeMap<String, String> {
+        &self.answers
+    }
+
+    /// A value passed at start (e.g. `ticket` for a job card).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Whether it was cancelled (the caller should drop it).
+    pub fn is_finished(&self) -> bool {
+        self.done
+    }
+}
+
+/// The loaded, validated bot-flows: flows and message texts. Cheap to clone.
+#[derive(Clone)]
+pub struct Flows {
+    inner: Arc<Inner>,
+    tz: chrono_tz::Tz,
+}
+
+struct Inner {
+    flows: HashMap<String, Flow>,
+    messages: Messages,
+}
+
+impl fmt::Debug for Flows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<&String> = self.inner.flows.keys().collect();
+        ids.sort();
+        f.debug_struct("Flows")
+            .field("flows", &ids)
+            .field("messages", &self.inner.messages.texts.len())
+            .field("tz", &self.tz)
+            .finish()
+    }
+}
+
+impl Flows {
+    /// Loads and validates every file in `dir`; on any mistake returns all problems found.
+    pub fn load_dir(dir: &Path) -> Result<Flows, Vec<FlowProblem>> {
+        let loaded = load::load_dir(dir)?;
+        Ok(Flows {
+            inner: Arc::new(Inner {
+                flows: loaded.flows,
+                messages: loaded.messages,
+            }),
+            tz: chrono_tz::Asia::Shanghai,
+        })
+    }
+
+    /// The `bot-flows/` directory shipped with the source.
+    pub fn builtin_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bot-flows")
+    }
+
+    /// The same flows, showing `*_at` times in `tz` (default Asia/Shanghai).
+    pub fn with_time_zone(mut self, tz: chrono_tz::Tz) -> Flows {
+        self.tz = tz;
+        self
+    }
+
+    /// The ids of the loaded flows, sorted.
+    pub fn flow_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.inner.flows.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// A message text from `messages.toml` with `{placeholders}` filled from the JSON
+    /// object `vars` (an outbox payload). A missing or null value shows as "—"; values
+    /// with a translation (`[value.category]`, `[value.status]` …) are translated; RFC 3339
+    /// times in `*_at` values are shown as local `YYYY-MM-DD HH:MM`. An unknown key returns
+    /// the key itself, so a gap is visible rather than silent.
+    pub fn text(&self, key: &str, lang: Lang, vars: &serde_json::Value) -> String {
+        let Some(text) = self.inner.messages.texts.get(key) else {
+            return key.to_owned();
+        };
+        text.get(lang).render(&mut |name| {
+            let raw = match vars.get(name)? {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => return None,
+                other => other.to_string(),
+            };
+            Some(self.show_value(name, &raw, lang))
+        })
+    }
+
+    /// A placeholder value for display: translated, or a local time.
+    fn show_value(&self, name: &str, raw: &str, lang: Lang) -> String {
+        if let Some(t) = self
+            .inner
+            .messages
+            .values
+            .get(&(name.to_owned(), raw.to_owned()))
+        {
+            return t.plain(lang);
+        }
+        if name.ends_with("_at")
+            && let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw)
+        {
+            return t
+                .with_timezone(&self.tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
+        }
+        raw.to_owned()
+    }
+
+    /// Starts a flow in `lang`. `known` holds what is already known: the flow's declared
+    /// `vars` (a job card's `ticket`, `priority` …) and remembered answers (`department`,
+    /// `phone`) that steps marked `ask = "if_missing"` then skip. Other keys are ignored.
+    pub fn start(
+        &self,
+        flow: &str,
+        lang: Lang,
+        known: &BTreeMap<String, String>,
+    ) -> Result<(Conversation, Vec<Outgoing>), FlowError> {
+        engine::start(self, flow, lang, known)
+    }
+
+    /// Runs one input through the conversation. Never panics; bad input is answered with
+    /// the current step's hint and leaves the conversation where it was.
+    pub fn step(&self, conv: &mut Conversation, input: Incoming) -> Step {
+        engine::step(self, conv, input)
+    }
+
+    /// The ticket number a scoped choice id (a job-card button, `card:accept@BX-2026-000123`)
+    /// belongs to, so an adapter can find or start that job's conversation first.
+    pub fn choice_scope(choice_id: &str) -> Option<&str> {
+        choice_id.split_once('@').map(|(_, scope)| scope)
+    }
+
+    /// Replays the current question (after a restart, or when the person asks "where was
+    /// I?"): the same replies the last step ended with.
+    pub fn current(&self, conv: &Conversation) -> Vec<Outgoing> {
+        engine::current(self, conv)
+    }
+
+    /// Whether `conv` points at a flow and step that exist (a conversation stored before the
+    /// flows were edited may not; `step` then restarts it).
+    pub fn is_valid(&self, conv: &Conversation) -> bool {
+        self.inner
+            .flows
+            .get(&conv.flow)
+            .is_some_and(|f| f.index.contains_key(&conv.step))
+    }
+}

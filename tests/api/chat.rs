@@ -1,0 +1,362 @@
+//! The conversation doors: the web chat over HTTP, the chat service as any door drives
+//! it, and the terminal chat.
+
+use baoxiu::chat::Person;
+use baoxiu::flow::{Incoming, Outgoing};
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, MANAGER, TestApp, spawn_app};
+use crate::on_both_backends;
+
+on_both_backends!(
+    web_chat_reports_a_fault_in_english,
+    a_restart_resumes_at_the_same_question,
+    idle_conversations_are_discarded_politely,
+    engineers_work_jobs_in_chat
+);
+
+/// A browser: the cookie the server set is sent back.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookie: String,
+}
+
+impl<'a> Browser<'a> {
+    async fn hello(app: &'a TestApp, name: &str, lang: &str) -> (Browser<'a>, Value) {
+        let r = app
+            .client
+            .post(format!("{}/chat/hello", app.base))
+            .json(&json!({ "name": name, "lang": lang }))
+            .send()
+            .await
+            .expect("hello");
+        assert_eq!(r.status(), StatusCode::OK);
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(cookie.contains("baoxiu_web="), "{cookie}");
+        let body = r.json().await.expect("json");
+        (Browser { app, cookie }, body)
+    }
+
+    async fn send(&self, body: Value) -> Value {
+        let r = self
+            .app
+            .client
+            .post(format!("{}/chat/send", self.app.base))
+            .header("cookie", &self.cookie)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.expect("json")
+    }
+
+    async fn say(&self, text: &str) -> String {
+        texts(&self.send(json!({ "text": text })).await)
+    }
+}
+
+/// Every text of a reply batch (plain texts and the questions of choices), joined.
+fn texts(v: &Value) -> String {
+    v["replies"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| r["Text"].as_str().or(r["Choices"]["text"].as_str()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+fn ticket_number(text: &str) -> Option<String> {
+    let start = text.find("BX-")?;
+    Some(text[start..start + 14].to_owned())
+}
+
+async fn web_chat_reports_a_fault_in_english(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (me, first) = Browser::hello(&app, "Anna Smith", "en").await;
+    assert!(texts(&first).contains("What kind of fault"), "{first}");
+    // Typed answers: a category by name, a printer model, a symptom by number, …
+    for answer in [
+        "printer",
+        "HP LaserJet M404",
+        "1",
+        "Head office",
+        "Tower B",
+        "12F-1203",
+        "prn-12f-01",
+    ] {
+        me.say(answer).await;
+    }
+    let asked = me.say("Paper jam <script>alert(1)</script>").await;
+    assert!(asked.to_lowercase().contains("when"), "{asked}");
+    for answer in ["2", "3", "1", "Finance", "+86 21 5555 0100"] {
+        me.say(answer).await;
+    }
+    let receipt = texts(&me.send(json!({ "choice": "summary:submit" })).await);
+    let number = ticket_number(&receipt).expect("a ticket number in the receipt");
+    assert!(receipt.contains("What happens next"), "{receipt}");
+
+    let d = app.detail(&number).await;
+    let t = &d["ticket"];
+    assert_eq!(t["intake"]["category"], "printer");
+    assert_eq!(t["intake"]["reporter_name"], "Anna Smith");
+    assert_eq!(t["intake"]["location"]["site"], "Head office");
+    assert_eq!(t["intake"]["device"]["asset_tag"], "PRN-12F-01");
+    assert_eq!(t["intake"]["phone"], "+862155550100");
+    assert!(
+        t["intake"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("<script>"),
+        "stored as typed, escaped only when shown"
+    );
+    assert_eq!(t["status"], "offered");
+
+    // The department and phone are not asked again; /status lists the ticket.
+    let status = texts(&me.send(json!({ "command": "status" })).await);
+    assert!(status.contains(&number), "{status}");
+    me.say("/report").await;
+    let mut last = String::new();
+    for answer in [
+        "network",
+        "1",
+        "Head office",
+        "Skip",
+        "Skip",
+        "Skip",
+        "the whole floor is offline",
+        "1",
+        "3",
+        "1",
+    ] {
+        last = me.say(answer).await;
+    }
+    assert!(
+        last.contains("Finance") && last.contains("+862155550100"),
+        "department and phone remembered, straight to the summary: {last}"
+    );
+    // Bad requests to the chat API are refused clearly.
+    let r = app
+        .client
+        .post(format!("{}/chat/send", app.base))
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .client
+        .post(format!("{}/chat/send", app.base))
+        .header("cookie", &me.cookie)
+        .json(&json!({ "text": "a", "choice": "b" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // The page itself never renders user text as HTML.
+    let page = app
+        .client
+        .get(&app.base)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("textContent") && !page.contains("innerHTML"));
+}
+
+fn person(id: &str) -> Person {
+    Person {
+        channel: "test".into(),
+        external_id: id.into(),
+        name: "王芳".into(),
+        language: Some("zh-CN".into()),
+    }
+}
+
+fn plain(replies: &[Outgoing]) -> String {
+    baoxiu::chat::console::render(replies)
+}
+
+async fn a_restart_resumes_at_the_same_question(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = person("restart");
+    app.chat.resume(&me).await.expect("start");
+    for answer in ["打印机", "HP M404", "缺粉", "总部"] {
+        app.chat
+            .handle(&me, Incoming::Text(answer.into()))
+            .await
+            .expect("answer");
+    }
+    let before = plain(&app.chat.resume(&me).await.expect("resume"));
+    let again = app.restart().await;
+    let after = plain(&again.chat.resume(&me).await.expect("resume after restart"));
+    assert_eq!(before, after, "the same question after a restart");
+    assert!(after.contains("楼"), "at the building question: {after}");
+    for answer in [
+        "A座",
+        "301",
+        "跳过",
+        "墨粉用完了",
+        "1",
+        "1",
+        "1",
+        "财务部",
+        "13800138000",
+    ] {
+        again
+            .chat
+            .handle(&me, Incoming::Text(answer.into()))
+            .await
+            .expect("answer");
+    }
+    let receipt = plain(
+        &again
+            .chat
+            .handle(&me, Incoming::Choice("summary:submit".into()))
+            .await
+            .expect("submit"),
+    );
+    let number = ticket_number(&receipt).expect("number");
+    let d = app.detail(&number).await;
+    assert_eq!(
+        d["ticket"]["intake"]["location"]["building"], "A座",
+        "answers kept across the restart"
+    );
+    // Submitting again (a resent tap after a lost reply) files nothing more.
+    let resent = plain(
+        &again
+            .chat
+            .handle(&me, Incoming::Choice("summary:submit".into()))
+            .await
+            .expect("resend"),
+    );
+    assert!(ticket_number(&resent).is_none(), "{resent}");
+    assert_eq!(app.count("tickets").await, 1);
+}
+
+async fn idle_conversations_are_discarded_politely(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (person("idle-a"), person("idle-b"));
+    for p in [&a, &b] {
+        app.chat.resume(p).await.expect("start");
+        app.chat
+            .handle(p, Incoming::Text("网络".into()))
+            .await
+            .expect("answer");
+    }
+    app.clock.advance(Duration::minutes(29));
+    assert!(
+        app.chat.expire_idle().await.expect("sweep").is_empty(),
+        "not idle yet"
+    );
+    app.chat
+        .handle(&b, Incoming::Text("1".into()))
+        .await
+        .expect("b stays active");
+    app.clock.advance(Duration::minutes(2));
+    let told = app.chat.expire_idle().await.expect("sweep");
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].0.external_id, "idle-a");
+    assert!(told[0].1.contains("丢弃"), "{}", told[0].1);
+    // A returns: a fresh report starts (the old one is a draft for a day).
+    let back = plain(
+        &app.chat
+            .handle(&a, Incoming::Text("你好".into()))
+            .await
+            .expect("back"),
+    );
+    assert!(back.contains("故障类别"), "{back}");
+    // B went idle too but was not swept yet: told on their next message.
+    app.clock.advance(Duration::minutes(31));
+    let late = plain(
+        &app.chat
+            .handle(&b, Incoming::Text("2".into()))
+            .await
+            .expect("late"),
+    );
+    assert!(late.contains("丢弃"), "{late}");
+    assert_eq!(app.count("conversation_drafts").await, 2);
+}
+
+async fn engineers_work_jobs_in_chat(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let number = app.report("li.na", &crate::helpers::printer_fault()).await;
+    // Alice links her web identity (done by a manager here) and taps Accept on the card.
+    let mut alice = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice");
+    alice.web_id = Some("alice-browser".into());
+    app.desk
+        .store()
+        .update_engineer(&alice)
+        .await
+        .expect("link");
+    let her = Person {
+        channel: "web".into(),
+        external_id: "alice-browser".into(),
+        name: "Alice".into(),
+        language: Some("en".into()),
+    };
+    let jobs = plain(
+        &app.chat
+            .handle(&her, Incoming::Text("/jobs".into()))
+            .await
+            .expect("jobs"),
+    );
+    assert!(jobs.contains(&number), "{jobs}");
+    let card = plain(
+        &app.chat
+            .handle(&her, Incoming::Text(format!("/job {number}")))
+            .await
+            .expect("card"),
+    );
+    assert!(card.contains(&number), "{card}");
+    let accept = format!("card:accept@{number}");
+    app.chat
+        .handle(&her, Incoming::Choice(accept.clone()))
+        .await
+        .expect("accept");
+    assert_eq!(app.detail(&number).await["ticket"]["assignee"], 1);
+    // Bob taps the same (stale) card: he is told who has it; nothing changes.
+    let mut bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob");
+    bob.web_id = Some("bob-browser".into());
+    app.desk.store().update_engineer(&bob).await.expect("link");
+    let him = Person {
+        external_id: "bob-browser".into(),
+        name: "Bob".into(),
+        ..her.clone()
+    };
+    let refused = plain(
+        &app.chat
+            .handle(&him, Incoming::Choice(accept))
+            .await
+            .expect("tap"),
+    );
+    assert!(refused.contains("alice has already accepted"), "{refused}");
+    // Dave (network) cannot open a printer job at all.
+    let r = app.get(MANAGER, &format!("/api/tickets/{number}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d = app.detail(&number).await;
+    assert_eq!(d["audit"].as_array().map(Vec::len), Some(2));
+}
