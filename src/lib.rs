@@ -12,3 +12,4 @@ pub mod domain;
 pub mod flow;
 pub mod http;
 pub mod store;
+pub mod tgsim;

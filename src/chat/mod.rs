@@ -247,11 +247,12 @@ impl Chat {
         };
         let now = self.desk.now();
         if updated_at + self.idle < now {
+            // Gone idle while nobody swept: it becomes a draft, which the next message
+            // (going through "start") restores with a word of explanation.
             store
                 .expire_conversations(now - self.idle, now - DRAFT_KEPT, now)
                 .await?;
-            let text = self.flows.text("discarded", lang, &serde_json::Value::Null);
-            return Ok((None, vec![Outgoing::Text(text)]));
+            return Ok((None, vec![]));
         }
         match serde_json::from_str::<Conversation>(&state) {
             Ok(c) if self.flows.is_valid(&c) => Ok((Some(c), vec![])),
@@ -367,6 +368,26 @@ impl Chat {
                 // A QR sticker's deep link: /start asset_PRN-3F-02 fills in the device.
                 if let Some(tag) = args.trim().strip_prefix("asset_") {
                     known.insert("asset_tag".to_owned(), tag.to_owned());
+                }
+                // An unfinished report discarded for idleness comes back for a day.
+                let since = self.desk.now() - DRAFT_KEPT;
+                let draft = self
+                    .desk
+                    .store()
+                    .take_draft(&person.channel, &person.external_id, since)
+                    .await?;
+                if let Some(conv) =
+                    draft.and_then(|d| serde_json::from_str::<Conversation>(&d).ok())
+                    && self.flows.is_valid(&conv)
+                {
+                    self.save(person, Some(&conv)).await?;
+                    let mut replies = vec![Outgoing::Text(self.flows.text(
+                        "draft_restored",
+                        conv.lang(),
+                        &none,
+                    ))];
+                    replies.extend(self.flows.current(&conv));
+                    return Ok(replies);
                 }
                 let (conv, replies) = self
                     .flows
@@ -491,10 +512,8 @@ impl Chat {
         let caller = Caller::Engineer(e.clone());
         let detail = match self.desk.ticket(&caller, number).await {
             Ok(d) => d,
-            Err(DeskError::NotFound(what)) => {
-                return Ok(Err(vec![Outgoing::Text(
-                    DeskError::NotFound(what).to_string(),
-                )]));
+            Err(e @ DeskError::NotFound(_)) => {
+                return Ok(Err(vec![Outgoing::Text(self.refusal(&e, number, lang))]));
             }
             Err(other) => return Err(other.into()),
         };
@@ -536,12 +555,34 @@ impl Chat {
                     &payload,
                 ))]
             }
-            // Refusals (already taken, not allowed, illegal now) are sentences for the person.
-            Err(DeskError::Store(err)) => {
-                tracing::error!(error = %err, "job action failed");
-                vec![Outgoing::Text("⚠️".into())]
-            }
-            Err(refusal) => vec![Outgoing::Text(refusal.to_string())],
+            Err(refusal) => vec![Outgoing::Text(self.refusal(&refusal, ticket, lang))],
         }
+    }
+
+    /// A desk refusal as a sentence from bot-flows, in the person's language.
+    fn refusal(&self, e: &DeskError, ticket: &str, lang: Lang) -> String {
+        use crate::domain::ticket::TicketError;
+        let none = serde_json::Value::Null;
+        let (key, vars) = match e {
+            DeskError::AlreadyTaken { by } => {
+                ("already_taken", serde_json::json!({ "engineer": by }))
+            }
+            DeskError::NotFound(_) => ("not_found", serde_json::json!({ "ticket": ticket })),
+            DeskError::Forbidden(_) | DeskError::Ticket(TicketError::Forbidden { .. }) => {
+                ("not_allowed", none)
+            }
+            DeskError::Ticket(TicketError::IllegalTransition { status, .. }) => {
+                ("not_now", serde_json::json!({ "status": status.as_str() }))
+            }
+            DeskError::Ticket(TicketError::AlreadyArrived) => ("already_arrived", none),
+            DeskError::Store(err) => {
+                tracing::error!(error = %err, "chat action failed");
+                ("try_again", none)
+            }
+            DeskError::Busy => ("try_again", none),
+            // The remaining refusals carry specifics (which field, which group) in their sentence.
+            other => return other.to_string(),
+        };
+        self.flows.text(key, lang, &vars)
     }
 }

@@ -50,6 +50,14 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("bad_contact", &[]),
     ("bad_form", &[]),
     ("form_field", &["label", "reason"]),
+    // Replies of the chat service (src/chat) around the flows.
+    ("draft_restored", &[]),
+    ("already_taken", &["engineer"]),
+    ("not_found", &["ticket"]),
+    ("not_allowed", &[]),
+    ("not_now", &["status"]),
+    ("already_arrived", &[]),
+    ("try_again", &[]),
 ];
 
 /// Commands understood inside every flow.

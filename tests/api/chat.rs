@@ -271,15 +271,18 @@ async fn idle_conversations_are_discarded_politely(backend: Backend) {
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].0.external_id, "idle-a");
     assert!(told[0].1.contains("丢弃"), "{}", told[0].1);
-    // A returns: a fresh report starts (the old one is a draft for a day).
+    // A returns: the draft is restored at the question A had reached.
     let back = plain(
         &app.chat
             .handle(&a, Incoming::Text("你好".into()))
             .await
             .expect("back"),
     );
-    assert!(back.contains("故障类别"), "{back}");
-    // B went idle too but was not swept yet: told on their next message.
+    assert!(
+        back.contains("恢复") && !back.contains("故障类别"),
+        "{back}"
+    );
+    // B went idle too but was not swept yet: restored on their next message as well.
     app.clock.advance(Duration::minutes(31));
     let late = plain(
         &app.chat
@@ -287,8 +290,28 @@ async fn idle_conversations_are_discarded_politely(backend: Backend) {
             .await
             .expect("late"),
     );
-    assert!(late.contains("丢弃"), "{late}");
-    assert_eq!(app.count("conversation_drafts").await, 2);
+    assert!(late.contains("恢复"), "{late}");
+    assert_eq!(
+        app.count("conversation_drafts").await,
+        1,
+        "B's draft was taken back; A's restored report went idle again meanwhile"
+    );
+    // A draft older than a day is gone: a fresh report starts.
+    app.clock.advance(Duration::minutes(31));
+    app.chat.expire_idle().await.expect("sweep");
+    app.clock.advance(Duration::hours(25));
+    app.chat.expire_idle().await.expect("sweep");
+    assert_eq!(app.count("conversation_drafts").await, 0);
+    let fresh = plain(
+        &app.chat
+            .handle(&a, Incoming::Text("你好".into()))
+            .await
+            .expect("fresh"),
+    );
+    assert!(
+        fresh.contains("故障类别") && !fresh.contains("恢复"),
+        "{fresh}"
+    );
 }
 
 async fn engineers_work_jobs_in_chat(backend: Backend) {

@@ -1,0 +1,470 @@
+//! Load mode: virtual users walk a script against a bot in a closed loop.
+//!
+//! Each virtual user has its own private chat. It sends the script's next answer only
+//! once the bot has reacted to the previous one (any send or edit in its chat), and
+//! records the time between the two as the step's reply latency. A step that gets no
+//! reaction within the step timeout, or names a button the bot is not showing, counts
+//! as a timeout or error, and that user starts the script again from the top.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{PLACEHOLDER_JPEG, SimError, SimHandle};
+
+/// One line of a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Plain text, sent as a message.
+    Text(String),
+    /// `[label]`: tap the button with that label on the newest bot message showing it
+    /// (a reply-keyboard button sends its label as text).
+    Tap(String),
+    /// `<photo>` or `<photo caption>`: send a small photo.
+    Photo(Option<String>),
+    /// `<contact +8613800000000>`: share one's own contact.
+    Contact(String),
+}
+
+/// A script could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// The file could not be read.
+    #[error("cannot read script {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line is malformed.
+    #[error("script line {line}: {message}")]
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// No steps at all.
+    #[error("the script has no steps")]
+    Empty,
+}
+
+/// A step and whether it belongs to the first walk only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptLine {
+    /// What to do.
+    pub step: Step,
+    /// `@once` lines are taken until a user has completed one walk: questions a bot
+    /// asks only the first time (department, phone) are answered once.
+    pub once: bool,
+}
+
+/// A list of answers, one per line.
+///
+/// Blank lines and lines starting with `#` are skipped; `[label]` taps a button;
+/// `<photo [caption]>` and `<contact PHONE>` send media; a leading `@once ` marks a
+/// first-walk-only line; `\` at the start of a line sends the rest literally; anything
+/// else is sent as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The lines in order.
+    pub steps: Vec<ScriptLine>,
+}
+
+impl Script {
+    /// Parses script text.
+    pub fn parse(text: &str) -> Result<Script, ScriptError> {
+        let mut steps = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim_end_matches('\r');
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let syntax = |message: &str| ScriptError::Syntax {
+                line: i + 1,
+                message: message.to_owned(),
+            };
+            let (once, line) = match line.strip_prefix("@once ") {
+                Some(rest) => (true, rest),
+                None => (false, line),
+            };
+            let step = if let Some(rest) = line.strip_prefix('\\') {
+                Step::Text(rest.to_owned())
+            } else if let Some(inner) = line.trim().strip_prefix('[') {
+                let label = inner
+                    .strip_suffix(']')
+                    .ok_or_else(|| syntax("a button line must end with ']'"))?;
+                if label.is_empty() {
+                    return Err(syntax("empty button label"));
+                }
+                Step::Tap(label.to_owned())
+            } else if let Some(inner) = line.trim().strip_prefix('<') {
+                let inner = inner
+                    .strip_suffix('>')
+                    .ok_or_else(|| syntax("a media line must end with '>'"))?;
+                let (kind, arg) = inner.split_once(' ').unwrap_or((inner, ""));
+                let arg = arg.trim();
+                match kind {
+                    "photo" => Step::Photo((!arg.is_empty()).then(|| arg.to_owned())),
+                    "contact" if !arg.is_empty() => Step::Contact(arg.to_owned()),
+                    _ => return Err(syntax("expected <photo [caption]> or <contact PHONE>")),
+                }
+            } else {
+                Step::Text(line.to_owned())
+            };
+            steps.push(ScriptLine { step, once });
+        }
+        if steps.is_empty() {
+            return Err(ScriptError::Empty);
+        }
+        Ok(Script { steps })
+    }
+
+    /// Reads and parses a script file.
+    pub fn load(path: &Path) -> Result<Script, ScriptError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+}
+
+/// How to run a load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Number of virtual users, run concurrently.
+    pub users: u32,
+    /// User id of the first virtual user; the others follow consecutively.
+    pub first_user_id: i64,
+    /// Stop after this long (steps in flight are abandoned uncounted).
+    pub duration: Option<Duration>,
+    /// Stop each user after this many walks of the script.
+    pub repetitions: Option<u32>,
+    /// How long to wait for the bot's reaction to one step.
+    pub step_timeout: Duration,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            users: 10,
+            first_user_id: 1_000_000,
+            duration: None,
+            repetitions: Some(1),
+            step_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Reply latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Worst.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// What a load run measured (printed as JSON by `tgsim load`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoadSummary {
+    /// Virtual users.
+    pub users: u32,
+    /// Wall time of the run, seconds.
+    pub elapsed_s: f64,
+    /// Steps answered by the bot.
+    pub steps: u64,
+    /// Steps answered per second.
+    pub steps_per_sec: f64,
+    /// Complete walks of the script.
+    pub repetitions: u64,
+    /// Reply latency over answered steps.
+    pub latency_ms: Latency,
+    /// Steps the bot did not react to within the step timeout.
+    pub timeouts: u64,
+    /// Steps that could not be taken (button not shown, injection refused).
+    pub errors: u64,
+    /// The first error or timeout, to start debugging from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    /// 429 answers the bot received during the run.
+    pub too_many_requests: u64,
+    /// Bot API requests the bot made during the run.
+    pub bot_requests: u64,
+}
+
+#[derive(Debug, Default)]
+struct UserResult {
+    latencies_us: Vec<u64>,
+    repetitions: u64,
+    timeouts: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// Runs the load and returns the summary.
+pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSummary {
+    let before = sim.stats();
+    let started = Instant::now();
+    let stop_at = opts.duration.map(|d| started + d);
+    // Without a duration or repetition count, walk the script once.
+    let repetitions = match (opts.duration, opts.repetitions) {
+        (None, None) => Some(1),
+        (_, r) => r,
+    };
+    let mut tasks = Vec::with_capacity(opts.users as usize);
+    for i in 0..opts.users {
+        let sim = sim.clone();
+        let script = script.clone();
+        let user = opts.first_user_id + i64::from(i);
+        let step_timeout = opts.step_timeout;
+        tasks.push(tokio::spawn(async move {
+            virtual_user(sim, script, user, step_timeout, stop_at, repetitions).await
+        }));
+    }
+    let mut all = UserResult::default();
+    for t in tasks {
+        match t.await {
+            Ok(r) => {
+                all.latencies_us.extend(r.latencies_us);
+                all.repetitions += r.repetitions;
+                all.timeouts += r.timeouts;
+                all.errors += r.errors;
+                if all.first_error.is_none() {
+                    all.first_error = r.first_error;
+                }
+            }
+            Err(e) => {
+                all.errors += 1;
+                all.first_error
+                    .get_or_insert_with(|| format!("virtual user task failed: {e}"));
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = sim.stats();
+    let requests = |s: &super::Stats| s.requests.values().sum::<u64>();
+    let steps = all.latencies_us.len() as u64;
+    LoadSummary {
+        users: opts.users,
+        elapsed_s: round3(elapsed),
+        steps,
+        steps_per_sec: if elapsed > 0.0 {
+            round3(steps as f64 / elapsed)
+        } else {
+            0.0
+        },
+        repetitions: all.repetitions,
+        latency_ms: latency(all.latencies_us),
+        timeouts: all.timeouts,
+        errors: all.errors,
+        first_error: all.first_error,
+        too_many_requests: after
+            .too_many_requests
+            .saturating_sub(before.too_many_requests),
+        bot_requests: requests(&after).saturating_sub(requests(&before)),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn latency(mut us: Vec<u64>) -> Latency {
+    if us.is_empty() {
+        return Latency::default();
+    }
+    us.sort_unstable();
+    let pick = |q: f64| {
+        let rank = ((q * us.len() as f64).ceil() as usize).clamp(1, us.len());
+        round3(us[rank - 1] as f64 / 1000.0)
+    };
+    let mean = us.iter().sum::<u64>() as f64 / us.len() as f64 / 1000.0;
+    Latency {
+        p50: pick(0.50),
+        p95: pick(0.95),
+        p99: pick(0.99),
+        max: round3(*us.last().unwrap_or(&0) as f64 / 1000.0),
+        mean: round3(mean),
+    }
+}
+
+enum StepOutcome {
+    Answered(Duration),
+    Timeout,
+    Error(String),
+    Stopped,
+}
+
+async fn virtual_user(
+    sim: SimHandle,
+    script: Script,
+    user: i64,
+    step_timeout: Duration,
+    stop_at: Option<Instant>,
+    repetitions: Option<u32>,
+) -> UserResult {
+    let mut result = UserResult::default();
+    let shared = sim.shared().clone();
+    let mut walks = 0u32;
+    'walks: loop {
+        if repetitions.is_some_and(|r| walks >= r) {
+            break;
+        }
+        walks += 1;
+        let mut completed = true;
+        let first = result.repetitions == 0;
+        for ScriptLine { step, once } in &script.steps {
+            if *once && !first {
+                continue;
+            }
+            if stop_at.is_some_and(|t| Instant::now() >= t) {
+                break 'walks;
+            }
+            match take_step(&sim, &shared, user, step, step_timeout, stop_at).await {
+                StepOutcome::Answered(d) => result.latencies_us.push(d.as_micros() as u64),
+                StepOutcome::Stopped => break 'walks,
+                StepOutcome::Timeout => {
+                    result.timeouts += 1;
+                    result.first_error.get_or_insert_with(|| {
+                        format!("user {user}: no reply within {step_timeout:?} to {step:?}")
+                    });
+                    completed = false;
+                    break;
+                }
+                StepOutcome::Error(e) => {
+                    result.errors += 1;
+                    result.first_error.get_or_insert(e);
+                    completed = false;
+                    break;
+                }
+            }
+        }
+        if completed {
+            result.repetitions += 1;
+        }
+    }
+    result
+}
+
+async fn take_step(
+    sim: &SimHandle,
+    shared: &super::state::Shared,
+    user: i64,
+    step: &Step,
+    step_timeout: Duration,
+    stop_at: Option<Instant>,
+) -> StepOutcome {
+    let step_deadline = Instant::now() + step_timeout;
+    let deadline = stop_at.map_or(step_deadline, |s| s.min(step_deadline));
+    // The chat exists after the first injection; before it there is nothing to see.
+    // Event sequence numbers only grow, so "answered" = the chat's latest seq moved.
+    let mut rx = shared.subscribe(user).ok();
+    let seen = rx.as_mut().map_or(0, |rx| *rx.borrow_and_update());
+    let sent_at = Instant::now();
+    let injected = match step {
+        Step::Text(text) => sim.inject_text(user, user, text),
+        Step::Photo(caption) => {
+            sim.inject_photo(user, user, caption.as_deref(), PLACEHOLDER_JPEG.to_vec())
+        }
+        Step::Contact(phone) => sim.inject_contact(
+            user,
+            user,
+            super::Contact {
+                phone_number: phone.clone(),
+                first_name: format!("User {user}"),
+                last_name: None,
+                user_id: Some(user),
+                vcard: None,
+            },
+        ),
+        Step::Tap(label) => loop {
+            // The button may come with a reply still on its way: wait for it.
+            match shared.find_button(user, label) {
+                Some((_, b)) if b.reply_keyboard => break sim.inject_text(user, user, &b.text),
+                Some((message_id, _)) => break sim.tap_label(user, user, message_id, label),
+                None => {
+                    let Some(rx) = rx.as_mut() else {
+                        return StepOutcome::Error(format!(
+                            "user {user}: no button [{label}]: the bot has not written yet"
+                        ));
+                    };
+                    match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return StepOutcome::Error(SimError::Closed.to_string()),
+                        Err(_) if stop_at.is_some_and(|s| Instant::now() >= s) => {
+                            return StepOutcome::Stopped;
+                        }
+                        Err(_) => {
+                            return StepOutcome::Error(format!(
+                                "user {user}: the bot shows no button [{label}]"
+                            ));
+                        }
+                    }
+                }
+            }
+        },
+    };
+    if let Err(e) = injected {
+        return StepOutcome::Error(format!("user {user}: {e}"));
+    }
+    let mut rx = match rx {
+        Some(rx) => rx,
+        None => match shared.subscribe(user) {
+            Ok(rx) => rx,
+            Err(e) => return StepOutcome::Error(e.to_string()),
+        },
+    };
+    loop {
+        if *rx.borrow_and_update() != seen {
+            return StepOutcome::Answered(sent_at.elapsed());
+        }
+        match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return StepOutcome::Error(SimError::Closed.to_string()),
+            Err(_) if stop_at.is_some_and(|s| Instant::now() >= s) => return StepOutcome::Stopped,
+            Err(_) => return StepOutcome::Timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_scripts() {
+        let s = Script::parse(
+            "# comment\n/report\n\n[打印机]\n\\[literal]\n<photo 卡纸>\n@once <contact +86138>\n",
+        )
+        .expect("valid");
+        let steps: Vec<_> = s.steps.iter().map(|l| (l.step.clone(), l.once)).collect();
+        assert_eq!(
+            steps,
+            vec![
+                (Step::Text("/report".into()), false),
+                (Step::Tap("打印机".into()), false),
+                (Step::Text("[literal]".into()), false),
+                (Step::Photo(Some("卡纸".into())), false),
+                (Step::Contact("+86138".into()), true),
+            ]
+        );
+        assert!(Script::parse("[unclosed").is_err());
+        assert!(Script::parse("# only\n").is_err());
+    }
+
+    #[test]
+    fn percentiles() {
+        let l = latency((1..=100).map(|ms| ms * 1000).collect());
+        assert_eq!((l.p50, l.p95, l.p99, l.max), (50.0, 95.0, 99.0, 100.0));
+    }
+}
