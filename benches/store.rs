@@ -178,6 +178,31 @@ async fn main() {
         return;
     }
     println!("Desk::report, {REPORTS_PER_RUN} reports per run, median of {RUNS} runs\n");
+    {
+        // Where a report's time goes: its two reads alone, on a warm database.
+        let dir = tempfile::tempdir().expect("dir");
+        let desk = fresh(
+            &format!("sqlite://{}", dir.path().join("r.db").display()),
+            SqliteSync::Normal,
+        )
+        .await;
+        let r = desk
+            .reporter_for_identity("bench", "reads", "李娜")
+            .await
+            .expect("reporter");
+        run(&desk, 1).await;
+        let t = Instant::now();
+        for _ in 0..2000 {
+            desk.store().reporter(r.id).await.expect("read");
+        }
+        let reporter = t.elapsed() / 2000;
+        let t = Instant::now();
+        for _ in 0..2000 {
+            desk.store().roster().await.expect("read");
+        }
+        let roster = t.elapsed() / 2000;
+        println!("sqlite reads: reporter {reporter:?}, roster {roster:?} (each, sequential)\n");
+    }
     let mut results = Vec::new();
     for (name, sync) in [
         ("sqlite WAL NORMAL", SqliteSync::Normal),

@@ -203,11 +203,10 @@ impl Desk {
                 "you can only report faults for yourself".into(),
             ));
         }
-        let who = self
-            .store
-            .reporter(reporter)
-            .await?
-            .ok_or_else(|| DeskError::NotFound(format!("reporter {reporter}")))?;
+        // The two reads are independent: run them side by side.
+        let (who, roster) = tokio::join!(self.store.reporter(reporter), self.store.roster());
+        let who = who?.ok_or_else(|| DeskError::NotFound(format!("reporter {reporter}")))?;
+        let roster = roster?;
         let now = self.now();
         let known = Remembered {
             name: who.name.clone(),
@@ -233,7 +232,6 @@ impl Desk {
         let due = |span: Option<crate::domain::sla::Span>| {
             span.map(|s| self.policy.calendar.add(now, s.0))
         };
-        let roster = self.store.roster().await?;
         let on_duty = !offer_order(&roster.engineers, &group, Tier::FirstLine, |_| 0).is_empty();
         // Department and phone are remembered for next time; write them only when new.
         let remember = who.department.as_deref() != Some(intake.department.as_str())

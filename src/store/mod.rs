@@ -11,6 +11,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -309,9 +310,11 @@ impl SqliteStore {
         remember: bool,
         write: TicketWrite,
     ) -> Result<Ticket, StoreError> {
-        let series = series.to_owned();
+        // Shared, not copied: a write may run twice (see `writer.rs`).
+        let (series, write) = (Arc::new(series.to_owned()), Arc::new(write));
         self.batch
             .run(move |c| {
+                let (series, write) = (series.clone(), write.clone());
                 Box::pin(
                     async move { Self::insert_ticket_in(c, &series, year, remember, &write).await },
                 )
@@ -320,8 +323,12 @@ impl SqliteStore {
     }
 
     async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError> {
+        let write = Arc::new(write);
         self.batch
-            .run(move |c| Box::pin(async move { Self::update_ticket_in(c, &write).await }))
+            .run(move |c| {
+                let write = write.clone();
+                Box::pin(async move { Self::update_ticket_in(c, &write).await })
+            })
             .await
     }
 }
@@ -334,12 +341,13 @@ impl SqliteStore {
         state: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (channel, external_id) = (channel.to_owned(), external_id.to_owned());
+        let key = Arc::new((channel.to_owned(), external_id.to_owned(), state));
         self.batch
             .run(move |c| {
+                let key = key.clone();
                 Box::pin(async move {
-                    Self::save_conversation_in(c, &channel, &external_id, state.as_deref(), now)
-                        .await
+                    let (channel, external_id, state) = &*key;
+                    Self::save_conversation_in(c, channel, external_id, state.as_deref(), now).await
                 })
             })
             .await

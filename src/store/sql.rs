@@ -119,8 +119,7 @@ macro_rules! repository {
                 let rows: Vec<rows::RosterRow> = sqlx::query_as(
                     "SELECT e.*, COALESCE(l.n, 0) AS open_jobs FROM engineers e
                      LEFT JOIN (SELECT assignee_id, COUNT(*) AS n FROM tickets
-                                WHERE assignee_id IS NOT NULL
-                                  AND status IN ('accepted', 'in_progress', 'pending', 'reopened')
+                                WHERE status IN ('accepted', 'in_progress', 'pending', 'reopened')
                                 GROUP BY assignee_id) l ON l.assignee_id = e.id
                      ORDER BY e.id",
                 )

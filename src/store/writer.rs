@@ -1,8 +1,11 @@
-//! Group commit for SQLite. SQLite has one writer, and a commit costs far more than the
-//! statements before it; so concurrent ticket writes queue here and a single task runs
-//! whatever has queued in one `BEGIN IMMEDIATE … COMMIT`, each write inside its own
-//! savepoint (a write that fails is rolled back alone). Nobody is answered before the
-//! commit that holds their write has succeeded, so durability is unchanged.
+//! Group commit for SQLite. SQLite has one writer, and a transaction's BEGIN and COMMIT
+//! cost as much as the statements between them; so concurrent writes queue here and a
+//! single task runs whatever has queued in one `BEGIN IMMEDIATE … COMMIT`. Nobody is
+//! answered before the commit that holds their write has succeeded, so durability is
+//! unchanged. If any write in a batch fails, the whole batch is rolled back and its writes
+//! are run again one transaction each, so a failure only ever affects its own write.
+
+use std::any::Any;
 
 use futures_util::future::BoxFuture;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -13,11 +16,18 @@ use super::StoreError;
 /// How many writes one transaction may hold (bounds the latency of the first in line).
 const MAX_BATCH: usize = 128;
 
-/// Delivers a job's result once its transaction's fate is known.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A queued write: runs on the open transaction and says whether it succeeded.
-type Job =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+type Output = Box<dyn Any + Send>;
+/// A write: may run more than once (its first run may be rolled back with its batch).
+type Work = Box<
+    dyn for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Output, StoreError>>
+        + Send
+        + Sync,
+>;
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Result<Output, StoreError>>,
+}
 
 /// Handle to the writer task.
 #[derive(Clone)]
@@ -39,32 +49,29 @@ impl GroupCommit {
         GroupCommit { jobs }
     }
 
-    /// Runs `work` in the next group transaction and returns its result after the commit.
+    /// Runs `work` in the next group transaction and returns its result once committed.
     pub(super) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
             + Send
+            + Sync
             + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |c| {
-            Box::pin(async move {
-                let result = work(c).await;
-                let ok = result.is_ok();
-                let done: Completion = Box::new(move |commit| {
-                    let _ = tx.send(match commit {
-                        Ok(()) => result,
-                        Err(e) => Err(StoreError::WriteFailed(e)),
-                    });
-                });
-                (ok, done)
-            })
+        let (reply, answer) = oneshot::channel();
+        let work: Work = Box::new(move |c| {
+            let done = work(c);
+            Box::pin(async move { done.await.map(|t| Box::new(t) as Output) })
         });
-        let not_committed = || StoreError::WriteFailed("the write was not committed".into());
-        self.jobs.send(job).map_err(|_| not_committed())?;
-        // A dropped sender means the job never ran (its batch failed first): nothing written.
-        rx.await.map_err(|_| not_committed())?
+        let not_committed = || StoreError::WriteFailed("the SQLite writer has stopped".into());
+        self.jobs
+            .send(Job { work, reply })
+            .map_err(|_| not_committed())?;
+        let output = answer.await.map_err(|_| not_committed())??;
+        output
+            .downcast::<T>()
+            .map(|t| *t)
+            .map_err(|_| StoreError::WriteFailed("a write answered with the wrong type".into()))
     }
 }
 
@@ -77,72 +84,47 @@ async fn run(pool: SqlitePool, mut queue: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        let done = match write_batch(&pool, batch).await {
-            Ok(done) => done,
-            Err((done, e)) => {
-                tracing::error!(error = %e, "group commit failed");
-                for d in done {
-                    d(Err(e.clone()));
+        match transaction(&pool, &batch).await {
+            Ok(outputs) => {
+                for (job, output) in batch.into_iter().zip(outputs) {
+                    let _ = job.reply.send(Ok(output));
                 }
-                continue;
             }
-        };
-        for d in done {
-            d(Ok(()));
+            Err(e) if batch.len() == 1 => {
+                if let Some(job) = batch.pop() {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+            Err(_) => {
+                // Someone's write failed: find out whose by running each alone.
+                for job in batch {
+                    let result = transaction(&pool, std::slice::from_ref(&job))
+                        .await
+                        .map(|mut outputs| outputs.remove(0));
+                    let _ = job.reply.send(result);
+                }
+            }
         }
     }
 }
 
-/// Runs a batch in one transaction. On a transaction-level failure the completions of the
-/// jobs that ran are returned with the error; jobs that never ran are dropped, which
-/// tells their callers nothing was committed.
-async fn write_batch(
-    pool: &SqlitePool,
-    batch: Vec<Job>,
-) -> Result<Vec<Completion>, (Vec<Completion>, String)> {
-    let mut done: Vec<Completion> = Vec::with_capacity(batch.len());
-    let mut conn = match pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => return Err((done, e.to_string())),
-    };
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        return Err((done, e.to_string()));
-    }
-    // A lone write needs no savepoint: if it fails, the whole transaction is rolled back.
-    let alone = batch.len() == 1;
-    for job in batch {
-        let step = async {
-            if alone {
-                let (ok, d) = job(&mut conn).await;
-                return Ok::<_, sqlx::Error>((ok, d));
-            }
-            sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
-            let (ok, d) = job(&mut conn).await;
-            if !ok {
-                sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
-            }
-            sqlx::query("RELEASE job").execute(&mut *conn).await?;
-            Ok((true, d))
-        };
-        match step.await {
-            Ok((true, d)) => done.push(d),
-            Ok((false, d)) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                // The job's own error is what its caller must see, not a commit failure.
-                d(Ok(()));
-                return Ok(done);
-            }
+/// Runs the jobs in one transaction; all or nothing.
+async fn transaction(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Output>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let mut outputs = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match (job.work)(&mut conn).await {
+            Ok(o) => outputs.push(o),
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err((done, e.to_string()));
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                return Err(e);
             }
         }
     }
-    match sqlx::query("COMMIT").execute(&mut *conn).await {
-        Ok(_) => Ok(done),
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err((done, e.to_string()))
-        }
+    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(StoreError::WriteFailed(e.to_string()));
     }
+    Ok(outputs)
 }
