@@ -9,7 +9,7 @@ pub mod web;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::desk::{Desk, DeskError, notice_payload};
 use crate::domain::routing::Engineer;
@@ -95,16 +95,24 @@ impl Chat {
     ) -> Result<Vec<Outgoing>, ChatError> {
         let lock = self.lock_for(person);
         let _turn = lock.lock().await;
-        let role = match self.linked_engineer(person).await? {
-            Some(e) => Role::Engineer(e),
-            None => Role::Reporter(
-                self.desk
-                    .reporter_for_identity(&person.channel, &person.external_id, &person.name)
-                    .await?,
-            ),
+        let store = self.desk.store();
+        let (channel, id) = (&person.channel, &person.external_id);
+        let (role, stored) = match self.linked_engineer(person).await? {
+            Some(e) => (Role::Engineer(e), store.conversation(channel, id).await?),
+            // One round trip for the reporter and their conversation: this runs per message.
+            None => match store.reporter_with_conversation(channel, id).await? {
+                Some((r, stored)) => (Role::Reporter(r), stored),
+                None => {
+                    let r = self
+                        .desk
+                        .reporter_for_identity(channel, id, &person.name)
+                        .await?;
+                    (Role::Reporter(r), None)
+                }
+            },
         };
         let lang = self.lang_of(person, &role);
-        let (mut conversation, mut replies) = self.load(person, lang).await?;
+        let (mut conversation, mut replies) = self.load(person, lang, stored).await?;
         // A job-card button for a job whose card is not the open conversation (an offer
         // posted to the group, an old card): open that job's card first, then press it.
         if let (Role::Engineer(e), Incoming::Choice(id)) = (&role, &input)
@@ -156,7 +164,12 @@ impl Chat {
                 .language
                 .as_deref()
                 .map_or(Lang::ZhCn, Lang::from_code);
-            let (conv, mut replies) = self.load(person, lang).await?;
+            let stored = self
+                .desk
+                .store()
+                .conversation(&person.channel, &person.external_id)
+                .await?;
+            let (conv, mut replies) = self.load(person, lang, stored).await?;
             if let Some(conv) = conv {
                 replies.extend(self.flows.current(&conv));
                 return Ok(replies);
@@ -231,18 +244,16 @@ impl Chat {
             .map_or(Lang::ZhCn, Lang::from_code)
     }
 
-    /// The stored conversation, unless it went idle (then it becomes a draft and the
+    /// The stored conversation (as read with the person), unless it went idle (then it becomes a draft and the
     /// person is told) or no longer fits the flows (then it restarts).
     async fn load(
         &self,
         person: &Person,
         lang: Lang,
+        stored: Option<(String, DateTime<Utc>)>,
     ) -> Result<(Option<Conversation>, Vec<Outgoing>), ChatError> {
         let store = self.desk.store();
-        let Some((state, updated_at)) = store
-            .conversation(&person.channel, &person.external_id)
-            .await?
-        else {
+        let Some((state, updated_at)) = stored else {
             return Ok((None, vec![]));
         };
         let now = self.desk.now();

@@ -524,6 +524,8 @@ delegate! {
     pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
     /// The reporter behind a chat identity, if known.
     pub async fn reporter_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Reporter>, StoreError>;
+    /// The reporter behind a chat identity with their conversation in progress, if any.
+    pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>)>, StoreError>;
     /// One reporter.
     pub async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError>;
     /// Saves a reporter's remembered details and VIP flag.

@@ -235,6 +235,23 @@ impl From<ReporterRow> for Reporter {
 }
 
 #[derive(sqlx::FromRow)]
+pub(super) struct ReporterConversationRow {
+    #[sqlx(flatten)]
+    reporter: ReporterRow,
+    conversation: Option<String>,
+    conversation_at: Option<DateTime<Utc>>,
+}
+
+impl ReporterConversationRow {
+    pub(super) fn split(self) -> (Reporter, Option<(String, DateTime<Utc>)>) {
+        (
+            self.reporter.into(),
+            self.conversation.zip(self.conversation_at),
+        )
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(super) struct AuditRow {
     id: i64,
     at: DateTime<Utc>,

@@ -214,6 +214,25 @@ macro_rules! repository {
                 Ok(row.map(Into::into))
             }
 
+            pub(super) async fn reporter_with_conversation(
+                &self,
+                channel: &str,
+                external_id: &str,
+            ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>)>, StoreError> {
+                let row: Option<rows::ReporterConversationRow> = sqlx::query_as(
+                    "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at
+                     FROM reporter_identities i
+                     JOIN reporters r ON r.id = i.reporter_id
+                     LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id
+                     WHERE i.channel = $1 AND i.external_id = $2",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(row.map(rows::ReporterConversationRow::split))
+            }
+
             pub(super) async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError> {
                 let row: Option<rows::ReporterRow> = sqlx::query_as("SELECT * FROM reporters WHERE id = $1")
                     .bind(id.0)
