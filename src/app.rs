@@ -107,6 +107,11 @@ impl Application {
         &self.chat
     }
 
+    /// Live delivery to open web chat tabs.
+    pub fn web_hub(&self) -> &WebHub {
+        &self.hub
+    }
+
     /// Serves until the future `shutdown` completes, then finishes in-flight requests.
     /// Also sweeps idle conversations once a minute.
     pub async fn run_until(

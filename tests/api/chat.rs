@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, MANAGER, TestApp, spawn_app};
 use crate::on_both_backends;
 
+on_both_backends!(web_tabs_receive_later_messages_live);
+
 on_both_backends!(
     web_chat_reports_a_fault_in_english,
     a_restart_resumes_at_the_same_question,
@@ -382,4 +384,53 @@ async fn engineers_work_jobs_in_chat(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let d = app.detail(&number).await;
     assert_eq!(d["audit"].as_array().map(Vec::len), Some(2));
+}
+
+async fn web_tabs_receive_later_messages_live(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (me, _) = Browser::hello(&app, "陈静", "zh-CN").await;
+    let id = me
+        .cookie
+        .split("; ")
+        .find_map(|c| c.strip_prefix("baoxiu_web="))
+        .expect("identity cookie")
+        .to_owned();
+    let mut events = app
+        .client
+        .get(format!("{}/chat/events", app.base))
+        .header("cookie", &me.cookie)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), StatusCode::OK);
+    // The stream is open once the server has subscribed the tab; push until it lands.
+    let said = Outgoing::Text("工程师已接单 <b>不是标记</b>".into());
+    let mut delivered = false;
+    for _ in 0..100 {
+        if app.hub.push(&id, std::slice::from_ref(&said)) {
+            delivered = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(delivered, "the tab subscribed");
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), events.chunk())
+        .await
+        .expect("an event arrives")
+        .expect("read")
+        .expect("a chunk");
+    let text = String::from_utf8_lossy(&chunk);
+    assert!(text.starts_with("event: replies"), "{text}");
+    assert!(
+        text.contains("工程师已接单 <b>不是标记</b>"),
+        "sent as data, shown as text: {text}"
+    );
+    // Without the cookie there is no stream.
+    let r = app
+        .client
+        .get(format!("{}/chat/events", app.base))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

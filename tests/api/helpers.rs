@@ -89,6 +89,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub desk: Desk,
     pub chat: baoxiu::chat::Chat,
+    pub hub: baoxiu::chat::web::WebHub,
     pub clock: ManualClock,
     pub database_url: String,
     /// The PostgreSQL server URL this test's database was created from.
@@ -240,6 +241,7 @@ async fn start(backend: Backend, dir: tempfile::TempDir, database_url: String) -
     let addr = app.local_addr().expect("bound");
     let desk = app.desk().clone();
     let chat = app.chat().clone();
+    let hub = app.web_hub().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let manager = Caller::Desk {
         name: "seed".into(),
@@ -271,6 +273,7 @@ async fn start(backend: Backend, dir: tempfile::TempDir, database_url: String) -
         client: reqwest::Client::new(),
         desk,
         chat,
+        hub,
         clock,
         database_url,
         admin_url: match backend {
