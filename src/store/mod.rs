@@ -331,9 +331,7 @@ impl SqliteStore {
             })
             .await
     }
-}
 
-impl SqliteStore {
     async fn save_conversation(
         &self,
         channel: &str,
