@@ -354,14 +354,12 @@ impl Desk {
         per_page: u32,
     ) -> Result<Page<Ticket>, DeskError> {
         let scope = match caller {
-            _ if caller.is_manager() => Scope::All,
-            Caller::System => Scope::All,
             Caller::Reporter(id) => Scope::Reporter(*id),
-            Caller::Engineer(e) => Scope::Engineer {
+            Caller::Engineer(e) if !caller.is_manager() => Scope::Engineer {
                 group: e.group.clone(),
                 id: e.id,
             },
-            Caller::Desk { .. } => Scope::All,
+            _ => Scope::All,
         };
         let per_page = per_page.clamp(1, 100);
         let offset = i64::from(page.max(1) - 1) * i64::from(per_page);
