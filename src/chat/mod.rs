@@ -244,8 +244,9 @@ impl Chat {
             .map_or(Lang::ZhCn, Lang::from_code)
     }
 
-    /// The stored conversation (as read with the person), unless it went idle (then it becomes a draft and the
-    /// person is told) or no longer fits the flows (then it restarts).
+    /// The stored conversation (as read with the person), unless it went idle (then it
+    /// becomes a draft, which the next report restores) or no longer fits the flows (then
+    /// the person is told and starts again).
     async fn load(
         &self,
         person: &Person,
