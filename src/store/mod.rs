@@ -393,8 +393,8 @@ impl PgStore {
     }
 }
 
-sql::repository!(SqliteStore, sqlx::Sqlite);
-sql::repository!(PgStore, sqlx::Postgres);
+sql::repository!(SqliteStore, sqlx::Sqlite, one_call_side_effects = true);
+sql::repository!(PgStore, sqlx::Postgres, one_call_side_effects = false);
 
 impl Store {
     /// Connects to `sqlite://FILE` (created if missing) or `postgres://…`.
@@ -460,15 +460,21 @@ impl Store {
     }
 }
 
-/// `INSERT INTO outbox` for `rows` messages of one ticket: `$1` ticket id, `$2` time, then
-/// four parameters per row (recipient kind, recipient id, event, payload).
-fn outbox_insert_sql(rows: usize) -> String {
+/// The audit insert (`$1` ticket id, `$2` time, `$3`–`$9` the event) and, when there are
+/// messages, the outbox insert for `rows` of them (`$1`, `$2`, then four parameters per
+/// row from `$10`: recipient kind, recipient id, event, payload).
+fn side_effects_sql(rows: usize) -> (&'static str, Option<String>) {
+    const AUDIT: &str = "INSERT INTO audit_events (ticket_id, at, actor_kind, actor_id, actor_name, \
+         action, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    if rows == 0 {
+        return (AUDIT, None);
+    }
     let mut sql = String::from(
         "INSERT INTO outbox (ticket_id, recipient_kind, recipient_id, event, payload, status, \
          attempts, next_attempt_at, created_at) VALUES ",
     );
     for r in 0..rows {
-        let p = 3 + r * 4;
+        let p = 10 + r * 4;
         if r > 0 {
             sql.push_str(", ");
         }
@@ -479,7 +485,7 @@ fn outbox_insert_sql(rows: usize) -> String {
             p + 3
         ));
     }
-    sql
+    (AUDIT, Some(sql))
 }
 
 macro_rules! delegate {

@@ -3,7 +3,7 @@
 /// Implements the repository methods on `$store` (which provides `begin()` and `reader()`)
 /// for the sqlx database `$db`.
 macro_rules! repository {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, one_call_side_effects = $one_call:expr) => {
         impl $store {
             pub(super) async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(self.reader()).await?;
@@ -408,33 +408,51 @@ macro_rules! repository {
                 write: &TicketWrite,
             ) -> Result<(), StoreError> {
                 let a = &write.audit;
-                sqlx::query(
-                    "INSERT INTO audit_events (ticket_id, at, actor_kind, actor_id, actor_name, action,
-                       from_status, to_status, note)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(ticket.0)
-                .bind(a.at)
-                .bind(a.actor.kind)
-                .bind(&a.actor.id)
-                .bind(&a.actor.name)
-                .bind(&a.action)
-                .bind(a.from.map(|s| s.as_str()))
-                .bind(a.to.as_str())
-                .bind(&a.note)
-                .execute(&mut *tx)
-                .await?;
-                if write.outbox.is_empty() {
-                    return Ok(());
+                // Audit event ($1–$9) and then the messages ($1, $2 and four per row from
+                // $10): on SQLite one call runs both statements, saving a hand-off to the
+                // driver's worker thread; PostgreSQL prepares one statement at a time.
+                let (audit, messages) = side_effects_sql(write.outbox.len());
+                macro_rules! bind_audit {
+                    ($q:expr) => {
+                        $q.bind(ticket.0)
+                            .bind(a.at)
+                            .bind(a.actor.kind)
+                            .bind(&a.actor.id)
+                            .bind(&a.actor.name)
+                            .bind(&a.action)
+                            .bind(a.from.map(|s| s.as_str()))
+                            .bind(a.to.as_str())
+                            .bind(&a.note)
+                    };
                 }
-                // One multi-row insert: a round trip per message would dominate the write.
-                let sql = outbox_insert_sql(write.outbox.len());
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket.0).bind(a.at);
-                for m in &write.outbox {
-                    let (kind, id) = m.to.parts();
-                    q = q.bind(kind).bind(id).bind(&m.event).bind(m.payload.to_string());
+                macro_rules! bind_messages {
+                    ($q:expr) => {{
+                        let mut q = $q;
+                        for m in &write.outbox {
+                            let (kind, id) = m.to.parts();
+                            q = q.bind(kind).bind(id).bind(&m.event).bind(m.payload.to_string());
+                        }
+                        q
+                    }};
                 }
-                q.execute(&mut *tx).await?;
+                match messages {
+                    None => {
+                        bind_audit!(sqlx::query(audit)).execute(&mut *tx).await?;
+                    }
+                    Some(messages) if $one_call => {
+                        let sql = format!("{audit};\n{messages}");
+                        bind_messages!(bind_audit!(sqlx::query(sqlx::AssertSqlSafe(sql))))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Some(messages) => {
+                        bind_audit!(sqlx::query(audit)).execute(&mut *tx).await?;
+                        // The same numbering: $3–$9 are bound but unused by this statement.
+                        bind_messages!(bind_audit!(sqlx::query(sqlx::AssertSqlSafe(messages))))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
                 Ok(())
             }
 
