@@ -314,34 +314,54 @@ pub fn printer_fault() -> Value {
     })
 }
 
+/// Runs `$body` with `$c` bound to a fresh connection to the test's database, whichever
+/// backend it is (the two connection types share no trait the queries could use).
+macro_rules! on_database {
+    ($app:expr, $c:ident, $body:block) => {
+        if $app.database_url.starts_with("sqlite") {
+            let mut $c = sqlx::SqliteConnection::connect(&$app.database_url)
+                .await
+                .expect("connect");
+            $body
+        } else {
+            let mut $c = sqlx::PgConnection::connect(&$app.database_url)
+                .await
+                .expect("connect");
+            $body
+        }
+    };
+}
+
 impl TestApp {
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        who: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut r = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(who);
+        if let Some(body) = body {
+            r = r.json(body);
+        }
+        r.send().await.expect("request")
+    }
+
     pub async fn get(&self, who: &str, path: &str) -> Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(who)
-            .send()
-            .await
-            .expect("request")
+        self.request(reqwest::Method::GET, who, path, None).await
     }
 
     pub async fn post(&self, who: &str, path: &str, body: &Value) -> Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(who)
-            .json(body)
-            .send()
+        self.request(reqwest::Method::POST, who, path, Some(body))
             .await
-            .expect("request")
     }
 
     pub async fn patch(&self, who: &str, path: &str, body: &Value) -> Response {
-        self.client
-            .patch(format!("{}{path}", self.base))
-            .bearer_auth(who)
-            .json(body)
-            .send()
+        self.request(reqwest::Method::PATCH, who, path, Some(body))
             .await
-            .expect("request")
     }
 
     /// Reports `body` as reporter `key`; returns the ticket number.
@@ -384,49 +404,25 @@ impl TestApp {
 
     /// Runs raw SQL against the test database (for fault injection and inspection only).
     pub async fn sql(&self, statements: &[&str]) {
-        if self.database_url.starts_with("sqlite") {
-            let mut c = sqlx::SqliteConnection::connect(&self.database_url)
-                .await
-                .expect("connect");
+        on_database!(self, c, {
             for s in statements {
                 sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
                     .execute(&mut c)
                     .await
                     .expect("sql");
             }
-        } else {
-            let mut c = sqlx::PgConnection::connect(&self.database_url)
-                .await
-                .expect("connect");
-            for s in statements {
-                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
-                    .execute(&mut c)
-                    .await
-                    .expect("sql");
-            }
-        }
+        })
     }
 
     /// Counts rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
         let q = format!("SELECT COUNT(*) FROM {table}");
-        if self.database_url.starts_with("sqlite") {
-            let mut c = sqlx::SqliteConnection::connect(&self.database_url)
-                .await
-                .expect("connect");
+        on_database!(self, c, {
             sqlx::query_scalar(sqlx::AssertSqlSafe(q))
                 .fetch_one(&mut c)
                 .await
                 .expect("count")
-        } else {
-            let mut c = sqlx::PgConnection::connect(&self.database_url)
-                .await
-                .expect("connect");
-            sqlx::query_scalar(sqlx::AssertSqlSafe(q))
-                .fetch_one(&mut c)
-                .await
-                .expect("count")
-        }
+        })
     }
 }
 

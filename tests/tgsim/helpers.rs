@@ -103,30 +103,16 @@ pub async fn toy_bot_react(client: &reqwest::Client, api: &str, update: &Value) 
 
 /// The toy bot long-polling `api` until the task is aborted.
 pub async fn toy_polling_bot(api: String) {
-    let client = reqwest::Client::new();
-    let mut offset = 0i64;
-    loop {
-        let Ok(resp) = client
-            .post(format!("{api}/getUpdates"))
-            .json(&serde_json::json!({"offset": offset, "timeout": 10}))
-            .send()
-            .await
-        else {
-            return;
-        };
-        let Ok(body) = resp.json::<Value>().await else {
-            return;
-        };
-        for u in body["result"].as_array().into_iter().flatten() {
-            offset = u["update_id"].as_i64().unwrap_or(offset) + 1;
-            toy_bot_react(&client, &api, u).await;
-        }
-    }
+    toy_bot(api, false).await
 }
 
 /// The toy bot handling each update in its own task, as dispatchers do (chats in
 /// parallel), long-polling until aborted.
 pub async fn toy_concurrent_bot(api: String) {
+    toy_bot(api, true).await
+}
+
+async fn toy_bot(api: String, concurrent: bool) {
     let client = reqwest::Client::new();
     let mut offset = 0i64;
     loop {
@@ -143,8 +129,12 @@ pub async fn toy_concurrent_bot(api: String) {
         };
         for u in body["result"].as_array().into_iter().flatten() {
             offset = u["update_id"].as_i64().unwrap_or(offset) + 1;
-            let (client, api, u) = (client.clone(), api.clone(), u.clone());
-            tokio::spawn(async move { toy_bot_react(&client, &api, &u).await });
+            if concurrent {
+                let (client, api, u) = (client.clone(), api.clone(), u.clone());
+                tokio::spawn(async move { toy_bot_react(&client, &api, &u).await });
+            } else {
+                toy_bot_react(&client, &api, u).await;
+            }
         }
     }
 }
