@@ -13,6 +13,9 @@ use crate::config::{ApiToken, Config, ConfigError};
 use crate::desk::Desk;
 use crate::flow::{FlowProblem, Flows};
 use crate::http::{AppState, router};
+use crate::outbox::Courier;
+use crate::outbox::dispatcher::Dispatcher;
+use crate::sla::Scheduler;
 use crate::store::{Store, StoreError};
 
 /// Why the service could not start.
@@ -44,6 +47,7 @@ pub struct Application {
     chat: Chat,
     hub: WebHub,
     state: AppState,
+    dispatcher: Dispatcher,
 }
 
 /// Loads and validates the conversation files the configuration points at.
@@ -78,17 +82,22 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
+        let chat = Chat::new(desk.clone(), flows, config.chat.idle.0);
+        let hub = WebHub::default();
+        let couriers: Vec<Arc<dyn Courier>> = vec![Arc::new(hub.clone())];
+        let dispatcher = Dispatcher::new(chat.clone(), couriers, config.outbox.clone());
         let state = AppState {
             desk: desk.clone(),
             tokens: Arc::new(tokens),
+            deliveries: dispatcher.counters(),
         };
-        let chat = Chat::new(desk.clone(), flows, config.chat.idle.0);
         Ok(Application {
             listener,
             desk,
             chat,
-            hub: WebHub::default(),
+            hub,
             state,
+            dispatcher,
         })
     }
 
@@ -112,18 +121,36 @@ impl Application {
         &self.hub
     }
 
+    /// The outbox dispatcher (tests run its rounds by hand in virtual time).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
     /// Serves until the future `shutdown` completes, then finishes in-flight requests.
-    /// Also sweeps idle conversations once a minute.
+    /// Alongside: the SLA scheduler, the outbox dispatcher, and a sweep of idle
+    /// conversations once a minute.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let sweeper = tokio::spawn(sweep_idle(self.chat.clone(), self.hub.clone()));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = || {
+            let stop = stop.clone();
+            async move { stop.notified().await }
+        };
+        let workers = [
+            tokio::spawn(sweep_idle(self.chat.clone(), self.hub.clone())),
+            tokio::spawn(Scheduler::new(self.desk.clone()).run(stopped())),
+            tokio::spawn(self.dispatcher.clone().run(stopped())),
+        ];
         let app = router(self.state).merge(crate::chat::web::router(self.chat, self.hub));
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
-        sweeper.abort();
+        stop.notify_waiters();
+        for w in workers {
+            w.abort();
+        }
         served
     }
 }

@@ -10,10 +10,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::calendar::{Calendar, CalendarConfig};
+use crate::domain::calendar::{Calendar, CalendarConfig, CalendarKind};
 use crate::domain::priority::PriorityMatrix;
 use crate::domain::routing::{Group, Routing};
-use crate::domain::sla::{SlaPolicy, Span};
+use crate::domain::sla::{EscalationPolicy, SlaPolicy, Span};
 use crate::store::SqliteSync;
 
 /// The file read when `--config` is not given (if it exists).
@@ -35,12 +35,19 @@ pub struct Config {
     pub priority: PriorityMatrix,
     /// Targets per priority.
     pub sla: SlaPolicy,
+    /// Warnings and escalation chains when clocks run out.
+    pub escalation: EscalationPolicy,
+    /// The managers' working hours: outside them, notifications to managers wait for the
+    /// next working morning unless the ticket is P1 (quiet hours).
+    pub manager_hours: CalendarConfig,
     /// Engineer groups and the categories routed to them.
     pub groups: Vec<Group>,
     /// Bearer tokens for the REST API.
     pub api_tokens: Vec<TokenConfig>,
     /// Chat conversations.
     pub chat: ChatConfig,
+    /// Delivery retries.
+    pub outbox: crate::outbox::dispatcher::DispatchConfig,
 }
 
 /// Chat settings.
@@ -161,6 +168,11 @@ impl Default for Config {
             calendar: CalendarConfig::default(),
             priority: PriorityMatrix::default(),
             sla: SlaPolicy::default(),
+            escalation: EscalationPolicy::default(),
+            manager_hours: CalendarConfig {
+                kind: CalendarKind::WorkingHours,
+                ..CalendarConfig::default()
+            },
             groups: Routing::default().groups().to_vec(),
             api_tokens: vec![TokenConfig {
                 name: "service desk".into(),
@@ -169,6 +181,7 @@ impl Default for Config {
                 env: "BAOXIU_MANAGER_TOKEN".into(),
             }],
             chat: ChatConfig::default(),
+            outbox: crate::outbox::dispatcher::DispatchConfig::default(),
         }
     }
 }
@@ -205,6 +218,10 @@ pub struct Policy {
     pub matrix: PriorityMatrix,
     /// SLA targets.
     pub sla: SlaPolicy,
+    /// Warnings and escalation chains.
+    pub escalation: EscalationPolicy,
+    /// When managers may be notified about tickets below P1.
+    pub manager_hours: Calendar,
     /// Category → group.
     pub routing: Routing,
 }
@@ -273,6 +290,13 @@ impl Config {
             .calendar
             .build()
             .map_err(|e| invalid("calendar", e.to_string()))?;
+        let manager_hours = self
+            .manager_hours
+            .build()
+            .map_err(|e| invalid("manager_hours", e.to_string()))?;
+        self.escalation
+            .check()
+            .map_err(|e| invalid("escalation", e))?;
         let routing =
             Routing::new(self.groups.clone()).map_err(|e| invalid("groups", e.to_string()))?;
         for t in &self.api_tokens {
@@ -291,6 +315,8 @@ impl Config {
             calendar,
             matrix: self.priority.clone(),
             sla: self.sla.clone(),
+            escalation: self.escalation.clone(),
+            manager_hours,
             routing,
         })
     }

@@ -11,5 +11,7 @@ pub mod desk;
 pub mod domain;
 pub mod flow;
 pub mod http;
+pub mod outbox;
+pub mod sla;
 pub mod store;
 pub mod tgsim;

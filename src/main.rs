@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: FlowsCommand,
     },
+    /// Inspect the notification outbox and replay dead letters.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Chat in this terminal, with the same conversations and database as the service:
     /// report a fault as a reporter, or work jobs with --engineer.
     Chat {
@@ -55,6 +60,28 @@ enum Command {
         /// Language: zh-CN (default) or en.
         #[arg(long, default_value = "zh-CN")]
         lang: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List messages in a status (newest first): dead, unroutable, pending or sent.
+    List {
+        /// Which status.
+        #[arg(long, default_value = "dead")]
+        status: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Queue a dead (or unroutable) message again, or every dead message with --all-dead.
+    Retry {
+        /// The message id (from `outbox list`).
+        #[arg(required_unless_present = "all_dead")]
+        id: Option<i64>,
+        /// Every dead message.
+        #[arg(long, conflicts_with = "id")]
+        all_dead: bool,
     },
 }
 
@@ -122,6 +149,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.close().await;
             println!("database {} is up to date", config.database.url);
             Ok(())
+        }
+        Command::Outbox { command } => {
+            let store = open_store(&config)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            let done = outbox(&store, command).await;
+            store.close().await;
+            done
         }
         Command::Flows {
             command: FlowsCommand::Check { dir },
@@ -209,6 +244,54 @@ async fn run(cli: Cli) -> Result<(), String> {
             for w in warnings {
                 println!("# {w}");
             }
+            Ok(())
+        }
+    }
+}
+
+async fn outbox(store: &baoxiu::store::Store, command: OutboxCommand) -> Result<(), String> {
+    let db = |e: baoxiu::store::StoreError| format!("database: {e}");
+    match command {
+        OutboxCommand::List { status, limit } => {
+            const STATUSES: [&str; 4] = ["dead", "unroutable", "pending", "sent"];
+            if !STATUSES.contains(&status.as_str()) {
+                return Err(format!(
+                    "unknown status `{status}`; use one of: {}",
+                    STATUSES.join(", ")
+                ));
+            }
+            let messages = store.outbox_by_status(&status, limit).await.map_err(db)?;
+            println!(
+                "{:>8}  {:<16}  {:<14}  {:<22}  {:>8}  last error",
+                "id", "ticket", "to", "event", "attempts"
+            );
+            for m in &messages {
+                let (kind, id) = m.to.parts();
+                println!(
+                    "{:>8}  {:<16}  {:<14}  {:<22}  {:>8}  {}",
+                    m.id,
+                    m.payload["ticket"].as_str().unwrap_or("-"),
+                    format!("{kind} {id}"),
+                    m.event,
+                    m.attempts,
+                    m.last_error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{} {status} message(s)", messages.len());
+            Ok(())
+        }
+        OutboxCommand::Retry { id, all_dead } => {
+            let n = store
+                .outbox_requeue(if all_dead { None } else { id }, chrono::Utc::now())
+                .await
+                .map_err(db)?;
+            if n == 0 && !all_dead {
+                return Err(format!(
+                    "message {} is not dead or unroutable (see `baoxiu outbox list`)",
+                    id.unwrap_or_default()
+                ));
+            }
+            println!("{n} message(s) queued again");
             Ok(())
         }
     }

@@ -4,6 +4,7 @@
 //! person's conversation in the database, durable before the reply goes out.
 
 pub mod console;
+mod notice;
 pub mod web;
 
 use std::collections::{BTreeMap, HashMap};

@@ -48,6 +48,27 @@ impl WebHub {
     }
 }
 
+/// Notifications to open tabs. A person with no tab open is a temporary failure: the
+/// dispatcher retries with backoff, so they see it when they come back (within the
+/// retry window), and the desk hears of it if they never do.
+impl crate::outbox::Courier for WebHub {
+    fn channel(&self) -> &'static str {
+        "web"
+    }
+
+    fn deliver<'a>(&'a self, parcel: &'a crate::outbox::Parcel) -> crate::outbox::Delivery<'a> {
+        Box::pin(async move {
+            if self.push(&parcel.to.external_id, &parcel.replies) {
+                Ok(())
+            } else {
+                Err(crate::outbox::DeliveryError::Temporary(
+                    "no web chat tab is open".into(),
+                ))
+            }
+        })
+    }
+}
+
 #[derive(Clone)]
 struct WebState {
     chat: Chat,

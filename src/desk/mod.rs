@@ -3,6 +3,7 @@
 //! and outgoing messages in one transaction.
 
 mod report;
+mod sla;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,7 +17,9 @@ use crate::clock::Clock;
 use crate::config::Policy;
 use crate::domain::EngineerId;
 use crate::domain::ReporterId;
+use crate::domain::clocks::{ClockKind, Clocks, Rules, SlaClock};
 use crate::domain::intake::PersonName;
+use crate::domain::priority::Priority;
 use crate::domain::routing::{Engineer, Group, Tier, offer_order};
 use crate::domain::ticket::{
     Action, Audience, Caller, Change, Notice, Status, Ticket, TicketError, TicketNumber,
@@ -76,6 +79,8 @@ pub struct Desk {
     store: Store,
     clock: Arc<dyn Clock>,
     policy: Arc<Policy>,
+    /// Poked after every write that queued messages, to wake the dispatcher.
+    signal: Arc<tokio::sync::Notify>,
 }
 
 /// A ticket with its audit trail, as its detail view shows it.
@@ -97,7 +102,13 @@ impl Desk {
             store,
             clock,
             policy: Arc::new(policy),
+            signal: Arc::default(),
         }
+    }
+
+    /// Notified whenever a change queued outgoing messages.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.signal.clone()
     }
 
     /// The store (for adapters' own tables and tests).
@@ -228,10 +239,6 @@ impl Desk {
             .ok_or_else(|| {
                 DeskError::BadValue(format!("unknown category `{}`", intake.category))
             })?;
-        let targets = self.policy.sla.targets(priority);
-        let due = |span: Option<crate::domain::sla::Span>| {
-            span.map(|s| self.policy.calendar.add(now, s.0))
-        };
         let on_duty = !offer_order(&roster.engineers, &group, Tier::FirstLine, |_| 0).is_empty();
         // Department and phone are remembered for next time; write them only when new.
         let remember = who.department.as_deref() != Some(intake.department.as_str())
@@ -263,8 +270,8 @@ impl Desk {
             closure: None,
             reopen_count: 0,
             escalation_level: 0,
-            response_due_at: due(targets.response),
-            resolution_due_at: due(targets.resolution),
+            response_due_at: None,
+            resolution_due_at: None,
             created_at: now,
             updated_at: now,
             accepted_at: None,
@@ -284,6 +291,8 @@ impl Desk {
             },
             event: "job_offered",
         });
+        let clocks = Clocks::for_new(&ticket, &self.policy.sla, now, self.rules(priority));
+        let ticket = with_deadlines(ticket, &clocks);
         let change = Change {
             ticket,
             action: "report",
@@ -292,12 +301,14 @@ impl Desk {
             notices,
         };
         let mut write = self.write_for(caller, change, &roster, now);
+        write.clocks = clocks.0;
         write.end_conversation = end_conversation;
         let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
         let stored = self
             .store
             .insert_ticket(&self.policy.ticket_prefix, year, remember, write)
             .await?;
+        self.signal.notify_one();
         tracing::info!(ticket = %stored.number, priority = %stored.priority, status = %stored.status, "ticket reported");
         Ok(stored)
     }
@@ -314,7 +325,7 @@ impl Desk {
         for _ in 0..MAX_ATTEMPTS {
             let ticket = self.visible_ticket(caller, number).await?;
             let now = self.now();
-            let change = match ticket.apply(caller, action.clone(), now) {
+            let mut change = match ticket.apply(caller, action.clone(), now) {
                 Ok(c) => c,
                 Err(TicketError::AlreadyTaken { by }) => {
                     return Err(DeskError::AlreadyTaken {
@@ -323,11 +334,32 @@ impl Desk {
                 }
                 Err(e) => return Err(DeskError::Ticket(e)),
             };
-            let roster = self.store.roster().await?;
-            let write = self.write_for(caller, change, &roster, now);
+            let (roster, clocks) = tokio::join!(self.store.roster(), self.store.clocks(ticket.id));
+            let (roster, mut clocks) = (roster?, Clocks(clocks?));
+            let (moved, breached) = clocks.on_change(
+                change.action,
+                &change.ticket,
+                &self.policy.sla,
+                now,
+                self.rules(change.ticket.priority),
+            );
+            if !breached.is_empty() {
+                // Stopped past a deadline the scheduler had not reached yet: recorded here,
+                // once (the clock now counts the breach).
+                let names: Vec<&str> = breached.iter().map(|k| k.as_str()).collect();
+                let sla = format!("SLA breached: {}", names.join(", "));
+                change.note = Some(match change.note.take() {
+                    Some(n) => format!("{n}\n{sla}"),
+                    None => sla,
+                });
+            }
+            change.ticket = with_deadlines(change.ticket, &clocks);
+            let mut write = self.write_for(caller, change, &roster, now);
+            write.clocks = moved;
             let verb = write.audit.action.clone();
             match self.store.update_ticket(write).await {
                 Ok(t) => {
+                    self.signal.notify_one();
                     tracing::info!(ticket = %t.number, action = %verb, status = %t.status, "ticket changed");
                     return Ok(t);
                 }
@@ -460,6 +492,38 @@ impl Desk {
         Ok(e)
     }
 
+    /// The clock rules for a priority.
+    fn rules(&self, priority: Priority) -> Rules<'_> {
+        Rules {
+            calendar: &self.policy.calendar,
+            warn_at: self.policy.escalation.warn_at,
+            chain: self.policy.escalation.chain(priority),
+        }
+    }
+
+    /// When a message to `to` may go out: managers are not disturbed outside their hours
+    /// about tickets below P1 (quiet hours); everyone else at once.
+    fn not_before(
+        &self,
+        to: Recipient,
+        priority: Priority,
+        roster: &Roster,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let Recipient::Engineer(id) = to else {
+            return None;
+        };
+        let manager = roster
+            .engineers
+            .iter()
+            .any(|e| e.id == id && e.tier == Tier::Manager);
+        if !manager || priority == Priority::P1 {
+            return None;
+        }
+        let at = self.policy.manager_hours.next_working_time(now);
+        (at > now).then_some(at)
+    }
+
     fn known_group(&self, id: &str) -> Result<(), DeskError> {
         if self.policy.routing.group(id).is_none() {
             let ids: Vec<&str> = self.groups().iter().map(|g| g.id.as_str()).collect();
@@ -554,6 +618,7 @@ impl Desk {
                         to: r,
                         event: event.to_owned(),
                         payload: payload.clone(),
+                        not_before: self.not_before(r, t.priority, roster, now),
                     });
                 }
             }
@@ -570,9 +635,18 @@ impl Desk {
             ticket: change.ticket,
             audit,
             outbox,
+            clocks: Vec::new(),
             end_conversation: None,
         }
     }
+}
+
+/// The ticket's shown deadlines follow its clocks (they move when a clock pauses).
+fn with_deadlines(mut t: Ticket, clocks: &Clocks) -> Ticket {
+    let due = |kind| clocks.get(kind).and_then(|c: &SlaClock| c.due_at);
+    t.response_due_at = due(ClockKind::Response);
+    t.resolution_due_at = due(ClockKind::Resolution);
+    t
 }
 
 /// What a message about a ticket needs (the placeholders of bot-flows' message texts).

@@ -2,6 +2,7 @@
 //! deterministic and unit-tested; the desk service feeds it time and stored state.
 
 pub mod calendar;
+pub mod clocks;
 pub mod intake;
 pub mod priority;
 pub mod routing;

@@ -147,6 +147,114 @@ impl SlaPolicy {
     }
 }
 
+/// Who an escalation step brings in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationTarget {
+    /// The group's second line (tier 2).
+    Experts,
+    /// The managers (third line).
+    Managers,
+}
+
+/// One step of an escalation chain: `after` the breach, bring in `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStep {
+    /// Who.
+    pub to: EscalationTarget,
+    /// How long after the breach (in the calendar's working time).
+    pub after: Span,
+}
+
+/// What happens when a priority's clock runs out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Chain {
+    /// Steps, in order of `after`.
+    pub steps: Vec<EscalationStep>,
+    /// After the last step, remind the managers this often until the clock stops.
+    pub repeat_every: Option<Span>,
+}
+
+/// Warnings and escalation chains per priority (`[escalation]` in the config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationPolicy {
+    /// Warn the engineer when this fraction of a clock's time is used (0 < f < 1).
+    pub warn_at: f64,
+    /// Level 1.
+    pub p1: Chain,
+    /// Level 2.
+    pub p2: Chain,
+    /// Level 3.
+    pub p3: Chain,
+    /// Requests.
+    pub p4: Chain,
+}
+
+impl Default for EscalationPolicy {
+    /// Breach: experts at once, managers later (30 min for P1, reminded every 30 min).
+    fn default() -> Self {
+        let chain = |managers: &str, repeat: Option<&str>| Chain {
+            steps: vec![
+                EscalationStep {
+                    to: EscalationTarget::Experts,
+                    after: Span(Duration::zero()),
+                },
+                EscalationStep {
+                    to: EscalationTarget::Managers,
+                    after: Span::parse(managers).unwrap_or(Span(Duration::hours(1))),
+                },
+            ],
+            repeat_every: repeat.and_then(span),
+        };
+        Self {
+            warn_at: 0.75,
+            p1: chain("30m", Some("30m")),
+            p2: chain("1h", None),
+            p3: chain("4h", None),
+            p4: chain("1d", None),
+        }
+    }
+}
+
+impl EscalationPolicy {
+    /// The chain for a priority.
+    pub fn chain(&self, p: Priority) -> &Chain {
+        match p {
+            Priority::P1 => &self.p1,
+            Priority::P2 => &self.p2,
+            Priority::P3 => &self.p3,
+            Priority::P4 => &self.p4,
+        }
+    }
+
+    /// Checks the values serde cannot: the fraction, and steps in order.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.warn_at > 0.0 && self.warn_at < 1.0) {
+            return Err(format!(
+                "warn_at = {} must be between 0 and 1",
+                self.warn_at
+            ));
+        }
+        for (name, c) in [
+            ("p1", &self.p1),
+            ("p2", &self.p2),
+            ("p3", &self.p3),
+            ("p4", &self.p4),
+        ] {
+            if c.steps.windows(2).any(|w| w[0].after > w[1].after) {
+                return Err(format!("{name}.steps must be in order of `after`"));
+            }
+            if c.repeat_every.is_some_and(|r| r.0 <= Duration::zero()) {
+                return Err(format!("{name}.repeat_every must be longer than zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -429,7 +429,7 @@ impl Ticket {
     }
 
     /// Audience for the person holding the job, or the group when nobody holds it.
-    fn holder(&self) -> Audience {
+    pub fn holder(&self) -> Audience {
         match self.assignee {
             Some(id) => Audience::Engineer(id),
             None => self.offer_audience(),
@@ -719,4 +719,4 @@ impl Ticket {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

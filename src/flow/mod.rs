@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 23] = [
+pub const EVENTS: [&str; 31] = [
     "ticket_received",
     "job_offered",
     "no_engineer_on_duty",
@@ -61,10 +61,18 @@ pub const EVENTS: [&str; 23] = [
     "job_escalated_away",
     "ticket_escalated",
     "ticket_escalated_to_managers",
+    "sla_warning",
+    "sla_breached",
+    "sla_escalated",
+    "sla_reminder",
+    "progress_overdue",
+    "work_continues",
+    "replacement_due",
+    "delivery_failed",
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 11] = [
+pub const PAYLOAD: [&str; 15] = [
     "ticket",
     "priority",
     "status",
@@ -76,6 +84,10 @@ pub const PAYLOAD: [&str; 11] = [
     "note",
     "response_due_at",
     "resolution_due_at",
+    "clock",
+    "due_at",
+    "failed_event",
+    "error",
 ];
 
 /// A language the texts exist in.

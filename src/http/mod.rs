@@ -17,6 +17,7 @@ pub use error::ApiError;
 
 use crate::config::ApiToken;
 use crate::desk::Desk;
+use crate::outbox::dispatcher::Counters;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct AppState {
     pub desk: Desk,
     /// Accepted API tokens.
     pub tokens: Arc<Vec<ApiToken>>,
+    /// Delivery counters of this instance's dispatcher.
+    pub deliveries: Arc<Counters>,
 }
 
 /// JSON body extractor whose rejections are problem+json with serde's own explanation
@@ -61,6 +64,7 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/tickets", get(tickets::list).post(tickets::create))
         .route("/api/tickets/{number}", get(tickets::show))
         .route("/api/tickets/{number}/{action}", post(tickets::act))
@@ -82,4 +86,62 @@ async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::
         "status": "ok",
         "database": state.desk.store().backend(),
     })))
+}
+
+/// Prometheus text format: the outbox queue (shared by all instances) and this instance's
+/// delivery counters.
+async fn metrics(State(state): State<AppState>) -> Result<String, ApiError> {
+    use std::fmt::Write;
+    let stats = state
+        .desk
+        .store()
+        .outbox_stats()
+        .await
+        .map_err(crate::desk::DeskError::from)?;
+    let mut out = String::new();
+    let pending: i64 = stats
+        .counts
+        .iter()
+        .filter(|c| c.status == "pending")
+        .map(|c| c.count)
+        .sum();
+    let oldest = stats
+        .oldest_pending
+        .map_or(0, |t| (state.desk.now() - t).num_seconds().max(0));
+    let _ = writeln!(
+        out,
+        "# HELP baoxiu_outbox_pending Messages waiting to be delivered."
+    );
+    let _ = writeln!(out, "# TYPE baoxiu_outbox_pending gauge");
+    let _ = writeln!(out, "baoxiu_outbox_pending {pending}");
+    let _ = writeln!(
+        out,
+        "# HELP baoxiu_outbox_oldest_pending_seconds Age of the oldest waiting message."
+    );
+    let _ = writeln!(out, "# TYPE baoxiu_outbox_oldest_pending_seconds gauge");
+    let _ = writeln!(out, "baoxiu_outbox_oldest_pending_seconds {oldest}");
+    let _ = writeln!(
+        out,
+        "# HELP baoxiu_outbox_messages Messages by status and door."
+    );
+    let _ = writeln!(out, "# TYPE baoxiu_outbox_messages gauge");
+    for c in &stats.counts {
+        let _ = writeln!(
+            out,
+            "baoxiu_outbox_messages{{status=\"{}\",channel=\"{}\"}} {}",
+            c.status, c.channel, c.count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP baoxiu_deliveries_total Delivery attempts by door and outcome (this instance)."
+    );
+    let _ = writeln!(out, "# TYPE baoxiu_deliveries_total counter");
+    for (channel, outcome, n) in state.deliveries.snapshot() {
+        let _ = writeln!(
+            out,
+            "baoxiu_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    Ok(out)
 }

@@ -5,9 +5,12 @@
 //! backend by the `repository!` macro in `sql.rs`, so each backend gets fully typed sqlx
 //! code without the `Any` driver (which has no chrono support).
 
+mod delivery;
 mod rows;
 mod sql;
 mod writer;
+
+pub use delivery::{OutboxStats, StatusCount};
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -21,6 +24,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::domain::clocks::SlaClock;
 use crate::domain::routing::{Engineer, Group, Tier};
 use crate::domain::ticket::{Status, Ticket, TicketNumber};
 use crate::domain::{EngineerId, ReporterId, TicketId};
@@ -146,6 +150,8 @@ pub struct NewOutboxMessage {
     pub event: String,
     /// What the text needs (ticket number, names, times), as JSON.
     pub payload: serde_json::Value,
+    /// Held until then (quiet hours); `None` sends at once.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// One outgoing message as stored.
@@ -161,12 +167,19 @@ pub struct OutboxMessage {
     pub event: String,
     /// Data for the text.
     pub payload: serde_json::Value,
-    /// `pending`, `sent` or `dead`.
+    /// `pending`, `sent`, `dead` (gave up after retries) or `unroutable` (the
+    /// recipient has no chat to reach them on).
     pub status: String,
     /// Delivery attempts so far.
     pub attempts: i32,
     /// Written at.
     pub created_at: DateTime<Utc>,
+    /// Not sent before then.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The door that carried it (once sent).
+    pub channel: Option<String>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// A change to an existing ticket, written atomically with its audit event and messages.
@@ -178,6 +191,8 @@ pub struct TicketWrite {
     pub audit: NewAuditEvent,
     /// The messages.
     pub outbox: Vec<NewOutboxMessage>,
+    /// SLA clocks to save (the ones this change started or moved).
+    pub clocks: Vec<SlaClock>,
     /// A chat conversation (channel, external id) that this write completes: deleted in
     /// the same transaction, so a resent "submit" after a crash cannot file twice.
     pub end_conversation: Option<(String, String)>,
@@ -461,8 +476,8 @@ impl Store {
 }
 
 /// The audit insert (`$1` ticket id, `$2` time, `$3`–`$9` the event) and, when there are
-/// messages, the outbox insert for `rows` of them (`$1`, `$2`, then four parameters per
-/// row from `$10`: recipient kind, recipient id, event, payload).
+/// messages, the outbox insert for `rows` of them (`$1`, `$2`, then five parameters per
+/// row from `$10`: recipient kind, recipient id, event, payload, not before).
 fn side_effects_sql(rows: usize) -> (&'static str, Option<String>) {
     const AUDIT: &str = "INSERT INTO audit_events (ticket_id, at, actor_kind, actor_id, actor_name, \
          action, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -474,15 +489,16 @@ fn side_effects_sql(rows: usize) -> (&'static str, Option<String>) {
          attempts, next_attempt_at, created_at) VALUES ",
     );
     for r in 0..rows {
-        let p = 10 + r * 4;
+        let p = 10 + r * 5;
         if r > 0 {
             sql.push_str(", ");
         }
         sql.push_str(&format!(
-            "($1, ${p}, ${}, ${}, ${}, 'pending', 0, $2, $2)",
+            "($1, ${p}, ${}, ${}, ${}, 'pending', 0, ${}, $2)",
             p + 1,
             p + 2,
-            p + 3
+            p + 3,
+            p + 4
         ));
     }
     (AUDIT, Some(sql))
@@ -551,6 +567,10 @@ delegate! {
     pub async fn expire_conversations(&self, idle_since: DateTime<Utc>, drafts_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Takes back a draft discarded at or after `drafts_since`, if any.
     pub async fn take_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// A reporter's chat identities: (channel, external id).
+    pub async fn reporter_identities(&self, id: ReporterId) -> Result<Vec<(String, String)>, StoreError>;
+    /// One ticket by id.
+    pub async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
     /// One ticket by number.
     pub async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError>;
     /// One page of tickets the scope may see, newest first.
@@ -559,4 +579,30 @@ delegate! {
     pub async fn audit_trail(&self, ticket: TicketId) -> Result<Vec<AuditEvent>, StoreError>;
     /// A ticket's outgoing messages, oldest first.
     pub async fn outbox_for_ticket(&self, ticket: TicketId) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// A ticket's SLA clocks.
+    pub async fn clocks(&self, ticket: TicketId) -> Result<Vec<SlaClock>, StoreError>;
+    /// Leases up to `limit` tickets with a clock due by `now` until `lease_until`, earliest
+    /// first, skipping those another scheduler holds (SKIP LOCKED on PostgreSQL).
+    pub async fn claim_due_clocks(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<TicketId>, StoreError>;
+    /// The earliest time any clock falls due.
+    pub async fn next_clock_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Saves clocks that moved without a ticket change (rescheduled, lease released) if
+    /// the ticket is still at `version`; `Conflict` otherwise.
+    pub async fn save_clocks(&self, ticket: TicketId, version: i64, clocks: &[SlaClock]) -> Result<(), StoreError>;
+    /// Leases up to `limit` messages due by `now` until `lease_until`: for each recipient
+    /// only the oldest pending one, so messages to one person go out in order.
+    pub async fn claim_outbox(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Records a delivery.
+    pub async fn outbox_sent(&self, id: i64, channel: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a failed or postponed attempt and when to try again (`attempts` is the new count).
+    pub async fn outbox_retry_at(&self, id: i64, attempts: i32, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    /// Gives a message up as `dead` or `unroutable`, writing `alerts` in the same transaction.
+    pub async fn outbox_give_up(&self, id: i64, status: &str, attempts: i32, error: &str, alerts: &[NewOutboxMessage], now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Messages in a status, newest first.
+    pub async fn outbox_by_status(&self, status: &str, limit: i64) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Puts dead or unroutable messages back in the queue (one by id, or all dead ones
+    /// when `id` is `None`); returns how many.
+    pub async fn outbox_requeue(&self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Queue figures for `/metrics`.
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
 }

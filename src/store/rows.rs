@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Actor, AuditEvent, OutboxMessage, Recipient, Reporter, StoreError};
+use crate::domain::clocks::{ClockKind, ClockStatus, SlaClock};
 use crate::domain::intake::{
     AssetTag, Department, Description, Device, Intake, Location, Note, PersonName, Phone, Place,
 };
@@ -298,6 +299,9 @@ pub(super) struct OutboxRow {
     status: String,
     attempts: i32,
     created_at: DateTime<Utc>,
+    next_attempt_at: DateTime<Utc>,
+    channel: Option<String>,
+    last_error: Option<String>,
 }
 
 impl TryFrom<OutboxRow> for OutboxMessage {
@@ -317,6 +321,9 @@ impl TryFrom<OutboxRow> for OutboxMessage {
             status: r.status,
             attempts: r.attempts,
             created_at: r.created_at,
+            next_attempt_at: r.next_attempt_at,
+            channel: r.channel,
+            last_error: r.last_error,
         })
     }
 }
@@ -335,5 +342,41 @@ impl ReporterRow {
     /// The new row's id (needed to link the identity before conversion).
     pub(super) fn id(&self) -> i64 {
         self.id
+    }
+}
+
+/// One row of `sla_clocks`.
+#[derive(sqlx::FromRow)]
+pub(super) struct ClockRow {
+    kind: String,
+    status: String,
+    open: bool,
+    budget_secs: i64,
+    used_secs: i64,
+    since: Option<DateTime<Utc>>,
+    due_at: Option<DateTime<Utc>>,
+    warned: bool,
+    breaches: i32,
+    steps: i32,
+    next_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ClockRow> for SlaClock {
+    type Error = StoreError;
+    fn try_from(r: ClockRow) -> Result<SlaClock, StoreError> {
+        Ok(SlaClock {
+            kind: ClockKind::parse(&r.kind).ok_or_else(|| corrupt("clock kind", &r.kind))?,
+            status: ClockStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("clock status", &r.status))?,
+            open: r.open,
+            budget: chrono::Duration::seconds(r.budget_secs),
+            used: chrono::Duration::seconds(r.used_secs),
+            since: r.since,
+            due_at: r.due_at,
+            warned: r.warned,
+            breaches: u32::try_from(r.breaches).map_err(|e| corrupt("breaches", e))?,
+            steps: u32::try_from(r.steps).map_err(|e| corrupt("steps", e))?,
+            next_at: r.next_at,
+        })
     }
 }

@@ -347,6 +347,7 @@ macro_rules! repository {
                         .await?;
                 }
                 Self::write_side_effects(tx, stored.id, write).await?;
+                Self::write_clocks(tx, stored.id, &write.clocks).await?;
                 if let Some((channel, external_id)) = &write.end_conversation {
                     Self::save_conversation_in(tx, channel, external_id, None, t.created_at).await?;
                 }
@@ -399,7 +400,59 @@ macro_rules! repository {
                 };
                 let stored: Ticket = row.try_into()?;
                 Self::write_side_effects(tx, stored.id, write).await?;
+                Self::write_clocks(tx, stored.id, &write.clocks).await?;
                 Ok(stored)
+            }
+
+            /// Inserts or updates clocks (and releases any scheduler lease on them).
+            pub(super) async fn write_clocks(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                ticket: TicketId,
+                clocks: &[SlaClock],
+            ) -> Result<(), StoreError> {
+                if clocks.is_empty() {
+                    return Ok(());
+                }
+                let mut sql = String::from(
+                    "INSERT INTO sla_clocks (ticket_id, kind, status, open, budget_secs, used_secs,
+                       since, due_at, warned, breaches, steps, next_at, lease_until) VALUES ",
+                );
+                for r in 0..clocks.len() {
+                    let p = 2 + r * 11;
+                    if r > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("($1, ${p}"));
+                    for k in 1..11 {
+                        sql.push_str(&format!(", ${}", p + k));
+                    }
+                    sql.push_str(", NULL)");
+                }
+                sql.push_str(
+                    " ON CONFLICT (ticket_id, kind) DO UPDATE SET status = excluded.status,
+                       open = excluded.open, budget_secs = excluded.budget_secs,
+                       used_secs = excluded.used_secs, since = excluded.since,
+                       due_at = excluded.due_at, warned = excluded.warned,
+                       breaches = excluded.breaches, steps = excluded.steps,
+                       next_at = excluded.next_at, lease_until = NULL",
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket.0);
+                for c in clocks {
+                    q = q
+                        .bind(c.kind.as_str())
+                        .bind(c.status.as_str())
+                        .bind(c.open)
+                        .bind(c.budget.num_seconds())
+                        .bind(c.used.num_seconds())
+                        .bind(c.since)
+                        .bind(c.due_at)
+                        .bind(c.warned)
+                        .bind(i32::try_from(c.breaches).unwrap_or(i32::MAX))
+                        .bind(i32::try_from(c.steps).unwrap_or(i32::MAX))
+                        .bind(c.next_at);
+                }
+                q.execute(&mut *tx).await?;
+                Ok(())
             }
 
             async fn write_side_effects(
@@ -408,7 +461,7 @@ macro_rules! repository {
                 write: &TicketWrite,
             ) -> Result<(), StoreError> {
                 let a = &write.audit;
-                // Audit event ($1–$9) and then the messages ($1, $2 and four per row from
+                // Audit event ($1–$9) and then the messages ($1, $2 and five per row from
                 // $10): on SQLite one call runs both statements, saving a hand-off to the
                 // driver's worker thread; PostgreSQL prepares one statement at a time.
                 let (audit, messages) = side_effects_sql(write.outbox.len());
@@ -430,7 +483,12 @@ macro_rules! repository {
                         let mut q = $q;
                         for m in &write.outbox {
                             let (kind, id) = m.to.parts();
-                            q = q.bind(kind).bind(id).bind(&m.event).bind(m.payload.to_string());
+                            q = q
+                                .bind(kind)
+                                .bind(id)
+                                .bind(&m.event)
+                                .bind(m.payload.to_string())
+                                .bind(m.not_before.unwrap_or(a.at));
                         }
                         q
                     }};
@@ -558,6 +616,24 @@ macro_rules! repository {
                 .await?;
                 tx.commit().await?;
                 Ok(draft.map(|(s,)| s))
+            }
+
+            pub(super) async fn reporter_identities(&self, id: ReporterId) -> Result<Vec<(String, String)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT channel, external_id FROM reporter_identities WHERE reporter_id = $1
+                     ORDER BY channel, external_id",
+                )
+                .bind(id.0)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            pub(super) async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+                let row: Option<rows::TicketRow> = sqlx::query_as("SELECT * FROM tickets WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(TryInto::try_into).transpose()
             }
 
             pub(super) async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError> {

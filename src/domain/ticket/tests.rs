@@ -33,7 +33,7 @@ fn note(s: &str) -> Note {
 }
 
 /// A ticket in `status` with the fields that status implies.
-fn ticket_in(status: Status) -> Ticket {
+pub(crate) fn ticket_in(status: Status) -> Ticket {
     let held = matches!(
         status,
         Status::Accepted

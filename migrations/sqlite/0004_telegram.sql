@@ -1,0 +1,19 @@
+-- Telegram updates as received (webhook POST or getUpdates), written before anything is
+-- done with them so that none is lost on a crash and a repeated update_id has no effect.
+-- Keep in step with ../postgres/0004_telegram.sql.
+CREATE TABLE telegram_updates (
+    update_id INTEGER PRIMARY KEY,
+    -- The update's JSON, as received.
+    body TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    -- Handling began (a lease: one instance at a time; a stale one means a crash).
+    started_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    -- Handled: the conversation took it; `replies` holds what to send back.
+    handled_at TEXT,
+    replies TEXT,
+    -- The replies went out (or could not be delivered at all).
+    sent_at TEXT
+);
+-- The worker's query: updates not finished yet.
+CREATE INDEX telegram_updates_pending ON telegram_updates (update_id) WHERE sent_at IS NULL;
