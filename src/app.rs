@@ -48,6 +48,7 @@ pub struct Application {
     hub: WebHub,
     state: AppState,
     dispatcher: Dispatcher,
+    background: bool,
 }
 
 /// Loads and validates the conversation files the configuration points at.
@@ -98,6 +99,7 @@ impl Application {
             hub,
             state,
             dispatcher,
+            background: true,
         })
     }
 
@@ -121,9 +123,16 @@ impl Application {
         &self.hub
     }
 
-    /// The outbox dispatcher (tests run its rounds by hand in virtual time).
+    /// The outbox dispatcher.
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
+    }
+
+    /// Serve without starting the SLA scheduler and the dispatcher: tests run their rounds
+    /// themselves, in virtual time.
+    pub fn without_background_work(mut self) -> Application {
+        self.background = false;
+        self
     }
 
     /// Serves until the future `shutdown` completes, then finishes in-flight requests.
@@ -138,11 +147,16 @@ impl Application {
             let stop = stop.clone();
             async move { stop.notified().await }
         };
-        let workers = [
-            tokio::spawn(sweep_idle(self.chat.clone(), self.hub.clone())),
-            tokio::spawn(Scheduler::new(self.desk.clone()).run(stopped())),
-            tokio::spawn(self.dispatcher.clone().run(stopped())),
-        ];
+        let mut workers = vec![tokio::spawn(sweep_idle(
+            self.chat.clone(),
+            self.hub.clone(),
+        ))];
+        if self.background {
+            workers.push(tokio::spawn(
+                Scheduler::new(self.desk.clone()).run(stopped()),
+            ));
+            workers.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
+        }
         let app = router(self.state).merge(crate::chat::web::router(self.chat, self.hub));
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

@@ -237,7 +237,8 @@ async fn start(backend: Backend, dir: tempfile::TempDir, database_url: String) -
     );
     let app = Application::build(&config, "test", tokens, Arc::new(clock.clone()))
         .await
-        .expect("application builds");
+        .expect("application builds")
+        .without_background_work();
     let addr = app.local_addr().expect("bound");
     let desk = app.desk().clone();
     let chat = app.chat().clone();
@@ -416,7 +417,12 @@ impl TestApp {
 
     /// Counts rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
-        let q = format!("SELECT COUNT(*) FROM {table}");
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    /// One integer from a query.
+    pub async fn scalar(&self, q: &str) -> i64 {
+        let q = q.to_owned();
         on_database!(self, c, {
             sqlx::query_scalar(sqlx::AssertSqlSafe(q))
                 .fetch_one(&mut c)

@@ -10,3 +10,5 @@ mod chat;
 mod cli;
 mod concurrency;
 mod lifecycle;
+mod outbox;
+mod sla;

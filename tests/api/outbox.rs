@@ -1,0 +1,300 @@
+//! The dispatcher in virtual time against a courier that fails on demand, dead letters
+//! and their replay, and two schedulers racing over the same due clocks.
+
+use std::sync::{Arc, Mutex};
+
+use baoxiu::clock::{Clock, ManualClock};
+use baoxiu::desk::ReportForm;
+use baoxiu::domain::ticket::Caller;
+use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
+use baoxiu::outbox::{Courier, Delivery, DeliveryError, Parcel};
+use baoxiu::sla::Scheduler;
+use chrono::{DateTime, Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, token};
+use crate::on_both_backends;
+
+on_both_backends!(
+    a_platform_down_for_ten_minutes_loses_nothing_and_keeps_order,
+    dead_letters_after_the_last_attempt_alert_managers_and_can_be_replayed,
+    two_schedulers_fire_each_of_ten_thousand_escalations_exactly_once,
+);
+
+/// A web door that fails until `up_at` (virtual time), recording what it delivered.
+struct Flaky {
+    clock: ManualClock,
+    up_at: DateTime<Utc>,
+    delivered: Mutex<Vec<(String, i64, String)>>,
+}
+
+impl Courier for Flaky {
+    fn channel(&self) -> &'static str {
+        "web"
+    }
+    fn deliver<'a>(&'a self, p: &'a Parcel) -> Delivery<'a> {
+        Box::pin(async move {
+            if self.clock.now() < self.up_at {
+                return Err(DeliveryError::Temporary("503 from the platform".into()));
+            }
+            self.delivered
+                .lock()
+                .unwrap()
+                .push((p.to.external_id.clone(), p.id, p.event.clone()));
+            Ok(())
+        })
+    }
+}
+
+/// Two web reporters, each with a ticket an engineer then works: four messages each.
+async fn reporters_with_news(app: &TestApp) -> Vec<String> {
+    let mut numbers = Vec::new();
+    for (id, name) in [("w-1", "张三"), ("w-2", "李四")] {
+        let r = app
+            .desk
+            .reporter_for_identity("web", id, name)
+            .await
+            .unwrap();
+        let form: ReportForm = serde_json::from_value(printer_fault()).unwrap();
+        let t = app
+            .desk
+            .report(&Caller::Reporter(r.id), r.id, form)
+            .await
+            .unwrap();
+        numbers.push(t.number.as_str().to_owned());
+    }
+    for n in &numbers {
+        let alice = token("alice");
+        app.act(&alice, n, "accept", json!({}), StatusCode::OK)
+            .await;
+        app.act(
+            &alice,
+            n,
+            "start",
+            json!({"mode": "on_site"}),
+            StatusCode::OK,
+        )
+        .await;
+        app.act(&alice, n, "arrive", json!({}), StatusCode::OK)
+            .await;
+        app.act(
+            &alice,
+            n,
+            "progress",
+            json!({"note": "更换了搓纸轮"}),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    numbers
+}
+
+/// The `n`th distinct recipient among dead messages.
+fn dead_to(dead: &[baoxiu::store::OutboxMessage], n: usize) -> baoxiu::store::Recipient {
+    let mut seen = Vec::new();
+    for m in dead {
+        if !seen.contains(&m.to) {
+            seen.push(m.to);
+        }
+    }
+    seen[n]
+}
+
+fn dispatcher(app: &TestApp, courier: Arc<Flaky>) -> Dispatcher {
+    Dispatcher::new(app.chat.clone(), vec![courier], DispatchConfig::default())
+}
+
+async fn a_platform_down_for_ten_minutes_loses_nothing_and_keeps_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t0 = app.desk.now();
+    reporters_with_news(&app).await;
+    let courier = Arc::new(Flaky {
+        clock: app.clock.clone(),
+        up_at: t0 + Duration::minutes(10),
+        delivered: Mutex::default(),
+    });
+    let d = dispatcher(&app, courier.clone());
+    // Twenty minutes in ten-second steps.
+    for _ in 0..120 {
+        d.run_once().await.unwrap();
+        app.clock.advance(Duration::seconds(10));
+    }
+    let delivered = courier.delivered.lock().unwrap().clone();
+    for who in ["w-1", "w-2"] {
+        let mine: Vec<(i64, &str)> = delivered
+            .iter()
+            .filter(|(to, ..)| to == who)
+            .map(|(_, id, e)| (*id, e.as_str()))
+            .collect();
+        let events: Vec<&str> = mine.iter().map(|(_, e)| *e).collect();
+        assert_eq!(
+            events,
+            [
+                "ticket_accepted",
+                "engineer_on_the_way",
+                "engineer_arrived",
+                "progress_update"
+            ],
+            "{who}: each message once, in order"
+        );
+        assert!(mine.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+    let dead = app
+        .desk
+        .store()
+        .outbox_by_status("dead", 100)
+        .await
+        .unwrap();
+    assert!(dead.is_empty(), "nothing given up: {dead:?}");
+    let sent = app
+        .desk
+        .store()
+        .outbox_by_status("sent", 100)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 8);
+    // The first message to each person was retried through the outage; the rest waited
+    // behind it (in order) and went out at the first attempt.
+    for m in &sent {
+        let retried = m.event == "ticket_accepted";
+        assert_eq!(m.attempts > 1, retried, "{m:?}");
+    }
+}
+
+async fn dead_letters_after_the_last_attempt_alert_managers_and_can_be_replayed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t0 = app.desk.now();
+    reporters_with_news(&app).await;
+    let courier = Arc::new(Flaky {
+        clock: app.clock.clone(),
+        up_at: t0 + Duration::days(365),
+        delivered: Mutex::default(),
+    });
+    let d = dispatcher(&app, courier.clone());
+    // Backoff doubles from 30 s (with jitter): eight attempts take 32–64 minutes.
+    for _ in 0..70 {
+        d.run_once().await.unwrap();
+        app.clock.advance(Duration::minutes(1));
+    }
+    let store = app.desk.store();
+    let mut dead = store.outbox_by_status("dead", 100).await.unwrap();
+    dead.sort_by_key(|m| m.id);
+    let news = [
+        "ticket_accepted",
+        "engineer_on_the_way",
+        "engineer_arrived",
+        "progress_update",
+    ];
+    for reporter in 0..2 {
+        // Messages to one person die in order: the next waits until the one before is done.
+        let mine: Vec<&str> = dead
+            .iter()
+            .filter(|m| m.to == dead_to(&dead, reporter))
+            .map(|m| m.event.as_str())
+            .collect();
+        assert!(!mine.is_empty() && news.starts_with(&mine), "{mine:?}");
+    }
+    assert!(dead.iter().all(|m| m.attempts == 8), "{dead:?}");
+    assert!(
+        dead.iter()
+            .all(|m| m.last_error.as_deref() == Some("503 from the platform"))
+    );
+    // The manager (mia, no chat linked) was alerted once per dead message.
+    let unroutable = store.outbox_by_status("unroutable", 100).await.unwrap();
+    let alerts = unroutable
+        .iter()
+        .filter(|m| m.event == "delivery_failed")
+        .count();
+    assert_eq!(alerts, dead.len());
+    assert!(courier.delivered.lock().unwrap().is_empty());
+
+    assert_eq!(
+        store.outbox_requeue(None, app.desk.now()).await.unwrap(),
+        dead.len() as u64
+    );
+    assert!(
+        store
+            .outbox_by_status("dead", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .outbox_requeue(Some(dead[0].id), app.desk.now())
+            .await
+            .unwrap(),
+        0,
+        "a pending message is not requeued"
+    );
+}
+
+async fn two_schedulers_fire_each_of_ten_thousand_escalations_exactly_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t0 = app.desk.now();
+    app.report("li.na", &printer_fault()).await;
+    // 9,999 copies of the reported ticket, and on each one 48-hour replacement clock
+    // falling due at the same moment.
+    let due = t0 + Duration::hours(48);
+    let columns = "kind, status, priority, impact, urgency, reporter_id, reporter_name, \
+        department, phone, site, building, room, asset_tag, device_model, ip, category, \
+        description, started_at, people_affected, vip, photos, group_id, tier, assignee_id, \
+        offered_to, work_mode, arrived_at, pending_reason, cause, solution, closure, \
+        reopen_count, escalation_level, response_due_at, resolution_due_at, created_at, \
+        updated_at, accepted_at, resolved_at, closed_at, version";
+    let copies = format!(
+        "WITH RECURSIVE g(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM g WHERE n < 10000)
+         INSERT INTO tickets (number, {columns})
+         SELECT 'BX-2026-' || substr('000000' || n, -6, 6), {columns} FROM tickets, g WHERE id = 1"
+    );
+    let copies = if app.database_url.starts_with("postgres") {
+        copies.replace("substr('000000' || n, -6, 6)", "lpad(n::text, 6, '0')")
+    } else {
+        copies
+    };
+    let (since, due_text) = (t0.to_rfc3339(), due.to_rfc3339());
+    let clocks = format!(
+        "INSERT INTO sla_clocks (ticket_id, kind, status, open, budget_secs, used_secs, since,
+           due_at, warned, breaches, steps, next_at, lease_until)
+         SELECT id, 'replacement', 'running', TRUE, 172800, 0, '{since}', '{due_text}', FALSE,
+           0, 0, '{due_text}', NULL FROM tickets"
+    );
+    app.sql(&["DELETE FROM sla_clocks", &copies, &clocks]).await;
+    assert_eq!(app.count("sla_clocks").await, 10_000);
+
+    let other = app.restart().await;
+    app.clock.set(due);
+    other.clock.set(due);
+    let (first, second) = (
+        Scheduler::new(app.desk.clone()),
+        Scheduler::new(other.desk.clone()),
+    );
+    let (a, b) = tokio::join!(first.tick(), second.tick());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.events + b.events, 10_000, "{a:?} + {b:?}");
+    let per_ticket: i64 = app
+        .scalar(
+            "SELECT COUNT(*) FROM (SELECT ticket_id FROM audit_events WHERE action = 'replacement_due'
+               GROUP BY ticket_id HAVING COUNT(*) = 1) once",
+        )
+        .await;
+    assert_eq!(
+        per_ticket, 10_000,
+        "every ticket's escalation recorded exactly once"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'replacement_due'")
+            .await,
+        10_000
+    );
+    // And nothing is left due.
+    assert_eq!(
+        Scheduler::new(app.desk.clone())
+            .tick()
+            .await
+            .unwrap()
+            .events,
+        0
+    );
+}

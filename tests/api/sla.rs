@@ -1,0 +1,295 @@
+//! SLA clocks, escalation and quiet hours through the real desk and store, in virtual
+//! time: the test moves the clock and runs the scheduler's ticks itself.
+
+use baoxiu::domain::clocks::{ClockKind, ClockStatus};
+use baoxiu::sla::Scheduler;
+use chrono::{Duration, TimeZone, Utc};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, token};
+use crate::on_both_backends;
+
+on_both_backends!(
+    warning_breach_and_each_escalation_step_fire_once,
+    one_second_before_the_deadline_is_met_one_second_after_is_breached,
+    a_pending_ticket_pauses_its_clocks_without_a_false_breach,
+    managers_are_not_woken_for_tickets_below_p1,
+);
+
+async fn clocks(app: &TestApp, number: &str) -> Vec<baoxiu::domain::clocks::SlaClock> {
+    let t = app
+        .desk
+        .store()
+        .ticket_by_number(number)
+        .await
+        .expect("read")
+        .expect("ticket");
+    app.desk.store().clocks(t.id).await.expect("clocks")
+}
+
+fn clock(
+    all: &[baoxiu::domain::clocks::SlaClock],
+    kind: ClockKind,
+) -> baoxiu::domain::clocks::SlaClock {
+    all.iter().find(|c| c.kind == kind).cloned().expect("clock")
+}
+
+/// The audit trail's actions after the report.
+async fn actions(app: &TestApp, number: &str) -> Vec<String> {
+    let d = app.detail(number).await;
+    d["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .skip(1)
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn tick(app: &TestApp) -> u32 {
+    Scheduler::new(app.desk.clone())
+        .tick()
+        .await
+        .expect("tick")
+        .events
+}
+
+async fn warning_breach_and_each_escalation_step_fire_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t0 = app.desk.now();
+    let number = app.report("li.na", &printer_fault()).await;
+    let d = app.detail(&number).await;
+    assert_eq!(d["ticket"]["priority"], "P3");
+    // P3: response 2 h; warn at 90 min; experts at once on breach; managers 4 h later.
+    assert_eq!(tick(&app).await, 0, "nothing is due yet");
+
+    app.clock.set(t0 + Duration::minutes(90));
+    assert_eq!(tick(&app).await, 1);
+    assert_eq!(actions(&app, &number).await, ["sla_warning"]);
+    assert_eq!(tick(&app).await, 0, "a warning is sent once");
+
+    app.clock.set(t0 + Duration::hours(2));
+    assert_eq!(tick(&app).await, 2);
+    assert_eq!(
+        actions(&app, &number).await,
+        ["sla_warning", "sla_breach", "escalate"]
+    );
+    let d = app.detail(&number).await;
+    assert_eq!(
+        d["ticket"]["tier"], "expert",
+        "nobody accepted: re-offered to the experts"
+    );
+    assert_eq!(d["ticket"]["status"], "offered");
+    assert_eq!(
+        clock(&clocks(&app, &number).await, ClockKind::Response).status,
+        ClockStatus::Breached
+    );
+
+    app.clock
+        .set(t0 + Duration::hours(6) - Duration::seconds(1));
+    assert_eq!(tick(&app).await, 0);
+    app.clock.set(t0 + Duration::hours(6));
+    assert_eq!(tick(&app).await, 1);
+    let d = app.detail(&number).await;
+    assert_eq!(d["ticket"]["tier"], "manager");
+    assert_eq!(tick(&app).await, 0, "no duplicate escalation");
+
+    // The manager takes it: the response clock stops, still breached, counted once.
+    app.act(&token("mia"), &number, "accept", json!({}), StatusCode::OK)
+        .await;
+    let response = clock(&clocks(&app, &number).await, ClockKind::Response);
+    assert_eq!(
+        (response.status, response.breaches, response.open),
+        (ClockStatus::Breached, 1, false)
+    );
+    let audit = actions(&app, &number).await;
+    assert_eq!(audit.iter().filter(|a| *a == "sla_breach").count(), 1);
+    // The manager heard of it through the outbox (working hours: not held).
+    let t = app
+        .desk
+        .store()
+        .ticket_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    let outbox = app.desk.store().outbox_for_ticket(t.id).await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .any(|m| m.event == "ticket_escalated_to_managers")
+    );
+    assert!(outbox.iter().any(|m| m.event == "sla_breached"));
+}
+
+async fn one_second_before_the_deadline_is_met_one_second_after_is_breached(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t0 = app.desk.now();
+    let on_time = app.report("li.na", &printer_fault()).await;
+    let late = app.report("li.na", &printer_fault()).await;
+    let due = t0 + Duration::hours(2);
+
+    app.clock.set(due - Duration::seconds(1));
+    app.act(
+        &token("alice"),
+        &on_time,
+        "accept",
+        json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    let response = clock(&clocks(&app, &on_time).await, ClockKind::Response);
+    assert_eq!((response.status, response.breaches), (ClockStatus::Met, 0));
+
+    // Accepted a second late, before any scheduler tick: the stop itself records the breach.
+    app.clock.set(due + Duration::seconds(1));
+    app.act(&token("bob"), &late, "accept", json!({}), StatusCode::OK)
+        .await;
+    let response = clock(&clocks(&app, &late).await, ClockKind::Response);
+    assert_eq!(
+        (response.status, response.breaches),
+        (ClockStatus::Breached, 1)
+    );
+    let d = app.detail(&late).await;
+    let accept = d["audit"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(accept["action"], "accept");
+    assert!(
+        accept["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("response"),
+        "{accept}"
+    );
+    // Later ticks do not count it again.
+    tick(&app).await;
+    assert!(
+        !actions(&app, &late)
+            .await
+            .contains(&"sla_breach".to_owned())
+    );
+}
+
+async fn a_pending_ticket_pauses_its_clocks_without_a_false_breach(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t0 = app.desk.now();
+    let number = app.report("li.na", &printer_fault()).await;
+    app.act(
+        &token("alice"),
+        &number,
+        "accept",
+        json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    // Pending after 11 h of the 12 h resolution budget (the warning at 9 h has fired).
+    app.clock.set(t0 + Duration::hours(11));
+    tick(&app).await;
+    app.act(
+        &token("alice"),
+        &number,
+        "pend",
+        json!({"reason": "vendor", "note": "等待硒鼓到货"}),
+        StatusCode::OK,
+    )
+    .await;
+    // Three days later: nothing fires while pending, nothing at the resume instant.
+    app.clock.set(t0 + Duration::days(3));
+    assert_eq!(tick(&app).await, 0);
+    app.act(
+        &token("alice"),
+        &number,
+        "resume",
+        json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(tick(&app).await, 0, "no instant breach on resume");
+    let resolution = clock(&clocks(&app, &number).await, ClockKind::Resolution);
+    assert_eq!(resolution.status, ClockStatus::Running);
+    assert_eq!(
+        resolution.due_at,
+        Some(t0 + Duration::days(3) + Duration::hours(1))
+    );
+    let d = app.detail(&number).await;
+    let shown: chrono::DateTime<Utc> =
+        serde_json::from_value(d["ticket"]["resolution_due_at"].clone()).unwrap();
+    assert_eq!(
+        shown,
+        t0 + Duration::days(3) + Duration::hours(1),
+        "the ticket shows the moved deadline"
+    );
+    app.clock
+        .set(t0 + Duration::days(3) + Duration::hours(1) + Duration::seconds(1));
+    tick(&app).await;
+    assert!(
+        actions(&app, &number)
+            .await
+            .contains(&"sla_breach".to_owned())
+    );
+}
+
+/// Who got the message and when it may go out.
+async fn held_until(app: &TestApp, number: &str, event: &str) -> Vec<chrono::DateTime<Utc>> {
+    let t = app
+        .desk
+        .store()
+        .ticket_by_number(number)
+        .await
+        .unwrap()
+        .unwrap();
+    app.desk
+        .store()
+        .outbox_for_ticket(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.event == event)
+        .map(|m| m.next_attempt_at)
+        .collect()
+}
+
+async fn managers_are_not_woken_for_tickets_below_p1(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Monday 22:00 in Shanghai; the managers' day starts Tuesday 08:30.
+    let night = Utc.with_ymd_and_hms(2026, 11, 23, 14, 0, 0).unwrap();
+    let morning = Utc.with_ymd_and_hms(2026, 11, 24, 0, 30, 0).unwrap();
+    app.clock.set(night);
+    let p3 = app.report("li.na", &printer_fault()).await;
+    let p1 = app
+        .report("li.na", &json!({"department": "财务部", "phone": "13800138000", "site": "总部", "category": "printer", "description": "整层打印机全部离线", "people_affected": 40, "impact": "everyone", "urgency": "high"}))
+        .await;
+    assert_eq!(app.detail(&p1).await["ticket"]["priority"], "P1");
+    for number in [&p3, &p1] {
+        app.act(
+            &token("alice"),
+            number,
+            "escalate",
+            json!({"note": "需要专家"}),
+            StatusCode::OK,
+        )
+        .await;
+        app.act(
+            &token("carol"),
+            number,
+            "escalate",
+            json!({"note": "需要管理层决定"}),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    assert_eq!(
+        held_until(&app, &p3, "ticket_escalated_to_managers").await,
+        [morning]
+    );
+    assert_eq!(
+        held_until(&app, &p1, "ticket_escalated_to_managers").await,
+        [night]
+    );
+    // Engineers and reporters are never held.
+    assert!(
+        held_until(&app, &p3, "ticket_escalated")
+            .await
+            .iter()
+            .all(|t| *t == night)
+    );
+}
