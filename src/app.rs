@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::chat::Chat;
+use crate::chat::telegram::{Telegram, TelegramConfig, TelegramError};
 use crate::chat::web::WebHub;
 use crate::clock::Clock;
 use crate::config::{ApiToken, Config, ConfigError};
@@ -30,6 +31,9 @@ pub enum StartError {
     /// The conversation files have problems (each `file:line: reason`).
     #[error("bot-flows has problems:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Flows(Vec<FlowProblem>),
+    /// The Telegram door could not start.
+    #[error("telegram: {0}")]
+    Telegram(#[from] TelegramError),
     /// The port is taken or not ours.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -49,6 +53,7 @@ pub struct Application {
     state: AppState,
     dispatcher: Dispatcher,
     background: bool,
+    telegram: Option<Telegram>,
 }
 
 /// Loads and validates the conversation files the configuration points at.
@@ -100,6 +105,7 @@ impl Application {
             state,
             dispatcher,
             background: true,
+            telegram: None,
         })
     }
 
@@ -126,6 +132,15 @@ impl Application {
     /// The outbox dispatcher.
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
+    }
+
+    /// Switches the Telegram door on: its updates are received (polling or webhook at
+    /// `POST /telegram/webhook`) and the dispatcher delivers `telegram` messages.
+    pub fn with_telegram(mut self, config: TelegramConfig) -> Result<Application, StartError> {
+        let telegram = crate::chat::telegram::start(self.chat.clone(), config)?;
+        self.dispatcher = self.dispatcher.with_courier(telegram.courier());
+        self.telegram = Some(telegram);
+        Ok(self)
     }
 
     /// Serve without starting the SLA scheduler and the dispatcher: tests run their rounds
@@ -157,7 +172,11 @@ impl Application {
             ));
             workers.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
         }
-        let app = router(self.state).merge(crate::chat::web::router(self.chat, self.hub));
+        let mut app = router(self.state).merge(crate::chat::web::router(self.chat, self.hub));
+        if let Some(telegram) = self.telegram {
+            app = app.merge(telegram.webhook_router());
+            workers.push(tokio::spawn(telegram.run()));
+        }
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use baoxiu::app::{Application, load_flows, open_store};
+use baoxiu::chat::telegram::TelegramConfig;
 use baoxiu::chat::{Chat, Person};
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
@@ -129,9 +130,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             for w in warnings {
                 tracing::warn!("{w}");
             }
-            let app = Application::build(&config, &source, tokens, Arc::new(SystemClock))
+            let mut app = Application::build(&config, &source, tokens, Arc::new(SystemClock))
                 .await
                 .map_err(|e| e.to_string())?;
+            match TelegramConfig::from_env().map_err(|e| format!("telegram: {e}"))? {
+                Some(telegram) => {
+                    app = app.with_telegram(telegram).map_err(|e| e.to_string())?;
+                    tracing::info!("telegram door on");
+                }
+                None => tracing::info!("telegram door off: TELEGRAM_BOT_TOKEN is not set"),
+            }
             let addr = app.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(config = %source, database = %config.database.url, "baoxiu listening on http://{addr}");
             app.run_until(async {

@@ -27,3 +27,7 @@ DROP INDEX outbox_due;
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
 -- Order per recipient: a message waits while an older one to the same person is pending.
 CREATE INDEX outbox_recipient ON outbox (recipient_kind, recipient_id, id) WHERE status = 'pending';
+
+-- Open jobs per engineer (the roster, read on every change) must not scan closed tickets.
+CREATE INDEX tickets_open_assignee ON tickets (assignee_id)
+    WHERE status IN ('accepted', 'in_progress', 'pending', 'reopened');

@@ -17,3 +17,13 @@ CREATE TABLE telegram_updates (
 );
 -- The worker's query: updates not finished yet.
 CREATE INDEX telegram_updates_pending ON telegram_updates (update_id) WHERE sent_at IS NULL;
+
+-- One-time codes the desk issues so an engineer can link their Telegram account by
+-- sending `/link CODE` to the bot. Only a hash of each code is kept.
+CREATE TABLE engineer_link_codes (
+    code_hash TEXT PRIMARY KEY,
+    engineer_id INTEGER NOT NULL REFERENCES engineers (id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT
+);

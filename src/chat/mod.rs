@@ -5,6 +5,7 @@
 
 pub mod console;
 mod notice;
+pub mod telegram;
 pub mod web;
 
 use std::collections::{BTreeMap, HashMap};

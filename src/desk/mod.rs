@@ -2,6 +2,7 @@
 //! checks the caller, lets the domain decide, and stores the change with its audit event
 //! and outgoing messages in one transaction.
 
+pub mod link;
 mod report;
 mod sla;
 
@@ -90,6 +91,8 @@ pub struct TicketDetail {
     pub ticket: Ticket,
     /// Its audit trail, oldest first.
     pub audit: Vec<AuditEvent>,
+    /// Its SLA clocks.
+    pub clocks: Vec<SlaClock>,
 }
 
 /// Optimistic-concurrency retries before giving up with `Busy`.
@@ -373,8 +376,15 @@ impl Desk {
     /// A ticket and its audit trail, if the caller may see it.
     pub async fn ticket(&self, caller: &Caller, number: &str) -> Result<TicketDetail, DeskError> {
         let ticket = self.visible_ticket(caller, number).await?;
-        let audit = self.store.audit_trail(ticket.id).await?;
-        Ok(TicketDetail { ticket, audit })
+        let (audit, clocks) = tokio::join!(
+            self.store.audit_trail(ticket.id),
+            self.store.clocks(ticket.id)
+        );
+        Ok(TicketDetail {
+            ticket,
+            audit: audit?,
+            clocks: clocks?,
+        })
     }
 
     /// One page of the tickets the caller may see.

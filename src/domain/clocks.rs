@@ -82,9 +82,11 @@ pub struct SlaClock {
     pub kind: ClockKind,
     /// Where it stands.
     pub status: ClockStatus,
-    /// Working time allowed, fixed when the clock started.
+    /// Working time allowed, fixed when the clock started (shown in seconds).
+    #[serde(serialize_with = "seconds")]
     pub budget: Duration,
     /// Working time used before `since` (for progress: in the current period).
+    #[serde(serialize_with = "seconds")]
     pub used: Duration,
     /// Ticking since (None while paused or stopped).
     pub since: Option<DateTime<Utc>>,
@@ -100,6 +102,10 @@ pub struct SlaClock {
     pub open: bool,
     /// When the scheduler must next look at this clock (None: nothing can fall due).
     pub next_at: Option<DateTime<Utc>>,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(d.num_seconds())
 }
 
 /// Something that fell due on a clock.

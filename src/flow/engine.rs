@@ -58,6 +58,11 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("not_now", &["status"]),
     ("already_arrived", &[]),
     ("try_again", &[]),
+    // Replies of the Telegram door (src/chat/telegram.rs).
+    ("link_usage", &[]),
+    ("link_done", &["engineer"]),
+    ("link_refused", &[]),
+    ("unsupported_message", &[]),
 ];
 
 /// Commands understood inside every flow.

@@ -119,6 +119,12 @@ impl Dispatcher {
         }
     }
 
+    /// Adds a courier for another door.
+    pub fn with_courier(mut self, courier: Arc<dyn Courier>) -> Dispatcher {
+        Arc::make_mut(&mut self.couriers).insert(courier.channel(), courier);
+        self
+    }
+
     /// Delivery counters.
     pub fn counters(&self) -> Arc<Counters> {
         self.counters.clone()

@@ -8,6 +8,7 @@
 mod delivery;
 mod rows;
 mod sql;
+mod telegram;
 mod writer;
 
 pub use delivery::{OutboxStats, StatusCount};

@@ -12,3 +12,4 @@ mod concurrency;
 mod lifecycle;
 mod outbox;
 mod sla;
+mod telegram;

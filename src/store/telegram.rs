@@ -1,0 +1,294 @@
+//! The Telegram door's own tables: updates as received (so a crash loses none and a
+//! repeated update has one effect) and the one-time codes engineers link their accounts
+//! with.
+
+use chrono::{DateTime, Utc};
+
+use super::{PgStore, SqliteStore, Store, StoreError};
+use crate::domain::EngineerId;
+
+/// A received update not finished yet: `(update_id, body, replies)`, where `replies` is
+/// set once it was handled (the replies still to send).
+pub type PendingUpdate = (i64, String, Option<String>);
+
+macro_rules! telegram_sql {
+    ($store:ty) => {
+        impl $store {
+            async fn telegram_receive(
+                &self,
+                update_id: i64,
+                body: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "INSERT INTO telegram_updates (update_id, body, received_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (update_id) DO NOTHING",
+                )
+                .bind(update_id)
+                .bind(body)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn telegram_next_offset(&self) -> Result<i64, StoreError> {
+                let (max,): (Option<i64>,) =
+                    sqlx::query_as("SELECT MAX(update_id) FROM telegram_updates")
+                        .fetch_one(self.reader())
+                        .await?;
+                Ok(max.map_or(0, |m| m + 1))
+            }
+
+            async fn telegram_pending(&self, limit: i64) -> Result<Vec<PendingUpdate>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT update_id, body, replies FROM telegram_updates
+                     WHERE sent_at IS NULL ORDER BY update_id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn telegram_claim(
+                &self,
+                update_id: i64,
+                now: DateTime<Utc>,
+                stale_before: DateTime<Utc>,
+            ) -> Result<Option<i32>, StoreError> {
+                let mut tx = self.begin().await?;
+                let attempts: Option<(i32,)> = sqlx::query_as(
+                    "UPDATE telegram_updates SET started_at = $2, attempts = attempts + 1
+                     WHERE update_id = $1 AND handled_at IS NULL
+                       AND (started_at IS NULL OR started_at < $3)
+                     RETURNING attempts",
+                )
+                .bind(update_id)
+                .bind(now)
+                .bind(stale_before)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(attempts.map(|(a,)| a))
+            }
+
+            async fn telegram_handled(
+                &self,
+                update_id: i64,
+                replies: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "UPDATE telegram_updates SET handled_at = $2, replies = $3 WHERE update_id = $1",
+                )
+                .bind(update_id)
+                .bind(now)
+                .bind(replies)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn telegram_sent(&self, update_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query("UPDATE telegram_updates SET sent_at = $2 WHERE update_id = $1")
+                    .bind(update_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn telegram_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                // The newest row stays: the polling offset is read from it.
+                let done = sqlx::query(
+                    "DELETE FROM telegram_updates WHERE sent_at IS NOT NULL AND received_at < $1
+                     AND update_id < (SELECT MAX(update_id) FROM telegram_updates)",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn issue_link_code(
+                &self,
+                engineer: EngineerId,
+                code_hash: &str,
+                now: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                // One live code per engineer: a new one replaces any unused one.
+                sqlx::query("DELETE FROM engineer_link_codes WHERE engineer_id = $1 AND used_at IS NULL")
+                    .bind(engineer.0)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO engineer_link_codes (code_hash, engineer_id, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(code_hash)
+                .bind(engineer.0)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn redeem_link_code(
+                &self,
+                code_hash: &str,
+                channel: &str,
+                external_id: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<EngineerId>, StoreError> {
+                // The identity moves to this engineer (from another one, if it was linked).
+                let (unlink, link) = match channel {
+                    "telegram" => (
+                        "UPDATE engineers SET telegram_id = NULL WHERE telegram_id = $1",
+                        "UPDATE engineers SET telegram_id = $2 WHERE id = $1",
+                    ),
+                    "discord" => (
+                        "UPDATE engineers SET discord_id = NULL WHERE discord_id = $1",
+                        "UPDATE engineers SET discord_id = $2 WHERE id = $1",
+                    ),
+                    _ => return Ok(None),
+                };
+                let mut tx = self.begin().await?;
+                let engineer: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE engineer_link_codes SET used_at = $2
+                     WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
+                     RETURNING engineer_id",
+                )
+                .bind(code_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((id,)) = engineer else {
+                    return Ok(None);
+                };
+                sqlx::query(unlink).bind(external_id).execute(&mut *tx).await?;
+                sqlx::query(link)
+                    .bind(id)
+                    .bind(external_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_write)?;
+                // A conversation begun as a reporter does not carry over to the engineer.
+                sqlx::query("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")
+                    .bind(channel)
+                    .bind(external_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(EngineerId(id)))
+            }
+        }
+    };
+}
+
+telegram_sql!(SqliteStore);
+telegram_sql!(PgStore);
+
+macro_rules! on_backend {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => s.$method($($arg),*).await,
+            Store::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Records a received Telegram update; false if its id was seen before (nothing
+    /// changes then).
+    pub async fn telegram_receive(
+        &self,
+        update_id: i64,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self.telegram_receive(update_id, body, now))
+    }
+
+    /// The getUpdates offset that confirms every recorded update: the highest id + 1
+    /// (0 when none was recorded yet).
+    pub async fn telegram_next_offset(&self) -> Result<i64, StoreError> {
+        on_backend!(self.telegram_next_offset())
+    }
+
+    /// Up to `limit` updates whose handling or replies are not finished, oldest first.
+    pub async fn telegram_pending(&self, limit: i64) -> Result<Vec<PendingUpdate>, StoreError> {
+        on_backend!(self.telegram_pending(limit))
+    }
+
+    /// Starts handling an update: returns the attempt number (1 the first time), or
+    /// `None` if it was handled already or someone started it after `stale_before`.
+    pub async fn telegram_claim(
+        &self,
+        update_id: i64,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<i32>, StoreError> {
+        on_backend!(self.telegram_claim(update_id, now, stale_before))
+    }
+
+    /// Marks an update handled, with the replies (JSON) still to send.
+    pub async fn telegram_handled(
+        &self,
+        update_id: i64,
+        replies: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self.telegram_handled(update_id, replies, now))
+    }
+
+    /// Marks an update's replies sent: it is finished.
+    pub async fn telegram_sent(
+        &self,
+        update_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self.telegram_sent(update_id, now))
+    }
+
+    /// Forgets finished updates received before `before` (keeping the newest).
+    pub async fn telegram_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(self.telegram_prune(before))
+    }
+
+    /// Stores a one-time link code (its hash) for an engineer, replacing any unused one.
+    pub async fn issue_link_code(
+        &self,
+        engineer: EngineerId,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self.issue_link_code(engineer, code_hash, now, expires_at))
+    }
+
+    /// Uses a link code: if it exists, is unused and unexpired, links the chat identity
+    /// (`telegram` or `discord`) to its engineer, all in one transaction, and returns the
+    /// engineer; `None` (and nothing changes) for a wrong, expired or used code.
+    pub async fn redeem_link_code(
+        &self,
+        code_hash: &str,
+        channel: &str,
+        external_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EngineerId>, StoreError> {
+        on_backend!(self.redeem_link_code(code_hash, channel, external_id, now))
+    }
+}

@@ -1,0 +1,837 @@
+//! The Telegram door end to end: real teloxide over real HTTP against tgsim, the local
+//! Bot API stand-in, over a real database.
+
+use std::time::Duration;
+
+use baoxiu::chat::Person;
+use baoxiu::chat::telegram::{self, Telegram, TelegramConfig};
+use baoxiu::domain::ticket::Caller;
+use baoxiu::flow::{Incoming, Lang, Outgoing};
+use baoxiu::outbox::{Address, DeliveryError, Parcel};
+use baoxiu::tgsim::{
+    ChatType, Contact, ManualClock, RateLimits, SimMessage, SimUser, TgSim, TgSimConfig,
+};
+use reqwest::{StatusCode, Url};
+use secrecy::SecretString;
+use teloxide::adaptors::throttle::Limits;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{Backend, TestApp, printer_fault, spawn_app};
+use crate::on_both_backends;
+
+on_both_backends!(
+    a_reporter_walks_the_whole_report_with_buttons,
+    the_webhook_refuses_a_wrong_or_missing_secret,
+    the_same_update_twice_has_one_effect,
+    a_restart_mid_report_skips_nothing,
+    an_update_cut_short_by_a_crash_is_not_applied_twice,
+    forged_taps_change_nothing,
+    engineers_link_with_a_one_time_code
+);
+
+const TOKEN: &str = "123:ABC";
+const SECRET: &str = "webhook_Secret-0123456789";
+const REPORTER: i64 = 42;
+
+fn sim_config() -> TgSimConfig {
+    TgSimConfig::new(TOKEN)
+        .limits(RateLimits::off())
+        .webhook_retry_delay(Duration::from_millis(20))
+        .wait_timeout(Duration::from_secs(20))
+}
+
+async fn sim() -> TgSim {
+    TgSim::start(sim_config()).await.expect("tgsim starts")
+}
+
+/// Pointed at the simulator, with flood limits far above what the tests send (the
+/// 429 test relies on the simulator's limits, not on the client holding back).
+fn config(sim: &TgSim) -> TelegramConfig {
+    let mut c = TelegramConfig::new(TOKEN);
+    c.api_url = Some(Url::parse(&sim.url()).expect("url"));
+    c.limits = Limits {
+        messages_per_sec_chat: 1000,
+        messages_per_min_chat: 100_000,
+        messages_per_min_channel_or_supergroup: 100_000,
+        messages_per_sec_overall: 1000,
+    };
+    c
+}
+
+/// The door in polling mode; aborting the task stops it as a crash would.
+fn polling(app: &TestApp, sim: &TgSim) -> (Telegram, JoinHandle<()>) {
+    let tg = telegram::start(app.chat.clone(), config(sim)).expect("adapter starts");
+    let task = tokio::spawn(tg.clone().run());
+    (tg, task)
+}
+
+/// The door in webhook mode with its route served on a port of its own; the worker runs
+/// only if `run`.
+async fn webhook(app: &TestApp, sim: &TgSim, run: bool) -> (Telegram, String, Vec<JoinHandle<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/telegram/webhook",
+        listener.local_addr().expect("addr")
+    );
+    let mut c = config(sim);
+    c.webhook_url = Some(Url::parse(&url).expect("url"));
+    c.webhook_secret = Some(SecretString::from(SECRET));
+    let tg = telegram::start(app.chat.clone(), c).expect("adapter starts");
+    let router = tg.webhook_router();
+    let mut tasks = vec![tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    })];
+    if run {
+        tasks.push(tokio::spawn(tg.clone().run()));
+    } else {
+        // Without the worker nobody registers the webhook: do it as it would.
+        sim.set_webhook(&url, Some(SECRET), None)
+            .expect("setWebhook");
+    }
+    (tg, url, tasks)
+}
+
+async fn stop(tasks: impl IntoIterator<Item = JoinHandle<()>>) {
+    for t in tasks {
+        t.abort();
+        let _ = t.await;
+    }
+}
+
+/// Waits (without sleeping) until the bot has answered a callback query; returns the
+/// toast text, if any.
+async fn answered(sim: &TgSim, callback_query_id: Option<&str>) -> Option<String> {
+    let id = callback_query_id.expect("a callback query id");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(answer) = sim.callback(id).and_then(|c| c.answer) {
+                return answer.text;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("callback {id} was never answered"))
+}
+
+/// Waits (without sleeping) until `telegram_updates` holds `n` rows.
+async fn stored(app: &TestApp, n: i64) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while app.count("telegram_updates").await != n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{n} updates were never stored"));
+}
+
+/// A Telegram user in their private chat with the bot.
+struct User<'a> {
+    sim: &'a TgSim,
+    id: i64,
+    /// The last bot message seen, so each wait looks only at what came after it.
+    last: i64,
+    taps: Vec<String>,
+}
+
+impl<'a> User<'a> {
+    fn new(sim: &'a TgSim, id: i64, name: &str, lang: &str) -> User<'a> {
+        sim.add_user(SimUser {
+            id,
+            first_name: name.to_owned(),
+            last_name: Some("Smith".to_owned()),
+            username: None,
+            language_code: Some(lang.to_owned()),
+        })
+        .expect("user");
+        User {
+            sim,
+            id,
+            last: 0,
+            taps: Vec::new(),
+        }
+    }
+
+    /// The next bot message containing `needle`.
+    async fn expect(&mut self, needle: &str) -> SimMessage {
+        let last = self.last;
+        let m = self
+            .sim
+            .wait_for_bot_message(self.id, |m| {
+                m.message_id > last
+                    && m.content
+                        .text
+                        .as_deref()
+                        .is_some_and(|t| t.contains(needle))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}\n{}", self.shown()));
+        self.last = m.message_id;
+        m
+    }
+
+    async fn say(&mut self, text: &str, then: &str) -> SimMessage {
+        self.sim
+            .inject_text(self.id, self.id, text)
+            .expect("inject");
+        self.expect(then).await
+    }
+
+    async fn tap(&mut self, on: &SimMessage, label: &str, then: &str) -> SimMessage {
+        let tap = self
+            .sim
+            .tap_label(self.id, self.id, on.message_id, label)
+            .unwrap_or_else(|e| panic!("tap {label:?}: {e}\n{}", self.shown()));
+        self.taps.extend(tap.callback_query_id);
+        self.expect(then).await
+    }
+
+    /// Everything the bot said in this chat, for failure messages.
+    fn shown(&self) -> String {
+        texts(self.sim, self.id).join("\n---\n")
+    }
+
+    /// How many bot messages contain `needle`.
+    fn count(&self, needle: &str) -> usize {
+        texts(self.sim, self.id)
+            .iter()
+            .filter(|t| t.contains(needle))
+            .count()
+    }
+}
+
+fn texts(sim: &TgSim, chat: i64) -> Vec<String> {
+    sim.bot_messages(chat)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.content.text)
+        .collect()
+}
+
+fn ticket_number(text: &str) -> Option<String> {
+    let start = text.find("BX-")?;
+    text.get(start..start + 14).map(str::to_owned)
+}
+
+async fn ticket_json(app: &TestApp, number: &str) -> serde_json::Value {
+    let desk = Caller::Desk {
+        name: "test".into(),
+    };
+    let d = app.desk.ticket(&desk, number).await.expect("ticket");
+    serde_json::to_value(&d).expect("json")
+}
+
+async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_tg, task) = polling(&app, &sim);
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+
+    let q = anna.say("/start", "What kind of fault").await;
+    let q = anna.tap(&q, "Printer & peripherals", "Which printer").await;
+    assert!(
+        q.content.button("Skip").is_some(),
+        "optional: a Skip button"
+    );
+    let q = anna
+        .say("HP LaserJet M404", "What is the printer doing")
+        .await;
+    anna.tap(&q, "Paper jam", "Which site").await;
+    anna.say("Head office", "Which building").await;
+    anna.say("Tower B", "Which room").await;
+    anna.say("12F-1203", "asset tag").await;
+    anna.say("prn-12f-01", "describe the fault").await;
+    let photo = sim
+        .inject_photo(
+            REPORTER,
+            REPORTER,
+            None,
+            baoxiu::tgsim::PLACEHOLDER_JPEG.to_vec(),
+        )
+        .expect("photo");
+    anna.expect("Photo received").await;
+    let q = anna
+        .say(
+            "Paper jammed in tray 2 <b>not markup</b>",
+            "When did it start",
+        )
+        .await;
+    let q = anna.tap(&q, "Just now", "How many people").await;
+    let q = anna.tap(&q, "Several people", "How badly").await;
+    anna.tap(&q, "Work has stopped", "Which department").await;
+    anna.say("Finance", "reach you").await;
+    sim.inject_contact(
+        REPORTER,
+        REPORTER,
+        Contact {
+            phone_number: "+86 21 5555 0100".into(),
+            first_name: "Anna".into(),
+            last_name: None,
+            user_id: Some(REPORTER),
+            vcard: None,
+        },
+    )
+    .expect("contact");
+    let summary = anna.expect("check your report").await;
+    assert!(
+        summary
+            .content
+            .shown_text()
+            .is_some_and(|t| t.contains("<b>not markup</b>")),
+        "user text is shown as typed: {summary:?}"
+    );
+    assert_eq!(
+        summary.content.parse_mode, None,
+        "plain text, nothing to escape"
+    );
+    let receipt = anna.tap(&summary, "✅ Submit", "recorded as ticket").await;
+    let number = ticket_number(receipt.content.text.as_deref().unwrap_or_default())
+        .expect("a ticket number in the receipt");
+
+    let d = ticket_json(&app, &number).await;
+    let t = &d["ticket"];
+    assert_eq!(t["intake"]["category"], "printer");
+    assert_eq!(t["intake"]["reporter_name"], "Anna Smith");
+    assert_eq!(t["intake"]["location"]["site"], "Head office");
+    assert_eq!(t["intake"]["device"]["asset_tag"], "PRN-12F-01");
+    assert_eq!(t["intake"]["phone"], "+862155550100");
+    assert_eq!(t["intake"]["department"], "Finance");
+    assert_eq!(
+        t["intake"]["photos"],
+        serde_json::json!([photo.file_id.expect("file id")]),
+        "the photo's file id is kept"
+    );
+    // Every tap was answered (the button's spinner stops), each exactly once.
+    for id in &anna.taps {
+        let cb = sim.callback(id).expect("callback recorded");
+        assert!(cb.answer.is_some(), "tap {} answered", cb.data);
+    }
+    assert_eq!(
+        sim.stats().requests.get("answerCallbackQuery").copied(),
+        Some(anna.taps.len() as u64)
+    );
+    // /status lists the new ticket.
+    let status = anna.say("/status", &number).await;
+    assert!(status.content.text.is_some());
+    stop([task]).await;
+}
+
+async fn the_webhook_refuses_a_wrong_or_missing_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_tg, url, tasks) = webhook(&app, &sim, false).await;
+    let body = serde_json::json!({
+        "update_id": 7,
+        "message": {
+            "message_id": 1, "date": 1_800_000_000,
+            "chat": {"id": REPORTER, "type": "private", "first_name": "Anna"},
+            "from": {"id": REPORTER, "is_bot": false, "first_name": "Anna"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}]
+        }
+    });
+    let client = reqwest::Client::new();
+    let post = |secret: Option<&str>| {
+        let mut r = client.post(&url).json(&body);
+        if let Some(s) = secret {
+            r = r.header("X-Telegram-Bot-Api-Secret-Token", s);
+        }
+        r.send()
+    };
+    for wrong in [
+        None,
+        Some(""),
+        Some("webhook_Secret-012345678"),
+        Some("webhook_Secret-01234567890"),
+        Some("WEBHOOK_SECRET-0123456789"),
+    ] {
+        let r = post(wrong).await.expect("post");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{wrong:?}");
+    }
+    assert_eq!(app.count("telegram_updates").await, 0, "nothing stored");
+    // The right secret is accepted and the update stored before the answer.
+    let r = post(Some(SECRET)).await.expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.count("telegram_updates").await, 1);
+    // Not an update at all: refused, nothing stored.
+    let r = client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .body("{\"hello\": 1}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.count("telegram_updates").await, 1);
+    stop(tasks).await;
+}
+
+async fn the_same_update_twice_has_one_effect(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_tg, url, tasks) = webhook(&app, &sim, true).await;
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    let q = anna.say("/start", "What kind of fault").await;
+    let tap = sim
+        .tap_label(REPORTER, REPORTER, q.message_id, "Network")
+        .expect("tap");
+    let q = anna.expect("How far does the network").await;
+    assert!(
+        sim.webhook().is_some(),
+        "the adapter registered its webhook"
+    );
+
+    // Telegram sends the tap again (our 200 was lost, say): nothing happens twice.
+    let body = stored_body(&app, tap.update_id).await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let r = client
+            .post(&url)
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::OK, "a repeat is acknowledged");
+    }
+    // Anna's next answer is handled after anything queued before it for her.
+    anna.tap(&q, "Whole floor / many PCs", "Which site").await;
+    assert_eq!(
+        anna.count("How far does the network"),
+        1,
+        "{}",
+        anna.shown()
+    );
+    assert_eq!(
+        anna.count("out of date"),
+        0,
+        "the repeat was not seen as a stale tap"
+    );
+    assert_eq!(app.count("telegram_updates").await, 3);
+    assert_eq!(
+        sim.stats().requests.get("answerCallbackQuery").copied(),
+        Some(2),
+        "one answer per tap"
+    );
+    stop(tasks).await;
+}
+
+async fn stored_body(app: &TestApp, update_id: i64) -> String {
+    let q = format!("SELECT body FROM telegram_updates WHERE update_id = {update_id}");
+    if app.database_url.starts_with("sqlite") {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .expect("connect");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .fetch_one(&mut c)
+            .await
+            .expect("stored update")
+    } else {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .expect("connect");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .fetch_one(&mut c)
+            .await
+            .expect("stored update")
+    }
+}
+
+async fn a_restart_mid_report_skips_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_a, first) = polling(&app, &sim);
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    let q = anna.say("/start", "What kind of fault").await;
+    let q = anna.tap(&q, "Printer & peripherals", "Which printer").await;
+    anna.tap(&q, "Skip", "What is the printer doing").await;
+    let symptom = anna.last;
+    stop([first]).await;
+
+    // While the service is down Anna answers twice more.
+    let tap = sim
+        .tap_label(REPORTER, REPORTER, symptom, "Toner / ink")
+        .expect("tap");
+    sim.inject_text(REPORTER, REPORTER, "Head office")
+        .expect("inject");
+
+    // A new instance on the same database takes both, in order.
+    let again = app.restart().await;
+    let (_b, second) = polling(&again, &sim);
+    anna.expect("Which site").await;
+    let q = anna.expect("Which building").await;
+    assert!(q.content.button("Skip").is_some());
+    assert_eq!(anna.count("What kind of fault"), 1, "not started over");
+    answered(&sim, tap.callback_query_id.as_deref()).await;
+    // And the report finishes on the new instance.
+    anna.say("Skip", "Which room").await;
+    anna.say("3F", "asset tag").await;
+    anna.say("Skip", "describe the fault").await;
+    let q = anna.say("Out of toner", "When did it start").await;
+    let q = anna.tap(&q, "Just now", "How many people").await;
+    let q = anna.tap(&q, "Just me", "How badly").await;
+    anna.tap(&q, "It can wait", "Which department").await;
+    anna.say("Finance", "reach you").await;
+    let summary = anna.say("13800138000", "check your report").await;
+    let receipt = anna.tap(&summary, "✅ Submit", "recorded as ticket").await;
+    let number =
+        ticket_number(receipt.content.text.as_deref().unwrap_or_default()).expect("number");
+    let d = ticket_json(&app, &number).await;
+    assert_eq!(d["ticket"]["intake"]["location"]["site"], "Head office");
+    assert_eq!(app.count("tickets").await, 1);
+    stop([second]).await;
+}
+
+async fn an_update_cut_short_by_a_crash_is_not_applied_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    // 1. Stored, then a crash before handling: the next run handles it.
+    let (_a, _url, tasks) = webhook(&app, &sim, false).await;
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    sim.inject_text(REPORTER, REPORTER, "/start")
+        .expect("inject");
+    stored(&app, 1).await;
+    assert_eq!(texts(&sim, REPORTER).len(), 0, "not handled yet");
+    stop(tasks).await;
+    let (_b, _url, tasks) = webhook(&app, &sim, true).await;
+    let q = anna.expect("What kind of fault").await;
+    stop(tasks).await;
+
+    // 2. Handling began and reached the conversation, then a crash before it was marked
+    //    handled: after the restart the answer is not applied again.
+    let (_c, _url, tasks) = webhook(&app, &sim, false).await;
+    let tap = sim
+        .tap_label(REPORTER, REPORTER, q.message_id, "Network")
+        .expect("tap");
+    stored(&app, 2).await;
+    let store = app.desk.store();
+    let now = app.clock_now();
+    assert_eq!(
+        store
+            .telegram_claim(tap.update_id, now, now - chrono::Duration::minutes(2))
+            .await
+            .expect("claim"),
+        Some(1)
+    );
+    let anna_person = Person {
+        channel: "telegram".into(),
+        external_id: REPORTER.to_string(),
+        name: "Anna Smith".into(),
+        language: Some("en".into()),
+    };
+    app.chat
+        .handle(&anna_person, Incoming::Choice("category:network".into()))
+        .await
+        .expect("the conversation took the tap");
+    stop(tasks).await;
+    // Once its lease has run out, the next run sees it was cut short.
+    app.clock.advance(chrono::Duration::minutes(3));
+    let (_d, _url, tasks) = webhook(&app, &sim, true).await;
+    let q = anna.expect("How far does the network").await;
+    assert!(q.content.button("Just one PC").is_some());
+    assert_eq!(anna.count("out of date"), 0, "{}", anna.shown());
+    // The person carries on from there.
+    anna.tap(&q, "Just one PC", "Which site").await;
+    stop(tasks).await;
+}
+
+async fn forged_taps_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (tg, task) = polling(&app, &sim);
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    let q = anna.say("/start", "What kind of fault").await;
+
+    // Someone else sends a tap on Anna's private question.
+    let forged = sim
+        .forge_tap(66, REPORTER, q.message_id, "category:printer")
+        .expect("forge");
+    let toast = answered(&sim, forged.callback_query_id.as_deref()).await;
+    assert_eq!(toast, None);
+    anna.tap(&q, "Network", "How far does the network").await;
+    assert_eq!(anna.count("Which printer"), 0, "{}", anna.shown());
+    assert!(
+        app.desk
+            .store()
+            .reporter_by_identity("telegram", "66")
+            .await
+            .expect("lookup")
+            .is_none(),
+        "the forger got nothing, not even a report of their own"
+    );
+
+    // A job card in the printer group's chat.
+    let number = app.report("li.na", &printer_fault()).await;
+    let group = -1_001_234_567_890;
+    User::new(&sim, 77, "Mallory", "en");
+    User::new(&sim, 88, "Alice", "en");
+    sim.add_group(group, "Printer desk", ChatType::Supergroup, None, &[77, 88])
+        .expect("group");
+    let card = Parcel {
+        id: 1,
+        to: Address {
+            channel: "telegram".into(),
+            external_id: group.to_string(),
+        },
+        lang: Lang::En,
+        event: "job_offered".into(),
+        ticket: Some(number.clone()),
+        replies: vec![Outgoing::Choices {
+            text: format!("New job {number}"),
+            options: vec![(format!("card:accept@{number}"), "Accept".into())],
+        }],
+    };
+    tg.courier().deliver(&card).await.expect("card delivered");
+    let shown = sim
+        .wait_for_bot_message(group, |m| m.content.button("Accept").is_some())
+        .await
+        .expect("card in the group");
+    // Text in the group is not for the bot; a group member who is not a linked engineer
+    // taps Accept: refused, nothing changes.
+    sim.inject_text(77, group, "/start").expect("inject");
+    let tap = sim
+        .tap_label(77, group, shown.message_id, "Accept")
+        .expect("tap");
+    let toast = answered(&sim, tap.callback_query_id.as_deref())
+        .await
+        .unwrap_or_default();
+    assert!(toast.contains("cannot do that"), "{toast}");
+    assert_eq!(
+        ticket_json(&app, &number).await["ticket"]["assignee"],
+        serde_json::Value::Null
+    );
+
+    // Alice, linked, takes the job from the group card.
+    let mut alice = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice");
+    alice.telegram_id = Some("88".into());
+    app.desk
+        .store()
+        .update_engineer(&alice)
+        .await
+        .expect("link");
+    let tap = sim
+        .tap_label(88, group, shown.message_id, "Accept")
+        .expect("tap");
+    let toast = answered(&sim, tap.callback_query_id.as_deref())
+        .await
+        .unwrap_or_default();
+    assert!(
+        toast.contains(&number),
+        "the outcome shows on the tap: {toast}"
+    );
+    let t = ticket_json(&app, &number).await;
+    assert_eq!(t["ticket"]["assignee"], serde_json::json!(alice.id));
+    assert_eq!(t["ticket"]["status"], "accepted");
+    let group_texts = texts(&sim, group);
+    assert_eq!(
+        group_texts.len(),
+        1,
+        "nothing said in the group: {group_texts:?}"
+    );
+    stop([task]).await;
+}
+
+async fn engineers_link_with_a_one_time_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_tg, task) = polling(&app, &sim);
+    let desk = Caller::Desk {
+        name: "desk".into(),
+    };
+    let code = app
+        .desk
+        .issue_link_code(&desk, "alice")
+        .await
+        .expect("code");
+    let reporter = Caller::Reporter(baoxiu::domain::ReporterId(1));
+    assert!(app.desk.issue_link_code(&reporter, "alice").await.is_err());
+
+    let mut her = User::new(&sim, 88, "Alice", "en");
+    her.say("/link", "Send /link followed by the code").await;
+    her.say("/link ABCD2345", "wrong, expired or already used")
+        .await;
+    let lowered = code.code.to_lowercase();
+    her.say(&format!("/link {lowered}"), "Linked").await;
+    let linked = app
+        .desk
+        .store()
+        .engineer_by_identity("telegram", "88")
+        .await
+        .expect("lookup")
+        .expect("linked");
+    assert_eq!(linked.handle, "alice");
+    // As an engineer now: /jobs lists jobs instead of starting a report.
+    her.say("/jobs", "open tickets").await;
+    assert_eq!(her.count("What kind of fault"), 0);
+
+    // The code works once.
+    let mut other = User::new(&sim, 99, "Mallory", "en");
+    other
+        .say(&format!("/link {}", code.code), "already used")
+        .await;
+    assert!(
+        app.desk
+            .store()
+            .engineer_by_identity("telegram", "99")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    // An expired code changes nothing.
+    let late = app.desk.issue_link_code(&desk, "bob").await.expect("code");
+    app.clock.advance(chrono::Duration::minutes(16));
+    other
+        .say(&format!("/link {}", late.code), "already used")
+        .await;
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob");
+    assert_eq!(bob.telegram_id, None);
+    stop([task]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_texts_are_split_under_the_limit() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let sim = sim().await;
+    let tg = telegram::start(app.chat.clone(), config(&sim)).expect("adapter");
+    // The chat exists once the user wrote to the bot.
+    sim.inject_text(REPORTER, REPORTER, "hi").expect("inject");
+    let line = "• BX-2026-000001 · 处理中 · 打印机与外设 · 打印机卡纸，指示灯红色闪烁 😀\n";
+    let text = line.repeat(250);
+    let parcel = Parcel {
+        id: 9,
+        to: Address {
+            channel: "telegram".into(),
+            external_id: REPORTER.to_string(),
+        },
+        lang: Lang::ZhCn,
+        event: "status".into(),
+        ticket: None,
+        replies: vec![Outgoing::Text(text.clone())],
+    };
+    tg.courier().deliver(&parcel).await.expect("delivered");
+    let shown = texts(&sim, REPORTER);
+    assert!(shown.len() >= 3, "{}", shown.len());
+    for piece in &shown {
+        let units: usize = piece.chars().map(char::len_utf16).sum();
+        assert!(units <= 4096, "{units}");
+        assert!(piece.ends_with('😀'), "split between lines");
+    }
+    assert_eq!(shown.join("\n") + "\n", text, "nothing lost or repeated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_courier_reports_flood_limits_and_dead_chats() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let clock = ManualClock::new();
+    let sim = TgSim::start(
+        sim_config()
+            .limits(RateLimits::telegram())
+            .clock(clock.clone()),
+    )
+    .await
+    .expect("tgsim");
+    let tg = telegram::start(app.chat.clone(), config(&sim)).expect("adapter");
+    let courier = tg.courier();
+    assert_eq!(courier.channel(), "telegram");
+    sim.inject_text(REPORTER, REPORTER, "hi").expect("inject");
+    let parcel = |id: i64, to: i64, text: &str| Parcel {
+        id,
+        to: Address {
+            channel: "telegram".into(),
+            external_id: to.to_string(),
+        },
+        lang: Lang::En,
+        event: "ticket_accepted".into(),
+        ticket: None,
+        replies: vec![Outgoing::Text(text.into())],
+    };
+    courier
+        .deliver(&parcel(1, REPORTER, "first"))
+        .await
+        .expect("first");
+    // A second message to the same chat within the second: Telegram says 429.
+    let second = parcel(2, REPORTER, "second");
+    assert_eq!(
+        courier.deliver(&second).await,
+        Err(DeliveryError::RateLimited(Duration::from_secs(1)))
+    );
+    assert_eq!(sim.stats().too_many_requests, 1);
+    clock.advance(Duration::from_secs(1));
+    courier.deliver(&second).await.expect("after the wait");
+    assert_eq!(texts(&sim, REPORTER), vec!["first", "second"]);
+    // A chat that does not exist, a user who blocked the bot, an id that is no chat id.
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        courier.deliver(&parcel(3, 4242, "lost")).await,
+        Err(DeliveryError::Permanent(_))
+    ));
+    sim.set_blocked(REPORTER, true);
+    assert!(matches!(
+        courier.deliver(&parcel(4, REPORTER, "blocked")).await,
+        Err(DeliveryError::Permanent(_))
+    ));
+    let mut bad = parcel(5, 0, "bad");
+    bad.to.external_id = "web-cookie".into();
+    assert!(matches!(
+        courier.deliver(&bad).await,
+        Err(DeliveryError::Permanent(_))
+    ));
+}
+
+#[test]
+fn configuration_comes_from_the_environment() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    assert!(matches!(TelegramConfig::from_lookup(env(&[])), Ok(None)));
+    let c = TelegramConfig::from_lookup(env(&[
+        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+        ("TELEGRAM_API_URL", "http://127.0.0.1:8081"),
+    ]))
+    .expect("valid")
+    .expect("on");
+    assert_eq!(
+        c.api_url.map(|u| u.to_string()),
+        Some("http://127.0.0.1:8081/".into())
+    );
+    let e = TelegramConfig::from_lookup(env(&[
+        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+        (
+            "TELEGRAM_WEBHOOK_URL",
+            "https://bx.example/telegram/webhook",
+        ),
+    ]))
+    .expect_err("a webhook needs a secret");
+    assert!(e.to_string().contains("TELEGRAM_WEBHOOK_SECRET"), "{e}");
+    let e = TelegramConfig::from_lookup(env(&[
+        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+        ("TELEGRAM_WEBHOOK_SECRET", "no spaces allowed"),
+    ]))
+    .expect_err("bad secret");
+    assert!(e.to_string().contains("A-Z, a-z, 0-9, _ and -"), "{e}");
+    let e = TelegramConfig::from_lookup(env(&[
+        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+        ("TELEGRAM_API_URL", "not a url"),
+    ]))
+    .expect_err("bad url");
+    assert!(e.to_string().starts_with("TELEGRAM_API_URL"), "{e}");
+}
