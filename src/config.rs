@@ -48,6 +48,42 @@ pub struct Config {
     pub chat: ChatConfig,
     /// Delivery retries.
     pub outbox: crate::outbox::dispatcher::DispatchConfig,
+    /// Satisfaction surveys after closure.
+    pub survey: SurveyConfig,
+}
+
+/// Satisfaction surveys (`[survey]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurveyConfig {
+    /// Sent the next working day (of the `manager_hours` office calendar) at this local
+    /// time, `HH:MM` — the contracts' next-day follow-up.
+    pub send_at: String,
+    /// Share of closed tickets surveyed, 0–1.
+    pub sample_rate: f64,
+    /// Answers are accepted this long after sending.
+    pub valid_for: Span,
+}
+
+impl Default for SurveyConfig {
+    fn default() -> Self {
+        Self {
+            send_at: "10:00".into(),
+            sample_rate: 1.0,
+            valid_for: Span(chrono::Duration::days(7)),
+        }
+    }
+}
+
+/// Survey rules, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurveyPolicy {
+    /// Local minute of the day to send at.
+    pub minute_of_day: u16,
+    /// Share surveyed.
+    pub sample_rate: f64,
+    /// Validity.
+    pub valid_for: chrono::Duration,
 }
 
 /// Chat settings.
@@ -182,6 +218,7 @@ impl Default for Config {
             }],
             chat: ChatConfig::default(),
             outbox: crate::outbox::dispatcher::DispatchConfig::default(),
+            survey: SurveyConfig::default(),
         }
     }
 }
@@ -214,6 +251,8 @@ pub struct Policy {
     pub ticket_prefix: String,
     /// SLA calendar.
     pub calendar: Calendar,
+    /// Wall-clock time in the SLA calendar's zone (timers that are not SLA clocks).
+    pub wall: Calendar,
     /// Priority matrix.
     pub matrix: PriorityMatrix,
     /// SLA targets.
@@ -224,6 +263,8 @@ pub struct Policy {
     pub manager_hours: Calendar,
     /// Category → group.
     pub routing: Routing,
+    /// Satisfaction surveys.
+    pub survey: SurveyPolicy,
 }
 
 /// A usable API token (its value hashed; compared in constant time).
@@ -299,6 +340,25 @@ impl Config {
             .map_err(|e| invalid("escalation", e))?;
         let routing =
             Routing::new(self.groups.clone()).map_err(|e| invalid("groups", e.to_string()))?;
+        let minute_of_day = self
+            .survey
+            .send_at
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.trim().parse::<u16>().ok()?, m.trim().parse::<u16>().ok()?)))
+            .filter(|(h, m)| *h < 24 && *m < 60)
+            .map(|(h, m)| h * 60 + m)
+            .ok_or_else(|| {
+                invalid(
+                    "survey.send_at",
+                    format!("`{}` is not a time of day like 10:00", self.survey.send_at),
+                )
+            })?;
+        if !(0.0..=1.0).contains(&self.survey.sample_rate) {
+            return Err(invalid(
+                "survey.sample_rate",
+                format!("{} must be between 0 and 1", self.survey.sample_rate),
+            ));
+        }
         for t in &self.api_tokens {
             if t.role != TokenRole::Manager && t.subject.is_none() {
                 return Err(invalid(
@@ -312,12 +372,18 @@ impl Config {
         }
         Ok(Policy {
             ticket_prefix: prefix.clone(),
+            wall: Calendar::always(calendar.time_zone()),
             calendar,
             matrix: self.priority.clone(),
             sla: self.sla.clone(),
             escalation: self.escalation.clone(),
             manager_hours,
             routing,
+            survey: SurveyPolicy {
+                minute_of_day,
+                sample_rate: self.survey.sample_rate,
+                valid_for: self.survey.valid_for.0,
+            },
         })
     }
 

@@ -2,7 +2,7 @@
 -- computed, so a later policy change does not move a running clock.
 CREATE TABLE sla_clocks (
     ticket_id BIGINT NOT NULL REFERENCES tickets (id),
-    kind TEXT NOT NULL CHECK (kind IN ('response', 'on_site', 'resolution', 'progress', 'replacement')),
+    kind TEXT NOT NULL CHECK (kind IN ('response', 'on_site', 'resolution', 'progress', 'replacement', 'confirmation')),
     status TEXT NOT NULL CHECK (status IN ('running', 'paused', 'met', 'breached', 'cancelled')),
     open BOOLEAN NOT NULL,
     budget_secs BIGINT NOT NULL,

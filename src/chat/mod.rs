@@ -48,6 +48,16 @@ pub enum ChatError {
     State(String),
 }
 
+/// A notification payload's text values, as a flow's starting vars.
+fn payload_vars(payload: &serde_json::Value) -> BTreeMap<String, String> {
+    payload
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+        .collect()
+}
+
 /// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
 pub const DEFAULT_IDLE: Duration = Duration::minutes(30);
 const DRAFT_KEPT: Duration = Duration::hours(24);
@@ -126,6 +136,30 @@ impl Chat {
                 Err(refusal) => return Ok(refusal),
             }
         }
+        // A reporter's button on a notification ("is it fixed?", the survey) whose flow is
+        // not the open conversation: open that flow for that ticket first.
+        if let (Role::Reporter(r), Incoming::Choice(id)) = (&role, &input)
+            && let (Some(flow), Some(ticket)) =
+                (self.flows.flow_of_choice(id), Flows::choice_scope(id))
+            && conversation.as_ref().and_then(|c| c.var("ticket")) != Some(ticket)
+        {
+            match self.desk.ticket(&Caller::Reporter(r.id), ticket).await {
+                Ok(d) => {
+                    // Say at once when the question is no longer open, rather than after
+                    // the reporter has typed a comment.
+                    if let Some(refusal) = self.closed_question(flow, &d.ticket).await? {
+                        return Ok(vec![Outgoing::Text(self.refusal(&refusal, ticket, lang))]);
+                    }
+                    let known = payload_vars(&notice_payload(&d.ticket, None, None));
+                    let (conv, _) = self
+                        .flows
+                        .start(flow, lang, &known)
+                        .map_err(|e| ChatError::State(e.to_string()))?;
+                    conversation = Some(conv);
+                }
+                Err(e) => return Ok(vec![Outgoing::Text(self.refusal(&e, ticket, lang))]),
+            }
+        }
         let Some(mut conv) = conversation else {
             replies.extend(self.idle_input(person, &role, lang, input).await?);
             return Ok(replies);
@@ -144,7 +178,13 @@ impl Chat {
                     self.save(person, None).await?;
                     return Ok(replies);
                 };
-                replies.extend(self.submit(person, r, conv, &answers).await?);
+                match conv.flow() {
+                    "confirm_fix" | "survey" => {
+                        self.save(person, None).await?;
+                        replies.extend(self.closing(r, &conv, &answers).await);
+                    }
+                    _ => replies.extend(self.submit(person, r, conv, &answers).await?),
+                }
             }
             Outcome::JobAction(job) => {
                 self.save(person, Some(&conv)).await?;
@@ -499,6 +539,95 @@ impl Chat {
         }
     }
 
+    /// Why the question a notification button asks is closed, if it is.
+    async fn closed_question(
+        &self,
+        flow: &str,
+        t: &crate::domain::ticket::Ticket,
+    ) -> Result<Option<DeskError>, ChatError> {
+        use crate::desk::SurveyRefusal;
+        use crate::domain::ticket::{Status, TicketError};
+        Ok(match flow {
+            "confirm_fix" if t.status != Status::Resolved => {
+                Some(DeskError::Ticket(TicketError::IllegalTransition {
+                    action: "confirm",
+                    status: t.status,
+                }))
+            }
+            "survey" => {
+                let now = self.desk.now();
+                match self.desk.store().survey(t.id).await? {
+                    Some(s) if s.status == "sent" && s.expires_at > now => None,
+                    Some(s) if s.status == "answered" => {
+                        Some(DeskError::Survey(SurveyRefusal::Answered))
+                    }
+                    Some(s) if s.status == "expired" || s.status == "sent" => {
+                        Some(DeskError::Survey(SurveyRefusal::Expired))
+                    }
+                    _ => Some(DeskError::Survey(SurveyRefusal::NotOpen)),
+                }
+            }
+            _ => None,
+        })
+    }
+
+    /// The reporter's answer to "is it fixed?" or to the survey, as a desk call.
+    async fn closing(
+        &self,
+        r: &Reporter,
+        conv: &Conversation,
+        answers: &BTreeMap<String, String>,
+    ) -> Vec<Outgoing> {
+        let lang = conv.lang();
+        let ticket = conv.var("ticket").unwrap_or_default().to_owned();
+        let caller = Caller::Reporter(r.id);
+        let vars = serde_json::json!({ "ticket": ticket });
+        let answer = |key: &str| answers.get(key).cloned();
+        let (result, done) = if conv.flow() == "confirm_fix" {
+            let action = match answer("reason")
+                .filter(|_| answer("fixed").as_deref() == Some("no"))
+                .map(|reason| crate::domain::intake::Note::parse(&reason))
+            {
+                None => Ok(crate::domain::ticket::Action::Confirm),
+                Some(Ok(reason)) => Ok(crate::domain::ticket::Action::Reopen(reason)),
+                Some(Err(e)) => Err(DeskError::BadValue(e.to_string())),
+            };
+            let reopen = matches!(action, Ok(crate::domain::ticket::Action::Reopen(_)));
+            let result = match action {
+                Ok(a) => self.desk.act(&caller, &ticket, a).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            (
+                result,
+                if reopen {
+                    "reopen_ack"
+                } else {
+                    "confirm_thanks"
+                },
+            )
+        } else {
+            let rating = answer("rating");
+            let reply = crate::desk::SurveyReply {
+                rating: rating
+                    .as_deref()
+                    .and_then(|r| r.strip_prefix('r'))
+                    .and_then(|n| n.parse().ok()),
+                comment: answer("comment"),
+                complaint: rating.as_deref() == Some("complaint"),
+            };
+            let key = if reply.complaint {
+                "complaint_ack"
+            } else {
+                "survey_thanks"
+            };
+            (self.desk.answer_survey(&caller, &ticket, reply).await, key)
+        };
+        match result {
+            Ok(()) => vec![Outgoing::Text(self.flows.text(done, lang, &vars))],
+            Err(e) => vec![Outgoing::Text(self.refusal(&e, &ticket, lang))],
+        }
+    }
+
     /// Opens a job card for an engineer as their conversation.
     async fn open_job(
         &self,
@@ -531,13 +660,7 @@ impl Chat {
             }
             Err(other) => return Err(other.into()),
         };
-        let payload = notice_payload(&detail.ticket, None, None);
-        let known: BTreeMap<String, String> = payload
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-            .collect();
+        let known = payload_vars(&notice_payload(&detail.ticket, None, None));
         self.flows
             .start("engineer_job", lang, &known)
             .map(Ok)
@@ -589,6 +712,9 @@ impl Chat {
                 ("not_now", serde_json::json!({ "status": status.as_str() }))
             }
             DeskError::Ticket(TicketError::AlreadyArrived) => ("already_arrived", none),
+            DeskError::Survey(crate::desk::SurveyRefusal::Answered) => ("survey_already", none),
+            DeskError::Survey(crate::desk::SurveyRefusal::Expired) => ("survey_expired", none),
+            DeskError::Survey(crate::desk::SurveyRefusal::NotOpen) => ("survey_not_open", none),
             DeskError::Store(err) => {
                 tracing::error!(error = %err, "chat action failed");
                 ("try_again", none)

@@ -68,6 +68,40 @@ impl Chat {
                     .filter(|r| matches!(r, Outgoing::Choices { .. })),
             );
         }
+        // "Is it fixed?" and the survey carry their flow's buttons, and open it as the
+        // reporter's conversation (unless one is in progress) so typed answers work too.
+        let flow = match (m.to, m.event.as_str()) {
+            (Recipient::Reporter(_), "ticket_resolved") => Some("confirm_fix"),
+            (Recipient::Reporter(_), "survey_request") => Some("survey"),
+            _ => None,
+        };
+        if let Some(flow) = flow {
+            let known = super::payload_vars(&m.payload);
+            if let Ok((conv, question)) = self.flows().start(flow, lang, &known) {
+                replies.extend(
+                    question
+                        .into_iter()
+                        .filter(|r| matches!(r, Outgoing::Choices { .. })),
+                );
+                let store = self.desk().store();
+                if store
+                    .conversation(&to.channel, &to.external_id)
+                    .await?
+                    .is_none()
+                {
+                    let state = serde_json::to_string(&conv)
+                        .map_err(|e| ChatError::State(e.to_string()))?;
+                    store
+                        .save_conversation(
+                            &to.channel,
+                            &to.external_id,
+                            Some(state),
+                            self.desk().now(),
+                        )
+                        .await?;
+                }
+            }
+        }
         Ok(Some(Parcel {
             id: m.id,
             to,

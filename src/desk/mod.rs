@@ -5,6 +5,9 @@
 pub mod link;
 mod report;
 mod sla;
+mod survey;
+
+pub use survey::{SurveyRefusal, SurveyReply};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -57,6 +60,9 @@ pub enum DeskError {
     /// A unique value is taken.
     #[error("{0} is already in use")]
     Duplicate(String),
+    /// A survey answer that cannot be taken.
+    #[error(transparent)]
+    Survey(SurveyRefusal),
     /// The ticket kept changing under us; the caller may simply retry.
     #[error("the ticket is being changed by someone else right now; please try again")]
     Busy,
@@ -506,6 +512,7 @@ impl Desk {
     fn rules(&self, priority: Priority) -> Rules<'_> {
         Rules {
             calendar: &self.policy.calendar,
+            wall: &self.policy.wall,
             warn_at: self.policy.escalation.warn_at,
             chain: self.policy.escalation.chain(priority),
         }
@@ -641,11 +648,15 @@ impl Desk {
             to: t.status,
             note: change.note,
         };
+        // Closing (confirmed or auto-closed) schedules the satisfaction survey.
+        let survey = (t.status == Status::Closed && change.from != Some(Status::Closed))
+            .then(|| self.survey_for(t, now));
         TicketWrite {
             ticket: change.ticket,
             audit,
             outbox,
             clocks: Vec::new(),
+            survey,
             end_conversation: None,
         }
     }

@@ -87,6 +87,11 @@ impl Desk {
                 format!("{kind} clock{due_at}"),
                 vec![notice(t.holder(), "sla_warning")],
             ),
+            Due::Breach if kind == ClockKind::Confirmation => t
+                .apply(&Caller::System, Action::AutoClose, now)
+                .unwrap_or_else(|_| {
+                    record("confirmation_expired", format!("{kind} timer"), Vec::new())
+                }),
             Due::Breach if kind == ClockKind::Replacement => record(
                 "replacement_due",
                 format!("{kind} rule: the device is owed a replacement"),

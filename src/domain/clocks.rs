@@ -56,6 +56,9 @@ text_enum!(
         Progress = "progress",
         /// The 48-hour rule: a device not repaired by then is replaced.
         Replacement = "replacement",
+        /// Not an SLA clock: the reporter's time to confirm a fix (wall-clock time) before
+        /// the ticket is auto-closed.
+        Confirmation = "confirmation",
     }
 );
 
@@ -128,15 +131,31 @@ pub enum Due {
 pub struct Rules<'a> {
     /// The SLA calendar.
     pub calendar: &'a Calendar,
+    /// Wall-clock time in the same zone (for the confirmation timer).
+    pub wall: &'a Calendar,
     /// Fraction of the budget at which to warn.
     pub warn_at: f64,
     /// The ticket's priority's chain.
     pub chain: &'a Chain,
 }
 
+impl Rules<'_> {
+    /// The rules a kind of clock runs on: the confirmation timer counts wall-clock time.
+    fn for_kind(self, kind: ClockKind) -> Self {
+        match kind {
+            ClockKind::Confirmation => Rules {
+                calendar: self.wall,
+                ..self
+            },
+            _ => self,
+        }
+    }
+}
+
 impl SlaClock {
     /// A clock started at `now` with `budget`.
     pub fn start(kind: ClockKind, budget: Duration, now: DateTime<Utc>, rules: Rules) -> SlaClock {
+        let rules = rules.for_kind(kind);
         let mut c = SlaClock {
             kind,
             status: ClockStatus::Running,
@@ -167,7 +186,9 @@ impl SlaClock {
         let budget = self.budget;
         match self.kind {
             ClockKind::Progress => Some((budget, Due::ProgressMissed)),
-            ClockKind::Replacement => (self.breaches == 0).then_some((budget, Due::Breach)),
+            ClockKind::Replacement | ClockKind::Confirmation => {
+                (self.breaches == 0).then_some((budget, Due::Breach))
+            }
             _ if self.breaches == 0 => {
                 if self.warned {
                     return Some((budget, Due::Breach));
@@ -208,6 +229,7 @@ impl SlaClock {
     /// until it returns `None`: several thresholds may have passed. A warning whose
     /// breach has also passed is skipped, and missed reminders collapse into one.
     pub fn fire(&mut self, now: DateTime<Utc>, rules: Rules) -> Option<Due> {
+        let rules = rules.for_kind(self.kind);
         let since = self.since?;
         let used_now = self.used_at(now, rules.calendar);
         let (at, due) = self.next_threshold(rules)?;
@@ -223,6 +245,15 @@ impl SlaClock {
             Due::Warning => {
                 self.warned = true;
                 Due::Warning
+            }
+            Due::Breach if self.kind == ClockKind::Confirmation => {
+                // Time is up: the desk auto-closes the ticket; the timer is done.
+                self.breaches = 1;
+                self.open = false;
+                self.since = None;
+                self.status = ClockStatus::Met;
+                self.next_at = None;
+                return Some(Due::Breach);
             }
             Due::Breach => {
                 self.warned = true;
@@ -274,6 +305,7 @@ impl SlaClock {
     /// Ticks again from `now` (after pending, or after a reopen for a stopped clock), with
     /// a new deadline for what is left of the budget.
     pub fn resume(&mut self, now: DateTime<Utc>, rules: Rules) {
+        let rules = rules.for_kind(self.kind);
         if self.since.is_some() || !self.open {
             return;
         }
@@ -335,6 +367,7 @@ impl SlaClock {
 
     /// A progress note: a new period starts now.
     pub fn restart(&mut self, now: DateTime<Utc>, rules: Rules) {
+        let rules = rules.for_kind(self.kind);
         self.open = true;
         self.used = Duration::zero();
         self.since = Some(now);
@@ -459,7 +492,9 @@ impl Clocks {
             }
             "pend" => {
                 for c in &mut self.0 {
-                    c.pause(now, cal);
+                    if c.kind != Confirmation {
+                        c.pause(now, cal);
+                    }
                 }
             }
             "resume" => {
@@ -474,8 +509,23 @@ impl Clocks {
                 if let Some(c) = self.get_mut(OnSite) {
                     c.cancel(now, cal);
                 }
+                let within = policy.confirm_within.0;
+                match self.get_mut(Confirmation) {
+                    Some(c) => *c = SlaClock::start(Confirmation, within, now, rules),
+                    None => self
+                        .0
+                        .push(SlaClock::start(Confirmation, within, now, rules)),
+                }
+            }
+            "confirm" => {
+                if let Some(c) = self.get_mut(Confirmation) {
+                    c.cancel(now, rules.wall);
+                }
             }
             "reopen" => {
+                if let Some(c) = self.get_mut(Confirmation) {
+                    c.cancel(now, rules.wall);
+                }
                 for kind in [Resolution, Replacement] {
                     if let Some(c) = self.get_mut(kind) {
                         c.reopen(now, rules);

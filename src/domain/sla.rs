@@ -100,6 +100,9 @@ pub struct SlaPolicy {
     pub p4: Targets,
     /// A device not repaired within this is replaced (the 48-hour rule).
     pub replacement_after: Span,
+    /// A reporter who does not confirm a fix within this (wall-clock time) has the ticket
+    /// auto-closed, recorded as auto-closed, never as confirmed.
+    pub confirm_within: Span,
 }
 
 fn span(text: &str) -> Option<Span> {
@@ -131,6 +134,7 @@ impl Default for SlaPolicy {
             },
             p4: Targets::default(),
             replacement_after: Span(Duration::hours(48)),
+            confirm_within: Span(Duration::days(3)),
         }
     }
 }

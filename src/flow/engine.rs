@@ -58,6 +58,14 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("not_now", &["status"]),
     ("already_arrived", &[]),
     ("try_again", &[]),
+    // Replies to "is it fixed?" and to the survey (src/chat).
+    ("confirm_thanks", &["ticket"]),
+    ("reopen_ack", &["ticket"]),
+    ("survey_thanks", &["ticket"]),
+    ("complaint_ack", &["ticket"]),
+    ("survey_already", &[]),
+    ("survey_expired", &[]),
+    ("survey_not_open", &[]),
     // Replies of the Telegram door (src/chat/telegram.rs).
     ("link_usage", &[]),
     ("link_done", &["engineer"]),

@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 31] = [
+pub const EVENTS: [&str; 33] = [
     "ticket_received",
     "job_offered",
     "no_engineer_on_duty",
@@ -69,10 +69,12 @@ pub const EVENTS: [&str; 31] = [
     "work_continues",
     "replacement_due",
     "delivery_failed",
+    "survey_request",
+    "complaint_filed",
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 15] = [
+pub const PAYLOAD: [&str; 16] = [
     "ticket",
     "priority",
     "status",
@@ -88,6 +90,7 @@ pub const PAYLOAD: [&str; 15] = [
     "due_at",
     "failed_event",
     "error",
+    "rating",
 ];
 
 /// A language the texts exist in.
@@ -486,6 +489,21 @@ impl Flows {
     /// belongs to, so an adapter can find or start that job's conversation first.
     pub fn choice_scope(choice_id: &str) -> Option<&str> {
         choice_id.split_once('@').map(|(_, scope)| scope)
+    }
+
+    /// The scoped flow a button belongs to: the one whose first step made it (a button on
+    /// a notification — a job offer, "is it fixed?", a survey — opens that flow).
+    pub fn flow_of_choice(&self, choice_id: &str) -> Option<&str> {
+        let (step, _) = choice_id.split_once(':')?;
+        Flows::choice_scope(choice_id)?;
+        let mut ids: Vec<&String> = self.inner.flows.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .find(|id| {
+                let f = &self.inner.flows[id.as_str()];
+                f.scoped && f.steps.get(f.start).is_some_and(|s| s.id == step)
+            })
+            .map(String::as_str)
     }
 
     /// Replays the current question (after a restart, or when the person asks "where was

@@ -36,9 +36,10 @@ impl ApiError {
                 DeskError::Ticket(TicketError::NotInGroup { .. }) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
-                DeskError::Ticket(_) | DeskError::AlreadyTaken { .. } | DeskError::Duplicate(_) => {
-                    StatusCode::CONFLICT
-                }
+                DeskError::Ticket(_)
+                | DeskError::AlreadyTaken { .. }
+                | DeskError::Duplicate(_)
+                | DeskError::Survey(_) => StatusCode::CONFLICT,
                 DeskError::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 DeskError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -17,8 +17,10 @@ const LEASE: Duration = Duration::seconds(60);
 pub struct Tick {
     /// Tickets looked at.
     pub tickets: u32,
-    /// Events recorded (warnings, breaches, escalation steps, reminders).
+    /// Events recorded (warnings, breaches, escalation steps, reminders, auto-closes).
     pub events: u32,
+    /// Satisfaction surveys sent.
+    pub surveys: u32,
 }
 
 /// The scheduler over a desk.
@@ -33,8 +35,27 @@ impl Scheduler {
         Scheduler { desk }
     }
 
-    /// Handles every clock due at the desk's current time.
+    /// Handles every clock due at the desk's current time, then sends the surveys that
+    /// are due and expires those past their validity.
     pub async fn tick(&self) -> Result<Tick, DeskError> {
+        let mut tick = self.clocks().await?;
+        let store = self.desk.store();
+        let now = self.desk.now();
+        store.expire_surveys(now).await?;
+        loop {
+            let due = store.due_surveys(now, BATCH).await?;
+            for id in &due {
+                if self.desk.send_survey(*id).await? {
+                    tick.surveys += 1;
+                }
+            }
+            if (due.len() as i64) < BATCH {
+                return Ok(tick);
+            }
+        }
+    }
+
+    async fn clocks(&self) -> Result<Tick, DeskError> {
         let store = self.desk.store();
         let mut tick = Tick::default();
         loop {

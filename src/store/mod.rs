@@ -8,10 +8,12 @@
 mod delivery;
 mod rows;
 mod sql;
+mod survey;
 mod telegram;
 mod writer;
 
 pub use delivery::{OutboxStats, StatusCount};
+pub use survey::{NewSurvey, Survey, SurveyAnswer};
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -194,6 +196,8 @@ pub struct TicketWrite {
     pub outbox: Vec<NewOutboxMessage>,
     /// SLA clocks to save (the ones this change started or moved).
     pub clocks: Vec<SlaClock>,
+    /// The satisfaction survey a closure schedules.
+    pub survey: Option<NewSurvey>,
     /// A chat conversation (channel, external id) that this write completes: deleted in
     /// the same transaction, so a resent "submit" after a crash cannot file twice.
     pub end_conversation: Option<(String, String)>,
@@ -606,4 +610,16 @@ delegate! {
     pub async fn outbox_requeue(&self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Queue figures for `/metrics`.
     pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+    /// A ticket's survey.
+    pub async fn survey(&self, ticket: TicketId) -> Result<Option<Survey>, StoreError>;
+    /// Tickets whose survey is due to be sent by `now`.
+    pub async fn due_surveys(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<TicketId>, StoreError>;
+    /// Marks a scheduled survey sent and queues its message with its audit event, in one
+    /// transaction; `false` (nothing written) if it was not scheduled any more.
+    pub async fn send_survey(&self, ticket: TicketId, now: DateTime<Utc>, audit: &NewAuditEvent, message: &NewOutboxMessage) -> Result<bool, StoreError>;
+    /// Marks sent surveys past their validity as expired; returns how many.
+    pub async fn expire_surveys(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records the answer of a sent, unexpired survey by its reporter, with its audit event
+    /// and messages; `Conflict` (nothing written) if it is not open to them any more.
+    pub async fn answer_survey(&self, ticket: TicketId, answer: &SurveyAnswer, audit: &NewAuditEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
 }

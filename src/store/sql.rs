@@ -346,7 +346,7 @@ macro_rules! repository {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Self::write_side_effects(tx, stored.id, write).await?;
+                Self::write_side_effects(tx, stored.id, &write.audit, &write.outbox).await?;
                 Self::write_clocks(tx, stored.id, &write.clocks).await?;
                 if let Some((channel, external_id)) = &write.end_conversation {
                     Self::save_conversation_in(tx, channel, external_id, None, t.created_at).await?;
@@ -399,8 +399,11 @@ macro_rules! repository {
                     return Err(StoreError::Conflict);
                 };
                 let stored: Ticket = row.try_into()?;
-                Self::write_side_effects(tx, stored.id, write).await?;
+                Self::write_side_effects(tx, stored.id, &write.audit, &write.outbox).await?;
                 Self::write_clocks(tx, stored.id, &write.clocks).await?;
+                if let Some(survey) = &write.survey {
+                    Self::schedule_survey(tx, &stored, survey).await?;
+                }
                 Ok(stored)
             }
 
@@ -455,16 +458,16 @@ macro_rules! repository {
                 Ok(())
             }
 
-            async fn write_side_effects(
+            pub(super) async fn write_side_effects(
                 tx: &mut <$db as sqlx::Database>::Connection,
                 ticket: TicketId,
-                write: &TicketWrite,
+                a: &NewAuditEvent,
+                outbox: &[NewOutboxMessage],
             ) -> Result<(), StoreError> {
-                let a = &write.audit;
                 // Audit event ($1–$9) and then the messages ($1, $2 and five per row from
                 // $10): on SQLite one call runs both statements, saving a hand-off to the
                 // driver's worker thread; PostgreSQL prepares one statement at a time.
-                let (audit, messages) = side_effects_sql(write.outbox.len());
+                let (audit, messages) = side_effects_sql(outbox.len());
                 macro_rules! bind_audit {
                     ($q:expr) => {
                         $q.bind(ticket.0)
@@ -481,7 +484,7 @@ macro_rules! repository {
                 macro_rules! bind_messages {
                     ($q:expr) => {{
                         let mut q = $q;
-                        for m in &write.outbox {
+                        for m in outbox {
                             let (kind, id) = m.to.parts();
                             q = q
                                 .bind(kind)

@@ -188,12 +188,17 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with a changed configuration.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match &backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("baoxiu.db").display()),
         Backend::Postgres(admin) => fresh_postgres(admin).await,
     };
-    start(backend, dir, database_url).await
+    start(backend, dir, database_url, tweak).await
 }
 
 impl TestApp {
@@ -205,7 +210,7 @@ impl TestApp {
             Some(admin) => Backend::Postgres(admin.clone()),
             None => Backend::Sqlite,
         };
-        let mut again = start(backend, dir, self.database_url.clone()).await;
+        let mut again = start(backend, dir, self.database_url.clone(), |_| {}).await;
         again.clock.set(baoxiu::clock::Clock::now(&self.clock));
         // Only the original drops the database.
         again.admin_url = None;
@@ -213,8 +218,14 @@ impl TestApp {
     }
 }
 
-async fn start(backend: Backend, dir: tempfile::TempDir, database_url: String) -> TestApp {
+async fn start(
+    backend: Backend,
+    dir: tempfile::TempDir,
+    database_url: String,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::default();
+    tweak(&mut config);
     config.database.url = database_url.clone();
     config.server.listen = "127.0.0.1:0".parse().expect("address");
     let mut tokens = vec![api_token("desk", TokenRole::Manager, None, MANAGER.into())];

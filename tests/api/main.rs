@@ -8,6 +8,7 @@ mod atomicity;
 mod bad_input;
 mod chat;
 mod cli;
+mod closing;
 mod concurrency;
 mod lifecycle;
 mod outbox;

@@ -41,6 +41,7 @@ fn office() -> Calendar {
 fn rules<'a>(calendar: &'a Calendar, chain: &'a Chain) -> Rules<'a> {
     Rules {
         calendar,
+        wall: calendar,
         warn_at: 0.75,
         chain,
     }

@@ -1,0 +1,176 @@
+//! Satisfaction surveys: scheduled with the closure that causes them, sent once by the
+//! scheduler, answered at most once by their reporter while valid.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{NewAuditEvent, NewOutboxMessage, PgStore, SqliteStore, StoreError};
+use crate::domain::ticket::Ticket;
+use crate::domain::{ReporterId, TicketId};
+
+/// A survey to schedule when a ticket closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSurvey {
+    /// `scheduled`, or `skipped` when the ticket was not sampled.
+    pub status: &'static str,
+    /// When to send it.
+    pub send_at: DateTime<Utc>,
+    /// Answers are refused after this.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A survey as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Survey {
+    /// The ticket.
+    pub ticket_id: i64,
+    /// Who may answer.
+    pub reporter_id: i64,
+    /// `scheduled`, `skipped`, `sent`, `answered` or `expired`.
+    pub status: String,
+    /// When it is (or was) to be sent.
+    pub send_at: DateTime<Utc>,
+    /// End of validity.
+    pub expires_at: DateTime<Utc>,
+    /// Sent at.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Answered at.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// 1–5 (none for a complaint without a rating).
+    pub rating: Option<i32>,
+    /// Free text.
+    pub comment: Option<String>,
+    /// A complaint was filed.
+    pub complaint: bool,
+}
+
+/// A reporter's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SurveyAnswer {
+    /// Who answers (only the ticket's reporter may).
+    pub reporter: ReporterId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// 1–5.
+    pub rating: Option<i32>,
+    /// Comment or complaint text.
+    pub comment: Option<String>,
+    /// A complaint.
+    pub complaint: bool,
+}
+
+macro_rules! surveys {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            pub(super) async fn schedule_survey(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                t: &Ticket,
+                s: &NewSurvey,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO surveys (ticket_id, reporter_id, status, send_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id) DO NOTHING",
+                )
+                .bind(t.id.0)
+                .bind(t.reporter.0)
+                .bind(s.status)
+                .bind(s.send_at)
+                .bind(s.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                Ok(())
+            }
+
+            pub(super) async fn survey(&self, ticket: TicketId) -> Result<Option<Survey>, StoreError> {
+                Ok(sqlx::query_as("SELECT * FROM surveys WHERE ticket_id = $1")
+                    .bind(ticket.0)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            pub(super) async fn due_surveys(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<TicketId>, StoreError> {
+                let ids: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT ticket_id FROM surveys WHERE status = 'scheduled' AND send_at <= $1
+                     ORDER BY send_at LIMIT $2",
+                )
+                .bind(now)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(ids.into_iter().map(|(id,)| TicketId(id)).collect())
+            }
+
+            pub(super) async fn send_survey(
+                &self,
+                ticket: TicketId,
+                now: DateTime<Utc>,
+                audit: &NewAuditEvent,
+                message: &NewOutboxMessage,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                // The status guard makes this happen once, however many schedulers race.
+                let sent = sqlx::query(
+                    "UPDATE surveys SET status = 'sent', sent_at = $2
+                     WHERE ticket_id = $1 AND status = 'scheduled'",
+                )
+                .bind(ticket.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if sent == 0 {
+                    return Ok(false);
+                }
+                Self::write_side_effects(&mut *tx, ticket, audit, std::slice::from_ref(message)).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            pub(super) async fn expire_surveys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE surveys SET status = 'expired' WHERE status = 'sent' AND expires_at <= $1",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            pub(super) async fn answer_survey(
+                &self,
+                ticket: TicketId,
+                answer: &SurveyAnswer,
+                audit: &NewAuditEvent,
+                outbox: &[NewOutboxMessage],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE surveys SET status = 'answered', answered_at = $3, rating = $4,
+                       comment = $5, complaint = $6
+                     WHERE ticket_id = $1 AND reporter_id = $2 AND status = 'sent' AND expires_at > $3",
+                )
+                .bind(ticket.0)
+                .bind(answer.reporter.0)
+                .bind(answer.at)
+                .bind(answer.rating)
+                .bind(&answer.comment)
+                .bind(answer.complaint)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                Self::write_side_effects(&mut *tx, ticket, audit, outbox).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+surveys!(SqliteStore, sqlx::Sqlite);
+surveys!(PgStore, sqlx::Postgres);
