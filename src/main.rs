@@ -44,6 +44,25 @@ enum Command {
         #[command(subcommand)]
         command: FlowsCommand,
     },
+    /// The contract's statistics for a period: volume, times, SLA compliance, reopen rate,
+    /// confirmations, survey response and satisfaction, complaints, repeat faults.
+    Report {
+        /// First day (local date, YYYY-MM-DD); with --to.
+        #[arg(long, requires = "to", conflicts_with = "period")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, inclusive.
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// The last complete week, month, quarter, half-year or year.
+        #[arg(long)]
+        period: Option<String>,
+        /// Break down by category, department, site, engineer or priority.
+        #[arg(long)]
+        by: Option<String>,
+        /// table (default), csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Inspect the notification outbox and replay dead letters.
     Outbox {
         #[command(subcommand)]
@@ -156,6 +175,49 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("database: {e}"))?;
             store.close().await;
             println!("database {} is up to date", config.database.url);
+            Ok(())
+        }
+        Command::Report {
+            from,
+            to,
+            period,
+            by,
+            format,
+        } => {
+            let policy = config.policy(&source).map_err(|e| e.to_string())?;
+            let store = open_store(&config)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            let desk = Desk::new(store, Arc::new(SystemClock), policy);
+            let by = by
+                .map(|b| {
+                    baoxiu::domain::report::GroupBy::parse(&b).ok_or_else(|| {
+                        format!("unknown --by `{b}`; use category, department, site, engineer or priority")
+                    })
+                })
+                .transpose()?;
+            let (start, end) = desk
+                .report_period(from, to, period.as_deref())
+                .map_err(|e| e.to_string())?;
+            let caller = baoxiu::domain::ticket::Caller::Desk { name: "cli".into() };
+            let report = desk
+                .report_for(&caller, start, end, by)
+                .await
+                .map_err(|e| e.to_string())?;
+            match format.as_str() {
+                "table" => print!("{}", report.to_table()),
+                "csv" => print!("{}", report.to_csv()),
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                ),
+                other => {
+                    return Err(format!(
+                        "unknown --format `{other}`; use table, csv or json"
+                    ));
+                }
+            }
+            desk.store().close().await;
             Ok(())
         }
         Command::Outbox { command } => {

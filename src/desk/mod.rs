@@ -4,6 +4,7 @@
 
 pub mod link;
 mod report;
+mod reports;
 mod sla;
 mod survey;
 

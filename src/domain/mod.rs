@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod clocks;
 pub mod intake;
 pub mod priority;
+pub mod report;
 pub mod routing;
 pub mod sla;
 pub mod ticket;

@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+mod reports;
 mod tickets;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets/{number}", get(tickets::show))
         .route("/api/tickets/{number}/{action}", post(tickets::act))
         .route("/api/groups", get(tickets::groups))
+        .route("/api/reports", get(reports::show))
         .route(
             "/api/engineers",
             get(tickets::engineers).post(tickets::add_engineer),

@@ -13,7 +13,7 @@ mod telegram;
 mod writer;
 
 pub use delivery::{OutboxStats, StatusCount};
-pub use survey::{NewSurvey, Survey, SurveyAnswer};
+pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -610,6 +610,10 @@ delegate! {
     pub async fn outbox_requeue(&self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Queue figures for `/metrics`.
     pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+    /// Tickets reported in `[from, to)` with their clocks and surveys, by id.
+    pub async fn report_rows(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ReportRow>, StoreError>;
+    /// Asset tags with at least `at_least` tickets reported in `[since, to)`.
+    pub async fn repeat_faults(&self, since: DateTime<Utc>, to: DateTime<Utc>, at_least: i64) -> Result<Vec<(String, i64)>, StoreError>;
     /// A ticket's survey.
     pub async fn survey(&self, ticket: TicketId) -> Result<Option<Survey>, StoreError>;
     /// Tickets whose survey is due to be sent by `now`.

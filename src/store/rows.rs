@@ -380,3 +380,17 @@ impl TryFrom<ClockRow> for SlaClock {
         })
     }
 }
+
+/// A clock row with its ticket id (reports read many tickets' clocks at once).
+#[derive(sqlx::FromRow)]
+pub(super) struct ClockRowWithTicket {
+    ticket_id: i64,
+    #[sqlx(flatten)]
+    clock: ClockRow,
+}
+
+impl ClockRowWithTicket {
+    pub(super) fn split(self) -> (i64, ClockRow) {
+        (self.ticket_id, self.clock)
+    }
+}

@@ -174,3 +174,88 @@ macro_rules! surveys {
 
 surveys!(SqliteStore, sqlx::Sqlite);
 surveys!(PgStore, sqlx::Postgres);
+
+/// What the report reads per ticket: the ticket, its clocks and its survey.
+pub type ReportRow = (Ticket, Vec<crate::domain::clocks::SlaClock>, Option<Survey>);
+
+macro_rules! reports {
+    ($store:ty) => {
+        impl $store {
+            pub(super) async fn report_rows(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<Vec<ReportRow>, StoreError> {
+                let tickets: Vec<super::rows::TicketRow> = sqlx::query_as(
+                    "SELECT * FROM tickets WHERE created_at >= $1 AND created_at < $2 ORDER BY id",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(self.reader())
+                .await?;
+                let clocks: Vec<(i64, super::rows::ClockRow)> = {
+                    let rows: Vec<super::rows::ClockRowWithTicket> = sqlx::query_as(
+                        "SELECT c.* FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
+                         WHERE t.created_at >= $1 AND t.created_at < $2",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(self.reader())
+                    .await?;
+                    rows.into_iter().map(|r| r.split()).collect()
+                };
+                let surveys: Vec<Survey> = sqlx::query_as(
+                    "SELECT s.* FROM surveys s JOIN tickets t ON t.id = s.ticket_id
+                     WHERE t.created_at >= $1 AND t.created_at < $2",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(self.reader())
+                .await?;
+                let mut by_ticket: std::collections::HashMap<i64, ReportRow> =
+                    std::collections::HashMap::new();
+                let mut order = Vec::new();
+                for row in tickets {
+                    let t: Ticket = row.try_into()?;
+                    order.push(t.id.0);
+                    by_ticket.insert(t.id.0, (t, Vec::new(), None));
+                }
+                for (id, c) in clocks {
+                    if let Some(entry) = by_ticket.get_mut(&id) {
+                        entry.1.push(c.try_into()?);
+                    }
+                }
+                for s in surveys {
+                    if let Some(entry) = by_ticket.get_mut(&s.ticket_id) {
+                        entry.2 = Some(s);
+                    }
+                }
+                Ok(order
+                    .into_iter()
+                    .filter_map(|id| by_ticket.remove(&id))
+                    .collect())
+            }
+
+            pub(super) async fn repeat_faults(
+                &self,
+                since: DateTime<Utc>,
+                to: DateTime<Utc>,
+                at_least: i64,
+            ) -> Result<Vec<(String, i64)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT asset_tag, COUNT(*) AS n FROM tickets
+                     WHERE asset_tag IS NOT NULL AND created_at >= $1 AND created_at < $2
+                     GROUP BY asset_tag HAVING COUNT(*) >= $3 ORDER BY n DESC, asset_tag",
+                )
+                .bind(since)
+                .bind(to)
+                .bind(at_least)
+                .fetch_all(self.reader())
+                .await?)
+            }
+        }
+    };
+}
+
+reports!(SqliteStore);
+reports!(PgStore);

@@ -12,5 +12,6 @@ mod closing;
 mod concurrency;
 mod lifecycle;
 mod outbox;
+mod reports;
 mod sla;
 mod telegram;

@@ -115,8 +115,10 @@ async fn a_platform_down_for_ten_minutes_loses_nothing_and_keeps_order(backend: 
         delivered: Mutex::default(),
     });
     let d = dispatcher(&app, courier.clone());
-    // Twenty minutes in ten-second steps.
-    for _ in 0..120 {
+    // Forty minutes in ten-second steps: with jitter, the attempt after an outage that
+    // ends at 10 minutes comes by 26 minutes at the latest (attempts back off from 30 s,
+    // doubling: the last failing one is before 600 s, the next at most 960 s later).
+    for _ in 0..240 {
         d.run_once().await.unwrap();
         app.clock.advance(Duration::seconds(10));
     }

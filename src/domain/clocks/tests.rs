@@ -322,7 +322,12 @@ fn clocks_follow_the_ticket_lifecycle() {
         clocks.get(ClockKind::OnSite).unwrap().status,
         ClockStatus::Cancelled
     );
-    assert!(clocks.0.iter().all(|c| c.next_at.is_none()));
+    // Only the reporter's confirmation timer runs now: three days of wall-clock time.
+    for c in &clocks.0 {
+        let expected =
+            (c.kind == ClockKind::Confirmation).then(|| t0 + mins(700) + Duration::days(3));
+        assert_eq!(c.next_at, expected, "{:?}", c.kind);
+    }
 
     // Not fixed: resolution resumes with what was left (8 h − 160 min used).
     step(&mut clocks, "reopen", 2000);
@@ -372,4 +377,23 @@ fn a_span_policy_change_does_not_move_a_started_clock() {
     c.pause(t0 + Duration::hours(1), &cal);
     c.resume(t0 + Duration::hours(2), r);
     assert_eq!(c.due_at, Some(t0 + Duration::hours(5)));
+}
+
+#[test]
+fn the_confirmation_timer_counts_wall_clock_time_and_fires_once() {
+    let (office, wall, chain) = (office(), always(), p1_chain());
+    let r = Rules {
+        calendar: &office,
+        wall: &wall,
+        warn_at: 0.75,
+        chain: &chain,
+    };
+    // Resolved Friday 17:00: three days later is Monday 17:00, office hours or not.
+    let resolved = at("2026-11-27 17:00:00");
+    let mut c = SlaClock::start(ClockKind::Confirmation, Duration::days(3), resolved, r);
+    assert_eq!(c.next_at, Some(at("2026-11-30 17:00:00")));
+    assert_eq!(c.fire(at("2026-11-30 16:59:59"), r), None);
+    assert_eq!(c.fire(at("2026-11-30 17:00:00"), r), Some(Due::Breach));
+    assert_eq!((c.open, c.next_at), (false, None));
+    assert_eq!(c.fire(at("2026-12-30 17:00:00"), r), None, "fires once");
 }

@@ -726,7 +726,9 @@ fn a_conversation_stored_before_the_flows_changed() {
 #[test]
 fn unknown_flow_cannot_start() {
     assert_eq!(
-        FLOWS.start("survey", Lang::ZhCn, &map(&[])).unwrap_err(),
-        FlowError::UnknownFlow("survey".into())
+        FLOWS
+            .start("no_such_flow", Lang::ZhCn, &map(&[]))
+            .unwrap_err(),
+        FlowError::UnknownFlow("no_such_flow".into())
     );
 }

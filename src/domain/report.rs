@@ -1,0 +1,509 @@
+//! The contract's statistics over a period, as pure arithmetic on stored tickets, clocks
+//! and surveys: volume, times to accept / arrive / resolve, SLA compliance per clock,
+//! reopen rate, confirmed vs auto-closed, survey response and satisfaction, complaints,
+//! and repeat faults per device. Times are wall-clock durations.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::clocks::{ClockKind, ClockStatus, SlaClock};
+use super::ticket::{Closure, Ticket};
+
+/// One ticket with what the report needs about it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// Its clocks.
+    pub clocks: Vec<SlaClock>,
+    /// Its survey: status (`sent`, `answered`, `expired`, …), rating, complaint.
+    pub survey: Option<(String, Option<i32>, bool)>,
+    /// The assignee's name, if any.
+    pub engineer: Option<String>,
+}
+
+/// How to break the figures down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// Fault category.
+    Category,
+    /// Reporter's department.
+    Department,
+    /// Site.
+    Site,
+    /// Assigned engineer.
+    Engineer,
+    /// Priority.
+    Priority,
+}
+
+impl GroupBy {
+    /// Parses `category`, `department`, `site`, `engineer` or `priority`.
+    pub fn parse(text: &str) -> Option<GroupBy> {
+        Some(match text {
+            "category" => GroupBy::Category,
+            "department" => GroupBy::Department,
+            "site" => GroupBy::Site,
+            "engineer" => GroupBy::Engineer,
+            "priority" => GroupBy::Priority,
+            _ => return None,
+        })
+    }
+
+    fn key(self, r: &Row) -> String {
+        let t = &r.ticket;
+        match self {
+            GroupBy::Category => t.intake.category.clone(),
+            GroupBy::Department => t.intake.department.to_string(),
+            GroupBy::Site => t.intake.location.site.to_string(),
+            GroupBy::Engineer => r.engineer.clone().unwrap_or_else(|| "-".into()),
+            GroupBy::Priority => t.priority.as_str().to_owned(),
+        }
+    }
+}
+
+/// Mean and 90th percentile of a duration, in minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Times {
+    /// How many tickets had one.
+    pub count: usize,
+    /// Mean, minutes.
+    pub mean_minutes: Option<f64>,
+    /// 90th percentile (nearest rank), minutes.
+    pub p90_minutes: Option<f64>,
+}
+
+impl Times {
+    fn of(mut spans: Vec<Duration>) -> Times {
+        spans.sort();
+        let count = spans.len();
+        let minutes = |d: Duration| d.num_seconds() as f64 / 60.0;
+        let mean = (count > 0).then(|| {
+            spans.iter().map(|d| d.num_seconds()).sum::<i64>() as f64 / count as f64 / 60.0
+        });
+        // Nearest rank: the smallest value with at least 90 % of values at or below it.
+        let p90 = (count > 0).then(|| minutes(spans[(count * 9).div_ceil(10) - 1]));
+        Times {
+            count,
+            mean_minutes: mean,
+            p90_minutes: p90,
+        }
+    }
+}
+
+/// Met and breached clocks of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Compliance {
+    /// Stopped within their budget.
+    pub met: usize,
+    /// Breached (stopped or still running).
+    pub breached: usize,
+    /// met / (met + breached).
+    pub rate: Option<f64>,
+}
+
+/// The figures for a set of tickets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figures {
+    /// Tickets reported.
+    pub tickets: usize,
+    /// Report → accept.
+    pub to_accept: Times,
+    /// Accept → arrival on site.
+    pub to_arrive: Times,
+    /// Report → resolved.
+    pub to_resolve: Times,
+    /// Per SLA clock (response, on_site, resolution, progress, replacement).
+    pub sla: BTreeMap<String, Compliance>,
+    /// Tickets reopened at least once, of those resolved at least once.
+    pub reopened: usize,
+    /// reopened / resolved at least once.
+    pub reopen_rate: Option<f64>,
+    /// Closed on the reporter's confirmation.
+    pub confirmed: usize,
+    /// Closed because nobody confirmed in time.
+    pub auto_closed: usize,
+    /// Surveys sent.
+    pub surveys_sent: usize,
+    /// Surveys answered.
+    pub surveys_answered: usize,
+    /// answered / sent.
+    pub response_rate: Option<f64>,
+    /// Ratings of 4 or 5, of answered surveys with a rating.
+    pub satisfied: usize,
+    /// satisfied / rated.
+    pub satisfaction_rate: Option<f64>,
+    /// Mean rating.
+    pub average_rating: Option<f64>,
+    /// Complaints filed.
+    pub complaints: usize,
+}
+
+fn rate(part: usize, whole: usize) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+impl Figures {
+    /// Computes the figures for `rows`.
+    pub fn of<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Figures {
+        let rows: Vec<&Row> = rows.into_iter().collect();
+        let span = |f: &dyn Fn(&Ticket) -> Option<Duration>| {
+            Times::of(rows.iter().filter_map(|r| f(&r.ticket)).collect())
+        };
+        let mut sla = BTreeMap::new();
+        for kind in ClockKind::ALL
+            .iter()
+            .filter(|k| **k != ClockKind::Confirmation)
+        {
+            let mut c = Compliance::default();
+            for clock in rows
+                .iter()
+                .flat_map(|r| &r.clocks)
+                .filter(|c| c.kind == *kind)
+            {
+                if clock.breaches > 0 {
+                    c.breached += 1;
+                } else if clock.status == ClockStatus::Met {
+                    c.met += 1;
+                }
+            }
+            c.rate = rate(c.met, c.met + c.breached);
+            sla.insert(kind.as_str().to_owned(), c);
+        }
+        let resolved_once = rows
+            .iter()
+            .filter(|r| r.ticket.resolved_at.is_some() || r.ticket.reopen_count > 0)
+            .count();
+        let reopened = rows.iter().filter(|r| r.ticket.reopen_count > 0).count();
+        let closure = |c: Closure| rows.iter().filter(|r| r.ticket.closure == Some(c)).count();
+        let surveys: Vec<&(String, Option<i32>, bool)> =
+            rows.iter().filter_map(|r| r.survey.as_ref()).collect();
+        let sent = surveys
+            .iter()
+            .filter(|s| matches!(s.0.as_str(), "sent" | "answered" | "expired"))
+            .count();
+        let answered: Vec<_> = surveys.iter().filter(|s| s.0 == "answered").collect();
+        let ratings: Vec<i32> = answered.iter().filter_map(|s| s.1).collect();
+        let satisfied = ratings.iter().filter(|r| **r >= 4).count();
+        Figures {
+            tickets: rows.len(),
+            to_accept: span(&|t| Some(t.accepted_at? - t.created_at)),
+            to_arrive: span(&|t| Some(t.arrived_at? - t.accepted_at?)),
+            to_resolve: span(&|t| Some(t.resolved_at? - t.created_at)),
+            sla,
+            reopened,
+            reopen_rate: rate(reopened, resolved_once),
+            confirmed: closure(Closure::Confirmed),
+            auto_closed: closure(Closure::AutoClosed),
+            surveys_sent: sent,
+            surveys_answered: answered.len(),
+            response_rate: rate(answered.len(), sent),
+            satisfied,
+            satisfaction_rate: rate(satisfied, ratings.len()),
+            average_rating: (!ratings.is_empty())
+                .then(|| ratings.iter().sum::<i32>() as f64 / ratings.len() as f64),
+            complaints: surveys.iter().filter(|s| s.2).count(),
+        }
+    }
+}
+
+/// A device reported again and again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepeatFault {
+    /// Asset tag.
+    pub asset_tag: String,
+    /// Tickets in the 90 days before the period's end.
+    pub tickets: i64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Start (inclusive).
+    pub from: DateTime<Utc>,
+    /// End (exclusive).
+    pub to: DateTime<Utc>,
+    /// The breakdown used, if any.
+    pub by: Option<GroupBy>,
+    /// All tickets of the period.
+    pub total: Figures,
+    /// Per group, by key.
+    pub groups: BTreeMap<String, Figures>,
+    /// Devices with 3 or more tickets in the 90 days to the period's end.
+    pub repeat_faults: Vec<RepeatFault>,
+}
+
+impl Report {
+    /// Builds the report for tickets reported in `[from, to)`.
+    pub fn build(
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        by: Option<GroupBy>,
+        rows: &[Row],
+        repeat_faults: Vec<RepeatFault>,
+    ) -> Report {
+        let mut grouped: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
+        if let Some(by) = by {
+            for r in rows {
+                grouped.entry(by.key(r)).or_default().push(r);
+            }
+        }
+        Report {
+            from,
+            to,
+            by,
+            total: Figures::of(rows),
+            groups: grouped
+                .into_iter()
+                .map(|(k, rs)| (k, Figures::of(rs)))
+                .collect(),
+            repeat_faults,
+        }
+    }
+}
+
+/// A report period preset, as the contracts require them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// Monday to Sunday.
+    Week,
+    /// A calendar month.
+    Month,
+    /// A calendar quarter.
+    Quarter,
+    /// January–June or July–December.
+    HalfYear,
+    /// A calendar year.
+    Year,
+}
+
+impl Period {
+    /// Parses `week`, `month`, `quarter`, `half-year` or `year`.
+    pub fn parse(text: &str) -> Option<Period> {
+        Some(match text {
+            "week" => Period::Week,
+            "month" => Period::Month,
+            "quarter" => Period::Quarter,
+            "half-year" | "half_year" => Period::HalfYear,
+            "year" => Period::Year,
+            _ => return None,
+        })
+    }
+
+    /// The last complete period before `today`: `[first day, day after the last)`.
+    pub fn last_before(self, today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+        use chrono::{Datelike, Months, NaiveDate};
+        let months_start = |every: u32| {
+            let m0 = (today.month0() / every) * every;
+            NaiveDate::from_ymd_opt(today.year(), m0 + 1, 1).unwrap_or(today)
+        };
+        match self {
+            Period::Week => {
+                let this =
+                    today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+                (this - Duration::days(7), this)
+            }
+            Period::Month | Period::Quarter | Period::HalfYear | Period::Year => {
+                let every = match self {
+                    Period::Month => 1,
+                    Period::Quarter => 3,
+                    Period::HalfYear => 6,
+                    _ => 12,
+                };
+                let end = months_start(every);
+                (
+                    end.checked_sub_months(Months::new(every)).unwrap_or(end),
+                    end,
+                )
+            }
+        }
+    }
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{:.1}", r * 100.0))
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+/// Column names of the table and CSV forms.
+const COLUMNS: [&str; 21] = [
+    "group",
+    "tickets",
+    "accept_mean_min",
+    "accept_p90_min",
+    "arrive_mean_min",
+    "arrive_p90_min",
+    "resolve_mean_min",
+    "resolve_p90_min",
+    "response_sla_pct",
+    "on_site_sla_pct",
+    "resolution_sla_pct",
+    "progress_sla_pct",
+    "replacement_sla_pct",
+    "reopen_pct",
+    "confirmed",
+    "auto_closed",
+    "surveys_sent",
+    "survey_response_pct",
+    "satisfied_pct",
+    "avg_rating",
+    "complaints",
+];
+
+impl Figures {
+    fn cells(&self, group: &str) -> Vec<String> {
+        let sla = |k: &str| pct(self.sla.get(k).and_then(|c| c.rate));
+        vec![
+            group.to_owned(),
+            self.tickets.to_string(),
+            num(self.to_accept.mean_minutes),
+            num(self.to_accept.p90_minutes),
+            num(self.to_arrive.mean_minutes),
+            num(self.to_arrive.p90_minutes),
+            num(self.to_resolve.mean_minutes),
+            num(self.to_resolve.p90_minutes),
+            sla("response"),
+            sla("on_site"),
+            sla("resolution"),
+            sla("progress"),
+            sla("replacement"),
+            pct(self.reopen_rate),
+            self.confirmed.to_string(),
+            self.auto_closed.to_string(),
+            self.surveys_sent.to_string(),
+            pct(self.response_rate),
+            pct(self.satisfaction_rate),
+            num(self.average_rating),
+            self.complaints.to_string(),
+        ]
+    }
+}
+
+impl Report {
+    fn lines(&self) -> Vec<Vec<String>> {
+        let mut lines = vec![COLUMNS.iter().map(|c| (*c).to_owned()).collect()];
+        for (k, f) in &self.groups {
+            lines.push(f.cells(k));
+        }
+        lines.push(self.total.cells("total"));
+        lines
+    }
+
+    /// CSV: one row per group and a `total` row; repeat faults are in the JSON form.
+    pub fn to_csv(&self) -> String {
+        let quote = |c: &str| {
+            if c.contains([',', '"', '\n']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.to_owned()
+            }
+        };
+        self.lines()
+            .iter()
+            .map(|l| l.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    }
+
+    /// A plain-text table (one column per figure), then the repeat faults.
+    pub fn to_table(&self) -> String {
+        let lines = self.lines();
+        let widths: Vec<usize> = (0..COLUMNS.len())
+            .map(|i| {
+                lines
+                    .iter()
+                    .map(|l| l[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = format!("tickets reported {} – {}\n", self.from, self.to);
+        for l in &lines {
+            let cells: Vec<String> = l
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:>w$}", w = *w))
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        out.push_str("repeat faults (≥ 3 tickets in 90 days):");
+        if self.repeat_faults.is_empty() {
+            out.push_str(" none\n");
+        } else {
+            out.push('\n');
+            for r in &self.repeat_faults {
+                out.push_str(&format!("  {}  {}\n", r.asset_tag, r.tickets));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_the_last_complete_period() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let today = d(2026, 11, 22); // a Sunday
+        assert_eq!(
+            Period::Week.last_before(today),
+            (d(2026, 11, 9), d(2026, 11, 16))
+        );
+        assert_eq!(
+            Period::Month.last_before(today),
+            (d(2026, 10, 1), d(2026, 11, 1))
+        );
+        assert_eq!(
+            Period::Quarter.last_before(today),
+            (d(2026, 7, 1), d(2026, 10, 1))
+        );
+        assert_eq!(
+            Period::HalfYear.last_before(today),
+            (d(2026, 1, 1), d(2026, 7, 1))
+        );
+        assert_eq!(
+            Period::Year.last_before(today),
+            (d(2025, 1, 1), d(2026, 1, 1))
+        );
+        assert_eq!(
+            Period::Month.last_before(d(2026, 1, 5)),
+            (d(2025, 12, 1), d(2026, 1, 1))
+        );
+        assert_eq!(Period::parse("half-year"), Some(Period::HalfYear));
+        assert_eq!(Period::parse("fortnight"), None);
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let m = |n: i64| Duration::minutes(n);
+        let t = Times::of((1..=10).map(m).collect());
+        assert_eq!(t.p90_minutes, Some(9.0));
+        assert_eq!(t.mean_minutes, Some(5.5));
+        let t = Times::of(vec![m(5)]);
+        assert_eq!((t.p90_minutes, t.mean_minutes), (Some(5.0), Some(5.0)));
+        let t = Times::of(Vec::new());
+        assert_eq!((t.count, t.p90_minutes, t.mean_minutes), (0, None, None));
+        let t = Times::of((1..=11).map(m).collect());
+        assert_eq!(t.p90_minutes, Some(10.0), "ceil(0.9 × 11) = 10th value");
+    }
+
+    #[test]
+    fn rates_are_absent_without_a_denominator() {
+        assert_eq!(rate(0, 0), None);
+        assert_eq!(rate(1, 4), Some(0.25));
+        let empty = Figures::of(&[]);
+        assert_eq!(empty.tickets, 0);
+        assert_eq!(empty.response_rate, None);
+        assert_eq!(empty.sla["response"].rate, None);
+    }
+}
