@@ -162,6 +162,13 @@ async fn a_platform_down_for_ten_minutes_loses_nothing_and_keeps_order(backend: 
         let retried = m.event == "ticket_accepted";
         assert_eq!(m.attempts > 1, retried, "{m:?}");
     }
+    // The queue as Prometheus sees it.
+    let metrics = app.get("", "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("baoxiu_outbox_pending 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("baoxiu_outbox_messages{status=\"sent\",channel=\"web\"} 8\n"),
+        "{metrics}"
+    );
 }
 
 async fn dead_letters_after_the_last_attempt_alert_managers_and_can_be_replayed(backend: Backend) {

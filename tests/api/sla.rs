@@ -15,6 +15,7 @@ on_both_backends!(
     one_second_before_the_deadline_is_met_one_second_after_is_breached,
     a_pending_ticket_pauses_its_clocks_without_a_false_breach,
     managers_are_not_woken_for_tickets_below_p1,
+    a_missed_progress_note_reminds_the_engineer_and_reassures_the_reporter,
 );
 
 async fn clocks(app: &TestApp, number: &str) -> Vec<baoxiu::domain::clocks::SlaClock> {
@@ -292,4 +293,65 @@ async fn managers_are_not_woken_for_tickets_below_p1(backend: Backend) {
             .iter()
             .all(|t| *t == night)
     );
+}
+
+async fn a_missed_progress_note_reminds_the_engineer_and_reassures_the_reporter(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t0 = app.desk.now();
+    let p1 = app
+        .report("li.na", &json!({"department": "财务部", "phone": "13800138000", "site": "总部", "category": "printer", "description": "整层打印机全部离线", "people_affected": 40, "impact": "everyone", "urgency": "high"}))
+        .await;
+    app.act(&token("alice"), &p1, "accept", json!({}), StatusCode::OK)
+        .await;
+    // P1: a progress note is due every 30 minutes while the job is worked.
+    app.clock.set(t0 + Duration::minutes(29));
+    app.act(
+        &token("alice"),
+        &p1,
+        "progress",
+        json!({"note": "正在排查打印服务器"}),
+        StatusCode::OK,
+    )
+    .await;
+    app.clock.set(t0 + Duration::minutes(58));
+    tick(&app).await;
+    assert!(
+        !actions(&app, &p1)
+            .await
+            .contains(&"progress_missed".to_owned()),
+        "the note reset the period"
+    );
+    app.clock.set(t0 + Duration::minutes(59));
+    tick(&app).await;
+    let audit = actions(&app, &p1).await;
+    assert_eq!(
+        audit.iter().filter(|a| *a == "progress_missed").count(),
+        1,
+        "{audit:?}"
+    );
+    let t = app
+        .desk
+        .store()
+        .ticket_by_number(&p1)
+        .await
+        .unwrap()
+        .unwrap();
+    let outbox = app.desk.store().outbox_for_ticket(t.id).await.unwrap();
+    let to = |event: &str| {
+        outbox
+            .iter()
+            .filter(|m| m.event == event)
+            .map(|m| m.to)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        to("progress_overdue"),
+        [baoxiu::store::Recipient::Engineer(t.assignee.unwrap())]
+    );
+    assert_eq!(
+        to("work_continues"),
+        [baoxiu::store::Recipient::Reporter(t.reporter)]
+    );
+    let progress = clock(&clocks(&app, &p1).await, ClockKind::Progress);
+    assert_eq!(progress.breaches, 1);
 }
