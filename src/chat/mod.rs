@@ -114,13 +114,7 @@ impl Chat {
             // One round trip for the reporter and their conversation: this runs per message.
             None => match store.reporter_with_conversation(channel, id).await? {
                 Some((r, stored)) => (Role::Reporter(r), stored),
-                None => {
-                    let r = self
-                        .desk
-                        .reporter_for_identity(channel, id, &person.name)
-                        .await?;
-                    (Role::Reporter(r), None)
-                }
+                None => (Role::Reporter(self.reporter(person).await?), None),
             },
         };
         let lang = self.lang_of(person, &role);
@@ -194,6 +188,24 @@ impl Chat {
             }
         }
         Ok(replies)
+    }
+
+    /// The reporter behind a person, created on first contact (their name must then be
+    /// valid) with their door's language, which later notifications use.
+    pub async fn reporter(&self, person: &Person) -> Result<Reporter, ChatError> {
+        let (channel, id) = (&person.channel, &person.external_id);
+        let mut r = self
+            .desk
+            .reporter_for_identity(channel, id, &person.name)
+            .await?;
+        if r.language.is_none()
+            && let Some(code) = &person.language
+        {
+            let lang = Lang::from_code(code);
+            self.remember_lang(&r, lang).await?;
+            r.language = Some(lang.as_code().to_owned());
+        }
+        Ok(r)
     }
 
     /// What a person sees on arriving (or after a restart): their current question, or a

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::{Chat, Person};
+use super::{Chat, ChatError, Person};
 use crate::flow::{Incoming, Outgoing};
 
 const COOKIE: &str = "baoxiu_web";
@@ -151,13 +151,12 @@ async fn hello(State(s): State<WebState>, headers: HeaderMap, Json(h): Json<Hell
     });
     person.name = h.name;
     person.language = Some(lang.into());
-    if let Err(e) = s
-        .chat
-        .desk()
-        .reporter_for_identity(&person.channel, &person.external_id, &person.name)
-        .await
-    {
-        return problem(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
+    match s.chat.reporter(&person).await {
+        Ok(_) => {}
+        Err(ChatError::Desk(e)) => {
+            return problem(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
+        }
+        Err(e) => return chat_failed(e),
     }
     let replies = match s
         .chat

@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, MANAGER, TestApp, spawn_app};
 use crate::on_both_backends;
 
-on_both_backends!(web_tabs_receive_later_messages_live);
+on_both_backends!(
+    web_tabs_receive_later_messages_live,
+    the_whole_loop_in_the_web_chat
+);
 
 on_both_backends!(
     web_chat_reports_a_fault_in_english,
@@ -433,4 +436,130 @@ async fn web_tabs_receive_later_messages_live(backend: Backend) {
         .await
         .expect("events");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Reads the event stream until an event contains `needle`; returns everything read.
+async fn event_with(events: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event with {needle:?}; saw {seen}"))
+            .expect("read")
+            .expect("a chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+/// A button's id from a pushed event (its JSON data).
+fn button_id(event: &str, prefix: &str) -> String {
+    let start = event
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in {event}"));
+    event[start..].split('"').next().expect("an id").to_owned()
+}
+
+/// Report → accept → resolve → "fixed" → the survey the next working morning → a rating
+/// → the report counts it: all through the web chat door, the dispatcher and the desk.
+async fn the_whole_loop_in_the_web_chat(backend: Backend) {
+    use std::sync::Arc;
+
+    use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
+    let app = spawn_app(backend).await;
+    let (me, _) = Browser::hello(&app, "Anna Smith", "en").await;
+    for answer in [
+        "printer",
+        "HP LaserJet M404",
+        "1",
+        "Head office",
+        "Tower B",
+        "12F-1203",
+        "prn-12f-01",
+        "Paper jam",
+        "2",
+        "3",
+        "1",
+        "Finance",
+        "+86 21 5555 0100",
+    ] {
+        me.say(answer).await;
+    }
+    let receipt = texts(&me.send(json!({ "choice": "summary:submit" })).await);
+    let number = ticket_number(&receipt).expect("a ticket number");
+    let mut events = app
+        .client
+        .get(format!("{}/chat/events", app.base))
+        .header("cookie", &me.cookie)
+        .send()
+        .await
+        .expect("events");
+    let dispatcher = Dispatcher::new(
+        app.chat.clone(),
+        vec![Arc::new(app.hub.clone())],
+        DispatchConfig::default(),
+    );
+    // Delivers until no message to a reporter is pending; one that found no tab yet (the
+    // stream may still be subscribing) waits for its retry, so bring the clock forward.
+    let deliver = || async {
+        for _ in 0..20 {
+            dispatcher.run_once().await.expect("round");
+            let pending = app
+                .desk
+                .store()
+                .outbox_by_status("pending", 1000)
+                .await
+                .unwrap();
+            if pending
+                .iter()
+                .all(|m| !matches!(m.to, baoxiu::store::Recipient::Reporter(_)))
+            {
+                return;
+            }
+            app.clock.advance(Duration::minutes(1));
+            tokio::task::yield_now().await;
+        }
+        panic!("messages to the reporter stayed pending");
+    };
+    let alice = crate::helpers::token("alice");
+    app.act(&alice, &number, "accept", json!({}), StatusCode::OK)
+        .await;
+    deliver().await;
+    event_with(&mut events, "has accepted ticket").await;
+    app.act(
+        &alice,
+        &number,
+        "resolve",
+        json!({"cause": "worn roller", "solution": "replaced the roller"}),
+        StatusCode::OK,
+    )
+    .await;
+    deliver().await;
+    let asked = event_with(&mut events, "fixed?").await;
+    let fixed = button_id(&asked, "confirm:yes@");
+    let thanks = texts(&me.send(json!({ "choice": fixed })).await);
+    assert!(thanks.contains("Thank you for confirming"), "{thanks}");
+
+    // The survey comes the next working day at 10:00 (Tuesday, 02:00 UTC).
+    app.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 24, 2, 0, 0).unwrap());
+    let tick = baoxiu::sla::Scheduler::new(app.desk.clone())
+        .tick()
+        .await
+        .unwrap();
+    assert_eq!(tick.surveys, 1);
+    deliver().await;
+    let survey = event_with(&mut events, "How satisfied").await;
+    me.send(json!({ "choice": button_id(&survey, "rating:r5@") }))
+        .await;
+    let done = me.say("Skip").await;
+    assert!(done.contains("Thank you for your feedback"), "{done}");
+
+    let r = app
+        .get(MANAGER, "/api/reports?from=2026-11-23&to=2026-11-23")
+        .await;
+    let report: Value = r.json().await.expect("json");
+    assert_eq!(report["total"]["confirmed"], 1);
+    assert_eq!(report["total"]["surveys_answered"], 1);
+    assert_eq!(report["total"]["average_rating"], 5.0);
 }
