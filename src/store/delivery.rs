@@ -32,6 +32,17 @@ pub struct OutboxStats {
 macro_rules! delivery {
     ($store:ty, $db:ty, lock = $lock:literal) => {
         impl $store {
+            /// Runs one write statement in its own transaction; returns the rows it changed.
+            pub(super) async fn write_one(
+                &self,
+                q: sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments>,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                let n = q.execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
             pub(super) async fn clocks(&self, ticket: TicketId) -> Result<Vec<SlaClock>, StoreError> {
                 let rows: Vec<rows::ClockRow> =
                     sqlx::query_as("SELECT * FROM sla_clocks WHERE ticket_id = $1 ORDER BY kind")
@@ -131,17 +142,16 @@ macro_rules! delivery {
             }
 
             pub(super) async fn outbox_sent(&self, id: i64, channel: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(
-                    "UPDATE outbox SET status = 'sent', channel = $2, sent_at = $3,
-                       attempts = attempts + 1, lease_until = NULL WHERE id = $1",
+                self.write_one(
+                    sqlx::query(
+                        "UPDATE outbox SET status = 'sent', channel = $2, sent_at = $3,
+                           attempts = attempts + 1, lease_until = NULL WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(channel)
+                    .bind(now),
                 )
-                .bind(id)
-                .bind(channel)
-                .bind(now)
-                .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
                 Ok(())
             }
 
@@ -152,18 +162,17 @@ macro_rules! delivery {
                 at: DateTime<Utc>,
                 error: &str,
             ) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(
-                    "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4,
-                       lease_until = NULL WHERE id = $1",
+                self.write_one(
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4,
+                           lease_until = NULL WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(attempts)
+                    .bind(at)
+                    .bind(error),
                 )
-                .bind(id)
-                .bind(attempts)
-                .bind(at)
-                .bind(error)
-                .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
                 Ok(())
             }
 
@@ -219,8 +228,7 @@ macro_rules! delivery {
             }
 
             pub(super) async fn outbox_requeue(&self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
-                let mut tx = self.begin().await?;
-                let q = match id {
+                self.write_one(match id {
                     Some(id) => sqlx::query(
                         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1,
                            lease_until = NULL WHERE id = $2 AND status IN ('dead', 'unroutable')",
@@ -232,10 +240,8 @@ macro_rules! delivery {
                            lease_until = NULL WHERE status = 'dead'",
                     )
                     .bind(now),
-                };
-                let n = q.execute(&mut *tx).await?.rows_affected();
-                tx.commit().await?;
-                Ok(n)
+                })
+                .await
             }
 
             pub(super) async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {

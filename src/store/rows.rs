@@ -365,9 +365,8 @@ impl TryFrom<ClockRow> for SlaClock {
     type Error = StoreError;
     fn try_from(r: ClockRow) -> Result<SlaClock, StoreError> {
         Ok(SlaClock {
-            kind: ClockKind::parse(&r.kind).ok_or_else(|| corrupt("clock kind", &r.kind))?,
-            status: ClockStatus::parse(&r.status)
-                .ok_or_else(|| corrupt("clock status", &r.status))?,
+            kind: parse::<ClockKind>("clock kind", &r.kind)?,
+            status: parse::<ClockStatus>("clock status", &r.status)?,
             open: r.open,
             budget: chrono::Duration::seconds(r.budget_secs),
             used: chrono::Duration::seconds(r.used_secs),

@@ -127,16 +127,13 @@ macro_rules! surveys {
             }
 
             pub(super) async fn expire_surveys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-                let mut tx = self.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE surveys SET status = 'expired' WHERE status = 'sent' AND expires_at <= $1",
+                self.write_one(
+                    sqlx::query(
+                        "UPDATE surveys SET status = 'expired' WHERE status = 'sent' AND expires_at <= $1",
+                    )
+                    .bind(now),
                 )
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                tx.commit().await?;
-                Ok(n)
+                .await
             }
 
             pub(super) async fn answer_survey(

@@ -22,6 +22,21 @@ on_both_backends!(
     engineers_work_jobs_in_chat
 );
 
+/// Typed answers to the fault report in English, up to the description: a category by
+/// name, a printer model, a symptom by number, the place and the asset tag.
+const PRINTER_UP_TO_DESCRIPTION: [&str; 7] = [
+    "printer",
+    "HP LaserJet M404",
+    "1",
+    "Head office",
+    "Tower B",
+    "12F-1203",
+    "prn-12f-01",
+];
+
+/// After the description: when it started, how many affected, urgency, department, phone.
+const PRINTER_AFTER_DESCRIPTION: [&str; 5] = ["2", "3", "1", "Finance", "+86 21 5555 0100"];
+
 /// A browser: the cookie the server set is sent back.
 struct Browser<'a> {
     app: &'a TestApp,
@@ -91,21 +106,12 @@ async fn web_chat_reports_a_fault_in_english(backend: Backend) {
     let app = spawn_app(backend).await;
     let (me, first) = Browser::hello(&app, "Anna Smith", "en").await;
     assert!(texts(&first).contains("What kind of fault"), "{first}");
-    // Typed answers: a category by name, a printer model, a symptom by number, …
-    for answer in [
-        "printer",
-        "HP LaserJet M404",
-        "1",
-        "Head office",
-        "Tower B",
-        "12F-1203",
-        "prn-12f-01",
-    ] {
+    for answer in PRINTER_UP_TO_DESCRIPTION {
         me.say(answer).await;
     }
     let asked = me.say("Paper jam <script>alert(1)</script>").await;
     assert!(asked.to_lowercase().contains("when"), "{asked}");
-    for answer in ["2", "3", "1", "Finance", "+86 21 5555 0100"] {
+    for answer in PRINTER_AFTER_DESCRIPTION {
         me.say(answer).await;
     }
     let receipt = texts(&me.send(json!({ "choice": "summary:submit" })).await);
@@ -468,21 +474,12 @@ async fn the_whole_loop_in_the_web_chat(backend: Backend) {
     use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
     let app = spawn_app(backend).await;
     let (me, _) = Browser::hello(&app, "Anna Smith", "en").await;
-    for answer in [
-        "printer",
-        "HP LaserJet M404",
-        "1",
-        "Head office",
-        "Tower B",
-        "12F-1203",
-        "prn-12f-01",
-        "Paper jam",
-        "2",
-        "3",
-        "1",
-        "Finance",
-        "+86 21 5555 0100",
-    ] {
+    let description = ["Paper jam"];
+    for answer in PRINTER_UP_TO_DESCRIPTION
+        .iter()
+        .chain(&description)
+        .chain(&PRINTER_AFTER_DESCRIPTION)
+    {
         me.say(answer).await;
     }
     let receipt = texts(&me.send(json!({ "choice": "summary:submit" })).await);

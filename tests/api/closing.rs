@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use baoxiu::chat::Person;
-use baoxiu::desk::ReportForm;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::{Incoming, Outgoing};
 use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
@@ -15,7 +14,7 @@ use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, spawn_app_with, token};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -58,18 +57,7 @@ impl Loop {
             name: "张三".into(),
             language: None,
         };
-        let r = app
-            .desk
-            .reporter_for_identity("web", web_id, "张三")
-            .await
-            .unwrap();
-        let form: ReportForm = serde_json::from_value(printer_fault()).unwrap();
-        let t = app
-            .desk
-            .report(&Caller::Reporter(r.id), r.id, form)
-            .await
-            .unwrap();
-        let number = t.number.as_str().to_owned();
+        let number = app.web_report(web_id, "张三").await;
         let alice = token("alice");
         app.act(&alice, &number, "accept", json!({}), StatusCode::OK)
             .await;
@@ -143,22 +131,14 @@ impl Loop {
         self.app.detail(&self.number).await["ticket"].clone()
     }
 
+    async fn survey_row(&self) -> Option<baoxiu::store::Survey> {
+        let store = self.app.desk.store();
+        let t = store.ticket_by_number(&self.number).await.unwrap().unwrap();
+        store.survey(t.id).await.unwrap()
+    }
+
     async fn survey(&self) -> baoxiu::store::Survey {
-        let t = self
-            .app
-            .desk
-            .store()
-            .ticket_by_number(&self.number)
-            .await
-            .unwrap()
-            .unwrap();
-        self.app
-            .desk
-            .store()
-            .survey(t.id)
-            .await
-            .unwrap()
-            .expect("a survey")
+        self.survey_row().await.expect("a survey")
     }
 }
 
@@ -231,25 +211,14 @@ async fn not_fixed_reopens_to_the_same_engineer(backend: Backend) {
         resolution["status"], "running",
         "the resolution clock resumed"
     );
-    assert!(l.survey_missing().await, "no survey for an open ticket");
+    assert!(
+        l.survey_row().await.is_none(),
+        "no survey for an open ticket"
+    );
     // The old button is for a question already answered: the desk refuses, nothing changes.
     let yes = Loop::button(&asked, "已修复");
     l.say(Incoming::Choice(yes)).await;
     assert_eq!(l.ticket().await["status"], "reopened");
-}
-
-impl Loop {
-    async fn survey_missing(&self) -> bool {
-        let t = self
-            .app
-            .desk
-            .store()
-            .ticket_by_number(&self.number)
-            .await
-            .unwrap()
-            .unwrap();
-        self.app.desk.store().survey(t.id).await.unwrap().is_none()
-    }
 }
 
 async fn no_answer_auto_closes_never_as_confirmed(backend: Backend) {

@@ -326,6 +326,38 @@ pub fn printer_fault() -> Value {
     })
 }
 
+/// A P1 outage: the whole floor's printers, everyone affected, urgent.
+pub fn printer_outage() -> Value {
+    json!({
+        "department": "财务部",
+        "phone": "13800138000",
+        "site": "总部",
+        "category": "printer",
+        "description": "整层打印机全部离线",
+        "people_affected": 40,
+        "impact": "everyone",
+        "urgency": "high"
+    })
+}
+
+impl TestApp {
+    /// A printer fault reported from the web chat identity `web_id`; its ticket number.
+    pub async fn web_report(&self, web_id: &str, name: &str) -> String {
+        let r = self
+            .desk
+            .reporter_for_identity("web", web_id, name)
+            .await
+            .expect("reporter");
+        let form: baoxiu::desk::ReportForm = serde_json::from_value(printer_fault()).expect("form");
+        let t = self
+            .desk
+            .report(&Caller::Reporter(r.id), r.id, form)
+            .await
+            .expect("report");
+        t.number.as_str().to_owned()
+    }
+}
+
 /// Runs `$body` with `$c` bound to a fresh connection to the test's database, whichever
 /// backend it is (the two connection types share no trait the queries could use).
 macro_rules! on_database {

@@ -4,8 +4,6 @@
 use std::sync::{Arc, Mutex};
 
 use baoxiu::clock::{Clock, ManualClock};
-use baoxiu::desk::ReportForm;
-use baoxiu::domain::ticket::Caller;
 use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
 use baoxiu::outbox::{Courier, Delivery, DeliveryError, Parcel};
 use baoxiu::sla::Scheduler;
@@ -51,18 +49,7 @@ impl Courier for Flaky {
 async fn reporters_with_news(app: &TestApp) -> Vec<String> {
     let mut numbers = Vec::new();
     for (id, name) in [("w-1", "张三"), ("w-2", "李四")] {
-        let r = app
-            .desk
-            .reporter_for_identity("web", id, name)
-            .await
-            .unwrap();
-        let form: ReportForm = serde_json::from_value(printer_fault()).unwrap();
-        let t = app
-            .desk
-            .report(&Caller::Reporter(r.id), r.id, form)
-            .await
-            .unwrap();
-        numbers.push(t.number.as_str().to_owned());
+        numbers.push(app.web_report(id, name).await);
     }
     for n in &numbers {
         let alice = token("alice");

@@ -7,7 +7,7 @@ use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, token};
+use crate::helpers::{Backend, TestApp, printer_fault, printer_outage, spawn_app, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -256,9 +256,7 @@ async fn managers_are_not_woken_for_tickets_below_p1(backend: Backend) {
     let morning = Utc.with_ymd_and_hms(2026, 11, 24, 0, 30, 0).unwrap();
     app.clock.set(night);
     let p3 = app.report("li.na", &printer_fault()).await;
-    let p1 = app
-        .report("li.na", &json!({"department": "财务部", "phone": "13800138000", "site": "总部", "category": "printer", "description": "整层打印机全部离线", "people_affected": 40, "impact": "everyone", "urgency": "high"}))
-        .await;
+    let p1 = app.report("li.na", &printer_outage()).await;
     assert_eq!(app.detail(&p1).await["ticket"]["priority"], "P1");
     for number in [&p3, &p1] {
         app.act(
@@ -298,9 +296,7 @@ async fn managers_are_not_woken_for_tickets_below_p1(backend: Backend) {
 async fn a_missed_progress_note_reminds_the_engineer_and_reassures_the_reporter(backend: Backend) {
     let app = spawn_app(backend).await;
     let t0 = app.desk.now();
-    let p1 = app
-        .report("li.na", &json!({"department": "财务部", "phone": "13800138000", "site": "总部", "category": "printer", "description": "整层打印机全部离线", "people_affected": 40, "impact": "everyone", "urgency": "high"}))
-        .await;
+    let p1 = app.report("li.na", &printer_outage()).await;
     app.act(&token("alice"), &p1, "accept", json!({}), StatusCode::OK)
         .await;
     // P1: a progress note is due every 30 minutes while the job is worked.
