@@ -1,11 +1,14 @@
 //! The Telegram door, on teloxide.
 //!
 //! Updates arrive by long polling (getUpdates) or, with `TELEGRAM_WEBHOOK_URL`, by our
-//! own axum route. Either way each update is first written to `telegram_updates`, then
-//! handled, then marked handled together with the replies it produced, then the replies
-//! are sent and the row is finished. So:
-//! - a crash loses nothing: the polling offset is read from the table (highest id + 1),
-//!   and a webhook POST is answered only after the row is written;
+//! own axum route. Either way each update is first written to `telegram_updates` (a
+//! polled batch in one transaction), then handled, then marked handled together with the
+//! replies it produced, then the replies are sent and the row is finished (marked in
+//! batches). Receiving never waits for handling; each person's updates are handled in
+//! order, different people's in parallel. So:
+//! - a crash loses nothing: the polling offset confirms only what is written, and a
+//!   webhook POST is answered only after the row is written (a crash after replies went
+//!   out but before their row was marked finished sends them again);
 //! - an update delivered twice has one effect (the id is the primary key);
 //! - an update whose handling began before a crash but did not finish is not applied a
 //!   second time (it may or may not have reached the conversation): the person is shown
@@ -13,12 +16,19 @@
 //!
 //! Replies to a person's own message are sent from here; notifications arrive through the
 //! outbox and this door's [`Courier`]. Messages use no parse mode (plain text), so
-//! nothing a user typed can be read as markup and nothing needs escaping. Sending goes
-//! through teloxide's `Throttle` (Telegram's flood limits); a 429 that still happens is
-//! waited out for replies and handed back as [`DeliveryError::RateLimited`] by the
-//! courier.
+//! nothing a user typed can be read as markup and nothing needs escaping. Every message
+//! passes our own flood limiter first ([`FloodLimits`]: 30/s overall, 1/s per chat,
+//! 20/min per group), which counts a send until Telegram has answered it, so latency can
+//! never make Telegram see more than the limit; a 429 that still happens is waited out
+//! for replies and handed back as [`DeliveryError::RateLimited`] by the courier.
+//!
+//! With `TELEGRAM_GROUP_CHATS`, a job offered to a group's engineers is posted once as a
+//! card in the group's chat instead of privately to each (one place where the first tap
+//! wins and everyone sees it, one message instead of one per engineer against the
+//! group's 20/min); when the job is taken — by a tap on the card or anywhere else — the
+//! card is edited to say who took it and loses its button.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,13 +37,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use futures_util::future::join_all;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::payloads::{
     AnswerCallbackQuerySetters, GetUpdatesSetters, SendMessageSetters, SetWebhookSetters,
 };
@@ -43,7 +50,9 @@ use teloxide::types::{
     InlineKeyboardMarkup, Message, Update, UpdateKind, User,
 };
 use teloxide::{ApiError, Bot, RequestError};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::{Chat, Person};
 use crate::flow::{Flows, Incoming, Lang, Outgoing};
@@ -60,8 +69,8 @@ const MAX_TOAST: usize = 200;
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// Long-poll wait (teloxide adds it to its request timeout).
 const POLL_TIMEOUT_SECS: u32 = 25;
-/// Updates read from the table per round.
-const BATCH: i64 = 100;
+/// Unfinished updates read from the table per rescan.
+const RESCAN_BATCH: i64 = 1000;
 /// A handling that began this long ago and never finished was cut short by a crash.
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// Finished updates are kept this long (a week: Telegram's own redelivery horizon).
@@ -70,18 +79,32 @@ const KEEP_UPDATES: chrono::Duration = chrono::Duration::days(7);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// Times a reply is retried after a 429 before it waits for the next round.
 const RATE_LIMIT_RETRIES: usize = 5;
-/// In webhook mode the worker also looks at the table this often (for updates another
+/// The worker also looks at the table this often (for updates an earlier run or another
 /// instance received and left unfinished).
-const WEBHOOK_IDLE_CHECK: Duration = Duration::from_secs(5);
+const RESCAN_EVERY: Duration = Duration::from_secs(5);
 
 /// Telegram's documented flood limits: 30 messages/s overall, 1/s per chat, 20/min per
-/// chat and per group.
-pub const TELEGRAM_LIMITS: Limits = Limits {
-    messages_per_sec_chat: 1,
-    messages_per_min_chat: 20,
-    messages_per_min_channel_or_supergroup: 20,
-    messages_per_sec_overall: 30,
+/// group.
+pub const TELEGRAM_LIMITS: FloodLimits = FloodLimits {
+    per_sec_overall: 30,
+    per_sec_chat: 1,
+    per_min_group: 20,
 };
+/// A send waiting longer than this for its chat's limit is handed back to the dispatcher
+/// (as rate limited) instead of holding one of its delivery slots.
+const COURIER_MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// Messages the bot may send (sendMessage, sendPhoto; edits and callback answers are not
+/// limited by Telegram the same way and are not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodLimits {
+    /// To all chats together, per second.
+    pub per_sec_overall: u32,
+    /// To one chat (private or group), per second.
+    pub per_sec_chat: u32,
+    /// To one group, supergroup or channel (negative chat id), per minute.
+    pub per_min_group: u32,
+}
 
 /// Why the Telegram door could not start or do its work.
 #[derive(Debug, thiserror::Error)]
@@ -114,8 +137,13 @@ pub struct TelegramConfig {
     pub webhook_url: Option<Url>,
     /// The secret Telegram sends with every webhook POST (required with a webhook URL).
     pub webhook_secret: Option<SecretString>,
-    /// Flood limits applied before sending ([`TELEGRAM_LIMITS`] by default).
-    pub limits: Limits,
+    /// Flood limits applied before sending ([`TELEGRAM_LIMITS`] by default; `None`
+    /// switches them off — only for load tests against a server without limits).
+    pub limits: Option<FloodLimits>,
+    /// Engineer groups' Telegram group chats (`TELEGRAM_GROUP_CHATS`, e.g.
+    /// `printer=-1001234,network=-1005678`): offers to a group's engineers are posted
+    /// there once, as one job card, instead of privately to each of them.
+    pub group_chats: BTreeMap<String, i64>,
 }
 
 impl TelegramConfig {
@@ -126,12 +154,15 @@ impl TelegramConfig {
             api_url: None,
             webhook_url: None,
             webhook_secret: None,
-            limits: TELEGRAM_LIMITS,
+            limits: Some(TELEGRAM_LIMITS),
+            group_chats: BTreeMap::new(),
         }
     }
 
     /// Reads `TELEGRAM_BOT_TOKEN` (absent or empty: `Ok(None)`, the door stays off),
-    /// `TELEGRAM_API_URL`, `TELEGRAM_WEBHOOK_URL` and `TELEGRAM_WEBHOOK_SECRET`.
+    /// `TELEGRAM_API_URL`, `TELEGRAM_WEBHOOK_URL`, `TELEGRAM_WEBHOOK_SECRET` and
+    /// `TELEGRAM_FLOOD_LIMITS` (`off` for load tests against tgsim `--no-rate-limit`) and
+    /// `TELEGRAM_GROUP_CHATS` (`group=chat_id,…`).
     pub fn from_env() -> Result<Option<TelegramConfig>, TelegramError> {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
@@ -159,7 +190,20 @@ impl TelegramConfig {
             api_url: url("TELEGRAM_API_URL")?,
             webhook_url: url("TELEGRAM_WEBHOOK_URL")?,
             webhook_secret: get("TELEGRAM_WEBHOOK_SECRET").map(SecretString::from),
-            limits: TELEGRAM_LIMITS,
+            limits: match get("TELEGRAM_FLOOD_LIMITS").as_deref().map(str::trim) {
+                None | Some("on") => Some(TELEGRAM_LIMITS),
+                Some("off") => None,
+                Some(other) => {
+                    return Err(TelegramError::Config {
+                        var: "TELEGRAM_FLOOD_LIMITS",
+                        reason: format!("must be `on` or `off` (got `{other}`)"),
+                    });
+                }
+            },
+            group_chats: match get("TELEGRAM_GROUP_CHATS") {
+                Some(v) => parse_group_chats(&v)?,
+                None => BTreeMap::new(),
+            },
         };
         config.validate()?;
         Ok(Some(config))
@@ -201,8 +245,41 @@ impl TelegramConfig {
     }
 }
 
-/// Starts the Telegram door over the chat service: builds the throttled bot (its limiter
-/// task starts now, so call this inside the Tokio runtime). Nothing is received until
+/// Reads `printer=-1001234, network=-1005678`: each engineer group and its group chat
+/// (a negative id, as Telegram gives groups).
+fn parse_group_chats(value: &str) -> Result<BTreeMap<String, i64>, TelegramError> {
+    let bad = |reason: String| TelegramError::Config {
+        var: "TELEGRAM_GROUP_CHATS",
+        reason,
+    };
+    let mut chats = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (group, id) = entry
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{entry}` is not `group=chat_id`")))?;
+        let group = group.trim();
+        let id: i64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id: &i64| *id < 0)
+            .ok_or_else(|| {
+                bad(format!(
+                    "`{}` is not a group chat id (they are negative)",
+                    id.trim()
+                ))
+            })?;
+        if group.is_empty() {
+            return Err(bad(format!("`{entry}` names no group")));
+        }
+        if chats.insert(group.to_owned(), id).is_some() {
+            return Err(bad(format!("group `{group}` is given twice")));
+        }
+    }
+    Ok(chats)
+}
+
+/// Starts the Telegram door over the chat service. Nothing is received until
 /// [`Telegram::run`] runs (and, for webhooks, [`Telegram::webhook_router`] is served).
 pub fn start(chat: Chat, config: TelegramConfig) -> Result<Telegram, TelegramError> {
     Telegram::new(chat, config)
@@ -216,11 +293,17 @@ pub struct Telegram {
 
 struct Inner {
     chat: Chat,
-    bot: Throttle<Bot>,
+    bot: Bot,
+    /// Telegram's flood limits, applied to every message sent.
+    flood: Arc<Flood>,
     webhook_url: Option<Url>,
     webhook_secret: Option<SecretString>,
-    /// The webhook route pokes the worker when it stored a new update.
-    wake: Notify,
+    /// Hands stored updates to the running worker.
+    incoming: Mutex<Option<mpsc::UnboundedSender<Stored>>>,
+    /// Engineer groups' group chats.
+    group_chats: BTreeMap<String, i64>,
+    /// Group card work, one at a time (posting a card once per ticket, editing it once).
+    cards: tokio::sync::Mutex<()>,
     /// Pieces of a message already sent, by outbox id (courier) or update id (replies):
     /// a retry after a partial failure does not repeat them.
     parcels_sent: Mutex<HashMap<i64, usize>>,
@@ -240,6 +323,13 @@ enum Reply {
         #[serde(default)]
         buttons: Vec<Vec<(String, String)>>,
     },
+    /// editMessageText without a keyboard (Telegram then removes the message's buttons):
+    /// a group's job card showing who took the job.
+    Edit {
+        chat: i64,
+        message_id: i64,
+        text: String,
+    },
 }
 
 impl Telegram {
@@ -250,17 +340,16 @@ impl Telegram {
         if let Some(url) = config.api_url {
             bot = bot.set_api_url(url);
         }
-        // No automatic retries inside Throttle: replies retry here after a 429, and the
-        // courier hands the wait to the dispatcher instead of blocking it.
-        let settings = Settings::default().limits(config.limits).no_retry();
-        let bot = Throttle::spawn_with_settings(bot, settings);
         Ok(Telegram {
             inner: Arc::new(Inner {
                 chat,
                 bot,
+                flood: Arc::new(Flood::new(config.limits)),
                 webhook_url: config.webhook_url,
                 webhook_secret: config.webhook_secret,
-                wake: Notify::new(),
+                incoming: Mutex::default(),
+                group_chats: config.group_chats,
+                cards: tokio::sync::Mutex::new(()),
                 parcels_sent: Mutex::default(),
                 replies_sent: Mutex::default(),
             }),
@@ -282,17 +371,27 @@ impl Telegram {
             .with_state(self.clone())
     }
 
-    /// Receives and handles updates until the task is dropped: long polling, or with a
-    /// webhook URL, registers the webhook and handles what the route stores. Updates left
-    /// unfinished by an earlier run are finished first.
+    /// Receives and handles updates until the task is dropped (which stops everything it
+    /// started, as a crash would): long polling, or with a webhook URL, registers the
+    /// webhook and handles what the route stores. Updates left unfinished by an earlier
+    /// run are finished first.
     pub async fn run(self) {
+        let (tx, incoming) = mpsc::unbounded_channel();
+        *lock(&self.inner.incoming) = Some(tx);
+        let worker = Worker::new(self.inner.clone(), incoming);
         match self.inner.webhook_url.clone() {
-            Some(url) => self.run_webhook(url).await,
-            None => self.run_polling().await,
+            Some(url) => {
+                tokio::join!(worker.run(), self.register_webhook(url));
+            }
+            None => {
+                tokio::join!(worker.run(), self.poll());
+            }
         }
     }
 
-    async fn run_polling(self) {
+    /// Long polling: stores each batch of updates in one transaction and hands it to the
+    /// worker, then asks for the next at once (handling does not hold up receiving).
+    async fn poll(&self) {
         let mut backoff = Backoff::default();
         // getUpdates refuses to work while a webhook is set.
         while let Err(e) = self.inner.bot.delete_webhook().await {
@@ -300,39 +399,42 @@ impl Telegram {
             backoff.wait().await;
         }
         backoff.reset();
-        let mut pruned: Option<tokio::time::Instant> = None;
+        let mut offset: Option<i64> = None;
         loop {
-            self.inner.prune(&mut pruned).await;
-            self.drain().await;
-            let offset = match self.inner.store().telegram_next_offset().await {
-                Ok(o) => i32::try_from(o).unwrap_or(i32::MAX),
-                Err(e) => {
-                    tracing::error!(error = %e, "telegram: cannot read the update offset");
-                    backoff.wait().await;
-                    continue;
-                }
+            let next = match offset {
+                Some(o) => o,
+                None => match self.inner.store().telegram_next_offset().await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::error!(error = %e, "telegram: cannot read the update offset");
+                        backoff.wait().await;
+                        continue;
+                    }
+                },
             };
             let updates = self
                 .inner
                 .bot
                 .get_updates()
-                .offset(offset)
+                .offset(i32::try_from(next).unwrap_or(i32::MAX))
                 .timeout(POLL_TIMEOUT_SECS)
                 .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
                 .await;
             match updates {
-                Ok(updates) => {
-                    backoff.reset();
-                    for u in updates {
-                        // Stop at the first failure: the offset stays below the update,
-                        // so Telegram sends it (and those after it) again.
-                        if let Err(e) = self.inner.receive(&u).await {
-                            tracing::error!(error = %e, "telegram: cannot store an update");
-                            backoff.wait().await;
-                            break;
-                        }
+                Ok(updates) if updates.is_empty() => backoff.reset(),
+                Ok(updates) => match self.inner.receive(&updates).await {
+                    // Confirmed with the next getUpdates, once stored.
+                    Ok(last) => {
+                        backoff.reset();
+                        offset = Some(last + 1);
                     }
-                }
+                    Err(e) => {
+                        // The offset stays below them, so Telegram sends them again.
+                        tracing::error!(error = %e, "telegram: cannot store updates");
+                        offset = None;
+                        backoff.wait().await;
+                    }
+                },
                 Err(RequestError::RetryAfter(s)) => {
                     tokio::time::sleep(s.duration()).await;
                 }
@@ -344,7 +446,8 @@ impl Telegram {
         }
     }
 
-    async fn run_webhook(self, url: Url) {
+    /// Registers the webhook (retrying until Telegram takes it); the route does the rest.
+    async fn register_webhook(&self, url: Url) {
         let mut backoff = Backoff::default();
         let secret = self
             .inner
@@ -361,54 +464,11 @@ impl Telegram {
                 .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
                 .await;
             match set {
-                Ok(_) => break,
+                Ok(_) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "telegram: setWebhook failed");
                     backoff.wait().await;
                 }
-            }
-        }
-        let mut pruned: Option<tokio::time::Instant> = None;
-        loop {
-            self.inner.prune(&mut pruned).await;
-            self.drain().await;
-            // A wake that came while draining is kept as a permit: nothing is missed.
-            let _ = tokio::time::timeout(WEBHOOK_IDLE_CHECK, self.inner.wake.notified()).await;
-        }
-    }
-
-    /// Handles stored updates until none is left that can be finished now. Each person's
-    /// updates go in order; different people's run concurrently.
-    async fn drain(&self) {
-        loop {
-            let rows = match self.inner.store().telegram_pending(BATCH).await {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::error!(error = %e, "telegram: cannot read stored updates");
-                    return;
-                }
-            };
-            if rows.is_empty() {
-                return;
-            }
-            let mut lanes: BTreeMap<u64, Vec<Stored>> = BTreeMap::new();
-            for (id, body, replies) in rows {
-                let update = serde_json::from_str::<Update>(&body).ok();
-                let lane = update.as_ref().and_then(Update::from).map_or(0, |u| u.id.0);
-                lanes.entry(lane).or_default().push(Stored {
-                    id,
-                    update,
-                    replies,
-                });
-            }
-            let finished: usize = join_all(lanes.into_values().map(|l| self.inner.lane(l)))
-                .await
-                .into_iter()
-                .sum();
-            if finished == 0 {
-                // What is left waits for the next round (held elsewhere, or Telegram is
-                // unreachable right now).
-                return;
             }
         }
     }
@@ -422,6 +482,214 @@ struct Stored {
     replies: Option<String>,
 }
 
+impl Stored {
+    fn read(id: i64, body: &str, replies: Option<String>) -> Stored {
+        Stored {
+            id,
+            update: serde_json::from_str::<Update>(body).ok(),
+            replies,
+        }
+    }
+
+    /// Whose update it is: one person's updates are handled in order.
+    fn lane(&self) -> u64 {
+        self.update
+            .as_ref()
+            .and_then(Update::from)
+            .map_or(0, |u| u.id.0)
+    }
+}
+
+/// What a lane task reports back to the worker.
+enum LaneEvent {
+    /// The lane's first update was tried: finished (true) or to be tried again.
+    Tried {
+        lane: u64,
+        row: Box<Stored>,
+        outcome: Result<bool, TelegramError>,
+    },
+    /// A lane's wait before trying again is over.
+    Again { lane: u64 },
+    /// Finished updates were marked sent in the table (or not, and are to be again).
+    Marked {
+        ids: Vec<i64>,
+        result: Result<(), StoreError>,
+    },
+}
+
+/// Handles stored updates: each person's in order, one at a time; different people's in
+/// parallel (a task each). Updates come from the receivers (polling, webhook route) as
+/// they are stored, and from the table at start and every `RESCAN_EVERY` (what an earlier
+/// run or another instance left unfinished).
+struct Worker {
+    inner: Arc<Inner>,
+    incoming: mpsc::UnboundedReceiver<Stored>,
+    /// Updates waiting per person; the person's task holds the one being handled.
+    lanes: HashMap<u64, VecDeque<Stored>>,
+    /// People whose task is running (or waiting to try again).
+    busy: HashMap<u64, u32>,
+    /// Update ids queued or being handled.
+    known: HashSet<i64>,
+    /// Recently finished ids (a rescan may have seen an update before its receiver
+    /// handed it over): bounded.
+    finished: HashSet<i64>,
+    finished_order: VecDeque<i64>,
+    /// Finished updates not marked sent yet, and whether a marking is under way.
+    unmarked: Vec<i64>,
+    marking: bool,
+    tasks: JoinSet<LaneEvent>,
+}
+
+/// How many finished ids the worker remembers.
+const REMEMBER_FINISHED: usize = 10_000;
+
+impl Worker {
+    fn new(inner: Arc<Inner>, incoming: mpsc::UnboundedReceiver<Stored>) -> Worker {
+        Worker {
+            inner,
+            incoming,
+            lanes: HashMap::new(),
+            busy: HashMap::new(),
+            known: HashSet::new(),
+            finished: HashSet::new(),
+            finished_order: VecDeque::new(),
+            unmarked: Vec::new(),
+            marking: false,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    async fn run(mut self) {
+        let mut rescan = tokio::time::interval(RESCAN_EVERY);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                Some(row) = self.incoming.recv() => self.enqueue(row),
+                Some(event) = self.tasks.join_next(), if !self.tasks.is_empty() => match event {
+                    Ok(event) => self.on_event(event),
+                    Err(e) => tracing::error!(error = %e, "telegram: an update task failed"),
+                },
+                _ = rescan.tick() => {
+                    self.inner.prune(&mut pruned).await;
+                    self.rescan().await;
+                }
+            }
+            if !self.marking && !self.unmarked.is_empty() {
+                // One statement for all updates finished since the last marking.
+                self.marking = true;
+                let ids = std::mem::take(&mut self.unmarked);
+                let inner = self.inner.clone();
+                self.tasks.spawn(async move {
+                    let result = inner
+                        .store()
+                        .telegram_sent(&ids, inner.chat.desk().now())
+                        .await;
+                    LaneEvent::Marked { ids, result }
+                });
+            }
+        }
+    }
+
+    /// Picks up unfinished updates from the table that the worker does not hold.
+    async fn rescan(&mut self) {
+        // Whatever the receivers handed over first, so a person's updates stay in order.
+        while let Ok(row) = self.incoming.try_recv() {
+            self.enqueue(row);
+        }
+        match self.inner.store().telegram_pending(RESCAN_BATCH).await {
+            Ok(rows) => {
+                for (id, body, replies) in rows {
+                    if !self.known.contains(&id) && !self.finished.contains(&id) {
+                        self.enqueue(Stored::read(id, &body, replies));
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "telegram: cannot read stored updates"),
+        }
+    }
+
+    fn enqueue(&mut self, row: Stored) {
+        if self.finished.contains(&row.id) || !self.known.insert(row.id) {
+            return;
+        }
+        let lane = row.lane();
+        let queue = self.lanes.entry(lane).or_default();
+        // In id order (a rescan may find an older one late).
+        let at = queue
+            .iter()
+            .position(|r| r.id > row.id)
+            .unwrap_or(queue.len());
+        queue.insert(at, row);
+        if let std::collections::hash_map::Entry::Vacant(idle) = self.busy.entry(lane) {
+            idle.insert(0);
+            self.start(lane);
+        }
+    }
+
+    /// Starts a task on the lane's first update (the lane is marked busy).
+    fn start(&mut self, lane: u64) {
+        let Some(row) = self.lanes.get_mut(&lane).and_then(VecDeque::pop_front) else {
+            self.lanes.remove(&lane);
+            self.busy.remove(&lane);
+            return;
+        };
+        let inner = self.inner.clone();
+        self.tasks.spawn(async move {
+            let mut row = Box::new(row);
+            let outcome = inner.process(&mut row).await;
+            LaneEvent::Tried { lane, row, outcome }
+        });
+    }
+
+    fn on_event(&mut self, event: LaneEvent) {
+        match event {
+            LaneEvent::Tried {
+                lane,
+                row,
+                outcome: Ok(true),
+            } => {
+                self.known.remove(&row.id);
+                self.unmarked.push(row.id);
+                self.finished.insert(row.id);
+                self.finished_order.push_back(row.id);
+                if self.finished_order.len() > REMEMBER_FINISHED
+                    && let Some(old) = self.finished_order.pop_front()
+                {
+                    self.finished.remove(&old);
+                }
+                self.busy.insert(lane, 0);
+                self.start(lane);
+            }
+            LaneEvent::Tried { lane, row, outcome } => {
+                if let Err(e) = outcome {
+                    tracing::error!(update = row.id, error = %e, "telegram: cannot finish an update");
+                }
+                // It stays first in its lane; the lane waits, longer after each failure
+                // (Telegram unreachable, or another instance is handling it).
+                self.lanes.entry(lane).or_default().push_front(*row);
+                let failures = self.busy.entry(lane).or_default();
+                let wait =
+                    Duration::from_secs(1 << (*failures).min(6)).min(Duration::from_secs(60));
+                *failures += 1;
+                self.tasks.spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    LaneEvent::Again { lane }
+                });
+            }
+            LaneEvent::Again { lane } => self.start(lane),
+            LaneEvent::Marked { ids, result } => {
+                self.marking = false;
+                if let Err(e) = result {
+                    // Tried again with the next finished update (or the next rescan).
+                    tracing::error!(error = %e, "telegram: cannot mark updates finished");
+                    self.unmarked.extend(ids);
+                }
+            }
+        }
+    }
+}
+
 impl Inner {
     fn store(&self) -> &crate::store::Store {
         self.chat.desk().store()
@@ -432,53 +700,51 @@ impl Inner {
     }
 
     /// Forgets finished updates older than a week, at most once every `PRUNE_EVERY`.
-    async fn prune(&self, last: &mut Option<tokio::time::Instant>) {
+    async fn prune(&self, last: &mut Option<Instant>) {
         if last.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
             return;
         }
-        *last = Some(tokio::time::Instant::now());
+        *last = Some(Instant::now());
         let now = self.chat.desk().now();
         if let Err(e) = self.store().telegram_prune(now - KEEP_UPDATES).await {
             tracing::warn!(error = %e, "telegram: could not prune old updates");
         }
     }
 
-    /// Writes an update down (a repeat changes nothing) and wakes the worker.
-    async fn receive(&self, u: &Update) -> Result<(), TelegramError> {
-        let body = serde_json::to_string(u)?;
+    /// Writes updates down in one transaction (repeats change nothing) and hands the new
+    /// ones to the worker. Returns the highest id.
+    async fn receive(&self, updates: &[Update]) -> Result<i64, TelegramError> {
+        let rows = updates
+            .iter()
+            .map(|u| Ok((i64::from(u.id.0), serde_json::to_string(u)?)))
+            .collect::<Result<Vec<(i64, String)>, TelegramError>>()?;
         let now = self.chat.desk().now();
-        if self
-            .store()
-            .telegram_receive(i64::from(u.id.0), &body, now)
-            .await?
-        {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    /// One person's updates in order; stops at the first that cannot be finished now.
-    /// Returns how many were finished.
-    async fn lane(&self, rows: Vec<Stored>) -> usize {
-        let mut finished = 0;
-        for row in rows {
-            match self.process(row).await {
-                Ok(true) => finished += 1,
-                Ok(false) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "telegram: cannot finish an update");
-                    break;
-                }
+        let new = self.store().telegram_receive(&rows, now).await?;
+        for (u, new) in updates.iter().zip(new) {
+            if new {
+                self.hand_over(Stored {
+                    id: i64::from(u.id.0),
+                    update: Some(u.clone()),
+                    replies: None,
+                });
             }
         }
-        finished
+        Ok(rows.iter().map(|(id, _)| *id).max().unwrap_or(0))
     }
 
-    /// Handles (unless already handled) and answers one stored update; false if it must
-    /// wait for a later round.
-    async fn process(&self, row: Stored) -> Result<bool, TelegramError> {
-        let replies: Vec<Reply> = match row.replies {
-            Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+    /// Gives a stored update to the running worker (if none runs, the next one finds it
+    /// in the table).
+    fn hand_over(&self, row: Stored) {
+        if let Some(tx) = lock(&self.incoming).as_ref() {
+            let _ = tx.send(row);
+        }
+    }
+
+    /// Handles (unless already handled) and sends the replies of one stored update;
+    /// false if it must wait for a later try.
+    async fn process(&self, row: &mut Stored) -> Result<bool, TelegramError> {
+        let replies: Vec<Reply> = match &row.replies {
+            Some(json) => serde_json::from_str(json).unwrap_or_else(|e| {
                 tracing::error!(update = row.id, error = %e, "telegram: stored replies unreadable");
                 Vec::new()
             }),
@@ -505,16 +771,14 @@ impl Inner {
                 self.store()
                     .telegram_handled(row.id, &json, self.chat.desk().now())
                     .await?;
+                // A retry sends these, as a rescan would read them from the table.
+                row.replies = Some(json);
                 replies
             }
         };
-        if !self.send_replies(row.id, &replies).await {
-            return Ok(false);
-        }
-        self.store()
-            .telegram_sent(row.id, self.chat.desk().now())
-            .await?;
-        Ok(true)
+        // Finished once sent; the worker marks it in the table (in batches, off the
+        // person's path: until then a crash only means these replies go out again).
+        Ok(self.send_replies(row.id, &replies).await)
     }
 
     /// What an update asks for, as replies (the conversation's state is durable when this
@@ -622,10 +886,12 @@ impl Inner {
             .await;
         let toast = replies.iter().find_map(|r| match r {
             Reply::Message { text, .. } => Some(text.chars().take(MAX_TOAST).collect()),
-            Reply::Answer { .. } => None,
+            Reply::Answer { .. } | Reply::Edit { .. } => None,
         });
         let mut out = vec![answer(toast)];
         out.extend(replies);
+        // The first tap that took the job shows on the card for everyone.
+        out.extend(self.card_after_tap(on.id.0, i64::from(msg.id().0)).await);
         out
     }
 
@@ -729,7 +995,7 @@ impl Inner {
         for (i, reply) in replies.iter().enumerate().skip(done) {
             let mut tries = 0;
             let outcome = loop {
-                match self.send(reply).await {
+                match self.send(reply, None).await {
                     Err(DeliveryError::RateLimited(wait)) if tries < RATE_LIMIT_RETRIES => {
                         tries += 1;
                         tokio::time::sleep(wait).await;
@@ -741,6 +1007,10 @@ impl Inner {
                 Ok(()) => {}
                 // A callback answer is best effort: the query may have expired meanwhile.
                 Err(_) if matches!(reply, Reply::Answer { .. }) => {}
+                // A card edit that cannot be made (deleted, too old) is not worth a retry.
+                Err(DeliveryError::Permanent(e)) if matches!(reply, Reply::Edit { .. }) => {
+                    tracing::warn!(update, error = %e, "telegram: card not edited");
+                }
                 // Blocked, chat gone: nothing more can be done for this one.
                 Err(DeliveryError::Permanent(e)) => {
                     tracing::warn!(update, error = %e, "telegram: reply not deliverable");
@@ -756,8 +1026,9 @@ impl Inner {
         true
     }
 
-    /// Sends one message or callback answer.
-    async fn send(&self, reply: &Reply) -> Result<(), DeliveryError> {
+    /// Sends one message or callback answer. A message first waits for the flood limits:
+    /// up to `patience` for its chat (then it is rate limited), or as long as it takes.
+    async fn send(&self, reply: &Reply, patience: Option<Duration>) -> Result<(), DeliveryError> {
         match reply {
             Reply::Answer { id, text } => {
                 let mut req = self.bot.answer_callback_query(CallbackQueryId(id.clone()));
@@ -774,14 +1045,429 @@ impl Inner {
                 // No parse mode: plain text, so user input needs no escaping.
                 let mut req = self.bot.send_message(ChatId(*chat), text.clone());
                 if !buttons.is_empty() {
-                    let rows = buttons.iter().map(|row| {
-                        row.iter()
-                            .map(|(data, label)| InlineKeyboardButton::callback(label, data))
-                            .collect::<Vec<_>>()
-                    });
-                    req = req.reply_markup(InlineKeyboardMarkup::new(rows));
+                    req = req.reply_markup(inline_keyboard(buttons));
                 }
-                req.await.map(drop).map_err(delivery_error)
+                let permit = self
+                    .flood
+                    .acquire(*chat, patience)
+                    .await
+                    .map_err(DeliveryError::RateLimited)?;
+                let sent = req.await;
+                permit.answered(&sent);
+                sent.map(drop).map_err(delivery_error)
+            }
+            Reply::Edit {
+                chat,
+                message_id,
+                text,
+            } => self.edit(*chat, *message_id, text).await,
+        }
+    }
+
+    /// Sends a message and returns its id (for a card edited later).
+    async fn post(
+        &self,
+        chat: i64,
+        text: &str,
+        buttons: &[Vec<(String, String)>],
+    ) -> Result<i64, DeliveryError> {
+        let mut req = self.bot.send_message(ChatId(chat), text);
+        if !buttons.is_empty() {
+            req = req.reply_markup(inline_keyboard(buttons));
+        }
+        let permit = self
+            .flood
+            .acquire(chat, Some(COURIER_MAX_WAIT))
+            .await
+            .map_err(DeliveryError::RateLimited)?;
+        let sent = req.await;
+        permit.answered(&sent);
+        sent.map(|m| i64::from(m.id.0)).map_err(delivery_error)
+    }
+
+    /// Replaces a message's text and removes its keyboard. Already so: done.
+    async fn edit(&self, chat: i64, message_id: i64, text: &str) -> Result<(), DeliveryError> {
+        let id = i32::try_from(message_id).map_err(|_| {
+            DeliveryError::Permanent(format!("message id {message_id} is out of range"))
+        })?;
+        match self
+            .bot
+            .edit_message_text(ChatId(chat), teloxide::types::MessageId(id), text)
+            .await
+        {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+            Err(e) => Err(delivery_error(e)),
+        }
+    }
+
+    /// Delivers a `job_offered` or `job_taken` parcel for an engineer whose group has a
+    /// group chat through the group's job card: an offer posts the card (once per ticket,
+    /// however many of the group's engineers it is for), a take edits it to show who took
+    /// the job. True when that delivered the parcel; false when it goes privately (no
+    /// group chat, an offer meant for one engineer only, or no card to edit).
+    async fn group_card(&self, parcel: &Parcel) -> Result<bool, DeliveryError> {
+        let offer = match parcel.event.as_str() {
+            "job_offered" => true,
+            "job_taken" => false,
+            _ => return Ok(false),
+        };
+        let Some(number) = parcel.ticket.as_deref().filter(|n| !n.is_empty()) else {
+            return Ok(false);
+        };
+        if self.group_chats.is_empty() {
+            return Ok(false);
+        }
+        let temporary = |e: StoreError| DeliveryError::Temporary(e.to_string());
+        let store = self.store();
+        let Some(engineer) = store
+            .engineer_by_identity(CHANNEL, &parcel.to.external_id)
+            .await
+            .map_err(temporary)?
+        else {
+            return Ok(false);
+        };
+        let Some(&chat) = self.group_chats.get(&engineer.group) else {
+            return Ok(false);
+        };
+        let _one_at_a_time = self.cards.lock().await;
+        if !offer {
+            let Some(card) = store.telegram_card(number, chat).await.map_err(temporary)? else {
+                return Ok(false);
+            };
+            if card.taken_by.is_some() {
+                return Ok(true);
+            }
+            let taken = first_text(&parcel.replies);
+            let by = store
+                .ticket_by_number(number)
+                .await
+                .map_err(temporary)?
+                .and_then(|t| t.assignee)
+                .map_or_else(String::new, |id| id.to_string());
+            let message_id = card.message_id.unwrap_or_default();
+            self.edit(chat, message_id, &format!("{}\n\n{taken}", card.text))
+                .await?;
+            store
+                .telegram_card_taken(number, chat, &by)
+                .await
+                .map_err(temporary)?;
+            return Ok(true);
+        }
+        // An offer to one engineer (a reassignment to them) is theirs alone.
+        let ticket = store.ticket_by_number(number).await.map_err(temporary)?;
+        if ticket.as_ref().is_none_or(|t| t.offered_to.is_some()) {
+            return Ok(false);
+        }
+        let Some(buttons) = accept_button(&parcel.replies) else {
+            return Ok(false);
+        };
+        let now = self.chat.desk().now();
+        let claim = store
+            .telegram_card_claim(number, chat, now, now - STALE_AFTER)
+            .await
+            .map_err(temporary)?;
+        if !claim.must_post() {
+            return match claim.posted() {
+                Some(_) => Ok(true),
+                // Another instance is posting it: look again shortly.
+                None => Err(DeliveryError::RateLimited(Duration::from_secs(1))),
+            };
+        }
+        let text = first_text(&parcel.replies);
+        match self.post(chat, &text, &buttons).await {
+            Ok(message_id) => {
+                store
+                    .telegram_card_posted(number, chat, message_id, &text)
+                    .await
+                    .map_err(temporary)?;
+                Ok(true)
+            }
+            Err(e) => {
+                if let Err(release) = store.telegram_card_release(number, chat).await {
+                    tracing::warn!(error = %release, "telegram: card claim not released");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// After a tap on a group's job card: if the job is taken now, the card's edit (and
+    /// the take recorded, so no later notice edits it again).
+    async fn card_after_tap(&self, chat: i64, message_id: i64) -> Option<Reply> {
+        let store = self.store();
+        let card = store.telegram_card_at(chat, message_id).await.ok()??;
+        if card.taken_by.is_some() {
+            return None;
+        }
+        let ticket = store.ticket_by_number(&card.ticket).await.ok()??;
+        let id = ticket.assignee?;
+        let engineer = store.engineer(id).await.ok()??;
+        if !store
+            .telegram_card_taken(&card.ticket, chat, &id.to_string())
+            .await
+            .ok()?
+        {
+            return None;
+        }
+        let payload = crate::desk::notice_payload(&ticket, Some(engineer.name), None);
+        let taken = self.flows().text("job_taken", Lang::ZhCn, &payload);
+        Some(Reply::Edit {
+            chat,
+            message_id,
+            text: format!("{}\n\n{taken}", card.text),
+        })
+    }
+}
+
+/// The first text of a parcel (a notice's own sentence, before any card).
+fn first_text(out: &[Outgoing]) -> String {
+    out.iter()
+        .find_map(|o| match o {
+            Outgoing::Text(t) | Outgoing::Choices { text: t, .. } => Some(t.clone()),
+            Outgoing::Form { .. } => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The accept button of a job card among a parcel's replies (a group card offers only
+/// that: the other actions belong to whoever took the job).
+fn accept_button(out: &[Outgoing]) -> Option<Vec<Vec<(String, String)>>> {
+    out.iter().find_map(|o| match o {
+        Outgoing::Choices { options, .. } => options
+            .iter()
+            .find(|(id, _)| {
+                id.split('@')
+                    .next()
+                    .is_some_and(|head| head.ends_with(":accept"))
+            })
+            .map(|b| vec![vec![b.clone()]]),
+        _ => None,
+    })
+}
+
+fn inline_keyboard(buttons: &[Vec<(String, String)>]) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(buttons.iter().map(|row| {
+        row.iter()
+            .map(|(data, label)| InlineKeyboardButton::callback(label, data))
+            .collect::<Vec<_>>()
+    }))
+}
+
+/// Telegram's flood limits on our side. A send counts from the moment it is allowed until
+/// a minute after Telegram answered it: as Telegram received it somewhere in between,
+/// counting answered sends by their answer time (and unanswered ones always) can only
+/// over-count, so however late a request arrives, Telegram never sees more than the
+/// limit in any window. Waiting sends are woken by answers and by sends ageing out.
+struct Flood {
+    limits: Option<FloodLimits>,
+    state: Mutex<FloodState>,
+    answered: Notify,
+}
+
+#[derive(Default)]
+struct FloodState {
+    global: Window,
+    chats: HashMap<i64, Window>,
+    /// Acquisitions since the last sweep of idle chats.
+    since_sweep: u32,
+}
+
+/// One limit's recent sends.
+#[derive(Default)]
+struct Window {
+    /// When recent sends were answered, oldest first.
+    answered: VecDeque<Instant>,
+    /// Sends not answered yet.
+    in_flight: u32,
+    /// A 429 asked us not to send to this chat before then.
+    blocked_until: Option<Instant>,
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+/// Chats are forgotten once idle; this often they are swept.
+const SWEEP_EVERY: u32 = 4096;
+
+/// Whether one more send fits in a window now.
+enum Fits {
+    Now,
+    /// When enough earlier sends will have aged out.
+    At(Instant),
+    /// Only unanswered sends are in the way.
+    AfterAnswer,
+}
+
+impl Window {
+    /// Forgets answers older than `keep`.
+    fn trim(&mut self, now: Instant, keep: Duration) {
+        while self.answered.front().is_some_and(|t| *t + keep <= now) {
+            self.answered.pop_front();
+        }
+    }
+
+    /// Whether one more send fits under `limit` sends per `per`.
+    fn fits(&self, now: Instant, limit: u32, per: Duration) -> Fits {
+        let limit = limit.max(1) as usize;
+        let in_flight = self.in_flight as usize;
+        if in_flight >= limit {
+            return Fits::AfterAnswer;
+        }
+        let recent: Vec<&Instant> = self
+            .answered
+            .iter()
+            .rev()
+            .take_while(|t| **t + per > now)
+            .collect();
+        if in_flight + recent.len() < limit {
+            return Fits::Now;
+        }
+        // `recent` is newest first: the send that must age out is the (limit − in
+        // flight)th newest.
+        recent
+            .get(limit - in_flight - 1)
+            .map_or(Fits::AfterAnswer, |t| Fits::At(**t + per))
+    }
+
+    fn idle(&self, now: Instant) -> bool {
+        self.in_flight == 0
+            && self.answered.is_empty()
+            && self.blocked_until.is_none_or(|t| t <= now)
+    }
+}
+
+/// A send that counts against the limits until it is answered (or dropped).
+struct Permit {
+    flood: Option<Arc<Flood>>,
+    chat: i64,
+    retry_after: Option<Duration>,
+}
+
+impl Permit {
+    /// Telegram answered: a 429 blocks the chat for the time it asks.
+    fn answered<T>(mut self, result: &Result<T, RequestError>) {
+        if let Err(RequestError::RetryAfter(s)) = result {
+            self.retry_after = Some(s.duration());
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(flood) = self.flood.take() else {
+            return;
+        };
+        let now = Instant::now();
+        {
+            let mut st = lock(&flood.state);
+            st.global.in_flight = st.global.in_flight.saturating_sub(1);
+            st.global.answered.push_back(now);
+            let w = st.chats.entry(self.chat).or_default();
+            w.in_flight = w.in_flight.saturating_sub(1);
+            w.answered.push_back(now);
+            if let Some(wait) = self.retry_after {
+                w.blocked_until = Some(now + wait);
+            }
+        }
+        flood.answered.notify_waiters();
+    }
+}
+
+impl Flood {
+    fn new(limits: Option<FloodLimits>) -> Flood {
+        Flood {
+            limits,
+            state: Mutex::default(),
+            answered: Notify::new(),
+        }
+    }
+
+    /// Waits until a message to `chat` fits the limits. With `patience`, a wait for the
+    /// chat itself (a group's minute, a 429) longer than that is refused with its length.
+    async fn acquire(
+        self: &Arc<Self>,
+        chat: i64,
+        patience: Option<Duration>,
+    ) -> Result<Permit, Duration> {
+        let Some(limits) = self.limits else {
+            return Ok(Permit {
+                flood: None,
+                chat,
+                retry_after: None,
+            });
+        };
+        loop {
+            // Registered before looking, so an answer that comes meanwhile wakes us.
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            let wake = {
+                let mut st = lock(&self.state);
+                let now = Instant::now();
+                let st = &mut *st;
+                st.since_sweep += 1;
+                if st.since_sweep >= SWEEP_EVERY {
+                    st.since_sweep = 0;
+                    st.chats.retain(|id, w| {
+                        w.trim(now, if *id < 0 { MINUTE } else { SECOND });
+                        !w.idle(now)
+                    });
+                }
+                st.global.trim(now, SECOND);
+                let w = st.chats.entry(chat).or_default();
+                w.trim(now, if chat < 0 { MINUTE } else { SECOND });
+                let mut checks = vec![
+                    w.fits(now, limits.per_sec_chat, SECOND),
+                    st.global.fits(now, limits.per_sec_overall, SECOND),
+                ];
+                if chat < 0 {
+                    checks.push(w.fits(now, limits.per_min_group, MINUTE));
+                }
+                if let Some(t) = w.blocked_until.filter(|t| *t > now) {
+                    checks.push(Fits::At(t));
+                }
+                if checks.iter().all(|f| matches!(f, Fits::Now)) {
+                    w.in_flight += 1;
+                    st.global.in_flight += 1;
+                    return Ok(Permit {
+                        flood: Some(self.clone()),
+                        chat,
+                        retry_after: None,
+                    });
+                }
+                let at = checks
+                    .iter()
+                    .filter_map(|f| match f {
+                        Fits::At(t) => Some(*t),
+                        _ => None,
+                    })
+                    .max();
+                // The global limit frees within a second; only the chat's own wait (a
+                // group's minute, a 429) is worth handing back.
+                let chat_wait = [
+                    w.blocked_until.filter(|t| *t > now),
+                    match (chat < 0).then(|| w.fits(now, limits.per_min_group, MINUTE)) {
+                        Some(Fits::At(t)) => Some(t),
+                        _ => None,
+                    },
+                ]
+                .into_iter()
+                .flatten()
+                .max();
+                if let (Some(max), Some(t)) = (patience, chat_wait)
+                    && t.duration_since(now) > max
+                {
+                    return Err(t.duration_since(now));
+                }
+                at
+            };
+            match wake {
+                Some(at) => {
+                    tokio::select! {
+                        () = &mut answered => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => answered.await,
             }
         }
     }
@@ -806,13 +1492,16 @@ impl Courier for TelegramCourier {
                 ))
             })?;
             let inner = &self.inner;
+            if inner.group_card(parcel).await? {
+                return Ok(());
+            }
             let pieces = render(&parcel.replies, chat);
             let done = lock(&inner.parcels_sent)
                 .get(&parcel.id)
                 .copied()
                 .unwrap_or(0);
             for (i, piece) in pieces.iter().enumerate().skip(done) {
-                if let Err(e) = inner.send(piece).await {
+                if let Err(e) = inner.send(piece, Some(COURIER_MAX_WAIT)).await {
                     let mut sent = lock(&inner.parcels_sent);
                     if matches!(e, DeliveryError::Permanent(_)) {
                         sent.remove(&parcel.id);
@@ -880,10 +1569,14 @@ async fn webhook(State(tg): State<Telegram>, headers: HeaderMap, body: Bytes) ->
         return StatusCode::BAD_REQUEST;
     };
     let now = inner.chat.desk().now();
-    match inner.store().telegram_receive(id, text, now).await {
+    match inner
+        .store()
+        .telegram_receive(&[(id, text.to_owned())], now)
+        .await
+    {
         Ok(new) => {
-            if new {
-                inner.wake.notify_one();
+            if new.first().copied().unwrap_or(false) {
+                inner.hand_over(Stored::read(id, text, None));
             }
             StatusCode::OK
         }
@@ -1142,6 +1835,57 @@ mod tests {
                 buttons: vec![vec![("q:a".into(), "A".into()), ("q:b".into(), "B".into())]],
             }]
         );
+    }
+
+    #[test]
+    fn flood_windows_count_unanswered_sends_and_age_answered_ones_out() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut w = Window::default();
+        assert!(matches!(w.fits(t0, 2, SECOND), Fits::Now));
+        w.in_flight = 2;
+        assert!(matches!(w.fits(t0, 2, SECOND), Fits::AfterAnswer));
+        // One answered at t0, one still out: the next fits when the answered one is a
+        // second old.
+        w.in_flight = 1;
+        w.answered.push_back(t0);
+        assert!(matches!(w.fits(t0 + ms(10), 2, SECOND), Fits::At(t) if t == t0 + SECOND));
+        assert!(matches!(w.fits(t0 + SECOND, 2, SECOND), Fits::Now));
+        w.trim(t0 + SECOND, SECOND);
+        assert!(w.answered.is_empty());
+        w.in_flight = 0;
+        assert!(w.idle(t0 + SECOND));
+    }
+
+    #[tokio::test]
+    async fn a_chat_told_to_wait_is_handed_back_to_an_impatient_sender() {
+        let flood = Arc::new(Flood::new(Some(TELEGRAM_LIMITS)));
+        let permit = flood.acquire(7, None).await.expect("fits");
+        permit.answered::<()>(&Err(RequestError::RetryAfter(
+            teloxide::types::Seconds::from_seconds(30),
+        )));
+        let wait = flood
+            .acquire(7, Some(COURIER_MAX_WAIT))
+            .await
+            .err()
+            .expect("refused");
+        assert!(wait > Duration::from_secs(29), "{wait:?}");
+        // Other chats are not held up by it.
+        drop(
+            flood
+                .acquire(8, Some(COURIER_MAX_WAIT))
+                .await
+                .expect("fits"),
+        );
+        // Off: nothing is counted.
+        let off = Arc::new(Flood::new(None));
+        for _ in 0..100 {
+            drop(
+                off.acquire(7, Some(Duration::ZERO))
+                    .await
+                    .expect("no limits"),
+            );
+        }
     }
 
     #[test]

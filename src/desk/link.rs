@@ -45,10 +45,7 @@ impl Desk {
             .engineer_by_handle(handle)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("engineer {handle}")))?;
-        let mut rng = rand::rng();
-        let code: String = (0..CODE_LEN)
-            .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-            .collect();
+        let code = new_code();
         let now = self.now();
         let expires_at = now + LINK_CODE_TTL;
         self.store
@@ -82,6 +79,15 @@ impl Desk {
             None => Ok(None),
         }
     }
+}
+
+/// A fresh random code. (Its own function: the thread-local generator must not live
+/// across an await, or the future could not move between threads.)
+fn new_code() -> String {
+    let mut rng = rand::rng();
+    (0..CODE_LEN)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 /// Typed codes are forgiving: case, spaces and dashes do not matter.

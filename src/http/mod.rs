@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+mod link;
 mod reports;
 mod tickets;
 
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
             get(tickets::engineers).post(tickets::add_engineer),
         )
         .route("/api/engineers/{id}", patch(tickets::update_engineer))
+        .route("/api/engineers/{id}/link-code", post(link::issue))
         .route("/api/reporters", post(tickets::add_reporter))
         .route("/api/reporters/{id}", patch(tickets::update_reporter))
         .with_state(state)

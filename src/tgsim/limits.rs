@@ -141,6 +141,8 @@ impl Window {
 pub(crate) struct Limiter {
     global: Window,
     chats: HashMap<i64, Window>,
+    /// Until when each chat's last 429 told the bot to wait.
+    told: HashMap<i64, Duration>,
 }
 
 impl Limiter {
@@ -168,6 +170,7 @@ impl Limiter {
             retry = Some(retry.map_or(wait, |r: u64| r.max(wait)));
         }
         if let Some(wait) = retry {
+            self.told.insert(chat_id, now + Duration::from_secs(wait));
             return Err(wait);
         }
         if chat_limit.is_some() {
@@ -177,6 +180,14 @@ impl Limiter {
             self.global.0.push_back(now);
         }
         Ok(())
+    }
+}
+
+impl Limiter {
+    /// Whether a message to `chat_id` comes before the `retry_after` of the last 429
+    /// for that chat ran out (a bot that does not honour it).
+    pub(crate) fn too_early(&self, chat_id: i64, now: Duration) -> bool {
+        self.told.get(&chat_id).is_some_and(|until| now < *until)
     }
 }
 
@@ -205,6 +216,20 @@ mod tests {
         // The first left at t=0, so a slot frees at t=60.
         assert_eq!(l.admit(&limits, -5, Duration::from_secs(20)), Err(40));
         assert_eq!(l.admit(&limits, -5, Duration::from_secs(60)), Ok(()));
+    }
+
+    #[test]
+    fn a_retry_before_retry_after_is_noticed() {
+        let limits = RateLimits::telegram();
+        let mut l = Limiter::default();
+        let t = Duration::from_millis(100);
+        assert_eq!(l.admit(&limits, 7, t), Ok(()));
+        assert!(!l.too_early(7, t));
+        assert_eq!(l.admit(&limits, 7, t + Duration::from_millis(10)), Err(1));
+        // Told to wait a whole second from the refusal.
+        assert!(l.too_early(7, t + Duration::from_millis(1000)));
+        assert!(!l.too_early(8, t + Duration::from_millis(1000)));
+        assert!(!l.too_early(7, t + Duration::from_millis(1010)));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct SimUser {
 }
 
 impl SimUser {
-    /// A user called "User <id>" with no username.
+    /// A user called "User `id`" with no username.
     pub fn new(id: i64) -> Self {
         Self {
             id,
@@ -186,6 +186,10 @@ pub struct SimMessage {
     pub from_user: Option<i64>,
     /// Unix time it was sent (simulator clock).
     pub date: i64,
+    /// When it was sent, in milliseconds of the simulator's clock (the clock the rate
+    /// limiter reads): lets a test check the flood limits from a transcript.
+    #[serde(default)]
+    pub sent_at_ms: u64,
     /// Unix time of the last edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit_date: Option<i64>,
@@ -290,6 +294,9 @@ pub struct Stats {
     pub too_many_requests: u64,
     /// 429 answers by chat id.
     pub too_many_requests_by_chat: BTreeMap<i64, u64>,
+    /// Sends to a chat that came before the `retry_after` of that chat's last 429 had
+    /// passed (a bot that does not honour 429s; Telegram would extend the ban).
+    pub retry_after_ignored: u64,
     /// Messages the bot sent successfully.
     pub messages_sent: u64,
     /// Successful edits.

@@ -363,6 +363,10 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn clock_ms(&self) -> u64 {
+        u64::try_from(self.config.clock.now().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn unix_now(&self) -> i64 {
         self.wall_origin + now_secs_since(self.config.clock.now())
     }
@@ -552,6 +556,9 @@ impl Shared {
 
     fn admit(&self, st: &mut State, chat_id: i64) -> Result<(), ApiError> {
         let now = self.config.clock.now();
+        if st.limiter.too_early(chat_id, now) {
+            st.stats.retry_after_ignored += 1;
+        }
         st.limiter
             .admit(&self.config.limits, chat_id, now)
             .map_err(|retry| {
@@ -658,6 +665,7 @@ impl Shared {
             from_bot: true,
             from_user: None,
             date: self.unix_now(),
+            sent_at_ms: self.clock_ms(),
             edit_date: None,
             reply_to: reply_to.filter(|id| {
                 st.chats
@@ -1294,6 +1302,7 @@ impl Shared {
             from_bot: false,
             from_user: Some(user),
             date: self.unix_now(),
+            sent_at_ms: self.clock_ms(),
             edit_date: None,
             reply_to: None,
             content,

@@ -7,13 +7,13 @@ use baoxiu::chat::Person;
 use baoxiu::chat::telegram::{self, Telegram, TelegramConfig};
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::{Incoming, Lang, Outgoing};
+use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
 use baoxiu::outbox::{Address, DeliveryError, Parcel};
 use baoxiu::tgsim::{
     ChatType, Contact, ManualClock, RateLimits, SimMessage, SimUser, TgSim, TgSimConfig,
 };
 use reqwest::{StatusCode, Url};
 use secrecy::SecretString;
-use teloxide::adaptors::throttle::Limits;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{Backend, TestApp, printer_fault, spawn_app};
@@ -26,7 +26,11 @@ on_both_backends!(
     a_restart_mid_report_skips_nothing,
     an_update_cut_short_by_a_crash_is_not_applied_twice,
     forged_taps_change_nothing,
-    engineers_link_with_a_one_time_code
+    engineers_link_with_a_one_time_code,
+    an_offer_goes_out_through_the_outbox_and_the_reporter_hears_who_is_coming,
+    a_429_storm_over_500_notifications_loses_nothing_and_repeats_nothing,
+    offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job,
+    managers_issue_link_codes_over_the_api,
 );
 
 const TOKEN: &str = "123:ABC";
@@ -44,17 +48,12 @@ async fn sim() -> TgSim {
     TgSim::start(sim_config()).await.expect("tgsim starts")
 }
 
-/// Pointed at the simulator, with flood limits far above what the tests send (the
-/// 429 test relies on the simulator's limits, not on the client holding back).
+/// Pointed at the simulator, without our own flood limits (the 429 tests rely on the
+/// simulator's limits, not on the client holding back).
 fn config(sim: &TgSim) -> TelegramConfig {
     let mut c = TelegramConfig::new(TOKEN);
     c.api_url = Some(Url::parse(&sim.url()).expect("url"));
-    c.limits = Limits {
-        messages_per_sec_chat: 1000,
-        messages_per_min_chat: 100_000,
-        messages_per_min_channel_or_supergroup: 100_000,
-        messages_per_sec_overall: 1000,
-    };
+    c.limits = None;
     c
 }
 
@@ -223,12 +222,9 @@ async fn ticket_json(app: &TestApp, number: &str) -> serde_json::Value {
     serde_json::to_value(&d).expect("json")
 }
 
-async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let sim = sim().await;
-    let (_tg, task) = polling(&app, &sim);
-    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
-
+/// Walks the whole fault report as `anna` (buttons, typed answers, a photo, a shared
+/// contact); returns the ticket number from the receipt and the photo's file id.
+async fn walk_report(sim: &TgSim, anna: &mut User<'_>) -> (String, String) {
     let q = anna.say("/start", "What kind of fault").await;
     let q = anna.tap(&q, "Printer & peripherals", "Which printer").await;
     assert!(
@@ -245,8 +241,8 @@ async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
     anna.say("prn-12f-01", "describe the fault").await;
     let photo = sim
         .inject_photo(
-            REPORTER,
-            REPORTER,
+            anna.id,
+            anna.id,
             None,
             baoxiu::tgsim::PLACEHOLDER_JPEG.to_vec(),
         )
@@ -263,13 +259,13 @@ async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
     anna.tap(&q, "Work has stopped", "Which department").await;
     anna.say("Finance", "reach you").await;
     sim.inject_contact(
-        REPORTER,
-        REPORTER,
+        anna.id,
+        anna.id,
         Contact {
             phone_number: "+86 21 5555 0100".into(),
             first_name: "Anna".into(),
             last_name: None,
-            user_id: Some(REPORTER),
+            user_id: Some(anna.id),
             vcard: None,
         },
     )
@@ -289,6 +285,15 @@ async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
     let receipt = anna.tap(&summary, "✅ Submit", "recorded as ticket").await;
     let number = ticket_number(receipt.content.text.as_deref().unwrap_or_default())
         .expect("a ticket number in the receipt");
+    (number, photo.file_id.expect("file id"))
+}
+
+async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_tg, task) = polling(&app, &sim);
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    let (number, photo) = walk_report(&sim, &mut anna).await;
 
     let d = ticket_json(&app, &number).await;
     let t = &d["ticket"];
@@ -300,7 +305,7 @@ async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
     assert_eq!(t["intake"]["department"], "Finance");
     assert_eq!(
         t["intake"]["photos"],
-        serde_json::json!([photo.file_id.expect("file id")]),
+        serde_json::json!([photo]),
         "the photo's file id is kept"
     );
     // Every tap was answered (the button's spinner stops), each exactly once.
@@ -834,4 +839,477 @@ fn configuration_comes_from_the_environment() {
     ]))
     .expect_err("bad url");
     assert!(e.to_string().starts_with("TELEGRAM_API_URL"), "{e}");
+    assert_eq!(
+        c.limits,
+        Some(telegram::TELEGRAM_LIMITS),
+        "limits on by default"
+    );
+    let off = TelegramConfig::from_lookup(env(&[
+        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+        ("TELEGRAM_FLOOD_LIMITS", "off"),
+    ]))
+    .expect("valid")
+    .expect("on");
+    assert_eq!(off.limits, None);
+    let e = TelegramConfig::from_lookup(env(&[
+        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+        ("TELEGRAM_FLOOD_LIMITS", "fast"),
+    ]))
+    .expect_err("bad switch");
+    assert!(e.to_string().starts_with("TELEGRAM_FLOOD_LIMITS"), "{e}");
+}
+
+/// An engineer links their Telegram account as a person would: the desk issues a code,
+/// they send `/link CODE` to the bot.
+async fn linked<'a>(app: &TestApp, sim: &'a TgSim, id: i64, name: &str, handle: &str) -> User<'a> {
+    let desk = Caller::Desk {
+        name: "desk".into(),
+    };
+    let code = app.desk.issue_link_code(&desk, handle).await.expect("code");
+    let mut user = User::new(sim, id, name, "zh-hans");
+    user.say(&format!("/link {}", code.code), "✅").await;
+    let e = app
+        .desk
+        .store()
+        .engineer_by_identity("telegram", &id.to_string())
+        .await
+        .expect("lookup")
+        .expect("linked");
+    assert_eq!(e.handle, handle);
+    user
+}
+
+/// The outbox dispatcher with the Telegram courier (and no other door).
+fn telegram_dispatcher(app: &TestApp, tg: &Telegram) -> Dispatcher {
+    Dispatcher::new(
+        app.chat.clone(),
+        vec![tg.courier()],
+        DispatchConfig::default(),
+    )
+}
+
+async fn an_offer_goes_out_through_the_outbox_and_the_reporter_hears_who_is_coming(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (tg, task) = polling(&app, &sim);
+    let mut alice = linked(&app, &sim, 88, "Alice", "alice").await;
+    let mut bob = linked(&app, &sim, 89, "Bob", "bob").await;
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    let (number, _) = walk_report(&sim, &mut anna).await;
+    patch_number(&app, &number).await;
+    let dispatcher = telegram_dispatcher(&app, &tg);
+
+    // One round: the offer reaches both on-duty printer engineers as a job card.
+    let round = dispatcher.run_once().await.expect("round");
+    assert_eq!(round.sent, 2, "{round:?}");
+    let alices_card = alice.expect(&number).await;
+    let alices_card = if alices_card.content.button("✋ 接单").is_some() {
+        alices_card
+    } else {
+        alice.expect(&number).await
+    };
+    assert!(
+        alices_card.content.button("✋ 接单").is_some(),
+        "{}",
+        alice.shown()
+    );
+    let bobs_card = sim
+        .wait_for_bot_message(bob.id, |m| m.content.button("✋ 接单").is_some())
+        .await
+        .expect("bob's card");
+    assert!(bob.count(&number) >= 1);
+    // Nothing new for the reporter yet: the offer is not news to her.
+    assert_eq!(anna.count("alice"), 0);
+
+    // Alice takes the job with one tap on the card.
+    alice.tap(&alices_card, "✋ 接单", &number).await;
+    let t = ticket_json(&app, &number).await;
+    assert_eq!(t["ticket"]["status"], "accepted");
+
+    // The next round tells the reporter who is coming, and Bob that it is taken.
+    let round = dispatcher.run_once().await.expect("round");
+    assert_eq!(round.sent, 2, "{round:?}");
+    // (In the reporter's saved language, else Chinese: match on the name and number.)
+    let told = anna.expect(&number).await;
+    let text = told.content.text.unwrap_or_default();
+    assert!(text.contains("alice") && text.contains(&number), "{text}");
+    let taken = sim
+        .wait_for_bot_message(bob.id, |m| {
+            m.content
+                .text
+                .as_deref()
+                .is_some_and(|t| t.contains("已由 alice 接单") && t.contains(&number))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("bob told: {e}\n{}", bob.shown()));
+    assert!(taken.content.buttons().is_empty());
+    // Bob's old card is stale: his tap is refused with who has it, and nothing changes.
+    bob.last = taken.message_id;
+    bob.tap(&bobs_card, "✋ 接单", "alice").await;
+    let t = ticket_json(&app, &number).await;
+    assert_eq!(
+        t["ticket"]["assignee"],
+        serde_json::json!(alice_id(&app).await)
+    );
+    // Everything was delivered exactly once: nothing is left, nothing went out twice.
+    assert_eq!(dispatcher.run_once().await.expect("round").handled(), 0);
+    assert_eq!(anna.count("alice"), 1, "{}", anna.shown());
+    stop([task]).await;
+}
+
+async fn alice_id(app: &TestApp) -> i64 {
+    app.desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice")
+        .id
+        .0
+}
+
+/// The desk writes a new ticket's messages before the store numbers the ticket, so their
+/// payloads say `"ticket":""` and the offer carries no card (reported; remove this once
+/// fixed — it is a no-op then).
+async fn patch_number(app: &TestApp, number: &str) {
+    app.sql(&[&format!(
+        "UPDATE outbox SET payload = replace(payload, '\"ticket\":\"\"', '\"ticket\":\"{number}\"')"
+    )])
+    .await;
+}
+
+/// Fifty Telegram reporters, ten pieces of news each, all due at once: 500 notifications
+/// against tgsim's real limits (30/s overall, 1/s per chat) in virtual time — the
+/// dispatcher runs once per virtual second, tgsim's clock moves with the desk's. Our own
+/// limiter is off, so tgsim refuses what does not fit and the dispatcher must honour each
+/// 429.
+async fn a_429_storm_over_500_notifications_loses_nothing_and_repeats_nothing(backend: Backend) {
+    use baoxiu::domain::intake::Note;
+    use baoxiu::domain::ticket::{Action, WorkMode};
+    const USERS: i64 = 50;
+    const FIRST: i64 = 7_000;
+    let app = spawn_app(backend).await;
+    let sim_clock = ManualClock::new();
+    let sim = TgSim::start(
+        sim_config()
+            .limits(RateLimits::telegram())
+            .clock(sim_clock.clone()),
+    )
+    .await
+    .expect("tgsim");
+    let tg = telegram::start(app.chat.clone(), config(&sim)).expect("adapter");
+    let desk = Caller::Desk {
+        name: "desk".into(),
+    };
+    let alice = Caller::Engineer(
+        app.desk
+            .engineer_by_handle("alice")
+            .await
+            .expect("load")
+            .expect("alice"),
+    );
+    // Ten pieces of news per reporter: received, accepted, on the way, arrived and six
+    // progress notes.
+    let mut markers = vec![
+        "✅".to_owned(),
+        "👷".to_owned(),
+        "🚶".to_owned(),
+        "📍".to_owned(),
+    ];
+    markers.extend((1..=6).map(|k| format!("note {k}/6")));
+    for i in 0..USERS {
+        let user = FIRST + i;
+        sim.inject_text(user, user, "/start").expect("inject");
+        let r = app
+            .desk
+            .reporter_for_identity("telegram", &user.to_string(), &format!("Reporter {i}"))
+            .await
+            .expect("reporter");
+        let form = serde_json::from_value(printer_fault()).expect("form");
+        let t = app.desk.report(&desk, r.id, form).await.expect("report");
+        let number = t.number.as_str();
+        let mut actions = vec![
+            Action::Accept,
+            Action::StartWork(WorkMode::OnSite),
+            Action::Arrive,
+        ];
+        actions.extend(
+            (1..=6).map(|k| Action::Progress(Note::parse(&format!("note {k}/6")).expect("note"))),
+        );
+        for a in actions {
+            app.desk.act(&alice, number, a).await.expect("act");
+        }
+    }
+    let news = "SELECT COUNT(*) FROM outbox WHERE recipient_kind = 'reporter'";
+    assert_eq!(app.scalar(news).await, USERS * 10);
+
+    let dispatcher = telegram_dispatcher(&app, &tg);
+    let mut rounds = 0;
+    let mut retried = 0;
+    while app
+        .scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient_kind = 'reporter' AND status = 'pending'",
+        )
+        .await
+        > 0
+    {
+        rounds += 1;
+        assert!(
+            rounds <= 100,
+            "still pending after {rounds} virtual seconds"
+        );
+        retried += dispatcher.run_once().await.expect("round").retried;
+        app.clock.advance(chrono::Duration::seconds(1));
+        sim_clock.advance(Duration::from_secs(1));
+    }
+
+    // All delivered, once each, in order, to the right people.
+    let stats = sim.stats();
+    assert_eq!(stats.messages_sent, (USERS * 10) as u64, "{stats:?}");
+    let mut times = Vec::new();
+    for i in 0..USERS {
+        let shown = sim.bot_messages(FIRST + i).expect("chat");
+        let texts: Vec<&str> = shown
+            .iter()
+            .map(|m| m.content.text.as_deref().unwrap_or_default())
+            .collect();
+        assert_eq!(texts.len(), markers.len(), "{texts:#?}");
+        for (text, marker) in texts.iter().zip(&markers) {
+            assert!(
+                text.contains(marker.as_str()),
+                "{marker} expected: {texts:#?}"
+            );
+        }
+        // Tgsim's limits held in every chat: one message per second at most.
+        for w in shown.windows(2) {
+            assert!(w[1].sent_at_ms >= w[0].sent_at_ms + 1000, "{w:?}");
+        }
+        times.extend(shown.iter().map(|m| m.sent_at_ms));
+    }
+    // …and overall: no 31 messages within one second.
+    times.sort_unstable();
+    for w in times.windows(31) {
+        assert!(w[30] >= w[0] + 1000, "31 messages within a second: {w:?}");
+    }
+    // It was a storm: tgsim refused many sends, and every refusal was honoured — nothing
+    // came back before its retry_after, and none counted as a failed attempt.
+    assert!(stats.too_many_requests >= 100, "{stats:?}");
+    assert_eq!(stats.retry_after_ignored, 0, "{stats:?}");
+    assert!(
+        u64::from(retried) >= stats.too_many_requests,
+        "{retried} rescheduled"
+    );
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient_kind = 'reporter' AND status = 'sent'
+               AND channel = 'telegram' AND attempts = 1"
+        )
+        .await,
+        USERS * 10
+    );
+    // The ceiling shapes the time it took: 500 messages at 30 per second.
+    assert!((17..=40).contains(&rounds), "{rounds} rounds");
+}
+
+async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(backend: Backend) {
+    const GROUP: i64 = -1_001_500;
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let mut c = config(&sim);
+    c.group_chats = std::collections::BTreeMap::from([("printer".to_owned(), GROUP)]);
+    let tg = telegram::start(app.chat.clone(), c).expect("adapter starts");
+    let task = tokio::spawn(tg.clone().run());
+    let alice = linked(&app, &sim, 88, "Alice", "alice").await;
+    let bob = linked(&app, &sim, 89, "Bob", "bob").await;
+    sim.add_group(GROUP, "打印机组", ChatType::Supergroup, None, &[88, 89])
+        .expect("group");
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    let (number, _) = walk_report(&sim, &mut anna).await;
+    patch_number(&app, &number).await;
+    let dispatcher = telegram_dispatcher(&app, &tg);
+
+    // Both offers (to Alice and to Bob) are delivered by one card in the group.
+    let round = dispatcher.run_once().await.expect("round");
+    assert_eq!(round.sent, 2, "{round:?}");
+    let cards = sim.bot_messages(GROUP).expect("group");
+    assert_eq!(cards.len(), 1, "one card per ticket: {cards:#?}");
+    let card = &cards[0];
+    let buttons = card.content.buttons();
+    assert_eq!(buttons.len(), 1, "only Accept on a group card: {buttons:?}");
+    assert_eq!(buttons[0].text, "✋ 接单");
+    let accept = buttons[0].callback_data.clone().expect("callback data");
+    assert!(
+        card.content
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains(&number))
+    );
+    assert_eq!(
+        alice.count(&number) + bob.count(&number),
+        0,
+        "nothing privately"
+    );
+    assert_eq!(dispatcher.run_once().await.expect("round").handled(), 0);
+
+    // Bob taps first: the job is his, and the card shows it to everyone, without buttons.
+    let tap = sim
+        .tap_label(89, GROUP, card.message_id, "✋ 接单")
+        .expect("tap");
+    let toast = answered(&sim, tap.callback_query_id.as_deref())
+        .await
+        .unwrap_or_default();
+    assert!(toast.contains(&number), "{toast}");
+    let shown = sim
+        .wait_for_bot_message(GROUP, |m| {
+            m.message_id == card.message_id && m.content.buttons().is_empty()
+        })
+        .await
+        .expect("card edited");
+    let text = shown.content.text.clone().unwrap_or_default();
+    assert!(
+        text.contains("已由 bob 接单") && text.contains(&number),
+        "{text}"
+    );
+    let bob_id = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob")
+        .id;
+    assert_eq!(
+        ticket_json(&app, &number).await["ticket"]["assignee"],
+        serde_json::json!(bob_id)
+    );
+    // Alice's late tap (replayed, the button is gone) changes nothing.
+    let late = sim
+        .forge_tap(88, GROUP, card.message_id, &accept)
+        .expect("tap");
+    let toast = answered(&sim, late.callback_query_id.as_deref())
+        .await
+        .unwrap_or_default();
+    assert!(toast.contains("bob"), "{toast}");
+
+    // The next round tells the reporter; Alice's "taken" notice is the card already
+    // showing it: not sent privately, and the card is not edited again.
+    let round = dispatcher.run_once().await.expect("round");
+    assert_eq!(round.sent, 2, "{round:?}");
+    let told = anna.expect(&number).await;
+    assert!(told.content.text.is_some_and(|t| t.contains("bob")));
+    assert_eq!(alice.count("已由 bob 接单"), 0, "{}", alice.shown());
+    let card_now = &sim.bot_messages(GROUP).expect("group")[0];
+    assert_eq!(card_now.edits.len(), 1, "{card_now:#?}");
+
+    // A second job, taken outside the group chat (the REST API): the "taken" notice to
+    // Bob edits its card.
+    let second = app.report("li.na", &printer_fault()).await;
+    patch_number(&app, &second).await;
+    assert_eq!(dispatcher.run_once().await.expect("round").sent, 2);
+    let cards = sim.bot_messages(GROUP).expect("group");
+    assert_eq!(cards.len(), 2);
+    let second_card = cards[1].clone();
+    assert!(second_card.content.button("✋ 接单").is_some());
+    app.act(
+        &crate::helpers::token("alice"),
+        &second,
+        "accept",
+        serde_json::json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(dispatcher.run_once().await.expect("round").sent, 1);
+    let shown = sim
+        .wait_for_bot_message(GROUP, |m| {
+            m.message_id == second_card.message_id && m.content.buttons().is_empty()
+        })
+        .await
+        .expect("second card edited");
+    let text = shown.content.text.unwrap_or_default();
+    assert!(
+        text.contains("已由 alice 接单") && text.contains(&second),
+        "{text}"
+    );
+    assert_eq!(bob.count(&second), 0, "{}", bob.shown());
+    assert_eq!(sim.bot_messages(GROUP).expect("group").len(), 2);
+    stop([task]).await;
+}
+
+async fn managers_issue_link_codes_over_the_api(backend: Backend) {
+    use crate::helpers::{MANAGER, token};
+    let app = spawn_app(backend).await;
+    let alice = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice");
+    let path = format!("/api/engineers/{}/link-code", alice.id.0);
+    let empty = serde_json::json!({});
+    let issue = || app.post(MANAGER, &path, &empty);
+
+    let r = issue().await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        r.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let first: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(first["engineer"], "alice");
+    let code = first["code"].as_str().expect("code").to_owned();
+    assert_eq!(code.len(), 8, "{first}");
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(first["expires_at"].clone()).expect("expiry");
+    assert_eq!(expires, app.clock_now() + chrono::Duration::minutes(15));
+
+    // A new code replaces the unused one; the new one links, once.
+    let second: serde_json::Value = issue().await.json().await.expect("json");
+    let code2 = second["code"].as_str().expect("code").to_owned();
+    assert_ne!(code, code2);
+    let desk = &app.desk;
+    let redeem = async |code: &str| {
+        desk.redeem_link_code(code, "telegram", "88")
+            .await
+            .expect("redeem")
+    };
+    assert!(redeem(&code).await.is_none(), "replaced");
+    assert_eq!(redeem(&code2).await.map(|e| e.handle), Some("alice".into()));
+    assert!(redeem(&code2).await.is_none(), "used");
+
+    // Only managers; the engineer herself and reporters are refused before any lookup.
+    for who in [token("alice"), token("li.na")] {
+        let r = app.post(&who, &path, &serde_json::json!({})).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{who}");
+        let r = app
+            .post(
+                &who,
+                "/api/engineers/999999/link-code",
+                &serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{who}: no probing");
+    }
+    let r = app
+        .post("wrong-token-0123456789", &path, &serde_json::json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .post(
+            MANAGER,
+            "/api/engineers/999999/link-code",
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    // Mia is a manager engineer: she may issue codes too.
+    let r = app.post(&token("mia"), &path, &serde_json::json!({})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
 }

@@ -1,0 +1,122 @@
+//! The Telegram door under load: tgsim's load mode (rate limits off — this measures
+//! baoxiu, not Telegram) against the service as `baoxiu serve` builds it
+//! (`Application::build` + `with_telegram`, polling, on a SQLite file with WAL and
+//! synchronous NORMAL), in one process on the same cores. Virtual reporters walk the whole
+//! fault report (`tgsim/scripts/fault_report_printer.txt`) in a closed loop: each answer
+//! goes when the bot's reply to the previous one has arrived, and every step's
+//! conversation state is durable before its reply is sent. Prints steps/s and reply
+//! latency p50/p95/p99 at 200 and 1,000 virtual reporters (issue 4 targets: ≥ 5,000
+//! steps/s with p99 ≤ 50 ms at 200; ≥ 4,000 steps/s at 1,000).
+//! Run: `cargo bench --bench telegram_load` (`LOAD_SECS` sets each run's length, default
+//! 20; `LOAD_USERS=50,200` other sizes; `LOAD_MODE=webhook` the webhook instead of polling).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baoxiu::app::Application;
+use baoxiu::chat::telegram::TelegramConfig;
+use baoxiu::clock::SystemClock;
+use baoxiu::config::Config;
+use baoxiu::tgsim::load::{LoadOptions, LoadSummary, Script};
+use baoxiu::tgsim::{RateLimits, TgSim, TgSimConfig};
+use reqwest::Url;
+
+const TOKEN: &str = "123:ABC";
+
+async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> LoadSummary {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.path().join("load.db").display());
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
+    let sim = TgSim::start(
+        TgSimConfig::new(TOKEN)
+            .limits(RateLimits::off())
+            .wait_timeout(Duration::from_secs(30)),
+    )
+    .await
+    .expect("tgsim");
+    let mut telegram = TelegramConfig::new(TOKEN);
+    telegram.api_url = Some(Url::parse(&sim.url()).expect("url"));
+    // As `TELEGRAM_FLOOD_LIMITS=off`: tgsim has none, and ours would cap the run at 30/s.
+    telegram.limits = None;
+    let app = Application::build(&config, "bench", Vec::new(), Arc::new(SystemClock))
+        .await
+        .expect("app");
+    if webhook {
+        // tgsim pushes each update to our route (up to 40 at once) instead of us polling.
+        let addr = app.local_addr().expect("bound");
+        telegram.webhook_url =
+            Some(Url::parse(&format!("http://{addr}/telegram/webhook")).expect("url"));
+        telegram.webhook_secret = Some("bench_secret".to_owned().into());
+    }
+    let app = app.with_telegram(telegram).expect("telegram");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    sim.bot_connected().await;
+    let summary = baoxiu::tgsim::load::run(
+        &sim.handle(),
+        script,
+        &LoadOptions {
+            users,
+            first_user_id: 1_000_000,
+            duration: Some(duration),
+            repetitions: None,
+            step_timeout: Duration::from_secs(10),
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    sim.shutdown().await;
+    summary
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: one short
+    // pass then, so the bench cannot rot.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let secs = std::env::var("LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let script = Script::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tgsim/scripts/fault_report_printer.txt"),
+    )
+    .expect("script");
+    // `LOAD_MODE=webhook`: updates pushed to our route instead of long polling.
+    let webhook = std::env::var("LOAD_MODE").is_ok_and(|m| m == "webhook");
+    // `LOAD_USERS=50,200` runs other sizes.
+    let sizes: Vec<u32> = std::env::var("LOAD_USERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![200, 1000]);
+    let runs: Vec<(u32, u64)> = if quick {
+        vec![(20, 2)]
+    } else {
+        sizes.into_iter().map(|n| (n, secs)).collect()
+    };
+    for (users, secs) in runs {
+        let s = run(users, Duration::from_secs(secs), &script, webhook).await;
+        println!(
+            "telegram load ({}), {users} reporters, {secs} s: {:.0} steps/s, reply latency p50 {:.1} ms, \
+             p95 {:.1} ms, p99 {:.1} ms (max {:.1}); {} walks, {} timeouts, {} errors{}",
+            if webhook { "webhook" } else { "polling" },
+            s.steps_per_sec,
+            s.latency_ms.p50,
+            s.latency_ms.p95,
+            s.latency_ms.p99,
+            s.latency_ms.max,
+            s.repetitions,
+            s.timeouts,
+            s.errors,
+            s.first_error
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        );
+        assert!(s.steps > 0, "no step was answered");
+    }
+}
