@@ -8,6 +8,7 @@ pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod desk;
+pub mod discordsim;
 pub mod domain;
 pub mod flow;
 pub mod http;

@@ -4,6 +4,7 @@
 //! person's conversation in the database, durable before the reply goes out.
 
 pub mod console;
+pub mod discord;
 mod notice;
 pub mod telegram;
 pub mod web;

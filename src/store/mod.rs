@@ -6,6 +6,7 @@
 //! code without the `Any` driver (which has no chrono support).
 
 mod delivery;
+mod discord;
 mod rows;
 mod sql;
 mod survey;

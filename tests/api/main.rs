@@ -10,6 +10,7 @@ mod chat;
 mod cli;
 mod closing;
 mod concurrency;
+mod discord;
 mod lifecycle;
 mod outbox;
 mod reports;
