@@ -113,8 +113,9 @@ macro_rules! delivery {
                 limit: i64,
             ) -> Result<Vec<OutboxMessage>, StoreError> {
                 let mut tx = self.begin().await?;
-                // An older message to the same person holds this one back if it is due or
-                // failing (order kept); one held for quiet hours does not block a later one.
+                // An older message to the same person holds this one back if it is due,
+                // failing or rate limited (order kept); one held for quiet hours does not
+                // block a later one.
                 let rows: Vec<rows::OutboxRow> = sqlx::query_as(concat!(
                     "UPDATE outbox SET lease_until = $2 WHERE id IN (
                        SELECT o.id FROM outbox o
@@ -124,7 +125,7 @@ macro_rules! delivery {
                            SELECT 1 FROM outbox p
                            WHERE p.status = 'pending' AND p.recipient_kind = o.recipient_kind
                              AND p.recipient_id = o.recipient_id AND p.id < o.id
-                             AND (p.attempts > 0 OR p.next_attempt_at <= $1))
+                             AND (p.attempts > 0 OR p.last_error IS NOT NULL OR p.next_attempt_at <= $1))
                        ORDER BY o.next_attempt_at, o.id LIMIT $3",
                     $lock,
                     ") RETURNING *"

@@ -481,6 +481,22 @@ impl Store {
     }
 }
 
+/// The messages of a new ticket with its number filled in (`"ticket"` in each payload).
+fn numbered(outbox: &[NewOutboxMessage], number: &TicketNumber) -> Vec<NewOutboxMessage> {
+    outbox
+        .iter()
+        .cloned()
+        .map(|mut m| {
+            if let Some(payload) = m.payload.as_object_mut()
+                && payload.contains_key("ticket")
+            {
+                payload.insert("ticket".into(), number.as_str().into());
+            }
+            m
+        })
+        .collect()
+}
+
 /// The audit insert (`$1` ticket id, `$2` time, `$3`–`$9` the event) and, when there are
 /// messages, the outbox insert for `rows` of them (`$1`, `$2`, then five parameters per
 /// row from `$10`: recipient kind, recipient id, event, payload, not before).

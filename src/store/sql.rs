@@ -346,7 +346,9 @@ macro_rules! repository {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Self::write_side_effects(tx, stored.id, &write.audit, &write.outbox).await?;
+                // The desk wrote the notices before the ticket had its number.
+                let outbox = numbered(&write.outbox, &number);
+                Self::write_side_effects(tx, stored.id, &write.audit, &outbox).await?;
                 Self::write_clocks(tx, stored.id, &write.clocks).await?;
                 if let Some((channel, external_id)) = &write.end_conversation {
                     Self::save_conversation_in(tx, channel, external_id, None, t.created_at).await?;

@@ -18,6 +18,7 @@ on_both_backends!(
     a_platform_down_for_ten_minutes_loses_nothing_and_keeps_order,
     dead_letters_after_the_last_attempt_alert_managers_and_can_be_replayed,
     two_schedulers_fire_each_of_ten_thousand_escalations_exactly_once,
+    a_new_tickets_messages_carry_its_number,
 );
 
 /// A web door that fails until `up_at` (virtual time), recording what it delivered.
@@ -42,6 +43,26 @@ impl Courier for Flaky {
                 .push((p.to.external_id.clone(), p.id, p.event.clone()));
             Ok(())
         })
+    }
+}
+
+/// The desk writes a new ticket's messages before the store numbers it; they must still
+/// say which ticket they are about (a job card without a number has no buttons).
+async fn a_new_tickets_messages_carry_its_number(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let number = app.report("li.na", &printer_fault()).await;
+    let pending = app
+        .desk
+        .store()
+        .outbox_by_status("pending", 100)
+        .await
+        .unwrap();
+    assert!(
+        pending.iter().any(|m| m.event == "job_offered"),
+        "{pending:#?}"
+    );
+    for m in &pending {
+        assert_eq!(m.payload["ticket"], number.as_str(), "{m:#?}");
     }
 }
 
