@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::chat::Chat;
+use crate::chat::discord::{Discord, DiscordConfig, DiscordError};
 use crate::chat::telegram::{Telegram, TelegramConfig, TelegramError};
 use crate::chat::web::WebHub;
 use crate::clock::Clock;
@@ -34,6 +35,9 @@ pub enum StartError {
     /// The Telegram door could not start.
     #[error("telegram: {0}")]
     Telegram(#[from] TelegramError),
+    /// The Discord door could not start.
+    #[error("discord: {0}")]
+    Discord(#[from] DiscordError),
     /// The port is taken or not ours.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -54,6 +58,7 @@ pub struct Application {
     dispatcher: Dispatcher,
     background: bool,
     telegram: Option<Telegram>,
+    discord: Option<Discord>,
 }
 
 /// Loads and validates the conversation files the configuration points at.
@@ -106,6 +111,7 @@ impl Application {
             dispatcher,
             background: true,
             telegram: None,
+            discord: None,
         })
     }
 
@@ -143,6 +149,15 @@ impl Application {
         Ok(self)
     }
 
+    /// Switches the Discord door on: the gateway is connected when the service runs and
+    /// the dispatcher delivers `discord` messages.
+    pub fn with_discord(mut self, config: DiscordConfig) -> Result<Application, StartError> {
+        let discord = crate::chat::discord::start(self.chat.clone(), config)?;
+        self.dispatcher = self.dispatcher.with_courier(discord.courier());
+        self.discord = Some(discord);
+        Ok(self)
+    }
+
     /// Serve without starting the SLA scheduler and the dispatcher: tests run their rounds
     /// themselves, in virtual time.
     pub fn without_background_work(mut self) -> Application {
@@ -176,6 +191,9 @@ impl Application {
         if let Some(telegram) = self.telegram {
             app = app.merge(telegram.webhook_router());
             workers.push(tokio::spawn(telegram.run()));
+        }
+        if let Some(discord) = self.discord {
+            workers.push(tokio::spawn(discord.run()));
         }
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

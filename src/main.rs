@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use baoxiu::app::{Application, load_flows, open_store};
+use baoxiu::chat::discord::DiscordConfig;
 use baoxiu::chat::telegram::TelegramConfig;
 use baoxiu::chat::{Chat, Person};
 use baoxiu::clock::SystemClock;
@@ -158,6 +159,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                     tracing::info!("telegram door on");
                 }
                 None => tracing::info!("telegram door off: TELEGRAM_BOT_TOKEN is not set"),
+            }
+            match DiscordConfig::from_env().map_err(|e| format!("discord: {e}"))? {
+                Some(discord) => {
+                    app = app.with_discord(discord).map_err(|e| e.to_string())?;
+                    tracing::info!("discord door on");
+                }
+                None => tracing::info!("discord door off: DISCORD_BOT_TOKEN is not set"),
             }
             let addr = app.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(config = %source, database = %config.database.url, "baoxiu listening on http://{addr}");
