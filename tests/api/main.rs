@@ -16,3 +16,4 @@ mod outbox;
 mod reports;
 mod sla;
 mod telegram;
+mod telegram_loop;

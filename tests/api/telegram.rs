@@ -35,7 +35,7 @@ on_both_backends!(
 
 const TOKEN: &str = "123:ABC";
 const SECRET: &str = "webhook_Secret-0123456789";
-const REPORTER: i64 = 42;
+pub(crate) const REPORTER: i64 = 42;
 
 fn sim_config() -> TgSimConfig {
     TgSimConfig::new(TOKEN)
@@ -44,7 +44,7 @@ fn sim_config() -> TgSimConfig {
         .wait_timeout(Duration::from_secs(20))
 }
 
-async fn sim() -> TgSim {
+pub(crate) async fn sim() -> TgSim {
     TgSim::start(sim_config()).await.expect("tgsim starts")
 }
 
@@ -58,7 +58,7 @@ fn config(sim: &TgSim) -> TelegramConfig {
 }
 
 /// The door in polling mode; aborting the task stops it as a crash would.
-fn polling(app: &TestApp, sim: &TgSim) -> (Telegram, JoinHandle<()>) {
+pub(crate) fn polling(app: &TestApp, sim: &TgSim) -> (Telegram, JoinHandle<()>) {
     let tg = telegram::start(app.chat.clone(), config(sim)).expect("adapter starts");
     let task = tokio::spawn(tg.clone().run());
     (tg, task)
@@ -92,7 +92,7 @@ async fn webhook(app: &TestApp, sim: &TgSim, run: bool) -> (Telegram, String, Ve
     (tg, url, tasks)
 }
 
-async fn stop(tasks: impl IntoIterator<Item = JoinHandle<()>>) {
+pub(crate) async fn stop(tasks: impl IntoIterator<Item = JoinHandle<()>>) {
     for t in tasks {
         t.abort();
         let _ = t.await;
@@ -127,16 +127,16 @@ async fn stored(app: &TestApp, n: i64) {
 }
 
 /// A Telegram user in their private chat with the bot.
-struct User<'a> {
+pub(crate) struct User<'a> {
     sim: &'a TgSim,
-    id: i64,
+    pub(crate) id: i64,
     /// The last bot message seen, so each wait looks only at what came after it.
     last: i64,
     taps: Vec<String>,
 }
 
 impl<'a> User<'a> {
-    fn new(sim: &'a TgSim, id: i64, name: &str, lang: &str) -> User<'a> {
+    pub(crate) fn new(sim: &'a TgSim, id: i64, name: &str, lang: &str) -> User<'a> {
         sim.add_user(SimUser {
             id,
             first_name: name.to_owned(),
@@ -154,7 +154,7 @@ impl<'a> User<'a> {
     }
 
     /// The next bot message containing `needle`.
-    async fn expect(&mut self, needle: &str) -> SimMessage {
+    pub(crate) async fn expect(&mut self, needle: &str) -> SimMessage {
         let last = self.last;
         let m = self
             .sim
@@ -171,14 +171,28 @@ impl<'a> User<'a> {
         m
     }
 
-    async fn say(&mut self, text: &str, then: &str) -> SimMessage {
+    /// The next bot message with a button labelled `label`.
+    pub(crate) async fn expect_button(&mut self, label: &str) -> SimMessage {
+        let last = self.last;
+        let m = self
+            .sim
+            .wait_for_bot_message(self.id, |m| {
+                m.message_id > last && m.content.button(label).is_some()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("waiting for a {label:?} button: {e}\n{}", self.shown()));
+        self.last = m.message_id;
+        m
+    }
+
+    pub(crate) async fn say(&mut self, text: &str, then: &str) -> SimMessage {
         self.sim
             .inject_text(self.id, self.id, text)
             .expect("inject");
         self.expect(then).await
     }
 
-    async fn tap(&mut self, on: &SimMessage, label: &str, then: &str) -> SimMessage {
+    pub(crate) async fn tap(&mut self, on: &SimMessage, label: &str, then: &str) -> SimMessage {
         let tap = self
             .sim
             .tap_label(self.id, self.id, on.message_id, label)
@@ -188,12 +202,12 @@ impl<'a> User<'a> {
     }
 
     /// Everything the bot said in this chat, for failure messages.
-    fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         texts(self.sim, self.id).join("\n---\n")
     }
 
     /// How many bot messages contain `needle`.
-    fn count(&self, needle: &str) -> usize {
+    pub(crate) fn count(&self, needle: &str) -> usize {
         texts(self.sim, self.id)
             .iter()
             .filter(|t| t.contains(needle))
@@ -209,12 +223,12 @@ fn texts(sim: &TgSim, chat: i64) -> Vec<String> {
         .collect()
 }
 
-fn ticket_number(text: &str) -> Option<String> {
+pub(crate) fn ticket_number(text: &str) -> Option<String> {
     let start = text.find("BX-")?;
     text.get(start..start + 14).map(str::to_owned)
 }
 
-async fn ticket_json(app: &TestApp, number: &str) -> serde_json::Value {
+pub(crate) async fn ticket_json(app: &TestApp, number: &str) -> serde_json::Value {
     let desk = Caller::Desk {
         name: "test".into(),
     };
@@ -224,7 +238,7 @@ async fn ticket_json(app: &TestApp, number: &str) -> serde_json::Value {
 
 /// Walks the whole fault report as `anna` (buttons, typed answers, a photo, a shared
 /// contact); returns the ticket number from the receipt and the photo's file id.
-async fn walk_report(sim: &TgSim, anna: &mut User<'_>) -> (String, String) {
+pub(crate) async fn walk_report(sim: &TgSim, anna: &mut User<'_>) -> (String, String) {
     let q = anna.say("/start", "What kind of fault").await;
     let q = anna.tap(&q, "Printer & peripherals", "Which printer").await;
     assert!(
@@ -861,7 +875,13 @@ fn configuration_comes_from_the_environment() {
 
 /// An engineer links their Telegram account as a person would: the desk issues a code,
 /// they send `/link CODE` to the bot.
-async fn linked<'a>(app: &TestApp, sim: &'a TgSim, id: i64, name: &str, handle: &str) -> User<'a> {
+pub(crate) async fn linked<'a>(
+    app: &TestApp,
+    sim: &'a TgSim,
+    id: i64,
+    name: &str,
+    handle: &str,
+) -> User<'a> {
     let desk = Caller::Desk {
         name: "desk".into(),
     };
@@ -880,7 +900,7 @@ async fn linked<'a>(app: &TestApp, sim: &'a TgSim, id: i64, name: &str, handle: 
 }
 
 /// The outbox dispatcher with the Telegram courier (and no other door).
-fn telegram_dispatcher(app: &TestApp, tg: &Telegram) -> Dispatcher {
+pub(crate) fn telegram_dispatcher(app: &TestApp, tg: &Telegram) -> Dispatcher {
     Dispatcher::new(
         app.chat.clone(),
         vec![tg.courier()],
