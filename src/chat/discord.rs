@@ -28,12 +28,12 @@ use serenity::all::{
     CommandInteraction, CommandOptionType, ComponentInteraction, Context, CreateActionRow,
     CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption, CreateInputText,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
-    CreateMessage, CreateModal, EventHandler, GatewayIntents, Http, HttpBuilder, InputTextStyle,
-    Interaction, Message, ModalInteraction, Ready, User, UserId,
+    CreateMessage, CreateModal, EditMessage, EventHandler, GatewayIntents, Http, HttpBuilder,
+    InputTextStyle, Interaction, Message, MessageId, ModalInteraction, Ready, User, UserId,
 };
 
 use super::{Chat, Person};
-use crate::flow::{FormField, Incoming, Lang, Outgoing};
+use crate::flow::{Flows, FormField, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
 use crate::store::StoreError;
 
@@ -59,22 +59,29 @@ const ROWS: usize = 5;
 const RATE_LIMIT_RETRIES: u32 = 5;
 /// Received event ids are kept this long (Discord replays within a session only).
 const KEEP_EVENTS: chrono::Duration = chrono::Duration::days(2);
+/// A card posting begun this long ago and never finished was cut short: post it again.
+const CARD_STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// Outbox limits: Discord's 50 requests/s overall and 5 messages per 5 s per channel.
 const GLOBAL_PER_SEC: usize = 50;
 const CHANNEL_MESSAGES: (usize, i64) = (5, 5);
 
-/// The slash commands registered (names as the chat service knows them).
-const COMMANDS: [(&str, &str); 6] = [
-    ("report", "Report a fault / 报修"),
-    ("status", "My open tickets / 我的工单"),
-    ("mytickets", "My open tickets / 我的工单"),
-    ("cancel", "Stop the current report / 取消"),
-    ("lang", "Language: en or zh / 切换语言"),
-    (
-        "link",
-        "Engineers: link this account with a code / 工程师绑定",
-    ),
+/// The slash commands registered (names as the chat service knows them), each with the
+/// `messages.toml` key of its description and, if it takes one, its required string
+/// option `(name, description key)`.
+const COMMANDS: [(&str, &str, Option<CommandOption>); 6] = [
+    ("report", "cmd_report", None),
+    ("status", "cmd_status", None),
+    ("mytickets", "cmd_mytickets", None),
+    ("cancel", "cmd_cancel", None),
+    ("lang", "cmd_lang", Some(("language", "cmd_lang_option"))),
+    ("link", "cmd_link", Some(("code", "cmd_link_option"))),
 ];
+/// A command's required string option: its name and the key of its description.
+type CommandOption = (&'static str, &'static str);
+/// Discord's limit on a command's or option's description, in characters.
+const MAX_DESCRIPTION: usize = 100;
+/// The Discord locale the Chinese texts are registered under.
+const ZH_LOCALE: &str = "zh-CN";
 
 /// Why the Discord door could not start or do its work.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +111,10 @@ pub struct DiscordConfig {
     pub application_id: u64,
     /// Another REST base (tests, a proxy): requests go to `{api_url}/api/v10/...`.
     pub api_url: Option<String>,
+    /// Engineer groups' channels (`DISCORD_GROUP_CHANNELS`, e.g.
+    /// `printer=1234567890,network=2345678901`): offers to a group's engineers are posted
+    /// there once, as one job card with an Accept button, instead of privately to each.
+    pub group_channels: BTreeMap<String, u64>,
 }
 
 impl DiscordConfig {
@@ -152,12 +163,51 @@ impl DiscordConfig {
                 reason: format!("not an http(s) URL: {url}"),
             });
         }
+        let group_channels = match get("DISCORD_GROUP_CHANNELS") {
+            Some(v) => parse_group_channels(&v)?,
+            None => BTreeMap::new(),
+        };
         Ok(Some(DiscordConfig {
             token: SecretString::from(token),
             application_id,
             api_url,
+            group_channels,
         }))
     }
+}
+
+/// Reads `printer=1234567890, network=2345678901`: each engineer group and its channel
+/// (a snowflake: a positive number).
+fn parse_group_channels(value: &str) -> Result<BTreeMap<String, u64>, DiscordError> {
+    let bad = |reason: String| DiscordError::Config {
+        var: "DISCORD_GROUP_CHANNELS",
+        reason,
+    };
+    let mut channels = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (group, id) = entry
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{entry}` is not `group=channel_id`")))?;
+        let group = group.trim();
+        let id: u64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id: &u64| *id > 0)
+            .ok_or_else(|| {
+                bad(format!(
+                    "`{}` is not a channel id (a positive number)",
+                    id.trim()
+                ))
+            })?;
+        if group.is_empty() {
+            return Err(bad(format!("`{entry}` names no group")));
+        }
+        if channels.insert(group.to_owned(), id).is_some() {
+            return Err(bad(format!("group `{group}` is given twice")));
+        }
+    }
+    Ok(channels)
 }
 
 /// Starts the Discord door over the chat service; nothing is received until
@@ -185,6 +235,10 @@ struct Inner {
     parcels_sent: Mutex<HashMap<i64, usize>>,
     /// The courier's own count of Discord's limits.
     limits: Mutex<Windows>,
+    /// Engineer groups' channels for job cards.
+    group_channels: BTreeMap<String, u64>,
+    /// One card posting or edit at a time (per instance; the store's claim covers others).
+    cards: tokio::sync::Mutex<()>,
 }
 
 /// One message to post: text and buttons `(custom_id, label)` in rows.
@@ -215,6 +269,8 @@ impl Discord {
                 forms: Mutex::default(),
                 parcels_sent: Mutex::default(),
                 limits: Mutex::default(),
+                group_channels: config.group_channels,
+                cards: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -226,25 +282,12 @@ impl Discord {
         })
     }
 
-    /// Registers the slash commands (a bulk overwrite: repeating it changes nothing).
+    /// Registers the slash commands (a bulk overwrite: repeating it changes nothing), with
+    /// English descriptions and Chinese ones for Discord's `zh-CN` locale, from
+    /// `messages.toml`.
     pub async fn register_commands(&self) -> Result<(), DiscordError> {
-        let commands: Vec<CreateCommand> = COMMANDS
-            .iter()
-            .map(|(name, description)| {
-                let c = CreateCommand::new(*name).description(*description);
-                match *name {
-                    "link" => c.add_option(
-                        CreateCommandOption::new(CommandOptionType::String, "code", "The code")
-                            .required(true),
-                    ),
-                    "lang" => c.add_option(
-                        CreateCommandOption::new(CommandOptionType::String, "language", "en / zh")
-                            .required(true),
-                    ),
-                    _ => c,
-                }
-            })
-            .collect();
+        let flows = self.inner.chat.flows();
+        let commands = slash_commands(&|key, lang| flows.text(key, lang, &serde_json::Value::Null));
         Command::set_global_commands(&self.inner.http, commands)
             .await
             .map(drop)
@@ -403,6 +446,12 @@ impl Inner {
 
     async fn on_click(&self, c: ComponentInteraction) {
         if !self.first_time(c.id.get(), "interaction").await {
+            return;
+        }
+        // A click in a server can only be on a group's job card.
+        if c.guild_id.is_some() {
+            self.on_card_click(&c).await;
+            self.handled(c.id.get()).await;
             return;
         }
         let user = c.user.id.get();
@@ -615,12 +664,12 @@ impl Inner {
                     tries += 1;
                     tokio::time::sleep(wait).await;
                 }
-                other => return other,
+                other => return other.map(drop),
             }
         }
     }
 
-    async fn post(&self, channel: u64, piece: &Piece) -> Result<(), DeliveryError> {
+    async fn post(&self, channel: u64, piece: &Piece) -> Result<u64, DeliveryError> {
         let mut m = CreateMessage::new()
             .content(piece.content.clone())
             .allowed_mentions(CreateAllowedMentions::new());
@@ -630,8 +679,256 @@ impl Inner {
         ChannelId::new(channel)
             .send_message(&*self.http, m)
             .await
+            .map(|m| m.id.get())
+            .map_err(delivery_error)
+    }
+
+    /// Replaces a message's text and removes its buttons.
+    async fn edit_card(&self, channel: u64, message: u64, text: &str) -> Result<(), DeliveryError> {
+        let edit = EditMessage::new()
+            .content(cut(text, MAX_CONTENT))
+            .components(vec![])
+            .allowed_mentions(CreateAllowedMentions::new());
+        ChannelId::new(channel)
+            .edit_message(&*self.http, MessageId::new(message), edit)
+            .await
             .map(drop)
             .map_err(delivery_error)
+    }
+
+    /// Delivers a `job_offered` or `job_taken` parcel for an engineer whose group has a
+    /// channel through the group's job card: an offer posts the card (once per ticket,
+    /// however many of the group's engineers it is for), a take edits it to show who took
+    /// the job. True when that delivered the parcel; false when it goes to the DM (no
+    /// group channel, an offer meant for one engineer only, or no card to edit).
+    async fn group_card(&self, parcel: &Parcel) -> Result<bool, DeliveryError> {
+        let offer = match parcel.event.as_str() {
+            "job_offered" => true,
+            "job_taken" => false,
+            _ => return Ok(false),
+        };
+        let Some(number) = parcel.ticket.as_deref().filter(|n| !n.is_empty()) else {
+            return Ok(false);
+        };
+        if self.group_channels.is_empty() {
+            return Ok(false);
+        }
+        let temporary = |e: StoreError| DeliveryError::Temporary(e.to_string());
+        let store = self.store();
+        let Some(engineer) = store
+            .engineer_by_identity(CHANNEL, &parcel.to.external_id)
+            .await
+            .map_err(temporary)?
+        else {
+            return Ok(false);
+        };
+        let Some(&channel) = self.group_channels.get(&engineer.group) else {
+            return Ok(false);
+        };
+        let key = channel.to_string();
+        let _one_at_a_time = self.cards.lock().await;
+        if !offer {
+            let Some(card) = store.discord_card(number, &key).await.map_err(temporary)? else {
+                return Ok(false);
+            };
+            if card.taken_by.is_some() {
+                return Ok(true);
+            }
+            let Some(message) = card.message_id.as_deref().and_then(|m| m.parse().ok()) else {
+                return Ok(false);
+            };
+            let by = store
+                .ticket_by_number(number)
+                .await
+                .map_err(temporary)?
+                .and_then(|t| t.assignee)
+                .map_or_else(String::new, |id| id.to_string());
+            let taken = first_text(&parcel.replies);
+            self.edit_card(channel, message, &format!("{}\n\n{taken}", card.text))
+                .await?;
+            store
+                .discord_card_taken(number, &key, &by)
+                .await
+                .map_err(temporary)?;
+            return Ok(true);
+        }
+        // An offer to one engineer (a reassignment to them) is theirs alone.
+        let ticket = store.ticket_by_number(number).await.map_err(temporary)?;
+        if ticket.as_ref().is_none_or(|t| t.offered_to.is_some()) {
+            return Ok(false);
+        }
+        let Some(buttons) = accept_button(&parcel.replies) else {
+            return Ok(false);
+        };
+        let now = self.chat.desk().now();
+        let claim = store
+            .discord_card_claim(number, &key, now, now - CARD_STALE_AFTER)
+            .await
+            .map_err(temporary)?;
+        if !claim.must_post() {
+            return match claim.posted() {
+                Some(_) => Ok(true),
+                // Another instance is posting it: look again shortly.
+                None => Err(DeliveryError::RateLimited(Duration::from_secs(1))),
+            };
+        }
+        let piece = Piece {
+            content: cut(&first_text(&parcel.replies), MAX_CONTENT),
+            buttons,
+        };
+        let fits = lock(&self.limits).take(channel, now);
+        let posted = match fits {
+            Ok(()) => self.post(channel, &piece).await,
+            Err(wait) => Err(DeliveryError::RateLimited(wait)),
+        };
+        match posted {
+            Ok(message) => {
+                store
+                    .discord_card_posted(number, &key, &message.to_string(), &piece.content)
+                    .await
+                    .map_err(temporary)?;
+                Ok(true)
+            }
+            Err(e) => {
+                if let Err(release) = store.discord_card_release(number, &key).await {
+                    tracing::warn!(error = %release, "discord: card claim not released");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A click on a message in a server: only a linked engineer of the card's group may
+    /// press its Accept button. The clicker alone is answered (ephemerally); replies
+    /// with buttons also go to their DM; a take shows on the card for everyone.
+    async fn on_card_click(&self, c: &ComponentInteraction) {
+        let quietly = CreateInteractionResponseMessage::new().ephemeral(true);
+        let defer = CreateInteractionResponse::Defer(quietly);
+        if let Err(e) = c.create_response(&*self.http, defer).await {
+            tracing::warn!(error = %e, "discord: card click not acknowledged");
+        }
+        let (channel, message) = (c.channel_id.get(), c.message.id.get());
+        let person = person_of(&c.user, Some(&c.locale));
+        let out = self
+            .card_click(&person, channel, message, &c.data.custom_id)
+            .await;
+        let said: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                Outgoing::Text(t) | Outgoing::Choices { text: t, .. } => Some(t.as_str()),
+                Outgoing::Form { .. } => None,
+            })
+            .collect();
+        let note = CreateInteractionResponseFollowup::new()
+            .content(cut(&said.join("\n"), MAX_CONTENT))
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new());
+        if let Err(e) = c.create_followup(&*self.http, note).await {
+            tracing::warn!(error = %e, "discord: card reply not delivered");
+        }
+        // Buttons for the job (what to do next) belong in the engineer's DM.
+        if out.iter().any(|o| matches!(o, Outgoing::Choices { .. })) {
+            let user = c.user.id.get();
+            match self.dm_of(user).await {
+                Ok(dm) => {
+                    for piece in self.render(user, &out) {
+                        if let Err(e) = self.post_patiently(dm, &piece).await {
+                            tracing::warn!(error = %e, "discord: job buttons not delivered");
+                            break;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "discord: DM channel unknown"),
+            }
+        }
+        self.card_after_click(channel, message).await;
+    }
+
+    /// What a card click does: the chat service's replies to the engineer, or why not.
+    async fn card_click(
+        &self,
+        person: &Person,
+        channel: u64,
+        message: u64,
+        custom_id: &str,
+    ) -> Vec<Outgoing> {
+        let lang = person
+            .language
+            .as_deref()
+            .map_or(Lang::ZhCn, Lang::from_code);
+        let say = |key: &str| vec![Outgoing::Text(self.text(key, lang))];
+        let store = self.store();
+        let card = match store
+            .discord_card_at(&channel.to_string(), &message.to_string())
+            .await
+        {
+            Ok(Some(card)) => card,
+            Ok(None) => return say("not_allowed"),
+            Err(e) => {
+                tracing::error!(error = %e, "discord: card lookup failed");
+                return say("try_again");
+            }
+        };
+        // Only the card's own Accept, whatever custom_id a forger sends.
+        if !is_accept_for(custom_id, &card.ticket) {
+            return say("not_allowed");
+        }
+        let engineer = match store
+            .engineer_by_identity(CHANNEL, &person.external_id)
+            .await
+        {
+            Ok(Some(e)) => e,
+            Ok(None) => return say("card_not_engineer"),
+            Err(e) => {
+                tracing::error!(error = %e, "discord: engineer lookup failed");
+                return say("try_again");
+            }
+        };
+        if self.group_channels.get(&engineer.group) != Some(&channel) {
+            return say("not_allowed");
+        }
+        self.chat_or_sorry(person, Incoming::Choice(custom_id.to_owned()))
+            .await
+    }
+
+    /// After a click on a group's job card: if the job is taken now, the card is edited
+    /// to show who took it (once: the take is recorded, so no later notice edits it).
+    async fn card_after_click(&self, channel: u64, message: u64) {
+        let store = self.store();
+        let key = channel.to_string();
+        let Ok(Some(card)) = store.discord_card_at(&key, &message.to_string()).await else {
+            return;
+        };
+        if card.taken_by.is_some() {
+            return;
+        }
+        let Ok(Some(ticket)) = store.ticket_by_number(&card.ticket).await else {
+            return;
+        };
+        let Some(id) = ticket.assignee else {
+            return;
+        };
+        let Ok(Some(engineer)) = store.engineer(id).await else {
+            return;
+        };
+        let _one_at_a_time = self.cards.lock().await;
+        match store
+            .discord_card_taken(&card.ticket, &key, &id.to_string())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "discord: card take not recorded");
+                return;
+            }
+        }
+        let payload = crate::desk::notice_payload(&ticket, Some(engineer.name), None);
+        let taken = self.chat.flows().text("job_taken", Lang::ZhCn, &payload);
+        let text = format!("{}\n\n{taken}", card.text);
+        if let Err(e) = self.edit_card(channel, message, &text).await {
+            tracing::warn!(error = %e, "discord: card not edited");
+        }
     }
 
     /// The DM channel of a user, opened if need be.
@@ -646,6 +943,32 @@ impl Inner {
         self.lock_dms().insert(user, c.id.get());
         Ok(c.id.get())
     }
+}
+
+/// The slash commands to register, their descriptions from `text(key, lang)` (cut to
+/// Discord's 100 characters).
+fn slash_commands(text: &dyn Fn(&str, Lang) -> String) -> Vec<CreateCommand> {
+    let describe = |key: &str, lang| cut(&text(key, lang), MAX_DESCRIPTION);
+    COMMANDS
+        .iter()
+        .map(|(name, key, option)| {
+            let c = CreateCommand::new(*name)
+                .description(describe(key, Lang::En))
+                .description_localized(ZH_LOCALE, describe(key, Lang::ZhCn));
+            match option {
+                Some((option, key)) => c.add_option(
+                    CreateCommandOption::new(
+                        CommandOptionType::String,
+                        *option,
+                        describe(key, Lang::En),
+                    )
+                    .description_localized(ZH_LOCALE, describe(key, Lang::ZhCn))
+                    .required(true),
+                ),
+                None => c,
+            }
+        })
+        .collect()
 }
 
 /// One reply as messages: long texts split, buttons on the last piece (at most 25 per
@@ -686,6 +1009,41 @@ fn render_one(o: &Outgoing) -> Vec<Piece> {
         });
     }
     pieces
+}
+
+/// The first text of a parcel (a notice's own sentence, before any card).
+fn first_text(out: &[Outgoing]) -> String {
+    out.iter()
+        .find_map(|o| match o {
+            Outgoing::Text(t) | Outgoing::Choices { text: t, .. } => Some(t.clone()),
+            Outgoing::Form { .. } => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a custom_id is a job card's Accept (`…:accept@TICKET`).
+fn is_accept(custom_id: &str) -> bool {
+    custom_id
+        .split('@')
+        .next()
+        .is_some_and(|head| head.ends_with(":accept"))
+}
+
+/// Whether a custom_id is the Accept of `ticket`'s card.
+fn is_accept_for(custom_id: &str, ticket: &str) -> bool {
+    is_accept(custom_id) && Flows::choice_scope(custom_id) == Some(ticket)
+}
+
+/// The accept button of a job card among a parcel's replies (a group card offers only
+/// that: the other actions belong to whoever took the job).
+fn accept_button(out: &[Outgoing]) -> Option<Vec<Vec<(String, String)>>> {
+    out.iter().find_map(|o| match o {
+        Outgoing::Choices { options, .. } => options
+            .iter()
+            .find(|(id, _)| is_accept(id) && id.chars().count() <= MAX_CUSTOM_ID)
+            .map(|b| vec![vec![b.clone()]]),
+        _ => None,
+    })
 }
 
 fn action_rows(buttons: &[Vec<(String, String)>]) -> Vec<CreateActionRow> {
@@ -875,7 +1233,7 @@ impl Windows {
     }
 }
 
-/// Delivers outbox parcels to users' DMs.
+/// Delivers outbox parcels to users' DMs (and job offers to groups' channels).
 struct DiscordCourier {
     inner: Arc<Inner>,
 }
@@ -894,6 +1252,9 @@ impl Courier for DiscordCourier {
                     parcel.to.external_id
                 ))
             })?;
+            if inner.group_card(parcel).await? {
+                return Ok(());
+            }
             let dm = inner.dm_of(user).await?;
             let pieces = inner.render(user, &parcel.replies);
             let done = lock(&inner.parcels_sent)
@@ -904,7 +1265,7 @@ impl Courier for DiscordCourier {
                 let now = inner.chat.desk().now();
                 let fits = lock(&inner.limits).take(dm, now);
                 let sent = match fits {
-                    Ok(()) => inner.post(dm, piece).await,
+                    Ok(()) => inner.post(dm, piece).await.map(drop),
                     Err(wait) => Err(DeliveryError::RateLimited(wait)),
                 };
                 if let Err(e) = sent {
@@ -952,6 +1313,109 @@ mod tests {
         assert!(pieces.len() > 1);
         assert!(pieces.iter().all(|p| p.chars().count() <= MAX_CONTENT));
         assert!(split(" \n", MAX_CONTENT).is_empty());
+    }
+
+    #[test]
+    fn slash_commands_are_described_from_messages_in_both_languages() {
+        let flows = crate::flow::Flows::load_dir(&crate::flow::Flows::builtin_dir())
+            .expect("bundled flows load");
+        let text = |key: &str, lang| flows.text(key, lang, &serde_json::Value::Null);
+        let commands = serde_json::to_value(slash_commands(&text)).expect("json");
+        let commands = commands.as_array().expect("a list");
+        assert_eq!(commands.len(), COMMANDS.len());
+        for (c, (name, key, option)) in commands.iter().zip(COMMANDS) {
+            assert_eq!(c["name"], name);
+            assert_eq!(c["description"], text(key, Lang::En), "{c}");
+            assert_eq!(
+                c["description_localizations"][ZH_LOCALE],
+                text(key, Lang::ZhCn),
+                "{c}"
+            );
+            // A key missing from messages.toml would show as the key itself.
+            assert_ne!(c["description"], key);
+            let options = c["options"].as_array().cloned().unwrap_or_default();
+            assert_eq!(options.len(), usize::from(option.is_some()), "{c}");
+            if let Some((option, key)) = option {
+                assert_eq!(options[0]["name"], option);
+                assert_eq!(options[0]["description"], text(key, Lang::En));
+                assert_eq!(
+                    options[0]["description_localizations"][ZH_LOCALE],
+                    text(key, Lang::ZhCn)
+                );
+                assert_eq!(options[0]["required"], true);
+            }
+        }
+    }
+
+    #[test]
+    fn descriptions_are_cut_to_discords_limit() {
+        let long = |_: &str, _| "说".repeat(300);
+        let commands = serde_json::to_value(slash_commands(&long)).expect("json");
+        for c in commands.as_array().expect("a list") {
+            let d = c["description"].as_str().expect("text");
+            assert_eq!(d.chars().count(), MAX_DESCRIPTION);
+        }
+    }
+
+    #[test]
+    fn a_card_offers_only_its_own_accept_button() {
+        let card = Outgoing::Choices {
+            text: "Job BX-2026-000001".into(),
+            options: vec![
+                ("job:details@BX-2026-000001".into(), "Details".into()),
+                ("job:accept@BX-2026-000001".into(), "Accept".into()),
+            ],
+        };
+        let buttons = accept_button(&[Outgoing::Text("New job".into()), card]).expect("one");
+        assert_eq!(
+            buttons,
+            vec![vec![(
+                "job:accept@BX-2026-000001".to_owned(),
+                "Accept".to_owned()
+            )]]
+        );
+        assert!(accept_button(&[Outgoing::Text("no buttons".into())]).is_none());
+        assert!(is_accept_for("job:accept@BX-1", "BX-1"));
+        for forged in [
+            "job:accept@BX-2",
+            "job:resolve@BX-1",
+            "job:accept",
+            "accept@BX-1x",
+        ] {
+            assert!(!is_accept_for(forged, "BX-1"), "{forged}");
+        }
+    }
+
+    #[test]
+    fn group_channels_are_parsed_like_telegrams_group_chats() {
+        let parsed = parse_group_channels(" printer=1234567890, network = 42 ,").expect("ok");
+        assert_eq!(
+            parsed,
+            BTreeMap::from([
+                ("printer".to_owned(), 1_234_567_890),
+                ("network".to_owned(), 42)
+            ])
+        );
+        for (bad, says) in [
+            ("printer", "is not `group=channel_id`"),
+            ("printer=-5", "is not a channel id"),
+            ("printer=0", "is not a channel id"),
+            ("printer=abc", "is not a channel id"),
+            ("=42", "names no group"),
+            ("printer=1,printer=2", "given twice"),
+        ] {
+            let e = parse_group_channels(bad).expect_err(bad).to_string();
+            assert!(e.starts_with("DISCORD_GROUP_CHANNELS: "), "{e}");
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let env = |var: &str| match var {
+            "DISCORD_BOT_TOKEN" => Some("abc.def".to_owned()),
+            "DISCORD_APPLICATION_ID" => Some("42".to_owned()),
+            "DISCORD_GROUP_CHANNELS" => Some("printer=77".to_owned()),
+            _ => None,
+        };
+        let config = DiscordConfig::from_lookup(env).expect("ok").expect("on");
+        assert_eq!(config.group_channels.get("printer"), Some(&77));
     }
 
     #[test]

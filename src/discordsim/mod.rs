@@ -9,7 +9,12 @@
 //! API): a DM, a button click, a slash command, a modal submit, dropping the gateway; and
 //! read each channel's transcript back, waiting on it without sleeping.
 //!
-//! What it does not do: guilds, permissions, attachments' content, voice, zlib
+//! Servers are reduced to what job cards need: text channels of a guild with a member
+//! list ([`SimHandle::add_guild_channel`]), where the bot may post and edit messages and
+//! members may click buttons (the interaction carries `guild_id` and `member`, as on
+//! Discord); ephemeral replies are kept with the one user who can see them.
+//!
+//! What it does not do: roles, permissions, attachments' content, voice, zlib
 //! compression (dispatches are sent as text frames, which clients accept too).
 
 mod gateway;
@@ -54,6 +59,14 @@ pub enum SimError {
     /// No modal was shown for that interaction.
     #[error("no modal is open for user {0}")]
     NoModal(u64),
+    /// The user is not a member of the guild whose channel the message is in.
+    #[error("user {user} is not a member of the server of channel {channel}")]
+    NotMember {
+        /// The user.
+        user: u64,
+        /// The channel.
+        channel: u64,
+    },
     /// The bot did not do what was awaited in time.
     #[error("timed out after {0:?} waiting for the bot")]
     Timeout(Duration),
@@ -142,6 +155,8 @@ pub struct SimMessage {
     pub thinking: bool,
     /// The interaction it answers, if any.
     pub interaction: Option<u64>,
+    /// An ephemeral message: the one user who can see it.
+    pub ephemeral_to: Option<u64>,
 }
 
 impl SimMessage {
@@ -309,6 +324,23 @@ impl SimHandle {
     /// Adds a user (their DM channel with the bot is created with them).
     pub fn add_user(&self, id: u64, name: &str, locale: &str) -> u64 {
         self.shared.lock().add_user(id, name, locale)
+    }
+
+    /// Adds a text channel of guild `guild` with these members (users are added as
+    /// needed); the bot may post there and members may click.
+    pub fn add_guild_channel(&self, guild: u64, channel: u64, members: &[(u64, &str, &str)]) {
+        self.shared
+            .lock()
+            .add_guild_channel(guild, channel, members);
+    }
+
+    /// What `user` sees of the bot's messages in `channel`: the public ones and those
+    /// ephemeral to them, oldest first.
+    pub fn seen_by(&self, user: u64, channel: u64) -> Vec<SimMessage> {
+        self.transcript(channel)
+            .into_iter()
+            .filter(|m| m.from_bot && m.ephemeral_to.is_none_or(|to| to == user))
+            .collect()
     }
 
     /// The DM channel between the bot and `user`.

@@ -239,7 +239,7 @@ async fn create_message(
     let b = body(&bytes);
     let bucket = format!("messages:{channel}");
     call(&s, &headers, "create_message", Some(bucket), true, |st| {
-        let Some(channel) = id(&channel).filter(|c| st.dm_owner.contains_key(c)) else {
+        let Some(channel) = id(&channel).filter(|c| st.is_channel(*c)) else {
             return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
         };
         if let Some(refused) = invalid_message(&b) {
@@ -308,13 +308,21 @@ async fn interaction_callback(
     }
     let (user, channel, on) = (i.user, i.channel, i.message);
     let data = b["data"].clone();
+    let ephemeral = ephemeral(&data).then_some(user);
     let original = match kind {
-        Some(4) => Some(st.bot_message(channel, &data, Some(iid)).id),
+        Some(4) => {
+            let id = st.bot_message(channel, &data, Some(iid)).id;
+            if let Some(m) = st.messages.get_mut(&id) {
+                m.ephemeral_to = ephemeral;
+            }
+            Some(id)
+        }
         Some(5) => {
             let placeholder = json!({"content": ""});
             let id = st.bot_message(channel, &placeholder, Some(iid)).id;
             if let Some(m) = st.messages.get_mut(&id) {
                 m.thinking = true;
+                m.ephemeral_to = ephemeral;
             }
             Some(id)
         }
@@ -366,6 +374,11 @@ async fn interaction_callback(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Whether a message body asks to be ephemeral (flag 64).
+fn ephemeral(b: &Value) -> bool {
+    b["flags"].as_u64().is_some_and(|f| f & 64 != 0)
+}
+
 /// The interaction a webhook token belongs to, if it was answered and its 15 minutes
 /// (real time) have not passed.
 fn by_token(st: &World, app: &str, token: &str) -> Option<u64> {
@@ -389,8 +402,8 @@ async fn followup(
     if let Some(refused) = invalid_message(&b) {
         return refused;
     }
-    let (channel, original) = match st.interactions.get(&iid) {
-        Some(i) => (i.channel, i.original),
+    let (channel, original, user) = match st.interactions.get(&iid) {
+        Some(i) => (i.channel, i.original, i.user),
         None => return error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook"),
     };
     // A deferred reply's first follow-up fills its "thinking…" placeholder, as on Discord.
@@ -408,7 +421,16 @@ async fn followup(
             }
             None => return error(StatusCode::NOT_FOUND, 10008, "Unknown Message"),
         },
-        None => st.bot_message(channel, &b, Some(iid)),
+        None => {
+            let mut m = st.bot_message(channel, &b, Some(iid));
+            if ephemeral(&b) {
+                m.ephemeral_to = Some(user);
+                if let Some(stored) = st.messages.get_mut(&m.id) {
+                    stored.ephemeral_to = Some(user);
+                }
+            }
+            m
+        }
     };
     let v = st.message_json(&m);
     drop(st);

@@ -62,6 +62,12 @@ pub(crate) struct User {
     pub(crate) dm: u64,
 }
 
+/// A guild text channel.
+pub(crate) struct GuildChannel {
+    pub(crate) guild: u64,
+    pub(crate) members: std::collections::HashSet<u64>,
+}
+
 pub(crate) struct Interaction {
     pub(crate) id: u64,
     pub(crate) user: u64,
@@ -117,6 +123,7 @@ pub(crate) struct State {
     next_id: u64,
     pub(crate) users: HashMap<u64, User>,
     pub(crate) dm_owner: HashMap<u64, u64>,
+    pub(crate) guild_channels: HashMap<u64, GuildChannel>,
     pub(crate) messages: BTreeMap<u64, SimMessage>,
     pub(crate) interactions: HashMap<u64, Interaction>,
     pub(crate) tokens: HashMap<String, u64>,
@@ -156,6 +163,7 @@ impl State {
             next_id: 1_300_000_000_000_000_000,
             users: HashMap::new(),
             dm_owner: HashMap::new(),
+            guild_channels: HashMap::new(),
             messages: BTreeMap::new(),
             interactions: HashMap::new(),
             tokens: HashMap::new(),
@@ -206,6 +214,30 @@ impl State {
         dm
     }
 
+    pub(crate) fn add_guild_channel(
+        &mut self,
+        guild: u64,
+        channel: u64,
+        members: &[(u64, &str, &str)],
+    ) {
+        for (id, name, locale) in members {
+            self.add_user(*id, name, locale);
+        }
+        let c = self
+            .guild_channels
+            .entry(channel)
+            .or_insert_with(|| GuildChannel {
+                guild,
+                members: Default::default(),
+            });
+        c.members.extend(members.iter().map(|m| m.0));
+    }
+
+    /// Whether the bot can post in `channel` (a DM or a guild channel).
+    pub(crate) fn is_channel(&self, channel: u64) -> bool {
+        self.dm_owner.contains_key(&channel) || self.guild_channels.contains_key(&channel)
+    }
+
     pub(crate) fn user_json(&self, id: u64) -> Value {
         if id == self.app_id {
             return json!({
@@ -250,7 +282,8 @@ impl State {
             "embeds": [],
             "pinned": false,
             "type": 0,
-            "flags": if m.thinking { 128 } else { 0 },
+            "flags": (if m.thinking { 128 } else { 0 }) | (if m.ephemeral_to.is_some() { 64 } else { 0 }),
+            "guild_id": self.guild_channels.get(&m.channel_id).map(|c| c.guild.to_string()),
             "webhook_id": m.interaction.map(|_| self.app_id.to_string()),
             "application_id": m.interaction.map(|_| self.app_id.to_string()),
             "components": components,
@@ -289,6 +322,7 @@ impl State {
             edits: 0,
             thinking: false,
             interaction,
+            ephemeral_to: None,
         };
         self.messages.insert(id, m.clone());
         self.stats.messages_created += 1;
@@ -330,6 +364,7 @@ impl State {
             edits: 0,
             thinking: false,
             interaction: None,
+            ephemeral_to: None,
         };
         self.messages.insert(id, m.clone());
         let d = self.message_json(&m);
@@ -339,6 +374,7 @@ impl State {
 
     /// A new interaction by `user` in `channel`; its id and the common payload fields.
     fn interaction(&mut self, user: u64, channel: u64, message: Option<u64>) -> (u64, Value) {
+        let guild = self.guild_channels.get(&channel).map(|c| c.guild);
         let id = self.id();
         let token = format!("itok-{id}-{}", rand::random::<u32>());
         self.interactions.insert(
@@ -357,7 +393,7 @@ impl State {
         );
         self.tokens.insert(token.clone(), id);
         let locale = self.users.get(&user).map_or("en-US", |u| u.locale.as_str());
-        let base = json!({
+        let mut base = json!({
             "id": id.to_string(),
             "application_id": self.app_id.to_string(),
             "token": token,
@@ -370,6 +406,23 @@ impl State {
             "context": 1,
             "attachment_size_limit": 26_214_400,
         });
+        // In a server Discord sends the member (with the user inside) and the guild.
+        if let Some(guild) = guild {
+            base["guild_id"] = guild.to_string().into();
+            base["guild_locale"] = "zh-CN".into();
+            base["channel"] =
+                json!({"id": channel.to_string(), "type": 0, "guild_id": guild.to_string()});
+            base["context"] = 0.into();
+            base["member"] = json!({
+                "user": self.user_json(user), "nick": null, "avatar": null, "roles": [],
+                "joined_at": self.timestamp(), "premium_since": null, "deaf": false,
+                "mute": false, "flags": 0, "pending": false, "permissions": "1024",
+                "communication_disabled_until": null,
+            });
+            if let Some(o) = base.as_object_mut() {
+                o.remove("user");
+            }
+        }
         (id, base)
     }
 
@@ -388,6 +441,14 @@ impl State {
             .get(&message_id)
             .cloned()
             .ok_or(SimError::UnknownMessage(message_id))?;
+        if let Some(c) = self.guild_channels.get(&m.channel_id)
+            && !c.members.contains(&user)
+        {
+            return Err(SimError::NotMember {
+                user,
+                channel: m.channel_id,
+            });
+        }
         let custom_id = if forged {
             label.to_owned()
         } else {

@@ -66,11 +66,21 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("survey_already", &[]),
     ("survey_expired", &[]),
     ("survey_not_open", &[]),
-    // Replies of the Telegram door (src/chat/telegram.rs).
+    // Replies of the chat doors (src/chat/telegram.rs, src/chat/discord.rs).
     ("link_usage", &[]),
     ("link_done", &["engineer"]),
     ("link_refused", &[]),
     ("unsupported_message", &[]),
+    // The Discord door (src/chat/discord.rs): slash-command descriptions, card replies.
+    ("cmd_report", &[]),
+    ("cmd_status", &[]),
+    ("cmd_mytickets", &[]),
+    ("cmd_cancel", &[]),
+    ("cmd_lang", &[]),
+    ("cmd_lang_option", &[]),
+    ("cmd_link", &[]),
+    ("cmd_link_option", &[]),
+    ("card_not_engineer", &[]),
 ];
 
 /// Commands understood inside every flow.

@@ -14,6 +14,7 @@ mod telegram;
 mod writer;
 
 pub use delivery::{OutboxStats, StatusCount};
+pub use discord::DiscordCard;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 
 use std::collections::HashMap;

@@ -24,26 +24,27 @@ pub struct Card {
     pub taken_by: Option<String>,
 }
 
-/// The outcome of [`Store::telegram_card_claim`].
+/// The outcome of [`Store::telegram_card_claim`] (and, with a Discord card, of
+/// `Store::discord_card_claim`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CardClaim {
+pub enum CardClaim<C = Card> {
     /// Nobody posted the card yet: the caller posts it, then calls
     /// [`Store::telegram_card_posted`] (or [`Store::telegram_card_release`] on failure).
     Post,
     /// Already posted.
-    Posted(Card),
+    Posted(C),
     /// Someone else is posting it right now.
     Busy,
 }
 
-impl CardClaim {
+impl<C> CardClaim<C> {
     /// Whether the caller must post the card.
     pub fn must_post(&self) -> bool {
         matches!(self, CardClaim::Post)
     }
 
     /// The card, if it is posted.
-    pub fn posted(self) -> Option<Card> {
+    pub fn posted(self) -> Option<C> {
         match self {
             CardClaim::Posted(c) => Some(c),
             _ => None,
