@@ -34,7 +34,7 @@ use serenity::all::{
 
 use super::{Chat, Person};
 use crate::flow::{Flows, FormField, Incoming, Lang, Outgoing};
-use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
+use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
 use crate::store::StoreError;
 
 /// The channel name of this door.
@@ -231,8 +231,8 @@ struct Inner {
     dms: Mutex<HashMap<u64, u64>>,
     /// The form each user was last offered, opened as a modal by its button.
     forms: Mutex<HashMap<u64, (String, Vec<FormField>)>>,
-    /// Pieces of a parcel already sent, by outbox id: a retry does not repeat them.
-    parcels_sent: Mutex<HashMap<i64, usize>>,
+    /// Pieces of a parcel already sent: a retry does not repeat them.
+    parcels_sent: Pieces,
     /// The courier's own count of Discord's limits.
     limits: Mutex<Windows>,
     /// Engineer groups' channels for job cards.
@@ -267,7 +267,7 @@ impl Discord {
                 app_id: config.application_id,
                 dms: Mutex::default(),
                 forms: Mutex::default(),
-                parcels_sent: Mutex::default(),
+                parcels_sent: Pieces::default(),
                 limits: Mutex::default(),
                 group_channels: config.group_channels,
                 cards: tokio::sync::Mutex::new(()),
@@ -1257,11 +1257,8 @@ impl Courier for DiscordCourier {
             }
             let dm = inner.dm_of(user).await?;
             let pieces = inner.render(user, &parcel.replies);
-            let done = lock(&inner.parcels_sent)
-                .get(&parcel.id)
-                .copied()
-                .unwrap_or(0);
-            for (i, piece) in pieces.iter().enumerate().skip(done) {
+            let from = inner.parcels_sent.resume_from(parcel.id);
+            for (i, piece) in pieces.iter().enumerate().skip(from) {
                 let now = inner.chat.desk().now();
                 let fits = lock(&inner.limits).take(dm, now);
                 let sent = match fits {
@@ -1269,20 +1266,10 @@ impl Courier for DiscordCourier {
                     Err(wait) => Err(DeliveryError::RateLimited(wait)),
                 };
                 if let Err(e) = sent {
-                    let mut progress = lock(&inner.parcels_sent);
-                    if matches!(e, DeliveryError::Permanent(_)) {
-                        progress.remove(&parcel.id);
-                    } else {
-                        // Parcels that never come back must not pile up here.
-                        if progress.len() > 10_000 {
-                            progress.clear();
-                        }
-                        progress.insert(parcel.id, i);
-                    }
-                    return Err(e);
+                    return Err(inner.parcels_sent.failed(parcel.id, i, e));
                 }
             }
-            lock(&inner.parcels_sent).remove(&parcel.id);
+            inner.parcels_sent.finished(parcel.id);
             Ok(())
         })
     }

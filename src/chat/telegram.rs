@@ -56,7 +56,7 @@ use tokio::time::Instant;
 
 use super::{Chat, Person};
 use crate::flow::{Flows, Incoming, Lang, Outgoing};
-use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
+use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
 use crate::store::StoreError;
 
 /// The channel name of this door (in `Person`, `Address`, and the engineers table).
@@ -306,7 +306,7 @@ struct Inner {
     cards: tokio::sync::Mutex<()>,
     /// Pieces of a message already sent, by outbox id (courier) or update id (replies):
     /// a retry after a partial failure does not repeat them.
-    parcels_sent: Mutex<HashMap<i64, usize>>,
+    parcels_sent: Pieces,
     replies_sent: Mutex<HashMap<i64, usize>>,
 }
 
@@ -350,7 +350,7 @@ impl Telegram {
                 incoming: Mutex::default(),
                 group_chats: config.group_chats,
                 cards: tokio::sync::Mutex::new(()),
-                parcels_sent: Mutex::default(),
+                parcels_sent: Pieces::default(),
                 replies_sent: Mutex::default(),
             }),
         })
@@ -1496,26 +1496,13 @@ impl Courier for TelegramCourier {
                 return Ok(());
             }
             let pieces = render(&parcel.replies, chat);
-            let done = lock(&inner.parcels_sent)
-                .get(&parcel.id)
-                .copied()
-                .unwrap_or(0);
-            for (i, piece) in pieces.iter().enumerate().skip(done) {
+            let from = inner.parcels_sent.resume_from(parcel.id);
+            for (i, piece) in pieces.iter().enumerate().skip(from) {
                 if let Err(e) = inner.send(piece, Some(COURIER_MAX_WAIT)).await {
-                    let mut sent = lock(&inner.parcels_sent);
-                    if matches!(e, DeliveryError::Permanent(_)) {
-                        sent.remove(&parcel.id);
-                    } else {
-                        // Parcels that never come back must not pile up here.
-                        if sent.len() > 10_000 {
-                            sent.clear();
-                        }
-                        sent.insert(parcel.id, i);
-                    }
-                    return Err(e);
+                    return Err(inner.parcels_sent.failed(parcel.id, i, e));
                 }
             }
-            lock(&inner.parcels_sent).remove(&parcel.id);
+            inner.parcels_sent.finished(parcel.id);
             Ok(())
         })
     }

@@ -62,3 +62,102 @@ pub trait Courier: Send + Sync + 'static {
     /// Sends one parcel.
     fn deliver<'a>(&'a self, parcel: &'a Parcel) -> Delivery<'a>;
 }
+
+/// How far each parcel that a platform needs several messages for got: a retry resumes
+/// at the first piece that did not go out, so the person never sees a piece twice.
+#[derive(Debug, Default)]
+pub struct Pieces {
+    sent: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
+}
+
+/// Parcels remembered at most (ones that never come back must not pile up).
+const PIECES_REMEMBERED: usize = 10_000;
+
+impl Pieces {
+    /// The first piece of parcel `id` still to send (0 unless an earlier try stopped
+    /// part-way).
+    pub fn resume_from(&self, id: i64) -> usize {
+        self.lock().get(&id).copied().unwrap_or(0)
+    }
+
+    /// Piece `piece` of parcel `id` failed with `e`: remembers where to resume (unless
+    /// retrying cannot help) and hands the error back.
+    pub fn failed(&self, id: i64, piece: usize, e: DeliveryError) -> DeliveryError {
+        let mut sent = self.lock();
+        if matches!(e, DeliveryError::Permanent(_)) {
+            sent.remove(&id);
+        } else {
+            if sent.len() >= PIECES_REMEMBERED {
+                sent.clear();
+            }
+            sent.insert(id, piece);
+        }
+        e
+    }
+
+    /// Every piece of parcel `id` went out.
+    pub fn finished(&self, id: i64) {
+        self.lock().remove(&id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, usize>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One try at pieces 1, 2, 3 of parcel 7, failing with `fail` at piece `at`, the way
+    /// a courier's loop uses [`Pieces`].
+    fn attempt(
+        pieces: &Pieces,
+        log: &mut Vec<u8>,
+        at: Option<u8>,
+        fail: DeliveryError,
+    ) -> Result<(), DeliveryError> {
+        let all = [1u8, 2, 3];
+        for (i, p) in all.iter().enumerate().skip(pieces.resume_from(7)) {
+            if Some(*p) == at {
+                return Err(pieces.failed(7, i, fail));
+            }
+            log.push(*p);
+        }
+        pieces.finished(7);
+        Ok(())
+    }
+
+    #[test]
+    fn a_retry_resumes_after_the_last_piece_sent() {
+        let pieces = Pieces::default();
+        let mut log = Vec::new();
+        let busy = DeliveryError::Temporary("503".into());
+        assert!(attempt(&pieces, &mut log, Some(2), busy.clone()).is_err());
+        assert!(attempt(&pieces, &mut log, Some(3), busy).is_err());
+        assert_eq!(
+            attempt(
+                &pieces,
+                &mut log,
+                None,
+                DeliveryError::Temporary(String::new())
+            ),
+            Ok(())
+        );
+        assert_eq!(log, [1, 2, 3]);
+        // Done: the parcel is forgotten, so a new delivery of the same id starts over.
+        assert!(pieces.lock().is_empty());
+    }
+
+    #[test]
+    fn a_permanent_failure_forgets_the_parcel() {
+        let pieces = Pieces::default();
+        let mut log = Vec::new();
+        let gone = DeliveryError::Permanent("chat not found".into());
+        assert!(attempt(&pieces, &mut log, Some(2), gone).is_err());
+        assert!(pieces.lock().is_empty());
+    }
+}
