@@ -35,7 +35,7 @@ use serenity::all::{
 use super::{Chat, Person};
 use crate::flow::{Flows, FormField, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
-use crate::store::StoreError;
+use crate::store::{CardClaim, StoreError};
 
 /// The channel name of this door.
 pub const CHANNEL: &str = "discord";
@@ -728,7 +728,7 @@ impl Inner {
         let key = channel.to_string();
         let _one_at_a_time = self.cards.lock().await;
         if !offer {
-            let Some(card) = store.discord_card(number, &key).await.map_err(temporary)? else {
+            let Some(card) = store.card(CHANNEL, number, &key).await.map_err(temporary)? else {
                 return Ok(false);
             };
             if card.taken_by.is_some() {
@@ -747,7 +747,7 @@ impl Inner {
             self.edit_card(channel, message, &format!("{}\n\n{taken}", card.text))
                 .await?;
             store
-                .discord_card_taken(number, &key, &by)
+                .card_taken(CHANNEL, number, &key, &by)
                 .await
                 .map_err(temporary)?;
             return Ok(true);
@@ -761,16 +761,15 @@ impl Inner {
             return Ok(false);
         };
         let now = self.chat.desk().now();
-        let claim = store
-            .discord_card_claim(number, &key, now, now - CARD_STALE_AFTER)
+        match store
+            .card_claim(CHANNEL, number, &key, now, now - CARD_STALE_AFTER)
             .await
-            .map_err(temporary)?;
-        if !claim.must_post() {
-            return match claim.posted() {
-                Some(_) => Ok(true),
-                // Another instance is posting it: look again shortly.
-                None => Err(DeliveryError::RateLimited(Duration::from_secs(1))),
-            };
+            .map_err(temporary)?
+        {
+            CardClaim::Post => {}
+            CardClaim::Posted(_) => return Ok(true),
+            // Another instance is posting it: look again shortly.
+            CardClaim::Busy => return Err(DeliveryError::RateLimited(Duration::from_secs(1))),
         }
         let piece = Piece {
             content: cut(&first_text(&parcel.replies), MAX_CONTENT),
@@ -784,13 +783,13 @@ impl Inner {
         match posted {
             Ok(message) => {
                 store
-                    .discord_card_posted(number, &key, &message.to_string(), &piece.content)
+                    .card_posted(CHANNEL, number, &key, &message.to_string(), &piece.content)
                     .await
                     .map_err(temporary)?;
                 Ok(true)
             }
             Err(e) => {
-                if let Err(release) = store.discord_card_release(number, &key).await {
+                if let Err(release) = store.card_release(CHANNEL, number, &key).await {
                     tracing::warn!(error = %release, "discord: card claim not released");
                 }
                 Err(e)
@@ -859,7 +858,7 @@ impl Inner {
         let say = |key: &str| vec![Outgoing::Text(self.text(key, lang))];
         let store = self.store();
         let card = match store
-            .discord_card_at(&channel.to_string(), &message.to_string())
+            .card_at(CHANNEL, &channel.to_string(), &message.to_string())
             .await
         {
             Ok(Some(card)) => card,
@@ -896,7 +895,7 @@ impl Inner {
     async fn card_after_click(&self, channel: u64, message: u64) {
         let store = self.store();
         let key = channel.to_string();
-        let Ok(Some(card)) = store.discord_card_at(&key, &message.to_string()).await else {
+        let Ok(Some(card)) = store.card_at(CHANNEL, &key, &message.to_string()).await else {
             return;
         };
         if card.taken_by.is_some() {
@@ -913,7 +912,7 @@ impl Inner {
         };
         let _one_at_a_time = self.cards.lock().await;
         match store
-            .discord_card_taken(&card.ticket, &key, &id.to_string())
+            .card_taken(CHANNEL, &card.ticket, &key, &id.to_string())
             .await
         {
             Ok(true) => {}

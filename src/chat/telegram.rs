@@ -57,7 +57,7 @@ use tokio::time::Instant;
 use super::{Chat, Person};
 use crate::flow::{Flows, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
-use crate::store::StoreError;
+use crate::store::{CardClaim, StoreError};
 
 /// The channel name of this door (in `Person`, `Address`, and the engineers table).
 pub const CHANNEL: &str = "telegram";
@@ -1131,7 +1131,11 @@ impl Inner {
         };
         let _one_at_a_time = self.cards.lock().await;
         if !offer {
-            let Some(card) = store.telegram_card(number, chat).await.map_err(temporary)? else {
+            let Some(card) = store
+                .card(CHANNEL, number, &chat.to_string())
+                .await
+                .map_err(temporary)?
+            else {
                 return Ok(false);
             };
             if card.taken_by.is_some() {
@@ -1144,11 +1148,14 @@ impl Inner {
                 .map_err(temporary)?
                 .and_then(|t| t.assignee)
                 .map_or_else(String::new, |id| id.to_string());
-            let message_id = card.message_id.unwrap_or_default();
+            let message_id = card
+                .message_id
+                .and_then(|m| m.parse().ok())
+                .unwrap_or_default();
             self.edit(chat, message_id, &format!("{}\n\n{taken}", card.text))
                 .await?;
             store
-                .telegram_card_taken(number, chat, &by)
+                .card_taken(CHANNEL, number, &chat.to_string(), &by)
                 .await
                 .map_err(temporary)?;
             return Ok(true);
@@ -1162,28 +1169,33 @@ impl Inner {
             return Ok(false);
         };
         let now = self.chat.desk().now();
-        let claim = store
-            .telegram_card_claim(number, chat, now, now - STALE_AFTER)
+        match store
+            .card_claim(CHANNEL, number, &chat.to_string(), now, now - STALE_AFTER)
             .await
-            .map_err(temporary)?;
-        if !claim.must_post() {
-            return match claim.posted() {
-                Some(_) => Ok(true),
-                // Another instance is posting it: look again shortly.
-                None => Err(DeliveryError::RateLimited(Duration::from_secs(1))),
-            };
+            .map_err(temporary)?
+        {
+            CardClaim::Post => {}
+            CardClaim::Posted(_) => return Ok(true),
+            // Another instance is posting it: look again shortly.
+            CardClaim::Busy => return Err(DeliveryError::RateLimited(Duration::from_secs(1))),
         }
         let text = first_text(&parcel.replies);
         match self.post(chat, &text, &buttons).await {
             Ok(message_id) => {
                 store
-                    .telegram_card_posted(number, chat, message_id, &text)
+                    .card_posted(
+                        CHANNEL,
+                        number,
+                        &chat.to_string(),
+                        &message_id.to_string(),
+                        &text,
+                    )
                     .await
                     .map_err(temporary)?;
                 Ok(true)
             }
             Err(e) => {
-                if let Err(release) = store.telegram_card_release(number, chat).await {
+                if let Err(release) = store.card_release(CHANNEL, number, &chat.to_string()).await {
                     tracing::warn!(error = %release, "telegram: card claim not released");
                 }
                 Err(e)
@@ -1195,7 +1207,10 @@ impl Inner {
     /// the take recorded, so no later notice edits it again).
     async fn card_after_tap(&self, chat: i64, message_id: i64) -> Option<Reply> {
         let store = self.store();
-        let card = store.telegram_card_at(chat, message_id).await.ok()??;
+        let card = store
+            .card_at(CHANNEL, &chat.to_string(), &message_id.to_string())
+            .await
+            .ok()??;
         if card.taken_by.is_some() {
             return None;
         }
@@ -1203,7 +1218,7 @@ impl Inner {
         let id = ticket.assignee?;
         let engineer = store.engineer(id).await.ok()??;
         if !store
-            .telegram_card_taken(&card.ticket, chat, &id.to_string())
+            .card_taken(CHANNEL, &card.ticket, &card.chat, &id.to_string())
             .await
             .ok()?
         {

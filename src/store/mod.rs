@@ -5,6 +5,7 @@
 //! backend by the `repository!` macro in `sql.rs`, so each backend gets fully typed sqlx
 //! code without the `Any` driver (which has no chrono support).
 
+mod cards;
 mod delivery;
 mod discord;
 mod rows;
@@ -13,8 +14,8 @@ mod survey;
 mod telegram;
 mod writer;
 
+pub use cards::{Card, CardClaim};
 pub use delivery::{OutboxStats, StatusCount};
-pub use discord::DiscordCard;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 
 use std::collections::HashMap;
@@ -544,6 +545,26 @@ macro_rules! delegate {
 }
 
 delegate! {
+    /// Records a received Discord event (a message or interaction id); false if it was
+    /// seen before (then it must not be handled again).
+    pub async fn discord_receive(&self, event_id: &str, kind: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Marks a received Discord event handled.
+    pub async fn discord_handled(&self, event_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Forgets events received before `before` (Discord never replays them that late).
+    pub async fn discord_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Claims the posting of `ticket`'s job card in a group `chat` of `door` (a posting
+    /// begun before `stale_before` and never finished is taken over).
+    pub async fn card_claim(&self, door: &str, ticket: &str, chat: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<CardClaim, StoreError>;
+    /// Records the posted card's message id and text.
+    pub async fn card_posted(&self, door: &str, ticket: &str, chat: &str, message_id: &str, text: &str) -> Result<(), StoreError>;
+    /// Gives up a claimed posting that failed, so it can be tried again.
+    pub async fn card_release(&self, door: &str, ticket: &str, chat: &str) -> Result<(), StoreError>;
+    /// `ticket`'s posted card in `chat`.
+    pub async fn card(&self, door: &str, ticket: &str, chat: &str) -> Result<Option<Card>, StoreError>;
+    /// The card that is message `message_id` of `chat`, if it is one.
+    pub async fn card_at(&self, door: &str, chat: &str, message_id: &str) -> Result<Option<Card>, StoreError>;
+    /// Records who took the card's job; false if that was recorded already.
+    pub async fn card_taken(&self, door: &str, ticket: &str, chat: &str, taken_by: &str) -> Result<bool, StoreError>;
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError>;
     /// Makes the groups table match the configuration (adds and renames; never deletes,

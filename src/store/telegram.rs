@@ -1,6 +1,6 @@
 //! The Telegram door's own tables: updates as received (so a crash loses none and a
-//! repeated update has one effect), job cards posted in group chats, and the one-time
-//! codes engineers link their accounts with.
+//! repeated update has one effect), and the one-time codes engineers link their accounts
+//! with.
 
 use std::sync::Arc;
 
@@ -8,49 +8,6 @@ use chrono::{DateTime, Utc};
 
 use super::{PgStore, SqliteStore, Store, StoreError};
 use crate::domain::EngineerId;
-
-/// A job card in a group chat.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Card {
-    /// The ticket number.
-    pub ticket: String,
-    /// The group chat.
-    pub chat_id: i64,
-    /// The card message (`None` while it is being posted).
-    pub message_id: Option<i64>,
-    /// The text as posted.
-    pub text: String,
-    /// The id of the engineer who took the job, once the card shows it.
-    pub taken_by: Option<String>,
-}
-
-/// The outcome of [`Store::telegram_card_claim`] (and, with a Discord card, of
-/// `Store::discord_card_claim`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CardClaim<C = Card> {
-    /// Nobody posted the card yet: the caller posts it, then calls
-    /// [`Store::telegram_card_posted`] (or [`Store::telegram_card_release`] on failure).
-    Post,
-    /// Already posted.
-    Posted(C),
-    /// Someone else is posting it right now.
-    Busy,
-}
-
-impl<C> CardClaim<C> {
-    /// Whether the caller must post the card.
-    pub fn must_post(&self) -> bool {
-        matches!(self, CardClaim::Post)
-    }
-
-    /// The card, if it is posted.
-    pub fn posted(self) -> Option<C> {
-        match self {
-            CardClaim::Posted(c) => Some(c),
-            _ => None,
-        }
-    }
-}
 
 /// A received update not finished yet: `(update_id, body, replies)`, where `replies` is
 /// set once it was handled (the replies still to send).
@@ -286,134 +243,6 @@ macro_rules! telegram_sql {
                 Ok(done.rows_affected())
             }
 
-            async fn telegram_card_claim(
-                &self,
-                ticket: &str,
-                chat_id: i64,
-                now: DateTime<Utc>,
-                stale_before: DateTime<Utc>,
-            ) -> Result<CardClaim, StoreError> {
-                let mut tx = self.begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO telegram_cards (ticket, chat_id, claimed_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (ticket, chat_id) DO NOTHING",
-                )
-                .bind(ticket)
-                .bind(chat_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                // A posting that began long ago and never finished was cut short.
-                let taken_over = inserted == 0
-                    && sqlx::query(
-                        "UPDATE telegram_cards SET claimed_at = $3
-                         WHERE ticket = $1 AND chat_id = $2 AND message_id IS NULL AND claimed_at < $4",
-                    )
-                    .bind(ticket)
-                    .bind(chat_id)
-                    .bind(now)
-                    .bind(stale_before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                let claim = if inserted == 1 || taken_over {
-                    CardClaim::Post
-                } else {
-                    let card: Option<Card> = sqlx::query_as(
-                        "SELECT ticket, chat_id, message_id, text, taken_by FROM telegram_cards
-                         WHERE ticket = $1 AND chat_id = $2",
-                    )
-                    .bind(ticket)
-                    .bind(chat_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match card {
-                        Some(c) if c.message_id.is_some() => CardClaim::Posted(c),
-                        _ => CardClaim::Busy,
-                    }
-                };
-                tx.commit().await?;
-                Ok(claim)
-            }
-
-            async fn telegram_card_posted(
-                &self,
-                ticket: &str,
-                chat_id: i64,
-                message_id: i64,
-                text: &str,
-            ) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(
-                    "UPDATE telegram_cards SET message_id = $3, text = $4 WHERE ticket = $1 AND chat_id = $2",
-                )
-                .bind(ticket)
-                .bind(chat_id)
-                .bind(message_id)
-                .bind(text)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn telegram_card_release(&self, ticket: &str, chat_id: i64) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(
-                    "DELETE FROM telegram_cards WHERE ticket = $1 AND chat_id = $2 AND message_id IS NULL",
-                )
-                .bind(ticket)
-                .bind(chat_id)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn telegram_card(&self, ticket: &str, chat_id: i64) -> Result<Option<Card>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT ticket, chat_id, message_id, text, taken_by FROM telegram_cards
-                     WHERE ticket = $1 AND chat_id = $2 AND message_id IS NOT NULL",
-                )
-                .bind(ticket)
-                .bind(chat_id)
-                .fetch_optional(self.reader())
-                .await?)
-            }
-
-            async fn telegram_card_at(&self, chat_id: i64, message_id: i64) -> Result<Option<Card>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT ticket, chat_id, message_id, text, taken_by FROM telegram_cards
-                     WHERE chat_id = $1 AND message_id = $2",
-                )
-                .bind(chat_id)
-                .bind(message_id)
-                .fetch_optional(self.reader())
-                .await?)
-            }
-
-            async fn telegram_card_taken(
-                &self,
-                ticket: &str,
-                chat_id: i64,
-                taken_by: &str,
-            ) -> Result<bool, StoreError> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE telegram_cards SET taken_by = $3
-                     WHERE ticket = $1 AND chat_id = $2 AND taken_by IS NULL",
-                )
-                .bind(ticket)
-                .bind(chat_id)
-                .bind(taken_by)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(done.rows_affected() == 1)
-            }
-
             async fn issue_link_code(
                 &self,
                 engineer: EngineerId,
@@ -561,66 +390,6 @@ impl Store {
     /// Forgets finished updates received before `before` (keeping the newest).
     pub async fn telegram_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         on_backend!(self.telegram_prune(before))
-    }
-
-    /// Claims the posting of `ticket`'s job card in group chat `chat_id` (a posting
-    /// begun before `stale_before` and never finished is taken over).
-    pub async fn telegram_card_claim(
-        &self,
-        ticket: &str,
-        chat_id: i64,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> Result<CardClaim, StoreError> {
-        on_backend!(self.telegram_card_claim(ticket, chat_id, now, stale_before))
-    }
-
-    /// Records the posted card's message id and text.
-    pub async fn telegram_card_posted(
-        &self,
-        ticket: &str,
-        chat_id: i64,
-        message_id: i64,
-        text: &str,
-    ) -> Result<(), StoreError> {
-        on_backend!(self.telegram_card_posted(ticket, chat_id, message_id, text))
-    }
-
-    /// Gives up a claimed posting that failed, so it can be tried again.
-    pub async fn telegram_card_release(
-        &self,
-        ticket: &str,
-        chat_id: i64,
-    ) -> Result<(), StoreError> {
-        on_backend!(self.telegram_card_release(ticket, chat_id))
-    }
-
-    /// `ticket`'s posted card in `chat_id`.
-    pub async fn telegram_card(
-        &self,
-        ticket: &str,
-        chat_id: i64,
-    ) -> Result<Option<Card>, StoreError> {
-        on_backend!(self.telegram_card(ticket, chat_id))
-    }
-
-    /// The card that is message `message_id` of `chat_id`, if it is one.
-    pub async fn telegram_card_at(
-        &self,
-        chat_id: i64,
-        message_id: i64,
-    ) -> Result<Option<Card>, StoreError> {
-        on_backend!(self.telegram_card_at(chat_id, message_id))
-    }
-
-    /// Records who took the card's job; false if that was recorded already.
-    pub async fn telegram_card_taken(
-        &self,
-        ticket: &str,
-        chat_id: i64,
-        taken_by: &str,
-    ) -> Result<bool, StoreError> {
-        on_backend!(self.telegram_card_taken(ticket, chat_id, taken_by))
     }
 
     /// Stores a one-time link code (its hash) for an engineer, replacing any unused one.

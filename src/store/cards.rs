@@ -1,0 +1,203 @@
+//! Job cards posted in engineer groups' chats, for every door alike: one per door, ticket
+//! and chat, claimed before it is posted (so two instances never post it twice) and
+//! marked when the job is taken (so the card is edited once).
+
+use chrono::{DateTime, Utc};
+
+use super::{PgStore, SqliteStore, StoreError};
+
+/// A job card in a group's chat. Chat and message ids are the door's, as text.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Card {
+    /// The ticket number.
+    pub ticket: String,
+    /// The group chat (Telegram) or channel (Discord).
+    pub chat: String,
+    /// The card message (`None` while it is being posted).
+    pub message_id: Option<String>,
+    /// The text as posted.
+    pub text: String,
+    /// The id of the engineer who took the job, once the card shows it.
+    pub taken_by: Option<String>,
+}
+
+/// The outcome of [`super::Store::card_claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardClaim {
+    /// Nobody posted the card yet: the caller posts it, then calls
+    /// [`super::Store::card_posted`] (or [`super::Store::card_release`] on failure).
+    Post,
+    /// Already posted.
+    Posted(Card),
+    /// Someone else is posting it right now.
+    Busy,
+}
+
+/// A query for cards matching `$where`.
+macro_rules! select_cards {
+    ($where:literal) => {
+        concat!(
+            "SELECT ticket, chat, message_id, text, taken_by FROM group_cards WHERE ",
+            $where
+        )
+    };
+}
+
+macro_rules! cards_sql {
+    ($store:ty) => {
+        impl $store {
+            pub(super) async fn card_claim(
+                &self,
+                door: &str,
+                ticket: &str,
+                chat: &str,
+                now: DateTime<Utc>,
+                stale_before: DateTime<Utc>,
+            ) -> Result<CardClaim, StoreError> {
+                let mut tx = self.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO group_cards (door, ticket, chat, claimed_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (door, ticket, chat) DO NOTHING",
+                )
+                .bind(door)
+                .bind(ticket)
+                .bind(chat)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // A posting that began long ago and never finished was cut short.
+                let taken_over = inserted == 0
+                    && sqlx::query(
+                        "UPDATE group_cards SET claimed_at = $4
+                         WHERE door = $1 AND ticket = $2 AND chat = $3 AND message_id IS NULL
+                           AND claimed_at < $5",
+                    )
+                    .bind(door)
+                    .bind(ticket)
+                    .bind(chat)
+                    .bind(now)
+                    .bind(stale_before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                let claim = if inserted == 1 || taken_over {
+                    CardClaim::Post
+                } else {
+                    let card: Option<Card> = sqlx::query_as(select_cards!(
+                        "door = $1 AND ticket = $2 AND chat = $3"
+                    ))
+                    .bind(door)
+                    .bind(ticket)
+                    .bind(chat)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match card {
+                        Some(c) if c.message_id.is_some() => CardClaim::Posted(c),
+                        _ => CardClaim::Busy,
+                    }
+                };
+                tx.commit().await?;
+                Ok(claim)
+            }
+
+            pub(super) async fn card_posted(
+                &self,
+                door: &str,
+                ticket: &str,
+                chat: &str,
+                message_id: &str,
+                text: &str,
+            ) -> Result<(), StoreError> {
+                self.write_one(
+                    sqlx::query(
+                        "UPDATE group_cards SET message_id = $4, text = $5
+                         WHERE door = $1 AND ticket = $2 AND chat = $3",
+                    )
+                    .bind(door)
+                    .bind(ticket)
+                    .bind(chat)
+                    .bind(message_id)
+                    .bind(text),
+                )
+                .await
+                .map(drop)
+            }
+
+            pub(super) async fn card_release(
+                &self,
+                door: &str,
+                ticket: &str,
+                chat: &str,
+            ) -> Result<(), StoreError> {
+                self.write_one(
+                    sqlx::query(
+                        "DELETE FROM group_cards
+                         WHERE door = $1 AND ticket = $2 AND chat = $3 AND message_id IS NULL",
+                    )
+                    .bind(door)
+                    .bind(ticket)
+                    .bind(chat),
+                )
+                .await
+                .map(drop)
+            }
+
+            pub(super) async fn card(
+                &self,
+                door: &str,
+                ticket: &str,
+                chat: &str,
+            ) -> Result<Option<Card>, StoreError> {
+                Ok(sqlx::query_as(select_cards!(
+                    "door = $1 AND ticket = $2 AND chat = $3 AND message_id IS NOT NULL"
+                ))
+                .bind(door)
+                .bind(ticket)
+                .bind(chat)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            pub(super) async fn card_at(
+                &self,
+                door: &str,
+                chat: &str,
+                message_id: &str,
+            ) -> Result<Option<Card>, StoreError> {
+                Ok(sqlx::query_as(select_cards!("door = $1 AND chat = $2 AND message_id = $3"))
+                .bind(door)
+                .bind(chat)
+                .bind(message_id)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            pub(super) async fn card_taken(
+                &self,
+                door: &str,
+                ticket: &str,
+                chat: &str,
+                taken_by: &str,
+            ) -> Result<bool, StoreError> {
+                let done = self
+                    .write_one(
+                        sqlx::query(
+                            "UPDATE group_cards SET taken_by = $4
+                             WHERE door = $1 AND ticket = $2 AND chat = $3 AND taken_by IS NULL",
+                        )
+                        .bind(door)
+                        .bind(ticket)
+                        .bind(chat)
+                        .bind(taken_by),
+                    )
+                    .await?;
+                Ok(done == 1)
+            }
+        }
+    };
+}
+
+cards_sql!(SqliteStore);
+cards_sql!(PgStore);
