@@ -179,35 +179,16 @@ impl DiscordConfig {
 /// Reads `printer=1234567890, network=2345678901`: each engineer group and its channel
 /// (a snowflake: a positive number).
 fn parse_group_channels(value: &str) -> Result<BTreeMap<String, u64>, DiscordError> {
-    let bad = |reason: String| DiscordError::Config {
+    super::group_places(
+        value,
+        "channel_id",
+        |id| id.parse().ok().filter(|id: &u64| *id > 0),
+        "a channel id (a positive number)",
+    )
+    .map_err(|reason| DiscordError::Config {
         var: "DISCORD_GROUP_CHANNELS",
         reason,
-    };
-    let mut channels = BTreeMap::new();
-    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (group, id) = entry
-            .split_once('=')
-            .ok_or_else(|| bad(format!("`{entry}` is not `group=channel_id`")))?;
-        let group = group.trim();
-        let id: u64 = id
-            .trim()
-            .parse()
-            .ok()
-            .filter(|id: &u64| *id > 0)
-            .ok_or_else(|| {
-                bad(format!(
-                    "`{}` is not a channel id (a positive number)",
-                    id.trim()
-                ))
-            })?;
-        if group.is_empty() {
-            return Err(bad(format!("`{entry}` names no group")));
-        }
-        if channels.insert(group.to_owned(), id).is_some() {
-            return Err(bad(format!("group `{group}` is given twice")));
-        }
-    }
-    Ok(channels)
+    })
 }
 
 /// Starts the Discord door over the chat service; nothing is received until

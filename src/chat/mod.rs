@@ -739,3 +739,29 @@ impl Chat {
         self.flows.text(key, lang, &vars)
     }
 }
+
+/// Reads a door's `group=id,…` setting (the chat each engineer group gets its job cards
+/// in): `parse` accepts an id, `what` says what one looks like; on error, why, as a
+/// sentence.
+fn group_places<T>(
+    value: &str,
+    id_name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<BTreeMap<String, T>, String> {
+    let mut places = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (group, id) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("`{entry}` is not `group={id_name}`"))?;
+        let (group, id) = (group.trim(), id.trim());
+        let id = parse(id).ok_or_else(|| format!("`{id}` is not {what}"))?;
+        if group.is_empty() {
+            return Err(format!("`{entry}` names no group"));
+        }
+        if places.insert(group.to_owned(), id).is_some() {
+            return Err(format!("group `{group}` is given twice"));
+        }
+    }
+    Ok(places)
+}

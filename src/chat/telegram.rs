@@ -248,35 +248,16 @@ impl TelegramConfig {
 /// Reads `printer=-1001234, network=-1005678`: each engineer group and its group chat
 /// (a negative id, as Telegram gives groups).
 fn parse_group_chats(value: &str) -> Result<BTreeMap<String, i64>, TelegramError> {
-    let bad = |reason: String| TelegramError::Config {
+    super::group_places(
+        value,
+        "chat_id",
+        |id| id.parse().ok().filter(|id: &i64| *id < 0),
+        "a group chat id (they are negative)",
+    )
+    .map_err(|reason| TelegramError::Config {
         var: "TELEGRAM_GROUP_CHATS",
         reason,
-    };
-    let mut chats = BTreeMap::new();
-    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (group, id) = entry
-            .split_once('=')
-            .ok_or_else(|| bad(format!("`{entry}` is not `group=chat_id`")))?;
-        let group = group.trim();
-        let id: i64 = id
-            .trim()
-            .parse()
-            .ok()
-            .filter(|id: &i64| *id < 0)
-            .ok_or_else(|| {
-                bad(format!(
-                    "`{}` is not a group chat id (they are negative)",
-                    id.trim()
-                ))
-            })?;
-        if group.is_empty() {
-            return Err(bad(format!("`{entry}` names no group")));
-        }
-        if chats.insert(group.to_owned(), id).is_some() {
-            return Err(bad(format!("group `{group}` is given twice")));
-        }
-    }
-    Ok(chats)
+    })
 }
 
 /// Starts the Telegram door over the chat service. Nothing is received until
