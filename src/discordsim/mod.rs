@@ -18,6 +18,7 @@
 //! compression (dispatches are sent as text frames, which clients accept too).
 
 mod gateway;
+pub mod load;
 mod rest;
 mod state;
 
@@ -341,6 +342,27 @@ impl SimHandle {
             .into_iter()
             .filter(|m| m.from_bot && m.ephemeral_to.is_none_or(|to| to == user))
             .collect()
+    }
+
+    /// A counter that moves whenever the bot posts or edits a message in `channel`.
+    pub fn watch(&self, channel: u64) -> tokio::sync::watch::Receiver<u64> {
+        self.shared
+            .lock()
+            .watchers
+            .entry(channel)
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// The newest bot message in `user`'s DM with an enabled button `label` (label or
+    /// custom_id).
+    pub fn newest_button(&self, user: u64, label: &str) -> Option<u64> {
+        let st = self.shared.lock();
+        let dm = st.users.get(&user)?.dm;
+        st.by_channel.get(&dm)?.iter().rev().find_map(|id| {
+            let m = st.messages.get(id)?;
+            (m.from_bot && m.button(label).is_some_and(|b| !b.disabled)).then_some(m.id)
+        })
     }
 
     /// The DM channel between the bot and `user`.

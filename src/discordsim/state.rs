@@ -125,6 +125,11 @@ pub(crate) struct State {
     pub(crate) dm_owner: HashMap<u64, u64>,
     pub(crate) guild_channels: HashMap<u64, GuildChannel>,
     pub(crate) messages: BTreeMap<u64, SimMessage>,
+    /// Message ids by channel, oldest first (lookups in one channel stay cheap under load).
+    pub(crate) by_channel: HashMap<u64, Vec<u64>>,
+    /// Per-channel change counters for the load mode: bumped when the bot posts or edits
+    /// there (only for channels someone watches).
+    pub(crate) watchers: HashMap<u64, tokio::sync::watch::Sender<u64>>,
     pub(crate) interactions: HashMap<u64, Interaction>,
     pub(crate) tokens: HashMap<String, u64>,
     pub(crate) modals: HashMap<u64, SimModal>,
@@ -165,6 +170,8 @@ impl State {
             dm_owner: HashMap::new(),
             guild_channels: HashMap::new(),
             messages: BTreeMap::new(),
+            by_channel: HashMap::new(),
+            watchers: HashMap::new(),
             interactions: HashMap::new(),
             tokens: HashMap::new(),
             modals: HashMap::new(),
@@ -231,6 +238,13 @@ impl State {
                 members: Default::default(),
             });
         c.members.extend(members.iter().map(|m| m.0));
+    }
+
+    /// Bumps the change counter of a watched channel.
+    fn touch(&self, channel: u64) {
+        if let Some(w) = self.watchers.get(&channel) {
+            w.send_modify(|n| *n += 1);
+        }
     }
 
     /// Whether the bot can post in `channel` (a DM or a guild channel).
@@ -325,7 +339,12 @@ impl State {
             ephemeral_to: None,
         };
         self.messages.insert(id, m.clone());
+        self.by_channel.entry(channel).or_default().push(id);
         self.stats.messages_created += 1;
+        // A deferred reply's empty placeholder is not an answer yet.
+        if !m.content.is_empty() || !m.buttons.is_empty() {
+            self.touch(channel);
+        }
         m
     }
 
@@ -343,7 +362,9 @@ impl State {
         }
         m.edits += 1;
         m.thinking = false;
-        Some(m.clone())
+        let m = m.clone();
+        self.touch(m.channel_id);
+        Some(m)
     }
 
     pub(crate) fn user_message(&mut self, user: u64, text: &str) -> Result<SimMessage, SimError> {
@@ -367,6 +388,7 @@ impl State {
             ephemeral_to: None,
         };
         self.messages.insert(id, m.clone());
+        self.by_channel.entry(dm).or_default().push(id);
         let d = self.message_json(&m);
         self.dispatch("MESSAGE_CREATE", d);
         Ok(m)

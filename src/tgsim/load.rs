@@ -275,11 +275,11 @@ pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSu
     }
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn latency(mut us: Vec<u64>) -> Latency {
+pub(crate) fn latency(mut us: Vec<u64>) -> Latency {
     if us.is_empty() {
         return Latency::default();
     }
