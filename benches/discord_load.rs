@@ -46,6 +46,7 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
             application_id: APP,
             api_url: Some(sim.url()),
             group_channels: Default::default(),
+            public_key: None,
         },
     )
     .expect("discord");

@@ -10,6 +10,16 @@
 //! typed can ping anyone. Clicks are checked against the DM's owner: a click by anyone
 //! else is acknowledged and ignored.
 //!
+//! With `DISCORD_GROUP_CHANNELS`, a job offered to a group's engineers is posted once as a
+//! card in the group's channel (instead of privately to each): the first linked engineer
+//! of that group to click Accept takes it, everyone else who clicks is answered
+//! ephemerally, and the card is edited for everyone to say who took it, without buttons.
+//! Slash-command descriptions come from `messages.toml` (`cmd_*`), in English with
+//! Discord's `zh-CN` localisation.
+//!
+//! With `DISCORD_PUBLIC_KEY`, [`Discord::interactions_router`] also serves Discord's
+//! HTTP interactions endpoint (signatures verified first; see `endpoint.rs`).
+//!
 //! REST goes through `HttpBuilder::proxy` when `DISCORD_API_URL` is set (tests point it
 //! at [`crate::discordsim`]). serenity applies its proxy only with its own rate limiter
 //! off, and its errors drop the response headers, so this door keeps Discord's limits
@@ -29,8 +39,16 @@ use serenity::all::{
     CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption, CreateInputText,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
     CreateMessage, CreateModal, EditMessage, EventHandler, GatewayIntents, Http, HttpBuilder,
-    InputTextStyle, Interaction, Message, MessageId, ModalInteraction, Ready, User, UserId,
+    InputTextStyle, Interaction, InteractionId, Message, MessageId, ModalInteraction, Ready, User,
+    UserId,
 };
+use serenity::builder::Builder;
+
+mod endpoint;
+mod signature;
+
+pub use endpoint::INTERACTIONS_PATH;
+pub use signature::{KeyError, SignatureError};
 
 use super::{Chat, Person};
 use crate::flow::{Flows, FormField, Incoming, Lang, Outgoing};
@@ -115,11 +133,15 @@ pub struct DiscordConfig {
     /// `printer=1234567890,network=2345678901`): offers to a group's engineers are posted
     /// there once, as one job card with an Accept button, instead of privately to each.
     pub group_channels: BTreeMap<String, u64>,
+    /// The application's public key (`DISCORD_PUBLIC_KEY`, hex): with it,
+    /// [`Discord::interactions_router`] serves the HTTP interactions endpoint.
+    pub public_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
 impl DiscordConfig {
     /// Reads `DISCORD_BOT_TOKEN` (absent or empty: `Ok(None)`, the door stays off),
-    /// `DISCORD_APPLICATION_ID` (required with it) and `DISCORD_API_URL`.
+    /// `DISCORD_APPLICATION_ID` (required with it), `DISCORD_API_URL`,
+    /// `DISCORD_GROUP_CHANNELS` (`group=channel_id,…`) and `DISCORD_PUBLIC_KEY` (hex).
     pub fn from_env() -> Result<Option<DiscordConfig>, DiscordError> {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
@@ -167,11 +189,19 @@ impl DiscordConfig {
             Some(v) => parse_group_channels(&v)?,
             None => BTreeMap::new(),
         };
+        let public_key = get("DISCORD_PUBLIC_KEY")
+            .map(|hex| signature::public_key(&hex))
+            .transpose()
+            .map_err(|e| DiscordError::Config {
+                var: "DISCORD_PUBLIC_KEY",
+                reason: e.to_string(),
+            })?;
         Ok(Some(DiscordConfig {
             token: SecretString::from(token),
             application_id,
             api_url,
             group_channels,
+            public_key,
         }))
     }
 }
@@ -220,6 +250,8 @@ struct Inner {
     group_channels: BTreeMap<String, u64>,
     /// One card posting or edit at a time (per instance; the store's claim covers others).
     cards: tokio::sync::Mutex<()>,
+    /// The key HTTP interactions are signed with.
+    public_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
 /// One message to post: text and buttons `(custom_id, label)` in rows.
@@ -227,6 +259,14 @@ struct Inner {
 struct Piece {
     content: String,
     buttons: Vec<Vec<(String, String)>>,
+}
+
+/// Where an interaction's first answer goes.
+enum Ack {
+    /// A callback request to Discord (interactions from the gateway).
+    Callback,
+    /// The HTTP response to Discord's POST (the interactions endpoint), taken once.
+    Http(Mutex<Option<tokio::sync::oneshot::Sender<CreateInteractionResponse>>>),
 }
 
 impl Discord {
@@ -252,6 +292,7 @@ impl Discord {
                 limits: Mutex::default(),
                 group_channels: config.group_channels,
                 cards: tokio::sync::Mutex::new(()),
+                public_key: config.public_key,
             }),
         })
     }
@@ -327,7 +368,7 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, _ctx: Context, i: Interaction) {
-        self.inner.on_interaction(i).await;
+        self.inner.on_interaction(i, &Ack::Callback).await;
     }
 }
 
@@ -397,12 +438,34 @@ impl Inner {
         self.handled(m.id.get()).await;
     }
 
-    async fn on_interaction(&self, i: Interaction) {
+    /// Handles an interaction from the gateway or the HTTP endpoint; `ack` says where its
+    /// first answer goes.
+    async fn on_interaction(&self, i: Interaction, ack: &Ack) {
         match i {
-            Interaction::Component(c) => self.on_click(c).await,
-            Interaction::Command(c) => self.on_command(c).await,
-            Interaction::Modal(m) => self.on_modal(m).await,
+            Interaction::Component(c) => self.on_click(c, ack).await,
+            Interaction::Command(c) => self.on_command(c, ack).await,
+            Interaction::Modal(m) => self.on_modal(m, ack).await,
             _ => {}
+        }
+    }
+
+    /// Gives an interaction its first answer.
+    async fn respond(
+        &self,
+        ack: &Ack,
+        id: InteractionId,
+        token: &str,
+        r: CreateInteractionResponse,
+    ) -> Result<(), serenity::Error> {
+        match ack {
+            Ack::Callback => r.execute(&*self.http, (id, token)).await,
+            Ack::Http(tx) => {
+                if let Some(tx) = lock(tx).take() {
+                    // The endpoint may have answered with a deferral already: no matter.
+                    let _ = tx.send(r);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -425,13 +488,13 @@ impl Inner {
         dm == channel.get()
     }
 
-    async fn on_click(&self, c: ComponentInteraction) {
+    async fn on_click(&self, c: ComponentInteraction, ack: &Ack) {
         if !self.first_time(c.id.get(), "interaction").await {
             return;
         }
         // A click in a server can only be on a group's job card.
         if c.guild_id.is_some() {
-            self.on_card_click(&c).await;
+            self.on_card_click(&c, ack).await;
             self.handled(c.id.get()).await;
             return;
         }
@@ -444,15 +507,15 @@ impl Inner {
             let form = lock(&self.forms).get(&user).cloned();
             if let Some((title, fields)) = form {
                 let r = CreateInteractionResponse::Modal(modal(&title, &fields));
-                if let Err(e) = c.create_response(&*self.http, r).await {
+                if let Err(e) = self.respond(ack, c.id, &c.token, r).await {
                     tracing::warn!(error = %e, "discord: modal not shown");
                 }
                 self.handled(c.id.get()).await;
                 return;
             }
         }
-        if let Err(e) = c
-            .create_response(&*self.http, CreateInteractionResponse::Acknowledge)
+        if let Err(e) = self
+            .respond(ack, c.id, &c.token, CreateInteractionResponse::Acknowledge)
             .await
         {
             tracing::warn!(error = %e, "discord: click not acknowledged");
@@ -483,12 +546,12 @@ impl Inner {
         self.handled(c.id.get()).await;
     }
 
-    async fn on_command(&self, c: CommandInteraction) {
+    async fn on_command(&self, c: CommandInteraction, ack: &Ack) {
         if !self.first_time(c.id.get(), "interaction").await {
             return;
         }
         let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
-        if let Err(e) = c.create_response(&*self.http, defer).await {
+        if let Err(e) = self.respond(ack, c.id, &c.token, defer).await {
             tracing::warn!(error = %e, "discord: command not acknowledged");
         }
         let person = person_of(&c.user, Some(&c.locale));
@@ -519,12 +582,12 @@ impl Inner {
         self.handled(c.id.get()).await;
     }
 
-    async fn on_modal(&self, m: ModalInteraction) {
+    async fn on_modal(&self, m: ModalInteraction, ack: &Ack) {
         if !self.first_time(m.id.get(), "interaction").await {
             return;
         }
         let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
-        if let Err(e) = m.create_response(&*self.http, defer).await {
+        if let Err(e) = self.respond(ack, m.id, &m.token, defer).await {
             tracing::warn!(error = %e, "discord: modal not acknowledged");
         }
         let user = m.user.id.get();
@@ -781,10 +844,10 @@ impl Inner {
     /// A click on a message in a server: only a linked engineer of the card's group may
     /// press its Accept button. The clicker alone is answered (ephemerally); replies
     /// with buttons also go to their DM; a take shows on the card for everyone.
-    async fn on_card_click(&self, c: &ComponentInteraction) {
+    async fn on_card_click(&self, c: &ComponentInteraction, ack: &Ack) {
         let quietly = CreateInteractionResponseMessage::new().ephemeral(true);
         let defer = CreateInteractionResponse::Defer(quietly);
-        if let Err(e) = c.create_response(&*self.http, defer).await {
+        if let Err(e) = self.respond(ack, c.id, &c.token, defer).await {
             tracing::warn!(error = %e, "discord: card click not acknowledged");
         }
         let (channel, message) = (c.channel_id.get(), c.message.id.get());
@@ -1383,6 +1446,24 @@ mod tests {
         };
         let config = DiscordConfig::from_lookup(env).expect("ok").expect("on");
         assert_eq!(config.group_channels.get("printer"), Some(&77));
+    }
+
+    #[test]
+    fn a_malformed_public_key_is_refused_with_its_variable() {
+        let env = |key: &'static str| {
+            move |var: &str| match var {
+                "DISCORD_BOT_TOKEN" => Some("abc.def".to_owned()),
+                "DISCORD_APPLICATION_ID" => Some("42".to_owned()),
+                "DISCORD_PUBLIC_KEY" => Some(key.to_owned()),
+                _ => None,
+            }
+        };
+        let e = DiscordConfig::from_lookup(env("abc")).expect_err("refused");
+        assert!(e.to_string().starts_with("DISCORD_PUBLIC_KEY: "), "{e}");
+        let none = DiscordConfig::from_lookup(env(""))
+            .expect("ok")
+            .expect("on");
+        assert!(none.public_key.is_none());
     }
 
     #[test]

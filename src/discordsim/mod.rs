@@ -413,6 +413,17 @@ impl SimHandle {
         Ok(id)
     }
 
+    /// A slash command by `user` in their DM, for the test to POST to the bot's HTTP
+    /// interactions endpoint itself (not dispatched on the gateway): its id and body.
+    pub fn http_slash(
+        &self,
+        user: u64,
+        name: &str,
+        options: &[(&str, &str)],
+    ) -> Result<(u64, Value), SimError> {
+        self.shared.lock().http_slash(user, name, options)
+    }
+
     /// `user` submits the modal the bot last opened for them, with these values by field
     /// custom_id.
     pub fn submit_modal(

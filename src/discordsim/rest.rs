@@ -385,7 +385,8 @@ fn by_token(st: &World, app: &str, token: &str) -> Option<u64> {
     let iid = *st.tokens.get(token)?;
     let i = st.interactions.get(&iid)?;
     let fresh = i.dispatched + Duration::from_secs(15 * 60) > Instant::now();
-    (id(app) == Some(st.app_id) && i.callback.is_some() && fresh).then_some(iid)
+    let answered = i.callback.is_some() || i.over_http;
+    (id(app) == Some(st.app_id) && answered && fresh).then_some(iid)
 }
 
 async fn followup(

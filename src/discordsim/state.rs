@@ -80,6 +80,8 @@ pub(crate) struct Interaction {
     pub(crate) refused: u32,
     /// The response message (a reply, or a deferred reply's placeholder).
     pub(crate) original: Option<u64>,
+    /// Delivered by HTTP to the bot's endpoint (answered in the HTTP response).
+    pub(crate) over_http: bool,
 }
 
 impl Interaction {
@@ -411,6 +413,7 @@ impl State {
                 answered_after: None,
                 refused: 0,
                 original: None,
+                over_http: false,
             },
         );
         self.tokens.insert(token.clone(), id);
@@ -493,6 +496,33 @@ impl State {
         name: &str,
         options: &[(&str, &str)],
     ) -> Result<u64, SimError> {
+        let (id, d) = self.slash_payload(user, name, options)?;
+        self.dispatch("INTERACTION_CREATE", d);
+        Ok(id)
+    }
+
+    /// A slash command interaction for delivery by HTTP (not dispatched): its id and
+    /// body. Follow-ups are taken for it at once (the stand-in does not see the HTTP
+    /// answer, which Discord has before any follow-up).
+    pub(crate) fn http_slash(
+        &mut self,
+        user: u64,
+        name: &str,
+        options: &[(&str, &str)],
+    ) -> Result<(u64, Value), SimError> {
+        let (id, d) = self.slash_payload(user, name, options)?;
+        if let Some(i) = self.interactions.get_mut(&id) {
+            i.over_http = true;
+        }
+        Ok((id, d))
+    }
+
+    fn slash_payload(
+        &mut self,
+        user: u64,
+        name: &str,
+        options: &[(&str, &str)],
+    ) -> Result<(u64, Value), SimError> {
         let dm = self
             .users
             .get(&user)
@@ -511,8 +541,7 @@ impl State {
             .map(|(n, v)| json!({"name": n, "type": 3, "value": v}))
             .collect();
         d["data"] = json!({"id": command_id, "name": name, "type": 1, "options": options});
-        self.dispatch("INTERACTION_CREATE", d);
-        Ok(id)
+        Ok((id, d))
     }
 
     pub(crate) fn submit_modal(

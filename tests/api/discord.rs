@@ -20,6 +20,7 @@ on_both_backends!(
     a_dropped_gateway_resumes_and_nothing_is_lost_or_applied_twice,
     a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing,
     offers_go_to_the_groups_channel_and_the_first_click_takes_the_job,
+    the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path,
 );
 
 const TOKEN: &str = "discord-test-token.abc";
@@ -43,6 +44,7 @@ fn config(sim: &DiscordSim) -> DiscordConfig {
         application_id: APP,
         api_url: Some(sim.url()),
         group_channels: BTreeMap::new(),
+        public_key: None,
     }
 }
 
@@ -537,4 +539,95 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
         assert_eq!(i.refused_callbacks, 0, "{i:?}");
     }
     task.abort();
+}
+
+async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path(
+    backend: Backend,
+) {
+    use ed25519_dalek::{Signer, SigningKey};
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let mut c = config(&sim);
+    c.public_key = Some(key.verifying_key());
+    let dc = discord::start(app.chat.clone(), c).expect("adapter starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}{}",
+        listener.local_addr().expect("addr"),
+        discord::INTERACTIONS_PATH
+    );
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, dc.interactions_router()).await;
+    });
+    let client = reqwest::Client::new();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let sign = |ts: &str, body: &str| hex(&key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
+    let post = |body: String, ts: Option<&str>, sig: Option<String>| {
+        let mut r = client.post(&url).body(body);
+        if let Some(ts) = ts {
+            r = r.header("X-Signature-Timestamp", ts);
+        }
+        if let Some(sig) = sig {
+            r = r.header("X-Signature-Ed25519", sig);
+        }
+        r.send()
+    };
+    const TS: &str = "1795000000";
+
+    // Discord's PING is answered with a PONG.
+    let ping = r#"{"type":1,"id":"1","application_id":"1","token":"t","version":1}"#.to_owned();
+    let r = post(ping.clone(), Some(TS), Some(sign(TS, &ping)))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json"),
+        serde_json::json!({"type": 1})
+    );
+
+    // A slash command: tampered, re-timed, unsigned or half-signed copies are refused
+    // with 401 and nothing is recorded.
+    let mut anna = User::new(&sim, ANNA, "Anna");
+    let (id, payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    let body = payload.to_string();
+    let good = sign(TS, &body);
+    let tampered = body.replace("status", "cancel");
+    for (b, ts, sig) in [
+        (tampered, Some(TS), Some(good.clone())),
+        (body.clone(), Some("1795000001"), Some(good.clone())),
+        (body.clone(), None, Some(good.clone())),
+        (body.clone(), Some(TS), None),
+        (body.clone(), Some(TS), Some("00".repeat(64))),
+    ] {
+        let r = post(b, ts, sig).await.expect("post");
+        assert_eq!(r.status(), 401);
+    }
+    assert!(sim.bot_messages(ANNA).is_empty());
+    assert_eq!(app.count("discord_events").await, 0);
+
+    // Signed: deferred in the HTTP response, recorded, handled as over the gateway.
+    let r = post(body.clone(), Some(TS), Some(good.clone()))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["type"],
+        5
+    );
+    anna.interactions.push(id);
+    anna.expect("no open tickets").await;
+    assert_eq!(app.count("discord_events").await, 1);
+    // The same interaction again: deferred, and not handled twice.
+    let r = post(body, Some(TS), Some(good)).await.expect("post");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["type"],
+        5
+    );
+    assert_eq!(app.count("discord_events").await, 1);
+    assert_eq!(anna.count("no open tickets"), 1, "{}", anna.shown());
+    server.abort();
 }
