@@ -20,7 +20,7 @@ use crate::domain::ticket::Caller;
 use crate::flow::{
     Conversation, Flows, Incoming, Lang, Outcome, Outgoing, report_form, to_ticket_action,
 };
-use crate::store::{Reporter, StoreError, TicketFilter};
+use crate::store::{Reporter, StepRecord, StoreError, TicketFilter};
 
 /// Who is talking, as a door knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,10 @@ fn payload_vars(payload: &serde_json::Value) -> BTreeMap<String, String> {
         .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
         .collect()
 }
+
+/// Turns a step's replies into the door's record of it (see [`Chat::handle_recorded`]);
+/// `None` to write none.
+pub type Recorder<'a> = &'a (dyn Fn(&[Outgoing]) -> Option<StepRecord> + Sync);
 
 /// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
 pub const DEFAULT_IDLE: Duration = Duration::minutes(30);
@@ -106,16 +110,36 @@ impl Chat {
         person: &Person,
         input: Incoming,
     ) -> Result<Vec<Outgoing>, ChatError> {
+        let (replies, _) = self.handle_recorded(person, input, &|_| None).await?;
+        Ok(replies)
+    }
+
+    /// As [`Chat::handle`], and when the step's last write is its conversation's state
+    /// (answering a question, cancelling: most steps), `record` is called with the
+    /// step's replies and the record it returns is written in the same transaction as
+    /// that state; the flag says whether that happened. A door stores what it must
+    /// remember about the message (handled, replies to send) this way with no write of
+    /// its own.
+    pub async fn handle_recorded(
+        &self,
+        person: &Person,
+        input: Incoming,
+        record: Recorder<'_>,
+    ) -> Result<(Vec<Outgoing>, bool), ChatError> {
         let lock = self.lock_for(person);
         let _turn = lock.lock().await;
         let store = self.desk.store();
         let (channel, id) = (&person.channel, &person.external_id);
-        let (role, stored) = match self.linked_engineer(person).await? {
-            Some(e) => (Role::Engineer(e), store.conversation(channel, id).await?),
-            // One round trip for the reporter and their conversation: this runs per message.
-            None => match store.reporter_with_conversation(channel, id).await? {
-                Some((r, stored)) => (Role::Reporter(r), stored),
-                None => (Role::Reporter(self.reporter(person).await?), None),
+        // One round trip for a known reporter and their conversation: this runs per
+        // message. A linked engineer (or a newcomer) needs more.
+        let (role, stored) = match store.reporter_with_conversation(channel, id).await? {
+            Some((r, stored, false)) => (Role::Reporter(r), stored),
+            known => match self.linked_engineer(person).await? {
+                Some(e) => (Role::Engineer(e), store.conversation(channel, id).await?),
+                None => match known {
+                    Some((r, stored, _)) => (Role::Reporter(r), stored),
+                    None => (Role::Reporter(self.reporter(person).await?), None),
+                },
             },
         };
         let lang = self.lang_of(person, &role);
@@ -128,7 +152,7 @@ impl Chat {
         {
             match self.job_card(e, ticket, lang).await? {
                 Ok((conv, _card)) => conversation = Some(conv),
-                Err(refusal) => return Ok(refusal),
+                Err(refusal) => return Ok((refusal, false)),
             }
         }
         // A reporter's button on a notification ("is it fixed?", the survey) whose flow is
@@ -143,7 +167,10 @@ impl Chat {
                     // Say at once when the question is no longer open, rather than after
                     // the reporter has typed a comment.
                     if let Some(refusal) = self.closed_question(flow, &d.ticket).await? {
-                        return Ok(vec![Outgoing::Text(self.refusal(&refusal, ticket, lang))]);
+                        return Ok((
+                            vec![Outgoing::Text(self.refusal(&refusal, ticket, lang))],
+                            false,
+                        ));
                     }
                     let known = payload_vars(&notice_payload(&d.ticket, None, None));
                     let (conv, _) = self
@@ -152,18 +179,28 @@ impl Chat {
                         .map_err(|e| ChatError::State(e.to_string()))?;
                     conversation = Some(conv);
                 }
-                Err(e) => return Ok(vec![Outgoing::Text(self.refusal(&e, ticket, lang))]),
+                Err(e) => {
+                    return Ok((vec![Outgoing::Text(self.refusal(&e, ticket, lang))], false));
+                }
             }
         }
         let Some(mut conv) = conversation else {
             replies.extend(self.idle_input(person, &role, lang, input).await?);
-            return Ok(replies);
+            return Ok((replies, false));
         };
         let step = self.flows.step(&mut conv, input);
         replies.extend(step.replies);
+        let mut recorded = false;
         match step.outcome {
-            Outcome::Continue => self.save(person, Some(&conv)).await?,
-            Outcome::Cancelled => self.save(person, None).await?,
+            // The replies are final here: the door's record can go with the state.
+            Outcome::Continue => {
+                recorded = self
+                    .save_recorded(person, Some(&conv), record(&replies))
+                    .await?
+            }
+            Outcome::Cancelled => {
+                recorded = self.save_recorded(person, None, record(&replies)).await?
+            }
             Outcome::Command(cmd) => {
                 self.save(person, Some(&conv)).await?;
                 replies.extend(self.command(person, &role, conv.lang(), &cmd).await?);
@@ -171,7 +208,7 @@ impl Chat {
             Outcome::Submitted(answers) => {
                 let Role::Reporter(r) = &role else {
                     self.save(person, None).await?;
-                    return Ok(replies);
+                    return Ok((replies, false));
                 };
                 match conv.flow() {
                     "confirm_fix" | "survey" => {
@@ -188,7 +225,7 @@ impl Chat {
                 }
             }
         }
-        Ok(replies)
+        Ok((replies, recorded))
     }
 
     /// The reporter behind a person, created on first contact (their name must then be
@@ -329,6 +366,34 @@ impl Chat {
                 Ok((None, vec![Outgoing::Text(text)]))
             }
         }
+    }
+
+    /// Saves the conversation with the door's record, if it gave one; true if it did.
+    async fn save_recorded(
+        &self,
+        person: &Person,
+        conv: Option<&Conversation>,
+        record: Option<StepRecord>,
+    ) -> Result<bool, ChatError> {
+        let Some(record) = record else {
+            self.save(person, conv).await?;
+            return Ok(false);
+        };
+        let state = conv
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ChatError::State(e.to_string()))?;
+        self.desk
+            .store()
+            .save_conversation_with(
+                &person.channel,
+                &person.external_id,
+                state,
+                self.desk.now(),
+                record,
+            )
+            .await?;
+        Ok(true)
     }
 
     async fn save(&self, person: &Person, conv: Option<&Conversation>) -> Result<(), ChatError> {

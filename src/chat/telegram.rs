@@ -2,17 +2,21 @@
 //!
 //! Updates arrive by long polling (getUpdates) or, with `TELEGRAM_WEBHOOK_URL`, by our
 //! own axum route. Either way each update is first written to `telegram_updates` (a
-//! polled batch in one transaction), then handled, then marked handled together with the
-//! replies it produced, then the replies are sent and the row is finished (marked in
-//! batches). Receiving never waits for handling; each person's updates are handled in
-//! order, different people's in parallel. So:
+//! polled batch in one statement) — as begun, when a running worker takes it straight
+//! away — then handled, then marked handled together with the replies it produced, then
+//! the replies are sent and the row is finished (marked in batches). When a step ends
+//! with its conversation's state (most do), the handled mark and the replies are written
+//! in the same transaction as that state, so a step costs two writes: received-and-begun,
+//! and state-and-replies. Receiving never waits for handling; each person's updates are
+//! handled in order, different people's in parallel. So:
 //! - a crash loses nothing: the polling offset confirms only what is written, and a
 //!   webhook POST is answered only after the row is written (a crash after replies went
 //!   out but before their row was marked finished sends them again);
 //! - an update delivered twice has one effect (the id is the primary key);
 //! - an update whose handling began before a crash but did not finish is not applied a
 //!   second time (it may or may not have reached the conversation): the person is shown
-//!   their current question instead.
+//!   their current question instead. An update received by a running worker counts as
+//!   begun, so one cut short between its receipt and its handling is treated the same.
 //!
 //! Replies to a person's own message are sent from here; notifications arrive through the
 //! outbox and this door's [`Courier`]. Messages use no parse mode (plain text), so
@@ -57,7 +61,7 @@ use tokio::time::Instant;
 use super::{Chat, Person};
 use crate::flow::{Flows, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
-use crate::store::{CardClaim, StoreError};
+use crate::store::{CardClaim, StepRecord, StoreError};
 
 /// The channel name of this door (in `Person`, `Address`, and the engineers table).
 pub const CHANNEL: &str = "telegram";
@@ -403,7 +407,7 @@ impl Telegram {
                 .await;
             match updates {
                 Ok(updates) if updates.is_empty() => backoff.reset(),
-                Ok(updates) => match self.inner.receive(&updates).await {
+                Ok(updates) => match self.inner.receive(updates).await {
                     // Confirmed with the next getUpdates, once stored.
                     Ok(last) => {
                         backoff.reset();
@@ -460,15 +464,26 @@ struct Stored {
     id: i64,
     /// `None` when the body is not an update teloxide can read (it is skipped).
     update: Option<Update>,
-    replies: Option<String>,
+    /// Set once handled: what to send.
+    replies: Option<Vec<Reply>>,
+    /// Written as begun (attempt 1) when it was received, at this time: handled without
+    /// a claim of its own.
+    claimed: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Stored {
+    /// A row as read back from the table.
     fn read(id: i64, body: &str, replies: Option<String>) -> Stored {
         Stored {
             id,
             update: serde_json::from_str::<Update>(body).ok(),
-            replies,
+            replies: replies.map(|json| {
+                serde_json::from_str(&json).unwrap_or_else(|e| {
+                    tracing::error!(update = id, error = %e, "telegram: stored replies unreadable");
+                    Vec::new()
+                })
+            }),
+            claimed: None,
         }
     }
 
@@ -578,7 +593,13 @@ impl Worker {
         while let Ok(row) = self.incoming.try_recv() {
             self.enqueue(row);
         }
-        match self.inner.store().telegram_pending(RESCAN_BATCH).await {
+        let now = self.inner.chat.desk().now();
+        match self
+            .inner
+            .store()
+            .telegram_pending(RESCAN_BATCH, now - STALE_AFTER)
+            .await
+        {
             Ok(rows) => {
                 for (id, body, replies) in rows {
                     if !self.known.contains(&id) && !self.finished.contains(&id) {
@@ -694,23 +715,34 @@ impl Inner {
 
     /// Writes updates down in one transaction (repeats change nothing) and hands the new
     /// ones to the worker. Returns the highest id.
-    async fn receive(&self, updates: &[Update]) -> Result<i64, TelegramError> {
+    async fn receive(&self, updates: Vec<Update>) -> Result<i64, TelegramError> {
         let rows = updates
             .iter()
             .map(|u| Ok((i64::from(u.id.0), serde_json::to_string(u)?)))
             .collect::<Result<Vec<(i64, String)>, TelegramError>>()?;
         let now = self.chat.desk().now();
-        let new = self.store().telegram_receive(&rows, now).await?;
-        for (u, new) in updates.iter().zip(new) {
+        let claim = self.worker_runs();
+        let new = self.store().telegram_receive(&rows, now, claim).await?;
+        for (u, new) in updates.into_iter().zip(new) {
             if new {
                 self.hand_over(Stored {
                     id: i64::from(u.id.0),
-                    update: Some(u.clone()),
+                    update: Some(u),
                     replies: None,
+                    claimed: claim.then_some(now),
                 });
             }
         }
         Ok(rows.iter().map(|(id, _)| *id).max().unwrap_or(0))
+    }
+
+    /// Whether a worker takes what is received: then updates are recorded as begun as
+    /// they are written (one write instead of two; a crash in between is then taken for
+    /// one during handling, and the person is shown their current question).
+    fn worker_runs(&self) -> bool {
+        lock(&self.incoming)
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
     }
 
     /// Gives a stored update to the running worker (if none runs, the next one finds it
@@ -724,67 +756,74 @@ impl Inner {
     /// Handles (unless already handled) and sends the replies of one stored update;
     /// false if it must wait for a later try.
     async fn process(&self, row: &mut Stored) -> Result<bool, TelegramError> {
-        let replies: Vec<Reply> = match &row.replies {
-            Some(json) => serde_json::from_str(json).unwrap_or_else(|e| {
-                tracing::error!(update = row.id, error = %e, "telegram: stored replies unreadable");
-                Vec::new()
-            }),
-            None => {
-                let now = self.chat.desk().now();
-                let Some(attempt) = self
-                    .store()
-                    .telegram_claim(row.id, now, now - STALE_AFTER)
-                    .await?
-                else {
-                    return Ok(false);
-                };
-                let replies = match &row.update {
-                    None => {
-                        tracing::warn!(update = row.id, "telegram: skipping an unreadable update");
-                        Vec::new()
-                    }
-                    Some(u) if attempt == 1 => self.handle(u).await,
-                    // Begun before a crash: it may have reached the conversation already,
-                    // so it is not applied again; the person sees where they are.
-                    Some(u) => self.recover(u).await,
-                };
+        if row.replies.is_none() {
+            let now = self.chat.desk().now();
+            let attempt = match row.claimed {
+                // Begun as it was received: no write, unless it waited long in its lane.
+                Some(at) if now - at < STALE_AFTER / 2 => Some(1),
+                Some(_) if self.store().telegram_renew(row.id, 1, now).await? => Some(1),
+                _ => {
+                    self.store()
+                        .telegram_claim(row.id, now, now - STALE_AFTER)
+                        .await?
+                }
+            };
+            // From here handling has begun: a retry is a new attempt.
+            row.claimed = None;
+            let Some(attempt) = attempt else {
+                return Ok(false);
+            };
+            let (replies, recorded) = match &row.update {
+                None => {
+                    tracing::warn!(update = row.id, "telegram: skipping an unreadable update");
+                    (Vec::new(), false)
+                }
+                Some(u) if attempt == 1 => self.handle(row.id, u).await,
+                // Begun before a crash: it may have reached the conversation already,
+                // so it is not applied again; the person sees where they are.
+                Some(u) => (self.recover(u).await, false),
+            };
+            if !recorded {
                 let json = serde_json::to_string(&replies)?;
                 self.store()
                     .telegram_handled(row.id, &json, self.chat.desk().now())
                     .await?;
-                // A retry sends these, as a rescan would read them from the table.
-                row.replies = Some(json);
-                replies
             }
-        };
+            // A retry sends these, as a rescan would read them from the table.
+            row.replies = Some(replies);
+        }
         // Finished once sent; the worker marks it in the table (in batches, off the
         // person's path: until then a crash only means these replies go out again).
-        Ok(self.send_replies(row.id, &replies).await)
+        let replies = row.replies.as_deref().unwrap_or_default();
+        Ok(self.send_replies(row.id, replies).await)
     }
 
-    /// What an update asks for, as replies (the conversation's state is durable when this
-    /// returns).
-    async fn handle(&self, u: &Update) -> Vec<Reply> {
+    /// What update `id` asks for, as replies, and whether they were recorded with the
+    /// conversation's state (else the caller records them). The conversation's state is
+    /// durable when this returns.
+    async fn handle(&self, id: i64, u: &Update) -> (Vec<Reply>, bool) {
         match &u.kind {
-            UpdateKind::Message(m) => self.on_message(m).await,
-            UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
-            _ => Vec::new(),
+            UpdateKind::Message(m) => self.on_message(id, m).await,
+            UpdateKind::CallbackQuery(q) => self.on_callback(id, q).await,
+            _ => (Vec::new(), false),
         }
     }
 
-    async fn on_message(&self, m: &Message) -> Vec<Reply> {
+    async fn on_message(&self, update: i64, m: &Message) -> (Vec<Reply>, bool) {
         // Group chats carry job cards; what people say there is not for the bot.
         let Some(from) = m.from.as_ref().filter(|f| !f.is_bot) else {
-            return Vec::new();
+            return (Vec::new(), false);
         };
         if !m.chat.is_private() || i64::try_from(from.id.0).ok() != Some(m.chat.id.0) {
-            return Vec::new();
+            return (Vec::new(), false);
         }
         let person = person_of(from);
         let chat = m.chat.id.0;
         let input = if let Some(text) = m.text() {
             match command_of(text) {
-                Some((cmd, args)) if cmd == "link" => return self.link(&person, &args, chat).await,
+                Some((cmd, args)) if cmd == "link" => {
+                    return (self.link(&person, &args, chat).await, false);
+                }
                 Some((cmd, args)) => Incoming::Command(cmd, args),
                 None => Incoming::Text(text.to_owned()),
             }
@@ -809,42 +848,46 @@ impl Inner {
                 Ok(current) => out.extend(current),
                 Err(e) => tracing::error!(error = %e, "telegram: resume failed"),
             }
-            return render(&out, chat);
+            return (render(&out, chat), false);
         };
-        self.converse(&person, input, chat).await
+        self.converse(&person, input, chat, Some((update, Vec::new())))
+            .await
     }
 
-    async fn on_callback(&self, q: &CallbackQuery) -> Vec<Reply> {
+    async fn on_callback(&self, update: i64, q: &CallbackQuery) -> (Vec<Reply>, bool) {
         let answer = |text: Option<String>| Reply::Answer {
             id: q.id.0.clone(),
             text,
         };
         // Buttons on inline-mode messages, or without data, are not ours.
         let (Some(data), Some(msg)) = (q.data.clone(), q.message.as_ref()) else {
-            return vec![answer(None)];
+            return (vec![answer(None)], false);
         };
         if q.from.is_bot {
-            return vec![answer(None)];
+            return (vec![answer(None)], false);
         }
         let person = person_of(&q.from);
         let on = msg.chat();
         if on.is_private() {
             // Only the owner of a private chat can tap its buttons: anything else is forged.
             if i64::try_from(q.from.id.0).ok() != Some(on.id.0) {
-                return vec![answer(None)];
+                return (vec![answer(None)], false);
             }
-            let mut out = vec![answer(None)];
-            out.extend(
-                self.converse(&person, Incoming::Choice(data), on.id.0)
-                    .await,
-            );
-            return out;
+            let first = vec![answer(None)];
+            return self
+                .converse(
+                    &person,
+                    Incoming::Choice(data),
+                    on.id.0,
+                    Some((update, first)),
+                )
+                .await;
         }
         // In a group only job-card buttons count, and only for linked engineers (the chat
         // module then checks that engineer's rights on the ticket). Replies go to the
         // engineer privately; the first line also shows as the tap's toast.
         if Flows::choice_scope(&data).is_none() {
-            return vec![answer(None)];
+            return (vec![answer(None)], false);
         }
         let lang = self.lang_of(&person).await;
         match self
@@ -853,17 +896,18 @@ impl Inner {
             .await
         {
             Ok(Some(_)) => {}
-            Ok(None) => return vec![answer(Some(self.text("not_allowed", lang)))],
+            Ok(None) => return (vec![answer(Some(self.text("not_allowed", lang)))], false),
             Err(e) => {
                 tracing::error!(error = %e, "telegram: engineer lookup failed");
-                return vec![answer(Some(self.text("try_again", lang)))];
+                return (vec![answer(Some(self.text("try_again", lang)))], false);
             }
         }
         let Ok(private) = i64::try_from(q.from.id.0) else {
-            return vec![answer(None)];
+            return (vec![answer(None)], false);
         };
-        let replies = self
-            .converse(&person, Incoming::Choice(data), private)
+        // Not recorded with the step: the card's edit below comes after it.
+        let (replies, _) = self
+            .converse(&person, Incoming::Choice(data), private, None)
             .await;
         let toast = replies.iter().find_map(|r| match r {
             Reply::Message { text, .. } => Some(text.chars().take(MAX_TOAST).collect()),
@@ -873,7 +917,7 @@ impl Inner {
         out.extend(replies);
         // The first tap that took the job shows on the card for everyone.
         out.extend(self.card_after_tap(on.id.0, i64::from(msg.id().0)).await);
-        out
+        (out, false)
     }
 
     /// An update whose handling was cut short: answer a tap, and show the person their
@@ -911,14 +955,40 @@ impl Inner {
         out
     }
 
-    /// Hands input to the chat service; its replies (or an apology) for `chat`.
-    async fn converse(&self, person: &Person, input: Incoming, chat: i64) -> Vec<Reply> {
-        match self.chat.handle(person, input).await {
-            Ok(out) => render(&out, chat),
+    /// Hands input to the chat service; `first` and its replies (or an apology) for
+    /// `chat`. With `record: Some((update, first))`, the replies are recorded as the
+    /// update's with the conversation's state when the step allows (the flag says so).
+    async fn converse(
+        &self,
+        person: &Person,
+        input: Incoming,
+        chat: i64,
+        record: Option<(i64, Vec<Reply>)>,
+    ) -> (Vec<Reply>, bool) {
+        let (update, first) = record.map_or((None, Vec::new()), |(u, f)| (Some(u), f));
+        // The replies rendered for the record, kept so they are not rendered again.
+        let rendered: Mutex<Option<Vec<Reply>>> = Mutex::new(None);
+        let recorder = |out: &[Outgoing]| {
+            let update_id = update?;
+            let mut all = first.clone();
+            all.extend(render(out, chat));
+            let replies = serde_json::to_string(&all)
+                .map_err(|e| tracing::error!(error = %e, "telegram: replies not encoded"))
+                .ok()?;
+            *lock(&rendered) = Some(all);
+            Some(StepRecord::TelegramHandled { update_id, replies })
+        };
+        match self.chat.handle_recorded(person, input, &recorder).await {
+            Ok((out, true)) => match lock(&rendered).take() {
+                Some(all) => (all, true),
+                None => (with_first(first, render(&out, chat)), true),
+            },
+            Ok((out, false)) => (with_first(first, render(&out, chat)), false),
             Err(e) => {
                 tracing::error!(error = %e, "telegram: the chat service failed");
                 let lang = self.lang_of(person).await;
-                render(&[Outgoing::Text(self.text("try_again", lang))], chat)
+                let sorry = render(&[Outgoing::Text(self.text("try_again", lang))], chat);
+                (with_first(first, sorry), false)
             }
         }
     }
@@ -1213,6 +1283,12 @@ impl Inner {
             text: format!("{}\n\n{taken}", card.text),
         })
     }
+}
+
+/// `first`, then `rest`.
+fn with_first(mut first: Vec<Reply>, rest: Vec<Reply>) -> Vec<Reply> {
+    first.extend(rest);
+    first
 }
 
 /// The first text of a parcel (a notice's own sentence, before any card).
@@ -1552,14 +1628,17 @@ async fn webhook(State(tg): State<Telegram>, headers: HeaderMap, body: Bytes) ->
         return StatusCode::BAD_REQUEST;
     };
     let now = inner.chat.desk().now();
+    let claim = inner.worker_runs();
     match inner
         .store()
-        .telegram_receive(&[(id, text.to_owned())], now)
+        .telegram_receive(&[(id, text.to_owned())], now, claim)
         .await
     {
         Ok(new) => {
             if new.first().copied().unwrap_or(false) {
-                inner.hand_over(Stored::read(id, text, None));
+                let mut row = Stored::read(id, text, None);
+                row.claimed = claim.then_some(now);
+                inner.hand_over(row);
             }
             StatusCode::OK
         }

@@ -17,6 +17,7 @@ mod writer;
 pub use cards::{Card, CardClaim};
 pub use delivery::{OutboxStats, StatusCount};
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
+pub use telegram::StepRecord;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -588,8 +589,9 @@ delegate! {
     pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
     /// The reporter behind a chat identity, if known.
     pub async fn reporter_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Reporter>, StoreError>;
-    /// The reporter behind a chat identity with their conversation in progress, if any.
-    pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>)>, StoreError>;
+    /// The reporter behind a chat identity with their conversation in progress, if any,
+    /// and whether the identity is also linked to an engineer.
+    pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError>;
     /// One reporter.
     pub async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError>;
     /// Saves a reporter's remembered details and VIP flag.

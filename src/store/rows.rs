@@ -241,13 +241,15 @@ pub(super) struct ReporterConversationRow {
     reporter: ReporterRow,
     conversation: Option<String>,
     conversation_at: Option<DateTime<Utc>>,
+    engineer: bool,
 }
 
 impl ReporterConversationRow {
-    pub(super) fn split(self) -> (Reporter, Option<(String, DateTime<Utc>)>) {
+    pub(super) fn split(self) -> (Reporter, Option<(String, DateTime<Utc>)>, bool) {
         (
             self.reporter.into(),
             self.conversation.zip(self.conversation_at),
+            self.engineer,
         )
     }
 }

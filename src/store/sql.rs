@@ -218,18 +218,42 @@ macro_rules! repository {
                 &self,
                 channel: &str,
                 external_id: &str,
-            ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>)>, StoreError> {
-                let row: Option<rows::ReporterConversationRow> = sqlx::query_as(
-                    "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at
-                     FROM reporter_identities i
-                     JOIN reporters r ON r.id = i.reporter_id
-                     LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id
-                     WHERE i.channel = $1 AND i.external_id = $2",
-                )
-                .bind(channel)
-                .bind(external_id)
-                .fetch_optional(self.reader())
-                .await?;
+            ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
+                // Whether the identity is also a linked engineer's, in the same read: this
+                // runs per message, and nearly everyone is only a reporter.
+                let sql = match channel {
+                    "telegram" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+                         EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id) AS engineer \
+                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+                         WHERE i.channel = $1 AND i.external_id = $2",
+                    "discord" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+                         EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id) AS engineer \
+                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+                         WHERE i.channel = $1 AND i.external_id = $2",
+                    "web" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+                         EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id) AS engineer \
+                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+                         WHERE i.channel = $1 AND i.external_id = $2",
+                    // The terminal names engineers by handle: always ask.
+                    "console-engineer" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+                         TRUE AS engineer \
+                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+                         WHERE i.channel = $1 AND i.external_id = $2",
+                    _ => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+                         FALSE AS engineer \
+                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+                         WHERE i.channel = $1 AND i.external_id = $2",
+                };
+                let row: Option<rows::ReporterConversationRow> = sqlx::query_as(sql)
+                    .bind(channel)
+                    .bind(external_id)
+                    .fetch_optional(self.reader())
+                    .await?;
                 Ok(row.map(rows::ReporterConversationRow::split))
             }
 
@@ -608,6 +632,20 @@ macro_rules! repository {
                 external_id: &str,
                 drafts_since: DateTime<Utc>,
             ) -> Result<Option<String>, StoreError> {
+                // Every report starts here and few have a draft: look before taking the
+                // single writer.
+                let (any,): (bool,) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM conversation_drafts
+                     WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3)",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .bind(drafts_since)
+                .fetch_one(self.reader())
+                .await?;
+                if !any {
+                    return Ok(None);
+                }
                 let mut tx = self.begin().await?;
                 let draft: Option<(String,)> = sqlx::query_as(
                     "DELETE FROM conversation_drafts

@@ -2,6 +2,7 @@
 //! repeated update has one effect), and the one-time codes engineers link their accounts
 //! with.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,23 @@ use crate::domain::EngineerId;
 /// set once it was handled (the replies still to send).
 pub type PendingUpdate = (i64, String, Option<String>);
 
+/// Updates written per INSERT (two parameters each, well under SQLite's limit).
+const RECEIVE_CHUNK: usize = 200;
+
+/// A door's record of the message a conversation step answered, written in the same
+/// transaction as the step's conversation state (see [`Store::save_conversation_with`]):
+/// one commit instead of two, and the state and the record can never disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepRecord {
+    /// A Telegram update handled, with its replies (JSON) still to send.
+    TelegramHandled {
+        /// The update.
+        update_id: i64,
+        /// What to send back, as the door encodes it.
+        replies: String,
+    },
+}
+
 /// The door's small per-update writes, as functions of a connection: SQLite runs them in
 /// the store's group commit (shared with conversation saves, so one transaction carries
 /// many people's steps), PostgreSQL in a transaction each.
@@ -23,21 +41,35 @@ macro_rules! telegram_writes {
                 c: &mut <$db as sqlx::Database>::Connection,
                 updates: &[(i64, String)],
                 now: DateTime<Utc>,
+                claim: bool,
             ) -> Result<Vec<bool>, StoreError> {
-                let mut new = Vec::with_capacity(updates.len());
-                for (update_id, body) in updates {
-                    let done = sqlx::query(
-                        "INSERT INTO telegram_updates (update_id, body, received_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (update_id) DO NOTHING",
-                    )
-                    .bind(update_id)
-                    .bind(body)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                    new.push(done.rows_affected() == 1);
+                // One statement per chunk (a polled batch is up to 100): each statement is
+                // a round trip to the driver's thread. Claimed rows start as attempt 1.
+                let (started, attempts) = if claim { (Some(now), 1) } else { (None, 0) };
+                let mut inserted = HashSet::with_capacity(updates.len());
+                for chunk in updates.chunks(RECEIVE_CHUNK) {
+                    let mut sql = String::from(
+                        "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts) VALUES ",
+                    );
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        let p = 4 + i * 2;
+                        sql.push_str(&format!("(${p}, ${}, $1, $2, $3)", p + 1));
+                    }
+                    sql.push_str(" ON CONFLICT (update_id) DO NOTHING RETURNING update_id");
+                    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
+                        .bind(now)
+                        .bind(started)
+                        .bind(attempts);
+                    for (update_id, body) in chunk {
+                        q = q.bind(update_id).bind(body);
+                    }
+                    inserted.extend(q.fetch_all(&mut *c).await?.into_iter().map(|(id,)| id));
                 }
-                Ok(new)
+                // A batch may hold one id twice: only its first copy is new.
+                Ok(updates.iter().map(|(id, _)| inserted.remove(id)).collect())
             }
 
             async fn telegram_claim_in(
@@ -58,6 +90,25 @@ macro_rules! telegram_writes {
                 .fetch_optional(&mut *c)
                 .await?;
                 Ok(attempts.map(|(a,)| a))
+            }
+
+            async fn telegram_renew_in(
+                c: &mut <$db as sqlx::Database>::Connection,
+                update_id: i64,
+                attempt: i32,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                // Still ours only if nobody counted another attempt since.
+                let done = sqlx::query(
+                    "UPDATE telegram_updates SET started_at = $2
+                     WHERE update_id = $1 AND attempts = $3 AND handled_at IS NULL",
+                )
+                .bind(update_id)
+                .bind(now)
+                .bind(attempt)
+                .execute(&mut *c)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn telegram_handled_in(
@@ -116,12 +167,24 @@ impl SqliteStore {
         &self,
         updates: &[(i64, String)],
         now: DateTime<Utc>,
+        claim: bool,
     ) -> Result<Vec<bool>, StoreError> {
         let updates = Arc::new(updates.to_vec());
         grouped!(self, |c| {
             let updates = updates.clone();
-            async move { Self::telegram_receive_in(c, &updates, now).await }
+            async move { Self::telegram_receive_in(c, &updates, now, claim).await }
         })
+    }
+
+    async fn telegram_renew(
+        &self,
+        update_id: i64,
+        attempt: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        grouped!(self, |c| Self::telegram_renew_in(
+            c, update_id, attempt, now
+        ))
     }
 
     async fn telegram_claim(
@@ -164,16 +227,95 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn save_conversation_with(
+        &self,
+        channel: &str,
+        external_id: &str,
+        state: Option<String>,
+        now: DateTime<Utc>,
+        record: StepRecord,
+    ) -> Result<(), StoreError> {
+        let StepRecord::TelegramHandled { update_id, replies } = record;
+        // Both statements in one call (one hand-off to the driver's thread); `$N` are
+        // named parameters, so each statement binds only the ones it names.
+        let sql = match state {
+            Some(_) => {
+                "INSERT INTO conversations (channel, external_id, state, updated_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (channel, external_id)
+                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at;
+                 UPDATE telegram_updates SET handled_at = $4, replies = $5 WHERE update_id = $6"
+            }
+            None => {
+                "DELETE FROM conversations WHERE channel = $1 AND external_id = $2;
+                 UPDATE telegram_updates SET handled_at = $4, replies = $5 WHERE update_id = $6"
+            }
+        };
+        let args = Arc::new((channel.to_owned(), external_id.to_owned(), state, replies));
+        grouped!(self, |c| {
+            let args = args.clone();
+            async move {
+                let (channel, external_id, state, replies) = &*args;
+                sqlx::query(sql)
+                    .bind(channel)
+                    .bind(external_id)
+                    .bind(state)
+                    .bind(now)
+                    .bind(replies)
+                    .bind(update_id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
+        })
+    }
+}
+
+impl PgStore {
+    async fn save_conversation_with(
+        &self,
+        channel: &str,
+        external_id: &str,
+        state: Option<String>,
+        now: DateTime<Utc>,
+        record: StepRecord,
+    ) -> Result<(), StoreError> {
+        let StepRecord::TelegramHandled { update_id, replies } = record;
+        let mut tx = self.begin().await?;
+        Self::save_conversation_in(&mut tx, channel, external_id, state.as_deref(), now).await?;
+        Self::telegram_handled_in(&mut tx, update_id, &replies, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 impl PgStore {
     async fn telegram_receive(
         &self,
         updates: &[(i64, String)],
         now: DateTime<Utc>,
+        claim: bool,
     ) -> Result<Vec<bool>, StoreError> {
+        if updates.len() <= RECEIVE_CHUNK {
+            // One statement: atomic without a transaction of its own.
+            let mut c = self.pool.acquire().await?;
+            return Self::telegram_receive_in(&mut c, updates, now, claim).await;
+        }
         let mut tx = self.begin().await?;
-        let new = Self::telegram_receive_in(&mut tx, updates, now).await?;
+        let new = Self::telegram_receive_in(&mut tx, updates, now, claim).await?;
         tx.commit().await?;
         Ok(new)
+    }
+
+    async fn telegram_renew(
+        &self,
+        update_id: i64,
+        attempt: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.pool.acquire().await?;
+        Self::telegram_renew_in(&mut c, update_id, attempt, now).await
     }
 
     async fn telegram_claim(
@@ -219,12 +361,21 @@ macro_rules! telegram_sql {
                 Ok(max.map_or(0, |m| m + 1))
             }
 
-            async fn telegram_pending(&self, limit: i64) -> Result<Vec<PendingUpdate>, StoreError> {
+            async fn telegram_pending(
+                &self,
+                limit: i64,
+                stale_before: DateTime<Utc>,
+            ) -> Result<Vec<PendingUpdate>, StoreError> {
+                // Not the ones someone is handling right now (a fresh lease): their worker
+                // has them, and if it died they show up once the lease is stale.
                 Ok(sqlx::query_as(
                     "SELECT update_id, body, replies FROM telegram_updates
-                     WHERE sent_at IS NULL ORDER BY update_id LIMIT $1",
+                     WHERE sent_at IS NULL
+                       AND (handled_at IS NOT NULL OR started_at IS NULL OR started_at < $2)
+                     ORDER BY update_id LIMIT $1",
                 )
                 .bind(limit)
+                .bind(stale_before)
                 .fetch_all(self.reader())
                 .await?)
             }
@@ -337,13 +488,27 @@ macro_rules! on_backend {
 
 impl Store {
     /// Records received Telegram updates `(update_id, body)`, all in one transaction;
-    /// for each, false if its id was seen before (nothing changes for it then).
+    /// for each, false if its id was seen before (nothing changes for it then). With
+    /// `claim`, the new ones are recorded as begun (attempt 1, as [`Store::telegram_claim`]
+    /// would): for updates handed straight to a running worker, which saves a write.
     pub async fn telegram_receive(
         &self,
         updates: &[(i64, String)],
         now: DateTime<Utc>,
+        claim: bool,
     ) -> Result<Vec<bool>, StoreError> {
-        on_backend!(self.telegram_receive(updates, now))
+        on_backend!(self.telegram_receive(updates, now, claim))
+    }
+
+    /// Renews the lease on an update begun as attempt `attempt` (it waited in line):
+    /// false if it was taken over or handled meanwhile.
+    pub async fn telegram_renew(
+        &self,
+        update_id: i64,
+        attempt: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self.telegram_renew(update_id, attempt, now))
     }
 
     /// The getUpdates offset that confirms every recorded update: the highest id + 1
@@ -352,9 +517,15 @@ impl Store {
         on_backend!(self.telegram_next_offset())
     }
 
-    /// Up to `limit` updates whose handling or replies are not finished, oldest first.
-    pub async fn telegram_pending(&self, limit: i64) -> Result<Vec<PendingUpdate>, StoreError> {
-        on_backend!(self.telegram_pending(limit))
+    /// Up to `limit` updates whose handling or replies are not finished, oldest first,
+    /// leaving out those whose handling began at or after `stale_before` and is not
+    /// finished (someone is at them).
+    pub async fn telegram_pending(
+        &self,
+        limit: i64,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<PendingUpdate>, StoreError> {
+        on_backend!(self.telegram_pending(limit, stale_before))
     }
 
     /// Starts handling an update: returns the attempt number (1 the first time), or
@@ -366,6 +537,19 @@ impl Store {
         stale_before: DateTime<Utc>,
     ) -> Result<Option<i32>, StoreError> {
         on_backend!(self.telegram_claim(update_id, now, stale_before))
+    }
+
+    /// Saves a conversation's state (`None` ends it) and the door's record of the step,
+    /// in one transaction (on SQLite, one group commit).
+    pub async fn save_conversation_with(
+        &self,
+        channel: &str,
+        external_id: &str,
+        state: Option<String>,
+        now: DateTime<Utc>,
+        record: StepRecord,
+    ) -> Result<(), StoreError> {
+        on_backend!(self.save_conversation_with(channel, external_id, state, now, record))
     }
 
     /// Marks an update handled, with the replies (JSON) still to send.
