@@ -193,6 +193,8 @@ impl Application {
             workers.push(tokio::spawn(telegram.run()));
         }
         if let Some(discord) = self.discord {
+            // Empty unless DISCORD_PUBLIC_KEY is set.
+            app = app.merge(discord.interactions_router());
             workers.push(tokio::spawn(discord.run()));
         }
         let served = axum::serve(self.listener, app)

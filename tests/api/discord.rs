@@ -367,15 +367,6 @@ async fn engineer_id(app: &TestApp, handle: &str) -> serde_json::Value {
     serde_json::json!(e.expect("engineer").id)
 }
 
-/// The desk writes a new ticket's messages before the store numbers the ticket, so their
-/// payloads may say `"ticket":""` (as in tests/api/telegram.rs; a no-op once fixed).
-async fn patch_number(app: &TestApp, number: &str) {
-    app.sql(&[&format!(
-        "UPDATE outbox SET payload = replace(payload, '\"ticket\":\"\"', '\"ticket\":\"{number}\"')"
-    )])
-    .await;
-}
-
 /// A Discord user linked to engineer `handle` with `/link CODE` in their DM.
 async fn linked<'a>(
     app: &TestApp,
@@ -445,7 +436,6 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
     linked(&app, &sim, DAVE, "Dave", "dave").await;
     let mut anna = User::new(&sim, ANNA, "Anna");
     let number = walk_report(&sim, &mut anna).await;
-    patch_number(&app, &number).await;
     let dispatcher = Dispatcher::new(
         app.chat.clone(),
         vec![dc.courier()],
