@@ -11,18 +11,9 @@
 use std::time::{Duration, Instant};
 
 pub use crate::tgsim::load::{Latency, LoadOptions, LoadSummary, Script, ScriptLine, Step};
-use crate::tgsim::load::{latency, round3};
+use crate::tgsim::load::{UserResult, gather, summarize};
 
 use super::SimHandle;
-
-#[derive(Debug, Default)]
-struct UserResult {
-    latencies_us: Vec<u64>,
-    repetitions: u64,
-    timeouts: u64,
-    errors: u64,
-    first_error: Option<String>,
-}
 
 /// Adds the virtual users (locale zh-CN) and runs the load; the summary.
 pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSummary {
@@ -47,48 +38,19 @@ pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSu
             })
         })
         .collect();
-    let mut all = UserResult::default();
-    for t in tasks {
-        match t.await {
-            Ok(r) => {
-                all.latencies_us.extend(r.latencies_us);
-                all.repetitions += r.repetitions;
-                all.timeouts += r.timeouts;
-                all.errors += r.errors;
-                if all.first_error.is_none() {
-                    all.first_error = r.first_error;
-                }
-            }
-            Err(e) => {
-                all.errors += 1;
-                all.first_error
-                    .get_or_insert_with(|| format!("virtual user task failed: {e}"));
-            }
-        }
-    }
+    let all = gather(tasks).await;
     let elapsed = started.elapsed().as_secs_f64();
     let after = sim.stats();
     let requests = |s: &super::Stats| s.requests.values().sum::<u64>();
-    let steps = all.latencies_us.len() as u64;
-    LoadSummary {
-        users: opts.users,
-        elapsed_s: round3(elapsed),
-        steps,
-        steps_per_sec: if elapsed > 0.0 {
-            round3(steps as f64 / elapsed)
-        } else {
-            0.0
-        },
-        repetitions: all.repetitions,
-        latency_ms: latency(all.latencies_us),
-        timeouts: all.timeouts,
-        errors: all.errors,
-        first_error: all.first_error,
-        too_many_requests: after
+    summarize(
+        opts.users,
+        elapsed,
+        all,
+        after
             .too_many_requests
             .saturating_sub(before.too_many_requests),
-        bot_requests: requests(&after).saturating_sub(requests(&before)),
-    }
+        requests(&after).saturating_sub(requests(&before)),
+    )
 }
 
 enum StepOutcome {

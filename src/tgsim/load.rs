@@ -202,13 +202,67 @@ pub struct LoadSummary {
     pub bot_requests: u64,
 }
 
+/// What one virtual user saw (and, summed, what all of them saw).
 #[derive(Debug, Default)]
-struct UserResult {
-    latencies_us: Vec<u64>,
-    repetitions: u64,
-    timeouts: u64,
-    errors: u64,
-    first_error: Option<String>,
+pub(crate) struct UserResult {
+    pub(crate) latencies_us: Vec<u64>,
+    pub(crate) repetitions: u64,
+    pub(crate) timeouts: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+}
+
+/// Waits for every virtual user and sums up what they saw.
+pub(crate) async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> UserResult {
+    let mut all = UserResult::default();
+    for t in tasks {
+        match t.await {
+            Ok(r) => {
+                all.latencies_us.extend(r.latencies_us);
+                all.repetitions += r.repetitions;
+                all.timeouts += r.timeouts;
+                all.errors += r.errors;
+                if all.first_error.is_none() {
+                    all.first_error = r.first_error;
+                }
+            }
+            Err(e) => {
+                all.errors += 1;
+                all.first_error
+                    .get_or_insert_with(|| format!("virtual user task failed: {e}"));
+            }
+        }
+    }
+    all
+}
+
+/// The summary of a run of `users` that took `elapsed` seconds; `too_many_requests` and
+/// `bot_requests` are the stand-in's counters' growth over the run.
+pub(crate) fn summarize(
+    users: u32,
+    elapsed: f64,
+    all: UserResult,
+    too_many_requests: u64,
+    bot_requests: u64,
+) -> LoadSummary {
+    let steps = all.latencies_us.len() as u64;
+    LoadSummary {
+        users,
+        elapsed_s: round3(elapsed),
+        steps,
+        steps_per_sec: if elapsed > 0.0 {
+            round3(steps as f64 / elapsed)
+        } else {
+            0.0
+        },
+        repetitions: all.repetitions,
+        latency_ms: latency(all.latencies_us),
+        timeouts: all.timeouts,
+        errors: all.errors,
+        first_error: all.first_error,
+        too_many_requests,
+        bot_requests,
+    }
 }
 
 /// Runs the load and returns the summary.
@@ -231,48 +285,19 @@ pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSu
             virtual_user(sim, script, user, step_timeout, stop_at, repetitions).await
         }));
     }
-    let mut all = UserResult::default();
-    for t in tasks {
-        match t.await {
-            Ok(r) => {
-                all.latencies_us.extend(r.latencies_us);
-                all.repetitions += r.repetitions;
-                all.timeouts += r.timeouts;
-                all.errors += r.errors;
-                if all.first_error.is_none() {
-                    all.first_error = r.first_error;
-                }
-            }
-            Err(e) => {
-                all.errors += 1;
-                all.first_error
-                    .get_or_insert_with(|| format!("virtual user task failed: {e}"));
-            }
-        }
-    }
+    let all = gather(tasks).await;
     let elapsed = started.elapsed().as_secs_f64();
     let after = sim.stats();
     let requests = |s: &super::Stats| s.requests.values().sum::<u64>();
-    let steps = all.latencies_us.len() as u64;
-    LoadSummary {
-        users: opts.users,
-        elapsed_s: round3(elapsed),
-        steps,
-        steps_per_sec: if elapsed > 0.0 {
-            round3(steps as f64 / elapsed)
-        } else {
-            0.0
-        },
-        repetitions: all.repetitions,
-        latency_ms: latency(all.latencies_us),
-        timeouts: all.timeouts,
-        errors: all.errors,
-        first_error: all.first_error,
-        too_many_requests: after
+    summarize(
+        opts.users,
+        elapsed,
+        all,
+        after
             .too_many_requests
             .saturating_sub(before.too_many_requests),
-        bot_requests: requests(&after).saturating_sub(requests(&before)),
-    }
+        requests(&after).saturating_sub(requests(&before)),
+    )
 }
 
 pub(crate) fn round3(x: f64) -> f64 {
