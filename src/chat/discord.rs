@@ -5,8 +5,8 @@
 //! handled, so a dispatch Discord sends again after a RESUME has no second effect.
 //! Every interaction is acknowledged first (a deferred reply or update, well inside
 //! Discord's 3 seconds) and answered with follow-ups once the chat service has replied.
-//! Choices become buttons (custom_id = the choice id), a form becomes a button that opens
-//! a modal, and every message goes out with empty `allowed_mentions`, so nothing a user
+//! Up to five choices become buttons (custom_id = the choice id), more a select menu (the
+//! chosen value = the choice id), a form becomes a button that opens a modal, and every message goes out with empty `allowed_mentions`, so nothing a user
 //! typed can ping anyone. Clicks are checked against the DM's owner: a click by anyone
 //! else is acknowledged and ignored.
 //!
@@ -35,12 +35,13 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{
     ActionRowComponent, ButtonStyle, ChannelId, Command, CommandDataOptionValue,
-    CommandInteraction, CommandOptionType, ComponentInteraction, Context, CreateActionRow,
-    CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption, CreateInputText,
-    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
-    CreateMessage, CreateModal, EditMessage, EventHandler, GatewayIntents, Http, HttpBuilder,
-    InputTextStyle, Interaction, InteractionId, Message, MessageId, ModalInteraction, Ready, User,
-    UserId,
+    CommandInteraction, CommandOptionType, ComponentInteraction, ComponentInteractionDataKind,
+    Context, CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand,
+    CreateCommandOption, CreateInputText, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    CreateModal, CreateSelectMenu, CreateSelectMenuKind, CreateSelectMenuOption, EditMessage,
+    EventHandler, GatewayIntents, Http, HttpBuilder, InputTextStyle, Interaction, InteractionId,
+    Message, MessageId, ModalInteraction, Ready, User, UserId,
 };
 use serenity::builder::Builder;
 
@@ -63,6 +64,8 @@ pub const MAX_CONTENT: usize = 2000;
 pub const MAX_CUSTOM_ID: usize = 100;
 /// The custom_id of the button that opens the pending form as a modal.
 const FORM_BUTTON: &str = "bx:form";
+/// The custom_id of a select menu of choices (the choice is the selected value).
+const MENU: &str = "bx:menu";
 /// The custom_id of the modal itself.
 const FORM_MODAL: &str = "bx:form-submit";
 /// Discord's limits on modals: title length, text inputs, label and placeholder lengths.
@@ -254,11 +257,13 @@ struct Inner {
     public_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
-/// One message to post: text and buttons `(custom_id, label)` in rows.
+/// One message to post: text and choices `(custom_id, label)` in rows of buttons, or
+/// (with `menu`) one row that is a select menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Piece {
     content: String,
     buttons: Vec<Vec<(String, String)>>,
+    menu: bool,
 }
 
 /// Where an interaction's first answer goes.
@@ -533,7 +538,7 @@ impl Inner {
             // The form is gone (a restart): show where the conversation stands.
             self.chat.resume(&person).await.unwrap_or_default()
         } else {
-            self.chat_or_sorry(&person, Incoming::Choice(c.data.custom_id.clone()))
+            self.chat_or_sorry(&person, Incoming::Choice(choice_of(&c)))
                 .await
         };
         for piece in self.render(user, &out) {
@@ -690,6 +695,7 @@ impl Inner {
                             FORM_BUTTON.to_owned(),
                             format!("📝 {}", cut(title, 70)),
                         )]],
+                        menu: false,
                     });
                 }
                 continue;
@@ -718,7 +724,7 @@ impl Inner {
             .content(piece.content.clone())
             .allowed_mentions(CreateAllowedMentions::new());
         if !piece.buttons.is_empty() {
-            m = m.components(action_rows(&piece.buttons));
+            m = m.components(action_rows(piece));
         }
         ChannelId::new(channel)
             .send_message(&*self.http, m)
@@ -818,6 +824,7 @@ impl Inner {
         let piece = Piece {
             content: cut(&first_text(&parcel.replies), MAX_CONTENT),
             buttons,
+            menu: false,
         };
         let fits = lock(&self.limits).take(channel, now);
         let posted = match fits {
@@ -1014,8 +1021,9 @@ fn slash_commands(text: &dyn Fn(&str, Lang) -> String) -> Vec<CreateCommand> {
         .collect()
 }
 
-/// One reply as messages: long texts split, buttons on the last piece (at most 25 per
-/// message; more go on further messages).
+/// One reply as messages: long texts split, the choices on the last piece — up to five
+/// as buttons, more as a select menu (Discord's idiom for a list) — and at most 25 per
+/// message (more go on further messages).
 fn render_one(o: &Outgoing) -> Vec<Piece> {
     let (text, options) = match o {
         Outgoing::Text(t) => (t, &[][..]),
@@ -1027,28 +1035,41 @@ fn render_one(o: &Outgoing) -> Vec<Piece> {
         .filter(|(id, _)| !id.is_empty() && id.chars().count() <= MAX_CUSTOM_ID)
         .map(|(id, label)| (id.clone(), cut(label, 80)))
         .collect();
+    let menu = options.len() > ROW;
+    let rows = |chunk: &[(String, String)]| -> Vec<Vec<(String, String)>> {
+        if menu {
+            vec![chunk.to_vec()]
+        } else {
+            chunk.chunks(ROW).map(<[_]>::to_vec).collect()
+        }
+    };
     let mut pieces: Vec<Piece> = split(text, MAX_CONTENT)
         .into_iter()
         .map(|content| Piece {
             content,
             buttons: vec![],
+            menu: false,
         })
         .collect();
     let mut groups = options.chunks(ROW * ROWS);
     if let Some(first) = groups.next() {
-        let rows = first.chunks(ROW).map(<[_]>::to_vec).collect();
         match pieces.last_mut() {
-            Some(last) => last.buttons = rows,
+            Some(last) => {
+                last.buttons = rows(first);
+                last.menu = menu;
+            }
             None => pieces.push(Piece {
                 content: "⬇️".into(),
-                buttons: rows,
+                buttons: rows(first),
+                menu,
             }),
         }
     }
     for more in groups {
         pieces.push(Piece {
             content: "⬇️".into(),
-            buttons: more.chunks(ROW).map(<[_]>::to_vec).collect(),
+            buttons: rows(more),
+            menu,
         });
     }
     pieces
@@ -1062,6 +1083,16 @@ fn first_text(out: &[Outgoing]) -> String {
             Outgoing::Form { .. } => None,
         })
         .unwrap_or_default()
+}
+
+/// What a click chose: a button's custom_id, or the value picked in a select menu.
+fn choice_of(c: &ComponentInteraction) -> String {
+    match &c.data.kind {
+        ComponentInteractionDataKind::StringSelect { values } if c.data.custom_id == MENU => {
+            values.first().cloned().unwrap_or_default()
+        }
+        _ => c.data.custom_id.clone(),
+    }
 }
 
 /// Whether a custom_id is a job card's Accept (`…:accept@TICKET`).
@@ -1089,8 +1120,21 @@ fn accept_button(out: &[Outgoing]) -> Option<Vec<Vec<(String, String)>>> {
     })
 }
 
-fn action_rows(buttons: &[Vec<(String, String)>]) -> Vec<CreateActionRow> {
-    buttons
+fn action_rows(piece: &Piece) -> Vec<CreateActionRow> {
+    if piece.menu {
+        let options = piece
+            .buttons
+            .iter()
+            .flatten()
+            .map(|(id, label)| CreateSelectMenuOption::new(label.clone(), id.clone()))
+            .collect();
+        let kind = CreateSelectMenuKind::String { options };
+        return vec![CreateActionRow::SelectMenu(CreateSelectMenu::new(
+            MENU, kind,
+        ))];
+    }
+    piece
+        .buttons
         .iter()
         .map(|row| {
             CreateActionRow::Buttons(
@@ -1111,7 +1155,7 @@ fn followup(piece: &Piece) -> CreateInteractionResponseFollowup {
         .content(piece.content.clone())
         .allowed_mentions(CreateAllowedMentions::new());
     if !piece.buttons.is_empty() {
-        f = f.components(action_rows(&piece.buttons));
+        f = f.components(action_rows(piece));
     }
     f
 }
@@ -1323,17 +1367,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn choices_become_rows_of_five_buttons_on_the_last_piece() {
-        let options: Vec<(String, String)> = (0..7)
-            .map(|i| (format!("q:{i}"), format!("Option {i}")))
-            .collect();
-        let pieces = render_one(&Outgoing::Choices {
+    fn up_to_five_choices_are_buttons_more_are_a_select_menu() {
+        let choices = |n: usize| Outgoing::Choices {
             text: "Which?".into(),
-            options,
-        });
-        assert_eq!(pieces.len(), 1);
-        assert_eq!(pieces[0].buttons.len(), 2);
-        assert_eq!(pieces[0].buttons[0].len(), 5);
+            options: (0..n)
+                .map(|i| (format!("q:{i}"), format!("Option {i}")))
+                .collect(),
+        };
+        let five = render_one(&choices(5));
+        assert_eq!(five.len(), 1);
+        assert!(!five[0].menu);
+        assert_eq!(five[0].buttons, [five[0].buttons[0].clone()]);
+        assert_eq!(five[0].buttons[0].len(), 5);
+
+        let seven = render_one(&choices(7));
+        assert_eq!(seven.len(), 1);
+        assert!(seven[0].menu);
+        assert_eq!(seven[0].buttons.len(), 1, "one menu");
+        assert_eq!(seven[0].buttons[0][6], ("q:6".into(), "Option 6".into()));
+        let rows = serde_json::to_value(action_rows(&seven[0])).expect("json");
+        assert_eq!(rows[0]["components"][0]["type"], 3, "{rows}");
+        assert_eq!(rows[0]["components"][0]["custom_id"], MENU);
+        assert_eq!(rows[0]["components"][0]["options"][6]["value"], "q:6");
+
+        // A menu holds 25 options: more go on a further message.
+        let thirty = render_one(&choices(30));
+        assert_eq!(thirty.len(), 2);
+        assert_eq!(thirty[0].buttons[0].len(), 25);
+        assert!(thirty[1].menu && thirty[1].buttons[0].len() == 5);
     }
 
     #[test]

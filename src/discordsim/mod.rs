@@ -125,12 +125,16 @@ impl SimConfig {
 /// A button as shown on a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimButton {
-    /// The custom_id sent back on a click.
+    /// The custom_id sent back on a click (for a select menu's option, its value).
     pub custom_id: String,
     /// The label shown.
     pub label: String,
     /// Greyed out.
     pub disabled: bool,
+    /// For an option of a select menu: the menu's custom_id (choosing the option sends
+    /// the menu's id with this option's value). A row of options is one menu.
+    #[serde(default)]
+    pub menu: Option<String>,
 }
 
 /// A message in a channel, as the transcript shows it.
@@ -146,7 +150,7 @@ pub struct SimMessage {
     pub from_bot: bool,
     /// The text.
     pub content: String,
-    /// Buttons, in rows.
+    /// Buttons, in rows (a select menu is a row of its options).
     pub buttons: Vec<Vec<SimButton>>,
     /// The `allowed_mentions` the bot sent with it, if any.
     pub allowed_mentions: Option<Value>,
@@ -382,7 +386,8 @@ impl SimHandle {
         Ok(m)
     }
 
-    /// `user` clicks the button `label` (label or custom_id) on message `message_id`,
+    /// `user` clicks the button `label` (label or custom_id), or chooses that option of a
+    /// select menu, on message `message_id`,
     /// wherever it is (a click on someone else's DM is how a forged one looks); the
     /// interaction id.
     pub fn click(&self, user: u64, message_id: u64, label: &str) -> Result<u64, SimError> {

@@ -272,15 +272,26 @@ impl State {
         let components: Vec<Value> = m
             .buttons
             .iter()
-            .map(|row| {
-                let buttons: Vec<Value> = row
-                    .iter()
-                    .map(|b| {
-                        json!({"type": 2, "style": 1, "label": b.label,
-                               "custom_id": b.custom_id, "disabled": b.disabled})
-                    })
-                    .collect();
-                json!({"type": 1, "components": buttons})
+            .map(|row| match row.first().and_then(|b| b.menu.clone()) {
+                Some(menu) => {
+                    let options: Vec<Value> = row
+                        .iter()
+                        .map(|o| json!({"label": o.label, "value": o.custom_id}))
+                        .collect();
+                    json!({"type": 1, "components": [
+                        {"type": 3, "custom_id": menu, "options": options}
+                    ]})
+                }
+                None => {
+                    let buttons: Vec<Value> = row
+                        .iter()
+                        .map(|b| {
+                            json!({"type": 2, "style": 1, "label": b.label,
+                                   "custom_id": b.custom_id, "disabled": b.disabled})
+                        })
+                        .collect();
+                    json!({"type": 1, "components": buttons})
+                }
             })
             .collect();
         json!({
@@ -474,17 +485,22 @@ impl State {
                 channel: m.channel_id,
             });
         }
-        let custom_id = if forged {
-            label.to_owned()
+        let data = if forged {
+            json!({"custom_id": label, "component_type": 2})
         } else {
-            m.button(label)
+            let b = m
+                .button(label)
                 .filter(|b| !b.disabled)
-                .map(|b| b.custom_id.clone())
-                .ok_or_else(|| SimError::NoSuchButton(label.to_owned()))?
+                .ok_or_else(|| SimError::NoSuchButton(label.to_owned()))?;
+            match &b.menu {
+                Some(menu) => json!({"custom_id": menu, "component_type": 3,
+                                     "values": [b.custom_id]}),
+                None => json!({"custom_id": b.custom_id, "component_type": 2}),
+            }
         };
         let (id, mut d) = self.interaction(user, m.channel_id, Some(m.id));
         d["type"] = 3.into();
-        d["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        d["data"] = data;
         d["message"] = self.message_json(&m);
         self.dispatch("INTERACTION_CREATE", d);
         Ok(id)
@@ -643,23 +659,36 @@ impl State {
     }
 }
 
-/// Buttons from a message body's `components` (action rows of buttons; other
-/// components are not shown).
+/// Buttons from a message body's `components`: action rows of buttons, and a string
+/// select menu as a row of its options (other components are not shown).
 pub(crate) fn buttons_of(body: &Value) -> Vec<Vec<SimButton>> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     body["components"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|row| {
-            row["components"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|c| c["type"] == 2)
-                .map(|c| SimButton {
-                    custom_id: c["custom_id"].as_str().unwrap_or_default().to_owned(),
-                    label: c["label"].as_str().unwrap_or_default().to_owned(),
-                    disabled: c["disabled"].as_bool().unwrap_or(false),
+            let components = row["components"].as_array().into_iter().flatten();
+            components
+                .flat_map(|c| match c["type"].as_u64() {
+                    Some(2) => vec![SimButton {
+                        custom_id: text(&c["custom_id"]),
+                        label: text(&c["label"]),
+                        disabled: c["disabled"].as_bool().unwrap_or(false),
+                        menu: None,
+                    }],
+                    Some(3) => c["options"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|o| SimButton {
+                            custom_id: text(&o["value"]),
+                            label: text(&o["label"]),
+                            disabled: c["disabled"].as_bool().unwrap_or(false),
+                            menu: Some(text(&c["custom_id"])),
+                        })
+                        .collect(),
+                    _ => vec![],
                 })
                 .collect::<Vec<_>>()
         })

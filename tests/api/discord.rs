@@ -128,10 +128,15 @@ impl<'a> User<'a> {
     }
 }
 
-/// Anna reports a paper jam in DMs, through buttons, the location modal and typed
-/// answers; the ticket number.
+/// Anna reports a paper jam in DMs, through a select menu, buttons, the location modal
+/// and typed answers; the ticket number.
 async fn walk_report(sim: &DiscordSim, anna: &mut User<'_>) -> String {
     let q = anna.slash("report", "What kind of fault").await;
+    // Many categories: a select menu; a few answers (When did it start?): buttons.
+    let category = q
+        .button("Printer & peripherals")
+        .expect("a category option");
+    assert!(category.menu.is_some(), "{q:?}");
     anna.click(&q, "Printer & peripherals", "Which printer")
         .await;
     let q = anna
@@ -165,6 +170,7 @@ async fn walk_report(sim: &DiscordSim, anna: &mut User<'_>) -> String {
     let q = anna
         .say("Paper jammed in tray 2 @everyone <@1>", "When did it start")
         .await;
+    assert!(q.button("Just now").is_some_and(|b| b.menu.is_none()));
     let q = anna.click(&q, "Just now", "How many people").await;
     let q = anna.click(&q, "Several people", "How badly").await;
     anna.click(&q, "Work has stopped", "Which department").await;
