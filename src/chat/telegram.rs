@@ -63,6 +63,8 @@ use crate::flow::{Flows, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
 use crate::store::{CardClaim, StepRecord, StoreError};
 
+mod photos;
+
 /// The channel name of this door (in `Person`, `Address`, and the engineers table).
 pub const CHANNEL: &str = "telegram";
 /// Telegram's limit on a message's text, in UTF-16 code units.
@@ -148,6 +150,9 @@ pub struct TelegramConfig {
     /// `printer=-1001234,network=-1005678`): offers to a group's engineers are posted
     /// there once, as one job card, instead of privately to each of them.
     pub group_chats: BTreeMap<String, i64>,
+    /// How often reporters' photos are fetched into their tickets (`None`: never in the
+    /// background — tests call [`Telegram::fetch_photos`] themselves).
+    pub photo_fetch_every: Option<Duration>,
 }
 
 impl TelegramConfig {
@@ -160,6 +165,7 @@ impl TelegramConfig {
             webhook_secret: None,
             limits: Some(TELEGRAM_LIMITS),
             group_chats: BTreeMap::new(),
+            photo_fetch_every: Some(photos::EVERY),
         }
     }
 
@@ -208,6 +214,7 @@ impl TelegramConfig {
                 Some(v) => parse_group_chats(&v)?,
                 None => BTreeMap::new(),
             },
+            photo_fetch_every: Some(photos::EVERY),
         };
         config.validate()?;
         Ok(Some(config))
@@ -287,6 +294,8 @@ struct Inner {
     incoming: Mutex<Option<mpsc::UnboundedSender<Stored>>>,
     /// Engineer groups' group chats.
     group_chats: BTreeMap<String, i64>,
+    /// How often photos are fetched (see `photos`).
+    photo_fetch_every: Option<Duration>,
     /// Group card work, one at a time (posting a card once per ticket, editing it once).
     cards: tokio::sync::Mutex<()>,
     /// Pieces of a message already sent, by outbox id (courier) or update id (replies):
@@ -334,6 +343,7 @@ impl Telegram {
                 webhook_secret: config.webhook_secret,
                 incoming: Mutex::default(),
                 group_chats: config.group_chats,
+                photo_fetch_every: config.photo_fetch_every,
                 cards: tokio::sync::Mutex::new(()),
                 parcels_sent: Pieces::default(),
                 replies_sent: Mutex::default(),
@@ -366,10 +376,14 @@ impl Telegram {
         let worker = Worker::new(self.inner.clone(), incoming);
         match self.inner.webhook_url.clone() {
             Some(url) => {
-                tokio::join!(worker.run(), self.register_webhook(url));
+                tokio::join!(
+                    worker.run(),
+                    self.register_webhook(url),
+                    self.fetch_photos_forever()
+                );
             }
             None => {
-                tokio::join!(worker.run(), self.poll());
+                tokio::join!(worker.run(), self.poll(), self.fetch_photos_forever());
             }
         }
     }

@@ -380,6 +380,16 @@ impl Desk {
         Err(DeskError::Busy)
     }
 
+    /// Photo `n` (from 1) of a ticket the caller may see, once its door has fetched it;
+    /// not found otherwise (a hidden ticket looks missing, as everywhere).
+    pub async fn photo(&self, caller: &Caller, number: &str, n: i32) -> Result<Vec<u8>, DeskError> {
+        let ticket = self.visible_ticket(caller, number).await?;
+        match self.store.attachment(ticket.id, n).await? {
+            Some(a) if a.status == "fetched" => Ok(a.content.unwrap_or_default()),
+            _ => Err(DeskError::NotFound(format!("photo {n} of {number}"))),
+        }
+    }
+
     /// A ticket and its audit trail, if the caller may see it.
     pub async fn ticket(&self, caller: &Caller, number: &str) -> Result<TicketDetail, DeskError> {
         let ticket = self.visible_ticket(caller, number).await?;

@@ -1,5 +1,6 @@
 //! The HTTP door (axum): the REST API over the desk, and health.
 
+mod attachments;
 mod auth;
 mod error;
 mod link;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets", get(tickets::list).post(tickets::create))
         .route("/api/tickets/{number}", get(tickets::show))
         .route("/api/tickets/{number}/{action}", post(tickets::act))
+        .route("/api/tickets/{number}/photos/{n}", get(attachments::photo))
         .route("/api/groups", get(tickets::groups))
         .route("/api/reports", get(reports::show))
         .route(

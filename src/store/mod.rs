@@ -5,6 +5,7 @@
 //! backend by the `repository!` macro in `sql.rs`, so each backend gets fully typed sqlx
 //! code without the `Any` driver (which has no chrono support).
 
+mod attachments;
 mod cards;
 mod delivery;
 mod discord;
@@ -14,6 +15,7 @@ mod survey;
 mod telegram;
 mod writer;
 
+pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim};
 pub use delivery::{OutboxStats, StatusCount};
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
@@ -546,6 +548,14 @@ macro_rules! delegate {
 }
 
 delegate! {
+    /// Photos of `door` due for fetching, oldest first.
+    pub async fn photos_due(&self, door: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<PendingPhoto>, StoreError>;
+    /// Stores a fetched photo's bytes.
+    pub async fn photo_fetched(&self, ticket_id: i64, n: i32, content: &[u8]) -> Result<(), StoreError>;
+    /// A fetch failed: tried again at `retry_at`, or (without one) given up.
+    pub async fn photo_not_fetched(&self, ticket_id: i64, n: i32, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError>;
+    /// Photo `n` (from 1) of a ticket.
+    pub async fn attachment(&self, ticket: TicketId, n: i32) -> Result<Option<Attachment>, StoreError>;
     /// Records a received Discord event (a message or interaction id); false if it was
     /// seen before (then it must not be handled again).
     pub async fn discord_receive(&self, event_id: &str, kind: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;

@@ -376,6 +376,21 @@ macro_rules! repository {
                 Self::write_clocks(tx, stored.id, &write.clocks).await?;
                 if let Some((channel, external_id)) = &write.end_conversation {
                     Self::save_conversation_in(tx, channel, external_id, None, t.created_at).await?;
+                    // Photos are references on the door they came through: its door
+                    // fetches them later (see store/attachments.rs).
+                    for (n, file_ref) in (1..).zip(&i.photos) {
+                        sqlx::query(
+                            "INSERT INTO attachments (ticket_id, n, door, file_ref, next_try_at)
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(stored.id.0)
+                        .bind(n)
+                        .bind(channel)
+                        .bind(file_ref)
+                        .bind(t.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 Ok(stored)
             }

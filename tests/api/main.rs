@@ -13,6 +13,7 @@ mod concurrency;
 mod discord;
 mod lifecycle;
 mod outbox;
+mod photos;
 mod reports;
 mod sla;
 mod telegram;

@@ -54,6 +54,8 @@ fn config(sim: &TgSim) -> TelegramConfig {
     let mut c = TelegramConfig::new(TOKEN);
     c.api_url = Some(Url::parse(&sim.url()).expect("url"));
     c.limits = None;
+    // Photos are fetched when a test says so.
+    c.photo_fetch_every = None;
     c
 }
 
