@@ -51,10 +51,11 @@ mod signature;
 pub use endpoint::INTERACTIONS_PATH;
 pub use signature::{KeyError, SignatureError};
 
+use super::cards::{self, CardWall, is_accept};
 use super::{Chat, Person};
 use crate::flow::{Flows, FormField, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
-use crate::store::{CardClaim, StoreError};
+use crate::store::StoreError;
 
 /// The channel name of this door.
 pub const CHANNEL: &str = "discord";
@@ -80,8 +81,6 @@ const ROWS: usize = 5;
 const RATE_LIMIT_RETRIES: u32 = 5;
 /// Received event ids are kept this long (Discord replays within a session only).
 const KEEP_EVENTS: chrono::Duration = chrono::Duration::days(2);
-/// A card posting begun this long ago and never finished was cut short: post it again.
-const CARD_STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// Outbox limits: Discord's 50 requests/s overall and 5 messages per 5 s per channel.
 const GLOBAL_PER_SEC: usize = 50;
 const CHANNEL_MESSAGES: (usize, i64) = (5, 5);
@@ -733,121 +732,6 @@ impl Inner {
             .map_err(delivery_error)
     }
 
-    /// Replaces a message's text and removes its buttons.
-    async fn edit_card(&self, channel: u64, message: u64, text: &str) -> Result<(), DeliveryError> {
-        let edit = EditMessage::new()
-            .content(cut(text, MAX_CONTENT))
-            .components(vec![])
-            .allowed_mentions(CreateAllowedMentions::new());
-        ChannelId::new(channel)
-            .edit_message(&*self.http, MessageId::new(message), edit)
-            .await
-            .map(drop)
-            .map_err(delivery_error)
-    }
-
-    /// Delivers a `job_offered` or `job_taken` parcel for an engineer whose group has a
-    /// channel through the group's job card: an offer posts the card (once per ticket,
-    /// however many of the group's engineers it is for), a take edits it to show who took
-    /// the job. True when that delivered the parcel; false when it goes to the DM (no
-    /// group channel, an offer meant for one engineer only, or no card to edit).
-    async fn group_card(&self, parcel: &Parcel) -> Result<bool, DeliveryError> {
-        let offer = match parcel.event.as_str() {
-            "job_offered" => true,
-            "job_taken" => false,
-            _ => return Ok(false),
-        };
-        let Some(number) = parcel.ticket.as_deref().filter(|n| !n.is_empty()) else {
-            return Ok(false);
-        };
-        if self.group_channels.is_empty() {
-            return Ok(false);
-        }
-        let temporary = |e: StoreError| DeliveryError::Temporary(e.to_string());
-        let store = self.store();
-        let Some(engineer) = store
-            .engineer_by_identity(CHANNEL, &parcel.to.external_id)
-            .await
-            .map_err(temporary)?
-        else {
-            return Ok(false);
-        };
-        let Some(&channel) = self.group_channels.get(&engineer.group) else {
-            return Ok(false);
-        };
-        let key = channel.to_string();
-        let _one_at_a_time = self.cards.lock().await;
-        if !offer {
-            let Some(card) = store.card(CHANNEL, number, &key).await.map_err(temporary)? else {
-                return Ok(false);
-            };
-            if card.taken_by.is_some() {
-                return Ok(true);
-            }
-            let Some(message) = card.message_id.as_deref().and_then(|m| m.parse().ok()) else {
-                return Ok(false);
-            };
-            let by = store
-                .ticket_by_number(number)
-                .await
-                .map_err(temporary)?
-                .and_then(|t| t.assignee)
-                .map_or_else(String::new, |id| id.to_string());
-            let taken = first_text(&parcel.replies);
-            self.edit_card(channel, message, &format!("{}\n\n{taken}", card.text))
-                .await?;
-            store
-                .card_taken(CHANNEL, number, &key, &by)
-                .await
-                .map_err(temporary)?;
-            return Ok(true);
-        }
-        // An offer to one engineer (a reassignment to them) is theirs alone.
-        let ticket = store.ticket_by_number(number).await.map_err(temporary)?;
-        if ticket.as_ref().is_none_or(|t| t.offered_to.is_some()) {
-            return Ok(false);
-        }
-        let Some(buttons) = accept_button(&parcel.replies) else {
-            return Ok(false);
-        };
-        let now = self.chat.desk().now();
-        match store
-            .card_claim(CHANNEL, number, &key, now, now - CARD_STALE_AFTER)
-            .await
-            .map_err(temporary)?
-        {
-            CardClaim::Post => {}
-            CardClaim::Posted(_) => return Ok(true),
-            // Another instance is posting it: look again shortly.
-            CardClaim::Busy => return Err(DeliveryError::RateLimited(Duration::from_secs(1))),
-        }
-        let piece = Piece {
-            content: cut(&first_text(&parcel.replies), MAX_CONTENT),
-            buttons,
-            menu: false,
-        };
-        let fits = lock(&self.limits).take(channel, now);
-        let posted = match fits {
-            Ok(()) => self.post(channel, &piece).await,
-            Err(wait) => Err(DeliveryError::RateLimited(wait)),
-        };
-        match posted {
-            Ok(message) => {
-                store
-                    .card_posted(CHANNEL, number, &key, &message.to_string(), &piece.content)
-                    .await
-                    .map_err(temporary)?;
-                Ok(true)
-            }
-            Err(e) => {
-                if let Err(release) = store.card_release(CHANNEL, number, &key).await {
-                    tracing::warn!(error = %release, "discord: card claim not released");
-                }
-                Err(e)
-            }
-        }
-    }
-
     /// A click on a message in a server: only a linked engineer of the card's group may
     /// press its Accept button. The clicker alone is answered (ephemerally); replies
     /// with buttons also go to their DM; a take shows on the card for everyone.
@@ -891,7 +775,12 @@ impl Inner {
                 Err(e) => tracing::warn!(error = %e, "discord: DM channel unknown"),
             }
         }
-        self.card_after_click(channel, message).await;
+        let (place, message) = (channel.to_string(), message.to_string());
+        if let Some(text) = cards::taken_text(self, &place, &message).await
+            && let Err(e) = self.edit_card(&place, &message, &text).await
+        {
+            tracing::warn!(error = %e, "discord: card not edited");
+        }
     }
 
     /// What a card click does: the chat service's replies to the engineer, or why not.
@@ -939,46 +828,6 @@ impl Inner {
         }
         self.chat_or_sorry(person, Incoming::Choice(custom_id.to_owned()))
             .await
-    }
-
-    /// After a click on a group's job card: if the job is taken now, the card is edited
-    /// to show who took it (once: the take is recorded, so no later notice edits it).
-    async fn card_after_click(&self, channel: u64, message: u64) {
-        let store = self.store();
-        let key = channel.to_string();
-        let Ok(Some(card)) = store.card_at(CHANNEL, &key, &message.to_string()).await else {
-            return;
-        };
-        if card.taken_by.is_some() {
-            return;
-        }
-        let Ok(Some(ticket)) = store.ticket_by_number(&card.ticket).await else {
-            return;
-        };
-        let Some(id) = ticket.assignee else {
-            return;
-        };
-        let Ok(Some(engineer)) = store.engineer(id).await else {
-            return;
-        };
-        let _one_at_a_time = self.cards.lock().await;
-        match store
-            .card_taken(CHANNEL, &card.ticket, &key, &id.to_string())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "discord: card take not recorded");
-                return;
-            }
-        }
-        let payload = crate::desk::notice_payload(&ticket, Some(engineer.name), None);
-        let taken = self.chat.flows().text("job_taken", Lang::ZhCn, &payload);
-        let text = format!("{}\n\n{taken}", card.text);
-        if let Err(e) = self.edit_card(channel, message, &text).await {
-            tracing::warn!(error = %e, "discord: card not edited");
-        }
     }
 
     /// The DM channel of a user, opened if need be.
@@ -1075,14 +924,65 @@ fn render_one(o: &Outgoing) -> Vec<Piece> {
     pieces
 }
 
-/// The first text of a parcel (a notice's own sentence, before any card).
-fn first_text(out: &[Outgoing]) -> String {
-    out.iter()
-        .find_map(|o| match o {
-            Outgoing::Text(t) | Outgoing::Choices { text: t, .. } => Some(t.clone()),
-            Outgoing::Form { .. } => None,
-        })
-        .unwrap_or_default()
+impl CardWall for Inner {
+    const DOOR: &'static str = CHANNEL;
+
+    fn chat(&self) -> &Chat {
+        &self.chat
+    }
+
+    fn place_of(&self, group: &str) -> Option<String> {
+        self.group_channels.get(group).map(ToString::to_string)
+    }
+
+    fn one_at_a_time(&self) -> &tokio::sync::Mutex<()> {
+        &self.cards
+    }
+
+    async fn post_card(
+        &self,
+        place: &str,
+        text: &str,
+        buttons: &[Vec<(String, String)>],
+    ) -> Result<String, DeliveryError> {
+        let channel = snowflake(place)?;
+        let piece = Piece {
+            content: cut(text, MAX_CONTENT),
+            buttons: buttons.to_vec(),
+            menu: false,
+        };
+        let fits = lock(&self.limits).take(channel, self.chat.desk().now());
+        match fits {
+            Ok(()) => self.post(channel, &piece).await.map(|m| m.to_string()),
+            Err(wait) => Err(DeliveryError::RateLimited(wait)),
+        }
+    }
+
+    /// Replaces a card's text and removes its buttons.
+    async fn edit_card(
+        &self,
+        place: &str,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), DeliveryError> {
+        let edit = EditMessage::new()
+            .content(cut(text, MAX_CONTENT))
+            .components(vec![])
+            .allowed_mentions(CreateAllowedMentions::new());
+        ChannelId::new(snowflake(place)?)
+            .edit_message(&*self.http, MessageId::new(snowflake(message_id)?), edit)
+            .await
+            .map(drop)
+            .map_err(delivery_error)
+    }
+}
+
+/// A channel or message id as stored with a card.
+fn snowflake(id: &str) -> Result<u64, DeliveryError> {
+    id.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| DeliveryError::Permanent(format!("`{id}` is not a Discord id")))
 }
 
 /// What a click chose: a button's custom_id, or the value picked in a select menu.
@@ -1095,29 +995,9 @@ fn choice_of(c: &ComponentInteraction) -> String {
     }
 }
 
-/// Whether a custom_id is a job card's Accept (`…:accept@TICKET`).
-fn is_accept(custom_id: &str) -> bool {
-    custom_id
-        .split('@')
-        .next()
-        .is_some_and(|head| head.ends_with(":accept"))
-}
-
 /// Whether a custom_id is the Accept of `ticket`'s card.
 fn is_accept_for(custom_id: &str, ticket: &str) -> bool {
     is_accept(custom_id) && Flows::choice_scope(custom_id) == Some(ticket)
-}
-
-/// The accept button of a job card among a parcel's replies (a group card offers only
-/// that: the other actions belong to whoever took the job).
-fn accept_button(out: &[Outgoing]) -> Option<Vec<Vec<(String, String)>>> {
-    out.iter().find_map(|o| match o {
-        Outgoing::Choices { options, .. } => options
-            .iter()
-            .find(|(id, _)| is_accept(id) && id.chars().count() <= MAX_CUSTOM_ID)
-            .map(|b| vec![vec![b.clone()]]),
-        _ => None,
-    })
 }
 
 fn action_rows(piece: &Piece) -> Vec<CreateActionRow> {
@@ -1339,7 +1219,7 @@ impl Courier for DiscordCourier {
                     parcel.to.external_id
                 ))
             })?;
-            if inner.group_card(parcel).await? {
+            if cards::deliver(&**inner, parcel).await? {
                 return Ok(());
             }
             let dm = inner.dm_of(user).await?;
@@ -1365,6 +1245,7 @@ impl Courier for DiscordCourier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::cards::accept_button;
 
     #[test]
     fn up_to_five_choices_are_buttons_more_are_a_select_menu() {

@@ -3,6 +3,7 @@
 //! replies in its own idiom; this module runs the bot-flows over the desk and keeps each
 //! person's conversation in the database, durable before the reply goes out.
 
+mod cards;
 pub mod console;
 pub mod discord;
 mod notice;

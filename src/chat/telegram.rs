@@ -58,10 +58,11 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::cards::{self, CardWall};
 use super::{Chat, Person};
 use crate::flow::{Flows, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
-use crate::store::{CardClaim, StepRecord, StoreError};
+use crate::store::{StepRecord, StoreError};
 
 mod photos;
 
@@ -930,7 +931,16 @@ impl Inner {
         let mut out = vec![answer(toast)];
         out.extend(replies);
         // The first tap that took the job shows on the card for everyone.
-        out.extend(self.card_after_tap(on.id.0, i64::from(msg.id().0)).await);
+        let message_id = i64::from(msg.id().0);
+        if let Some(text) =
+            cards::taken_text(self, &on.id.0.to_string(), &message_id.to_string()).await
+        {
+            out.push(Reply::Edit {
+                chat: on.id.0,
+                message_id,
+                text,
+            });
+        }
         (out, false)
     }
 
@@ -1164,138 +1174,44 @@ impl Inner {
             Err(e) => Err(delivery_error(e)),
         }
     }
+}
 
-    /// Delivers a `job_offered` or `job_taken` parcel for an engineer whose group has a
-    /// group chat through the group's job card: an offer posts the card (once per ticket,
-    /// however many of the group's engineers it is for), a take edits it to show who took
-    /// the job. True when that delivered the parcel; false when it goes privately (no
-    /// group chat, an offer meant for one engineer only, or no card to edit).
-    async fn group_card(&self, parcel: &Parcel) -> Result<bool, DeliveryError> {
-        let offer = match parcel.event.as_str() {
-            "job_offered" => true,
-            "job_taken" => false,
-            _ => return Ok(false),
-        };
-        let Some(number) = parcel.ticket.as_deref().filter(|n| !n.is_empty()) else {
-            return Ok(false);
-        };
-        if self.group_chats.is_empty() {
-            return Ok(false);
-        }
-        let temporary = |e: StoreError| DeliveryError::Temporary(e.to_string());
-        let store = self.store();
-        let Some(engineer) = store
-            .engineer_by_identity(CHANNEL, &parcel.to.external_id)
-            .await
-            .map_err(temporary)?
-        else {
-            return Ok(false);
-        };
-        let Some(&chat) = self.group_chats.get(&engineer.group) else {
-            return Ok(false);
-        };
-        let _one_at_a_time = self.cards.lock().await;
-        if !offer {
-            let Some(card) = store
-                .card(CHANNEL, number, &chat.to_string())
-                .await
-                .map_err(temporary)?
-            else {
-                return Ok(false);
-            };
-            if card.taken_by.is_some() {
-                return Ok(true);
-            }
-            let taken = first_text(&parcel.replies);
-            let by = store
-                .ticket_by_number(number)
-                .await
-                .map_err(temporary)?
-                .and_then(|t| t.assignee)
-                .map_or_else(String::new, |id| id.to_string());
-            let message_id = card
-                .message_id
-                .and_then(|m| m.parse().ok())
-                .unwrap_or_default();
-            self.edit(chat, message_id, &format!("{}\n\n{taken}", card.text))
-                .await?;
-            store
-                .card_taken(CHANNEL, number, &chat.to_string(), &by)
-                .await
-                .map_err(temporary)?;
-            return Ok(true);
-        }
-        // An offer to one engineer (a reassignment to them) is theirs alone.
-        let ticket = store.ticket_by_number(number).await.map_err(temporary)?;
-        if ticket.as_ref().is_none_or(|t| t.offered_to.is_some()) {
-            return Ok(false);
-        }
-        let Some(buttons) = accept_button(&parcel.replies) else {
-            return Ok(false);
-        };
-        let now = self.chat.desk().now();
-        match store
-            .card_claim(CHANNEL, number, &chat.to_string(), now, now - STALE_AFTER)
-            .await
-            .map_err(temporary)?
-        {
-            CardClaim::Post => {}
-            CardClaim::Posted(_) => return Ok(true),
-            // Another instance is posting it: look again shortly.
-            CardClaim::Busy => return Err(DeliveryError::RateLimited(Duration::from_secs(1))),
-        }
-        let text = first_text(&parcel.replies);
-        match self.post(chat, &text, &buttons).await {
-            Ok(message_id) => {
-                store
-                    .card_posted(
-                        CHANNEL,
-                        number,
-                        &chat.to_string(),
-                        &message_id.to_string(),
-                        &text,
-                    )
-                    .await
-                    .map_err(temporary)?;
-                Ok(true)
-            }
-            Err(e) => {
-                if let Err(release) = store.card_release(CHANNEL, number, &chat.to_string()).await {
-                    tracing::warn!(error = %release, "telegram: card claim not released");
-                }
-                Err(e)
-            }
-        }
+impl CardWall for Inner {
+    const DOOR: &'static str = CHANNEL;
+
+    fn chat(&self) -> &Chat {
+        &self.chat
     }
 
-    /// After a tap on a group's job card: if the job is taken now, the card's edit (and
-    /// the take recorded, so no later notice edits it again).
-    async fn card_after_tap(&self, chat: i64, message_id: i64) -> Option<Reply> {
-        let store = self.store();
-        let card = store
-            .card_at(CHANNEL, &chat.to_string(), &message_id.to_string())
+    fn place_of(&self, group: &str) -> Option<String> {
+        self.group_chats.get(group).map(ToString::to_string)
+    }
+
+    fn one_at_a_time(&self) -> &tokio::sync::Mutex<()> {
+        &self.cards
+    }
+
+    async fn post_card(
+        &self,
+        place: &str,
+        text: &str,
+        buttons: &[Vec<(String, String)>],
+    ) -> Result<String, DeliveryError> {
+        self.post(chat_id(place)?, text, buttons)
             .await
-            .ok()??;
-        if card.taken_by.is_some() {
-            return None;
-        }
-        let ticket = store.ticket_by_number(&card.ticket).await.ok()??;
-        let id = ticket.assignee?;
-        let engineer = store.engineer(id).await.ok()??;
-        if !store
-            .card_taken(CHANNEL, &card.ticket, &card.chat, &id.to_string())
-            .await
-            .ok()?
-        {
-            return None;
-        }
-        let payload = crate::desk::notice_payload(&ticket, Some(engineer.name), None);
-        let taken = self.flows().text("job_taken", Lang::ZhCn, &payload);
-        Some(Reply::Edit {
-            chat,
-            message_id,
-            text: format!("{}\n\n{taken}", card.text),
-        })
+            .map(|id| id.to_string())
+    }
+
+    async fn edit_card(
+        &self,
+        place: &str,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), DeliveryError> {
+        let message_id = message_id
+            .parse()
+            .map_err(|_| DeliveryError::Permanent(format!("`{message_id}` is not a message id")))?;
+        self.edit(chat_id(place)?, message_id, text).await
     }
 }
 
@@ -1305,30 +1221,11 @@ fn with_first(mut first: Vec<Reply>, rest: Vec<Reply>) -> Vec<Reply> {
     first
 }
 
-/// The first text of a parcel (a notice's own sentence, before any card).
-fn first_text(out: &[Outgoing]) -> String {
-    out.iter()
-        .find_map(|o| match o {
-            Outgoing::Text(t) | Outgoing::Choices { text: t, .. } => Some(t.clone()),
-            Outgoing::Form { .. } => None,
-        })
-        .unwrap_or_default()
-}
-
-/// The accept button of a job card among a parcel's replies (a group card offers only
-/// that: the other actions belong to whoever took the job).
-fn accept_button(out: &[Outgoing]) -> Option<Vec<Vec<(String, String)>>> {
-    out.iter().find_map(|o| match o {
-        Outgoing::Choices { options, .. } => options
-            .iter()
-            .find(|(id, _)| {
-                id.split('@')
-                    .next()
-                    .is_some_and(|head| head.ends_with(":accept"))
-            })
-            .map(|b| vec![vec![b.clone()]]),
-        _ => None,
-    })
+/// A group chat id as stored with a card.
+fn chat_id(place: &str) -> Result<i64, DeliveryError> {
+    place
+        .parse()
+        .map_err(|_| DeliveryError::Permanent(format!("`{place}` is not a chat id")))
 }
 
 fn inline_keyboard(buttons: &[Vec<(String, String)>]) -> InlineKeyboardMarkup {
@@ -1578,7 +1475,7 @@ impl Courier for TelegramCourier {
                 ))
             })?;
             let inner = &self.inner;
-            if inner.group_card(parcel).await? {
+            if cards::deliver(&**inner, parcel).await? {
                 return Ok(());
             }
             let pieces = render(&parcel.replies, chat);

@@ -1,0 +1,192 @@
+//! Job cards in engineer groups' chats, the same on every door: an offer to a group is
+//! posted once as a card with only its Accept button (claimed first, so two instances
+//! never both post it), and when the job is taken the card is edited, once, to say by
+//! whom. A door supplies the chat of each group and how to post and edit there.
+
+use std::time::Duration;
+
+use super::Chat;
+use crate::flow::{Lang, Outgoing};
+use crate::outbox::{DeliveryError, Parcel};
+use crate::store::{CardClaim, StoreError};
+
+/// A posting begun this long ago and never finished was cut short: it may be taken over.
+const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
+/// What a door gives the shared card logic.
+pub(crate) trait CardWall: Sync {
+    /// The door (`telegram`, `discord`).
+    const DOOR: &'static str;
+    /// The chat service.
+    fn chat(&self) -> &Chat;
+    /// The chat a group's cards go to, as the door writes its id.
+    fn place_of(&self, group: &str) -> Option<String>;
+    /// Card work of this instance, one at a time.
+    fn one_at_a_time(&self) -> &tokio::sync::Mutex<()>;
+    /// Posts a card with buttons `(id, label)`; the message id.
+    async fn post_card(
+        &self,
+        place: &str,
+        text: &str,
+        buttons: &[Vec<(String, String)>],
+    ) -> Result<String, DeliveryError>;
+    /// Replaces a card's text and removes its buttons.
+    async fn edit_card(
+        &self,
+        place: &str,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), DeliveryError>;
+}
+
+/// Delivers a `job_offered` or `job_taken` parcel for an engineer whose group has a chat
+/// through the group's card: an offer posts it (once per ticket, however many of the
+/// group's engineers it is for), a take edits it. True when that delivered the parcel;
+/// false when it goes privately (no group chat, an offer meant for one engineer only,
+/// or no card to edit).
+pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bool, DeliveryError> {
+    let offer = match parcel.event.as_str() {
+        "job_offered" => true,
+        "job_taken" => false,
+        _ => return Ok(false),
+    };
+    let Some(number) = parcel.ticket.as_deref().filter(|n| !n.is_empty()) else {
+        return Ok(false);
+    };
+    let temporary = |e: StoreError| DeliveryError::Temporary(e.to_string());
+    let store = wall.chat().desk().store();
+    let Some(engineer) = store
+        .engineer_by_identity(W::DOOR, &parcel.to.external_id)
+        .await
+        .map_err(temporary)?
+    else {
+        return Ok(false);
+    };
+    let Some(place) = wall.place_of(&engineer.group) else {
+        return Ok(false);
+    };
+    let _one_at_a_time = wall.one_at_a_time().lock().await;
+    if !offer {
+        let Some(card) = store
+            .card(W::DOOR, number, &place)
+            .await
+            .map_err(temporary)?
+        else {
+            return Ok(false);
+        };
+        let Some(message_id) = card
+            .message_id
+            .as_deref()
+            .filter(|_| card.taken_by.is_none())
+        else {
+            return Ok(true);
+        };
+        let by = store
+            .ticket_by_number(number)
+            .await
+            .map_err(temporary)?
+            .and_then(|t| t.assignee)
+            .map_or_else(String::new, |id| id.to_string());
+        let taken = first_text(&parcel.replies);
+        wall.edit_card(&place, message_id, &format!("{}\n\n{taken}", card.text))
+            .await?;
+        store
+            .card_taken(W::DOOR, number, &place, &by)
+            .await
+            .map_err(temporary)?;
+        return Ok(true);
+    }
+    // An offer to one engineer (a reassignment to them) is theirs alone.
+    let ticket = store.ticket_by_number(number).await.map_err(temporary)?;
+    if ticket.as_ref().is_none_or(|t| t.offered_to.is_some()) {
+        return Ok(false);
+    }
+    let Some(buttons) = accept_button(&parcel.replies) else {
+        return Ok(false);
+    };
+    let now = wall.chat().desk().now();
+    match store
+        .card_claim(W::DOOR, number, &place, now, now - STALE_AFTER)
+        .await
+        .map_err(temporary)?
+    {
+        CardClaim::Post => {}
+        CardClaim::Posted(_) => return Ok(true),
+        // Another instance is posting it: look again shortly.
+        CardClaim::Busy => return Err(DeliveryError::RateLimited(Duration::from_secs(1))),
+    }
+    let text = first_text(&parcel.replies);
+    match wall.post_card(&place, &text, &buttons).await {
+        Ok(message_id) => {
+            store
+                .card_posted(W::DOOR, number, &place, &message_id, &text)
+                .await
+                .map_err(temporary)?;
+            Ok(true)
+        }
+        Err(e) => {
+            if let Err(release) = store.card_release(W::DOOR, number, &place).await {
+                tracing::warn!(door = W::DOOR, error = %release, "card claim not released");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// After a tap on a card: if the job is taken now, the card's new text (the take is
+/// recorded first, so no later notice edits it again); the door makes the edit.
+pub(crate) async fn taken_text<W: CardWall>(
+    wall: &W,
+    place: &str,
+    message_id: &str,
+) -> Option<String> {
+    let store = wall.chat().desk().store();
+    let card = store.card_at(W::DOOR, place, message_id).await.ok()??;
+    if card.taken_by.is_some() {
+        return None;
+    }
+    let ticket = store.ticket_by_number(&card.ticket).await.ok()??;
+    let id = ticket.assignee?;
+    let engineer = store.engineer(id).await.ok()??;
+    let _one_at_a_time = wall.one_at_a_time().lock().await;
+    if !store
+        .card_taken(W::DOOR, &card.ticket, place, &id.to_string())
+        .await
+        .ok()?
+    {
+        return None;
+    }
+    let payload = crate::desk::notice_payload(&ticket, Some(engineer.name), None);
+    // Groups mix languages: the card speaks the desk's first language.
+    let taken = wall.chat().flows().text("job_taken", Lang::ZhCn, &payload);
+    Some(format!("{}\n\n{taken}", card.text))
+}
+
+/// The first text of a parcel (a notice's own sentence, before any card).
+pub(crate) fn first_text(out: &[Outgoing]) -> String {
+    out.iter()
+        .find_map(|o| match o {
+            Outgoing::Text(t) | Outgoing::Choices { text: t, .. } => Some(t.clone()),
+            Outgoing::Form { .. } => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a choice id is a job card's Accept (`…:accept@TICKET`).
+pub(crate) fn is_accept(id: &str) -> bool {
+    id.split('@')
+        .next()
+        .is_some_and(|head| head.ends_with(":accept"))
+}
+
+/// The Accept button of a job card among a parcel's replies (a group card offers only
+/// that: the other actions belong to whoever took the job).
+pub(crate) fn accept_button(out: &[Outgoing]) -> Option<Vec<Vec<(String, String)>>> {
+    out.iter().find_map(|o| match o {
+        Outgoing::Choices { options, .. } => options
+            .iter()
+            .find(|(id, _)| is_accept(id))
+            .map(|b| vec![vec![b.clone()]]),
+        _ => None,
+    })
+}
