@@ -1067,38 +1067,51 @@ impl Inner {
     /// for a later round (Telegram unreachable, or still rate limited).
     async fn send_replies(&self, update: i64, replies: &[Reply]) -> bool {
         let done = lock(&self.replies_sent).get(&update).copied().unwrap_or(0);
-        for (i, reply) in replies.iter().enumerate().skip(done) {
-            let mut tries = 0;
-            let outcome = loop {
-                match self.send(reply, None).await {
-                    Err(DeliveryError::RateLimited(wait)) if tries < RATE_LIMIT_RETRIES => {
-                        tries += 1;
-                        tokio::time::sleep(wait).await;
-                    }
-                    other => break other,
-                }
-            };
-            match outcome {
-                Ok(()) => {}
-                // A callback answer is best effort: the query may have expired meanwhile.
-                Err(_) if matches!(reply, Reply::Answer { .. }) => {}
-                // A card edit that cannot be made (deleted, too old) is not worth a retry.
-                Err(DeliveryError::Permanent(e)) if matches!(reply, Reply::Edit { .. }) => {
-                    tracing::warn!(update, error = %e, "telegram: card not edited");
-                }
-                // Blocked, chat gone: nothing more can be done for this one.
-                Err(DeliveryError::Permanent(e)) => {
-                    tracing::warn!(update, error = %e, "telegram: reply not deliverable");
-                }
-                Err(e) => {
-                    tracing::warn!(update, error = %e, "telegram: reply will be retried");
-                    lock(&self.replies_sent).insert(update, i);
-                    return false;
+        // A tap's answer only stops its button's spinner: it goes alongside the messages
+        // rather than before them, and is best effort (the query may have expired).
+        let answering = async {
+            for reply in replies.iter().skip(done) {
+                if matches!(reply, Reply::Answer { .. }) {
+                    let _ = self.send(reply, None).await;
                 }
             }
-        }
-        lock(&self.replies_sent).remove(&update);
-        true
+        };
+        let sending = async {
+            for (i, reply) in replies.iter().enumerate().skip(done) {
+                if matches!(reply, Reply::Answer { .. }) {
+                    continue;
+                }
+                let mut tries = 0;
+                let outcome = loop {
+                    match self.send(reply, None).await {
+                        Err(DeliveryError::RateLimited(wait)) if tries < RATE_LIMIT_RETRIES => {
+                            tries += 1;
+                            tokio::time::sleep(wait).await;
+                        }
+                        other => break other,
+                    }
+                };
+                match outcome {
+                    Ok(()) => {}
+                    // A card edit that cannot be made (deleted, too old) is not worth a retry.
+                    Err(DeliveryError::Permanent(e)) if matches!(reply, Reply::Edit { .. }) => {
+                        tracing::warn!(update, error = %e, "telegram: card not edited");
+                    }
+                    // Blocked, chat gone: nothing more can be done for this one.
+                    Err(DeliveryError::Permanent(e)) => {
+                        tracing::warn!(update, error = %e, "telegram: reply not deliverable");
+                    }
+                    Err(e) => {
+                        tracing::warn!(update, error = %e, "telegram: reply will be retried");
+                        lock(&self.replies_sent).insert(update, i);
+                        return false;
+                    }
+                }
+            }
+            lock(&self.replies_sent).remove(&update);
+            true
+        };
+        tokio::join!(answering, sending).1
     }
 
     /// Sends one message or callback answer. A message first waits for the flood limits:
@@ -1609,18 +1622,35 @@ fn command_of(text: &str) -> Option<(String, String)> {
     ok.then(|| (cmd, args.to_owned()))
 }
 
-/// The chat service's replies as Telegram messages for `chat`: long texts split, choices
-/// as inline keyboards (on the last piece), forms dropped (the question that follows a
-/// form asks its first field as text).
+/// The chat service's replies as Telegram messages for `chat`: a step's texts joined
+/// into one message while they fit (one message instead of several also spares the
+/// one-per-second limit of a private chat), long texts split, choices as inline keyboards
+/// (on the last piece), forms dropped (the question that follows a form asks its first
+/// field as text).
 fn render(out: &[Outgoing], chat: i64) -> Vec<Reply> {
-    let mut replies = Vec::new();
+    let mut joined: Vec<(String, &[(String, String)])> = Vec::new();
     for o in out {
         let (text, options) = match o {
             Outgoing::Text(t) => (t, &[][..]),
             Outgoing::Choices { text, options } => (text, &options[..]),
             Outgoing::Form { .. } => continue,
         };
-        let mut pieces = split_text(text, MAX_TEXT);
+        match joined.last_mut() {
+            Some((before, none)) if none.is_empty() && fits_after(before, text) => {
+                if before.trim().is_empty() {
+                    before.clone_from(text);
+                } else if !text.trim().is_empty() {
+                    before.push_str("\n\n");
+                    before.push_str(text);
+                }
+                *none = options;
+            }
+            _ => joined.push((text.clone(), options)),
+        }
+    }
+    let mut replies = Vec::new();
+    for (text, options) in joined {
+        let mut pieces = split_text(&text, MAX_TEXT);
         if pieces.is_empty() && !options.is_empty() {
             // Telegram needs some text to hang buttons on.
             pieces.push("⬇️".to_owned());
@@ -1639,6 +1669,11 @@ fn render(out: &[Outgoing], chat: i64) -> Vec<Reply> {
         }
     }
     replies
+}
+
+/// Whether `next` can follow `text` in the same message.
+fn fits_after(text: &str, next: &str) -> bool {
+    utf16_len(text) + 2 + utf16_len(next) <= MAX_TEXT
 }
 
 /// Buttons in rows: short labels three or two to a row, long ones alone.
@@ -1807,6 +1842,39 @@ mod tests {
                 text: "Which?".into(),
                 buttons: vec![vec![("q:a".into(), "A".into()), ("q:b".into(), "B".into())]],
             }]
+        );
+    }
+
+    #[test]
+    fn a_steps_texts_go_as_one_message_while_they_fit() {
+        let text = |t: &str| Outgoing::Text(t.into());
+        let choices = |t: &str| Outgoing::Choices {
+            text: t.into(),
+            options: vec![("q:a".into(), "A".into())],
+        };
+        let message = |text: &str, buttons: bool| Reply::Message {
+            chat: 7,
+            text: text.into(),
+            buttons: if buttons {
+                vec![vec![("q:a".into(), "A".into())]]
+            } else {
+                Vec::new()
+            },
+        };
+        assert_eq!(
+            render(&[text("Hello."), text(" "), choices("Which?")], 7),
+            vec![message("Hello.\n\nWhich?", true)]
+        );
+        // Buttons end a message: what follows starts the next one.
+        assert_eq!(
+            render(&[choices("Which?"), text("Noted.")], 7),
+            vec![message("Which?", true), message("Noted.", false)]
+        );
+        // Texts that would not fit together stay apart.
+        let long = "x".repeat(MAX_TEXT - 5);
+        assert_eq!(
+            render(&[text(&long), text("Next.")], 7),
+            vec![message(&long, false), message("Next.", false)]
         );
     }
 

@@ -44,13 +44,15 @@ async fn the_whole_loop_over_telegram(backend: Backend) {
 
     // The reporter is told what was done and answers "is it fixed?" with a button.
     deliver().await;
-    let told = anna.expect("has been resolved").await;
-    let told = told.content.text.unwrap_or_default();
+    // One message: what was done, and the question with its buttons.
+    let asked = anna.expect_button("Fixed ✔").await;
+    let told = asked.content.text.clone().unwrap_or_default();
     assert!(
-        told.contains("worn pickup roller") && told.contains("replaced the roller"),
+        told.contains("has been resolved")
+            && told.contains("worn pickup roller")
+            && told.contains("replaced the roller"),
         "{told}"
     );
-    let asked = anna.expect_button("Fixed ✔").await;
     anna.tap(&asked, "Fixed ✔", "Thank you for confirming")
         .await;
     let t = ticket_json(&app, &number).await;
