@@ -10,6 +10,9 @@
 //! Run: `cargo bench --bench telegram_load` (`LOAD_SECS` sets each run's length, default
 //! 20; `LOAD_USERS=50,200` other sizes; `LOAD_MODE=webhook` the webhook instead of polling).
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

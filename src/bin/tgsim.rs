@@ -3,6 +3,9 @@
 //! `tgsim serve` runs the simulator; `tgsim load` runs it and drives virtual users
 //! against a bot pointed at it. See tgsim/README.md.
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,6 +8,7 @@
 mod attachments;
 mod cards;
 mod delivery;
+mod direct;
 mod discord;
 mod rows;
 mod sql;
@@ -56,6 +57,9 @@ pub enum StoreError {
     /// Anything else from the driver.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Anything else from SQLite, called directly (see `direct.rs`).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
     /// A write's transaction did not commit (nothing of it was written).
     #[error("the write was not saved: {0}")]
     WriteFailed(String),
@@ -309,6 +313,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     batch: writer::GroupCommit,
+    /// Readers for the per-message path (none for an in-memory database).
+    direct: Option<Arc<direct::Readers>>,
 }
 
 /// PostgreSQL backend.
@@ -423,6 +429,27 @@ sql::repository!(SqliteStore, sqlx::Sqlite, one_call_side_effects = true);
 sql::repository!(PgStore, sqlx::Postgres, one_call_side_effects = false);
 
 impl Store {
+    /// The reporter behind a chat identity with their conversation in progress, if any,
+    /// and whether the identity is also linked to an engineer. Runs per message: on a
+    /// SQLite file, a direct read in the calling thread.
+    pub async fn reporter_with_conversation(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
+        match self {
+            Store::Sqlite(SqliteStore {
+                direct: Some(readers),
+                ..
+            }) => readers.read(|db| {
+                let sql = sql::reporter_with_conversation(channel);
+                direct::reporter_with_conversation(db, sql, channel, external_id)
+            }),
+            Store::Sqlite(s) => s.reporter_with_conversation(channel, external_id).await,
+            Store::Postgres(s) => s.reporter_with_conversation(channel, external_id).await,
+        }
+    }
+
     /// Connects to `sqlite://FILE` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
@@ -435,16 +462,27 @@ impl Store {
                 })
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
+            // A connection to a local file does not go stale: no ping (a round trip to the
+            // connection's thread) before each use.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .connect_with(options.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(4)
-                .connect_with(options.read_only(true).create_if_missing(false))
+                .test_before_acquire(false)
+                .connect_with(options.clone().read_only(true).create_if_missing(false))
                 .await?;
-            let batch = writer::GroupCommit::start(write.clone());
-            Ok(Store::Sqlite(SqliteStore { write, read, batch }))
+            let batch = writer::GroupCommit::start(write.clone())?;
+            let file = options.get_filename();
+            let direct = file.is_file().then(|| Arc::new(direct::Readers::new(file)));
+            Ok(Store::Sqlite(SqliteStore {
+                write,
+                read,
+                batch,
+                direct,
+            }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -599,9 +637,6 @@ delegate! {
     pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
     /// The reporter behind a chat identity, if known.
     pub async fn reporter_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Reporter>, StoreError>;
-    /// The reporter behind a chat identity with their conversation in progress, if any,
-    /// and whether the identity is also linked to an engineer.
-    pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError>;
     /// One reporter.
     pub async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError>;
     /// Saves a reporter's remembered details and VIP flag.

@@ -219,36 +219,7 @@ macro_rules! repository {
                 channel: &str,
                 external_id: &str,
             ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
-                // Whether the identity is also a linked engineer's, in the same read: this
-                // runs per message, and nearly everyone is only a reporter.
-                let sql = match channel {
-                    "telegram" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-                         EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id) AS engineer \
-                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-                         WHERE i.channel = $1 AND i.external_id = $2",
-                    "discord" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-                         EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id) AS engineer \
-                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-                         WHERE i.channel = $1 AND i.external_id = $2",
-                    "web" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-                         EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id) AS engineer \
-                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-                         WHERE i.channel = $1 AND i.external_id = $2",
-                    // The terminal names engineers by handle: always ask.
-                    "console-engineer" => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-                         TRUE AS engineer \
-                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-                         WHERE i.channel = $1 AND i.external_id = $2",
-                    _ => "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-                         FALSE AS engineer \
-                         FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-                         LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-                         WHERE i.channel = $1 AND i.external_id = $2",
-                };
+                let sql = $crate::store::sql::reporter_with_conversation(channel);
                 let row: Option<rows::ReporterConversationRow> = sqlx::query_as(sql)
                     .bind(channel)
                     .bind(external_id)
@@ -774,3 +745,48 @@ macro_rules! repository {
 }
 
 pub(super) use repository;
+
+/// The read behind `reporter_with_conversation`, for a channel (shared with the direct
+/// SQLite path, `direct.rs`).
+pub(super) fn reporter_with_conversation(channel: &str) -> &'static str {
+    // Whether the identity is also a linked engineer's, in the same read: this
+    // runs per message, and nearly everyone is only a reporter.
+    match channel {
+        "telegram" => {
+            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+             EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id) AS engineer \
+             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+             WHERE i.channel = $1 AND i.external_id = $2"
+        }
+        "discord" => {
+            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+             EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id) AS engineer \
+             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+             WHERE i.channel = $1 AND i.external_id = $2"
+        }
+        "web" => {
+            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+             EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id) AS engineer \
+             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+             WHERE i.channel = $1 AND i.external_id = $2"
+        }
+        // The terminal names engineers by handle: always ask.
+        "console-engineer" => {
+            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+             TRUE AS engineer \
+             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+             WHERE i.channel = $1 AND i.external_id = $2"
+        }
+        _ => {
+            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+             FALSE AS engineer \
+             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
+             WHERE i.channel = $1 AND i.external_id = $2"
+        }
+    }
+}

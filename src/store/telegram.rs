@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{PgStore, SqliteStore, Store, StoreError};
+use super::{PgStore, SqliteStore, Store, StoreError, direct};
 use crate::domain::EngineerId;
 
 /// A received update not finished yet: `(update_id, body, replies)`, where `replies` is
@@ -33,45 +33,11 @@ pub enum StepRecord {
 
 /// The door's small per-update writes, as functions of a connection: SQLite runs them in
 /// the store's group commit (shared with conversation saves, so one transaction carries
-/// many people's steps), PostgreSQL in a transaction each.
+/// many people's steps), PostgreSQL in a transaction each. Those on every message's path
+/// are direct SQLite calls on SQLite (`direct.rs`), so only PostgreSQL's are here.
 macro_rules! telegram_writes {
     ($store:ty, $db:ty) => {
         impl $store {
-            async fn telegram_receive_in(
-                c: &mut <$db as sqlx::Database>::Connection,
-                updates: &[(i64, String)],
-                now: DateTime<Utc>,
-                claim: bool,
-            ) -> Result<Vec<bool>, StoreError> {
-                // One statement per chunk (a polled batch is up to 100): each statement is
-                // a round trip to the driver's thread. Claimed rows start as attempt 1.
-                let (started, attempts) = if claim { (Some(now), 1) } else { (None, 0) };
-                let mut inserted = HashSet::with_capacity(updates.len());
-                for chunk in updates.chunks(RECEIVE_CHUNK) {
-                    let mut sql = String::from(
-                        "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts) VALUES ",
-                    );
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        let p = 4 + i * 2;
-                        sql.push_str(&format!("(${p}, ${}, $1, $2, $3)", p + 1));
-                    }
-                    sql.push_str(" ON CONFLICT (update_id) DO NOTHING RETURNING update_id");
-                    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
-                        .bind(now)
-                        .bind(started)
-                        .bind(attempts);
-                    for (update_id, body) in chunk {
-                        q = q.bind(update_id).bind(body);
-                    }
-                    inserted.extend(q.fetch_all(&mut *c).await?.into_iter().map(|(id,)| id));
-                }
-                // A batch may hold one id twice: only its first copy is new.
-                Ok(updates.iter().map(|(id, _)| inserted.remove(id)).collect())
-            }
-
             async fn telegram_claim_in(
                 c: &mut <$db as sqlx::Database>::Connection,
                 update_id: i64,
@@ -127,32 +93,69 @@ macro_rules! telegram_writes {
                 .await?;
                 Ok(())
             }
-
-            async fn telegram_sent_in(
-                c: &mut <$db as sqlx::Database>::Connection,
-                update_ids: &[i64],
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                for chunk in update_ids.chunks(500) {
-                    let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-                    let sql = format!(
-                        "UPDATE telegram_updates SET sent_at = $1 WHERE update_id IN ({})",
-                        list.join(", ")
-                    );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-                    for id in chunk {
-                        q = q.bind(id);
-                    }
-                    q.execute(&mut *c).await?;
-                }
-                Ok(())
-            }
         }
     };
 }
 
 telegram_writes!(SqliteStore, sqlx::Sqlite);
 telegram_writes!(PgStore, sqlx::Postgres);
+
+impl PgStore {
+    async fn telegram_receive_in(
+        c: &mut sqlx::PgConnection,
+        updates: &[(i64, String)],
+        now: DateTime<Utc>,
+        claim: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        // One statement per chunk (a polled batch is up to 100): each statement is
+        // a round trip to the driver's thread. Claimed rows start as attempt 1.
+        let (started, attempts) = if claim { (Some(now), 1) } else { (None, 0) };
+        let mut inserted = HashSet::with_capacity(updates.len());
+        for chunk in updates.chunks(RECEIVE_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let p = 4 + i * 2;
+                sql.push_str(&format!("(${p}, ${}, $1, $2, $3)", p + 1));
+            }
+            sql.push_str(" ON CONFLICT (update_id) DO NOTHING RETURNING update_id");
+            let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(started)
+                .bind(attempts);
+            for (update_id, body) in chunk {
+                q = q.bind(update_id).bind(body);
+            }
+            inserted.extend(q.fetch_all(&mut *c).await?.into_iter().map(|(id,)| id));
+        }
+        // A batch may hold one id twice: only its first copy is new.
+        Ok(updates.iter().map(|(id, _)| inserted.remove(id)).collect())
+    }
+
+    async fn telegram_sent_in(
+        c: &mut sqlx::PgConnection,
+        update_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for chunk in update_ids.chunks(500) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE telegram_updates SET sent_at = $1 WHERE update_id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *c).await?;
+        }
+        Ok(())
+    }
+}
 
 /// One write on SQLite: queued for the group commit (the work may run twice, so it owns
 /// its inputs).
@@ -169,11 +172,10 @@ impl SqliteStore {
         now: DateTime<Utc>,
         claim: bool,
     ) -> Result<Vec<bool>, StoreError> {
-        let updates = Arc::new(updates.to_vec());
-        grouped!(self, |c| {
-            let updates = updates.clone();
-            async move { Self::telegram_receive_in(c, &updates, now, claim).await }
-        })
+        let updates = updates.to_vec();
+        self.batch
+            .run_direct(move |db| direct::telegram_receive(db, &updates, now, claim))
+            .await
     }
 
     async fn telegram_renew(
@@ -219,11 +221,10 @@ impl SqliteStore {
         update_ids: &[i64],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let ids = Arc::new(update_ids.to_vec());
-        grouped!(self, |c| {
-            let ids = ids.clone();
-            async move { Self::telegram_sent_in(c, &ids, now).await }
-        })
+        let ids = update_ids.to_vec();
+        self.batch
+            .run_direct(move |db| direct::telegram_sent(db, &ids, now))
+            .await
     }
 }
 
@@ -237,38 +238,13 @@ impl SqliteStore {
         record: StepRecord,
     ) -> Result<(), StoreError> {
         let StepRecord::TelegramHandled { update_id, replies } = record;
-        // Both statements in one call (one hand-off to the driver's thread); `$N` are
-        // named parameters, so each statement binds only the ones it names.
-        let sql = match state {
-            Some(_) => {
-                "INSERT INTO conversations (channel, external_id, state, updated_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (channel, external_id)
-                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at;
-                 UPDATE telegram_updates SET handled_at = $4, replies = $5 WHERE update_id = $6"
-            }
-            None => {
-                "DELETE FROM conversations WHERE channel = $1 AND external_id = $2;
-                 UPDATE telegram_updates SET handled_at = $4, replies = $5 WHERE update_id = $6"
-            }
-        };
-        let args = Arc::new((channel.to_owned(), external_id.to_owned(), state, replies));
-        grouped!(self, |c| {
-            let args = args.clone();
-            async move {
-                let (channel, external_id, state, replies) = &*args;
-                sqlx::query(sql)
-                    .bind(channel)
-                    .bind(external_id)
-                    .bind(state)
-                    .bind(now)
-                    .bind(replies)
-                    .bind(update_id)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            }
-        })
+        let (channel, external_id) = (channel.to_owned(), external_id.to_owned());
+        self.batch
+            .run_direct(move |db| {
+                let key = (channel.as_str(), external_id.as_str(), state.as_deref());
+                direct::save_conversation_with(db, key, now, update_id, &replies)
+            })
+            .await
     }
 }
 

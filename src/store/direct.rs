@@ -1,0 +1,224 @@
+//! Direct SQLite calls for the per-message chat path.
+//!
+//! sqlx runs every statement on its connection's own thread: two context switches per
+//! statement, which cost more than the statements a chat message needs (a point read, an
+//! upsert). So on SQLite that path's reads run on connections of our own, in the calling
+//! task, and its writes run in the group commit (`writer.rs`) on the writer connection's
+//! handle, borrowed from sqlx: one hand-off per batch instead of one per statement. Same
+//! library (the libsqlite3-sys sqlx links), same file, same transactions and durability.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
+use sqlx::SqliteConnection;
+
+use super::{Reporter, StoreError};
+use crate::domain::ReporterId;
+
+/// Idle read connections kept open (reads run to completion without yielding, so no more
+/// than the runtime's threads are ever in use at once).
+const KEEP_IDLE: usize = 8;
+
+/// Read-only connections to the database file, used in the calling thread.
+#[derive(Debug)]
+pub(super) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub(super) fn new(path: &Path) -> Readers {
+        Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs a read on an idle connection (opening one if none is idle).
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self.idle().pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut idle = self.idle();
+        if idle.len() < KEEP_IDLE {
+            idle.push(conn);
+        }
+        result
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs `f` on the SQLite handle of a sqlx connection, in the calling thread.
+pub(super) async fn with_handle<T>(
+    conn: &mut SqliteConnection,
+    f: impl FnOnce(&Connection) -> T,
+) -> Result<T, StoreError> {
+    let mut locked = conn.lock_handle().await?;
+    // SAFETY: the handle is open for as long as `locked` lives, and nobody else uses it
+    // meanwhile (sqlx's thread waits for the lock). The wrapper does not close the handle,
+    // finalises its own statements when dropped, and is dropped before `locked`.
+    let db = unsafe { Connection::from_handle(locked.as_raw_handle().as_ptr()) }?;
+    let out = f(&db);
+    drop(db);
+    drop(locked);
+    Ok(out)
+}
+
+/// A time as sqlx stores `DateTime<Utc>` in SQLite (RFC 3339), so both compare alike.
+pub(super) fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// A stored time: RFC 3339, or SQLite's own `YYYY-MM-DD HH:MM:SS` form.
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%F %T%.f").map(|t| t.and_utc()))
+        .map_err(|_| StoreError::Corrupt(format!("time `{s}`")))
+}
+
+/// A reporter, their conversation in progress (state, last activity) and whether they
+/// are also a linked engineer.
+type Found = (Reporter, Option<(String, DateTime<Utc>)>, bool);
+
+/// As `Store::reporter_with_conversation`, on a read connection.
+pub(super) fn reporter_with_conversation(
+    db: &Connection,
+    sql: &str,
+    channel: &str,
+    external_id: &str,
+) -> Result<Option<Found>, StoreError> {
+    let row = db
+        .prepare_cached(sql)?
+        .query_row([channel, external_id], |r| {
+            Ok((
+                Reporter {
+                    id: ReporterId(r.get("id")?),
+                    name: r.get("name")?,
+                    department: r.get("department")?,
+                    phone: r.get("phone")?,
+                    vip: r.get("vip")?,
+                    language: r.get("language")?,
+                },
+                r.get::<_, Option<String>>("conversation")?,
+                r.get::<_, Option<String>>("conversation_at")?,
+                r.get::<_, bool>("engineer")?,
+            ))
+        })
+        .optional()?;
+    let Some((reporter, state, at, engineer)) = row else {
+        return Ok(None);
+    };
+    let conversation = match (state, at) {
+        (Some(state), Some(at)) => Some((state, parse_time(&at)?)),
+        _ => None,
+    };
+    Ok(Some((reporter, conversation, engineer)))
+}
+
+/// A conversation's state (`None` ends it) and its Telegram update's record, in the
+/// caller's transaction.
+pub(super) fn save_conversation_with(
+    db: &Connection,
+    (channel, external_id, state): (&str, &str, Option<&str>),
+    now: DateTime<Utc>,
+    update_id: i64,
+    replies: &str,
+) -> Result<(), StoreError> {
+    let now = time(now);
+    match state {
+        Some(state) => db
+            .prepare_cached(
+                "INSERT INTO conversations (channel, external_id, state, updated_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (channel, external_id)
+                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )?
+            .execute((channel, external_id, state, &now))?,
+        None => db
+            .prepare_cached("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")?
+            .execute((channel, external_id))?,
+    };
+    db.prepare_cached(
+        "UPDATE telegram_updates SET handled_at = $now, replies = $replies WHERE update_id = $id",
+    )?
+    .execute(named_params! { "$now": now, "$replies": replies, "$id": update_id })?;
+    Ok(())
+}
+
+/// As `Store::telegram_receive`, in the caller's transaction.
+pub(super) fn telegram_receive(
+    db: &Connection,
+    updates: &[(i64, String)],
+    now: DateTime<Utc>,
+    claim: bool,
+) -> Result<Vec<bool>, StoreError> {
+    let (started, attempts) = if claim {
+        (Some(time(now)), 1)
+    } else {
+        (None, 0)
+    };
+    let now = time(now);
+    let mut insert = db.prepare_cached(
+        "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (update_id) DO NOTHING",
+    )?;
+    // A batch may hold one id twice: only its first copy is new.
+    updates
+        .iter()
+        .map(|(id, body)| Ok(insert.execute((id, body, &now, &started, attempts))? == 1))
+        .collect()
+}
+
+/// As `Store::telegram_sent`, in the caller's transaction.
+pub(super) fn telegram_sent(
+    db: &Connection,
+    update_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = time(now);
+    let mut mark =
+        db.prepare_cached("UPDATE telegram_updates SET sent_at = $1 WHERE update_id = $2")?;
+    for id in update_ids {
+        mark.execute((&now, id))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_sqlx_writes_them_and_read_back() {
+        let t = DateTime::parse_from_rfc3339("2026-12-02T03:04:05.123456+00:00")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("time");
+        assert_eq!(time(t), "2026-12-02T03:04:05.123456+00:00");
+        assert_eq!(parse_time(&time(t)).expect("parses"), t);
+        let plain = parse_time("2026-12-02 03:04:05").expect("parses");
+        assert_eq!(time(plain), "2026-12-02T03:04:05+00:00");
+        assert!(matches!(
+            parse_time("yesterday"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}
