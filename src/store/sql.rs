@@ -747,46 +747,32 @@ macro_rules! repository {
 pub(super) use repository;
 
 /// The read behind `reporter_with_conversation`, for a channel (shared with the direct
-/// SQLite path, `direct.rs`).
+/// SQLite path, `direct.rs`). Whether the identity is also a linked engineer's comes in
+/// the same read: this runs per message, and nearly everyone is only a reporter.
 pub(super) fn reporter_with_conversation(channel: &str) -> &'static str {
-    // Whether the identity is also a linked engineer's, in the same read: this
-    // runs per message, and nearly everyone is only a reporter.
+    macro_rules! select {
+        ($engineer:literal) => {
+            concat!(
+                "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, ",
+                $engineer,
+                " AS engineer \
+                 FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
+                 LEFT JOIN conversations c \
+                   ON c.channel = i.channel AND c.external_id = i.external_id \
+                 WHERE i.channel = $1 AND i.external_id = $2"
+            )
+        };
+    }
     match channel {
         "telegram" => {
-            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-             EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id) AS engineer \
-             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-             WHERE i.channel = $1 AND i.external_id = $2"
+            select!("EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id)")
         }
         "discord" => {
-            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-             EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id) AS engineer \
-             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-             WHERE i.channel = $1 AND i.external_id = $2"
+            select!("EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id)")
         }
-        "web" => {
-            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-             EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id) AS engineer \
-             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-             WHERE i.channel = $1 AND i.external_id = $2"
-        }
+        "web" => select!("EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id)"),
         // The terminal names engineers by handle: always ask.
-        "console-engineer" => {
-            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-             TRUE AS engineer \
-             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-             WHERE i.channel = $1 AND i.external_id = $2"
-        }
-        _ => {
-            "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
-             FALSE AS engineer \
-             FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \
-             LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id \
-             WHERE i.channel = $1 AND i.external_id = $2"
-        }
+        "console-engineer" => select!("TRUE"),
+        _ => select!("FALSE"),
     }
 }
