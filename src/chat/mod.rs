@@ -62,6 +62,9 @@ fn payload_vars(payload: &serde_json::Value) -> BTreeMap<String, String> {
 
 /// Turns a step's replies into the door's record of it (see [`Chat::handle_recorded`]);
 /// `None` to write none.
+/// A command's replies, and the conversation it started (for the caller to save).
+type Commanded = (Vec<Outgoing>, Option<Conversation>);
+
 pub type Recorder<'a> = &'a (dyn Fn(&[Outgoing]) -> Option<StepRecord> + Sync);
 
 /// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
@@ -186,8 +189,17 @@ impl Chat {
             }
         }
         let Some(mut conv) = conversation else {
-            replies.extend(self.idle_input(person, &role, lang, input).await?);
-            return Ok((replies, false));
+            let (more, started) = self.idle_input(person, &role, lang, input).await?;
+            replies.extend(more);
+            // A report started (or a draft restored): its state goes with the door's record.
+            let recorded = match started {
+                Some(conv) => {
+                    self.save_recorded(person, Some(&conv), record(&replies))
+                        .await?
+                }
+                None => false,
+            };
+            return Ok((replies, recorded));
         };
         let step = self.flows.step(&mut conv, input);
         replies.extend(step.replies);
@@ -204,7 +216,11 @@ impl Chat {
             }
             Outcome::Command(cmd) => {
                 self.save(person, Some(&conv)).await?;
-                replies.extend(self.command(person, &role, conv.lang(), &cmd).await?);
+                let (more, started) = self.command(person, &role, conv.lang(), &cmd).await?;
+                replies.extend(more);
+                if let Some(started) = started {
+                    self.save(person, Some(&started)).await?;
+                }
             }
             Outcome::Submitted(answers) => {
                 let Role::Reporter(r) = &role else {
@@ -418,7 +434,7 @@ impl Chat {
         role: &Role,
         lang: Lang,
         input: Incoming,
-    ) -> Result<Vec<Outgoing>, ChatError> {
+    ) -> Result<Commanded, ChatError> {
         let (cmd, args) = match input {
             Incoming::Command(c, a) => (c, a),
             Incoming::Text(t) if t.trim_start().starts_with('/') => {
@@ -443,12 +459,12 @@ impl Chat {
         role: &Role,
         lang: Lang,
         cmd: &str,
-    ) -> Result<Vec<Outgoing>, ChatError> {
+    ) -> Result<Commanded, ChatError> {
         if cmd == "lang" {
             if let Role::Reporter(r) = role {
                 self.remember_lang(r, lang).await?;
             }
-            return Ok(vec![]);
+            return Ok((vec![], None));
         }
         self.command_with_args(person, role, lang, cmd, "").await
     }
@@ -460,20 +476,22 @@ impl Chat {
         lang: Lang,
         cmd: &str,
         args: &str,
-    ) -> Result<Vec<Outgoing>, ChatError> {
+    ) -> Result<Commanded, ChatError> {
+        if let ("start" | "report", Role::Reporter(r)) = (cmd, role) {
+            return self.start_report(person, r, lang, args).await;
+        }
         let none = serde_json::Value::Null;
-        match (cmd, role) {
+        let replies = match (cmd, role) {
             ("status" | "mytickets" | "jobs", _) => self.status(role, lang).await,
             ("lang", _) => {
                 let new = match args.trim() {
                     "en" | "english" | "English" => Lang::En,
                     "zh" | "zh-cn" | "zh-CN" | "中文" => Lang::ZhCn,
                     _ => {
-                        return Ok(vec![Outgoing::Text(self.flows.text(
-                            "lang_usage",
-                            lang,
-                            &none,
-                        ))]);
+                        return Ok((
+                            vec![Outgoing::Text(self.flows.text("lang_usage", lang, &none))],
+                            None,
+                        ));
                     }
                 };
                 if let Role::Reporter(r) = role {
@@ -490,51 +508,59 @@ impl Chat {
             }
             ("job", Role::Engineer(e)) => self.open_job(person, e, args.trim(), lang).await,
             (_, Role::Engineer(_)) => self.status(role, lang).await,
-            ("start" | "report", Role::Reporter(r)) => {
-                let mut known = BTreeMap::new();
-                if let Some(d) = &r.department {
-                    known.insert("department".to_owned(), d.clone());
-                }
-                if let Some(p) = &r.phone {
-                    known.insert("phone".to_owned(), p.clone());
-                }
-                // A QR sticker's deep link: /start asset_PRN-3F-02 fills in the device.
-                if let Some(tag) = args.trim().strip_prefix("asset_") {
-                    known.insert("asset_tag".to_owned(), tag.to_owned());
-                }
-                // An unfinished report discarded for idleness comes back for a day.
-                let since = self.desk.now() - DRAFT_KEPT;
-                let draft = self
-                    .desk
-                    .store()
-                    .take_draft(&person.channel, &person.external_id, since)
-                    .await?;
-                if let Some(conv) =
-                    draft.and_then(|d| serde_json::from_str::<Conversation>(&d).ok())
-                    && self.flows.is_valid(&conv)
-                {
-                    self.save(person, Some(&conv)).await?;
-                    let mut replies = vec![Outgoing::Text(self.flows.text(
-                        "draft_restored",
-                        conv.lang(),
-                        &none,
-                    ))];
-                    replies.extend(self.flows.current(&conv));
-                    return Ok(replies);
-                }
-                let (conv, replies) = self
-                    .flows
-                    .start("fault_report", lang, &known)
-                    .map_err(|e| ChatError::State(e.to_string()))?;
-                self.save(person, Some(&conv)).await?;
-                Ok(replies)
-            }
             _ => Ok(vec![Outgoing::Text(self.flows.text(
                 "unknown_command",
                 lang,
                 &none,
             ))]),
+        }?;
+        Ok((replies, None))
+    }
+
+    /// `/start`, `/report`: a new report (or the draft kept from an idle one), returned to
+    /// be saved by the caller.
+    async fn start_report(
+        &self,
+        person: &Person,
+        r: &Reporter,
+        lang: Lang,
+        args: &str,
+    ) -> Result<Commanded, ChatError> {
+        let none = serde_json::Value::Null;
+        let mut known = BTreeMap::new();
+        if let Some(d) = &r.department {
+            known.insert("department".to_owned(), d.clone());
         }
+        if let Some(p) = &r.phone {
+            known.insert("phone".to_owned(), p.clone());
+        }
+        // A QR sticker's deep link: /start asset_PRN-3F-02 fills in the device.
+        if let Some(tag) = args.trim().strip_prefix("asset_") {
+            known.insert("asset_tag".to_owned(), tag.to_owned());
+        }
+        // An unfinished report discarded for idleness comes back for a day.
+        let since = self.desk.now() - DRAFT_KEPT;
+        let draft = self
+            .desk
+            .store()
+            .take_draft(&person.channel, &person.external_id, since)
+            .await?;
+        if let Some(conv) = draft.and_then(|d| serde_json::from_str::<Conversation>(&d).ok())
+            && self.flows.is_valid(&conv)
+        {
+            let mut replies = vec![Outgoing::Text(self.flows.text(
+                "draft_restored",
+                conv.lang(),
+                &none,
+            ))];
+            replies.extend(self.flows.current(&conv));
+            return Ok((replies, Some(conv)));
+        }
+        let (conv, replies) = self
+            .flows
+            .start("fault_report", lang, &known)
+            .map_err(|e| ChatError::State(e.to_string()))?;
+        Ok((replies, Some(conv)))
     }
 
     async fn remember_lang(&self, r: &Reporter, lang: Lang) -> Result<(), ChatError> {
