@@ -60,11 +60,11 @@ fn payload_vars(payload: &serde_json::Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Turns a step's replies into the door's record of it (see [`Chat::handle_recorded`]);
-/// `None` to write none.
 /// A command's replies, and the conversation it started (for the caller to save).
 type Commanded = (Vec<Outgoing>, Option<Conversation>);
 
+/// Turns a step's replies into the door's record of it (see [`Chat::handle_recorded`]);
+/// `None` to write none.
 pub type Recorder<'a> = &'a (dyn Fn(&[Outgoing]) -> Option<StepRecord> + Sync);
 
 /// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
