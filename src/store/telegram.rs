@@ -107,8 +107,8 @@ impl PgStore {
         now: DateTime<Utc>,
         claim: bool,
     ) -> Result<Vec<bool>, StoreError> {
-        // One statement per chunk (a polled batch is up to 100): each statement is
-        // a round trip to the driver's thread. Claimed rows start as attempt 1.
+        // One statement per chunk (a polled batch is up to 100): each statement is a
+        // round trip to the server. Claimed rows start as attempt 1.
         let (started, attempts) = if claim { (Some(now), 1) } else { (None, 0) };
         let mut inserted = HashSet::with_capacity(updates.len());
         for chunk in updates.chunks(RECEIVE_CHUNK) {
