@@ -111,9 +111,16 @@ async fn main() {
             s.timeouts,
             s.errors,
             s.first_error
+                .as_ref()
                 .map(|e| format!(" (first: {e})"))
                 .unwrap_or_default()
         );
+        for l in s.slowest_steps(3) {
+            println!(
+                "  slow step {}: p50 {:.1} ms, p99 {:.1} ms ({} answered)",
+                l.step, l.p50, l.p99, l.count
+            );
+        }
         assert!(s.steps > 0, "no step was answered");
     }
 }

@@ -45,6 +45,7 @@ pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSu
     summarize(
         opts.users,
         elapsed,
+        script,
         all,
         after
             .too_many_requests
@@ -77,7 +78,7 @@ async fn virtual_user(
         walks += 1;
         let mut completed = true;
         let first = result.repetitions == 0;
-        for ScriptLine { step, once } in &script.steps {
+        for (line, ScriptLine { step, once }) in script.steps.iter().enumerate() {
             if *once && !first {
                 continue;
             }
@@ -85,9 +86,7 @@ async fn virtual_user(
                 break 'walks;
             }
             match take_step(&sim, user, step, step_timeout, stop_at).await {
-                StepOutcome::Answered(d) => result
-                    .latencies_us
-                    .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                StepOutcome::Answered(d) => result.answered(line, d),
                 StepOutcome::Stopped => break 'walks,
                 StepOutcome::Timeout => {
                     result.timeouts += 1;

@@ -196,20 +196,86 @@ pub struct LoadSummary {
     /// The first error or timeout, to start debugging from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// Reply latency of each script line (in script order), to tell which step is slow.
+    pub by_step: Vec<StepLatency>,
     /// 429 answers the bot received during the run.
     pub too_many_requests: u64,
     /// Bot API requests the bot made during the run.
     pub bot_requests: u64,
 }
 
+/// The reply latency of one script line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepLatency {
+    /// The line as written in the script.
+    pub step: String,
+    /// Answered steps.
+    pub count: u64,
+    /// Median, milliseconds.
+    pub p50: f64,
+    /// 99th percentile, milliseconds.
+    pub p99: f64,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Text(text) => f.write_str(text),
+            Step::Tap(label) => write!(f, "[{label}]"),
+            Step::Photo(None) => f.write_str("<photo>"),
+            Step::Photo(Some(caption)) => write!(f, "<photo {caption}>"),
+            Step::Contact(phone) => write!(f, "<contact {phone}>"),
+        }
+    }
+}
+
+impl LoadSummary {
+    /// The `n` script lines with the worst p99 (those answered at least once): where the
+    /// tail comes from.
+    pub fn slowest_steps(&self, n: usize) -> Vec<&StepLatency> {
+        let mut steps: Vec<&StepLatency> = self.by_step.iter().filter(|l| l.count > 0).collect();
+        steps.sort_by(|a, b| b.p99.total_cmp(&a.p99));
+        steps.truncate(n);
+        steps
+    }
+}
+
 /// What one virtual user saw (and, summed, what all of them saw).
 #[derive(Debug, Default)]
 pub(crate) struct UserResult {
-    pub(crate) latencies_us: Vec<u64>,
+    /// Reply latencies by script line.
+    pub(crate) latencies_us: Vec<Vec<u64>>,
     pub(crate) repetitions: u64,
     pub(crate) timeouts: u64,
     pub(crate) errors: u64,
     pub(crate) first_error: Option<String>,
+}
+
+impl UserResult {
+    /// Records an answered step of script line `line`.
+    pub(crate) fn answered(&mut self, line: usize, took: Duration) {
+        if self.latencies_us.len() <= line {
+            self.latencies_us.resize_with(line + 1, Vec::new);
+        }
+        self.latencies_us[line].push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Adds what another user saw.
+    fn add(&mut self, other: UserResult) {
+        if self.latencies_us.len() < other.latencies_us.len() {
+            self.latencies_us
+                .resize_with(other.latencies_us.len(), Vec::new);
+        }
+        for (line, us) in self.latencies_us.iter_mut().zip(other.latencies_us) {
+            line.extend(us);
+        }
+        self.repetitions += other.repetitions;
+        self.timeouts += other.timeouts;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
 }
 
 /// Waits for every virtual user and sums up what they saw.
@@ -217,15 +283,7 @@ pub(crate) async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> U
     let mut all = UserResult::default();
     for t in tasks {
         match t.await {
-            Ok(r) => {
-                all.latencies_us.extend(r.latencies_us);
-                all.repetitions += r.repetitions;
-                all.timeouts += r.timeouts;
-                all.errors += r.errors;
-                if all.first_error.is_none() {
-                    all.first_error = r.first_error;
-                }
-            }
+            Ok(r) => all.add(r),
             Err(e) => {
                 all.errors += 1;
                 all.first_error
@@ -236,16 +294,36 @@ pub(crate) async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> U
     all
 }
 
-/// The summary of a run of `users` that took `elapsed` seconds; `too_many_requests` and
-/// `bot_requests` are the stand-in's counters' growth over the run.
+/// The summary of a run of `users` walking `script` that took `elapsed` seconds;
+/// `too_many_requests` and `bot_requests` are the stand-in's counters' growth over the run.
 pub(crate) fn summarize(
     users: u32,
     elapsed: f64,
+    script: &Script,
     all: UserResult,
     too_many_requests: u64,
     bot_requests: u64,
 ) -> LoadSummary {
-    let steps = all.latencies_us.len() as u64;
+    let by_step = script
+        .steps
+        .iter()
+        .zip(
+            all.latencies_us
+                .iter()
+                .chain(std::iter::repeat(&Vec::new())),
+        )
+        .map(|(line, us)| {
+            let l = latency(us.clone());
+            StepLatency {
+                step: line.step.to_string(),
+                count: us.len() as u64,
+                p50: l.p50,
+                p99: l.p99,
+            }
+        })
+        .collect();
+    let every: Vec<u64> = all.latencies_us.into_iter().flatten().collect();
+    let steps = every.len() as u64;
     LoadSummary {
         users,
         elapsed_s: round3(elapsed),
@@ -256,7 +334,8 @@ pub(crate) fn summarize(
             0.0
         },
         repetitions: all.repetitions,
-        latency_ms: latency(all.latencies_us),
+        latency_ms: latency(every),
+        by_step,
         timeouts: all.timeouts,
         errors: all.errors,
         first_error: all.first_error,
@@ -292,6 +371,7 @@ pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSu
     summarize(
         opts.users,
         elapsed,
+        script,
         all,
         after
             .too_many_requests
@@ -348,7 +428,7 @@ async fn virtual_user(
         walks += 1;
         let mut completed = true;
         let first = result.repetitions == 0;
-        for ScriptLine { step, once } in &script.steps {
+        for (line, ScriptLine { step, once }) in script.steps.iter().enumerate() {
             if *once && !first {
                 continue;
             }
@@ -356,7 +436,7 @@ async fn virtual_user(
                 break 'walks;
             }
             match take_step(&sim, &shared, user, step, step_timeout, stop_at).await {
-                StepOutcome::Answered(d) => result.latencies_us.push(d.as_micros() as u64),
+                StepOutcome::Answered(d) => result.answered(line, d),
                 StepOutcome::Stopped => break 'walks,
                 StepOutcome::Timeout => {
                     result.timeouts += 1;
@@ -485,6 +565,37 @@ mod tests {
         );
         assert!(Script::parse("[unclosed").is_err());
         assert!(Script::parse("# only\n").is_err());
+    }
+
+    #[test]
+    fn latencies_are_summed_per_script_line() {
+        let script = Script::parse("/report\n[卡纸]\n@once 财务部\n").expect("valid");
+        let ms = Duration::from_millis;
+        let mut a = UserResult::default();
+        a.answered(0, ms(10));
+        a.answered(1, ms(30));
+        a.answered(2, ms(50));
+        let mut b = UserResult::default();
+        b.answered(0, ms(20));
+        b.answered(1, ms(40));
+        a.add(b);
+        let s = summarize(2, 1.0, &script, a, 0, 0);
+        assert_eq!(s.steps, 5);
+        let lines: Vec<_> = s
+            .by_step
+            .iter()
+            .map(|l| (l.step.as_str(), l.count, l.p50, l.p99))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                ("/report", 2, 10.0, 20.0),
+                ("[卡纸]", 2, 30.0, 40.0),
+                ("财务部", 1, 50.0, 50.0)
+            ]
+        );
+        let slowest: Vec<_> = s.slowest_steps(2).iter().map(|l| l.step.as_str()).collect();
+        assert_eq!(slowest, vec!["财务部", "[卡纸]"]);
     }
 
     #[test]
