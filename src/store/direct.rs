@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 use sqlx::SqliteConnection;
 
-use super::{Reporter, StoreError};
+use super::{Reporter, StoreError, sql};
 use crate::domain::ReporterId;
 
 /// Idle read connections kept open (reads run to completion without yielding, so no more
@@ -145,22 +145,18 @@ pub(super) fn save_conversation_with(
 ) -> Result<(), StoreError> {
     let now = time(now);
     match state {
-        Some(state) => db
-            .prepare_cached(
-                "INSERT INTO conversations (channel, external_id, state, updated_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (channel, external_id)
-                 DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-            )?
-            .execute((channel, external_id, state, &now))?,
+        Some(state) => db.prepare_cached(sql::SAVE_CONVERSATION)?.execute((
+            channel,
+            external_id,
+            state,
+            &now,
+        ))?,
         None => db
-            .prepare_cached("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")?
+            .prepare_cached(sql::END_CONVERSATION)?
             .execute((channel, external_id))?,
     };
-    db.prepare_cached(
-        "UPDATE telegram_updates SET handled_at = $now, replies = $replies WHERE update_id = $id",
-    )?
-    .execute(named_params! { "$now": now, "$replies": replies, "$id": update_id })?;
+    db.prepare_cached(super::telegram::HANDLED)?
+        .execute(named_params! { "$1": update_id, "$2": now, "$3": replies })?;
     Ok(())
 }
 

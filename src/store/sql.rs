@@ -1,5 +1,15 @@
 //! The repository's SQL, written once and instantiated for each backend.
 
+/// Saves a conversation's state: `$1` channel, `$2` external id, `$3` state, `$4` time.
+pub(super) const SAVE_CONVERSATION: &str =
+    "INSERT INTO conversations (channel, external_id, state, updated_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (channel, external_id)
+     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
+
+/// Ends a conversation: `$1` channel, `$2` external id.
+pub(super) const END_CONVERSATION: &str =
+    "DELETE FROM conversations WHERE channel = $1 AND external_id = $2";
+
 /// Implements the repository methods on `$store` (which provides `begin()` and `reader()`)
 /// for the sqlx database `$db`.
 macro_rules! repository {
@@ -552,17 +562,12 @@ macro_rules! repository {
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
                 match state {
-                    Some(state) => sqlx::query(
-                        "INSERT INTO conversations (channel, external_id, state, updated_at)
-                         VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (channel, external_id)
-                         DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                    )
+                    Some(state) => sqlx::query($crate::store::sql::SAVE_CONVERSATION)
                     .bind(channel)
                     .bind(external_id)
                     .bind(state)
                     .bind(now),
-                    None => sqlx::query("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")
+                    None => sqlx::query($crate::store::sql::END_CONVERSATION)
                         .bind(channel)
                         .bind(external_id),
                 }
@@ -598,7 +603,7 @@ macro_rules! repository {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    sqlx::query("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")
+                    sqlx::query($crate::store::sql::END_CONVERSATION)
                         .bind(channel)
                         .bind(external_id)
                         .execute(&mut *tx)

@@ -31,6 +31,10 @@ pub enum StepRecord {
     },
 }
 
+/// An update handled: `$1` its id, `$2` the time, `$3` the replies to send (JSON).
+pub(super) const HANDLED: &str =
+    "UPDATE telegram_updates SET handled_at = $2, replies = $3 WHERE update_id = $1";
+
 /// The door's small per-update writes, as functions of a connection: SQLite runs them in
 /// the store's group commit (shared with conversation saves, so one transaction carries
 /// many people's steps), PostgreSQL in a transaction each. Those on every message's path
@@ -83,14 +87,12 @@ macro_rules! telegram_writes {
                 replies: &str,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE telegram_updates SET handled_at = $2, replies = $3 WHERE update_id = $1",
-                )
-                .bind(update_id)
-                .bind(now)
-                .bind(replies)
-                .execute(&mut *c)
-                .await?;
+                sqlx::query(HANDLED)
+                    .bind(update_id)
+                    .bind(now)
+                    .bind(replies)
+                    .execute(&mut *c)
+                    .await?;
                 Ok(())
             }
         }
@@ -438,7 +440,7 @@ macro_rules! telegram_sql {
                     .await
                     .map_err(StoreError::from_write)?;
                 // A conversation begun as a reporter does not carry over to the engineer.
-                sqlx::query("DELETE FROM conversations WHERE channel = $1 AND external_id = $2")
+                sqlx::query(super::sql::END_CONVERSATION)
                     .bind(channel)
                     .bind(external_id)
                     .execute(&mut *tx)
