@@ -314,11 +314,15 @@ impl Desk {
         write.clocks = clocks.0;
         write.end_conversation = end_conversation;
         let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
+        let queued = !write.outbox.is_empty();
         let stored = self
             .store
             .insert_ticket(&self.policy.ticket_prefix, year, remember, write)
             .await?;
-        self.signal.notify_one();
+        // The dispatcher's claim is a write: wake it only when there is something to send.
+        if queued {
+            self.signal.notify_one();
+        }
         tracing::info!(ticket = %stored.number, priority = %stored.priority, status = %stored.status, "ticket reported");
         Ok(stored)
     }
@@ -367,9 +371,12 @@ impl Desk {
             let mut write = self.write_for(caller, change, &roster, now);
             write.clocks = moved;
             let verb = write.audit.action.clone();
+            let queued = !write.outbox.is_empty();
             match self.store.update_ticket(write).await {
                 Ok(t) => {
-                    self.signal.notify_one();
+                    if queued {
+                        self.signal.notify_one();
+                    }
                     tracing::info!(ticket = %t.number, action = %verb, status = %t.status, "ticket changed");
                     return Ok(t);
                 }

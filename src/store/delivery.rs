@@ -112,6 +112,18 @@ macro_rules! delivery {
                 lease_until: DateTime<Utc>,
                 limit: i64,
             ) -> Result<Vec<OutboxMessage>, StoreError> {
+                // The dispatcher looks every second and after every change: look before
+                // taking the writer (on SQLite, the one the chat path's commits wait for).
+                let (due,): (bool,) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'pending'
+                       AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1))",
+                )
+                .bind(now)
+                .fetch_one(self.reader())
+                .await?;
+                if !due {
+                    return Ok(Vec::new());
+                }
                 let mut tx = self.begin().await?;
                 // An older message to the same person holds this one back if it is due,
                 // failing or rate limited (order kept); one held for quiet hours does not
