@@ -155,9 +155,31 @@ pub(super) fn save_conversation_with(
             .prepare_cached(sql::END_CONVERSATION)?
             .execute((channel, external_id))?,
     };
+    telegram_handled(db, update_id, &now, replies)
+}
+
+/// As `Store::telegram_handled` (`now` as [`time`] writes it), in the caller's transaction.
+pub(super) fn telegram_handled(
+    db: &Connection,
+    update_id: i64,
+    now: &str,
+    replies: &str,
+) -> Result<(), StoreError> {
     db.prepare_cached(super::telegram::HANDLED)?
         .execute(named_params! { "$1": update_id, "$2": now, "$3": replies })?;
     Ok(())
+}
+
+/// Whether a draft kept since `since` exists (most reports have none).
+pub(super) fn draft_exists(
+    db: &Connection,
+    channel: &str,
+    external_id: &str,
+    since: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .prepare_cached(sql::DRAFT_EXISTS)?
+        .query_row((channel, external_id, time(since)), |r| r.get(0))?)
 }
 
 /// As `Store::telegram_receive`, in the caller's transaction.

@@ -7,6 +7,7 @@
 
 mod attachments;
 mod cards;
+mod checkpoint;
 mod delivery;
 mod direct;
 mod discord;
@@ -315,6 +316,8 @@ pub struct SqliteStore {
     batch: writer::GroupCommit,
     /// Readers for the per-message path (none for an in-memory database).
     direct: Option<Arc<direct::Readers>>,
+    /// WAL checkpoints, off the writer's path (none for an in-memory database).
+    _checkpoints: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 /// PostgreSQL backend.
@@ -450,6 +453,28 @@ impl Store {
         }
     }
 
+    /// Takes back a draft discarded at or after `drafts_since`, if any. Every report
+    /// starts here and few have a draft: on a SQLite file, a direct read looks first.
+    pub async fn take_draft(
+        &self,
+        channel: &str,
+        external_id: &str,
+        drafts_since: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Sqlite(SqliteStore {
+                direct: Some(readers),
+                ..
+            }) if !readers
+                .read(|db| direct::draft_exists(db, channel, external_id, drafts_since))? =>
+            {
+                Ok(None)
+            }
+            Store::Sqlite(s) => s.take_draft(channel, external_id, drafts_since).await,
+            Store::Postgres(s) => s.take_draft(channel, external_id, drafts_since).await,
+        }
+    }
+
     /// Connects to `sqlite://FILE` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
@@ -464,10 +489,11 @@ impl Store {
                 .foreign_keys(true);
             // A connection to a local file does not go stale: no ping (a round trip to the
             // connection's thread) before each use.
+            // The writer never checkpoints inside a commit: `checkpoint.rs` does, aside.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(4)
@@ -476,12 +502,21 @@ impl Store {
                 .await?;
             let batch = writer::GroupCommit::start(write.clone())?;
             let file = options.get_filename();
-            let direct = file.is_file().then(|| Arc::new(direct::Readers::new(file)));
+            // An in-memory database has neither a file to read directly nor a WAL.
+            let (direct, checkpoints) = if file.is_file() {
+                (
+                    Some(Arc::new(direct::Readers::new(file))),
+                    Some(Arc::new(checkpoint::Checkpointer::start(file)?)),
+                )
+            } else {
+                (None, None)
+            };
             Ok(Store::Sqlite(SqliteStore {
                 write,
                 read,
                 batch,
                 direct,
+                _checkpoints: checkpoints,
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -656,8 +691,6 @@ delegate! {
     /// Moves conversations idle since before `idle_since` to drafts (returning them, to
     /// tell their users) and forgets drafts discarded before `drafts_since`.
     pub async fn expire_conversations(&self, idle_since: DateTime<Utc>, drafts_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<(String, String, String)>, StoreError>;
-    /// Takes back a draft discarded at or after `drafts_since`, if any.
-    pub async fn take_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// A reporter's chat identities: (channel, external id).
     pub async fn reporter_identities(&self, id: ReporterId) -> Result<Vec<(String, String)>, StoreError>;
     /// One ticket by id.

@@ -10,6 +10,10 @@ pub(super) const SAVE_CONVERSATION: &str =
 pub(super) const END_CONVERSATION: &str =
     "DELETE FROM conversations WHERE channel = $1 AND external_id = $2";
 
+/// Whether a draft kept since `$3` exists: `$1` channel, `$2` external id.
+pub(super) const DRAFT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM conversation_drafts
+     WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3)";
+
 /// Implements the repository methods on `$store` (which provides `begin()` and `reader()`)
 /// for the sqlx database `$db`.
 macro_rules! repository {
@@ -625,10 +629,7 @@ macro_rules! repository {
             ) -> Result<Option<String>, StoreError> {
                 // Every report starts here and few have a draft: look before taking the
                 // single writer.
-                let (any,): (bool,) = sqlx::query_as(
-                    "SELECT EXISTS (SELECT 1 FROM conversation_drafts
-                     WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3)",
-                )
+                let (any,): (bool,) = sqlx::query_as($crate::store::sql::DRAFT_EXISTS)
                 .bind(channel)
                 .bind(external_id)
                 .bind(drafts_since)

@@ -3,7 +3,6 @@
 //! with.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -80,27 +79,29 @@ macro_rules! telegram_writes {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
-
-            async fn telegram_handled_in(
-                c: &mut <$db as sqlx::Database>::Connection,
-                update_id: i64,
-                replies: &str,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                sqlx::query(HANDLED)
-                    .bind(update_id)
-                    .bind(now)
-                    .bind(replies)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            }
         }
     };
 }
 
 telegram_writes!(SqliteStore, sqlx::Sqlite);
 telegram_writes!(PgStore, sqlx::Postgres);
+
+impl PgStore {
+    async fn telegram_handled_in(
+        c: &mut sqlx::PgConnection,
+        update_id: i64,
+        replies: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(HANDLED)
+            .bind(update_id)
+            .bind(now)
+            .bind(replies)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+}
 
 impl PgStore {
     async fn telegram_receive_in(
@@ -211,11 +212,12 @@ impl SqliteStore {
         replies: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let replies = Arc::new(replies.to_owned());
-        grouped!(self, |c| {
-            let replies = replies.clone();
-            async move { Self::telegram_handled_in(c, update_id, &replies, now).await }
-        })
+        let replies = replies.to_owned();
+        self.batch
+            .run_direct(move |db| {
+                direct::telegram_handled(db, update_id, &direct::time(now), &replies)
+            })
+            .await
     }
 
     async fn telegram_sent(
