@@ -11,17 +11,18 @@ pub mod telegram;
 pub mod web;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::desk::{Desk, DeskError, notice_payload};
 use crate::domain::routing::Engineer;
-use crate::domain::ticket::Caller;
+use crate::domain::ticket::{Caller, Ticket};
 use crate::flow::{
     Conversation, Flows, Incoming, Lang, Outcome, Outgoing, report_form, to_ticket_action,
 };
-use crate::store::{Reporter, StepRecord, StoreError, TicketFilter};
+use crate::store::{Reporter, StepRecord, StoreError, TicketFilter, TicketRecord};
 
 /// Who is talking, as a door knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +61,17 @@ fn payload_vars(payload: &serde_json::Value) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The reply to a filed report, naming the ticket.
+fn receipt(flows: &Flows, t: &Ticket, lang: Lang) -> Outgoing {
+    Outgoing::Text(flows.text("ticket_received", lang, &notice_payload(t, None, None)))
+}
+
 /// A command's replies, and the conversation it started (for the caller to save).
 type Commanded = (Vec<Outgoing>, Option<Conversation>);
 
 /// Turns a step's replies into the door's record of it (see [`Chat::handle_recorded`]);
-/// `None` to write none.
-pub type Recorder<'a> = &'a (dyn Fn(&[Outgoing]) -> Option<StepRecord> + Sync);
+/// `None` to write none. Shared: a report's record is made in its ticket's transaction.
+pub type Recorder = Arc<dyn Fn(&[Outgoing]) -> Option<StepRecord> + Send + Sync>;
 
 /// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
 pub const DEFAULT_IDLE: Duration = Duration::minutes(30);
@@ -114,7 +120,9 @@ impl Chat {
         person: &Person,
         input: Incoming,
     ) -> Result<Vec<Outgoing>, ChatError> {
-        let (replies, _) = self.handle_recorded(person, input, &|_| None).await?;
+        let (replies, _) = self
+            .handle_recorded(person, input, Arc::new(|_| None))
+            .await?;
         Ok(replies)
     }
 
@@ -128,7 +136,7 @@ impl Chat {
         &self,
         person: &Person,
         input: Incoming,
-        record: Recorder<'_>,
+        record: Recorder,
     ) -> Result<(Vec<Outgoing>, bool), ChatError> {
         let lock = self.lock_for(person);
         let _turn = lock.lock().await;
@@ -232,7 +240,13 @@ impl Chat {
                         self.save(person, None).await?;
                         replies.extend(self.closing(r, &conv, &answers).await);
                     }
-                    _ => replies.extend(self.submit(person, r, conv, &answers).await?),
+                    _ => {
+                        let (receipt, filed) = self
+                            .submit(person, r, conv, &answers, &replies, &record)
+                            .await?;
+                        replies.extend(receipt);
+                        recorded = filed;
+                    }
                 }
             }
             Outcome::JobAction(job) => {
@@ -606,36 +620,53 @@ impl Chat {
         Ok(vec![Outgoing::Text(text)])
     }
 
-    /// The reporter pressed "submit": file the report (ending the conversation in the
-    /// same transaction) and answer with the receipt.
+    /// The reporter pressed "submit": file the report (ending the conversation, and with
+    /// the door's record of the step after the replies `before`, in the same transaction)
+    /// and answer with the receipt; true if the record was written.
     async fn submit(
         &self,
         person: &Person,
         r: &Reporter,
         conv: Conversation,
         answers: &BTreeMap<String, String>,
-    ) -> Result<Vec<Outgoing>, ChatError> {
+        before: &[Outgoing],
+        record: &Recorder,
+    ) -> Result<(Vec<Outgoing>, bool), ChatError> {
         let form = report_form(answers, self.desk.now());
         let caller = Caller::Reporter(r.id);
+        let lang = conv.lang();
+        let recorded = Arc::new(AtomicBool::new(false));
+        let ticket_record = {
+            let (flows, before, record, recorded) = (
+                self.flows.clone(),
+                before.to_vec(),
+                record.clone(),
+                recorded.clone(),
+            );
+            TicketRecord(Arc::new(move |t: &Ticket| {
+                let mut all = before.clone();
+                all.push(receipt(&flows, t, lang));
+                let made = record(&all);
+                recorded.store(made.is_some(), Ordering::Relaxed);
+                made
+            }))
+        };
+        let chat = (person.channel.as_str(), person.external_id.as_str());
         match self
             .desk
-            .report_from_chat(&caller, r.id, form, &person.channel, &person.external_id)
+            .report_from_chat(&caller, r.id, form, chat, Some(ticket_record))
             .await
         {
-            Ok(t) => {
-                let payload = notice_payload(&t, None, None);
-                Ok(vec![Outgoing::Text(self.flows.text(
-                    "ticket_received",
-                    conv.lang(),
-                    &payload,
-                ))])
-            }
+            Ok(t) => Ok((
+                vec![receipt(&self.flows, &t, lang)],
+                recorded.load(Ordering::Relaxed),
+            )),
             Err(DeskError::Invalid(problems)) => {
                 // The flows validate as the desk does, so this means they disagree: keep the
                 // conversation at the summary and say what the desk refused.
                 self.save(person, Some(&conv)).await?;
                 let lines: Vec<String> = problems.into_iter().map(|p| p.message).collect();
-                Ok(vec![Outgoing::Text(lines.join("\n"))])
+                Ok((vec![Outgoing::Text(lines.join("\n"))], false))
             }
             Err(e) => {
                 self.save(person, Some(&conv)).await?;

@@ -59,7 +59,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::cards::{self, CardWall};
-use super::{Chat, Person};
+use super::{Chat, Person, Recorder};
 use crate::flow::{Flows, Incoming, Lang, Outgoing};
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel, Pieces};
 use crate::store::{StepRecord, StoreError};
@@ -991,18 +991,21 @@ impl Inner {
     ) -> (Vec<Reply>, bool) {
         let (update, first) = record.map_or((None, Vec::new()), |(u, f)| (Some(u), f));
         // The replies rendered for the record, kept so they are not rendered again.
-        let rendered: Mutex<Option<Vec<Reply>>> = Mutex::new(None);
-        let recorder = |out: &[Outgoing]| {
-            let update_id = update?;
-            let mut all = first.clone();
-            all.extend(render(out, chat));
-            let replies = serde_json::to_string(&all)
-                .map_err(|e| tracing::error!(error = %e, "telegram: replies not encoded"))
-                .ok()?;
-            *lock(&rendered) = Some(all);
-            Some(StepRecord::TelegramHandled { update_id, replies })
+        let rendered: Arc<Mutex<Option<Vec<Reply>>>> = Arc::default();
+        let recorder: Recorder = {
+            let (rendered, first) = (rendered.clone(), first.clone());
+            Arc::new(move |out: &[Outgoing]| {
+                let update_id = update?;
+                let mut all = first.clone();
+                all.extend(render(out, chat));
+                let replies = serde_json::to_string(&all)
+                    .map_err(|e| tracing::error!(error = %e, "telegram: replies not encoded"))
+                    .ok()?;
+                *lock(&rendered) = Some(all);
+                Some(StepRecord::TelegramHandled { update_id, replies })
+            })
         };
-        match self.chat.handle_recorded(person, input, &recorder).await {
+        match self.chat.handle_recorded(person, input, recorder).await {
             Ok((out, true)) => match lock(&rendered).take() {
                 Some(all) => (all, true),
                 None => (with_first(first, render(&out, chat)), true),

@@ -31,7 +31,7 @@ use crate::domain::ticket::{
 };
 use crate::store::{
     Actor, AuditEvent, NewAuditEvent, NewEngineer, NewOutboxMessage, Page, Recipient, Reporter,
-    Roster, Scope, Store, StoreError, TicketFilter, TicketWrite,
+    Roster, Scope, Store, StoreError, TicketFilter, TicketRecord, TicketWrite,
 };
 
 /// Why the desk refused or failed a call. `Display` is the sentence shown to the person.
@@ -193,21 +193,22 @@ impl Desk {
         reporter: ReporterId,
         form: ReportForm,
     ) -> Result<Ticket, DeskError> {
-        self.report_ending(caller, reporter, form, None).await
+        self.report_ending(caller, reporter, form, None, None).await
     }
 
     /// [`Desk::report`] from a chat conversation, which is deleted in the ticket's own
-    /// transaction: the report is filed exactly once even if the reply is lost.
+    /// transaction (with the door's `record` of the step, if any): the report is filed
+    /// exactly once even if the reply is lost.
     pub async fn report_from_chat(
         &self,
         caller: &Caller,
         reporter: ReporterId,
         form: ReportForm,
-        channel: &str,
-        external_id: &str,
+        (channel, external_id): (&str, &str),
+        record: Option<TicketRecord>,
     ) -> Result<Ticket, DeskError> {
         let conversation = Some((channel.to_owned(), external_id.to_owned()));
-        self.report_ending(caller, reporter, form, conversation)
+        self.report_ending(caller, reporter, form, conversation, record)
             .await
     }
 
@@ -217,6 +218,7 @@ impl Desk {
         reporter: ReporterId,
         form: ReportForm,
         end_conversation: Option<(String, String)>,
+        record: Option<TicketRecord>,
     ) -> Result<Ticket, DeskError> {
         let allowed = caller.is_manager() || *caller == Caller::Reporter(reporter);
         if !allowed {
@@ -313,6 +315,7 @@ impl Desk {
         let mut write = self.write_for(caller, change, &roster, now);
         write.clocks = clocks.0;
         write.end_conversation = end_conversation;
+        write.record = record;
         let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
         let queued = !write.outbox.is_empty();
         let stored = self
@@ -676,6 +679,7 @@ impl Desk {
             clocks: Vec::new(),
             survey,
             end_conversation: None,
+            record: None,
         }
     }
 }

@@ -212,6 +212,23 @@ pub struct TicketWrite {
     /// A chat conversation (channel, external id) that this write completes: deleted in
     /// the same transaction, so a resent "submit" after a crash cannot file twice.
     pub end_conversation: Option<(String, String)>,
+    /// For a new ticket filed from a chat step: the door's record of that step.
+    pub record: Option<TicketRecord>,
+}
+
+/// Makes the door's record of the chat step that filed a ticket, from the ticket as
+/// stored, in the ticket's own transaction: the step's reply names the ticket's number,
+/// known only there, and one commit then holds the ticket and the record.
+#[derive(Clone)]
+pub struct TicketRecord(pub Arc<MakeRecord>);
+
+/// See [`TicketRecord`].
+pub type MakeRecord = dyn Fn(&Ticket) -> Option<StepRecord> + Send + Sync;
+
+impl std::fmt::Debug for TicketRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketRecord")
+    }
 }
 
 /// A person who reports faults.

@@ -377,6 +377,16 @@ macro_rules! repository {
                         .await?;
                     }
                 }
+                if let Some($crate::store::StepRecord::TelegramHandled { update_id, replies }) =
+                    write.record.as_ref().and_then(|r| (r.0)(&stored))
+                {
+                    sqlx::query($crate::store::telegram::HANDLED)
+                        .bind(update_id)
+                        .bind(t.created_at)
+                        .bind(replies)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Ok(stored)
             }
 

@@ -310,6 +310,15 @@ async fn a_reporter_walks_the_whole_report_with_buttons(backend: Backend) {
     let (_tg, task) = polling(&app, &sim);
     let mut anna = User::new(&sim, REPORTER, "Anna", "en");
     let (number, photo) = walk_report(&sim, &mut anna).await;
+    // The submit tap's record (handled, with the receipt to send again after a crash) was
+    // written with the ticket, so it names the ticket's number.
+    let receipts = app
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM telegram_updates
+             WHERE handled_at IS NOT NULL AND replies LIKE '%{number}%'"
+        ))
+        .await;
+    assert_eq!(receipts, 1, "the receipt is recorded with the submit tap");
 
     let d = ticket_json(&app, &number).await;
     let t = &d["ticket"];
