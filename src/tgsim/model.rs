@@ -2,6 +2,7 @@
 //! history, bot events, callback queries and counters.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -196,11 +197,12 @@ pub struct SimMessage {
     /// The message the bot replied to (`reply_parameters` / `reply_to_message_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<i64>,
-    /// Current content.
-    pub content: Content,
+    /// Current content (shared with the bot events that show it: load runs keep
+    /// hundreds of thousands).
+    pub content: Arc<Content>,
     /// Earlier versions, oldest first (each edit pushes the version it replaced).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub edits: Vec<Content>,
+    pub edits: Vec<Arc<Content>>,
     /// Whether the bot deleted it.
     #[serde(default)]
     pub deleted: bool,
@@ -230,7 +232,7 @@ pub struct BotEvent {
     /// Message it concerns.
     pub message_id: i64,
     /// The message content after the action.
-    pub content: Content,
+    pub content: Arc<Content>,
 }
 
 /// How the bot answered a callback query.

@@ -6,7 +6,7 @@
 //! consistent without reasoning about lock order.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -672,7 +672,7 @@ impl Shared {
                     .get(&chat_id)
                     .is_some_and(|c| c.message(*id).is_some())
             }),
-            content,
+            content: Arc::new(content),
             edits: Vec::new(),
             deleted: false,
         };
@@ -804,7 +804,7 @@ impl Shared {
         if !msg.from_bot {
             return Err(ApiError::bad_request("message can't be edited"));
         }
-        let mut next = msg.content.clone();
+        let mut next = Content::clone(&msg.content);
         match (kind, new_text) {
             (EditKind::Text, Some((raw, plain, ents))) => {
                 if msg.content.text.is_none() {
@@ -839,7 +839,7 @@ impl Shared {
                 "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
             ));
         }
-        let old = std::mem::replace(&mut msg.content, next);
+        let old = std::mem::replace(&mut msg.content, Arc::new(next));
         msg.edits.push(old);
         msg.edit_date = Some(now);
         st.stats.messages_edited += 1;
@@ -1305,7 +1305,7 @@ impl Shared {
             sent_at_ms: self.clock_ms(),
             edit_date: None,
             reply_to: None,
-            content,
+            content: Arc::new(content),
             edits: Vec::new(),
             deleted: false,
         };

@@ -221,7 +221,7 @@ fn texts(sim: &TgSim, chat: i64) -> Vec<String> {
     sim.bot_messages(chat)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|m| m.content.text)
+        .filter_map(|m| m.content.text.clone())
         .collect()
 }
 
@@ -963,7 +963,7 @@ async fn an_offer_goes_out_through_the_outbox_and_the_reporter_hears_who_is_comi
     assert_eq!(round.sent, 2, "{round:?}");
     // (In the reporter's saved language, else Chinese: match on the name and number.)
     let told = anna.expect(&number).await;
-    let text = told.content.text.unwrap_or_default();
+    let text = told.content.text.clone().unwrap_or_default();
     assert!(text.contains("alice") && text.contains(&number), "{text}");
     let taken = sim
         .wait_for_bot_message(bob.id, |m| {
@@ -1219,7 +1219,12 @@ async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(ba
     let round = dispatcher.run_once().await.expect("round");
     assert_eq!(round.sent, 2, "{round:?}");
     let told = anna.expect(&number).await;
-    assert!(told.content.text.is_some_and(|t| t.contains("bob")));
+    assert!(
+        told.content
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("bob"))
+    );
     assert_eq!(alice.count("已由 bob 接单"), 0, "{}", alice.shown());
     let card_now = &sim.bot_messages(GROUP).expect("group")[0];
     assert_eq!(card_now.edits.len(), 1, "{card_now:#?}");
@@ -1247,7 +1252,7 @@ async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(ba
         })
         .await
         .expect("second card edited");
-    let text = shown.content.text.unwrap_or_default();
+    let text = shown.content.text.clone().unwrap_or_default();
     assert!(
         text.contains("已由 alice 接单") && text.contains(&second),
         "{text}"

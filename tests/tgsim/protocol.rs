@@ -90,7 +90,7 @@ async fn send_message_accepts_json_form_and_query_params() {
         .bot_messages(42)
         .expect("chat")
         .into_iter()
-        .filter_map(|m| m.content.text)
+        .filter_map(|m| m.content.text.clone())
         .collect();
     assert_eq!(texts, ["json", "form", "query"]);
 }
