@@ -111,15 +111,19 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             };
             let lower = method.to_ascii_lowercase();
             let result = if lower == "getupdates" {
-                shared.get_updates(&params).await
+                // The updates are JSON text already: spliced in, not parsed and written again.
+                shared.get_updates(&params).await.map(|updates| {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        format!(r#"{{"ok":true,"result":{updates}}}"#),
+                    )
+                        .into_response()
+                })
             } else {
-                shared.call(&lower, &params)
+                shared.call(&lower, &params).map(ok)
             };
             tracing::debug!(target: "tgsim", %method, ok = result.is_ok(), "bot api call");
-            match result {
-                Ok(v) => ok(v),
-                Err(e) => error(&shared, &e),
-            }
+            result.unwrap_or_else(|e| error(&shared, &e))
         }
         _ => error(&shared, &ApiError::not_found()),
     }

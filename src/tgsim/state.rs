@@ -29,13 +29,17 @@ pub const MAX_CAPTION: usize = 1024;
 /// Telegram's limit on callback data, in bytes.
 pub const MAX_CALLBACK_DATA: usize = 64;
 
+/// getUpdates' answer when nothing is pending.
+const NO_UPDATES: &str = "[]";
+
 /// An update waiting for the bot.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingUpdate {
     pub(crate) id: i64,
     /// Chat it belongs to: webhook delivery keeps each chat's updates in order.
     pub(crate) chat_id: i64,
-    pub(crate) body: Value,
+    /// The Update object as JSON text, serialised once however often it is delivered.
+    pub(crate) body: Arc<str>,
 }
 
 /// A file the bot can fetch with getFile.
@@ -504,6 +508,7 @@ impl Shared {
         st.next_update_id += 1;
         let mut body = json!({"update_id": id});
         body[key] = payload;
+        let body = body.to_string().into();
         st.updates.push_back(PendingUpdate { id, chat_id, body });
         st.stats.updates_created += 1;
         id
@@ -1070,9 +1075,9 @@ impl Shared {
         st.stats.webhook_failures += 1;
     }
 
-    /// getUpdates: confirms by `offset`, then returns pending updates, waiting up to
-    /// `timeout` seconds for one if there are none.
-    pub(crate) async fn get_updates(&self, p: &Params) -> Result<Value, ApiError> {
+    /// getUpdates: confirms by `offset`, then returns pending updates (a JSON array's
+    /// text), waiting up to `timeout` seconds for one if there are none.
+    pub(crate) async fn get_updates(&self, p: &Params) -> Result<String, ApiError> {
         let offset = p.i64("offset")?.unwrap_or(0);
         // Telegram accepts 1–100 and treats anything else as the default, 100.
         let limit = match p.i64("limit")? {
@@ -1097,10 +1102,10 @@ impl Shared {
             st.poll_gen += 1;
             my_gen = st.poll_gen;
             let batch = Self::take_batch(&st, limit);
-            if !batch.is_empty() || timeout.is_zero() {
+            if batch.is_some() || timeout.is_zero() {
                 drop(st);
                 self.bump();
-                return Ok(Value::Array(batch));
+                return Ok(batch.unwrap_or_else(|| NO_UPDATES.to_owned()));
             }
             signal.borrow_and_update();
         }
@@ -1111,7 +1116,7 @@ impl Shared {
             tokio::select! {
                 changed = signal.changed() => {
                     if changed.is_err() {
-                        return Ok(json!([]));
+                        return Ok(NO_UPDATES.to_owned());
                     }
                     let st = self.lock();
                     if st.poll_gen != my_gen {
@@ -1124,13 +1129,12 @@ impl Shared {
                             "can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
                         ));
                     }
-                    let batch = Self::take_batch(&st, limit);
-                    if !batch.is_empty() {
-                        return Ok(Value::Array(batch));
+                    if let Some(batch) = Self::take_batch(&st, limit) {
+                        return Ok(batch);
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => return Ok(json!([])),
-                _ = shutdown.wait_for(|s| *s) => return Ok(json!([])),
+                _ = tokio::time::sleep_until(deadline) => return Ok(NO_UPDATES.to_owned()),
+                _ = shutdown.wait_for(|s| *s) => return Ok(NO_UPDATES.to_owned()),
             }
         }
     }
@@ -1151,12 +1155,19 @@ impl Shared {
         }
     }
 
-    fn take_batch(st: &State, limit: usize) -> Vec<Value> {
-        st.updates
-            .iter()
-            .take(limit)
-            .map(|u| u.body.clone())
-            .collect()
+    /// Up to `limit` pending updates as a JSON array's text; `None` if there are none.
+    fn take_batch(st: &State, limit: usize) -> Option<String> {
+        let mut batch = st.updates.iter().take(limit).peekable();
+        batch.peek()?;
+        let mut out = String::from("[");
+        for (i, u) in batch.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&u.body);
+        }
+        out.push(']');
+        Some(out)
     }
 
     /// Counts an authorized request and notes that the bot is alive.

@@ -130,11 +130,10 @@ async fn post(
     secret: Option<&str>,
     update: &PendingUpdate,
 ) -> Result<(), String> {
-    let body = serde_json::to_vec(&update.body).map_err(|e| e.to_string())?;
     let mut req = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body);
+        .body(update.body.to_string());
     if let Some(secret) = secret {
         req = req.header("X-Telegram-Bot-Api-Secret-Token", secret);
     }
