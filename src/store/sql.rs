@@ -380,12 +380,7 @@ macro_rules! repository {
                 if let Some($crate::store::StepRecord::TelegramHandled { update_id, replies }) =
                     write.record.as_ref().and_then(|r| (r.0)(&stored))
                 {
-                    sqlx::query($crate::store::telegram::HANDLED)
-                        .bind(update_id)
-                        .bind(t.created_at)
-                        .bind(replies)
-                        .execute(&mut *tx)
-                        .await?;
+                    Self::telegram_handled_in(tx, update_id, &replies, t.created_at).await?;
                 }
                 Ok(stored)
             }
