@@ -122,10 +122,7 @@ async fn main() {
                 .unwrap_or_default()
         );
         for l in s.slowest_steps(3) {
-            println!(
-                "  slow step {}: p50 {:.1} ms, p99 {:.1} ms ({} answered)",
-                l.step, l.p50, l.p99, l.count
-            );
+            println!("  slow step {l}");
         }
         assert!(s.steps > 0, "no step was answered");
     }

@@ -217,6 +217,16 @@ pub struct StepLatency {
     pub p99: f64,
 }
 
+impl std::fmt::Display for StepLatency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: p50 {:.1} ms, p99 {:.1} ms ({} answered)",
+            self.step, self.p50, self.p99, self.count
+        )
+    }
+}
+
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
