@@ -1,10 +1,11 @@
-//! Direct SQLite calls for the per-message chat path.
+//! Direct SQLite calls for the per-message chat path (and the ticket a chat files).
 //!
 //! sqlx runs every statement on its connection's own thread: two context switches per
 //! statement, which cost more than the statements a chat message needs (a point read, an
 //! upsert). So on SQLite that path's reads run on connections of our own, in the calling
 //! task, and its writes run in the group commit (`writer.rs`) on the writer connection's
-//! handle, borrowed from sqlx: one hand-off per batch instead of one per statement. Same
+//! handle, borrowed from sqlx: one hand-off per batch instead of one per statement (a
+//! ticket's insert is eight or so statements). Same
 //! library (the libsqlite3-sys sqlx links), same file, same transactions and durability.
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,10 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 use sqlx::SqliteConnection;
 
-use super::{Reporter, StoreError, sql};
-use crate::domain::ReporterId;
+use super::params::{self, Param};
+use super::{Reporter, StepRecord, StoreError, TicketWrite, sql};
+use crate::domain::ticket::{Ticket, TicketNumber};
+use crate::domain::{ReporterId, TicketId};
 
 /// Idle read connections kept open (reads run to completion without yielding, so no more
 /// than the runtime's threads are ever in use at once).
@@ -167,6 +170,101 @@ pub(super) fn telegram_handled(
 ) -> Result<(), StoreError> {
     db.prepare_cached(super::telegram::HANDLED)?
         .execute(named_params! { "$1": update_id, "$2": now, "$3": replies })?;
+    Ok(())
+}
+
+/// As the PostgreSQL store's `insert_ticket`, in the caller's transaction. The ticket
+/// returned is the one written, with its id, number and first version: SQLite gives back
+/// exactly what it was given, so there is nothing to read back.
+pub(super) fn insert_ticket(
+    db: &Connection,
+    series: &str,
+    year: i32,
+    remember_reporter: bool,
+    write: &TicketWrite,
+) -> Result<Ticket, StoreError> {
+    let t = &write.ticket;
+    let i = &t.intake;
+    let seq: i64 = db
+        .prepare_cached(sql::NEXT_NUMBER)?
+        .query_row([format!("{series}-{year}")], |r| r.get(0))?;
+    let number = TicketNumber::new(series, year, seq);
+    let id: i64 = {
+        let mut insert = db.prepare_cached(sql::INSERT_TICKET)?;
+        bind_numbered(&mut insert, &params::ticket(&number, t)?)?;
+        let mut rows = insert.raw_query();
+        match rows.next()? {
+            Some(row) => row.get("id")?,
+            None => {
+                return Err(StoreError::WriteFailed(
+                    "the ticket was not inserted".into(),
+                ));
+            }
+        }
+    };
+    let stored = Ticket {
+        id: TicketId(id),
+        number: number.clone(),
+        version: 1,
+        ..t.clone()
+    };
+    let created = time(t.created_at);
+    if remember_reporter {
+        db.prepare_cached(sql::REMEMBER_REPORTER)?
+            .execute(named_params! {
+                "$1": t.reporter.0,
+                "$2": i.department.as_str(),
+                "$3": i.phone.as_str(),
+                "$4": &created,
+            })?;
+    }
+    let outbox = super::numbered(&write.outbox, &number);
+    let (audit, messages) = super::side_effects_sql(outbox.len());
+    let side_effects = params::side_effects(stored.id, &write.audit, &outbox);
+    execute_numbered(db, audit, &side_effects)?;
+    if let Some(messages) = messages {
+        execute_numbered(db, &messages, &side_effects)?;
+    }
+    if !write.clocks.is_empty() {
+        let sql = super::clocks_sql(write.clocks.len());
+        execute_numbered(db, &sql, &params::clocks(stored.id, &write.clocks))?;
+    }
+    if let Some((channel, external_id)) = &write.end_conversation {
+        db.prepare_cached(sql::END_CONVERSATION)?
+            .execute((channel, external_id))?;
+        for (n, file_ref) in (1..).zip(&i.photos) {
+            db.prepare_cached(sql::ADD_ATTACHMENT)?
+                .execute((id, n, channel, file_ref, &created))?;
+        }
+    }
+    if let Some(StepRecord::TelegramHandled { update_id, replies }) =
+        write.record.as_ref().and_then(|r| (r.0)(&stored))
+    {
+        telegram_handled(db, update_id, &created, &replies)?;
+    }
+    Ok(stored)
+}
+
+/// Binds `params` to `$1`, `$2`, … by name: SQLite numbers named parameters in the order
+/// they first appear, not by their digits, and a statement may skip some (the outbox
+/// insert shares the audit insert's list).
+fn bind_numbered(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: &[Param<'_>],
+) -> Result<(), StoreError> {
+    for (n, p) in (1..).zip(params) {
+        if let Some(at) = stmt.parameter_index(&format!("${n}"))? {
+            stmt.raw_bind_parameter(at, p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a statement with `$n` parameters (see [`bind_numbered`]).
+fn execute_numbered(db: &Connection, sql: &str, params: &[Param<'_>]) -> Result<(), StoreError> {
+    let mut stmt = db.prepare_cached(sql)?;
+    bind_numbered(&mut stmt, params)?;
+    stmt.raw_execute()?;
     Ok(())
 }
 

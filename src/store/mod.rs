@@ -11,6 +11,7 @@ mod checkpoint;
 mod delivery;
 mod direct;
 mod discord;
+mod params;
 mod rows;
 mod sql;
 mod survey;
@@ -362,15 +363,12 @@ impl SqliteStore {
         remember: bool,
         write: TicketWrite,
     ) -> Result<Ticket, StoreError> {
-        // Shared, not copied: a write may run twice (see `writer.rs`).
-        let (series, write) = (Arc::new(series.to_owned()), Arc::new(write));
+        // Direct calls: a ticket's eight or so statements through sqlx would be as many
+        // hand-offs to its thread, with the writer (and the chat steps batched with the
+        // ticket) waiting on each.
+        let series = series.to_owned();
         self.batch
-            .run(move |c| {
-                let (series, write) = (series.clone(), write.clone());
-                Box::pin(
-                    async move { Self::insert_ticket_in(c, &series, year, remember, &write).await },
-                )
-            })
+            .run_direct(move |db| direct::insert_ticket(db, &series, year, remember, &write))
             .await
     }
 
@@ -424,9 +422,56 @@ impl PgStore {
         write: TicketWrite,
     ) -> Result<Ticket, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let t = Self::insert_ticket_in(&mut tx, series, year, remember, &write).await?;
+        let t = &write.ticket;
+        let i = &t.intake;
+        let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
+            .bind(format!("{series}-{year}"))
+            .fetch_one(&mut *tx)
+            .await?;
+        let number = TicketNumber::new(series, year, seq);
+        let row = params::bind(
+            sqlx::query(sql::INSERT_TICKET),
+            &params::ticket(&number, t)?,
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from_write)?;
+        let stored: Ticket = <rows::TicketRow as sqlx::FromRow<_>>::from_row(&row)?.try_into()?;
+        if remember {
+            sqlx::query(sql::REMEMBER_REPORTER)
+                .bind(t.reporter.0)
+                .bind(i.department.as_str())
+                .bind(i.phone.as_str())
+                .bind(t.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The desk wrote the notices before the ticket had its number.
+        let outbox = numbered(&write.outbox, &number);
+        Self::write_side_effects(&mut tx, stored.id, &write.audit, &outbox).await?;
+        Self::write_clocks(&mut tx, stored.id, &write.clocks).await?;
+        if let Some((channel, external_id)) = &write.end_conversation {
+            Self::save_conversation_in(&mut tx, channel, external_id, None, t.created_at).await?;
+            // Photos are references on the door they came through: its door fetches
+            // them later (see store/attachments.rs).
+            for (n, file_ref) in (1..).zip(&i.photos) {
+                sqlx::query(sql::ADD_ATTACHMENT)
+                    .bind(stored.id.0)
+                    .bind(n)
+                    .bind(channel)
+                    .bind(file_ref)
+                    .bind(t.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(StepRecord::TelegramHandled { update_id, replies }) =
+            write.record.as_ref().and_then(|r| (r.0)(&stored))
+        {
+            Self::telegram_handled_in(&mut tx, update_id, &replies, t.created_at).await?;
+        }
         tx.commit().await?;
-        Ok(t)
+        Ok(stored)
     }
 
     async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError> {
@@ -590,6 +635,38 @@ fn numbered(outbox: &[NewOutboxMessage], number: &TicketNumber) -> Vec<NewOutbox
             m
         })
         .collect()
+}
+
+/// How many parameters the audit insert takes (the outbox insert's come after them).
+const AUDIT_PARAMS: usize = 9;
+
+/// The clocks upsert for `rows` clocks (`$1` the ticket, then eleven parameters per clock,
+/// as `params::clocks` lists them).
+fn clocks_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO sla_clocks (ticket_id, kind, status, open, budget_secs, used_secs,
+           since, due_at, warned, breaches, steps, next_at, lease_until) VALUES ",
+    );
+    for r in 0..rows {
+        let p = 2 + r * 11;
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("($1, ${p}"));
+        for k in 1..11 {
+            sql.push_str(&format!(", ${}", p + k));
+        }
+        sql.push_str(", NULL)");
+    }
+    sql.push_str(
+        " ON CONFLICT (ticket_id, kind) DO UPDATE SET status = excluded.status,
+           open = excluded.open, budget_secs = excluded.budget_secs,
+           used_secs = excluded.used_secs, since = excluded.since,
+           due_at = excluded.due_at, warned = excluded.warned,
+           breaches = excluded.breaches, steps = excluded.steps,
+           next_at = excluded.next_at, lease_until = NULL",
+    );
+    sql
 }
 
 /// The audit insert (`$1` ticket id, `$2` time, `$3`–`$9` the event) and, when there are

@@ -14,6 +14,33 @@ pub(super) const END_CONVERSATION: &str =
 pub(super) const DRAFT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM conversation_drafts
      WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3)";
 
+/// Takes the next number of a series: `$1` the counter's name; returns `value`.
+pub(super) const NEXT_NUMBER: &str = "INSERT INTO counters (name, value) VALUES ($1, 1)
+     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
+     RETURNING value";
+
+/// Inserts a ticket (version 1): `$1`–`$41` as `params::ticket` lists them.
+pub(super) const INSERT_TICKET: &str =
+    "INSERT INTO tickets (number, kind, status, priority, impact, urgency, reporter_id,
+       reporter_name, department, phone, site, building, room, asset_tag, device_model, ip,
+       category, description, started_at, people_affected, vip, photos, group_id, tier,
+       assignee_id, offered_to, work_mode, arrived_at, pending_reason, cause, solution,
+       closure, reopen_count, escalation_level, response_due_at, resolution_due_at,
+       created_at, updated_at, accepted_at, resolved_at, closed_at, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+       $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33,
+       $34, $35, $36, $37, $38, $39, $40, $41, 1)
+     RETURNING *";
+
+/// Remembers a reporter's department and phone: `$1` reporter, `$2` department, `$3`
+/// phone, `$4` time.
+pub(super) const REMEMBER_REPORTER: &str =
+    "UPDATE reporters SET department = $2, phone = $3, updated_at = $4 WHERE id = $1";
+
+/// A photo to fetch: `$1` ticket, `$2` its number on the ticket, `$3` door, `$4` the
+/// door's reference, `$5` first try.
+pub(super) const ADD_ATTACHMENT: &str = "INSERT INTO attachments (ticket_id, n, door, file_ref, next_try_at) VALUES ($1, $2, $3, $4, $5)";
+
 /// Implements the repository methods on `$store` (which provides `begin()` and `reader()`)
 /// for the sqlx database `$db`.
 macro_rules! repository {
@@ -269,122 +296,6 @@ macro_rules! repository {
                 Ok(())
             }
 
-            /// Inserts a ticket with its side effects on an open transaction.
-            pub(super) async fn insert_ticket_in(
-                tx: &mut <$db as sqlx::Database>::Connection,
-                series: &str,
-                year: i32,
-                remember_reporter: bool,
-                write: &TicketWrite,
-            ) -> Result<Ticket, StoreError> {
-                let t = &write.ticket;
-                let i = &t.intake;
-                let (seq,): (i64,) = sqlx::query_as(
-                    "INSERT INTO counters (name, value) VALUES ($1, 1)
-                     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
-                     RETURNING value",
-                )
-                .bind(format!("{series}-{year}"))
-                .fetch_one(&mut *tx)
-                .await?;
-                let number = TicketNumber::new(series, year, seq);
-                let photos = serde_json::to_string(&i.photos).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let row: rows::TicketRow = sqlx::query_as(
-                    "INSERT INTO tickets (number, kind, status, priority, impact, urgency, reporter_id,
-                       reporter_name, department, phone, site, building, room, asset_tag, device_model, ip,
-                       category, description, started_at, people_affected, vip, photos, group_id, tier,
-                       assignee_id, offered_to, work_mode, arrived_at, pending_reason, cause, solution,
-                       closure, reopen_count, escalation_level, response_due_at, resolution_due_at,
-                       created_at, updated_at, accepted_at, resolved_at, closed_at, version)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                       $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33,
-                       $34, $35, $36, $37, $38, $39, $40, $41, 1)
-                     RETURNING *",
-                )
-                .bind(number.as_str())
-                .bind(rows::enum_text(&i.kind))
-                .bind(t.status.as_str())
-                .bind(t.priority.as_str())
-                .bind(rows::enum_text(&t.impact))
-                .bind(rows::enum_text(&t.urgency))
-                .bind(t.reporter.0)
-                .bind(i.reporter_name.as_str())
-                .bind(i.department.as_str())
-                .bind(i.phone.as_str())
-                .bind(i.location.site.as_str())
-                .bind(i.location.building.as_ref().map(|p| p.as_str()))
-                .bind(i.location.room.as_ref().map(|p| p.as_str()))
-                .bind(i.device.asset_tag.as_ref().map(|a| a.as_str()))
-                .bind(i.device.model.as_ref().map(|p| p.as_str()))
-                .bind(i.device.ip.map(|ip| ip.to_string()))
-                .bind(&i.category)
-                .bind(i.description.as_str())
-                .bind(i.started_at)
-                .bind(i32::try_from(i.people_affected).unwrap_or(i32::MAX))
-                .bind(t.vip)
-                .bind(photos)
-                .bind(&t.group)
-                .bind(t.tier.as_str())
-                .bind(t.assignee.map(|e| e.0))
-                .bind(t.offered_to.map(|e| e.0))
-                .bind(t.work_mode.map(|m| m.as_str()))
-                .bind(t.arrived_at)
-                .bind(t.pending_reason.map(|p| p.as_str()))
-                .bind(t.cause.as_ref().map(|n| n.as_str()))
-                .bind(t.solution.as_ref().map(|n| n.as_str()))
-                .bind(t.closure.map(|c| c.as_str()))
-                .bind(t.reopen_count as i32)
-                .bind(t.escalation_level as i32)
-                .bind(t.response_due_at)
-                .bind(t.resolution_due_at)
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .bind(t.accepted_at)
-                .bind(t.resolved_at)
-                .bind(t.closed_at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from_write)?;
-                let stored: Ticket = row.try_into()?;
-                if remember_reporter {
-                    sqlx::query("UPDATE reporters SET department = $2, phone = $3, updated_at = $4 WHERE id = $1")
-                        .bind(t.reporter.0)
-                        .bind(i.department.as_str())
-                        .bind(i.phone.as_str())
-                        .bind(t.created_at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                // The desk wrote the notices before the ticket had its number.
-                let outbox = numbered(&write.outbox, &number);
-                Self::write_side_effects(tx, stored.id, &write.audit, &outbox).await?;
-                Self::write_clocks(tx, stored.id, &write.clocks).await?;
-                if let Some((channel, external_id)) = &write.end_conversation {
-                    Self::save_conversation_in(tx, channel, external_id, None, t.created_at).await?;
-                    // Photos are references on the door they came through: its door
-                    // fetches them later (see store/attachments.rs).
-                    for (n, file_ref) in (1..).zip(&i.photos) {
-                        sqlx::query(
-                            "INSERT INTO attachments (ticket_id, n, door, file_ref, next_try_at)
-                             VALUES ($1, $2, $3, $4, $5)",
-                        )
-                        .bind(stored.id.0)
-                        .bind(n)
-                        .bind(channel)
-                        .bind(file_ref)
-                        .bind(t.created_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                if let Some($crate::store::StepRecord::TelegramHandled { update_id, replies }) =
-                    write.record.as_ref().and_then(|r| (r.0)(&stored))
-                {
-                    Self::telegram_handled_in(tx, update_id, &replies, t.created_at).await?;
-                }
-                Ok(stored)
-            }
-
             /// Applies a versioned ticket change with its side effects on an open transaction;
             /// `Conflict` (and nothing written) if the version moved.
             pub(super) async fn update_ticket_in(
@@ -447,45 +358,11 @@ macro_rules! repository {
                 if clocks.is_empty() {
                     return Ok(());
                 }
-                let mut sql = String::from(
-                    "INSERT INTO sla_clocks (ticket_id, kind, status, open, budget_secs, used_secs,
-                       since, due_at, warned, breaches, steps, next_at, lease_until) VALUES ",
-                );
-                for r in 0..clocks.len() {
-                    let p = 2 + r * 11;
-                    if r > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!("($1, ${p}"));
-                    for k in 1..11 {
-                        sql.push_str(&format!(", ${}", p + k));
-                    }
-                    sql.push_str(", NULL)");
-                }
-                sql.push_str(
-                    " ON CONFLICT (ticket_id, kind) DO UPDATE SET status = excluded.status,
-                       open = excluded.open, budget_secs = excluded.budget_secs,
-                       used_secs = excluded.used_secs, since = excluded.since,
-                       due_at = excluded.due_at, warned = excluded.warned,
-                       breaches = excluded.breaches, steps = excluded.steps,
-                       next_at = excluded.next_at, lease_until = NULL",
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket.0);
-                for c in clocks {
-                    q = q
-                        .bind(c.kind.as_str())
-                        .bind(c.status.as_str())
-                        .bind(c.open)
-                        .bind(c.budget.num_seconds())
-                        .bind(c.used.num_seconds())
-                        .bind(c.since)
-                        .bind(c.due_at)
-                        .bind(c.warned)
-                        .bind(i32::try_from(c.breaches).unwrap_or(i32::MAX))
-                        .bind(i32::try_from(c.steps).unwrap_or(i32::MAX))
-                        .bind(c.next_at);
-                }
-                q.execute(&mut *tx).await?;
+                let sql = clocks_sql(clocks.len());
+                let params = $crate::store::params::clocks(ticket, clocks);
+                $crate::store::params::bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
+                    .execute(&mut *tx)
+                    .await?;
                 Ok(())
             }
 
@@ -499,48 +376,24 @@ macro_rules! repository {
                 // $10): on SQLite one call runs both statements, saving a hand-off to the
                 // driver's worker thread; PostgreSQL prepares one statement at a time.
                 let (audit, messages) = side_effects_sql(outbox.len());
-                macro_rules! bind_audit {
-                    ($q:expr) => {
-                        $q.bind(ticket.0)
-                            .bind(a.at)
-                            .bind(a.actor.kind)
-                            .bind(&a.actor.id)
-                            .bind(&a.actor.name)
-                            .bind(&a.action)
-                            .bind(a.from.map(|s| s.as_str()))
-                            .bind(a.to.as_str())
-                            .bind(&a.note)
-                    };
-                }
-                macro_rules! bind_messages {
-                    ($q:expr) => {{
-                        let mut q = $q;
-                        for m in outbox {
-                            let (kind, id) = m.to.parts();
-                            q = q
-                                .bind(kind)
-                                .bind(id)
-                                .bind(&m.event)
-                                .bind(m.payload.to_string())
-                                .bind(m.not_before.unwrap_or(a.at));
-                        }
-                        q
-                    }};
-                }
+                let params = $crate::store::params::side_effects(ticket, a, outbox);
+                let bind = $crate::store::params::bind;
                 match messages {
                     None => {
-                        bind_audit!(sqlx::query(audit)).execute(&mut *tx).await?;
+                        bind(sqlx::query(audit), &params).execute(&mut *tx).await?;
                     }
                     Some(messages) if $one_call => {
                         let sql = format!("{audit};\n{messages}");
-                        bind_messages!(bind_audit!(sqlx::query(sqlx::AssertSqlSafe(sql))))
+                        bind(sqlx::query(sqlx::AssertSqlSafe(sql)), &params)
                             .execute(&mut *tx)
                             .await?;
                     }
                     Some(messages) => {
-                        bind_audit!(sqlx::query(audit)).execute(&mut *tx).await?;
+                        bind(sqlx::query(audit), &params[..AUDIT_PARAMS])
+                            .execute(&mut *tx)
+                            .await?;
                         // The same numbering: $3–$9 are bound but unused by this statement.
-                        bind_messages!(bind_audit!(sqlx::query(sqlx::AssertSqlSafe(messages))))
+                        bind(sqlx::query(sqlx::AssertSqlSafe(messages)), &params)
                             .execute(&mut *tx)
                             .await?;
                     }

@@ -79,23 +79,6 @@ macro_rules! telegram_writes {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
-
-            /// Also how a ticket filed from a Telegram step records that step, in the
-            /// ticket's transaction (see `TicketRecord`).
-            pub(super) async fn telegram_handled_in(
-                c: &mut <$db as sqlx::Database>::Connection,
-                update_id: i64,
-                replies: &str,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                sqlx::query(HANDLED)
-                    .bind(update_id)
-                    .bind(now)
-                    .bind(replies)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            }
         }
     };
 }
@@ -104,6 +87,23 @@ telegram_writes!(SqliteStore, sqlx::Sqlite);
 telegram_writes!(PgStore, sqlx::Postgres);
 
 impl PgStore {
+    /// Also how a ticket filed from a Telegram step records that step, in the
+    /// ticket's transaction (see `TicketRecord`).
+    pub(super) async fn telegram_handled_in(
+        c: &mut sqlx::PgConnection,
+        update_id: i64,
+        replies: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(HANDLED)
+            .bind(update_id)
+            .bind(now)
+            .bind(replies)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
     async fn telegram_receive_in(
         c: &mut sqlx::PgConnection,
         updates: &[(i64, String)],

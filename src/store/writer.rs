@@ -4,8 +4,8 @@
 //! answered before the commit that holds their write has succeeded, so durability is
 //! unchanged. If any write in a batch fails, the whole batch is rolled back and its writes
 //! are run again one transaction each, so a failure only ever affects its own write.
-//! Writes on the per-message chat path run directly on the connection's handle (see
-//! `direct.rs`): a batch of only those costs one hand-off to sqlx's thread in all.
+//! Writes on the per-message chat path, and new tickets, run directly on the connection's
+//! handle (see `direct.rs`): a batch of only those costs one hand-off to sqlx's thread in all.
 
 use std::any::Any;
 

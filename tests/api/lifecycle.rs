@@ -12,7 +12,8 @@ on_both_backends!(
     not_fixed_reopens_to_same_engineer,
     escalation_and_reassign,
     nobody_on_duty_alerts_managers,
-    vip_fault_is_p1
+    vip_fault_is_p1,
+    a_new_ticket_is_answered_as_stored
 );
 
 fn actions(detail: &Value) -> Vec<String> {
@@ -375,4 +376,21 @@ async fn vip_fault_is_p1(backend: Backend) {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     );
+}
+
+/// The ticket a report answers with is the one stored, every field of it (SQLite hands back
+/// the ticket it wrote instead of reading the row back), photos and times included.
+async fn a_new_ticket_is_answered_as_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut body = printer_fault();
+    body["device_model"] = json!("HP LaserJet M404");
+    body["started_at"] = json!(app.clock_now() - Duration::minutes(20));
+    body["photos"] = json!(["file-1", "file-2"]);
+    let r = app.post(&token("li.na"), "/api/tickets", &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let answered: Value = r.json().await.expect("json");
+    let number = answered["number"].as_str().expect("number");
+    assert_eq!(answered["intake"]["photos"], json!(["file-1", "file-2"]));
+    assert_eq!(answered["version"], 1);
+    assert_eq!(app.detail(number).await["ticket"], answered);
 }
