@@ -5,8 +5,8 @@
 //! upsert). So on SQLite that path's reads run on connections of our own, in the calling
 //! task, and its writes run in the group commit (`writer.rs`) on the writer connection's
 //! handle, borrowed from sqlx: one hand-off per batch instead of one per statement (a
-//! ticket's insert is eight or so statements). Same
-//! library (the libsqlite3-sys sqlx links), same file, same transactions and durability.
+//! ticket's insert is eight or so statements). Same library (the libsqlite3-sys sqlx
+//! links), same file, same transactions and durability.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -39,7 +39,9 @@ pub(super) const REMEMBER_REPORTER: &str =
 
 /// A photo to fetch: `$1` ticket, `$2` its number on the ticket, `$3` door, `$4` the
 /// door's reference, `$5` first try.
-pub(super) const ADD_ATTACHMENT: &str = "INSERT INTO attachments (ticket_id, n, door, file_ref, next_try_at) VALUES ($1, $2, $3, $4, $5)";
+pub(super) const ADD_ATTACHMENT: &str =
+    "INSERT INTO attachments (ticket_id, n, door, file_ref, next_try_at)
+     VALUES ($1, $2, $3, $4, $5)";
 
 /// Implements the repository methods on `$store` (which provides `begin()` and `reader()`)
 /// for the sqlx database `$db`.
