@@ -1,11 +1,13 @@
 //! Job cards in engineer groups' chats, the same on every door: an offer to a group is
 //! posted once as a card with only its Accept button (claimed first, so two instances
 //! never both post it), and when the job is taken the card is edited, once, to say by
-//! whom. A door supplies the chat of each group and how to post and edit there.
+//! whom. A job offered again after it was taken (escalated, reassigned to the group) gets
+//! a new card. A door supplies the chat of each group and how to post and edit there.
 
 use std::time::Duration;
 
 use super::Chat;
+use crate::domain::ticket::Status;
 use crate::flow::{Lang, Outgoing};
 use crate::outbox::{DeliveryError, Parcel};
 use crate::store::{CardClaim, StoreError};
@@ -81,12 +83,17 @@ pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bo
         else {
             return Ok(true);
         };
-        let by = store
+        // A take the job has since moved on from (escalated, reassigned) is history: the
+        // card may already stand for the next offer.
+        let Some(by) = store
             .ticket_by_number(number)
             .await
             .map_err(temporary)?
             .and_then(|t| t.assignee)
-            .map_or_else(String::new, |id| id.to_string());
+            .map(|id| id.to_string())
+        else {
+            return Ok(true);
+        };
         let taken = first_text(&parcel.replies);
         wall.edit_card(&place, message_id, &format!("{}\n\n{taken}", card.text))
             .await?;
@@ -97,9 +104,15 @@ pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bo
         return Ok(true);
     }
     // An offer to one engineer (a reassignment to them) is theirs alone.
-    let ticket = store.ticket_by_number(number).await.map_err(temporary)?;
-    if ticket.as_ref().is_none_or(|t| t.offered_to.is_some()) {
+    let Some(ticket) = store.ticket_by_number(number).await.map_err(temporary)? else {
         return Ok(false);
+    };
+    if ticket.offered_to.is_some() {
+        return Ok(false);
+    }
+    // An offer that is over (the job was taken, or closed) has nothing left to show.
+    if ticket.status != Status::Offered || ticket.assignee.is_some() {
+        return Ok(true);
     }
     let Some(buttons) = accept_button(&parcel.replies) else {
         return Ok(false);

@@ -1,6 +1,7 @@
 //! Job cards posted in engineer groups' chats, for every door alike: one per door, ticket
-//! and chat, claimed before it is posted (so two instances never post it twice) and
-//! marked when the job is taken (so the card is edited once).
+//! and chat at a time, claimed before it is posted (so two instances never post it twice)
+//! and marked when the job is taken (so the card is edited once; a later offer of the job
+//! replaces the row with a new card).
 
 use chrono::{DateTime, Utc};
 
@@ -24,7 +25,7 @@ pub struct Card {
 /// The outcome of [`super::Store::card_claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardClaim {
-    /// Nobody posted the card yet: the caller posts it, then calls
+    /// Nobody posted the card for this offer yet: the caller posts it, then calls
     /// [`super::Store::card_posted`] (or [`super::Store::card_release`] on failure).
     Post,
     /// Already posted.
@@ -66,12 +67,15 @@ macro_rules! cards_sql {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                // A posting that began long ago and never finished was cut short.
+                // A posting that began long ago and never finished was cut short; a card
+                // whose job was taken stood for an earlier offer (the caller only claims
+                // for a job on offer now): either way the card is to be posted afresh.
                 let taken_over = inserted == 0
                     && sqlx::query(
-                        "UPDATE group_cards SET claimed_at = $4
-                         WHERE door = $1 AND ticket = $2 AND chat = $3 AND message_id IS NULL
-                           AND claimed_at < $5",
+                        "UPDATE group_cards
+                         SET claimed_at = $4, message_id = NULL, text = '', taken_by = NULL
+                         WHERE door = $1 AND ticket = $2 AND chat = $3
+                           AND ((message_id IS NULL AND claimed_at < $5) OR taken_by IS NOT NULL)",
                     )
                     .bind(door)
                     .bind(ticket)

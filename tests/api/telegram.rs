@@ -1259,6 +1259,48 @@ async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(ba
     );
     assert_eq!(bob.count(&second), 0, "{}", bob.shown());
     assert_eq!(sim.bot_messages(GROUP).expect("group").len(), 2);
+
+    // The manager hands the second job back to the whole group: a new round, so a new
+    // card with Accept, while the old one keeps showing who had it.
+    app.act(
+        crate::helpers::MANAGER,
+        &second,
+        "reassign",
+        serde_json::json!({"group": "printer"}),
+        StatusCode::OK,
+    )
+    .await;
+    dispatcher.run_once().await.expect("round");
+    let cards = sim.bot_messages(GROUP).expect("group");
+    assert_eq!(cards.len(), 3, "a new card for the new offer: {cards:#?}");
+    let third = &cards[2];
+    assert!(third.content.button("✋ 接单").is_some(), "{third:#?}");
+    assert!(
+        third
+            .content
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains(&second))
+    );
+    assert_eq!(cards[1].content.buttons().len(), 0);
+    assert_eq!(cards[1].edits.len(), 1, "the old card is left as it was");
+    // …and a tap on it takes the job again, edited on the new card.
+    sim.tap_label(89, GROUP, third.message_id, "✋ 接单")
+        .expect("tap");
+    let shown = sim
+        .wait_for_bot_message(GROUP, |m| {
+            m.message_id == third.message_id && m.content.buttons().is_empty()
+        })
+        .await
+        .expect("new card edited");
+    assert!(
+        shown
+            .content
+            .text
+            .as_deref()
+            .is_some_and(|t| t.contains("已由 bob 接单")),
+        "{shown:#?}"
+    );
     stop([task]).await;
 }
 
