@@ -1,8 +1,9 @@
 //! Job cards in engineer groups' chats, the same on every door: an offer to a group is
 //! posted once as a card with only its Accept button (claimed first, so two instances
 //! never both post it), and when the job is taken the card is edited, once, to say by
-//! whom. A job offered again after it was taken (escalated, reassigned to the group) gets
-//! a new card. A door supplies the chat of each group and how to post and edit there.
+//! whom. Each offer of a job has its own card: offered again (escalated, or reassigned
+//! to the group after it was taken), it gets a new one, and an earlier card nobody took
+//! loses its Accept. A door supplies the chat of each group and how to post and edit there.
 
 use std::time::Duration;
 
@@ -118,12 +119,34 @@ pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bo
         return Ok(false);
     };
     let now = wall.chat().desk().now();
+    // Each offer of the job has its card: a new tier (escalated) is told anew.
+    let offer = format!("{}/{}", ticket.tier.as_str(), ticket.escalation_level);
     match store
-        .card_claim(W::DOOR, number, &place, now, now - STALE_AFTER)
+        .card_claim(W::DOOR, number, &place, &offer, now, now - STALE_AFTER)
         .await
         .map_err(temporary)?
     {
-        CardClaim::Post => {}
+        CardClaim::Post { replaces: None } => {}
+        CardClaim::Post {
+            replaces: Some(old),
+        } => {
+            // The earlier offer's card loses its Accept, pointing to the new card.
+            let payload = serde_json::json!({ "ticket": number });
+            let moved = wall
+                .chat()
+                .flows()
+                .text("offer_moved_on", Lang::ZhCn, &payload);
+            let edit = match old.message_id.as_deref() {
+                Some(id) => {
+                    wall.edit_card(&place, id, &format!("{}\n\n{moved}", old.text))
+                        .await
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = edit {
+                tracing::warn!(door = W::DOOR, ticket = number, error = %e, "earlier card not closed");
+            }
+        }
         CardClaim::Posted(_) => return Ok(true),
         // Another instance is posting it: look again shortly.
         CardClaim::Busy => return Err(DeliveryError::RateLimited(Duration::from_secs(1))),

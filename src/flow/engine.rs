@@ -53,6 +53,7 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     // Replies of the chat service (src/chat) around the flows.
     ("draft_restored", &[]),
     ("already_taken", &["engineer"]),
+    ("offer_moved_on", &["ticket"]),
     ("not_found", &["ticket"]),
     ("not_allowed", &[]),
     ("not_now", &["status"]),

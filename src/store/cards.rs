@@ -1,7 +1,7 @@
 //! Job cards posted in engineer groups' chats, for every door alike: one per door, ticket
 //! and chat at a time, claimed before it is posted (so two instances never post it twice)
-//! and marked when the job is taken (so the card is edited once; a later offer of the job
-//! replaces the row with a new card).
+//! and marked when the job is taken (so the card is edited once). A later offer of the job
+//! (escalated, or offered again after it was taken) takes the row over for a new card.
 
 use chrono::{DateTime, Utc};
 
@@ -20,6 +20,8 @@ pub struct Card {
     pub text: String,
     /// The id of the engineer who took the job, once the card shows it.
     pub taken_by: Option<String>,
+    /// Which offer of the job it shows (the tier and escalation level offered at).
+    pub offer: String,
 }
 
 /// The outcome of [`super::Store::card_claim`].
@@ -27,7 +29,10 @@ pub struct Card {
 pub enum CardClaim {
     /// Nobody posted the card for this offer yet: the caller posts it, then calls
     /// [`super::Store::card_posted`] (or [`super::Store::card_release`] on failure).
-    Post,
+    Post {
+        /// The card of an earlier offer that nobody took, still showing its Accept.
+        replaces: Option<Card>,
+    },
     /// Already posted.
     Posted(Card),
     /// Someone else is posting it right now.
@@ -38,7 +43,7 @@ pub enum CardClaim {
 macro_rules! select_cards {
     ($where:literal) => {
         concat!(
-            "SELECT ticket, chat, message_id, text, taken_by FROM group_cards WHERE ",
+            "SELECT ticket, chat, message_id, text, taken_by, offer FROM group_cards WHERE ",
             $where
         )
     };
@@ -52,58 +57,73 @@ macro_rules! cards_sql {
                 door: &str,
                 ticket: &str,
                 chat: &str,
+                offer: &str,
                 now: DateTime<Utc>,
                 stale_before: DateTime<Utc>,
             ) -> Result<CardClaim, StoreError> {
                 let mut tx = self.begin().await?;
                 let inserted = sqlx::query(
-                    "INSERT INTO group_cards (door, ticket, chat, claimed_at) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO group_cards (door, ticket, chat, offer, claimed_at)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (door, ticket, chat) DO NOTHING",
                 )
                 .bind(door)
                 .bind(ticket)
                 .bind(chat)
+                .bind(offer)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                // A posting that began long ago and never finished was cut short; a card
-                // whose job was taken stood for an earlier offer (the caller only claims
-                // for a job on offer now): either way the card is to be posted afresh.
-                let taken_over = inserted == 0
-                    && sqlx::query(
-                        "UPDATE group_cards
-                         SET claimed_at = $4, message_id = NULL, text = '', taken_by = NULL
-                         WHERE door = $1 AND ticket = $2 AND chat = $3
-                           AND ((message_id IS NULL AND claimed_at < $5) OR taken_by IS NOT NULL)",
-                    )
-                    .bind(door)
-                    .bind(ticket)
-                    .bind(chat)
-                    .bind(now)
-                    .bind(stale_before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                let claim = if inserted == 1 || taken_over {
-                    CardClaim::Post
-                } else {
-                    let card: Option<Card> = sqlx::query_as(select_cards!(
-                        "door = $1 AND ticket = $2 AND chat = $3"
-                    ))
-                    .bind(door)
-                    .bind(ticket)
-                    .bind(chat)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match card {
-                        Some(c) if c.message_id.is_some() => CardClaim::Posted(c),
-                        _ => CardClaim::Busy,
-                    }
+                if inserted == 1 {
+                    tx.commit().await?;
+                    return Ok(CardClaim::Post { replaces: None });
+                }
+                let card: Option<Card> = sqlx::query_as(select_cards!(
+                    "door = $1 AND ticket = $2 AND chat = $3"
+                ))
+                .bind(door)
+                .bind(ticket)
+                .bind(chat)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(card) = card else {
+                    tx.commit().await?;
+                    return Ok(CardClaim::Busy);
                 };
+                // Posted and nobody took it yet: it still shows Accept.
+                let open = card.message_id.is_some() && card.taken_by.is_none();
+                if open && card.offer == offer {
+                    tx.commit().await?;
+                    return Ok(CardClaim::Posted(card));
+                }
+                // Posted for an earlier offer (or taken, which ended its offer): the row is
+                // this offer's from now on. Unposted: a posting that began long ago and never
+                // finished was cut short, one under way is left alone.
+                let replaced = sqlx::query(
+                    "UPDATE group_cards
+                     SET offer = $4, claimed_at = $5, message_id = NULL, text = '', taken_by = NULL
+                     WHERE door = $1 AND ticket = $2 AND chat = $3
+                       AND (message_id IS NOT NULL OR claimed_at < $6)",
+                )
+                .bind(door)
+                .bind(ticket)
+                .bind(chat)
+                .bind(offer)
+                .bind(now)
+                .bind(stale_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
                 tx.commit().await?;
-                Ok(claim)
+                Ok(match replaced {
+                    // The caller closes the earlier card if it still shows Accept.
+                    true => CardClaim::Post {
+                        replaces: open.then_some(card),
+                    },
+                    false => CardClaim::Busy,
+                })
             }
 
             pub(super) async fn card_posted(

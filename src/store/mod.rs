@@ -730,9 +730,10 @@ delegate! {
     pub async fn discord_handled(&self, event_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Forgets events received before `before` (Discord never replays them that late).
     pub async fn discord_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// Claims the posting of `ticket`'s job card in a group `chat` of `door` (a posting
-    /// begun before `stale_before` and never finished is taken over).
-    pub async fn card_claim(&self, door: &str, ticket: &str, chat: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<CardClaim, StoreError>;
+    /// Claims the posting of `ticket`'s job card for `offer` in a group `chat` of `door`
+    /// (a posting begun before `stale_before` and never finished is taken over, and so is
+    /// the card of an earlier offer or of a job since taken).
+    pub async fn card_claim(&self, door: &str, ticket: &str, chat: &str, offer: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<CardClaim, StoreError>;
     /// Records the posted card's message id and text.
     pub async fn card_posted(&self, door: &str, ticket: &str, chat: &str, message_id: &str, text: &str) -> Result<(), StoreError>;
     /// Gives up a claimed posting that failed, so it can be tried again.

@@ -1146,7 +1146,8 @@ async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(ba
     let task = tokio::spawn(tg.clone().run());
     let alice = linked(&app, &sim, 88, "Alice", "alice").await;
     let bob = linked(&app, &sim, 89, "Bob", "bob").await;
-    sim.add_group(GROUP, "打印机组", ChatType::Supergroup, None, &[88, 89])
+    let carol = linked(&app, &sim, 90, "Carol", "carol").await;
+    sim.add_group(GROUP, "打印机组", ChatType::Supergroup, None, &[88, 89, 90])
         .expect("group");
     let mut anna = User::new(&sim, REPORTER, "Anna", "en");
     let (number, _) = walk_report(&sim, &mut anna).await;
@@ -1301,6 +1302,44 @@ async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(ba
             .is_some_and(|t| t.contains("已由 bob 接单")),
         "{shown:#?}"
     );
+
+    // A job nobody took is escalated to the expert tier: the experts get a card of their
+    // own, and the first-line card loses its Accept, pointing to it.
+    let fourth = app.report("li.na", &printer_fault()).await;
+    assert_eq!(dispatcher.run_once().await.expect("round").sent, 2);
+    let first_line = sim.bot_messages(GROUP).expect("group")[3].clone();
+    assert!(first_line.content.button("✋ 接单").is_some());
+    app.act(
+        crate::helpers::MANAGER,
+        &fourth,
+        "escalate",
+        serde_json::json!({"note": "需要专家"}),
+        StatusCode::OK,
+    )
+    .await;
+    dispatcher.run_once().await.expect("round");
+    let cards = sim.bot_messages(GROUP).expect("group");
+    assert_eq!(cards.len(), 5, "a card for the experts: {cards:#?}");
+    let closed = cards[3].content.text.clone().unwrap_or_default();
+    assert!(
+        cards[3].content.buttons().is_empty() && closed.contains("已重新派出"),
+        "{:#?}",
+        cards[3]
+    );
+    let experts = &cards[4];
+    assert!(experts.content.button("✋ 接单").is_some(), "{experts:#?}");
+    assert_eq!(carol.count(&fourth), 0, "not privately: {}", carol.shown());
+    sim.tap_label(90, GROUP, experts.message_id, "✋ 接单")
+        .expect("tap");
+    sim.wait_for_bot_message(GROUP, |m| {
+        m.message_id == experts.message_id
+            && m.content
+                .text
+                .as_deref()
+                .is_some_and(|t| t.contains("已由 carol 接单"))
+    })
+    .await
+    .expect("expert card edited");
     stop([task]).await;
 }
 
