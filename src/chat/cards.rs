@@ -3,7 +3,8 @@
 //! never both post it), and when the job is taken the card is edited, once, to say by
 //! whom. Each offer of a job has its own card: offered again (escalated, or reassigned
 //! to the group after it was taken), it gets a new one, and an earlier card nobody took
-//! loses its Accept. A door supplies the chat of each group and how to post and edit there.
+//! loses its Accept, as does the card of a job cancelled before anyone took it. A door
+//! supplies the chat of each group and how to post and edit there.
 
 use std::time::Duration;
 
@@ -42,15 +43,17 @@ pub(crate) trait CardWall: Sync {
     ) -> Result<(), DeliveryError>;
 }
 
-/// Delivers a `job_offered` or `job_taken` parcel for an engineer whose group has a chat
-/// through the group's card: an offer posts it (once per ticket, however many of the
-/// group's engineers it is for), a take edits it. True when that delivered the parcel;
-/// false when it goes privately (no group chat, an offer meant for one engineer only,
-/// or no card to edit).
+/// Delivers a `job_offered`, `job_taken` or `ticket_cancelled` parcel for an engineer
+/// whose group has a chat through the group's card: an offer posts it (once per ticket,
+/// however many of the group's engineers it is for), a take edits it, and so does the
+/// cancelling of a job nobody took. True when that delivered the parcel; false when it
+/// goes privately (no group chat, an offer meant for one engineer only, or no card to
+/// edit).
 pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bool, DeliveryError> {
-    let offer = match parcel.event.as_str() {
-        "job_offered" => true,
-        "job_taken" => false,
+    let (offer, cancel) = match parcel.event.as_str() {
+        "job_offered" => (true, false),
+        "job_taken" => (false, false),
+        "ticket_cancelled" => (false, true),
         _ => return Ok(false),
     };
     let Some(number) = parcel.ticket.as_deref().filter(|n| !n.is_empty()) else {
@@ -69,6 +72,30 @@ pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bo
         return Ok(false);
     };
     let _one_at_a_time = wall.one_at_a_time().lock().await;
+    if cancel {
+        // Only an offer still open on the card is the group's to hear of; a job someone
+        // took was cancelled to them alone.
+        let Some(card) = store
+            .card(W::DOOR, number, &place)
+            .await
+            .map_err(temporary)?
+            .filter(|c| c.taken_by.is_none())
+        else {
+            return Ok(false);
+        };
+        if !card.closed()
+            && let Some(message_id) = card.message_id.as_deref()
+        {
+            let cancelled = first_text(&parcel.replies);
+            wall.edit_card(&place, message_id, &format!("{}\n\n{cancelled}", card.text))
+                .await?;
+            store
+                .card_closed(W::DOOR, number, &place)
+                .await
+                .map_err(temporary)?;
+        }
+        return Ok(true);
+    }
     if !offer {
         let Some(card) = store
             .card(W::DOOR, number, &place)

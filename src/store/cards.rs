@@ -20,8 +20,19 @@ pub struct Card {
     pub text: String,
     /// The id of the engineer who took the job, once the card shows it.
     pub taken_by: Option<String>,
-    /// Which offer of the job it shows (the tier and escalation level offered at).
+    /// Which offer of the job it shows (the tier and escalation level offered at), or
+    /// `closed` once the job was cancelled with nobody on it.
     pub offer: String,
+}
+
+/// A card's `offer` once its job was cancelled before anyone took it.
+const CLOSED: &str = "closed";
+
+impl Card {
+    /// Whether the card shows its job cancelled (it has no Accept any more).
+    pub fn closed(&self) -> bool {
+        self.offer == CLOSED
+    }
 }
 
 /// The outcome of [`super::Store::card_claim`].
@@ -196,6 +207,26 @@ macro_rules! cards_sql {
                 .bind(message_id)
                 .fetch_optional(self.reader())
                 .await?)
+            }
+
+            pub(super) async fn card_closed(
+                &self,
+                door: &str,
+                ticket: &str,
+                chat: &str,
+            ) -> Result<(), StoreError> {
+                self.write_one(
+                    sqlx::query(
+                        "UPDATE group_cards SET offer = $4
+                         WHERE door = $1 AND ticket = $2 AND chat = $3 AND taken_by IS NULL",
+                    )
+                    .bind(door)
+                    .bind(ticket)
+                    .bind(chat)
+                    .bind(CLOSED),
+                )
+                .await
+                .map(drop)
             }
 
             pub(super) async fn card_taken(

@@ -742,6 +742,8 @@ delegate! {
     pub async fn card(&self, door: &str, ticket: &str, chat: &str) -> Result<Option<Card>, StoreError>;
     /// The card that is message `message_id` of `chat`, if it is one.
     pub async fn card_at(&self, door: &str, chat: &str, message_id: &str) -> Result<Option<Card>, StoreError>;
+    /// Marks a card nobody took as showing its job cancelled.
+    pub async fn card_closed(&self, door: &str, ticket: &str, chat: &str) -> Result<(), StoreError>;
     /// Records who took the card's job; false if that was recorded already.
     pub async fn card_taken(&self, door: &str, ticket: &str, chat: &str, taken_by: &str) -> Result<bool, StoreError>;
     /// Checks the database answers.

@@ -1340,6 +1340,36 @@ async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(ba
     })
     .await
     .expect("expert card edited");
+
+    // The reporter cancels a job nobody took yet: its card says so and loses its Accept,
+    // instead of each engineer being told privately.
+    let fifth = app.report("li.na", &printer_fault()).await;
+    assert_eq!(dispatcher.run_once().await.expect("round").sent, 2);
+    let open = sim.bot_messages(GROUP).expect("group")[5].clone();
+    assert!(open.content.button("✋ 接单").is_some());
+    app.act(
+        &crate::helpers::token("li.na"),
+        &fifth,
+        "cancel",
+        serde_json::json!({"note": "自己好了"}),
+        StatusCode::OK,
+    )
+    .await;
+    dispatcher.run_once().await.expect("round");
+    let closed = sim
+        .wait_for_bot_message(GROUP, |m| {
+            m.message_id == open.message_id && m.content.buttons().is_empty()
+        })
+        .await
+        .expect("cancelled card edited");
+    let text = closed.content.text.clone().unwrap_or_default();
+    assert!(text.contains(&fifth) && text.contains("已取消"), "{text}");
+    assert_eq!(sim.bot_messages(GROUP).expect("group").len(), 6);
+    assert_eq!(
+        alice.count(&fifth) + bob.count(&fifth),
+        0,
+        "nothing privately"
+    );
     stop([task]).await;
 }
 
