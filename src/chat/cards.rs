@@ -12,7 +12,7 @@ use super::Chat;
 use crate::domain::ticket::Status;
 use crate::flow::{Lang, Outgoing};
 use crate::outbox::{DeliveryError, Parcel};
-use crate::store::{CardClaim, StoreError};
+use crate::store::{CardClaim, CardEnd, StoreError};
 
 /// A posting begun this long ago and never finished was cut short: it may be taken over.
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
@@ -90,7 +90,7 @@ pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bo
             wall.edit_card(&place, message_id, &format!("{}\n\n{cancelled}", card.text))
                 .await?;
             store
-                .card_closed(W::DOOR, number, &place)
+                .card_ended(W::DOOR, number, &place, CardEnd::Cancelled)
                 .await
                 .map_err(temporary)?;
         }
@@ -126,7 +126,7 @@ pub(crate) async fn deliver<W: CardWall>(wall: &W, parcel: &Parcel) -> Result<bo
         wall.edit_card(&place, message_id, &format!("{}\n\n{taken}", card.text))
             .await?;
         store
-            .card_taken(W::DOOR, number, &place, &by)
+            .card_ended(W::DOOR, number, &place, CardEnd::Taken(&by))
             .await
             .map_err(temporary)?;
         return Ok(true);
@@ -213,7 +213,12 @@ pub(crate) async fn taken_text<W: CardWall>(
     let engineer = store.engineer(id).await.ok()??;
     let _one_at_a_time = wall.one_at_a_time().lock().await;
     if !store
-        .card_taken(W::DOOR, &card.ticket, place, &id.to_string())
+        .card_ended(
+            W::DOOR,
+            &card.ticket,
+            place,
+            CardEnd::Taken(&id.to_string()),
+        )
         .await
         .ok()?
     {

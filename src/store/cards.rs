@@ -35,6 +35,15 @@ impl Card {
     }
 }
 
+/// How a card's offer ended, for [`super::Store::card_ended`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardEnd<'a> {
+    /// Taken by the engineer with this id.
+    Taken(&'a str),
+    /// Cancelled before anyone took it.
+    Cancelled,
+}
+
 /// The outcome of [`super::Store::card_claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardClaim {
@@ -209,44 +218,28 @@ macro_rules! cards_sql {
                 .await?)
             }
 
-            pub(super) async fn card_closed(
+            pub(super) async fn card_ended(
                 &self,
                 door: &str,
                 ticket: &str,
                 chat: &str,
-            ) -> Result<(), StoreError> {
-                self.write_one(
-                    sqlx::query(
-                        "UPDATE group_cards SET offer = $4
-                         WHERE door = $1 AND ticket = $2 AND chat = $3 AND taken_by IS NULL",
-                    )
-                    .bind(door)
-                    .bind(ticket)
-                    .bind(chat)
-                    .bind(CLOSED),
-                )
-                .await
-                .map(drop)
-            }
-
-            pub(super) async fn card_taken(
-                &self,
-                door: &str,
-                ticket: &str,
-                chat: &str,
-                taken_by: &str,
+                end: CardEnd<'_>,
             ) -> Result<bool, StoreError> {
+                let (sql, value) = match end {
+                    CardEnd::Taken(by) => (
+                        "UPDATE group_cards SET taken_by = $4
+                         WHERE door = $1 AND ticket = $2 AND chat = $3 AND taken_by IS NULL",
+                        by,
+                    ),
+                    CardEnd::Cancelled => (
+                        "UPDATE group_cards SET offer = $4
+                         WHERE door = $1 AND ticket = $2 AND chat = $3 AND taken_by IS NULL
+                           AND offer <> $4",
+                        CLOSED,
+                    ),
+                };
                 let done = self
-                    .write_one(
-                        sqlx::query(
-                            "UPDATE group_cards SET taken_by = $4
-                             WHERE door = $1 AND ticket = $2 AND chat = $3 AND taken_by IS NULL",
-                        )
-                        .bind(door)
-                        .bind(ticket)
-                        .bind(chat)
-                        .bind(taken_by),
-                    )
+                    .write_one(sqlx::query(sql).bind(door).bind(ticket).bind(chat).bind(value))
                     .await?;
                 Ok(done == 1)
             }

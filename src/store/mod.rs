@@ -19,7 +19,7 @@ mod telegram;
 mod writer;
 
 pub use attachments::{Attachment, PendingPhoto};
-pub use cards::{Card, CardClaim};
+pub use cards::{Card, CardClaim, CardEnd};
 pub use delivery::{OutboxStats, StatusCount};
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 pub use telegram::StepRecord;
@@ -742,10 +742,9 @@ delegate! {
     pub async fn card(&self, door: &str, ticket: &str, chat: &str) -> Result<Option<Card>, StoreError>;
     /// The card that is message `message_id` of `chat`, if it is one.
     pub async fn card_at(&self, door: &str, chat: &str, message_id: &str) -> Result<Option<Card>, StoreError>;
-    /// Marks a card nobody took as showing its job cancelled.
-    pub async fn card_closed(&self, door: &str, ticket: &str, chat: &str) -> Result<(), StoreError>;
-    /// Records who took the card's job; false if that was recorded already.
-    pub async fn card_taken(&self, door: &str, ticket: &str, chat: &str, taken_by: &str) -> Result<bool, StoreError>;
+    /// Records how the card's offer ended (taken, or cancelled with nobody on it); false
+    /// if an end was recorded already.
+    pub async fn card_ended(&self, door: &str, ticket: &str, chat: &str, end: CardEnd<'_>) -> Result<bool, StoreError>;
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError>;
     /// Makes the groups table match the configuration (adds and renames; never deletes,
