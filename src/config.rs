@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::desk::{Policy, SurveyPolicy};
 use crate::domain::calendar::{Calendar, CalendarConfig, CalendarKind};
 use crate::domain::priority::PriorityMatrix;
 use crate::domain::routing::{Group, Routing};
@@ -73,17 +74,6 @@ impl Default for SurveyConfig {
             valid_for: Span(chrono::Duration::days(7)),
         }
     }
-}
-
-/// Survey rules, checked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SurveyPolicy {
-    /// Local minute of the day to send at.
-    pub minute_of_day: u16,
-    /// Share surveyed.
-    pub sample_rate: f64,
-    /// Validity.
-    pub valid_for: chrono::Duration,
 }
 
 /// Chat settings.
@@ -242,29 +232,6 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
-}
-
-/// The rules built from a valid configuration.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// Ticket number prefix.
-    pub ticket_prefix: String,
-    /// SLA calendar.
-    pub calendar: Calendar,
-    /// Wall-clock time in the SLA calendar's zone (timers that are not SLA clocks).
-    pub wall: Calendar,
-    /// Priority matrix.
-    pub matrix: PriorityMatrix,
-    /// SLA targets.
-    pub sla: SlaPolicy,
-    /// Warnings and escalation chains.
-    pub escalation: EscalationPolicy,
-    /// When managers may be notified about tickets below P1.
-    pub manager_hours: Calendar,
-    /// Category → group.
-    pub routing: Routing,
-    /// Satisfaction surveys.
-    pub survey: SurveyPolicy,
 }
 
 /// A usable API token (its value hashed; compared in constant time).

@@ -3,7 +3,7 @@
 //! and outgoing messages in one transaction.
 
 pub mod link;
-mod report;
+mod policy;
 mod reports;
 mod sla;
 mod survey;
@@ -16,10 +16,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
-pub use report::{FieldError, Remembered, ReportForm};
+pub use crate::domain::report_form::{FieldError, Remembered, ReportForm};
+pub use policy::{Policy, SurveyPolicy};
 
 use crate::clock::Clock;
-use crate::config::Policy;
 use crate::domain::EngineerId;
 use crate::domain::ReporterId;
 use crate::domain::clocks::{ClockKind, Clocks, Rules, SlaClock};

@@ -43,6 +43,7 @@ pub mod clocks;
 pub mod intake;
 pub mod priority;
 pub mod report;
+pub mod report_form;
 pub mod routing;
 pub mod sla;
 pub mod ticket;

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{DETAILS, JobActionKind, PHOTOS};
-use crate::desk::ReportForm;
 use crate::domain::intake::{AssetTag, Description, InputError, Note, parse_ip};
 use crate::domain::priority::{Impact, Urgency};
+use crate::domain::report_form::ReportForm;
 use crate::domain::ticket::{Action, WorkMode};
 
 /// Answers `fault_report` must collect.

@@ -7,9 +7,9 @@ use std::sync::LazyLock;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::desk::Remembered;
 use crate::domain::intake::Intake;
 use crate::domain::priority::{Impact, Urgency};
+use crate::domain::report_form::Remembered;
 use crate::domain::routing::Routing;
 
 mod bad_input;

@@ -1,4 +1,4 @@
-//! The raw fault report as adapters and the API send it, and its parsing into an
+//! The raw fault report as doors and the API send it to the desk, and its parsing into an
 //! [`Intake`]: every field checked, every problem reported at once.
 
 use chrono::{DateTime, Duration, Utc};
