@@ -3,9 +3,9 @@
 //! (`Application::build`, on a SQLite file with WAL and synchronous NORMAL) with the
 //! Discord door on the real serenity client over the stand-in's REST and gateway, in one
 //! process on the same cores. Virtual reporters walk the whole fault report in their DMs
-//! (`tgsim/scripts/fault_report_printer.txt`: typed answers and button clicks) in a closed
-//! loop: each answer goes when the bot's reply to the previous one has arrived. Prints
-//! steps/s and reply latency p50/p95/p99 at 200 and 1,000 virtual reporters.
+//! (`crates/tgsim/scripts/fault_report_printer.txt`: typed answers and button clicks) in a
+//! closed loop: each answer goes when the bot's reply to the previous one has arrived.
+//! Prints steps/s and reply latency p50/p95/p99 at 200 and 1,000 virtual reporters.
 //! Run: `cargo bench --bench discord_load` (`LOAD_SECS` sets each run's length, default
 //! 20; `LOAD_USERS=50,200` other sizes).
 
@@ -17,8 +17,8 @@ use baoxiu::app::Application;
 use baoxiu::chat::discord::{self, DiscordConfig};
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
-use baoxiu::discordsim::load::{LoadOptions, LoadSummary, Script};
-use baoxiu::discordsim::{DiscordSim, Limits, SimConfig};
+use discordsim::load::{LoadOptions, LoadSummary, Script};
+use discordsim::{DiscordSim, Limits, SimConfig};
 use secrecy::SecretString;
 
 const TOKEN: &str = "discord-bench-token";
@@ -56,7 +56,7 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
         let _ = stopped.await;
     }));
     sim.wait_connected().await.expect("gateway connects");
-    let summary = baoxiu::discordsim::load::run(
+    let summary = discordsim::load::run(
         &sim.handle(),
         script,
         &LoadOptions {
@@ -84,7 +84,8 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let script = Script::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tgsim/scripts/fault_report_printer.txt"),
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/tgsim/scripts/fault_report_printer.txt"),
     )
     .expect("script");
     let sizes: Vec<u32> = std::env::var("LOAD_USERS")

@@ -13,9 +13,9 @@ use baoxiu::app::Application;
 use baoxiu::chat::telegram::TelegramConfig;
 use baoxiu::clock::{Clock, SystemClock};
 use baoxiu::config::Config;
-use baoxiu::tgsim::{RateLimits, TgSim, TgSimConfig};
 use reqwest::Url;
 use sqlx::Connection;
+use tgsim::{RateLimits, TgSim, TgSimConfig};
 
 const TOKEN: &str = "123:ABC";
 /// Telegram's overall ceiling, messages per second.

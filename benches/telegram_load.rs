@@ -2,8 +2,8 @@
 //! baoxiu, not Telegram) against the service as `baoxiu serve` builds it
 //! (`Application::build` + `with_telegram`, polling, on a SQLite file with WAL and
 //! synchronous NORMAL), in one process on the same cores. Virtual reporters walk the whole
-//! fault report (`tgsim/scripts/fault_report_printer.txt`) in a closed loop: each answer
-//! goes when the bot's reply to the previous one has arrived, and every step's
+//! fault report (`crates/tgsim/scripts/fault_report_printer.txt`) in a closed loop: each
+//! answer goes when the bot's reply to the previous one has arrived, and every step's
 //! conversation state is durable before its reply is sent. Prints steps/s and reply
 //! latency p50/p95/p99 at 200 and 1,000 virtual reporters (issue 4 targets: ≥ 5,000
 //! steps/s with p99 ≤ 50 ms at 200; ≥ 4,000 steps/s at 1,000).
@@ -21,9 +21,9 @@ use baoxiu::app::Application;
 use baoxiu::chat::telegram::TelegramConfig;
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
-use baoxiu::tgsim::load::{LoadOptions, LoadSummary, Script};
-use baoxiu::tgsim::{RateLimits, TgSim, TgSimConfig};
 use reqwest::Url;
+use tgsim::load::{LoadOptions, LoadSummary, Script};
+use tgsim::{RateLimits, TgSim, TgSimConfig};
 
 const TOKEN: &str = "123:ABC";
 
@@ -59,7 +59,7 @@ async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> 
         let _ = stopped.await;
     }));
     sim.bot_connected().await;
-    let summary = baoxiu::tgsim::load::run(
+    let summary = tgsim::load::run(
         &sim.handle(),
         script,
         &LoadOptions {
@@ -87,7 +87,8 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let script = Script::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tgsim/scripts/fault_report_printer.txt"),
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/tgsim/scripts/fault_report_printer.txt"),
     )
     .expect("script");
     // `LOAD_MODE=webhook`: updates pushed to our route instead of long polling.

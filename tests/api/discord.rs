@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use baoxiu::chat::discord::{self, Discord, DiscordConfig};
-use baoxiu::discordsim::{DiscordSim, Limits, ManualClock, SimConfig, SimHandle, SimMessage};
 use baoxiu::domain::ticket::Caller;
 use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
+use discordsim::{DiscordSim, Limits, ManualClock, SimConfig, SimHandle, SimMessage};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 

@@ -30,7 +30,7 @@ async fn a_reporters_photo_is_fetched_and_shown_only_to_those_who_see_the_ticket
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     let bytes = r.bytes().await.expect("body");
-    assert_eq!(&bytes[..], baoxiu::tgsim::PLACEHOLDER_JPEG);
+    assert_eq!(&bytes[..], tgsim::PLACEHOLDER_JPEG);
     // Someone else's ticket, and a photo that is not there, look the same: missing.
     let stranger = app.get(&token("li.na"), &path).await;
     assert_eq!(stranger.status(), StatusCode::NOT_FOUND);

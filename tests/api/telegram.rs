@@ -9,11 +9,9 @@ use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::{Incoming, Lang, Outgoing};
 use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
 use baoxiu::outbox::{Address, DeliveryError, Parcel};
-use baoxiu::tgsim::{
-    ChatType, Contact, ManualClock, RateLimits, SimMessage, SimUser, TgSim, TgSimConfig,
-};
 use reqwest::{StatusCode, Url};
 use secrecy::SecretString;
+use tgsim::{ChatType, Contact, ManualClock, RateLimits, SimMessage, SimUser, TgSim, TgSimConfig};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{Backend, TestApp, printer_fault, spawn_app};
@@ -256,12 +254,7 @@ pub(crate) async fn walk_report(sim: &TgSim, anna: &mut User<'_>) -> (String, St
     anna.say("12F-1203", "asset tag").await;
     anna.say("prn-12f-01", "describe the fault").await;
     let photo = sim
-        .inject_photo(
-            anna.id,
-            anna.id,
-            None,
-            baoxiu::tgsim::PLACEHOLDER_JPEG.to_vec(),
-        )
+        .inject_photo(anna.id, anna.id, None, tgsim::PLACEHOLDER_JPEG.to_vec())
         .expect("photo");
     anna.expect("Photo received").await;
     let q = anna

@@ -250,20 +250,22 @@ impl LoadSummary {
     }
 }
 
-/// What one virtual user saw (and, summed, what all of them saw).
+/// What one virtual user saw (and, summed, what all of them saw). Public for discordsim's
+/// load mode only.
+#[doc(hidden)]
 #[derive(Debug, Default)]
-pub(crate) struct UserResult {
+pub struct UserResult {
     /// Reply latencies by script line.
-    pub(crate) latencies_us: Vec<Vec<u64>>,
-    pub(crate) repetitions: u64,
-    pub(crate) timeouts: u64,
-    pub(crate) errors: u64,
-    pub(crate) first_error: Option<String>,
+    pub latencies_us: Vec<Vec<u64>>,
+    pub repetitions: u64,
+    pub timeouts: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
 }
 
 impl UserResult {
     /// Records an answered step of script line `line`.
-    pub(crate) fn answered(&mut self, line: usize, took: Duration) {
+    pub fn answered(&mut self, line: usize, took: Duration) {
         if self.latencies_us.len() <= line {
             self.latencies_us.resize_with(line + 1, Vec::new);
         }
@@ -289,7 +291,8 @@ impl UserResult {
 }
 
 /// Waits for every virtual user and sums up what they saw.
-pub(crate) async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> UserResult {
+#[doc(hidden)]
+pub async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> UserResult {
     let mut all = UserResult::default();
     for t in tasks {
         match t.await {
@@ -306,7 +309,8 @@ pub(crate) async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> U
 
 /// The summary of a run of `users` walking `script` that took `elapsed` seconds;
 /// `too_many_requests` and `bot_requests` are the stand-in's counters' growth over the run.
-pub(crate) fn summarize(
+#[doc(hidden)]
+pub fn summarize(
     users: u32,
     elapsed: f64,
     script: &Script,

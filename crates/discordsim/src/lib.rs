@@ -32,8 +32,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-pub use crate::tgsim::clock::{ManualClock, RealClock, SimClock};
 pub use state::{Limits, Stats};
+pub use tgsim::clock::{ManualClock, RealClock, SimClock};
 
 use state::State;
 

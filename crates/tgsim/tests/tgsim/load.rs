@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use baoxiu::tgsim::load::{self, LoadOptions, Script};
+use tgsim::load::{self, LoadOptions, Script};
 
 use crate::helpers::{TOKEN, start, toy_polling_bot};
 
@@ -48,7 +48,7 @@ async fn missing_buttons_and_silence_are_counted() {
 }
 
 /// tgsim's own ceiling with a trivial bot on the same runtime (not a benchmark of
-/// baoxiu): `cargo test --release --test tgsim -- --ignored --nocapture`.
+/// baoxiu): `cargo test --release -p tgsim --test tgsim -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measures throughput; run explicitly"]
 async fn self_throughput() {

@@ -1,7 +1,7 @@
 //! Bot API shapes, encodings and error answers.
 
-use baoxiu::tgsim::ChatType;
 use serde_json::json;
+use tgsim::ChatType;
 
 use crate::helpers::{TOKEN, err, ok, start};
 
@@ -133,8 +133,7 @@ async fn message_length_and_chat_errors() {
     .await;
     assert_eq!(d, "Bad Request: chat not found");
     // A known user who never wrote to the bot cannot be messaged first.
-    sim.add_user(baoxiu::tgsim::SimUser::new(778))
-        .expect("user");
+    sim.add_user(tgsim::SimUser::new(778)).expect("user");
     let d = err(
         &sim,
         "sendMessage",
@@ -276,7 +275,7 @@ async fn edits_keep_history_and_refuse_no_ops() {
         .iter()
         .map(|e| e.kind)
         .collect();
-    use baoxiu::tgsim::BotEventKind::*;
+    use tgsim::BotEventKind::*;
     assert_eq!(kinds, [Sent, Edited, Edited, Deleted]);
 }
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use baoxiu::tgsim::{ManualClock, RateLimits};
 use serde_json::json;
+use tgsim::{ManualClock, RateLimits};
 
 use crate::helpers::{call, config, ok, start_with};
 

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use baoxiu::tgsim::{RateLimits, TgSim};
 use teloxide::RequestError;
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, UpdateKind};
+use tgsim::{RateLimits, TgSim};
 
 use crate::helpers::{TOKEN, config, start, start_with};
 

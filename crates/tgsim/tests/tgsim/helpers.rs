@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use baoxiu::tgsim::{RateLimits, TgSim, TgSimConfig};
 use serde_json::Value;
+use tgsim::{RateLimits, TgSim, TgSimConfig};
 
 pub const TOKEN: &str = "123:ABC";
 

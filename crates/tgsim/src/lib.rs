@@ -8,8 +8,8 @@
 //! `/control` HTTP API) and read back every message the bot sent or edited.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), baoxiu::tgsim::SimError> {
-//! use baoxiu::tgsim::{TgSim, TgSimConfig};
+//! # async fn demo() -> Result<(), tgsim::SimError> {
+//! use tgsim::{TgSim, TgSimConfig};
 //! let sim = TgSim::start(TgSimConfig::new("123:ABC")).await?;
 //! // point the bot at sim.url(), then:
 //! sim.inject_text(42, 42, "/start")?;

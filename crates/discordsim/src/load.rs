@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-pub use crate::tgsim::load::{Latency, LoadOptions, LoadSummary, Script, ScriptLine, Step};
-use crate::tgsim::load::{UserResult, gather, summarize};
+pub use tgsim::load::{Latency, LoadOptions, LoadSummary, Script, ScriptLine, Step};
+use tgsim::load::{UserResult, gather, summarize};
 
 use super::SimHandle;
 

@@ -1,7 +1,7 @@
 //! `tgsim`: a local Telegram Bot API server for testing and load-testing bots.
 //!
 //! `tgsim serve` runs the simulator; `tgsim load` runs it and drives virtual users
-//! against a bot pointed at it. See tgsim/README.md.
+//! against a bot pointed at it. See the crate's README.md.
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baoxiu::tgsim::limits::parse_duration;
-use baoxiu::tgsim::load::{self, LoadOptions, Script};
-use baoxiu::tgsim::{Limit, RateLimits, TgSim, TgSimConfig};
 use clap::{Args, Parser, Subcommand};
+use tgsim::limits::parse_duration;
+use tgsim::load::{self, LoadOptions, Script};
+use tgsim::{Limit, RateLimits, TgSim, TgSimConfig};
 
 #[derive(Parser)]
 #[command(

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use baoxiu::tgsim::{SimError, SimUser};
 use serde_json::{Value, json};
+use tgsim::{SimError, SimUser};
 
 use crate::helpers::{config, ok, start, start_with};
 
 async fn control(
-    sim: &baoxiu::tgsim::TgSim,
+    sim: &tgsim::TgSim,
     method: &str,
     path: &str,
     body: Option<Value>,
