@@ -5,6 +5,10 @@
 //! records the time between the two as the step's reply latency. A step that gets no
 //! reaction within the step timeout, or names a button the bot is not showing, counts
 //! as a timeout or error, and that user starts the script again from the top.
+//!
+//! The loop, its accounting and the summary ([`drive`]) serve any stand-in that can take
+//! a step in a user's chat ([`StandIn`]): discordsim's load mode walks the same scripts
+//! over Discord DMs.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -250,22 +254,20 @@ impl LoadSummary {
     }
 }
 
-/// What one virtual user saw (and, summed, what all of them saw). Public for discordsim's
-/// load mode only.
-#[doc(hidden)]
+/// What one virtual user saw (and, summed, what all of them saw).
 #[derive(Debug, Default)]
-pub struct UserResult {
+struct UserResult {
     /// Reply latencies by script line.
-    pub latencies_us: Vec<Vec<u64>>,
-    pub repetitions: u64,
-    pub timeouts: u64,
-    pub errors: u64,
-    pub first_error: Option<String>,
+    latencies_us: Vec<Vec<u64>>,
+    repetitions: u64,
+    timeouts: u64,
+    errors: u64,
+    first_error: Option<String>,
 }
 
 impl UserResult {
     /// Records an answered step of script line `line`.
-    pub fn answered(&mut self, line: usize, took: Duration) {
+    fn answered(&mut self, line: usize, took: Duration) {
         if self.latencies_us.len() <= line {
             self.latencies_us.resize_with(line + 1, Vec::new);
         }
@@ -291,8 +293,7 @@ impl UserResult {
 }
 
 /// Waits for every virtual user and sums up what they saw.
-#[doc(hidden)]
-pub async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> UserResult {
+async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> UserResult {
     let mut all = UserResult::default();
     for t in tasks {
         match t.await {
@@ -309,8 +310,7 @@ pub async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>) -> UserResu
 
 /// The summary of a run of `users` walking `script` that took `elapsed` seconds;
 /// `too_many_requests` and `bot_requests` are the stand-in's counters' growth over the run.
-#[doc(hidden)]
-pub fn summarize(
+fn summarize(
     users: u32,
     elapsed: f64,
     script: &Script,
@@ -358,9 +358,59 @@ pub fn summarize(
     }
 }
 
-/// Runs the load and returns the summary.
-pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSummary {
-    let before = sim.stats();
+/// What came of one step of a virtual user's walk.
+#[derive(Debug)]
+pub enum StepOutcome {
+    /// The bot reacted this long after the step was taken.
+    Answered(Duration),
+    /// No reaction by the step's deadline.
+    Timeout,
+    /// The step could not be taken, or the bot did not show what it needed (why).
+    Error(String),
+    /// The run's time was up first.
+    Stopped,
+}
+
+/// The stand-in's counters a load summary reports the growth of.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    /// 429 answers so far.
+    pub too_many_requests: u64,
+    /// Requests from the bot so far.
+    pub bot_requests: u64,
+}
+
+/// A stand-in's side of the load mode: how a virtual user takes one step in its chat.
+/// [`drive`] does the rest — the walks, their accounting and the summary — the same for
+/// every stand-in (tgsim's [`run`], and discordsim's over DMs).
+pub trait StandIn: Clone + Send + Sync + 'static {
+    /// A virtual user's id.
+    type User: Copy + std::fmt::Display + Send + 'static;
+
+    /// Takes `step` as `user` and waits for the bot's reaction in the user's chat until
+    /// `deadline` (the step timeout, or `stop_at`, the end of the run, if sooner).
+    fn take_step(
+        &self,
+        user: Self::User,
+        step: &Step,
+        deadline: Instant,
+        stop_at: Option<Instant>,
+    ) -> impl Future<Output = StepOutcome> + Send;
+
+    /// The stand-in's counters now.
+    fn counters(&self) -> Counters;
+}
+
+/// Runs the load: each of `users` walks `script` in a closed loop in a task of its own,
+/// taking its steps through `sim`; the summary.
+pub async fn drive<S: StandIn>(
+    sim: &S,
+    users: Vec<S::User>,
+    script: &Script,
+    opts: &LoadOptions,
+) -> LoadSummary {
+    let count = u32::try_from(users.len()).unwrap_or(u32::MAX);
+    let before = sim.counters();
     let started = Instant::now();
     let stop_at = opts.duration.map(|d| started + d);
     // Without a duration or repetition count, walk the script once.
@@ -368,72 +418,41 @@ pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSu
         (None, None) => Some(1),
         (_, r) => r,
     };
-    let mut tasks = Vec::with_capacity(opts.users as usize);
-    for i in 0..opts.users {
-        let sim = sim.clone();
-        let script = script.clone();
-        let user = opts.first_user_id + i64::from(i);
-        let step_timeout = opts.step_timeout;
-        tasks.push(tokio::spawn(async move {
-            virtual_user(sim, script, user, step_timeout, stop_at, repetitions).await
-        }));
-    }
+    let tasks: Vec<_> = users
+        .into_iter()
+        .map(|user| {
+            let (sim, script, step_timeout) = (sim.clone(), script.clone(), opts.step_timeout);
+            tokio::spawn(async move {
+                virtual_user(&sim, &script, user, step_timeout, stop_at, repetitions).await
+            })
+        })
+        .collect();
     let all = gather(tasks).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let after = sim.stats();
-    let requests = |s: &super::Stats| s.requests.values().sum::<u64>();
+    let after = sim.counters();
     summarize(
-        opts.users,
+        count,
         elapsed,
         script,
         all,
         after
             .too_many_requests
             .saturating_sub(before.too_many_requests),
-        requests(&after).saturating_sub(requests(&before)),
+        after.bot_requests.saturating_sub(before.bot_requests),
     )
 }
 
-pub(crate) fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-pub(crate) fn latency(mut us: Vec<u64>) -> Latency {
-    if us.is_empty() {
-        return Latency::default();
-    }
-    us.sort_unstable();
-    let pick = |q: f64| {
-        let rank = ((q * us.len() as f64).ceil() as usize).clamp(1, us.len());
-        round3(us[rank - 1] as f64 / 1000.0)
-    };
-    let mean = us.iter().sum::<u64>() as f64 / us.len() as f64 / 1000.0;
-    Latency {
-        p50: pick(0.50),
-        p95: pick(0.95),
-        p99: pick(0.99),
-        max: round3(*us.last().unwrap_or(&0) as f64 / 1000.0),
-        mean: round3(mean),
-    }
-}
-
-enum StepOutcome {
-    Answered(Duration),
-    Timeout,
-    Error(String),
-    Stopped,
-}
-
-async fn virtual_user(
-    sim: SimHandle,
-    script: Script,
-    user: i64,
+/// One virtual user: walks the script until the run's time is up or it has done its
+/// `repetitions`, starting over after a step that timed out or failed.
+async fn virtual_user<S: StandIn>(
+    sim: &S,
+    script: &Script,
+    user: S::User,
     step_timeout: Duration,
     stop_at: Option<Instant>,
     repetitions: Option<u32>,
 ) -> UserResult {
     let mut result = UserResult::default();
-    let shared = sim.shared().clone();
     let mut walks = 0u32;
     'walks: loop {
         if repetitions.is_some_and(|r| walks >= r) {
@@ -449,7 +468,9 @@ async fn virtual_user(
             if stop_at.is_some_and(|t| Instant::now() >= t) {
                 break 'walks;
             }
-            match take_step(&sim, &shared, user, step, step_timeout, stop_at).await {
+            let step_deadline = Instant::now() + step_timeout;
+            let deadline = stop_at.map_or(step_deadline, |s| s.min(step_deadline));
+            match sim.take_step(user, step, deadline, stop_at).await {
                 StepOutcome::Answered(d) => result.answered(line, d),
                 StepOutcome::Stopped => break 'walks,
                 StepOutcome::Timeout => {
@@ -475,83 +496,140 @@ async fn virtual_user(
     result
 }
 
-async fn take_step(
-    sim: &SimHandle,
-    shared: &super::state::Shared,
-    user: i64,
-    step: &Step,
-    step_timeout: Duration,
+/// Waits for the next change in a chat (a [`tokio::sync::watch`] of its latest event);
+/// `None` when there was one, else the step's outcome: [`StepOutcome::Stopped`] at the end
+/// of the run, [`StepOutcome::Timeout`] at the step's deadline.
+pub async fn wait_change(
+    rx: &mut tokio::sync::watch::Receiver<u64>,
+    deadline: Instant,
     stop_at: Option<Instant>,
-) -> StepOutcome {
-    let step_deadline = Instant::now() + step_timeout;
-    let deadline = stop_at.map_or(step_deadline, |s| s.min(step_deadline));
-    // The chat exists after the first injection; before it there is nothing to see.
-    // Event sequence numbers only grow, so "answered" = the chat's latest seq moved.
-    let mut rx = shared.subscribe(user).ok();
-    let seen = rx.as_mut().map_or(0, |rx| *rx.borrow_and_update());
-    let sent_at = Instant::now();
-    let injected = match step {
-        Step::Text(text) => sim.inject_text(user, user, text),
-        Step::Photo(caption) => {
-            sim.inject_photo(user, user, caption.as_deref(), PLACEHOLDER_JPEG.to_vec())
-        }
-        Step::Contact(phone) => sim.inject_contact(
-            user,
-            user,
-            super::Contact {
-                phone_number: phone.clone(),
-                first_name: format!("User {user}"),
-                last_name: None,
-                user_id: Some(user),
-                vcard: None,
-            },
-        ),
-        Step::Tap(label) => loop {
-            // The button may come with a reply still on its way: wait for it.
-            match shared.find_button(user, label) {
-                Some((_, b)) if b.reply_keyboard => break sim.inject_text(user, user, &b.text),
-                Some((message_id, _)) => break sim.tap_label(user, user, message_id, label),
-                None => {
-                    let Some(rx) = rx.as_mut() else {
-                        return StepOutcome::Error(format!(
-                            "user {user}: no button [{label}]: the bot has not written yet"
-                        ));
-                    };
-                    match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return StepOutcome::Error(SimError::Closed.to_string()),
-                        Err(_) if stop_at.is_some_and(|s| Instant::now() >= s) => {
-                            return StepOutcome::Stopped;
-                        }
-                        Err(_) => {
+) -> Option<StepOutcome> {
+    match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(_)) => Some(StepOutcome::Error(SimError::Closed.to_string())),
+        Err(_) if stop_at.is_some_and(|s| Instant::now() >= s) => Some(StepOutcome::Stopped),
+        Err(_) => Some(StepOutcome::Timeout),
+    }
+}
+
+/// Runs the load and returns the summary.
+pub async fn run(sim: &SimHandle, script: &Script, opts: &LoadOptions) -> LoadSummary {
+    let users = (0..opts.users)
+        .map(|i| opts.first_user_id + i64::from(i))
+        .collect();
+    drive(&Telegram(sim.clone()), users, script, opts).await
+}
+
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+pub(crate) fn latency(mut us: Vec<u64>) -> Latency {
+    if us.is_empty() {
+        return Latency::default();
+    }
+    us.sort_unstable();
+    let pick = |q: f64| {
+        let rank = ((q * us.len() as f64).ceil() as usize).clamp(1, us.len());
+        round3(us[rank - 1] as f64 / 1000.0)
+    };
+    let mean = us.iter().sum::<u64>() as f64 / us.len() as f64 / 1000.0;
+    Latency {
+        p50: pick(0.50),
+        p95: pick(0.95),
+        p99: pick(0.99),
+        max: round3(*us.last().unwrap_or(&0) as f64 / 1000.0),
+        mean: round3(mean),
+    }
+}
+
+/// tgsim's side of the load mode: each user writes in its private chat (chat id = user id).
+#[derive(Clone)]
+struct Telegram(SimHandle);
+
+impl StandIn for Telegram {
+    type User = i64;
+
+    async fn take_step(
+        &self,
+        user: i64,
+        step: &Step,
+        deadline: Instant,
+        stop_at: Option<Instant>,
+    ) -> StepOutcome {
+        let (sim, shared) = (&self.0, self.0.shared());
+        // The chat exists after the first injection; before it there is nothing to see.
+        // Event sequence numbers only grow, so "answered" = the chat's latest seq moved.
+        let mut rx = shared.subscribe(user).ok();
+        let seen = rx.as_mut().map_or(0, |rx| *rx.borrow_and_update());
+        let sent_at = Instant::now();
+        let injected = match step {
+            Step::Text(text) => sim.inject_text(user, user, text),
+            Step::Photo(caption) => {
+                sim.inject_photo(user, user, caption.as_deref(), PLACEHOLDER_JPEG.to_vec())
+            }
+            Step::Contact(phone) => sim.inject_contact(
+                user,
+                user,
+                super::Contact {
+                    phone_number: phone.clone(),
+                    first_name: format!("User {user}"),
+                    last_name: None,
+                    user_id: Some(user),
+                    vcard: None,
+                },
+            ),
+            Step::Tap(label) => loop {
+                // The button may come with a reply still on its way: wait for it.
+                match shared.find_button(user, label) {
+                    Some((_, b)) if b.reply_keyboard => {
+                        break sim.inject_text(user, user, &b.text);
+                    }
+                    Some((message_id, _)) => break sim.tap_label(user, user, message_id, label),
+                    None => {
+                        let Some(rx) = rx.as_mut() else {
                             return StepOutcome::Error(format!(
-                                "user {user}: the bot shows no button [{label}]"
+                                "user {user}: no button [{label}]: the bot has not written yet"
                             ));
+                        };
+                        match wait_change(rx, deadline, stop_at).await {
+                            None => {}
+                            Some(StepOutcome::Timeout) => {
+                                return StepOutcome::Error(format!(
+                                    "user {user}: the bot shows no button [{label}]"
+                                ));
+                            }
+                            Some(other) => return other,
                         }
                     }
                 }
-            }
-        },
-    };
-    if let Err(e) = injected {
-        return StepOutcome::Error(format!("user {user}: {e}"));
-    }
-    let mut rx = match rx {
-        Some(rx) => rx,
-        None => match shared.subscribe(user) {
-            Ok(rx) => rx,
-            Err(e) => return StepOutcome::Error(e.to_string()),
-        },
-    };
-    loop {
-        if *rx.borrow_and_update() != seen {
-            return StepOutcome::Answered(sent_at.elapsed());
+            },
+        };
+        if let Err(e) = injected {
+            return StepOutcome::Error(format!("user {user}: {e}"));
         }
-        match tokio::time::timeout_at(deadline.into(), rx.changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return StepOutcome::Error(SimError::Closed.to_string()),
-            Err(_) if stop_at.is_some_and(|s| Instant::now() >= s) => return StepOutcome::Stopped,
-            Err(_) => return StepOutcome::Timeout,
+        let mut rx = match rx {
+            Some(rx) => rx,
+            None => match shared.subscribe(user) {
+                Ok(rx) => rx,
+                Err(e) => return StepOutcome::Error(e.to_string()),
+            },
+        };
+        loop {
+            if *rx.borrow_and_update() != seen {
+                return StepOutcome::Answered(sent_at.elapsed());
+            }
+            if let Some(outcome) = wait_change(&mut rx, deadline, stop_at).await {
+                return outcome;
+            }
+        }
+    }
+
+    fn counters(&self) -> Counters {
+        let stats = self.0.stats();
+        Counters {
+            too_many_requests: stats.too_many_requests,
+            bot_requests: stats.requests.values().sum(),
         }
     }
 }
