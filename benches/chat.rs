@@ -7,12 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baoxiu::chat::{Chat, DEFAULT_IDLE, Person};
+use baoxiu::app::Core;
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
-use baoxiu::desk::Desk;
-use baoxiu::flow::{Flows, Incoming};
-use baoxiu::store::{SqliteSync, Store};
+use baoxiu::conversation::{Chat, Person};
+use baoxiu::flow::Incoming;
 
 const SCRIPT: [&str; 14] = [
     "2",
@@ -31,25 +30,12 @@ const SCRIPT: [&str; 14] = [
     "1",
 ];
 
-async fn chat(dir: &std::path::Path) -> Chat {
-    let store = Store::connect(
-        &format!("sqlite://{}", dir.join("chat.db").display()),
-        SqliteSync::Normal,
-    )
-    .await
-    .expect("connect");
-    store.migrate().await.expect("migrate");
-    let policy = Config::default().policy("defaults").expect("policy");
-    store
-        .sync_groups(policy.routing.groups())
+async fn core(dir: &std::path::Path) -> Core {
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.join("chat.db").display());
+    Core::assemble(&config, "bench", Arc::new(SystemClock))
         .await
-        .expect("groups");
-    let flows = Flows::load_dir(&Flows::builtin_dir()).expect("flows");
-    Chat::new(
-        Desk::new(store, Arc::new(SystemClock), policy),
-        flows,
-        DEFAULT_IDLE,
-    )
+        .expect("core")
 }
 
 fn person(i: usize) -> Person {
@@ -115,7 +101,8 @@ fn rss_kib() -> u64 {
 async fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let dir = tempfile::tempdir().expect("dir");
-    let chat = chat(dir.path()).await;
+    let core = core(dir.path()).await;
+    let chat = core.chat.clone();
     if quick {
         // `cargo test --benches`: one short pass so the bench cannot rot.
         closed_loop(&chat, 2, 1).await;
@@ -173,8 +160,7 @@ async fn main() {
         t.await.expect("worker");
     }
     let after = rss_kib();
-    let state = chat
-        .desk()
+    let state = core
         .store()
         .conversation("bench", &format!("u{}", 1_000_000 + OPEN - 1))
         .await

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baoxiu::app::Application;
-use baoxiu::chat::discord::{self, DiscordConfig};
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
+use baoxiu::doors::discord::DiscordConfig;
 use discordsim::load::{LoadOptions, LoadSummary, Script};
 use discordsim::{DiscordSim, Limits, SimConfig};
 use secrecy::SecretString;
@@ -39,18 +39,13 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
     let app = Application::build(&config, "bench", Vec::new(), Arc::new(SystemClock))
         .await
         .expect("app");
-    let door = discord::start(
-        app.chat().clone(),
-        DiscordConfig {
-            token: SecretString::from(TOKEN),
-            application_id: APP,
-            api_url: Some(sim.url()),
-            group_channels: Default::default(),
-            public_key: None,
-        },
-    )
-    .expect("discord");
-    let gateway = tokio::spawn(door.run());
+    let app = app.with_discord(DiscordConfig {
+        token: SecretString::from(TOKEN),
+        application_id: APP,
+        api_url: Some(sim.url()),
+        group_channels: Default::default(),
+        public_key: None,
+    });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -68,7 +63,6 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
         },
     )
     .await;
-    gateway.abort();
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     summary

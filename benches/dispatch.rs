@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baoxiu::app::Application;
-use baoxiu::chat::telegram::TelegramConfig;
 use baoxiu::clock::{Clock, SystemClock};
 use baoxiu::config::Config;
+use baoxiu::doors::telegram::TelegramConfig;
 use reqwest::Url;
 use sqlx::Connection;
 use tgsim::{RateLimits, TgSim, TgSimConfig};

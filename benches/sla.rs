@@ -158,7 +158,7 @@ async fn backend(name: &str, url_for: impl Fn(i64) -> (String, Option<tempfile::
             median.as_secs_f64() * 1e3 / DUE as f64,
             seeded_in.as_secs_f64()
         );
-        desk.store().close().await;
+        desk.close().await;
         medians.push(median);
     }
     println!(

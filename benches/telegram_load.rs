@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baoxiu::app::Application;
-use baoxiu::chat::telegram::TelegramConfig;
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
+use baoxiu::doors::telegram::TelegramConfig;
 use reqwest::Url;
 use tgsim::load::{LoadOptions, LoadSummary, Script};
 use tgsim::{RateLimits, TgSim, TgSimConfig};

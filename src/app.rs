@@ -1,18 +1,22 @@
-//! Building the running service from configuration (zero-to-production style): tests call
-//! [`Application::build`] with port 0 and their own clock and tokens.
+//! The one composition root (zero-to-production style): configuration in, the running
+//! service out. [`Core`] is the store, the desk and the conversation service, wired with
+//! the desk's ports, for every command that works on the database (`serve`, `chat`,
+//! `report`, `outbox`); [`Application`] adds the HTTP server, the doors, the scheduler
+//! and the dispatcher. Tests call [`Application::build`] with port 0 and their own clock
+//! and tokens.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::chat::Chat;
-use crate::chat::discord::{Discord, DiscordConfig, DiscordError};
-use crate::chat::telegram::{Telegram, TelegramConfig, TelegramError};
-use crate::chat::web::WebHub;
 use crate::clock::Clock;
 use crate::config::{ApiToken, Config, ConfigError};
+use crate::conversation::Chat;
 use crate::desk::Desk;
+use crate::doors::discord::{Discord, DiscordConfig};
+use crate::doors::telegram::{Telegram, TelegramConfig, TelegramError};
+use crate::doors::web::WebHub;
 use crate::flow::{FlowProblem, Flows};
 use crate::http::{AppState, router};
 use crate::outbox::Courier;
@@ -35,9 +39,6 @@ pub enum StartError {
     /// The Telegram door could not start.
     #[error("telegram: {0}")]
     Telegram(#[from] TelegramError),
-    /// The Discord door could not start.
-    #[error("discord: {0}")]
-    Discord(#[from] DiscordError),
     /// The port is taken or not ours.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -48,11 +49,68 @@ pub enum StartError {
     },
 }
 
+/// The service's core: the database, the desk over it and the conversation service over
+/// the desk, each consumer with its port.
+#[derive(Clone)]
+pub struct Core {
+    store: Store,
+    /// The desk.
+    pub desk: Desk,
+    /// The conversation service.
+    pub chat: Chat,
+}
+
+impl Core {
+    /// Checks the configuration, loads the conversation files, opens and migrates the
+    /// database, syncs the engineer groups and wires the desk and the conversations.
+    pub async fn assemble(
+        config: &Config,
+        source: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Core, StartError> {
+        let policy = config.policy(source)?;
+        let flows = Flows::load_dir(&config.chat.flows_dir())
+            .map(|f| f.with_time_zone(policy.calendar.time_zone()))
+            .map_err(StartError::Flows)?;
+        let store = Store::connect(&config.database.url, config.database.sqlite_sync).await?;
+        store.migrate().await?;
+        store.sync_groups(policy.routing.groups()).await?;
+        let desk = Desk::new(store.clone(), clock, policy);
+        let ports = desk.ports();
+        let chat = Chat::new(
+            desk.clone(),
+            ports.conversations,
+            ports.cards,
+            flows,
+            config.chat.idle.0,
+        );
+        Ok(Core { store, desk, chat })
+    }
+
+    /// Opens and migrates the configured database only (`baoxiu migrate`).
+    pub async fn migrate(config: &Config) -> Result<(), StoreError> {
+        let store = Store::connect(&config.database.url, config.database.sqlite_sync).await?;
+        store.migrate().await?;
+        store.close().await;
+        Ok(())
+    }
+
+    /// The database, for inspection by tests and benchmarks: nothing in the service
+    /// reaches it but through the desk and its ports.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Closes the database (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.desk.close().await;
+    }
+}
+
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
-    desk: Desk,
-    chat: Chat,
+    core: Core,
     hub: WebHub,
     state: AppState,
     dispatcher: Dispatcher,
@@ -61,51 +119,32 @@ pub struct Application {
     discord: Option<Discord>,
 }
 
-/// Loads and validates the conversation files the configuration points at.
-pub fn load_flows(config: &Config, tz: chrono_tz::Tz) -> Result<Flows, StartError> {
-    Flows::load_dir(&config.chat.flows_dir())
-        .map(|f| f.with_time_zone(tz))
-        .map_err(StartError::Flows)
-}
-
-/// Connects to the configured database and applies migrations.
-pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
-    let store = Store::connect(&config.database.url, config.database.sqlite_sync).await?;
-    store.migrate().await?;
-    Ok(store)
-}
-
 impl Application {
-    /// Checks the configuration, opens and migrates the database, syncs the groups and
-    /// binds the listener (`server.listen`; port 0 picks a free port).
+    /// Assembles the [`Core`] and binds the listener (`server.listen`; port 0 picks a
+    /// free port). The web chat is on; chat doors are added with
+    /// [`Application::with_telegram`] and [`Application::with_discord`].
     pub async fn build(
         config: &Config,
         source: &str,
         tokens: Vec<ApiToken>,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartError> {
-        let policy = config.policy(source)?;
-        let flows = load_flows(config, policy.calendar.time_zone())?;
-        let store = open_store(config).await?;
-        store.sync_groups(policy.routing.groups()).await?;
-        let desk = Desk::new(store, clock, policy);
+        let core = Core::assemble(config, source, clock).await?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
-        let chat = Chat::new(desk.clone(), flows, config.chat.idle.0);
         let hub = WebHub::default();
         let couriers: Vec<Arc<dyn Courier>> = vec![Arc::new(hub.clone())];
-        let dispatcher = Dispatcher::new(chat.clone(), couriers, config.outbox.clone());
+        let dispatcher = Dispatcher::new(core.desk.clone(), Arc::new(core.chat.clone()), couriers);
         let state = AppState {
-            desk: desk.clone(),
+            desk: core.desk.clone(),
             tokens: Arc::new(tokens),
             deliveries: dispatcher.counters(),
         };
         Ok(Application {
             listener,
-            desk,
-            chat,
+            core,
             hub,
             state,
             dispatcher,
@@ -122,12 +161,17 @@ impl Application {
 
     /// The desk behind the service (tests seed data through it).
     pub fn desk(&self) -> &Desk {
-        &self.desk
+        &self.core.desk
     }
 
     /// The conversation service (tests drive it directly, like a door would).
     pub fn chat(&self) -> &Chat {
-        &self.chat
+        &self.core.chat
+    }
+
+    /// The database, for inspection (see [`Core::store`]).
+    pub fn store(&self) -> &Store {
+        self.core.store()
     }
 
     /// Live delivery to open web chat tabs.
@@ -143,19 +187,22 @@ impl Application {
     /// Switches the Telegram door on: its updates are received (polling or webhook at
     /// `POST /telegram/webhook`) and the dispatcher delivers `telegram` messages.
     pub fn with_telegram(mut self, config: TelegramConfig) -> Result<Application, StartError> {
-        let telegram = crate::chat::telegram::start(self.chat.clone(), config)?;
+        let ports = self.core.desk.ports();
+        let telegram = Telegram::new(self.core.chat.clone(), ports.telegram, ports.photos, config)?;
         self.dispatcher = self.dispatcher.with_courier(telegram.courier());
         self.telegram = Some(telegram);
         Ok(self)
     }
 
-    /// Switches the Discord door on: the gateway is connected when the service runs and
-    /// the dispatcher delivers `discord` messages.
-    pub fn with_discord(mut self, config: DiscordConfig) -> Result<Application, StartError> {
-        let discord = crate::chat::discord::start(self.chat.clone(), config)?;
+    /// Switches the Discord door on: the gateway is connected when the service runs,
+    /// `POST /discord/interactions` is served when a public key is set, and the
+    /// dispatcher delivers `discord` messages.
+    pub fn with_discord(mut self, config: DiscordConfig) -> Application {
+        let inbox = self.core.desk.ports().discord;
+        let discord = Discord::new(self.core.chat.clone(), inbox, config);
         self.dispatcher = self.dispatcher.with_courier(discord.courier());
         self.discord = Some(discord);
-        Ok(self)
+        self
     }
 
     /// Serve without starting the SLA scheduler and the dispatcher: tests run their rounds
@@ -177,23 +224,21 @@ impl Application {
             let stop = stop.clone();
             async move { stop.notified().await }
         };
-        let mut workers = vec![tokio::spawn(sweep_idle(
-            self.chat.clone(),
-            self.hub.clone(),
-        ))];
+        let chat = self.core.chat.clone();
+        let mut workers = vec![tokio::spawn(sweep_idle(chat.clone(), self.hub.clone()))];
         if self.background {
             workers.push(tokio::spawn(
-                Scheduler::new(self.desk.clone()).run(stopped()),
+                Scheduler::new(self.core.desk.clone()).run(stopped()),
             ));
             workers.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
         }
-        let mut app = router(self.state).merge(crate::chat::web::router(self.chat, self.hub));
+        let mut app = router(self.state).merge(crate::doors::web::router(chat, self.hub));
         if let Some(telegram) = self.telegram {
             app = app.merge(telegram.webhook_router());
             workers.push(tokio::spawn(telegram.run()));
         }
         if let Some(discord) = self.discord {
-            // Empty unless DISCORD_PUBLIC_KEY is set.
+            // Empty unless a public key is configured.
             app = app.merge(discord.interactions_router());
             workers.push(tokio::spawn(discord.run()));
         }

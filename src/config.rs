@@ -1,6 +1,7 @@
 //! Configuration: one TOML file (see `baoxiu.example.toml`) plus `BAOXIU_SECTION__KEY`
-//! environment overrides. Secrets (API tokens, bot tokens) are read only from the
-//! environment; the file names the variables that hold them.
+//! environment overrides, every door's settings included. Secrets (API tokens, bot
+//! tokens, webhook secrets) are read only from the environment; the file names the
+//! variables that hold them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,9 +49,13 @@ pub struct Config {
     /// Chat conversations.
     pub chat: ChatConfig,
     /// Delivery retries.
-    pub outbox: crate::outbox::dispatcher::DispatchConfig,
+    pub outbox: crate::desk::RetryPolicy,
     /// Satisfaction surveys after closure.
     pub survey: SurveyConfig,
+    /// The Telegram door (on when its token variable is set).
+    pub telegram: crate::doors::telegram::TelegramSettings,
+    /// The Discord door (on when its token variable is set).
+    pub discord: crate::doors::discord::DiscordSettings,
 }
 
 /// Satisfaction surveys (`[survey]`).
@@ -91,7 +96,7 @@ impl Default for ChatConfig {
     fn default() -> Self {
         Self {
             flows_dir: None,
-            idle: Span(crate::chat::DEFAULT_IDLE),
+            idle: Span(crate::conversation::DEFAULT_IDLE),
         }
     }
 }
@@ -207,8 +212,10 @@ impl Default for Config {
                 env: "BAOXIU_MANAGER_TOKEN".into(),
             }],
             chat: ChatConfig::default(),
-            outbox: crate::outbox::dispatcher::DispatchConfig::default(),
+            outbox: crate::desk::RetryPolicy::default(),
             survey: SurveyConfig::default(),
+            telegram: Default::default(),
+            discord: Default::default(),
         }
     }
 }
@@ -351,6 +358,7 @@ impl Config {
                 sample_rate: self.survey.sample_rate,
                 valid_for: self.survey.valid_for.0,
             },
+            retry: self.outbox.clone(),
         })
     }
 

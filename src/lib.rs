@@ -1,14 +1,19 @@
 //! baoxiu (报修): IT fault reporting from chat for desktop-support service desks.
 //!
-//! Layers, inside out: [`domain`] (pure rules), [`store`] (the only SQL), [`desk`] (the
-//! application service, the only place tickets change), and the doors: [`http`] and the CLI.
+//! Layers, inside out — data flows down, nothing below calls up: [`domain`] (pure rules),
+//! [`store`] (the only SQL), [`desk`] (the application service, the only place tickets
+//! change and the only way to the store), [`flow`] (the conversations as data),
+//! [`conversation`] (the platform-neutral chat service), and the doors: [`doors`] (one
+//! folder per chat platform), [`http`] (the REST API) and the CLI. The [`sla`] scheduler
+//! and the [`outbox`] dispatcher call the desk; [`app`] is the one composition root.
 
 pub mod app;
-pub mod chat;
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod desk;
 pub mod domain;
+pub mod doors;
 pub mod flow;
 pub mod http;
 pub mod outbox;

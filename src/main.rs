@@ -9,13 +9,11 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use baoxiu::app::{Application, load_flows, open_store};
-use baoxiu::chat::discord::DiscordConfig;
-use baoxiu::chat::telegram::TelegramConfig;
-use baoxiu::chat::{Chat, Person};
+use baoxiu::app::{Application, Core};
 use baoxiu::clock::SystemClock;
 use baoxiu::config::Config;
-use baoxiu::desk::Desk;
+use baoxiu::conversation::Person;
+use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::Flows;
 
 /// baoxiu (报修): office staff report IT faults from chat; the desktop-support desk
@@ -153,22 +151,34 @@ async fn run(cli: Cli) -> Result<(), String> {
             for w in warnings {
                 tracing::warn!("{w}");
             }
+            let env = |var: &str| std::env::var(var).ok();
+            let telegram = config
+                .telegram
+                .door(env)
+                .map_err(|e| format!("telegram: {e}"))?;
+            let discord = config
+                .discord
+                .door(env)
+                .map_err(|e| format!("discord: {e}"))?;
             let mut app = Application::build(&config, &source, tokens, Arc::new(SystemClock))
                 .await
                 .map_err(|e| e.to_string())?;
-            match TelegramConfig::from_env().map_err(|e| format!("telegram: {e}"))? {
+            match telegram {
                 Some(telegram) => {
                     app = app.with_telegram(telegram).map_err(|e| e.to_string())?;
                     tracing::info!("telegram door on");
                 }
-                None => tracing::info!("telegram door off: TELEGRAM_BOT_TOKEN is not set"),
+                None => tracing::info!(
+                    "telegram door off: {} is not set",
+                    config.telegram.token_env
+                ),
             }
-            match DiscordConfig::from_env().map_err(|e| format!("discord: {e}"))? {
+            match discord {
                 Some(discord) => {
-                    app = app.with_discord(discord).map_err(|e| e.to_string())?;
+                    app = app.with_discord(discord);
                     tracing::info!("discord door on");
                 }
-                None => tracing::info!("discord door off: DISCORD_BOT_TOKEN is not set"),
+                None => tracing::info!("discord door off: {} is not set", config.discord.token_env),
             }
             let addr = app.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(config = %source, database = %config.database.url, "baoxiu listening on http://{addr}");
@@ -181,10 +191,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => {
             config.policy(&source).map_err(|e| e.to_string())?;
-            let store = open_store(&config)
+            Core::migrate(&config)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
-            store.close().await;
             println!("database {} is up to date", config.database.url);
             Ok(())
         }
@@ -195,11 +204,6 @@ async fn run(cli: Cli) -> Result<(), String> {
             by,
             format,
         } => {
-            let policy = config.policy(&source).map_err(|e| e.to_string())?;
-            let store = open_store(&config)
-                .await
-                .map_err(|e| format!("database: {e}"))?;
-            let desk = Desk::new(store, Arc::new(SystemClock), policy);
             let by = by
                 .map(|b| {
                     baoxiu::domain::report::GroupBy::parse(&b).ok_or_else(|| {
@@ -207,14 +211,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                     })
                 })
                 .transpose()?;
+            let core = Core::assemble(&config, &source, Arc::new(SystemClock))
+                .await
+                .map_err(|e| e.to_string())?;
+            let desk = &core.desk;
             let (start, end) = desk
                 .report_period(from, to, period.as_deref())
                 .map_err(|e| e.to_string())?;
-            let caller = baoxiu::domain::ticket::Caller::Desk { name: "cli".into() };
             let report = desk
-                .report_for(&caller, start, end, by)
+                .report_for(&desk_cli(), start, end, by)
                 .await
                 .map_err(|e| e.to_string())?;
+            core.close().await;
             match format.as_str() {
                 "table" => print!("{}", report.to_table()),
                 "csv" => print!("{}", report.to_csv()),
@@ -228,15 +236,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     ));
                 }
             }
-            desk.store().close().await;
             Ok(())
         }
         Command::Outbox { command } => {
-            let store = open_store(&config)
+            let core = Core::assemble(&config, &source, Arc::new(SystemClock))
                 .await
-                .map_err(|e| format!("database: {e}"))?;
-            let done = outbox(&store, command).await;
-            store.close().await;
+                .map_err(|e| e.to_string())?;
+            let done = outbox(&core, command).await;
+            core.close().await;
             done
         }
         Command::Flows {
@@ -270,20 +277,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             name,
             lang,
         } => {
-            let policy = config.policy(&source).map_err(|e| e.to_string())?;
-            let flows =
-                load_flows(&config, policy.calendar.time_zone()).map_err(|e| e.to_string())?;
-            let store = open_store(&config)
+            let core = Core::assemble(&config, &source, Arc::new(SystemClock))
                 .await
-                .map_err(|e| format!("database: {e}"))?;
-            store
-                .sync_groups(policy.routing.groups())
-                .await
-                .map_err(|e| format!("database: {e}"))?;
-            let desk = Desk::new(store, Arc::new(SystemClock), policy);
+                .map_err(|e| e.to_string())?;
             let person = match engineer {
                 Some(handle) => {
-                    if desk
+                    if core
+                        .desk
                         .engineer_by_handle(&handle)
                         .await
                         .map_err(|e| e.to_string())?
@@ -308,40 +308,67 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
             };
-            let chat = Chat::new(desk, flows, config.chat.idle.0);
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            baoxiu::chat::console::run(&chat, &person, stdin, tokio::io::stdout())
-                .await
-                .map_err(|e| e.to_string())
+            let chatted =
+                baoxiu::doors::terminal::run(&core.chat, &person, stdin, tokio::io::stdout())
+                    .await
+                    .map_err(|e| e.to_string());
+            core.close().await;
+            chatted
         }
         Command::Config {
             command: ConfigCommand::Check,
         } => {
             config.policy(&source).map_err(|e| e.to_string())?;
             let (tokens, warnings) = config.api_tokens().map_err(|e| e.to_string())?;
+            let env = |var: &str| std::env::var(var).ok();
+            let telegram = config
+                .telegram
+                .door(env)
+                .map_err(|e| format!("telegram: {e}"))?;
+            let discord = config
+                .discord
+                .door(env)
+                .map_err(|e| format!("discord: {e}"))?;
             let effective = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
             println!("# configuration from {source}: OK\n{effective}");
             println!("# {} API token(s) enabled", tokens.len());
             for w in warnings {
                 println!("# {w}");
             }
+            let door = |on: bool, var: &str| {
+                if on {
+                    "on".to_owned()
+                } else {
+                    format!("off ({var} is not set)")
+                }
+            };
+            println!(
+                "# telegram door: {}",
+                door(telegram.is_some(), &config.telegram.token_env)
+            );
+            println!(
+                "# discord door: {}",
+                door(discord.is_some(), &config.discord.token_env)
+            );
             Ok(())
         }
     }
 }
 
-async fn outbox(store: &baoxiu::store::Store, command: OutboxCommand) -> Result<(), String> {
-    let db = |e: baoxiu::store::StoreError| format!("database: {e}");
+/// The desk as the command line acts on it.
+fn desk_cli() -> Caller {
+    Caller::Desk { name: "cli".into() }
+}
+
+async fn outbox(core: &Core, command: OutboxCommand) -> Result<(), String> {
     match command {
         OutboxCommand::List { status, limit } => {
-            const STATUSES: [&str; 4] = ["dead", "unroutable", "pending", "sent"];
-            if !STATUSES.contains(&status.as_str()) {
-                return Err(format!(
-                    "unknown status `{status}`; use one of: {}",
-                    STATUSES.join(", ")
-                ));
-            }
-            let messages = store.outbox_by_status(&status, limit).await.map_err(db)?;
+            let messages = core
+                .desk
+                .deliveries(&desk_cli(), &status, limit)
+                .await
+                .map_err(|e| e.to_string())?;
             println!(
                 "{:>8}  {:<16}  {:<14}  {:<22}  {:>8}  last error",
                 "id", "ticket", "to", "event", "attempts"
@@ -362,10 +389,11 @@ async fn outbox(store: &baoxiu::store::Store, command: OutboxCommand) -> Result<
             Ok(())
         }
         OutboxCommand::Retry { id, all_dead } => {
-            let n = store
-                .outbox_requeue(if all_dead { None } else { id }, chrono::Utc::now())
+            let n = core
+                .desk
+                .redeliver(&desk_cli(), if all_dead { None } else { id })
                 .await
-                .map_err(db)?;
+                .map_err(|e| e.to_string())?;
             if n == 0 && !all_dead {
                 return Err(format!(
                     "message {} is not dead or unroutable (see `baoxiu outbox list`)",

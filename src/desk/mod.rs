@@ -2,12 +2,23 @@
 //! checks the caller, lets the domain decide, and stores the change with its audit event
 //! and outgoing messages in one transaction.
 
+mod deliveries;
 pub mod link;
 mod policy;
+pub mod ports;
 mod reports;
 mod sla;
 mod survey;
 
+/// The records the desk reads and writes, as its callers see them.
+pub use crate::store::{
+    AuditEvent, Card, CardClaim, CardEnd, FilingRecord, NewEngineer, OutboxMessage, OutboxStats,
+    Page, PendingPhoto, PendingUpdate, Recipient, Reporter, StatusCount, StepRecord, StoreError,
+    TicketFilter,
+};
+pub use deliveries::{Failed, RetryPolicy};
+pub use ports::Ports;
+pub use sla::ClockRound;
 pub use survey::{SurveyRefusal, SurveyReply};
 
 use std::collections::BTreeSet;
@@ -29,10 +40,7 @@ use crate::domain::routing::{Engineer, Group, Tier, offer_order};
 use crate::domain::ticket::{
     Action, Audience, Caller, Change, Notice, Status, Ticket, TicketError, TicketNumber,
 };
-use crate::store::{
-    Actor, AuditEvent, NewAuditEvent, NewEngineer, NewOutboxMessage, Page, Recipient, Reporter,
-    Roster, Scope, Store, StoreError, TicketFilter, TicketRecord, TicketWrite,
-};
+use crate::store::{Actor, NewAuditEvent, NewOutboxMessage, Roster, Scope, Store, TicketWrite};
 
 /// Why the desk refused or failed a call. `Display` is the sentence shown to the person.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +110,43 @@ pub struct TicketDetail {
     pub clocks: Vec<SlaClock>,
 }
 
+/// How a message reaches a person (see [`Desk::contact`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Their chat identities: (door, id there).
+    pub identities: Vec<(String, String)>,
+    /// Their language, if they chose one.
+    pub language: Option<String>,
+    /// The engineer, when the recipient is one.
+    pub engineer: Option<Engineer>,
+}
+
+/// A fault report checked and decided but not filed yet (see [`Desk::prepare_report`]).
+#[derive(Debug, Clone)]
+pub struct ReportDraft {
+    write: TicketWrite,
+    remember: bool,
+    year: i32,
+}
+
+impl ReportDraft {
+    /// The ticket as it will be filed; its number is given when it is filed.
+    pub fn ticket(&self) -> &Ticket {
+        &self.write.ticket
+    }
+}
+
+/// The chat a report is filed from (see [`Desk::file`]).
+#[derive(Debug, Clone)]
+pub struct FromChat {
+    /// The door.
+    pub channel: String,
+    /// The reporter's id on it: their conversation ends with the filing.
+    pub external_id: String,
+    /// The door's record of the step that filed it.
+    pub record: Option<FilingRecord>,
+}
+
 /// Optimistic-concurrency retries before giving up with `Busy`.
 const MAX_ATTEMPTS: usize = 5;
 
@@ -121,9 +166,20 @@ impl Desk {
         self.signal.clone()
     }
 
-    /// The store (for adapters' own tables and tests).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The narrow ports onto the store for the consumers that keep records of their own
+    /// (see [`ports`]).
+    pub fn ports(&self) -> Ports {
+        Ports::new(&self.store, &self.clock)
+    }
+
+    /// The database behind the desk: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Closes the database (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 
     /// The rules in force.
@@ -193,33 +249,20 @@ impl Desk {
         reporter: ReporterId,
         form: ReportForm,
     ) -> Result<Ticket, DeskError> {
-        self.report_ending(caller, reporter, form, None, None).await
+        let draft = self.prepare_report(caller, reporter, form).await?;
+        self.file(draft, None).await
     }
 
-    /// [`Desk::report`] from a chat conversation, which is deleted in the ticket's own
-    /// transaction (with the door's `record` of the step, if any): the report is filed
-    /// exactly once even if the reply is lost.
-    pub async fn report_from_chat(
+    /// Checks and decides a fault report (priority, group, clocks, messages) without
+    /// filing it: the draft shows the ticket as it will be filed, but for its number, so a
+    /// chat step can say what happens next in the same transaction as the ticket (see
+    /// [`Desk::file`]).
+    pub async fn prepare_report(
         &self,
         caller: &Caller,
         reporter: ReporterId,
         form: ReportForm,
-        (channel, external_id): (&str, &str),
-        record: Option<TicketRecord>,
-    ) -> Result<Ticket, DeskError> {
-        let conversation = Some((channel.to_owned(), external_id.to_owned()));
-        self.report_ending(caller, reporter, form, conversation, record)
-            .await
-    }
-
-    async fn report_ending(
-        &self,
-        caller: &Caller,
-        reporter: ReporterId,
-        form: ReportForm,
-        end_conversation: Option<(String, String)>,
-        record: Option<TicketRecord>,
-    ) -> Result<Ticket, DeskError> {
+    ) -> Result<ReportDraft, DeskError> {
         let allowed = caller.is_manager() || *caller == Caller::Reporter(reporter);
         if !allowed {
             return Err(DeskError::Forbidden(
@@ -314,9 +357,32 @@ impl Desk {
         };
         let mut write = self.write_for(caller, change, &roster, now);
         write.clocks = clocks.0;
-        write.end_conversation = end_conversation;
-        write.record = record;
         let year = now.with_timezone(&self.policy.calendar.time_zone()).year();
+        Ok(ReportDraft {
+            write,
+            remember,
+            year,
+        })
+    }
+
+    /// Files a prepared report: the ticket, its number, audit event, clocks and messages
+    /// in one transaction, with (from a chat) the end of the reporter's conversation and
+    /// the door's record of the step, so the report is filed exactly once even if the
+    /// reply is lost.
+    pub async fn file(
+        &self,
+        draft: ReportDraft,
+        from_chat: Option<FromChat>,
+    ) -> Result<Ticket, DeskError> {
+        let ReportDraft {
+            mut write,
+            remember,
+            year,
+        } = draft;
+        if let Some(chat) = from_chat {
+            write.end_conversation = Some((chat.channel, chat.external_id));
+            write.record = chat.record;
+        }
         let queued = !write.outbox.is_empty();
         let stored = self
             .store
@@ -340,7 +406,7 @@ impl Desk {
         action: Action,
     ) -> Result<Ticket, DeskError> {
         for _ in 0..MAX_ATTEMPTS {
-            let ticket = self.visible_ticket(caller, number).await?;
+            let ticket = self.look_up(caller, number).await?;
             let now = self.now();
             let mut change = match ticket.apply(caller, action.clone(), now) {
                 Ok(c) => c,
@@ -393,7 +459,7 @@ impl Desk {
     /// Photo `n` (from 1) of a ticket the caller may see, once its door has fetched it;
     /// not found otherwise (a hidden ticket looks missing, as everywhere).
     pub async fn photo(&self, caller: &Caller, number: &str, n: i32) -> Result<Vec<u8>, DeskError> {
-        let ticket = self.visible_ticket(caller, number).await?;
+        let ticket = self.look_up(caller, number).await?;
         match self.store.attachment(ticket.id, n).await? {
             Some(a) if a.status == "fetched" => Ok(a.content.unwrap_or_default()),
             _ => Err(DeskError::NotFound(format!("photo {n} of {number}"))),
@@ -402,7 +468,7 @@ impl Desk {
 
     /// A ticket and its audit trail, if the caller may see it.
     pub async fn ticket(&self, caller: &Caller, number: &str) -> Result<TicketDetail, DeskError> {
-        let ticket = self.visible_ticket(caller, number).await?;
+        let ticket = self.look_up(caller, number).await?;
         let (audit, clocks) = tokio::join!(
             self.store.audit_trail(ticket.id),
             self.store.clocks(ticket.id)
@@ -461,6 +527,72 @@ impl Desk {
     /// One engineer by handle.
     pub async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, DeskError> {
         Ok(self.store.engineer_by_handle(handle).await?)
+    }
+
+    /// The engineer whose chat identity on `channel` this is (linked with a code).
+    pub async fn engineer_by_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<Engineer>, DeskError> {
+        Ok(self
+            .store
+            .engineer_by_identity(channel, external_id)
+            .await?)
+    }
+
+    /// The reporter behind a chat identity, if known.
+    pub async fn reporter_by_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<Reporter>, DeskError> {
+        Ok(self
+            .store
+            .reporter_by_identity(channel, external_id)
+            .await?)
+    }
+
+    /// Remembers the language a reporter's messages are written in (a language code the
+    /// texts exist in: `zh-CN` or `en`).
+    pub async fn set_language(
+        &self,
+        reporter: &Reporter,
+        code: &str,
+    ) -> Result<Reporter, DeskError> {
+        let mut r = reporter.clone();
+        r.language = Some(code.to_owned());
+        self.store.update_reporter(&r, self.now()).await?;
+        Ok(r)
+    }
+
+    /// How a message to `to` can reach them: their chat identities, their language and,
+    /// for an engineer, who they are. `None` if they no longer exist.
+    pub async fn contact(&self, to: Recipient) -> Result<Option<Contact>, DeskError> {
+        Ok(match to {
+            Recipient::Reporter(id) => {
+                let (reporter, identities) =
+                    tokio::join!(self.store.reporter(id), self.store.reporter_identities(id));
+                let identities = identities?;
+                reporter?.map(|r| Contact {
+                    identities,
+                    language: r.language,
+                    engineer: None,
+                })
+            }
+            Recipient::Engineer(id) => self.store.engineer(id).await?.map(|e| Contact {
+                identities: [
+                    ("telegram", &e.telegram_id),
+                    ("discord", &e.discord_id),
+                    ("web", &e.web_id),
+                ]
+                .into_iter()
+                .filter_map(|(channel, id)| Some((channel.to_owned(), id.clone()?)))
+                .collect(),
+                language: None,
+                engineer: Some(e),
+            }),
+        })
     }
 
     /// Adds an engineer. Managers only.
@@ -551,10 +683,7 @@ impl Desk {
         let Recipient::Engineer(id) = to else {
             return None;
         };
-        let manager = roster
-            .engineers
-            .iter()
-            .any(|e| e.id == id && e.tier == Tier::Manager);
+        let manager = managers(&roster.engineers).any(|e| e.id == id);
         if !manager || priority == Priority::P1 {
             return None;
         }
@@ -573,7 +702,8 @@ impl Desk {
         Ok(())
     }
 
-    async fn visible_ticket(&self, caller: &Caller, number: &str) -> Result<Ticket, DeskError> {
+    /// A ticket (without its trail) if the caller may see it; not found otherwise.
+    pub async fn look_up(&self, caller: &Caller, number: &str) -> Result<Ticket, DeskError> {
         let not_found = || DeskError::NotFound(format!("ticket {}", number.trim()));
         let parsed = TicketNumber::parse(number).ok_or_else(not_found)?;
         match self.store.ticket_by_number(parsed.as_str()).await? {
@@ -612,9 +742,7 @@ impl Desk {
         let mut sent = BTreeSet::new();
         let mut outbox = Vec::new();
         let managers = || {
-            engineers
-                .iter()
-                .filter(|e| e.tier == Tier::Manager)
+            managers(engineers)
                 .map(|e| Recipient::Engineer(e.id))
                 .collect::<Vec<_>>()
         };
@@ -682,6 +810,12 @@ impl Desk {
             record: None,
         }
     }
+}
+
+/// Who the managers are: the engineers of the third line. They hear of what nobody else
+/// can act on (no engineer on duty, escalations, complaints, dead letters).
+fn managers(engineers: &[Engineer]) -> impl Iterator<Item = &Engineer> {
+    engineers.iter().filter(|e| e.tier == Tier::Manager)
 }
 
 /// The ticket's shown deadlines follow its clocks (they move when a clock pauses).

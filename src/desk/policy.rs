@@ -26,6 +26,8 @@ pub struct Policy {
     pub routing: Routing,
     /// Satisfaction surveys.
     pub survey: SurveyPolicy,
+    /// Outbox delivery retries.
+    pub retry: super::RetryPolicy,
 }
 
 /// Survey rules, checked.

@@ -13,7 +13,52 @@ use crate::domain::sla::EscalationTarget;
 use crate::domain::ticket::{Action, Audience, Caller, Change, Notice, Status, Ticket};
 use crate::store::{Roster, StoreError};
 
+/// Tickets claimed per query.
+const BATCH: i64 = 100;
+/// A claim expires after this (a crashed instance's work is picked up again).
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// What one round of due clocks did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClockRound {
+    /// Tickets looked at.
+    pub tickets: u32,
+    /// Events recorded (warnings, breaches, escalation steps, reminders, auto-closes).
+    pub events: u32,
+}
+
 impl Desk {
+    /// Runs every clock due now: claims the tickets concerned (a lease, so several
+    /// instances on one PostgreSQL share the work and a crashed one's claims come back)
+    /// and fires each ticket's events.
+    pub async fn run_due_clocks(&self) -> Result<ClockRound, DeskError> {
+        let mut round = ClockRound::default();
+        loop {
+            let now = self.now();
+            let due = self.store.claim_due_clocks(now, now + LEASE, BATCH).await?;
+            if due.is_empty() {
+                return Ok(round);
+            }
+            let roster = self.store.roster().await?;
+            for id in &due {
+                match self.run_clocks(*id, &roster).await {
+                    Ok(n) => round.events += n,
+                    // Left leased: another round (or instance) retries after the lease.
+                    Err(e) => tracing::warn!(ticket = %id, error = %e, "SLA clocks not run"),
+                }
+                round.tickets += 1;
+            }
+            if (due.len() as i64) < BATCH {
+                return Ok(round);
+            }
+        }
+    }
+
+    /// When the next clock falls due, if any runs.
+    pub async fn next_clock_due(&self) -> Result<Option<DateTime<Utc>>, DeskError> {
+        Ok(self.store.next_clock_due().await?)
+    }
+
     /// Fires everything due on one ticket's clocks now, one event per transaction, and
     /// saves the clocks' next look (releasing the scheduler's lease). Returns the number
     /// of events recorded.

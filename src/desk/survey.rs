@@ -3,14 +3,26 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Desk, DeskError, actor, notice_payload};
+use super::{Desk, DeskError, actor, managers, notice_payload};
 use crate::domain::TicketId;
 use crate::domain::intake::Note;
-use crate::domain::routing::Tier;
 use crate::domain::ticket::{Caller, Status, Ticket};
 use crate::store::{
-    NewAuditEvent, NewOutboxMessage, NewSurvey, Recipient, StoreError, SurveyAnswer,
+    NewAuditEvent, NewOutboxMessage, NewSurvey, Recipient, StoreError, Survey, SurveyAnswer,
 };
+
+/// Surveys handled per query.
+const BATCH: i64 = 100;
+
+/// Why a ticket's survey cannot be answered at `now`; `None` if it can.
+fn refusal(survey: Option<&Survey>, now: DateTime<Utc>) -> Option<SurveyRefusal> {
+    match survey {
+        Some(s) if s.status == "sent" && s.expires_at > now => None,
+        Some(s) if s.status == "answered" => Some(SurveyRefusal::Answered),
+        Some(s) if s.status == "expired" || s.status == "sent" => Some(SurveyRefusal::Expired),
+        _ => Some(SurveyRefusal::NotOpen),
+    }
+}
 
 /// Why a survey answer was not taken (nothing changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +70,34 @@ impl Desk {
         }
     }
 
+    /// Whether the caller can answer the ticket's survey now; if not, why.
+    pub async fn survey_open(&self, caller: &Caller, number: &str) -> Result<(), DeskError> {
+        let t = self.look_up(caller, number).await?;
+        let survey = self.store.survey(t.id).await?;
+        match refusal(survey.as_ref(), self.now()) {
+            None => Ok(()),
+            Some(r) => Err(DeskError::Survey(r)),
+        }
+    }
+
+    /// Expires the surveys past their validity and sends those due; how many were sent.
+    pub async fn send_due_surveys(&self) -> Result<u32, DeskError> {
+        let now = self.now();
+        self.store.expire_surveys(now).await?;
+        let mut sent = 0;
+        loop {
+            let due = self.store.due_surveys(now, BATCH).await?;
+            for id in &due {
+                if self.send_survey(*id).await? {
+                    sent += 1;
+                }
+            }
+            if (due.len() as i64) < BATCH {
+                return Ok(sent);
+            }
+        }
+    }
+
     /// Sends the survey of a ticket if it is due and not sent yet (once, however many
     /// schedulers race). Returns whether it was sent now.
     pub async fn send_survey(&self, id: TicketId) -> Result<bool, DeskError> {
@@ -99,7 +139,7 @@ impl Desk {
                 "only the reporter can answer their survey".into(),
             ));
         };
-        let t = self.visible_ticket(caller, number).await?;
+        let t = self.look_up(caller, number).await?;
         if t.status != Status::Closed {
             return Err(DeskError::Survey(SurveyRefusal::NotOpen));
         }
@@ -152,15 +192,13 @@ impl Desk {
         if reply.complaint {
             let mut payload = notice_payload(&t, None, comment.clone());
             payload["rating"] = serde_json::json!(reply.rating);
-            for e in self.store.engineers().await? {
-                if e.tier == Tier::Manager {
-                    outbox.push(NewOutboxMessage {
-                        to: Recipient::Engineer(e.id),
-                        event: "complaint_filed".into(),
-                        payload: payload.clone(),
-                        not_before: None,
-                    });
-                }
+            for e in managers(&self.store.engineers().await?) {
+                outbox.push(NewOutboxMessage {
+                    to: Recipient::Engineer(e.id),
+                    event: "complaint_filed".into(),
+                    payload: payload.clone(),
+                    not_before: None,
+                });
             }
         }
         let answer = SurveyAnswer {
@@ -180,15 +218,8 @@ impl Desk {
                 Ok(())
             }
             Err(StoreError::Conflict) => {
-                let refusal = match self.store.survey(t.id).await? {
-                    Some(s) if s.status == "answered" => SurveyRefusal::Answered,
-                    Some(s)
-                        if s.status == "expired" || (s.status == "sent" && s.expires_at <= now) =>
-                    {
-                        SurveyRefusal::Expired
-                    }
-                    _ => SurveyRefusal::NotOpen,
-                };
+                let survey = self.store.survey(t.id).await?;
+                let refusal = refusal(survey.as_ref(), now).unwrap_or(SurveyRefusal::NotOpen);
                 Err(DeskError::Survey(refusal))
             }
             Err(e) => Err(e.into()),

@@ -84,8 +84,10 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("card_not_engineer", &[]),
 ];
 
-/// Commands understood inside every flow.
-const COMMANDS: [&str; 6] = ["cancel", "back", "help", "status", "lang", "start"];
+/// Commands the engine answers itself; with the service's (`super::SERVICE_COMMANDS`),
+/// the words that typed after a slash are a command at every step. Any other slash word
+/// is an answer (`/var is full` describes a fault).
+const COMMANDS: [&str; 4] = ["cancel", "back", "help", "lang"];
 /// Typed words that skip an optional question (besides the skip button's labels).
 const SKIP_WORDS: [&str; 10] = [
     "skip",
@@ -667,7 +669,10 @@ impl Run<'_, '_> {
     fn handle(&mut self, i: usize, input: Incoming) -> Outcome {
         match input {
             Incoming::Command(name, args) => self.command(i, &name, &args),
-            Incoming::Text(t) => match command_in(&t) {
+            Incoming::Text(t) => match super::parse_command(&t).filter(|(name, _)| {
+                COMMANDS.contains(&name.as_str())
+                    || super::SERVICE_COMMANDS.contains(&name.as_str())
+            }) {
                 Some((name, args)) => self.command(i, &name, &args),
                 None if self.conv.picking => self.pick_typed(i, &t),
                 None => self.on_text(i, &t),
@@ -708,7 +713,10 @@ impl Run<'_, '_> {
                 self.out.push(reply);
                 Outcome::Continue
             }
-            "status" | "start" => Outcome::Command(name),
+            // The conversation service's commands work at every step.
+            cmd if super::SERVICE_COMMANDS.contains(&cmd) => {
+                Outcome::Command(name.clone(), args.trim().to_owned())
+            }
             "lang" => {
                 let lang = match normalize(args).as_str() {
                     "en" | "en-us" | "english" | "英文" | "英语" => Some(Lang::En),
@@ -723,7 +731,7 @@ impl Run<'_, '_> {
                         let t = self.msg("lang_switched", &[]);
                         self.out.push(Outgoing::Text(t));
                         self.reshow(i);
-                        Outcome::Command("lang".into())
+                        Outcome::Command("lang".into(), lang.as_code().into())
                     }
                     None => {
                         let t = self.msg("lang_usage", &[]);
@@ -1128,18 +1136,6 @@ impl Run<'_, '_> {
 
 /// `/cancel`, `/help@bot args` … typed as text: only the universal commands, so a
 /// description such as "/var is full" is still a description.
-fn command_in(text: &str) -> Option<(String, String)> {
-    let rest = text.trim().strip_prefix('/')?;
-    let (word, args) = match rest.split_once(char::is_whitespace) {
-        Some((w, a)) => (w, a.trim()),
-        None => (rest, ""),
-    };
-    let name = word.split('@').next().unwrap_or("").to_lowercase();
-    COMMANDS
-        .contains(&name.as_str())
-        .then(|| (name, args.to_owned()))
-}
-
 /// "12", "12 人", "12 people" → 12.
 fn parse_number(t: &str) -> Option<i64> {
     let n = normalize(t);

@@ -93,6 +93,32 @@ pub const PAYLOAD: [&str; 16] = [
     "rating",
 ];
 
+/// Commands the conversation service answers (the engine answers `cancel`, `back`,
+/// `help` and `lang` itself). Every command works at every step.
+pub const SERVICE_COMMANDS: [&str; 7] = [
+    "start",
+    "report",
+    "status",
+    "mytickets",
+    "jobs",
+    "job",
+    "link",
+];
+
+/// The one command parser of every door: `/name args`, where the name is 1–32 letters,
+/// digits or `_` (Telegram's rule; a mention `@bot` after it is dropped), lowercased.
+/// Anything else — `/home/user is full`, a lone `/` — is not a command.
+pub fn parse_command(text: &str) -> Option<(String, String)> {
+    let rest = text.trim().strip_prefix('/')?;
+    let (word, args) = rest
+        .split_once(char::is_whitespace)
+        .map_or((rest, ""), |(w, a)| (w, a.trim()));
+    let name = word.split_once('@').map_or(word, |(name, _bot)| name);
+    let ok = (1..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    ok.then(|| (name.to_ascii_lowercase(), args.to_owned()))
+}
+
 /// A language the texts exist in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Lang {
@@ -258,9 +284,10 @@ pub enum Outcome {
     JobAction(JobAction),
     /// The person cancelled: drop the conversation.
     Cancelled,
-    /// A command the caller answers (`status`, `start`); or `lang` after the conversation
-    /// switched language (store the new [`Conversation::lang`] as the person's choice).
-    Command(String),
+    /// One of the [`SERVICE_COMMANDS`] with its arguments, for the caller to answer; or
+    /// `lang` (with the new code) after the conversation switched language (store it as
+    /// the person's choice).
+    Command(String, String),
 }
 
 /// An engineer's action on a job, before it becomes a `crate::domain::ticket::Action`.

@@ -90,7 +90,7 @@ async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::
     state.desk.health().await?;
     Ok(axum::Json(serde_json::json!({
         "status": "ok",
-        "database": state.desk.store().backend(),
+        "database": state.desk.backend(),
     })))
 }
 
@@ -98,12 +98,7 @@ async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::
 /// delivery counters.
 async fn metrics(State(state): State<AppState>) -> Result<String, ApiError> {
     use std::fmt::Write;
-    let stats = state
-        .desk
-        .store()
-        .outbox_stats()
-        .await
-        .map_err(crate::desk::DeskError::from)?;
+    let stats = state.desk.outbox_stats().await?;
     let mut out = String::new();
     let pending: i64 = stats
         .counts

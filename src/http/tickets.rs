@@ -6,12 +6,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{ApiError, ApiJson, AppState, Authed};
-use crate::desk::{DeskError, ReportForm, TicketDetail};
+use crate::desk::{DeskError, NewEngineer, Page, ReportForm, Reporter, TicketDetail, TicketFilter};
 use crate::domain::intake::Note;
 use crate::domain::routing::{Engineer, Group, Tier};
 use crate::domain::ticket::{Action, PendingReason, Status, Ticket, WorkMode};
 use crate::domain::{EngineerId, ReporterId};
-use crate::store::{NewEngineer, Page, Reporter, TicketFilter};
 
 /// `GET /api/tickets` query.
 #[derive(Debug, Deserialize)]

@@ -1,7 +1,8 @@
 //! The notification outbox: messages written in the same transaction as the change that
-//! caused them, delivered afterwards by the [`dispatcher`] through one [`Courier`] per
-//! chat platform — at least once, in order per recipient, with backoff, dead letters and
-//! per-platform rate limits.
+//! caused them, delivered afterwards by the [`dispatcher`] — rendered for their recipient
+//! through a [`Render`] port (the conversation service implements it) and carried by one
+//! [`Courier`] per chat platform — at least once, in order per recipient, with backoff,
+//! dead letters (the desk's rules) and per-platform rate limits.
 
 pub mod dispatcher;
 
@@ -9,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::desk::OutboxMessage;
 use crate::flow::{Lang, Outgoing};
 
 /// Where a message goes: a chat door and the person's id on it.
@@ -35,6 +37,22 @@ pub struct Parcel {
     pub ticket: Option<String>,
     /// What to show, in order (text, and a job card's buttons for offers).
     pub replies: Vec<Outgoing>,
+}
+
+/// Why a message could not be rendered (tried again later, like a failed delivery).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub String);
+
+/// A boxed rendering future (the port is used as a trait object).
+pub type Rendering<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Parcel>, RenderError>> + Send + 'a>>;
+
+/// Turns an outbox message into what its recipient sees, on the door that reaches them:
+/// `None` when no door can reach them.
+pub trait Render: Send + Sync + 'static {
+    /// Renders one message.
+    fn render<'a>(&'a self, m: &'a OutboxMessage) -> Rendering<'a>;
 }
 
 /// Why a delivery failed, as the dispatcher must treat it.

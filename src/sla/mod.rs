@@ -1,16 +1,11 @@
-//! The SLA scheduler: finds clocks that fell due (an indexed query on `next_at`, so its
-//! cost follows the number of due clocks, not of open tickets), leases them so that
-//! several instances on one PostgreSQL share the work, and lets the desk record each
-//! warning, breach and escalation once (see `Desk::run_clocks`).
+//! The SLA scheduler: wakes when a clock falls due (the desk finds due clocks with an
+//! indexed query on `next_at`, so the cost follows the number of due clocks, not of open
+//! tickets) and has the desk record each warning, breach and escalation once, then send
+//! the satisfaction surveys that are due (see `Desk::run_due_clocks`).
 
 use chrono::Duration;
 
 use crate::desk::{Desk, DeskError};
-
-/// Tickets claimed per query.
-const BATCH: i64 = 100;
-/// A claim expires after this (a crashed instance's work is picked up again).
-const LEASE: Duration = Duration::seconds(60);
 
 /// What one tick did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,45 +33,13 @@ impl Scheduler {
     /// Handles every clock due at the desk's current time, then sends the surveys that
     /// are due and expires those past their validity.
     pub async fn tick(&self) -> Result<Tick, DeskError> {
-        let mut tick = self.clocks().await?;
-        let store = self.desk.store();
-        let now = self.desk.now();
-        store.expire_surveys(now).await?;
-        loop {
-            let due = store.due_surveys(now, BATCH).await?;
-            for id in &due {
-                if self.desk.send_survey(*id).await? {
-                    tick.surveys += 1;
-                }
-            }
-            if (due.len() as i64) < BATCH {
-                return Ok(tick);
-            }
-        }
-    }
-
-    async fn clocks(&self) -> Result<Tick, DeskError> {
-        let store = self.desk.store();
-        let mut tick = Tick::default();
-        loop {
-            let now = self.desk.now();
-            let due = store.claim_due_clocks(now, now + LEASE, BATCH).await?;
-            if due.is_empty() {
-                return Ok(tick);
-            }
-            let roster = store.roster().await?;
-            for id in &due {
-                match self.desk.run_clocks(*id, &roster).await {
-                    Ok(n) => tick.events += n,
-                    // Left leased: another round (or instance) retries after the lease.
-                    Err(e) => tracing::warn!(ticket = %id, error = %e, "SLA clocks not run"),
-                }
-                tick.tickets += 1;
-            }
-            if (due.len() as i64) < BATCH {
-                return Ok(tick);
-            }
-        }
+        let clocks = self.desk.run_due_clocks().await?;
+        let surveys = self.desk.send_due_surveys().await?;
+        Ok(Tick {
+            tickets: clocks.tickets,
+            events: clocks.events,
+            surveys,
+        })
     }
 
     /// Ticks until `shutdown`: at once when a clock is due, else when the next falls due
@@ -88,7 +51,7 @@ impl Scheduler {
                 tracing::error!(error = %e, "SLA tick failed");
             }
             let now = self.desk.now();
-            let wait = match self.desk.store().next_clock_due().await {
+            let wait = match self.desk.next_clock_due().await {
                 Ok(Some(at)) => (at - now).clamp(Duration::seconds(1), Duration::minutes(1)),
                 _ => Duration::minutes(1),
             };

@@ -137,14 +137,13 @@ pub(super) fn reporter_with_conversation(
     Ok(Some((reporter, conversation, engineer)))
 }
 
-/// A conversation's state (`None` ends it) and its Telegram update's record, in the
+/// A conversation's state (`None` ends it) and its door's record of the step, in the
 /// caller's transaction.
 pub(super) fn save_conversation_with(
     db: &Connection,
     (channel, external_id, state): (&str, &str, Option<&str>),
     now: DateTime<Utc>,
-    update_id: i64,
-    replies: &str,
+    record: &StepRecord,
 ) -> Result<(), StoreError> {
     let now = time(now);
     match state {
@@ -158,7 +157,22 @@ pub(super) fn save_conversation_with(
             .prepare_cached(sql::END_CONVERSATION)?
             .execute((channel, external_id))?,
     };
-    telegram_handled(db, update_id, &now, replies)
+    step_record(db, record, &now)
+}
+
+/// A door's record of a chat step (`now` as [`time`] writes it), in the caller's
+/// transaction.
+fn step_record(db: &Connection, record: &StepRecord, now: &str) -> Result<(), StoreError> {
+    match record {
+        StepRecord::TelegramHandled { update_id, replies } => {
+            telegram_handled(db, *update_id, now, replies)
+        }
+        StepRecord::DiscordHandled { event_id } => {
+            db.prepare_cached(super::discord::HANDLED)?
+                .execute(named_params! { "$1": event_id, "$2": now })?;
+            Ok(())
+        }
+    }
 }
 
 /// As `Store::telegram_handled` (`now` as [`time`] writes it), in the caller's transaction.
@@ -237,10 +251,8 @@ pub(super) fn insert_ticket(
                 .execute((id, n, channel, file_ref, &created))?;
         }
     }
-    if let Some(StepRecord::TelegramHandled { update_id, replies }) =
-        write.record.as_ref().and_then(|r| (r.0)(&stored))
-    {
-        telegram_handled(db, update_id, &created, &replies)?;
+    if let Some(record) = &write.record {
+        step_record(db, &record.numbered(&number), &created)?;
     }
     Ok(stored)
 }

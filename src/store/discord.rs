@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::{PgStore, SqliteStore, StoreError};
 
+/// An event handled: `$1` its id, `$2` the time.
+pub(super) const HANDLED: &str = "UPDATE discord_events SET handled_at = $2 WHERE event_id = $1";
+
 macro_rules! discord_sql {
     ($store:ty) => {
         impl $store {
@@ -33,13 +36,9 @@ macro_rules! discord_sql {
                 event_id: &str,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                self.write_one(
-                    sqlx::query("UPDATE discord_events SET handled_at = $2 WHERE event_id = $1")
-                        .bind(event_id)
-                        .bind(now),
-                )
-                .await
-                .map(drop)
+                self.write_one(sqlx::query(HANDLED).bind(event_id).bind(now))
+                    .await
+                    .map(drop)
             }
 
             pub(super) async fn discord_prune(

@@ -22,7 +22,7 @@ pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
 pub use delivery::{OutboxStats, StatusCount};
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
-pub use telegram::StepRecord;
+pub use telegram::PendingUpdate;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -214,21 +214,52 @@ pub struct TicketWrite {
     /// the same transaction, so a resent "submit" after a crash cannot file twice.
     pub end_conversation: Option<(String, String)>,
     /// For a new ticket filed from a chat step: the door's record of that step.
-    pub record: Option<TicketRecord>,
+    pub record: Option<FilingRecord>,
 }
 
-/// Makes the door's record of the chat step that filed a ticket, from the ticket as
-/// stored, in the ticket's own transaction: the step's reply names the ticket's number,
-/// known only there, and one commit then holds the ticket and the record.
-#[derive(Clone)]
-pub struct TicketRecord(pub Arc<MakeRecord>);
+/// A door's record of the message a conversation step answered, written in the same
+/// transaction as the step's conversation state (see [`Store::save_conversation_with`])
+/// or as the ticket the step filed: one commit instead of two, and the state and the
+/// record can never disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepRecord {
+    /// A Telegram update handled, with its replies (JSON) still to send.
+    TelegramHandled {
+        /// The update.
+        update_id: i64,
+        /// What to send back, as the door encodes it.
+        replies: String,
+    },
+    /// A Discord event handled (its replies went out as the interaction's answer).
+    DiscordHandled {
+        /// The message or interaction id.
+        event_id: String,
+    },
+}
 
-/// See [`TicketRecord`].
-pub type MakeRecord = dyn Fn(&Ticket) -> Option<StepRecord> + Send + Sync;
+/// The door's record of the chat step that filed a ticket. The step's replies name the
+/// ticket's number, which exists only once the ticket is stored: they carry `mark` in
+/// its place, and the store writes the record with the number put in, in the ticket's
+/// own transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilingRecord {
+    /// The record, with `mark` where the number goes.
+    pub record: StepRecord,
+    /// Stands for the number (the door's replies are plain text in JSON, so a mark of
+    /// letters and digits is found there as it was written).
+    pub mark: String,
+}
 
-impl std::fmt::Debug for TicketRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TicketRecord")
+impl FilingRecord {
+    /// The record with the ticket's number in place of the mark.
+    fn numbered(&self, number: &TicketNumber) -> StepRecord {
+        match &self.record {
+            StepRecord::TelegramHandled { update_id, replies } => StepRecord::TelegramHandled {
+                update_id: *update_id,
+                replies: replies.replace(&self.mark, number.as_str()),
+            },
+            other => other.clone(),
+        }
     }
 }
 
@@ -465,10 +496,8 @@ impl PgStore {
                     .await?;
             }
         }
-        if let Some(StepRecord::TelegramHandled { update_id, replies }) =
-            write.record.as_ref().and_then(|r| (r.0)(&stored))
-        {
-            Self::telegram_handled_in(&mut tx, update_id, &replies, t.created_at).await?;
+        if let Some(record) = &write.record {
+            Self::step_record_in(&mut tx, &record.numbered(&number), t.created_at).await?;
         }
         tx.commit().await?;
         Ok(stored)

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{PgStore, SqliteStore, Store, StoreError, direct};
+use super::{PgStore, SqliteStore, StepRecord, Store, StoreError, direct};
 use crate::domain::EngineerId;
 
 /// A received update not finished yet: `(update_id, body, replies)`, where `replies` is
@@ -15,20 +15,6 @@ pub type PendingUpdate = (i64, String, Option<String>);
 
 /// Updates written per INSERT (two parameters each, well under SQLite's limit).
 const RECEIVE_CHUNK: usize = 200;
-
-/// A door's record of the message a conversation step answered, written in the same
-/// transaction as the step's conversation state (see [`Store::save_conversation_with`]):
-/// one commit instead of two, and the state and the record can never disagree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepRecord {
-    /// A Telegram update handled, with its replies (JSON) still to send.
-    TelegramHandled {
-        /// The update.
-        update_id: i64,
-        /// What to send back, as the door encodes it.
-        replies: String,
-    },
-}
 
 /// An update handled: `$1` its id, `$2` the time, `$3` the replies to send (JSON).
 pub(super) const HANDLED: &str =
@@ -87,9 +73,7 @@ telegram_writes!(SqliteStore, sqlx::Sqlite);
 telegram_writes!(PgStore, sqlx::Postgres);
 
 impl PgStore {
-    /// Also how a ticket filed from a Telegram step records that step, in the
-    /// ticket's transaction (see `TicketRecord`).
-    pub(super) async fn telegram_handled_in(
+    async fn telegram_handled_in(
         c: &mut sqlx::PgConnection,
         update_id: i64,
         replies: &str,
@@ -102,6 +86,27 @@ impl PgStore {
             .execute(&mut *c)
             .await?;
         Ok(())
+    }
+
+    /// Writes a door's record of a chat step, in the caller's transaction.
+    pub(super) async fn step_record_in(
+        c: &mut sqlx::PgConnection,
+        record: &StepRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match record {
+            StepRecord::TelegramHandled { update_id, replies } => {
+                Self::telegram_handled_in(c, *update_id, replies, now).await
+            }
+            StepRecord::DiscordHandled { event_id } => {
+                sqlx::query(super::discord::HANDLED)
+                    .bind(event_id)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
+        }
     }
 
     async fn telegram_receive_in(
@@ -241,12 +246,11 @@ impl SqliteStore {
         now: DateTime<Utc>,
         record: StepRecord,
     ) -> Result<(), StoreError> {
-        let StepRecord::TelegramHandled { update_id, replies } = record;
         let (channel, external_id) = (channel.to_owned(), external_id.to_owned());
         self.batch
             .run_direct(move |db| {
                 let key = (channel.as_str(), external_id.as_str(), state.as_deref());
-                direct::save_conversation_with(db, key, now, update_id, &replies)
+                direct::save_conversation_with(db, key, now, &record)
             })
             .await
     }
@@ -261,10 +265,9 @@ impl PgStore {
         now: DateTime<Utc>,
         record: StepRecord,
     ) -> Result<(), StoreError> {
-        let StepRecord::TelegramHandled { update_id, replies } = record;
         let mut tx = self.begin().await?;
         Self::save_conversation_in(&mut tx, channel, external_id, state.as_deref(), now).await?;
-        Self::telegram_handled_in(&mut tx, update_id, &replies, now).await?;
+        Self::step_record_in(&mut tx, &record, now).await?;
         tx.commit().await?;
         Ok(())
     }

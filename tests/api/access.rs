@@ -262,15 +262,13 @@ async fn engineers_manage_only_their_duty(backend: Backend) {
     // Off duty: new printer jobs are offered to bob only.
     let n = app.report("li.na", &printer_fault()).await;
     let t = app
-        .desk
-        .store()
+        .store
         .ticket_by_number(&n)
         .await
         .expect("load")
         .expect("exists");
     let offered: Vec<String> = app
-        .desk
-        .store()
+        .store
         .outbox_for_ticket(t.id)
         .await
         .expect("outbox")

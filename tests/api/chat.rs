@@ -1,7 +1,7 @@
 //! The conversation doors: the web chat over HTTP, the chat service as any door drives
 //! it, and the terminal chat.
 
-use baoxiu::chat::Person;
+use baoxiu::conversation::Person;
 use baoxiu::flow::{Incoming, Outgoing};
 use chrono::Duration;
 use reqwest::StatusCode;
@@ -198,7 +198,7 @@ fn person(id: &str) -> Person {
 }
 
 fn plain(replies: &[Outgoing]) -> String {
-    baoxiu::chat::console::render(replies)
+    baoxiu::doors::terminal::render(replies)
 }
 
 async fn a_restart_resumes_at_the_same_question(backend: Backend) {
@@ -336,11 +336,7 @@ async fn engineers_work_jobs_in_chat(backend: Backend) {
         .expect("load")
         .expect("alice");
     alice.web_id = Some("alice-browser".into());
-    app.desk
-        .store()
-        .update_engineer(&alice)
-        .await
-        .expect("link");
+    app.store.update_engineer(&alice).await.expect("link");
     let her = Person {
         channel: "web".into(),
         external_id: "alice-browser".into(),
@@ -375,7 +371,7 @@ async fn engineers_work_jobs_in_chat(backend: Backend) {
         .expect("load")
         .expect("bob");
     bob.web_id = Some("bob-browser".into());
-    app.desk.store().update_engineer(&bob).await.expect("link");
+    app.store.update_engineer(&bob).await.expect("link");
     let him = Person {
         external_id: "bob-browser".into(),
         name: "Bob".into(),
@@ -471,7 +467,6 @@ fn button_id(event: &str, prefix: &str) -> String {
 async fn the_whole_loop_in_the_web_chat(backend: Backend) {
     use std::sync::Arc;
 
-    use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
     let app = spawn_app(backend).await;
     let (me, _) = Browser::hello(&app, "Anna Smith", "en").await;
     let description = ["Paper jam"];
@@ -491,22 +486,13 @@ async fn the_whole_loop_in_the_web_chat(backend: Backend) {
         .send()
         .await
         .expect("events");
-    let dispatcher = Dispatcher::new(
-        app.chat.clone(),
-        vec![Arc::new(app.hub.clone())],
-        DispatchConfig::default(),
-    );
+    let dispatcher = app.dispatcher(vec![Arc::new(app.hub.clone())]);
     // Delivers until no message to a reporter is pending; one that found no tab yet (the
     // stream may still be subscribing) waits for its retry, so bring the clock forward.
     let deliver = || async {
         for _ in 0..20 {
             dispatcher.run_once().await.expect("round");
-            let pending = app
-                .desk
-                .store()
-                .outbox_by_status("pending", 1000)
-                .await
-                .unwrap();
+            let pending = app.store.outbox_by_status("pending", 1000).await.unwrap();
             if pending
                 .iter()
                 .all(|m| !matches!(m.to, baoxiu::store::Recipient::Reporter(_)))

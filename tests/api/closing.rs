@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use baoxiu::chat::Person;
+use baoxiu::conversation::Person;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::{Incoming, Outgoing};
-use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
+use baoxiu::outbox::dispatcher::Dispatcher;
 use baoxiu::outbox::{Courier, Delivery, Parcel};
 use baoxiu::sla::Scheduler;
 use chrono::{Duration, TimeZone, Utc};
@@ -70,11 +70,7 @@ impl Loop {
         )
         .await;
         let inbox = Arc::new(Inbox::default());
-        let dispatcher = Dispatcher::new(
-            app.chat.clone(),
-            vec![inbox.clone()],
-            DispatchConfig::default(),
-        );
+        let dispatcher = app.dispatcher(vec![inbox.clone()]);
         Loop {
             app,
             inbox,
@@ -132,7 +128,7 @@ impl Loop {
     }
 
     async fn survey_row(&self) -> Option<baoxiu::store::Survey> {
-        let store = self.app.desk.store();
+        let store = &self.app.store;
         let t = store.ticket_by_number(&self.number).await.unwrap().unwrap();
         store.survey(t.id).await.unwrap()
     }

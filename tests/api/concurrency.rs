@@ -69,14 +69,14 @@ async fn simultaneous_accepts_have_one_winner(backend: Backend) {
             .count();
         assert_eq!(accepts, 1, "one audit event for one accept");
         assert_eq!(d["ticket"]["assignee"], json!(winners[0].map(|e| e.0)));
-        let t = desk
-            .store()
+        let t = app
+            .store
             .ticket_by_number(&n)
             .await
             .expect("load")
             .expect("exists");
-        let told = desk
-            .store()
+        let told = app
+            .store
             .outbox_for_ticket(t.id)
             .await
             .expect("outbox")

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use baoxiu::chat::discord::{self, Discord, DiscordConfig};
 use baoxiu::domain::ticket::Caller;
-use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
+use baoxiu::doors::discord::{self, Discord, DiscordConfig};
 use discordsim::{DiscordSim, Limits, ManualClock, SimConfig, SimHandle, SimMessage};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
@@ -49,7 +48,7 @@ fn config(sim: &DiscordSim) -> DiscordConfig {
 }
 
 fn door(app: &TestApp, sim: &DiscordSim) -> Discord {
-    discord::start(app.chat.clone(), config(sim)).expect("adapter starts")
+    app.discord(config(sim))
 }
 
 /// The door connected to the stand-in's gateway.
@@ -323,11 +322,7 @@ async fn a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing(backe
     let total = app.scalar(news).await;
     assert_eq!(total, (USERS * 4) as i64);
     sim.burst_429(15, Duration::from_secs(1));
-    let dispatcher = Dispatcher::new(
-        app.chat.clone(),
-        vec![dc.courier()],
-        DispatchConfig::default(),
-    );
+    let dispatcher = app.dispatcher(vec![dc.courier()]);
     let pending =
         "SELECT COUNT(*) FROM outbox WHERE recipient_kind = 'reporter' AND status = 'pending'";
     let mut rounds = 0;
@@ -434,7 +429,7 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
     );
     let mut c = config(&sim);
     c.group_channels = BTreeMap::from([("printer".to_owned(), PRINTER_DESK)]);
-    let dc = discord::start(app.chat.clone(), c).expect("adapter starts");
+    let dc = app.discord(c);
     let task = tokio::spawn(dc.clone().run());
     sim.wait_connected().await.expect("gateway connects");
     let alice = linked(&app, &sim, ALICE, "Alice", "alice").await;
@@ -442,11 +437,7 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
     linked(&app, &sim, DAVE, "Dave", "dave").await;
     let mut anna = User::new(&sim, ANNA, "Anna");
     let number = walk_report(&sim, &mut anna).await;
-    let dispatcher = Dispatcher::new(
-        app.chat.clone(),
-        vec![dc.courier()],
-        DispatchConfig::default(),
-    );
+    let dispatcher = app.dispatcher(vec![dc.courier()]);
 
     // Both offers (to Alice and to Bob) are delivered by one card in the channel.
     let round = dispatcher.run_once().await.expect("round");
@@ -546,7 +537,7 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
     let mut c = config(&sim);
     c.public_key = Some(key.verifying_key());
-    let dc = discord::start(app.chat.clone(), c).expect("adapter starts");
+    let dc = app.discord(c);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -9,9 +9,13 @@ use baoxiu::app::Application;
 use baoxiu::clock::ManualClock;
 use baoxiu::config::{ApiToken, Config, TokenConfig, TokenRole};
 use baoxiu::desk::Desk;
+use baoxiu::desk::NewEngineer;
 use baoxiu::domain::routing::Tier;
 use baoxiu::domain::ticket::Caller;
-use baoxiu::store::NewEngineer;
+use baoxiu::doors::discord::{Discord, DiscordConfig};
+use baoxiu::doors::telegram::{Telegram, TelegramConfig};
+use baoxiu::outbox::Courier;
+use baoxiu::outbox::dispatcher::Dispatcher;
 use chrono::{TimeZone, Utc};
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
@@ -88,8 +92,10 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub desk: Desk,
-    pub chat: baoxiu::chat::Chat,
-    pub hub: baoxiu::chat::web::WebHub,
+    pub chat: baoxiu::conversation::Chat,
+    pub hub: baoxiu::doors::web::WebHub,
+    /// The database, for inspecting what the service wrote.
+    pub store: baoxiu::store::Store,
     pub clock: ManualClock,
     pub database_url: String,
     /// The PostgreSQL server URL this test's database was created from.
@@ -254,6 +260,7 @@ async fn start(
     let desk = app.desk().clone();
     let chat = app.chat().clone();
     let hub = app.web_hub().clone();
+    let store = app.store().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let manager = Caller::Desk {
         name: "seed".into(),
@@ -286,6 +293,7 @@ async fn start(
         desk,
         chat,
         hub,
+        store,
         clock,
         database_url,
         admin_url: match backend {
@@ -476,6 +484,23 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// A Telegram door over this service's conversations and ports (not running yet).
+    pub fn telegram(&self, config: TelegramConfig) -> Telegram {
+        let ports = self.desk.ports();
+        Telegram::new(self.chat.clone(), ports.telegram, ports.photos, config)
+            .expect("the door starts")
+    }
+
+    /// A Discord door over this service's conversations and ports (not running yet).
+    pub fn discord(&self, config: DiscordConfig) -> Discord {
+        Discord::new(self.chat.clone(), self.desk.ports().discord, config)
+    }
+
+    /// An outbox dispatcher of this service's desk, delivering through `couriers`.
+    pub fn dispatcher(&self, couriers: Vec<Arc<dyn Courier>>) -> Dispatcher {
+        Dispatcher::new(self.desk.clone(), Arc::new(self.chat.clone()), couriers)
+    }
+
     /// The manual clock's current time.
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
         use baoxiu::clock::Clock;

@@ -34,14 +34,12 @@ fn actions(detail: &Value) -> Vec<String> {
 
 async fn outbox_events(app: &crate::helpers::TestApp, number: &str) -> Vec<(String, String)> {
     let t = app
-        .desk
-        .store()
+        .store
         .ticket_by_number(number)
         .await
         .expect("load")
         .expect("exists");
-    app.desk
-        .store()
+    app.store
         .outbox_for_ticket(t.id)
         .await
         .expect("outbox")

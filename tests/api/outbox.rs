@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use baoxiu::clock::{Clock, ManualClock};
-use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
+use baoxiu::outbox::dispatcher::Dispatcher;
 use baoxiu::outbox::{Courier, Delivery, DeliveryError, Parcel};
 use baoxiu::sla::Scheduler;
 use chrono::{DateTime, Duration, Utc};
@@ -51,12 +51,7 @@ impl Courier for Flaky {
 async fn a_new_tickets_messages_carry_its_number(backend: Backend) {
     let app = spawn_app(backend).await;
     let number = app.report("li.na", &printer_fault()).await;
-    let pending = app
-        .desk
-        .store()
-        .outbox_by_status("pending", 100)
-        .await
-        .unwrap();
+    let pending = app.store.outbox_by_status("pending", 100).await.unwrap();
     assert!(
         pending.iter().any(|m| m.event == "job_offered"),
         "{pending:#?}"
@@ -110,7 +105,7 @@ fn dead_to(dead: &[baoxiu::store::OutboxMessage], n: usize) -> baoxiu::store::Re
 }
 
 fn dispatcher(app: &TestApp, courier: Arc<Flaky>) -> Dispatcher {
-    Dispatcher::new(app.chat.clone(), vec![courier], DispatchConfig::default())
+    app.dispatcher(vec![courier])
 }
 
 async fn a_platform_down_for_ten_minutes_loses_nothing_and_keeps_order(backend: Backend) {
@@ -150,19 +145,9 @@ async fn a_platform_down_for_ten_minutes_loses_nothing_and_keeps_order(backend: 
         );
         assert!(mine.windows(2).all(|w| w[0].0 < w[1].0));
     }
-    let dead = app
-        .desk
-        .store()
-        .outbox_by_status("dead", 100)
-        .await
-        .unwrap();
+    let dead = app.store.outbox_by_status("dead", 100).await.unwrap();
     assert!(dead.is_empty(), "nothing given up: {dead:?}");
-    let sent = app
-        .desk
-        .store()
-        .outbox_by_status("sent", 100)
-        .await
-        .unwrap();
+    let sent = app.store.outbox_by_status("sent", 100).await.unwrap();
     assert_eq!(sent.len(), 8);
     // The first message to each person was retried through the outage; the rest waited
     // behind it (in order) and went out at the first attempt.
@@ -194,7 +179,7 @@ async fn dead_letters_after_the_last_attempt_alert_managers_and_can_be_replayed(
         d.run_once().await.unwrap();
         app.clock.advance(Duration::minutes(1));
     }
-    let store = app.desk.store();
+    let store = &app.store;
     let mut dead = store.outbox_by_status("dead", 100).await.unwrap();
     dead.sort_by_key(|m| m.id);
     let news = [

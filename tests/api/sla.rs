@@ -20,13 +20,12 @@ on_both_backends!(
 
 async fn clocks(app: &TestApp, number: &str) -> Vec<baoxiu::domain::clocks::SlaClock> {
     let t = app
-        .desk
-        .store()
+        .store
         .ticket_by_number(number)
         .await
         .expect("read")
         .expect("ticket");
-    app.desk.store().clocks(t.id).await.expect("clocks")
+    app.store.clocks(t.id).await.expect("clocks")
 }
 
 fn clock(
@@ -107,14 +106,8 @@ async fn warning_breach_and_each_escalation_step_fire_once(backend: Backend) {
     let audit = actions(&app, &number).await;
     assert_eq!(audit.iter().filter(|a| *a == "sla_breach").count(), 1);
     // The manager heard of it through the outbox (working hours: not held).
-    let t = app
-        .desk
-        .store()
-        .ticket_by_number(&number)
-        .await
-        .unwrap()
-        .unwrap();
-    let outbox = app.desk.store().outbox_for_ticket(t.id).await.unwrap();
+    let t = app.store.ticket_by_number(&number).await.unwrap().unwrap();
+    let outbox = app.store.outbox_for_ticket(t.id).await.unwrap();
     assert!(
         outbox
             .iter()
@@ -231,15 +224,8 @@ async fn a_pending_ticket_pauses_its_clocks_without_a_false_breach(backend: Back
 
 /// Who got the message and when it may go out.
 async fn held_until(app: &TestApp, number: &str, event: &str) -> Vec<chrono::DateTime<Utc>> {
-    let t = app
-        .desk
-        .store()
-        .ticket_by_number(number)
-        .await
-        .unwrap()
-        .unwrap();
-    app.desk
-        .store()
+    let t = app.store.ticket_by_number(number).await.unwrap().unwrap();
+    app.store
         .outbox_for_ticket(t.id)
         .await
         .unwrap()
@@ -325,14 +311,8 @@ async fn a_missed_progress_note_reminds_the_engineer_and_reassures_the_reporter(
         1,
         "{audit:?}"
     );
-    let t = app
-        .desk
-        .store()
-        .ticket_by_number(&p1)
-        .await
-        .unwrap()
-        .unwrap();
-    let outbox = app.desk.store().outbox_for_ticket(t.id).await.unwrap();
+    let t = app.store.ticket_by_number(&p1).await.unwrap().unwrap();
+    let outbox = app.store.outbox_for_ticket(t.id).await.unwrap();
     let to = |event: &str| {
         outbox
             .iter()

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use baoxiu::chat::Person;
-use baoxiu::chat::telegram::{self, Telegram, TelegramConfig};
+use baoxiu::conversation::Person;
 use baoxiu::domain::ticket::Caller;
+use baoxiu::doors::telegram::{Telegram, TelegramConfig};
 use baoxiu::flow::{Incoming, Lang, Outgoing};
-use baoxiu::outbox::dispatcher::{DispatchConfig, Dispatcher};
+use baoxiu::outbox::dispatcher::Dispatcher;
 use baoxiu::outbox::{Address, DeliveryError, Parcel};
 use reqwest::{StatusCode, Url};
 use secrecy::SecretString;
@@ -59,7 +59,7 @@ fn config(sim: &TgSim) -> TelegramConfig {
 
 /// The door in polling mode; aborting the task stops it as a crash would.
 pub(crate) fn polling(app: &TestApp, sim: &TgSim) -> (Telegram, JoinHandle<()>) {
-    let tg = telegram::start(app.chat.clone(), config(sim)).expect("adapter starts");
+    let tg = app.telegram(config(sim));
     let task = tokio::spawn(tg.clone().run());
     (tg, task)
 }
@@ -77,7 +77,7 @@ async fn webhook(app: &TestApp, sim: &TgSim, run: bool) -> (Telegram, String, Ve
     let mut c = config(sim);
     c.webhook_url = Some(Url::parse(&url).expect("url"));
     c.webhook_secret = Some(SecretString::from(SECRET));
-    let tg = telegram::start(app.chat.clone(), c).expect("adapter starts");
+    let tg = app.telegram(c);
     let router = tg.webhook_router();
     let mut tasks = vec![tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -532,7 +532,7 @@ async fn an_update_cut_short_by_a_crash_is_not_applied_twice(backend: Backend) {
         .tap_label(REPORTER, REPORTER, q.message_id, "Network")
         .expect("tap");
     stored(&app, 2).await;
-    let store = app.desk.store();
+    let store = &app.store;
     let now = app.clock_now();
     assert_eq!(
         store
@@ -579,8 +579,7 @@ async fn forged_taps_change_nothing(backend: Backend) {
     anna.tap(&q, "Network", "How far does the network").await;
     assert_eq!(anna.count("Which printer"), 0, "{}", anna.shown());
     assert!(
-        app.desk
-            .store()
+        app.store
             .reporter_by_identity("telegram", "66")
             .await
             .expect("lookup")
@@ -637,11 +636,7 @@ async fn forged_taps_change_nothing(backend: Backend) {
         .expect("load")
         .expect("alice");
     alice.telegram_id = Some("88".into());
-    app.desk
-        .store()
-        .update_engineer(&alice)
-        .await
-        .expect("link");
+    app.store.update_engineer(&alice).await.expect("link");
     let tap = sim
         .tap_label(88, group, shown.message_id, "Accept")
         .expect("tap");
@@ -686,8 +681,7 @@ async fn engineers_link_with_a_one_time_code(backend: Backend) {
     let lowered = code.code.to_lowercase();
     her.say(&format!("/link {lowered}"), "Linked").await;
     let linked = app
-        .desk
-        .store()
+        .store
         .engineer_by_identity("telegram", "88")
         .await
         .expect("lookup")
@@ -703,8 +697,7 @@ async fn engineers_link_with_a_one_time_code(backend: Backend) {
         .say(&format!("/link {}", code.code), "already used")
         .await;
     assert!(
-        app.desk
-            .store()
+        app.store
             .engineer_by_identity("telegram", "99")
             .await
             .expect("lookup")
@@ -730,7 +723,7 @@ async fn engineers_link_with_a_one_time_code(backend: Backend) {
 async fn long_texts_are_split_under_the_limit() {
     let app = spawn_app(Backend::Sqlite).await;
     let sim = sim().await;
-    let tg = telegram::start(app.chat.clone(), config(&sim)).expect("adapter");
+    let tg = app.telegram(config(&sim));
     // The chat exists once the user wrote to the bot.
     sim.inject_text(REPORTER, REPORTER, "hi").expect("inject");
     let line = "• BX-2026-000001 · 处理中 · 打印机与外设 · 打印机卡纸，指示灯红色闪烁 😀\n";
@@ -768,7 +761,7 @@ async fn the_courier_reports_flood_limits_and_dead_chats() {
     )
     .await
     .expect("tgsim");
-    let tg = telegram::start(app.chat.clone(), config(&sim)).expect("adapter");
+    let tg = app.telegram(config(&sim));
     let courier = tg.courier();
     assert_eq!(courier.channel(), "telegram");
     sim.inject_text(REPORTER, REPORTER, "hi").expect("inject");
@@ -816,8 +809,28 @@ async fn the_courier_reports_flood_limits_and_dead_chats() {
     ));
 }
 
+/// The doors' settings are sections of the configuration file (secrets stay in the
+/// variables the sections name), read as `serve` and `config check` read them.
 #[test]
-fn configuration_comes_from_the_environment() {
+fn the_doors_settings_come_from_the_configuration_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("baoxiu.toml");
+    std::fs::write(
+        &file,
+        r#"
+[telegram]
+token_env = "BX_TG_TOKEN"
+api_url = "http://127.0.0.1:8081"
+flood_limits = false
+group_chats = { printer = -1001234 }
+
+[discord]
+application_id = 42
+group_channels = { network = 77 }
+"#,
+    )
+    .expect("write");
+    let (config, _) = baoxiu::config::Config::load(Some(&file)).expect("loads");
     let env = |vars: &'static [(&'static str, &'static str)]| {
         move |k: &str| {
             vars.iter()
@@ -825,56 +838,36 @@ fn configuration_comes_from_the_environment() {
                 .map(|(_, v)| (*v).to_owned())
         }
     };
-    assert!(matches!(TelegramConfig::from_lookup(env(&[])), Ok(None)));
-    let c = TelegramConfig::from_lookup(env(&[
-        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
-        ("TELEGRAM_API_URL", "http://127.0.0.1:8081"),
-    ]))
-    .expect("valid")
-    .expect("on");
+    // Off until the variable the file names holds a token (not the default one).
+    assert!(matches!(
+        config.telegram.door(env(&[("TELEGRAM_BOT_TOKEN", "1:A")])),
+        Ok(None)
+    ));
+    let c = config
+        .telegram
+        .door(env(&[("BX_TG_TOKEN", "123:ABC")]))
+        .expect("valid")
+        .expect("on");
     assert_eq!(
         c.api_url.map(|u| u.to_string()),
         Some("http://127.0.0.1:8081/".into())
     );
-    let e = TelegramConfig::from_lookup(env(&[
-        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
-        (
-            "TELEGRAM_WEBHOOK_URL",
-            "https://bx.example/telegram/webhook",
-        ),
-    ]))
-    .expect_err("a webhook needs a secret");
-    assert!(e.to_string().contains("TELEGRAM_WEBHOOK_SECRET"), "{e}");
-    let e = TelegramConfig::from_lookup(env(&[
-        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
-        ("TELEGRAM_WEBHOOK_SECRET", "no spaces allowed"),
-    ]))
-    .expect_err("bad secret");
-    assert!(e.to_string().contains("A-Z, a-z, 0-9, _ and -"), "{e}");
-    let e = TelegramConfig::from_lookup(env(&[
-        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
-        ("TELEGRAM_API_URL", "not a url"),
-    ]))
-    .expect_err("bad url");
-    assert!(e.to_string().starts_with("TELEGRAM_API_URL"), "{e}");
+    assert_eq!(c.limits, None);
+    assert_eq!(c.group_chats.get("printer"), Some(&-1001234));
+    let d = config
+        .discord
+        .door(env(&[("DISCORD_BOT_TOKEN", "abc.def")]))
+        .expect("valid")
+        .expect("on");
     assert_eq!(
-        c.limits,
-        Some(telegram::TELEGRAM_LIMITS),
-        "limits on by default"
+        (d.application_id, d.group_channels.get("network")),
+        (42, Some(&77))
     );
-    let off = TelegramConfig::from_lookup(env(&[
-        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
-        ("TELEGRAM_FLOOD_LIMITS", "off"),
-    ]))
-    .expect("valid")
-    .expect("on");
-    assert_eq!(off.limits, None);
-    let e = TelegramConfig::from_lookup(env(&[
-        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
-        ("TELEGRAM_FLOOD_LIMITS", "fast"),
-    ]))
-    .expect_err("bad switch");
-    assert!(e.to_string().starts_with("TELEGRAM_FLOOD_LIMITS"), "{e}");
+
+    // A mistake is refused with the file, the key and the reason.
+    std::fs::write(&file, "[telegram]\nflood_limits = \"fast\"\n").expect("write");
+    let e = baoxiu::config::Config::load(Some(&file)).expect_err("refused");
+    assert!(e.to_string().contains("flood_limits"), "{e}");
 }
 
 /// An engineer links their Telegram account as a person would: the desk issues a code,
@@ -893,8 +886,7 @@ pub(crate) async fn linked<'a>(
     let mut user = User::new(sim, id, name, "zh-hans");
     user.say(&format!("/link {}", code.code), "✅").await;
     let e = app
-        .desk
-        .store()
+        .store
         .engineer_by_identity("telegram", &id.to_string())
         .await
         .expect("lookup")
@@ -905,11 +897,7 @@ pub(crate) async fn linked<'a>(
 
 /// The outbox dispatcher with the Telegram courier (and no other door).
 pub(crate) fn telegram_dispatcher(app: &TestApp, tg: &Telegram) -> Dispatcher {
-    Dispatcher::new(
-        app.chat.clone(),
-        vec![tg.courier()],
-        DispatchConfig::default(),
-    )
+    app.dispatcher(vec![tg.courier()])
 }
 
 async fn an_offer_goes_out_through_the_outbox_and_the_reporter_hears_who_is_coming(
@@ -1011,7 +999,7 @@ async fn a_429_storm_over_500_notifications_loses_nothing_and_repeats_nothing(ba
     )
     .await
     .expect("tgsim");
-    let tg = telegram::start(app.chat.clone(), config(&sim)).expect("adapter");
+    let tg = app.telegram(config(&sim));
     let desk = Caller::Desk {
         name: "desk".into(),
     };
@@ -1135,7 +1123,7 @@ async fn offers_go_to_the_groups_chat_as_one_card_that_shows_who_took_the_job(ba
     let sim = sim().await;
     let mut c = config(&sim);
     c.group_chats = std::collections::BTreeMap::from([("printer".to_owned(), GROUP)]);
-    let tg = telegram::start(app.chat.clone(), c).expect("adapter starts");
+    let tg = app.telegram(c);
     let task = tokio::spawn(tg.clone().run());
     let alice = linked(&app, &sim, 88, "Alice", "alice").await;
     let bob = linked(&app, &sim, 89, "Bob", "bob").await;

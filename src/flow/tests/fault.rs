@@ -620,10 +620,18 @@ fn commands_inside_the_flow() {
     assert_eq!(chat.buttons(), ["printer_model:skip"]);
     assert_eq!(chat.conv, before);
 
-    assert_eq!(chat.cmd("status", ""), Outcome::Command("status".into()));
+    let command = |name: &str, args: &str| Outcome::Command(name.into(), args.into());
+    assert_eq!(chat.cmd("status", ""), command("status", ""));
     assert!(chat.last.is_empty());
-    assert_eq!(chat.text("/status"), Outcome::Command("status".into()));
-    assert_eq!(chat.cmd("START", ""), Outcome::Command("start".into()));
+    assert_eq!(chat.text("/status"), command("status", ""));
+    assert_eq!(chat.cmd("START", ""), command("start", ""));
+    // The service's commands are commands at every step, with their arguments.
+    assert_eq!(chat.text("/report"), command("report", ""));
+    assert_eq!(
+        chat.text("/job BX-2026-000001"),
+        command("job", "BX-2026-000001")
+    );
+    assert_eq!(chat.text("/link  4F2K9Q "), command("link", "4F2K9Q"));
     assert_eq!(chat.conv, before);
 
     assert_eq!(chat.cmd("frobnicate", ""), Outcome::Continue);
@@ -634,12 +642,12 @@ fn commands_inside_the_flow() {
     assert!(chat.said().contains("用法：/lang zh"));
     assert_eq!(chat.conv, before);
 
-    assert_eq!(chat.cmd("lang", "en"), Outcome::Command("lang".into()));
+    assert_eq!(chat.cmd("lang", "en"), command("lang", "en"));
     assert_eq!(chat.conv.lang(), Lang::En);
     assert!(chat.said().contains("Switched to English."));
     assert!(chat.said().contains("Which printer or device is it?"));
     assert_eq!(chat.step(), "printer_model");
-    assert_eq!(chat.text("/lang 中文"), Outcome::Command("lang".into()));
+    assert_eq!(chat.text("/lang 中文"), command("lang", "zh-CN"));
     assert_eq!(chat.conv.lang(), Lang::ZhCn);
     assert_eq!(chat.cmd("/help@baoxiu_bot", ""), Outcome::Continue);
     assert!(chat.said().contains("可用命令"));

@@ -239,6 +239,35 @@ fn lang_codes() {
 }
 
 #[test]
+fn commands_are_parsed_alike_for_every_door() {
+    let parsed = |t: &str| super::parse_command(t);
+    let cmd = |n: &str, a: &str| Some((n.to_owned(), a.to_owned()));
+    assert_eq!(parsed("/start"), cmd("start", ""));
+    assert_eq!(parsed("  /Report  "), cmd("report", ""));
+    assert_eq!(
+        parsed("/start asset_PRN-3F-02"),
+        cmd("start", "asset_PRN-3F-02")
+    );
+    assert_eq!(
+        parsed("/job@baoxiu_bot  BX-2026-000001 "),
+        cmd("job", "BX-2026-000001")
+    );
+    assert_eq!(parsed("/link\tAB12"), cmd("link", "AB12"));
+    for not_one in [
+        "start",
+        "/",
+        "/ start",
+        "/home/user is full",
+        "/状态",
+        "",
+        "//x",
+    ] {
+        assert_eq!(parsed(not_one), None, "{not_one}");
+    }
+    assert_eq!(parsed(&format!("/{}", "a".repeat(33))), None);
+}
+
+#[test]
 fn flows_is_clone_send_sync() {
     fn assert_traits<T: Clone + Send + Sync + 'static>() {}
     assert_traits::<Flows>();

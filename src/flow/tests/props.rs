@@ -81,7 +81,7 @@ fn incoming() -> impl Strategy<Value = Incoming> {
         6 => select(all_ids()).prop_map(Incoming::Choice),
         1 => any::<String>().prop_map(Incoming::Choice),
         1 => (
-            select(&["cancel", "back", "back", "help", "status", "lang", "start", "xyz", ""][..]),
+            select(&["cancel", "back", "back", "help", "status", "lang", "start", "report", "job", "xyz", ""][..]),
             select(&["", "en", "zh", "fr"][..]),
         )
             .prop_map(|(c, a)| Incoming::Command(c.into(), a.into())),
@@ -117,7 +117,9 @@ fn check(conv: &Conversation, step: Step) -> Result<(), TestCaseError> {
             prop_assert_eq!(conv.step(), "card");
         }
         Outcome::Cancelled => prop_assert!(conv.is_finished()),
-        Outcome::Command(c) => prop_assert!(["status", "start", "lang"].contains(&c.as_str())),
+        Outcome::Command(c, _) => {
+            prop_assert!(c == "lang" || crate::flow::SERVICE_COMMANDS.contains(&c.as_str()))
+        }
     }
     let json = serde_json::to_string(conv).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let back: Conversation =

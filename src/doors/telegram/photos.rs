@@ -26,27 +26,22 @@ impl Telegram {
     /// stored. A photo Telegram no longer has, or one too large, is given up; other
     /// failures are retried with a growing pause.
     pub async fn fetch_photos(&self) -> Result<usize, TelegramError> {
-        let inner = &self.inner;
-        let store = inner.store();
-        let now = inner.chat.desk().now();
+        let queue = &self.inner.photos;
+        let now = queue.now();
         let mut stored = 0;
-        for p in store.photos_due(CHANNEL, now, BATCH).await? {
+        for p in queue.due(CHANNEL, now, BATCH).await? {
             match self.download(&p.file_ref).await {
                 Ok(bytes) => {
-                    store.photo_fetched(p.ticket_id, p.n, &bytes).await?;
+                    queue.fetched(p.ticket_id, p.n, &bytes).await?;
                     stored += 1;
                 }
                 Err(Fetch::GiveUp(why)) => {
-                    store
-                        .photo_not_fetched(p.ticket_id, p.n, None, &why)
-                        .await?;
+                    queue.not_fetched(p.ticket_id, p.n, None, &why).await?;
                 }
                 Err(Fetch::Later(why)) => {
                     let retry = (p.attempts + 1 < MAX_ATTEMPTS)
                         .then(|| now + chrono::Duration::minutes(1_i64 << p.attempts.clamp(0, 10)));
-                    store
-                        .photo_not_fetched(p.ticket_id, p.n, retry, &why)
-                        .await?;
+                    queue.not_fetched(p.ticket_id, p.n, retry, &why).await?;
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{Chat, ChatError, Person};
+use crate::conversation::{Chat, ChatError, Person};
 use crate::flow::{Incoming, Outgoing};
 
 /// Renders replies as plain text: buttons become a numbered list (typing the number, the

@@ -19,11 +19,11 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::{Chat, ChatError, Person};
+use crate::conversation::{Chat, ChatError, Person};
 use crate::flow::{Incoming, Outgoing};
 
 const COOKIE: &str = "baoxiu_web";
-const PAGE: &str = include_str!("web_page.html");
+const PAGE: &str = include_str!("page.html");
 
 /// Live delivery to open browser tabs, keyed by web identity.
 #[derive(Clone, Default)]
@@ -218,8 +218,10 @@ async fn send(
         (None, Some(c), None, None) => Incoming::Choice(c),
         (None, None, Some(f), None) => Incoming::Form(f),
         (None, None, None, Some(c)) => {
-            let (c, a) = c.split_once(' ').unwrap_or((&c, ""));
-            Incoming::Command(c.trim_start_matches('/').to_owned(), a.to_owned())
+            match crate::flow::parse_command(&format!("/{}", c.trim().trim_start_matches('/'))) {
+                Some((name, args)) => Incoming::Command(name, args),
+                None => return problem(StatusCode::BAD_REQUEST, "that is not a command"),
+            }
         }
         _ => {
             return problem(
@@ -234,7 +236,7 @@ async fn send(
     }
 }
 
-fn chat_failed(e: super::ChatError) -> Response {
+fn chat_failed(e: ChatError) -> Response {
     tracing::error!(error = %e, "web chat failed");
     problem(
         StatusCode::SERVICE_UNAVAILABLE,

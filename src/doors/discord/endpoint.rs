@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
 use serenity::all::{CreateInteractionResponse, CreateInteractionResponseMessage, Interaction};
 
+use super::Discord;
+use super::handling::Ack;
 use super::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use super::{Ack, Discord};
 
 /// Where Discord POSTs interactions (the application's "Interactions Endpoint URL").
 pub const INTERACTIONS_PATH: &str = "/discord/interactions";

@@ -1,0 +1,178 @@
+//! What the service's commands do (see [`crate::flow::SERVICE_COMMANDS`]): they work at
+//! every step, and anything a person sends while no conversation runs is one of them
+//! (text starts a report for a reporter, lists the jobs for an engineer).
+
+use std::collections::BTreeMap;
+
+use super::{Chat, ChatError, DRAFT_KEPT, Person, Role};
+use crate::desk::TicketFilter;
+use crate::desk::notice_payload;
+use crate::flow::{Conversation, Incoming, Lang, Outgoing};
+
+/// A command's replies, and the conversation it started (for the caller to save).
+pub(super) type Commanded = (Vec<Outgoing>, Option<Conversation>);
+
+impl Chat {
+    /// Input while no conversation runs: commands, or anything else starts a report
+    /// (reporters) / lists jobs (engineers).
+    pub(super) async fn idle_input(
+        &self,
+        person: &Person,
+        role: &Role,
+        lang: Lang,
+        input: Incoming,
+    ) -> Result<Commanded, ChatError> {
+        let (cmd, args) = match input {
+            Incoming::Command(c, a) => (c, a),
+            Incoming::Text(t) => {
+                crate::flow::parse_command(&t).unwrap_or_else(|| ("start".into(), String::new()))
+            }
+            _ => ("start".into(), String::new()),
+        };
+        let cmd = cmd
+            .trim_start_matches('/')
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        self.command(person, role, lang, &cmd, &args).await
+    }
+
+    /// Runs a command (`lang CODE` switches the language).
+    pub(super) async fn command(
+        &self,
+        person: &Person,
+        role: &Role,
+        lang: Lang,
+        cmd: &str,
+        args: &str,
+    ) -> Result<Commanded, ChatError> {
+        let text = |key: &str, lang| Outgoing::Text(self.text(key, lang));
+        let replies = match (cmd, role) {
+            ("start" | "report", Role::Reporter(r)) => {
+                return self.start_report(person, r, lang, args).await;
+            }
+            ("status" | "mytickets" | "jobs", _) => self.status(role, lang).await?,
+            ("lang", _) => match parse_lang(args) {
+                Some(new) => {
+                    if let Role::Reporter(r) = role {
+                        self.desk.set_language(r, new.as_code()).await?;
+                    }
+                    vec![text("lang_switched", new)]
+                }
+                None => vec![text("lang_usage", lang)],
+            },
+            ("help" | "cancel" | "back", _) => vec![text("help", lang)],
+            ("job", Role::Engineer(e)) => self.open_job(person, e, args.trim(), lang).await?,
+            // Anything else from an engineer (text, start): their jobs.
+            (_, Role::Engineer(_)) => self.status(role, lang).await?,
+            _ => {
+                let shown: String = cmd.chars().take(32).collect();
+                let vars = serde_json::json!({ "command": shown });
+                vec![Outgoing::Text(self.flows.text(
+                    "unknown_command",
+                    lang,
+                    &vars,
+                ))]
+            }
+        };
+        Ok((replies, None))
+    }
+
+    /// `/start`, `/report`: a new report (or the draft kept from an idle one), returned to
+    /// be saved by the caller.
+    async fn start_report(
+        &self,
+        person: &Person,
+        r: &crate::desk::Reporter,
+        lang: Lang,
+        args: &str,
+    ) -> Result<Commanded, ChatError> {
+        let mut known = BTreeMap::new();
+        if let Some(d) = &r.department {
+            known.insert("department".to_owned(), d.clone());
+        }
+        if let Some(p) = &r.phone {
+            known.insert("phone".to_owned(), p.clone());
+        }
+        // A QR sticker's deep link: /start asset_PRN-3F-02 fills in the device.
+        if let Some(tag) = args.trim().strip_prefix("asset_") {
+            known.insert("asset_tag".to_owned(), tag.to_owned());
+        }
+        // An unfinished report discarded for idleness comes back for a day.
+        let since = self.conversations.now() - DRAFT_KEPT;
+        let draft = self
+            .conversations
+            .take_draft(&person.channel, &person.external_id, since)
+            .await?;
+        if let Some(conv) = draft.and_then(|d| serde_json::from_str::<Conversation>(&d).ok())
+            && self.flows.is_valid(&conv)
+        {
+            let mut replies = vec![Outgoing::Text(self.text("draft_restored", conv.lang()))];
+            replies.extend(self.flows.current(&conv));
+            return Ok((replies, Some(conv)));
+        }
+        let (conv, replies) = self
+            .flows
+            .start("fault_report", lang, &known)
+            .map_err(|e| ChatError::State(e.to_string()))?;
+        Ok((replies, Some(conv)))
+    }
+
+    /// `/status`: the person's open tickets (an engineer's: their group's).
+    async fn status(&self, role: &Role, lang: Lang) -> Result<Vec<Outgoing>, ChatError> {
+        let filter = TicketFilter {
+            open_only: true,
+            ..TicketFilter::default()
+        };
+        let page = self.desk.list(&role.caller(), &filter, 1, 20).await?;
+        if page.items.is_empty() {
+            return Ok(vec![Outgoing::Text(self.text("no_open_tickets", lang))]);
+        }
+        let vars = serde_json::json!({ "count": page.total });
+        let mut text = self.flows.text("status_header", lang, &vars);
+        for t in &page.items {
+            text.push('\n');
+            let line = self
+                .flows
+                .text("status_line", lang, &notice_payload(t, None, None));
+            text.push_str(&line);
+        }
+        Ok(vec![Outgoing::Text(text)])
+    }
+
+    /// `/link CODE`: links this chat identity to the engineer the desk issued the code
+    /// for (on the doors engineers work from).
+    pub(super) async fn link(&self, person: &Person, code: &str) -> Vec<Outgoing> {
+        let lang = self.lang_of(person).await;
+        let text = if code.is_empty() {
+            self.text("link_usage", lang)
+        } else {
+            match self
+                .desk
+                .redeem_link_code(code, &person.channel, &person.external_id)
+                .await
+            {
+                Ok(Some(e)) => {
+                    let vars = serde_json::json!({ "engineer": e.name });
+                    self.flows.text("link_done", lang, &vars)
+                }
+                Ok(None) => self.text("link_refused", lang),
+                Err(e) => {
+                    tracing::error!(error = %e, door = %person.channel, "linking failed");
+                    self.text("try_again", lang)
+                }
+            }
+        };
+        vec![Outgoing::Text(text)]
+    }
+}
+
+/// `/lang` arguments: English or Chinese.
+fn parse_lang(args: &str) -> Option<Lang> {
+    match args.trim() {
+        "en" | "english" | "English" => Some(Lang::En),
+        "zh" | "zh-cn" | "zh-CN" | "中文" => Some(Lang::ZhCn),
+        _ => None,
+    }
+}

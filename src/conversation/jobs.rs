@@ -1,0 +1,80 @@
+//! An engineer's jobs in chat: a job card (the `engineer_job` flow for one ticket) and
+//! the actions taken on it, each a desk call.
+
+use super::{Chat, ChatError, Person, payload_vars};
+use crate::desk::{DeskError, notice_payload};
+use crate::domain::routing::Engineer;
+use crate::domain::ticket::Caller;
+use crate::flow::{Conversation, JobActionKind, Lang, Outgoing, to_ticket_action};
+
+/// A job card as the engineer's conversation with its first replies, or the refusal to
+/// show instead.
+pub(super) type Card = Result<(Conversation, Vec<Outgoing>), Vec<Outgoing>>;
+
+impl Chat {
+    /// `/job NUMBER`: opens a job card for an engineer as their conversation.
+    pub(super) async fn open_job(
+        &self,
+        person: &Person,
+        e: &Engineer,
+        number: &str,
+        lang: Lang,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        match self.job_card(e, number, lang).await? {
+            Ok((conv, card)) => {
+                self.save(person, Some(&conv), None).await?;
+                Ok(card)
+            }
+            Err(refusal) => Ok(refusal),
+        }
+    }
+
+    /// A job card conversation for a ticket the engineer may see, or the refusal to show.
+    pub(super) async fn job_card(
+        &self,
+        e: &Engineer,
+        number: &str,
+        lang: Lang,
+    ) -> Result<Card, ChatError> {
+        let caller = Caller::Engineer(e.clone());
+        let ticket = match self.desk.look_up(&caller, number).await {
+            Ok(t) => t,
+            Err(e @ DeskError::NotFound(_)) => {
+                return Ok(Err(vec![Outgoing::Text(self.refusal(&e, number, lang))]));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let known = payload_vars(&notice_payload(&ticket, None, None));
+        self.flows
+            .start("engineer_job", lang, &known)
+            .map(Ok)
+            .map_err(|e| ChatError::State(e.to_string()))
+    }
+
+    /// An action taken on a job card, as a desk call; the ticket's new status, or why not.
+    pub(super) async fn job_action(
+        &self,
+        e: &Engineer,
+        ticket: &str,
+        kind: &JobActionKind,
+        lang: Lang,
+    ) -> Vec<Outgoing> {
+        let action = match to_ticket_action(kind) {
+            Ok(Some(a)) => a,
+            Ok(None) => return vec![],
+            Err(problem) => return vec![Outgoing::Text(problem.to_string())],
+        };
+        let text = match self
+            .desk
+            .act(&Caller::Engineer(e.clone()), ticket, action)
+            .await
+        {
+            Ok(t) => {
+                let payload = notice_payload(&t, Some(e.name.clone()), None);
+                self.flows.text("status_line", lang, &payload)
+            }
+            Err(refusal) => self.refusal(&refusal, ticket, lang),
+        };
+        vec![Outgoing::Text(text)]
+    }
+}

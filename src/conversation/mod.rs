@@ -1,0 +1,705 @@
+//! The platform-neutral conversation service. Every door (web chat, terminal, Telegram,
+//! Discord) turns what a person sent into an [`Incoming`] and shows the [`Outgoing`]
+//! replies in its own idiom; this module runs the bot-flows over the desk and keeps each
+//! person's conversation in the database, durable before the reply goes out.
+//!
+//! A message is handled in two steps: [`Chat::step`] decides (answers the question,
+//! prepares the report, runs the command) and returns a [`Turn`] holding the replies and
+//! what is still to save; the door renders the replies, and [`Turn::save`] writes the
+//! conversation (or files the report) together with the door's record of the message, in
+//! one transaction. [`Chat::handle`] does both for doors that keep no record.
+
+mod cards;
+mod closing;
+mod commands;
+mod jobs;
+mod notice;
+
+pub(crate) use cards::CardWall;
+pub use cards::is_accept;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::desk::ports::{CardBoard, Conversations};
+use crate::desk::{
+    Desk, DeskError, FilingRecord, FromChat, ReportDraft, Reporter, StepRecord, StoreError,
+    notice_payload,
+};
+use crate::domain::routing::Engineer;
+use crate::domain::ticket::{Caller, Ticket};
+use crate::flow::{Conversation, Flows, Incoming, Lang, Outcome, Outgoing, report_form};
+
+/// Who is talking, as a door knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// The door: `web`, `console`, `telegram`, `discord`.
+    pub channel: String,
+    /// Their id on that door.
+    pub external_id: String,
+    /// Their display name there.
+    pub name: String,
+    /// The door's language code (`zh-CN`, `en-US` …), if it tells.
+    pub language: Option<String>,
+}
+
+/// Why a message could not be handled. Shown to the person as a short apology.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The desk failed.
+    #[error(transparent)]
+    Desk(#[from] DeskError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored conversation no longer reads (it is dropped).
+    #[error("stored conversation is unreadable: {0}")]
+    State(String),
+}
+
+/// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
+pub const DEFAULT_IDLE: Duration = Duration::minutes(30);
+const DRAFT_KEPT: Duration = Duration::hours(24);
+
+/// The conversation service.
+#[derive(Clone)]
+pub struct Chat {
+    desk: Desk,
+    conversations: Conversations,
+    cards: CardBoard,
+    flows: Flows,
+    idle: Duration,
+    locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
+}
+
+/// The reporter or engineer behind a person.
+enum Role {
+    Reporter(Reporter),
+    Engineer(Engineer),
+}
+
+impl Role {
+    fn caller(&self) -> Caller {
+        match self {
+            Role::Reporter(r) => Caller::Reporter(r.id),
+            Role::Engineer(e) => Caller::Engineer(e.clone()),
+        }
+    }
+}
+
+/// A message decided but not saved yet (see [`Chat::step`]). It holds the person's turn:
+/// their next message waits until this one is saved or dropped.
+#[must_use = "nothing is saved until `save` is called"]
+pub struct Turn {
+    chat: Chat,
+    person: Person,
+    replies: Vec<Outgoing>,
+    save: Save,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// What a turn still has to write.
+enum Save {
+    /// Nothing (the step wrote what it changed itself): the door records the message on
+    /// its own.
+    Nothing,
+    /// The conversation's new state (`None` ends it).
+    State(Option<Conversation>),
+    /// A report to file, ending the conversation; the last reply is its receipt, with
+    /// `mark` where the ticket's number goes. `conv` stays at the summary if filing fails.
+    Report {
+        draft: Box<ReportDraft>,
+        conv: Conversation,
+        mark: String,
+    },
+}
+
+/// What a saved turn says (see [`Turn::save`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    /// The replies, final (a receipt names its ticket).
+    pub replies: Vec<Outgoing>,
+    /// Whether the door's record was written with the turn.
+    pub recorded: bool,
+    /// A report was filed: the mark its receipt carried, and the ticket's number.
+    filed: Option<(String, String)>,
+}
+
+impl Saved {
+    /// A door's encoding of the turn's replies (as it gave it in its record) with the
+    /// filed ticket's number in place of the mark, as the store wrote the record.
+    pub fn numbered(&self, encoded: &str) -> String {
+        match &self.filed {
+            Some((mark, number)) => encoded.replace(mark, number),
+            None => encoded.to_owned(),
+        }
+    }
+}
+
+impl Turn {
+    /// The replies to show (a report's receipt carries a mark for its number until the
+    /// report is filed).
+    pub fn replies(&self) -> &[Outgoing] {
+        &self.replies
+    }
+
+    /// Whether saving writes something, so that the door's record of the message can go
+    /// in the same transaction; when not, the door writes its record itself.
+    pub fn takes_record(&self) -> bool {
+        !matches!(self.save, Save::Nothing)
+    }
+
+    /// Writes what the turn changed, with the door's `record` of the message when it
+    /// [takes one](Turn::takes_record), in one transaction.
+    pub async fn save(self, record: Option<StepRecord>) -> Result<Saved, ChatError> {
+        let Turn {
+            chat,
+            person,
+            mut replies,
+            save,
+            _turn,
+        } = self;
+        let saved = |replies, recorded| Saved {
+            replies,
+            recorded,
+            filed: None,
+        };
+        match save {
+            Save::Nothing => Ok(saved(replies, false)),
+            Save::State(conv) => {
+                let recorded = record.is_some();
+                chat.save(&person, conv.as_ref(), record).await?;
+                Ok(saved(replies, recorded))
+            }
+            Save::Report { draft, conv, mark } => {
+                let record = record.map(|record| FilingRecord {
+                    record,
+                    mark: mark.clone(),
+                });
+                let recorded = record.is_some();
+                let from = FromChat {
+                    channel: person.channel.clone(),
+                    external_id: person.external_id.clone(),
+                    record,
+                };
+                match chat.desk.file(*draft, Some(from)).await {
+                    Ok(ticket) => {
+                        // The receipt, now with its number.
+                        replies.pop();
+                        replies.push(chat.receipt(&ticket, None, conv.lang()));
+                        Ok(Saved {
+                            replies,
+                            recorded,
+                            filed: Some((mark, ticket.number.as_str().to_owned())),
+                        })
+                    }
+                    Err(e) => {
+                        // Nothing was filed: the reporter stays at the summary to try again.
+                        chat.save(&person, Some(&conv), None).await?;
+                        Err(e.into())
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Chat {
+    /// A service over the desk with these flows, keeping conversations and group cards
+    /// through their ports; conversations idle for `idle` expire.
+    pub fn new(
+        desk: Desk,
+        conversations: Conversations,
+        cards: CardBoard,
+        flows: Flows,
+        idle: Duration,
+    ) -> Chat {
+        Chat {
+            desk,
+            conversations,
+            cards,
+            flows,
+            idle,
+            locks: Arc::default(),
+        }
+    }
+
+    /// The flows in use.
+    pub fn flows(&self) -> &Flows {
+        &self.flows
+    }
+
+    /// A text from the flows' messages, in a language (for what a door says itself).
+    pub fn text(&self, key: &str, lang: Lang) -> String {
+        self.flows.text(key, lang, &serde_json::Value::Null)
+    }
+
+    /// Handles one message and saves what it changed; the replies.
+    pub async fn handle(
+        &self,
+        person: &Person,
+        input: Incoming,
+    ) -> Result<Vec<Outgoing>, ChatError> {
+        Ok(self.step(person, input).await?.save(None).await?.replies)
+    }
+
+    /// Decides one message from a reporter, or from an engineer whose chat identity is
+    /// linked: the replies, and what is still to save (see [`Turn`]). Messages of one
+    /// person are handled one at a time.
+    pub async fn step(&self, person: &Person, input: Incoming) -> Result<Turn, ChatError> {
+        let turn = self.lock_for(person).lock_owned().await;
+        let (replies, save) = self.decide(person, input).await?;
+        Ok(Turn {
+            chat: self.clone(),
+            person: person.clone(),
+            replies,
+            save,
+            _turn: turn,
+        })
+    }
+
+    async fn decide(
+        &self,
+        person: &Person,
+        input: Incoming,
+    ) -> Result<(Vec<Outgoing>, Save), ChatError> {
+        // `/link CODE` is for engineers who are not linked yet: no reporter is needed.
+        if let Some(code) = link_code(&input) {
+            return Ok((self.link(person, &code).await, Save::Nothing));
+        }
+        let (role, stored) = self.who(person).await?;
+        let lang = self.lang_for(person, &role);
+        let (mut conversation, mut replies) = self.load(person, lang, stored).await?;
+        if let Incoming::Choice(id) = &input
+            && let Some(ticket) = Flows::choice_scope(id)
+            && conversation.as_ref().and_then(|c| c.var("ticket")) != Some(ticket)
+        {
+            // A button of a job card or a notification (an offer posted to the group, "is
+            // it fixed?", the survey) whose flow is not the open conversation: open that
+            // flow for that ticket first, then press it.
+            match self.open_for_button(&role, id, ticket, lang).await? {
+                Some(Ok(conv)) => conversation = Some(conv),
+                Some(Err(refusal)) => return Ok((refusal, Save::Nothing)),
+                None => {}
+            }
+        }
+        let Some(mut conv) = conversation else {
+            let (more, started) = self.idle_input(person, &role, lang, input).await?;
+            replies.extend(more);
+            // A report started (or a draft restored) is saved with the door's record.
+            let save = started.map_or(Save::Nothing, |c| Save::State(Some(c)));
+            return Ok((replies, save));
+        };
+        let step = self.flows.step(&mut conv, input);
+        replies.extend(step.replies);
+        let save = match step.outcome {
+            Outcome::Continue => Save::State(Some(conv)),
+            Outcome::Cancelled => Save::State(None),
+            // The flow switched language: remembered as the reporter's choice.
+            Outcome::Command(cmd, _) if cmd == "lang" => {
+                if let Role::Reporter(r) = &role {
+                    self.desk.set_language(r, conv.lang().as_code()).await?;
+                }
+                Save::State(Some(conv))
+            }
+            Outcome::Command(cmd, args) => {
+                self.save(person, Some(&conv), None).await?;
+                let (more, started) = self
+                    .command(person, &role, conv.lang(), &cmd, &args)
+                    .await?;
+                replies.extend(more);
+                if let Some(started) = started {
+                    self.save(person, Some(&started), None).await?;
+                }
+                Save::Nothing
+            }
+            Outcome::Submitted(answers) => match (&role, conv.flow()) {
+                (Role::Reporter(r), "confirm_fix" | "survey") => {
+                    self.save(person, None, None).await?;
+                    replies.extend(self.closing(r, &conv, &answers).await);
+                    Save::Nothing
+                }
+                (Role::Reporter(r), _) => match self.prepare(r, &conv, &answers).await? {
+                    Ok((draft, receipt, mark)) => {
+                        replies.push(receipt);
+                        Save::Report { draft, conv, mark }
+                    }
+                    Err(problems) => {
+                        replies.push(problems);
+                        Save::State(Some(conv))
+                    }
+                },
+                (Role::Engineer(_), _) => Save::State(None),
+            },
+            Outcome::JobAction(job) => {
+                self.save(person, Some(&conv), None).await?;
+                if let (Role::Engineer(e), Some(ticket)) = (&role, job.ticket) {
+                    replies.extend(self.job_action(e, &ticket, &job.kind, conv.lang()).await);
+                }
+                Save::Nothing
+            }
+        };
+        Ok((replies, save))
+    }
+
+    /// The reporter (or linked engineer) behind a person and their stored conversation.
+    /// One round trip for a known reporter and their conversation: this runs per message.
+    async fn who(
+        &self,
+        person: &Person,
+    ) -> Result<(Role, Option<(String, DateTime<Utc>)>), ChatError> {
+        let (channel, id) = (&person.channel, &person.external_id);
+        let known = self
+            .conversations
+            .reporter_with_conversation(channel, id)
+            .await?;
+        Ok(match known {
+            Some((r, stored, false)) => (Role::Reporter(r), stored),
+            known => match self.linked_engineer(person).await? {
+                Some(e) => (
+                    Role::Engineer(e),
+                    self.conversations.get(channel, id).await?,
+                ),
+                None => match known {
+                    Some((r, stored, _)) => (Role::Reporter(r), stored),
+                    None => (Role::Reporter(self.reporter(person).await?), None),
+                },
+            },
+        })
+    }
+
+    /// Opens the flow a button belongs to, for its ticket, as the person's conversation;
+    /// or the refusal to show when that question is closed or the ticket is not theirs;
+    /// `None` for a button that opens no flow (the open conversation answers it).
+    async fn open_for_button(
+        &self,
+        role: &Role,
+        id: &str,
+        ticket: &str,
+        lang: Lang,
+    ) -> Result<Option<Result<Conversation, Vec<Outgoing>>>, ChatError> {
+        match role {
+            Role::Engineer(e) => Ok(Some(
+                self.job_card(e, ticket, lang).await?.map(|(conv, _)| conv),
+            )),
+            Role::Reporter(r) => {
+                let Some(flow) = self.flows.flow_of_choice(id) else {
+                    return Ok(None);
+                };
+                let caller = Caller::Reporter(r.id);
+                // Say at once when the question is no longer open, rather than after the
+                // reporter has typed a comment.
+                let open = match self.desk.look_up(&caller, ticket).await {
+                    Ok(t) => self.question_open(&caller, flow, &t).await.map(|()| t),
+                    Err(e) => Err(e),
+                };
+                match open {
+                    Ok(t) => {
+                        let known = payload_vars(&notice_payload(&t, None, None));
+                        let (conv, _) = self
+                            .flows
+                            .start(flow, lang, &known)
+                            .map_err(|e| ChatError::State(e.to_string()))?;
+                        Ok(Some(Ok(conv)))
+                    }
+                    Err(e) => Ok(Some(Err(vec![Outgoing::Text(
+                        self.refusal(&e, ticket, lang),
+                    )]))),
+                }
+            }
+        }
+    }
+
+    /// The reporter behind a person, created on first contact (their name must then be
+    /// valid) with their door's language, which later notifications use.
+    pub async fn reporter(&self, person: &Person) -> Result<Reporter, ChatError> {
+        let (channel, id) = (&person.channel, &person.external_id);
+        let r = self
+            .desk
+            .reporter_for_identity(channel, id, &person.name)
+            .await?;
+        match &person.language {
+            Some(code) if r.language.is_none() => {
+                let lang = Lang::from_code(code);
+                Ok(self.desk.set_language(&r, lang.as_code()).await?)
+            }
+            _ => Ok(r),
+        }
+    }
+
+    /// The engineer a person's chat identity is linked to, if any.
+    pub async fn linked_engineer(&self, person: &Person) -> Result<Option<Engineer>, ChatError> {
+        // The terminal is trusted: `baoxiu chat --engineer HANDLE` names the engineer.
+        if person.channel == "console-engineer" {
+            return Ok(self.desk.engineer_by_handle(&person.external_id).await?);
+        }
+        Ok(self
+            .desk
+            .engineer_by_identity(&person.channel, &person.external_id)
+            .await?)
+    }
+
+    /// The language to speak to a person in: a reporter's saved choice, else their
+    /// door's, else Chinese. The one rule every door uses.
+    pub async fn lang_of(&self, person: &Person) -> Lang {
+        let saved = self
+            .desk
+            .reporter_by_identity(&person.channel, &person.external_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.language);
+        resolve_lang(saved.as_deref(), person.language.as_deref())
+    }
+
+    fn lang_for(&self, person: &Person, role: &Role) -> Lang {
+        let saved = match role {
+            Role::Reporter(r) => r.language.as_deref(),
+            Role::Engineer(_) => None,
+        };
+        resolve_lang(saved, person.language.as_deref())
+    }
+
+    /// What a person sees on arriving (or after a restart): their current question, or a
+    /// welcome that starts a report.
+    pub async fn resume(&self, person: &Person) -> Result<Vec<Outgoing>, ChatError> {
+        {
+            let _turn = self.lock_for(person).lock_owned().await;
+            let lang = resolve_lang(None, person.language.as_deref());
+            let stored = self
+                .conversations
+                .get(&person.channel, &person.external_id)
+                .await?;
+            let (conv, mut replies) = self.load(person, lang, stored).await?;
+            if let Some(conv) = conv {
+                replies.extend(self.flows.current(&conv));
+                return Ok(replies);
+            }
+        }
+        self.handle(person, Incoming::Command("start".into(), String::new()))
+            .await
+    }
+
+    /// Discards conversations idle for longer than the idle time (kept as drafts for a
+    /// day) and returns, for each, who to tell and the polite text to tell them.
+    pub async fn expire_idle(&self) -> Result<Vec<(Person, String)>, ChatError> {
+        let now = self.conversations.now();
+        let expired = self
+            .conversations
+            .expire(now - self.idle, now - DRAFT_KEPT, now)
+            .await?;
+        Ok(expired
+            .into_iter()
+            .map(|(channel, external_id, state)| {
+                let lang =
+                    serde_json::from_str::<Conversation>(&state).map_or(Lang::ZhCn, |c| c.lang());
+                let person = Person {
+                    channel,
+                    external_id,
+                    name: String::new(),
+                    language: Some(lang.as_code().into()),
+                };
+                (person, self.text("discarded", lang))
+            })
+            .collect())
+    }
+
+    fn lock_for(&self, person: &Person) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{}\u{0}{}", person.channel, person.external_id);
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = locks.get(&key).and_then(Weak::upgrade) {
+            return l;
+        }
+        // Forget locks nobody holds any more, so the map does not grow without bound.
+        if locks.len() > 1024 {
+            locks.retain(|_, w| w.strong_count() > 0);
+        }
+        let l = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key, Arc::downgrade(&l));
+        l
+    }
+
+    /// The stored conversation (as read with the person), unless it went idle (then it
+    /// becomes a draft, which the next report restores) or no longer fits the flows (then
+    /// the person is told and starts again).
+    async fn load(
+        &self,
+        person: &Person,
+        lang: Lang,
+        stored: Option<(String, DateTime<Utc>)>,
+    ) -> Result<(Option<Conversation>, Vec<Outgoing>), ChatError> {
+        let Some((state, updated_at)) = stored else {
+            return Ok((None, vec![]));
+        };
+        let now = self.conversations.now();
+        if updated_at + self.idle < now {
+            // Gone idle while nobody swept: it becomes a draft, which the next message
+            // (going through "start") restores with a word of explanation.
+            self.conversations
+                .expire(now - self.idle, now - DRAFT_KEPT, now)
+                .await?;
+            return Ok((None, vec![]));
+        }
+        match serde_json::from_str::<Conversation>(&state) {
+            Ok(c) if self.flows.is_valid(&c) => Ok((Some(c), vec![])),
+            _ => {
+                self.save(person, None, None).await?;
+                Ok((None, vec![Outgoing::Text(self.text("flow_gone", lang))]))
+            }
+        }
+    }
+
+    /// Saves a conversation's state (`None` ends it), with the door's record if given.
+    async fn save(
+        &self,
+        person: &Person,
+        conv: Option<&Conversation>,
+        record: Option<StepRecord>,
+    ) -> Result<(), ChatError> {
+        let state = conv
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ChatError::State(e.to_string()))?;
+        let (channel, id) = (&person.channel, &person.external_id);
+        let now = self.conversations.now();
+        match record {
+            Some(record) => {
+                self.conversations
+                    .save_with(channel, id, state, now, record)
+                    .await?
+            }
+            None => self.conversations.save(channel, id, state, now).await?,
+        }
+        Ok(())
+    }
+
+    /// A submitted report, checked and decided by the desk: the draft, its receipt (with
+    /// a mark for its number) and the mark; or, when the desk refuses it, what it said.
+    async fn prepare(
+        &self,
+        r: &Reporter,
+        conv: &Conversation,
+        answers: &BTreeMap<String, String>,
+    ) -> Result<Result<(Box<ReportDraft>, Outgoing, String), Outgoing>, ChatError> {
+        let form = report_form(answers, self.desk.now());
+        match self
+            .desk
+            .prepare_report(&Caller::Reporter(r.id), r.id, form)
+            .await
+        {
+            Ok(draft) => {
+                // Random, so nothing a reporter typed can pass for it.
+                let mark = format!("BXNUMBER{:032x}", rand::random::<u128>());
+                let receipt = self.receipt(draft.ticket(), Some(&mark), conv.lang());
+                Ok(Ok((Box::new(draft), receipt, mark)))
+            }
+            // The flows validate as the desk does, so this means they disagree: the
+            // conversation stays at the summary and the reporter hears what was refused.
+            Err(DeskError::Invalid(problems)) => {
+                let lines: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+                Ok(Err(Outgoing::Text(lines.join("\n"))))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The reply to a filed report, naming the ticket (or `number` in its place).
+    fn receipt(&self, t: &Ticket, number: Option<&str>, lang: Lang) -> Outgoing {
+        let mut payload = notice_payload(t, None, None);
+        if let Some(number) = number {
+            payload["ticket"] = number.into();
+        }
+        Outgoing::Text(self.flows.text("ticket_received", lang, &payload))
+    }
+
+    /// A desk refusal as a sentence from bot-flows, in the person's language.
+    fn refusal(&self, e: &DeskError, ticket: &str, lang: Lang) -> String {
+        use crate::desk::SurveyRefusal;
+        use crate::domain::ticket::TicketError;
+        let none = serde_json::Value::Null;
+        let (key, vars) = match e {
+            DeskError::AlreadyTaken { by } => {
+                ("already_taken", serde_json::json!({ "engineer": by }))
+            }
+            DeskError::NotFound(_) => ("not_found", serde_json::json!({ "ticket": ticket })),
+            DeskError::Forbidden(_) | DeskError::Ticket(TicketError::Forbidden { .. }) => {
+                ("not_allowed", none)
+            }
+            DeskError::Ticket(TicketError::IllegalTransition { status, .. }) => {
+                ("not_now", serde_json::json!({ "status": status.as_str() }))
+            }
+            DeskError::Ticket(TicketError::AlreadyArrived) => ("already_arrived", none),
+            DeskError::Survey(SurveyRefusal::Answered) => ("survey_already", none),
+            DeskError::Survey(SurveyRefusal::Expired) => ("survey_expired", none),
+            DeskError::Survey(SurveyRefusal::NotOpen) => ("survey_not_open", none),
+            DeskError::Store(err) => {
+                tracing::error!(error = %err, "chat action failed");
+                ("try_again", none)
+            }
+            DeskError::Busy => ("try_again", none),
+            // The remaining refusals carry specifics (which field, which group) in their sentence.
+            other => return other.to_string(),
+        };
+        self.flows.text(key, lang, &vars)
+    }
+}
+
+/// A person's language: their saved choice, else their door's, else Chinese.
+fn resolve_lang(saved: Option<&str>, door: Option<&str>) -> Lang {
+    saved.or(door).map_or(Lang::ZhCn, Lang::from_code)
+}
+
+/// The code of a `/link CODE` command, typed or sent as one.
+fn link_code(input: &Incoming) -> Option<String> {
+    match input {
+        Incoming::Command(name, args) if name.trim_start_matches('/') == "link" => {
+            Some(args.trim().to_owned())
+        }
+        Incoming::Text(t) => crate::flow::parse_command(t)
+            .filter(|(name, _)| name == "link")
+            .map(|(_, code)| code),
+        _ => None,
+    }
+}
+
+/// A notification payload's text values, as a flow's starting vars.
+fn payload_vars(payload: &serde_json::Value) -> BTreeMap<String, String> {
+    payload
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_saved_language_wins_over_the_doors() {
+        assert_eq!(resolve_lang(Some("en"), Some("zh-CN")), Lang::En);
+        assert_eq!(resolve_lang(None, Some("en-GB")), Lang::En);
+        assert_eq!(resolve_lang(None, None), Lang::ZhCn);
+        assert_eq!(resolve_lang(Some("zh-CN"), Some("en")), Lang::ZhCn);
+    }
+
+    #[test]
+    fn link_codes_come_typed_or_as_a_command() {
+        let text = |t: &str| Incoming::Text(t.into());
+        assert_eq!(link_code(&text("/link AB12CD")), Some("AB12CD".into()));
+        assert_eq!(
+            link_code(&text("/link@baoxiu_bot AB12CD")),
+            Some("AB12CD".into())
+        );
+        assert_eq!(link_code(&text("/link")), Some(String::new()));
+        assert_eq!(
+            link_code(&Incoming::Command("link".into(), " X9 ".into())),
+            Some("X9".into())
+        );
+        assert_eq!(link_code(&text("link AB12CD")), None);
+        assert_eq!(link_code(&text("/linked")), None);
+    }
+}

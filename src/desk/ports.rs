@@ -1,0 +1,176 @@
+//! Narrow ports onto the store, one per consumer that keeps records of its own: the
+//! conversation service's conversations, the group-card board, and each door's inbox and
+//! photo queue. The desk hands them out (see [`super::Desk::ports`]) and the composition
+//! root (`app.rs`) gives each to its consumer, so nothing outside the desk holds the whole
+//! store, and a port can reach only its own tables. Ports decide nothing: the rules stay
+//! in the desk.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::store::{
+    Card, CardClaim, CardEnd, PendingPhoto, PendingUpdate, Reporter, StepRecord, Store, StoreError,
+};
+
+/// A port: a struct over the store and the desk's clock whose methods each call one store
+/// method of the same signature.
+macro_rules! port {
+    ($(#[$doc:meta])* $name:ident {
+        $( $(#[$m:meta])* fn $method:ident = $target:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*
+    }) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            store: Store,
+            clock: Arc<dyn Clock>,
+        }
+
+        impl $name {
+            /// The desk's current time.
+            pub fn now(&self) -> DateTime<Utc> {
+                self.clock.now()
+            }
+
+            $(
+                $(#[$m])*
+                pub async fn $method(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    self.store.$target($($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+port! {
+    /// People's conversations in progress, and the drafts idle ones leave.
+    Conversations {
+        /// The reporter behind a chat identity with their conversation in progress, if
+        /// any, and whether the identity is also linked to an engineer (one read: this
+        /// runs per message).
+        fn reporter_with_conversation = reporter_with_conversation(channel: &str, external_id: &str)
+            -> Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>;
+        /// A chat identity's conversation in progress (its JSON state and last activity).
+        fn get = conversation(channel: &str, external_id: &str) -> Option<(String, DateTime<Utc>)>;
+        /// Saves a conversation's state durably (`None` ends it).
+        fn save = save_conversation(channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>) -> ();
+        /// Saves a conversation's state and the door's record of the step, in one
+        /// transaction.
+        fn save_with = save_conversation_with(channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>, record: StepRecord) -> ();
+        /// Moves conversations idle since before `idle_since` to drafts (returning them)
+        /// and forgets drafts discarded before `drafts_since`.
+        fn expire = expire_conversations(idle_since: DateTime<Utc>, drafts_since: DateTime<Utc>, now: DateTime<Utc>)
+            -> Vec<(String, String, String)>;
+        /// Takes back a draft discarded at or after `drafts_since`, if any.
+        fn take_draft = take_draft(channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Option<String>;
+    }
+}
+
+port! {
+    /// Job cards posted in engineer groups' chats (see `conversation::cards`).
+    CardBoard {
+        /// Claims the posting of `ticket`'s card for `offer` in a group `chat` of `door`.
+        fn claim = card_claim(door: &str, ticket: &str, chat: &str, offer: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> CardClaim;
+        /// Records the posted card's message id and text.
+        fn posted = card_posted(door: &str, ticket: &str, chat: &str, message_id: &str, text: &str) -> ();
+        /// Gives up a claimed posting that failed, so it can be tried again.
+        fn release = card_release(door: &str, ticket: &str, chat: &str) -> ();
+        /// `ticket`'s posted card in `chat`.
+        fn card = card(door: &str, ticket: &str, chat: &str) -> Option<Card>;
+        /// The card that is message `message_id` of `chat`, if it is one.
+        fn card_at = card_at(door: &str, chat: &str, message_id: &str) -> Option<Card>;
+        /// Records how the card's offer ended; false if an end was recorded already.
+        fn ended = card_ended(door: &str, ticket: &str, chat: &str, end: CardEnd<'_>) -> bool;
+    }
+}
+
+port! {
+    /// Photos a door must fetch into the tickets they were filed with.
+    PhotoQueue {
+        /// Photos of `door` due for fetching, oldest first.
+        fn due = photos_due(door: &str, now: DateTime<Utc>, limit: i64) -> Vec<PendingPhoto>;
+        /// Stores a fetched photo's bytes.
+        fn fetched = photo_fetched(ticket_id: i64, n: i32, content: &[u8]) -> ();
+        /// A fetch failed: tried again at `retry_at`, or (without one) given up.
+        fn not_fetched = photo_not_fetched(ticket_id: i64, n: i32, retry_at: Option<DateTime<Utc>>, error: &str) -> ();
+    }
+}
+
+port! {
+    /// The Telegram door's inbox: updates as received, until their replies are sent.
+    TelegramInbox {
+        /// Records received updates `(update_id, body)` in one transaction; for each,
+        /// false if it was seen before. With `claim`, new ones are recorded as begun.
+        fn receive = telegram_receive(updates: &[(i64, String)], now: DateTime<Utc>, claim: bool) -> Vec<bool>;
+        /// Renews the lease on an update begun as attempt `attempt`: false if it was
+        /// taken over or handled meanwhile.
+        fn renew = telegram_renew(update_id: i64, attempt: i32, now: DateTime<Utc>) -> bool;
+        /// Starts handling an update: the attempt number, or `None` if it was handled or
+        /// someone started it after `stale_before`.
+        fn claim = telegram_claim(update_id: i64, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Option<i32>;
+        /// Marks an update handled, with the replies (JSON) still to send.
+        fn handled = telegram_handled(update_id: i64, replies: &str, now: DateTime<Utc>) -> ();
+        /// Marks updates' replies sent: they are finished.
+        fn sent = telegram_sent(update_ids: &[i64], now: DateTime<Utc>) -> ();
+        /// Up to `limit` unfinished updates, oldest first, but those begun at or after
+        /// `stale_before`.
+        fn pending = telegram_pending(limit: i64, stale_before: DateTime<Utc>) -> Vec<PendingUpdate>;
+        /// The getUpdates offset that confirms every recorded update.
+        fn next_offset = telegram_next_offset() -> i64;
+        /// Forgets finished updates received before `before` (keeping the newest).
+        fn prune = telegram_prune(before: DateTime<Utc>) -> u64;
+    }
+}
+
+port! {
+    /// The Discord door's inbox: events by id, so one dispatched twice is handled once.
+    DiscordInbox {
+        /// Records a received event; false if it was seen before.
+        fn receive = discord_receive(event_id: &str, kind: &str, now: DateTime<Utc>) -> bool;
+        /// Marks a received event handled.
+        fn handled = discord_handled(event_id: &str, now: DateTime<Utc>) -> ();
+        /// Forgets events received before `before`.
+        fn prune = discord_prune(before: DateTime<Utc>) -> u64;
+    }
+}
+
+/// Every port, as the desk hands them out.
+#[derive(Clone)]
+pub struct Ports {
+    /// For the conversation service.
+    pub conversations: Conversations,
+    /// For the conversation service's group cards.
+    pub cards: CardBoard,
+    /// For the doors that fetch photos.
+    pub photos: PhotoQueue,
+    /// For the Telegram door.
+    pub telegram: TelegramInbox,
+    /// For the Discord door.
+    pub discord: DiscordInbox,
+}
+
+impl Ports {
+    pub(super) fn new(store: &Store, clock: &Arc<dyn Clock>) -> Ports {
+        let (store, clock) = (store.clone(), clock.clone());
+        Ports {
+            conversations: Conversations {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            cards: CardBoard {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            photos: PhotoQueue {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            telegram: TelegramInbox {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            discord: DiscordInbox { store, clock },
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! What each kind of Discord event does:
+//!
+//! | event | where | does |
+//! |---|---|---|
+//! | message | a DM, from a person | text, an attachment → the conversation |
+//! | message | a server, or from a bot | nothing: what is said in servers is not for the bot |
+//! | button / menu click | the clicker's own DM with the bot | the choice → the conversation |
+//! | click on the form button | the clicker's DM | the form opens as a modal |
+//! | click | someone else's DM | acknowledged and ignored |
+//! | click | a group's job card in a server | a linked engineer of the card's group takes the job; answered ephemerally |
+//! | slash command | a DM | the command (with its option) → the conversation |
+//! | modal submit | a DM | the form's values → the conversation |
+//!
+//! Every event is recorded by its snowflake id first, so one dispatched twice (a replay
+//! after RESUME, a resent HTTP interaction) has one effect; when a step ends with its
+//! conversation's state, the event's handled mark goes in the same transaction.
+//! Interactions are acknowledged first (within Discord's 3 seconds) and answered with
+//! follow-ups.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serenity::all::{
+    ActionRowComponent, ChannelId, CommandDataOptionValue, CommandInteraction,
+    ComponentInteraction, Context, CreateAllowedMentions, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EventHandler, Interaction,
+    InteractionId, Message, ModalInteraction, Ready, User,
+};
+use serenity::builder::Builder;
+
+use super::Inner;
+use super::render::{
+    FORM_BUTTON, FORM_MODAL, MAX_CONTENT, choice_of, cut, followup, is_accept_for, modal, person_of,
+};
+use crate::conversation::{CardWall, Person};
+use crate::desk::StepRecord;
+use crate::doors::lock;
+use crate::flow::{Incoming, Outgoing};
+
+/// Where an interaction's first answer goes.
+pub(super) enum Ack {
+    /// A callback request to Discord (interactions from the gateway).
+    Callback,
+    /// The HTTP response to Discord's POST (the interactions endpoint), taken once.
+    Http(Mutex<Option<tokio::sync::oneshot::Sender<CreateInteractionResponse>>>),
+}
+
+/// The gateway's events, handed to the door.
+pub(super) struct Handler {
+    pub(super) inner: std::sync::Arc<Inner>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, "discord: connected");
+        self.inner.prune().await;
+    }
+
+    async fn message(&self, _ctx: Context, m: Message) {
+        self.inner.on_message(m).await;
+    }
+
+    async fn interaction_create(&self, _ctx: Context, i: Interaction) {
+        self.inner.on_interaction(i, &Ack::Callback).await;
+    }
+}
+
+impl Inner {
+    async fn on_message(&self, m: Message) {
+        // DMs only; what is said in servers is not for the bot.
+        if m.author.bot || m.guild_id.is_some() {
+            return;
+        }
+        let id = m.id.get();
+        if !self.first_time(id, "message").await {
+            return;
+        }
+        let user = m.author.id.get();
+        self.lock_dms().insert(user, m.channel_id.get());
+        let person = person_of(&m.author, None);
+        let input = match (m.content.trim(), m.attachments.first()) {
+            ("", Some(a)) => Incoming::Photo(a.url.clone()),
+            ("", None) => return self.handled(id).await,
+            _ => Incoming::Text(m.content.clone()),
+        };
+        let (out, recorded) = self.converse(&person, input, Some(id)).await;
+        for piece in &self.render(user, &out) {
+            if let Err(e) = self.post_patiently(m.channel_id.get(), piece).await {
+                tracing::warn!(error = %e, "discord: reply not delivered");
+                break;
+            }
+        }
+        if !recorded {
+            self.handled(id).await;
+        }
+    }
+
+    /// Handles an interaction from the gateway or the HTTP endpoint; `ack` says where its
+    /// first answer goes.
+    pub(super) async fn on_interaction(&self, i: Interaction, ack: &Ack) {
+        match i {
+            Interaction::Component(c) => self.on_click(c, ack).await,
+            Interaction::Command(c) => self.on_command(c, ack).await,
+            Interaction::Modal(m) => self.on_modal(m, ack).await,
+            _ => {}
+        }
+    }
+
+    /// Gives an interaction its first answer.
+    async fn respond(
+        &self,
+        ack: &Ack,
+        id: InteractionId,
+        token: &str,
+        r: CreateInteractionResponse,
+    ) -> Result<(), serenity::Error> {
+        match ack {
+            Ack::Callback => r.execute(&*self.http, (id, token)).await,
+            Ack::Http(tx) => {
+                if let Some(tx) = lock(tx).take() {
+                    // The endpoint may have answered with a deferral already: no matter.
+                    let _ = tx.send(r);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether `channel` is `user`'s DM with the bot (a click anywhere else is refused).
+    async fn owns(&self, user: &User, channel: ChannelId) -> bool {
+        let known = self.lock_dms().get(&user.id.get()).copied();
+        let dm = match known {
+            Some(dm) => dm,
+            None => match user.id.create_dm_channel(&*self.http).await {
+                Ok(c) => {
+                    self.lock_dms().insert(user.id.get(), c.id.get());
+                    c.id.get()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "discord: DM channel unknown");
+                    return false;
+                }
+            },
+        };
+        dm == channel.get()
+    }
+
+    async fn on_click(&self, c: ComponentInteraction, ack: &Ack) {
+        if !self.first_time(c.id.get(), "interaction").await {
+            return;
+        }
+        // A click in a server can only be on a group's job card.
+        if c.guild_id.is_some() {
+            self.on_card_click(&c, ack).await;
+            self.handled(c.id.get()).await;
+            return;
+        }
+        let user = c.user.id.get();
+        let owner_ok = c.guild_id.is_none()
+            && c.message.author.id.get() == self.app_id
+            && self.owns(&c.user, c.channel_id).await;
+        // The form button is answered with the modal itself (it must be the first answer).
+        if owner_ok && c.data.custom_id == FORM_BUTTON {
+            let form = lock(&self.forms).get(&user).cloned();
+            if let Some((title, fields)) = form {
+                let r = CreateInteractionResponse::Modal(modal(&title, &fields));
+                if let Err(e) = self.respond(ack, c.id, &c.token, r).await {
+                    tracing::warn!(error = %e, "discord: modal not shown");
+                }
+                self.handled(c.id.get()).await;
+                return;
+            }
+        }
+        if let Err(e) = self
+            .respond(ack, c.id, &c.token, CreateInteractionResponse::Acknowledge)
+            .await
+        {
+            tracing::warn!(error = %e, "discord: click not acknowledged");
+        }
+        if !owner_ok {
+            tracing::warn!(
+                user,
+                "discord: a click on someone else's message was ignored"
+            );
+            self.handled(c.id.get()).await;
+            return;
+        }
+        let person = person_of(&c.user, Some(&c.locale));
+        let (out, recorded) = if c.data.custom_id == FORM_BUTTON {
+            // The form is gone (a restart): show where the conversation stands.
+            (self.chat.resume(&person).await.unwrap_or_default(), false)
+        } else {
+            let choice = Incoming::Choice(choice_of(&c));
+            self.converse(&person, choice, Some(c.id.get())).await
+        };
+        self.follow_up(&c.token, user, &out).await;
+        if !recorded {
+            self.handled(c.id.get()).await;
+        }
+    }
+
+    async fn on_command(&self, c: CommandInteraction, ack: &Ack) {
+        if !self.first_time(c.id.get(), "interaction").await {
+            return;
+        }
+        let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+        if let Err(e) = self.respond(ack, c.id, &c.token, defer).await {
+            tracing::warn!(error = %e, "discord: command not acknowledged");
+        }
+        let person = person_of(&c.user, Some(&c.locale));
+        let args: Vec<String> = c
+            .data
+            .options
+            .iter()
+            .filter_map(|o| match &o.value {
+                CommandDataOptionValue::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let args = args.join(" ");
+        let (out, recorded) = if c.guild_id.is_some() {
+            (vec![], false)
+        } else {
+            let command = Incoming::Command(c.data.name.clone(), args);
+            self.converse(&person, command, Some(c.id.get())).await
+        };
+        self.follow_up(&c.token, c.user.id.get(), &out).await;
+        if !recorded {
+            self.handled(c.id.get()).await;
+        }
+    }
+
+    async fn on_modal(&self, m: ModalInteraction, ack: &Ack) {
+        if !self.first_time(m.id.get(), "interaction").await {
+            return;
+        }
+        let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+        if let Err(e) = self.respond(ack, m.id, &m.token, defer).await {
+            tracing::warn!(error = %e, "discord: modal not acknowledged");
+        }
+        let user = m.user.id.get();
+        let (out, recorded) = if m.guild_id.is_none() && m.data.custom_id == FORM_MODAL {
+            let values: BTreeMap<String, String> = m
+                .data
+                .components
+                .iter()
+                .flat_map(|row| row.components.iter())
+                .filter_map(|c| match c {
+                    ActionRowComponent::InputText(t) => {
+                        Some((t.custom_id.clone(), t.value.clone().unwrap_or_default()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            lock(&self.forms).remove(&user);
+            let person = person_of(&m.user, Some(&m.locale));
+            self.converse(&person, Incoming::Form(values), Some(m.id.get()))
+                .await
+        } else {
+            (vec![], false)
+        };
+        self.follow_up(&m.token, user, &out).await;
+        if !recorded {
+            self.handled(m.id.get()).await;
+        }
+    }
+
+    /// An interaction's replies as follow-ups to it (by its token), in order, until one
+    /// fails.
+    async fn follow_up(&self, token: &str, user: u64, out: &[Outgoing]) {
+        for piece in self.render(user, out) {
+            if let Err(e) = followup(&piece).execute(&*self.http, (None, token)).await {
+                tracing::warn!(error = %e, "discord: follow-up not delivered");
+                break;
+            }
+        }
+    }
+
+    /// The conversation's replies to `input` (or an apology), and whether event `id` was
+    /// recorded as handled with the step's state (else the caller marks it).
+    async fn converse(
+        &self,
+        person: &Person,
+        input: Incoming,
+        id: Option<u64>,
+    ) -> (Vec<Outgoing>, bool) {
+        let answered = async {
+            let turn = self.chat.step(person, input).await?;
+            let record = id
+                .filter(|_| turn.takes_record())
+                .map(|id| StepRecord::DiscordHandled {
+                    event_id: id.to_string(),
+                });
+            turn.save(record).await
+        };
+        match answered.await {
+            Ok(saved) => (saved.replies, saved.recorded),
+            Err(e) => {
+                tracing::error!(error = %e, "discord: the chat service failed");
+                let lang = self.chat.lang_of(person).await;
+                (
+                    vec![Outgoing::Text(self.chat.text("try_again", lang))],
+                    false,
+                )
+            }
+        }
+    }
+
+    /// A click on a message in a server: only a linked engineer of the card's group may
+    /// press its Accept button. The clicker alone is answered (ephemerally); replies
+    /// with buttons also go to their DM; a take shows on the card for everyone.
+    async fn on_card_click(&self, c: &ComponentInteraction, ack: &Ack) {
+        let quietly = CreateInteractionResponseMessage::new().ephemeral(true);
+        let defer = CreateInteractionResponse::Defer(quietly);
+        if let Err(e) = self.respond(ack, c.id, &c.token, defer).await {
+            tracing::warn!(error = %e, "discord: card click not acknowledged");
+        }
+        let (channel, message) = (c.channel_id.get(), c.message.id.get());
+        let person = person_of(&c.user, Some(&c.locale));
+        let out = self
+            .card_click(&person, channel, message, &c.data.custom_id)
+            .await;
+        let said: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                Outgoing::Text(t) | Outgoing::Choices { text: t, .. } => Some(t.as_str()),
+                Outgoing::Form { .. } => None,
+            })
+            .collect();
+        let note = CreateInteractionResponseFollowup::new()
+            .content(cut(&said.join("\n"), MAX_CONTENT))
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new());
+        if let Err(e) = c.create_followup(&*self.http, note).await {
+            tracing::warn!(error = %e, "discord: card reply not delivered");
+        }
+        // Buttons for the job (what to do next) belong in the engineer's DM.
+        if out.iter().any(|o| matches!(o, Outgoing::Choices { .. })) {
+            let user = c.user.id.get();
+            match self.dm_of(user).await {
+                Ok(dm) => {
+                    for piece in self.render(user, &out) {
+                        if let Err(e) = self.post_patiently(dm, &piece).await {
+                            tracing::warn!(error = %e, "discord: job buttons not delivered");
+                            break;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "discord: DM channel unknown"),
+            }
+        }
+        let (place, message) = (channel.to_string(), message.to_string());
+        if let Some(text) = self.chat.card_taken_text(self, &place, &message).await
+            && let Err(e) = self.edit_card(&place, &message, &text).await
+        {
+            tracing::warn!(error = %e, "discord: card not edited");
+        }
+    }
+
+    /// What a card click does: the chat service's replies to the engineer, or why not.
+    async fn card_click(
+        &self,
+        person: &Person,
+        channel: u64,
+        message: u64,
+        custom_id: &str,
+    ) -> Vec<Outgoing> {
+        let lang = self.chat.lang_of(person).await;
+        let say = |key: &str| vec![Outgoing::Text(self.chat.text(key, lang))];
+        let card = match self
+            .chat
+            .card_at::<Self>(&channel.to_string(), &message.to_string())
+            .await
+        {
+            Ok(Some(card)) => card,
+            Ok(None) => return say("not_allowed"),
+            Err(e) => {
+                tracing::error!(error = %e, "discord: card lookup failed");
+                return say("try_again");
+            }
+        };
+        // Only the card's own Accept, whatever custom_id a forger sends.
+        if !is_accept_for(custom_id, &card.ticket) {
+            return say("not_allowed");
+        }
+        let engineer = match self.chat.linked_engineer(person).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return say("card_not_engineer"),
+            Err(e) => {
+                tracing::error!(error = %e, "discord: engineer lookup failed");
+                return say("try_again");
+            }
+        };
+        if self.group_channels.get(&engineer.group) != Some(&channel) {
+            return say("not_allowed");
+        }
+        // Not recorded with the step: the caller marks the click handled after the card.
+        let choice = Incoming::Choice(custom_id.to_owned());
+        let (out, _) = self.converse(person, choice, None).await;
+        out
+    }
+}

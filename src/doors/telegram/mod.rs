@@ -1,0 +1,194 @@
+//! The Telegram door, on teloxide.
+//!
+//! Updates arrive by long polling (getUpdates) or, with `telegram.webhook_url`, by our
+//! own axum route; either way each is stored before it is handled ([`inbox`]), handled
+//! as [`handling`] tabulates, and answered as [`render`] and [`courier`] say, within
+//! Telegram's [`flood`] limits. When a step ends with its conversation's state (most do),
+//! the update's handled mark and replies are written in the same transaction as that
+//! state, so a step costs two writes: received-and-begun, and state-and-replies.
+//!
+//! Replies to a person's own message are sent from here; notifications arrive through
+//! the outbox and this door's courier. Messages use no parse mode (plain text), so nothing
+//! a user typed can be read as markup and nothing needs escaping.
+//!
+//! With `telegram.group_chats`, a job offered to a group's engineers is posted once as a
+//! card in the group's chat instead of privately to each (one place where the first tap
+//! wins and everyone sees it, one message instead of one per engineer against the
+//! group's 20/min); when the job is taken — by a tap on the card or anywhere else — the
+//! card is edited to say who took it and loses its button.
+
+mod courier;
+mod flood;
+mod handling;
+mod inbox;
+mod photos;
+mod render;
+mod settings;
+mod webhook;
+
+pub use flood::{FloodLimits, TELEGRAM_LIMITS};
+pub use render::MAX_TEXT;
+pub use settings::{TelegramConfig, TelegramSettings};
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+use teloxide::Bot;
+use tokio::sync::mpsc;
+
+use crate::conversation::Chat;
+use crate::desk::StoreError;
+use crate::desk::ports::{PhotoQueue, TelegramInbox};
+use crate::doors::lock;
+use crate::outbox::{Courier, Pieces};
+use flood::Flood;
+use inbox::{Stored, Worker};
+
+/// The channel name of this door (in `Person`, `Address`, and the engineers table).
+pub const CHANNEL: &str = "telegram";
+
+/// Why the Telegram door could not start or do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    /// A setting is missing or malformed (names the setting, or the environment variable
+    /// of a secret).
+    #[error("{key}: {reason}")]
+    Config {
+        /// The setting or variable.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Replies could not be written down as JSON.
+    #[error("replies could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The running door: cheap to clone.
+#[derive(Clone)]
+pub struct Telegram {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    chat: Chat,
+    /// Updates as received, until their replies are sent.
+    inbox: TelegramInbox,
+    /// Photos to fetch into tickets.
+    photos: PhotoQueue,
+    bot: Bot,
+    /// Telegram's flood limits, applied to every message sent.
+    flood: Arc<Flood>,
+    webhook_url: Option<Url>,
+    webhook_secret: Option<SecretString>,
+    /// Hands stored updates to the running worker.
+    incoming: Mutex<Option<mpsc::UnboundedSender<Stored>>>,
+    /// Engineer groups' group chats.
+    group_chats: BTreeMap<String, i64>,
+    /// How often photos are fetched (see `photos`).
+    photo_fetch_every: Option<Duration>,
+    /// Group card work, one at a time (posting a card once per ticket, editing it once).
+    cards: tokio::sync::Mutex<()>,
+    /// Pieces of a message already sent, by outbox id (courier) or update id (replies):
+    /// a retry after a partial failure does not repeat them.
+    parcels_sent: Pieces,
+    replies_sent: Mutex<HashMap<i64, usize>>,
+}
+
+impl Telegram {
+    /// The door over the conversation service, keeping its updates in `inbox` and
+    /// fetching photos from `photos`. Nothing is received until [`Telegram::run`] runs
+    /// (and, for webhooks, [`Telegram::webhook_router`] is served).
+    pub fn new(
+        chat: Chat,
+        inbox: TelegramInbox,
+        photos: PhotoQueue,
+        config: TelegramConfig,
+    ) -> Result<Telegram, TelegramError> {
+        config.validate(&TelegramSettings::default())?;
+        let mut bot = Bot::new(config.token.expose_secret());
+        if let Some(url) = config.api_url {
+            bot = bot.set_api_url(url);
+        }
+        Ok(Telegram {
+            inner: Arc::new(Inner {
+                chat,
+                inbox,
+                photos,
+                bot,
+                flood: Arc::new(Flood::new(config.limits)),
+                webhook_url: config.webhook_url,
+                webhook_secret: config.webhook_secret,
+                incoming: Mutex::default(),
+                group_chats: config.group_chats,
+                photo_fetch_every: config.photo_fetch_every,
+                cards: tokio::sync::Mutex::new(()),
+                parcels_sent: Pieces::default(),
+                replies_sent: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The courier the outbox dispatcher delivers `telegram` messages with.
+    pub fn courier(&self) -> Arc<dyn Courier> {
+        Arc::new(courier::TelegramCourier {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// `POST /telegram/webhook`: verifies the secret header, stores the update, answers
+    /// 200 and wakes the worker. Merge it into the server's router.
+    pub fn webhook_router(&self) -> Router {
+        Router::new()
+            .route("/telegram/webhook", post(webhook::webhook))
+            .with_state(self.clone())
+    }
+
+    /// Receives and handles updates until the task is dropped (which stops everything it
+    /// started, as a crash would): long polling, or with a webhook URL, registers the
+    /// webhook and handles what the route stores. Updates left unfinished by an earlier
+    /// run are finished first.
+    pub async fn run(self) {
+        let (tx, incoming) = mpsc::unbounded_channel();
+        *lock(&self.inner.incoming) = Some(tx);
+        let worker = Worker::new(self.inner.clone(), incoming);
+        match self.inner.webhook_url.clone() {
+            Some(url) => {
+                tokio::join!(
+                    worker.run(),
+                    self.register_webhook(url),
+                    self.fetch_photos_forever()
+                );
+            }
+            None => {
+                tokio::join!(worker.run(), self.poll(), self.fetch_photos_forever());
+            }
+        }
+    }
+}
+
+/// Waits between failed attempts: 1 s, doubling up to a minute.
+#[derive(Default)]
+pub(super) struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    pub(super) async fn wait(&mut self) {
+        let secs = 1u64 << self.failures.min(6);
+        self.failures += 1;
+        tokio::time::sleep(Duration::from_secs(secs.min(60))).await;
+    }
+
+    pub(super) fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
