@@ -11,6 +11,7 @@ mod cli;
 mod closing;
 mod concurrency;
 mod discord;
+mod layers;
 mod lifecycle;
 mod outbox;
 mod photos;
