@@ -41,7 +41,7 @@ async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> 
     .expect("tgsim");
     let mut telegram = TelegramConfig::new(TOKEN);
     telegram.api_url = Some(Url::parse(&sim.url()).expect("url"));
-    // As `TELEGRAM_FLOOD_LIMITS=off`: tgsim has none, and ours would cap the run at 30/s.
+    // As `[telegram] flood_limits = false`: tgsim has none, and ours would cap the run at 30/s.
     telegram.limits = None;
     let app = Application::build(&config, "bench", Vec::new(), Arc::new(SystemClock))
         .await

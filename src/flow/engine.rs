@@ -50,7 +50,7 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("bad_contact", &[]),
     ("bad_form", &[]),
     ("form_field", &["label", "reason"]),
-    // Replies of the chat service (src/chat) around the flows.
+    // Replies of the chat service (src/conversation) around the flows.
     ("draft_restored", &[]),
     ("already_taken", &["engineer"]),
     ("offer_moved_on", &["ticket"]),
@@ -59,7 +59,7 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("not_now", &["status"]),
     ("already_arrived", &[]),
     ("try_again", &[]),
-    // Replies to "is it fixed?" and to the survey (src/chat).
+    // Replies to "is it fixed?" and to the survey (src/conversation).
     ("confirm_thanks", &["ticket"]),
     ("reopen_ack", &["ticket"]),
     ("survey_thanks", &["ticket"]),
@@ -67,12 +67,12 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("survey_already", &[]),
     ("survey_expired", &[]),
     ("survey_not_open", &[]),
-    // Replies of the chat doors (src/chat/telegram.rs, src/chat/discord.rs).
+    // Replies of the chat doors (src/doors).
     ("link_usage", &[]),
     ("link_done", &["engineer"]),
     ("link_refused", &[]),
     ("unsupported_message", &[]),
-    // The Discord door (src/chat/discord.rs): slash-command descriptions, card replies.
+    // The Discord door (src/doors/discord): slash-command descriptions, card replies.
     ("cmd_report", &[]),
     ("cmd_status", &[]),
     ("cmd_mytickets", &[]),

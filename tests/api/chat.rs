@@ -19,7 +19,8 @@ on_both_backends!(
     web_chat_reports_a_fault_in_english,
     a_restart_resumes_at_the_same_question,
     idle_conversations_are_discarded_politely,
-    engineers_work_jobs_in_chat
+    engineers_work_jobs_in_chat,
+    commands_work_at_every_step
 );
 
 /// Typed answers to the fault report in English, up to the description: a category by
@@ -389,6 +390,62 @@ async fn engineers_work_jobs_in_chat(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let d = app.detail(&number).await;
     assert_eq!(d["audit"].as_array().map(Vec::len), Some(2));
+}
+
+/// A slash command typed mid-conversation is that command, on every door: `/status` in
+/// the web chat while a question is open answers it and keeps the question; `/report`
+/// starts over; an engineer with a job card's buttons open opens another job with
+/// `/job NUMBER`. A path typed as an answer stays an answer.
+async fn commands_work_at_every_step(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (me, _) = Browser::hello(&app, "Anna Smith", "en").await;
+    me.say("printer").await;
+    let status = me.say("/status").await;
+    assert!(status.contains("You have no open tickets."), "{status}");
+    // The open question (the printer model) is still the one answered next.
+    let next = me.say("HP LaserJet M404").await;
+    assert!(!next.contains("not one of"), "{next}");
+    let again = me.say("/report").await;
+    assert!(again.contains("What kind of fault"), "{again}");
+    // A slash that is not a command is text: here, the answer to the category question.
+    let typed = me.say("/var is full").await;
+    assert!(!typed.contains("Unknown command"), "{typed}");
+
+    let first = app.report("li.na", &crate::helpers::printer_fault()).await;
+    let second = app.report("li.na", &crate::helpers::printer_fault()).await;
+    let mut alice = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice");
+    alice.web_id = Some("alice-browser".into());
+    app.store.update_engineer(&alice).await.expect("link");
+    let her = Person {
+        channel: "web".into(),
+        external_id: "alice-browser".into(),
+        name: "Alice".into(),
+        language: Some("en".into()),
+    };
+    let card = app
+        .chat
+        .handle(&her, Incoming::Text(format!("/job {first}")))
+        .await
+        .expect("card");
+    assert!(
+        card.iter().any(|o| matches!(o, Outgoing::Choices { .. })),
+        "the card's buttons are open: {card:?}"
+    );
+    let other = app
+        .chat
+        .handle(&her, Incoming::Text(format!("/job {second}")))
+        .await
+        .expect("other card");
+    let other = plain(&other);
+    assert!(
+        other.contains(&second) && !other.contains(&first),
+        "{other}"
+    );
 }
 
 async fn web_tabs_receive_later_messages_live(backend: Backend) {

@@ -108,6 +108,54 @@ fn environment_overrides_the_file() {
     );
 }
 
+#[test]
+fn config_check_checks_the_doors_and_says_which_are_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("baoxiu.toml"),
+        "[telegram]\nwebhook_url = \"https://bx.example/telegram/webhook\"\n",
+    )
+    .expect("write");
+    let check = |vars: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_baoxiu"));
+        c.args(["config", "check"])
+            .current_dir(dir.path())
+            .env_remove("BAOXIU_CONFIG")
+            .env_remove("DISCORD_BOT_TOKEN")
+            .env_remove("TELEGRAM_WEBHOOK_SECRET");
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().expect("run")
+    };
+    let out = check(&[("TELEGRAM_BOT_TOKEN", "123:ABC")]);
+    assert_eq!(out.status.code(), Some(1), "a webhook needs its secret");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TELEGRAM_WEBHOOK_SECRET") && err.contains("telegram.webhook_url"),
+        "{err}"
+    );
+    let out = check(&[
+        ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+        ("TELEGRAM_WEBHOOK_SECRET", "s3cret_ok"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("# telegram door: on"), "{text}");
+    assert!(
+        text.contains("# discord door: off (DISCORD_BOT_TOKEN is not set)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("123:ABC") && !text.contains("s3cret_ok"),
+        "secrets shown"
+    );
+}
+
 fn copy_flows(to: &std::path::Path) {
     let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-flows");
     std::fs::create_dir_all(to).expect("mkdir");

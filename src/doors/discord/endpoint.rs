@@ -31,7 +31,7 @@ const COMPONENT: u64 = 3;
 
 impl Discord {
     /// The router serving [`INTERACTIONS_PATH`] when a public key is configured
-    /// (`DISCORD_PUBLIC_KEY`); an empty router otherwise, so merging it is always safe.
+    /// (`[discord] public_key`); an empty router otherwise, so merging it is always safe.
     pub fn interactions_router(&self) -> Router {
         if self.inner.public_key.is_none() {
             return Router::new();
