@@ -321,7 +321,10 @@ async fn a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing(backe
     // The reporters' news, in a status.
     let store = &app.store;
     let news = |status: &'static str| async move {
-        let all = store.outbox_by_status(status, 10_000).await.expect("outbox");
+        let all = store
+            .outbox_by_status(status, 10_000)
+            .await
+            .expect("outbox");
         all.into_iter()
             .filter(|m| matches!(m.to, baoxiu::desk::Recipient::Reporter(_)))
             .collect::<Vec<_>>()
