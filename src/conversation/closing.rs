@@ -6,27 +6,23 @@ use std::collections::BTreeMap;
 use super::Chat;
 use crate::desk::{DeskError, Reporter, SurveyReply};
 use crate::domain::intake::Note;
-use crate::domain::ticket::{Action, Caller, Status, Ticket, TicketError};
+use crate::domain::ticket::{Action, Caller, Ticket};
 use crate::flow::{Conversation, Outgoing};
 
 impl Chat {
-    /// Whether the question a notification's flow asks about `t` is still open; if not,
-    /// why (the ticket is no longer resolved, the survey closed).
+    /// The ticket, if the question a notification's flow asks about it is still open to
+    /// the caller; if not, why (the ticket is no longer resolved, the survey closed). The
+    /// desk decides.
     pub(super) async fn question_open(
         &self,
         caller: &Caller,
         flow: &str,
-        t: &Ticket,
-    ) -> Result<(), DeskError> {
+        number: &str,
+    ) -> Result<Ticket, DeskError> {
         match flow {
-            "confirm_fix" if t.status != Status::Resolved => {
-                Err(DeskError::Ticket(TicketError::IllegalTransition {
-                    action: "confirm",
-                    status: t.status,
-                }))
-            }
-            "survey" => self.desk.survey_open(caller, t.number.as_str()).await,
-            _ => Ok(()),
+            "confirm_fix" => self.desk.confirmation_open(caller, number).await,
+            "survey" => self.desk.survey_open(caller, number).await,
+            _ => self.desk.look_up(caller, number).await,
         }
     }
 

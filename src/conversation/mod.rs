@@ -391,11 +391,7 @@ impl Chat {
                 let caller = Caller::Reporter(r.id);
                 // Say at once when the question is no longer open, rather than after the
                 // reporter has typed a comment.
-                let open = match self.desk.look_up(&caller, ticket).await {
-                    Ok(t) => self.question_open(&caller, flow, &t).await.map(|()| t),
-                    Err(e) => Err(e),
-                };
-                match open {
+                match self.question_open(&caller, flow, ticket).await {
                     Ok(t) => {
                         let known = payload_vars(&notice_payload(&t, None, None));
                         let (conv, _) = self

@@ -70,12 +70,25 @@ impl Desk {
         }
     }
 
-    /// Whether the caller can answer the ticket's survey now; if not, why.
-    pub async fn survey_open(&self, caller: &Caller, number: &str) -> Result<(), DeskError> {
+    /// The ticket, if the caller can confirm (or reject) its fix now; if not, why: the
+    /// domain's own rule for confirming.
+    pub async fn confirmation_open(
+        &self,
+        caller: &Caller,
+        number: &str,
+    ) -> Result<Ticket, DeskError> {
+        let t = self.look_up(caller, number).await?;
+        t.apply(caller, crate::domain::ticket::Action::Confirm, self.now())
+            .map_err(DeskError::Ticket)?;
+        Ok(t)
+    }
+
+    /// The ticket, if the caller can answer its survey now; if not, why.
+    pub async fn survey_open(&self, caller: &Caller, number: &str) -> Result<Ticket, DeskError> {
         let t = self.look_up(caller, number).await?;
         let survey = self.store.survey(t.id).await?;
         match refusal(survey.as_ref(), self.now()) {
-            None => Ok(()),
+            None => Ok(t),
             Some(r) => Err(DeskError::Survey(r)),
         }
     }
