@@ -1,22 +1,27 @@
-//! Persistence: the only module with SQL. One repository, two backends — SQLite (the
-//! embedded default: one file, WAL) and PostgreSQL (several instances on one database).
+//! Persistence: the only module with SQL. One repository, two backends side by side —
+//! [`sqlite`] (the embedded default: one file, WAL, a group commit, and direct SQLite calls
+//! on the per-message chat path) and [`postgres`] (several instances on one database).
 //!
-//! The SQL text is shared (both drivers accept `$1` placeholders) and instantiated per
-//! backend by the `repository!` macro in `sql.rs`, so each backend gets fully typed sqlx
-//! code without the `Any` driver (which has no chrono support).
+//! The SQL text they share (both drivers accept `$1` placeholders) lives beside them,
+//! instantiated per backend by the `repository!` macro in `sql.rs` and the per-table
+//! macros (`cards.rs`, `delivery.rs`, …), so each backend gets fully typed sqlx code
+//! without the `Any` driver (which has no chrono support). What only one backend does
+//! (the group commit, the direct calls, multi-row inserts) is in its folder.
 
 mod attachments;
 mod cards;
-mod checkpoint;
 mod delivery;
-mod direct;
 mod discord;
 mod params;
+mod postgres;
 mod rows;
 mod sql;
+mod sqlite;
 mod survey;
 mod telegram;
-mod writer;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
@@ -25,16 +30,9 @@ pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 pub use telegram::PendingUpdate;
 
 use std::collections::HashMap;
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
 
 use crate::domain::clocks::SlaClock;
 use crate::domain::routing::{Engineer, Group, Tier};
@@ -355,279 +353,19 @@ pub enum Store {
     Postgres(PgStore),
 }
 
-/// SQLite backend: one writer connection (SQLite has a single writer anyway; queueing in
-/// the pool beats spinning on SQLITE_BUSY), a pool of readers, and a group-commit writer
-/// task for ticket changes (see `writer.rs`).
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
-    batch: writer::GroupCommit,
-    /// Readers for the per-message path (none for an in-memory database).
-    direct: Option<Arc<direct::Readers>>,
-    /// WAL checkpoints, off the writer's path (none for an in-memory database).
-    _checkpoints: Option<Arc<checkpoint::Checkpointer>>,
-}
-
-/// PostgreSQL backend.
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
-}
-
-impl SqliteStore {
-    async fn begin(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
-        // IMMEDIATE takes the write lock up front, so a transaction that reads and then
-        // writes never fails half-way with SQLITE_BUSY.
-        self.write.begin_with("BEGIN IMMEDIATE").await
-    }
-    fn reader(&self) -> &SqlitePool {
-        &self.read
-    }
-}
-
-impl SqliteStore {
-    async fn insert_ticket(
-        &self,
-        series: &str,
-        year: i32,
-        remember: bool,
-        write: TicketWrite,
-    ) -> Result<Ticket, StoreError> {
-        // Direct calls: a ticket's eight or so statements through sqlx would be as many
-        // hand-offs to its thread, with the writer (and the chat steps batched with the
-        // ticket) waiting on each.
-        let series = series.to_owned();
-        self.batch
-            .run_direct(move |db| direct::insert_ticket(db, &series, year, remember, &write))
-            .await
-    }
-
-    async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError> {
-        let write = Arc::new(write);
-        self.batch
-            .run(move |c| {
-                let write = write.clone();
-                Box::pin(async move { Self::update_ticket_in(c, &write).await })
-            })
-            .await
-    }
-
-    async fn save_conversation(
-        &self,
-        channel: &str,
-        external_id: &str,
-        state: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let key = Arc::new((channel.to_owned(), external_id.to_owned(), state));
-        self.batch
-            .run(move |c| {
-                let key = key.clone();
-                Box::pin(async move {
-                    let (channel, external_id, state) = &*key;
-                    Self::save_conversation_in(c, channel, external_id, state.as_deref(), now).await
-                })
-            })
-            .await
-    }
-}
-
-impl PgStore {
-    async fn save_conversation(
-        &self,
-        channel: &str,
-        external_id: &str,
-        state: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut c = self.pool.acquire().await?;
-        Self::save_conversation_in(&mut c, channel, external_id, state.as_deref(), now).await
-    }
-
-    async fn insert_ticket(
-        &self,
-        series: &str,
-        year: i32,
-        remember: bool,
-        write: TicketWrite,
-    ) -> Result<Ticket, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let t = &write.ticket;
-        let i = &t.intake;
-        let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
-            .bind(format!("{series}-{year}"))
-            .fetch_one(&mut *tx)
-            .await?;
-        let number = TicketNumber::new(series, year, seq);
-        let row = params::bind(
-            sqlx::query(sql::INSERT_TICKET),
-            &params::ticket(&number, t)?,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from_write)?;
-        let stored: Ticket = <rows::TicketRow as sqlx::FromRow<_>>::from_row(&row)?.try_into()?;
-        if remember {
-            sqlx::query(sql::REMEMBER_REPORTER)
-                .bind(t.reporter.0)
-                .bind(i.department.as_str())
-                .bind(i.phone.as_str())
-                .bind(t.created_at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // The desk wrote the notices before the ticket had its number.
-        let outbox = numbered(&write.outbox, &number);
-        Self::write_side_effects(&mut tx, stored.id, &write.audit, &outbox).await?;
-        Self::write_clocks(&mut tx, stored.id, &write.clocks).await?;
-        if let Some((channel, external_id)) = &write.end_conversation {
-            Self::save_conversation_in(&mut tx, channel, external_id, None, t.created_at).await?;
-            // Photos are references on the door they came through: its door fetches
-            // them later (see store/attachments.rs).
-            for (n, file_ref) in (1..).zip(&i.photos) {
-                sqlx::query(sql::ADD_ATTACHMENT)
-                    .bind(stored.id.0)
-                    .bind(n)
-                    .bind(channel)
-                    .bind(file_ref)
-                    .bind(t.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        if let Some(record) = &write.record {
-            Self::step_record_in(&mut tx, &record.numbered(&number), t.created_at).await?;
-        }
-        tx.commit().await?;
-        Ok(stored)
-    }
-
-    async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // On `Conflict` the transaction is dropped, which rolls it back.
-        let t = Self::update_ticket_in(&mut tx, &write).await?;
-        tx.commit().await?;
-        Ok(t)
-    }
-
-    async fn begin(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
-        self.pool.begin().await
-    }
-    fn reader(&self) -> &PgPool {
-        &self.pool
-    }
-}
-
 sql::repository!(SqliteStore, sqlx::Sqlite, one_call_side_effects = true);
 sql::repository!(PgStore, sqlx::Postgres, one_call_side_effects = false);
 
 impl Store {
-    /// The reporter behind a chat identity with their conversation in progress, if any,
-    /// and whether the identity is also linked to an engineer. Runs per message: on a
-    /// SQLite file, a direct read in the calling thread.
-    pub async fn reporter_with_conversation(
-        &self,
-        channel: &str,
-        external_id: &str,
-    ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
-        match self {
-            Store::Sqlite(SqliteStore {
-                direct: Some(readers),
-                ..
-            }) => readers.read(|db| {
-                let sql = sql::reporter_with_conversation(channel);
-                direct::reporter_with_conversation(db, sql, channel, external_id)
-            }),
-            Store::Sqlite(s) => s.reporter_with_conversation(channel, external_id).await,
-            Store::Postgres(s) => s.reporter_with_conversation(channel, external_id).await,
-        }
-    }
-
-    /// Takes back a draft discarded at or after `drafts_since`, if any. Every report
-    /// starts here and few have a draft: on a SQLite file, a direct read looks first.
-    pub async fn take_draft(
-        &self,
-        channel: &str,
-        external_id: &str,
-        drafts_since: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Sqlite(SqliteStore {
-                direct: Some(readers),
-                ..
-            }) if !readers
-                .read(|db| direct::draft_exists(db, channel, external_id, drafts_since))? =>
-            {
-                Ok(None)
-            }
-            Store::Sqlite(s) => s.take_draft(channel, external_id, drafts_since).await,
-            Store::Postgres(s) => s.take_draft(channel, external_id, drafts_since).await,
-        }
-    }
-
     /// Connects to `sqlite://FILE` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(match sync {
-                    SqliteSync::Normal => SqliteSynchronous::Normal,
-                    SqliteSync::Full => SqliteSynchronous::Full,
-                })
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true);
-            // A connection to a local file does not go stale: no ping (a round trip to the
-            // connection's thread) before each use.
-            // The writer never checkpoints inside a commit: `checkpoint.rs` does, aside.
-            let write = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-                .await?;
-            let read = SqlitePoolOptions::new()
-                .max_connections(4)
-                .test_before_acquire(false)
-                .connect_with(options.clone().read_only(true).create_if_missing(false))
-                .await?;
-            let batch = writer::GroupCommit::start(write.clone())?;
-            let file = options.get_filename();
-            // An in-memory database has neither a file to read directly nor a WAL.
-            let (direct, checkpoints) = if file.is_file() {
-                (
-                    Some(Arc::new(direct::Readers::new(file))),
-                    Some(Arc::new(checkpoint::Checkpointer::start(file)?)),
-                )
-            } else {
-                (None, None)
-            };
-            Ok(Store::Sqlite(SqliteStore {
-                write,
-                read,
-                batch,
-                direct,
-                _checkpoints: checkpoints,
-            }))
+            Ok(Store::Sqlite(SqliteStore::connect(url, sync).await?))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .connect_with(options)
-                .await?;
-            Ok(Store::Postgres(PgStore { pool }))
+            Ok(Store::Postgres(PgStore::connect(url).await?))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }
-    }
-
-    /// Applies pending migrations for this backend.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => sqlx::migrate!("migrations/sqlite").run(&s.write).await?,
-            Store::Postgres(s) => sqlx::migrate!("migrations/postgres").run(&s.pool).await?,
-        }
-        Ok(())
     }
 
     /// `sqlite` or `postgres`.
@@ -635,17 +373,6 @@ impl Store {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
-        }
-    }
-
-    /// Closes the pools (waits for connections to be returned).
-    pub async fn close(&self) {
-        match self {
-            Store::Sqlite(s) => {
-                s.write.close().await;
-                s.read.close().await;
-            }
-            Store::Postgres(s) => s.pool.close().await,
         }
     }
 }
@@ -744,6 +471,17 @@ macro_rules! delegate {
 }
 
 delegate! {
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError>;
+    /// Closes the pools (waits for connections to be returned).
+    pub async fn close(&self) -> ();
+    /// The reporter behind a chat identity with their conversation in progress, if any,
+    /// and whether the identity is also linked to an engineer. Runs per message: on
+    /// SQLite, a direct read in the calling thread.
+    pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError>;
+    /// Takes back a draft discarded at or after `drafts_since`, if any (every report
+    /// starts here and few have a draft: a read looks before the write).
+    pub async fn take_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// Photos of `door` due for fetching, oldest first.
     pub async fn photos_due(&self, door: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<PendingPhoto>, StoreError>;
     /// Stores a fetched photo's bytes.

@@ -1,5 +1,5 @@
 //! Statement parameters as values: one list per statement, bound by sqlx (both backends)
-//! or by direct SQLite calls (`direct.rs`), so a statement's columns are written once.
+//! or by direct SQLite calls (`sqlite/direct.rs`), so a statement's columns are written once.
 
 use std::borrow::Cow;
 
@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
 use sqlx::{Database, Encode, Type};
 
-use super::{NewAuditEvent, NewOutboxMessage, StoreError, direct, rows};
+use super::sqlite::sqlite_time;
+use super::{NewAuditEvent, NewOutboxMessage, StoreError, rows};
 use crate::domain::TicketId;
 use crate::domain::clocks::SlaClock;
 use crate::domain::ticket::{Ticket, TicketNumber};
@@ -78,7 +79,7 @@ impl ToSql for Param<'_> {
             }),
             Param::Bool(b) => ToSqlOutput::Owned(Value::Integer((*b).into())),
             // As sqlx writes times to SQLite, so both paths' times compare alike.
-            Param::Time(v) => v.map_or(null, |t| ToSqlOutput::Owned(Value::Text(direct::time(t)))),
+            Param::Time(v) => v.map_or(null, |t| ToSqlOutput::Owned(Value::Text(sqlite_time(t)))),
         })
     }
 }

@@ -257,20 +257,6 @@ macro_rules! repository {
                 Ok(row.map(Into::into))
             }
 
-            pub(super) async fn reporter_with_conversation(
-                &self,
-                channel: &str,
-                external_id: &str,
-            ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
-                let sql = $crate::store::sql::reporter_with_conversation(channel);
-                let row: Option<rows::ReporterConversationRow> = sqlx::query_as(sql)
-                    .bind(channel)
-                    .bind(external_id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                Ok(row.map(rows::ReporterConversationRow::split))
-            }
-
             pub(super) async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError> {
                 let row: Option<rows::ReporterRow> = sqlx::query_as("SELECT * FROM reporters WHERE id = $1")
                     .bind(id.0)
@@ -417,29 +403,6 @@ macro_rules! repository {
                 .await?)
             }
 
-            /// Saves (or, with `state: None`, ends) a conversation on an open transaction.
-            pub(super) async fn save_conversation_in(
-                tx: &mut <$db as sqlx::Database>::Connection,
-                channel: &str,
-                external_id: &str,
-                state: Option<&str>,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                match state {
-                    Some(state) => sqlx::query($crate::store::sql::SAVE_CONVERSATION)
-                    .bind(channel)
-                    .bind(external_id)
-                    .bind(state)
-                    .bind(now),
-                    None => sqlx::query($crate::store::sql::END_CONVERSATION)
-                        .bind(channel)
-                        .bind(external_id),
-                }
-                .execute(&mut *tx)
-                .await?;
-                Ok(())
-            }
-
             pub(super) async fn expire_conversations(
                 &self,
                 idle_since: DateTime<Utc>,
@@ -481,23 +444,14 @@ macro_rules! repository {
                 Ok(idle)
             }
 
-            pub(super) async fn take_draft(
+            /// Takes back a draft discarded at or after `drafts_since` (the backend's
+            /// `take_draft` looks whether there is one first).
+            pub(super) async fn take_draft_now(
                 &self,
                 channel: &str,
                 external_id: &str,
                 drafts_since: DateTime<Utc>,
             ) -> Result<Option<String>, StoreError> {
-                // Every report starts here and few have a draft: look before taking the
-                // single writer.
-                let (any,): (bool,) = sqlx::query_as($crate::store::sql::DRAFT_EXISTS)
-                .bind(channel)
-                .bind(external_id)
-                .bind(drafts_since)
-                .fetch_one(self.reader())
-                .await?;
-                if !any {
-                    return Ok(None);
-                }
                 let mut tx = self.begin().await?;
                 let draft: Option<(String,)> = sqlx::query_as(
                     "DELETE FROM conversation_drafts

@@ -2,32 +2,28 @@
 //! repeated update has one effect), and the one-time codes engineers link their accounts
 //! with.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 
-use super::{PgStore, SqliteStore, StepRecord, Store, StoreError, direct};
+use super::{PgStore, SqliteStore, StepRecord, Store, StoreError};
 use crate::domain::EngineerId;
 
 /// A received update not finished yet: `(update_id, body, replies)`, where `replies` is
 /// set once it was handled (the replies still to send).
 pub type PendingUpdate = (i64, String, Option<String>);
 
-/// Updates written per INSERT (two parameters each, well under SQLite's limit).
-const RECEIVE_CHUNK: usize = 200;
-
 /// An update handled: `$1` its id, `$2` the time, `$3` the replies to send (JSON).
 pub(super) const HANDLED: &str =
     "UPDATE telegram_updates SET handled_at = $2, replies = $3 WHERE update_id = $1";
 
-/// The door's small per-update writes, as functions of a connection: SQLite runs them in
-/// the store's group commit (shared with conversation saves, so one transaction carries
-/// many people's steps), PostgreSQL in a transaction each. Those on every message's path
-/// are direct SQLite calls on SQLite (`direct.rs`), so only PostgreSQL's are here.
+/// The door's small per-update writes that both backends share, as functions of a
+/// connection: SQLite runs them in its group commit (shared with conversation saves, so
+/// one transaction carries many people's steps), PostgreSQL in a transaction each. The
+/// writes on every message's path are each backend's own (`sqlite/chat.rs`,
+/// `postgres/chat.rs`).
 macro_rules! telegram_writes {
     ($store:ty, $db:ty) => {
         impl $store {
-            async fn telegram_claim_in(
+            pub(super) async fn telegram_claim_in(
                 c: &mut <$db as sqlx::Database>::Connection,
                 update_id: i64,
                 now: DateTime<Utc>,
@@ -47,7 +43,7 @@ macro_rules! telegram_writes {
                 Ok(attempts.map(|(a,)| a))
             }
 
-            async fn telegram_renew_in(
+            pub(super) async fn telegram_renew_in(
                 c: &mut <$db as sqlx::Database>::Connection,
                 update_id: i64,
                 attempt: i32,
@@ -71,267 +67,6 @@ macro_rules! telegram_writes {
 
 telegram_writes!(SqliteStore, sqlx::Sqlite);
 telegram_writes!(PgStore, sqlx::Postgres);
-
-impl PgStore {
-    async fn telegram_handled_in(
-        c: &mut sqlx::PgConnection,
-        update_id: i64,
-        replies: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(HANDLED)
-            .bind(update_id)
-            .bind(now)
-            .bind(replies)
-            .execute(&mut *c)
-            .await?;
-        Ok(())
-    }
-
-    /// Writes a door's record of a chat step, in the caller's transaction.
-    pub(super) async fn step_record_in(
-        c: &mut sqlx::PgConnection,
-        record: &StepRecord,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        match record {
-            StepRecord::TelegramHandled { update_id, replies } => {
-                Self::telegram_handled_in(c, *update_id, replies, now).await
-            }
-            StepRecord::DiscordHandled { event_id } => {
-                sqlx::query(super::discord::HANDLED)
-                    .bind(event_id)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            }
-        }
-    }
-
-    async fn telegram_receive_in(
-        c: &mut sqlx::PgConnection,
-        updates: &[(i64, String)],
-        now: DateTime<Utc>,
-        claim: bool,
-    ) -> Result<Vec<bool>, StoreError> {
-        // One statement per chunk (a polled batch is up to 100): each statement is a
-        // round trip to the server. Claimed rows start as attempt 1.
-        let (started, attempts) = if claim { (Some(now), 1) } else { (None, 0) };
-        let mut inserted = HashSet::with_capacity(updates.len());
-        for chunk in updates.chunks(RECEIVE_CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let p = 4 + i * 2;
-                sql.push_str(&format!("(${p}, ${}, $1, $2, $3)", p + 1));
-            }
-            sql.push_str(" ON CONFLICT (update_id) DO NOTHING RETURNING update_id");
-            let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(started)
-                .bind(attempts);
-            for (update_id, body) in chunk {
-                q = q.bind(update_id).bind(body);
-            }
-            inserted.extend(q.fetch_all(&mut *c).await?.into_iter().map(|(id,)| id));
-        }
-        // A batch may hold one id twice: only its first copy is new.
-        Ok(updates.iter().map(|(id, _)| inserted.remove(id)).collect())
-    }
-
-    async fn telegram_sent_in(
-        c: &mut sqlx::PgConnection,
-        update_ids: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        for chunk in update_ids.chunks(500) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "UPDATE telegram_updates SET sent_at = $1 WHERE update_id IN ({})",
-                list.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(&mut *c).await?;
-        }
-        Ok(())
-    }
-}
-
-/// One write on SQLite: queued for the group commit (the work may run twice, so it owns
-/// its inputs).
-macro_rules! grouped {
-    ($self:ident, |$c:ident| $body:expr) => {
-        $self.batch.run(move |$c| Box::pin($body)).await
-    };
-}
-
-impl SqliteStore {
-    async fn telegram_receive(
-        &self,
-        updates: &[(i64, String)],
-        now: DateTime<Utc>,
-        claim: bool,
-    ) -> Result<Vec<bool>, StoreError> {
-        let updates = updates.to_vec();
-        self.batch
-            .run_direct(move |db| direct::telegram_receive(db, &updates, now, claim))
-            .await
-    }
-
-    async fn telegram_renew(
-        &self,
-        update_id: i64,
-        attempt: i32,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        grouped!(self, |c| Self::telegram_renew_in(
-            c, update_id, attempt, now
-        ))
-    }
-
-    async fn telegram_claim(
-        &self,
-        update_id: i64,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> Result<Option<i32>, StoreError> {
-        grouped!(self, |c| Self::telegram_claim_in(
-            c,
-            update_id,
-            now,
-            stale_before
-        ))
-    }
-
-    async fn telegram_handled(
-        &self,
-        update_id: i64,
-        replies: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let replies = replies.to_owned();
-        self.batch
-            .run_direct(move |db| {
-                direct::telegram_handled(db, update_id, &direct::time(now), &replies)
-            })
-            .await
-    }
-
-    async fn telegram_sent(
-        &self,
-        update_ids: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let ids = update_ids.to_vec();
-        self.batch
-            .run_direct(move |db| direct::telegram_sent(db, &ids, now))
-            .await
-    }
-}
-
-impl SqliteStore {
-    async fn save_conversation_with(
-        &self,
-        channel: &str,
-        external_id: &str,
-        state: Option<String>,
-        now: DateTime<Utc>,
-        record: StepRecord,
-    ) -> Result<(), StoreError> {
-        let (channel, external_id) = (channel.to_owned(), external_id.to_owned());
-        self.batch
-            .run_direct(move |db| {
-                let key = (channel.as_str(), external_id.as_str(), state.as_deref());
-                direct::save_conversation_with(db, key, now, &record)
-            })
-            .await
-    }
-}
-
-impl PgStore {
-    async fn save_conversation_with(
-        &self,
-        channel: &str,
-        external_id: &str,
-        state: Option<String>,
-        now: DateTime<Utc>,
-        record: StepRecord,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        Self::save_conversation_in(&mut tx, channel, external_id, state.as_deref(), now).await?;
-        Self::step_record_in(&mut tx, &record, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-impl PgStore {
-    async fn telegram_receive(
-        &self,
-        updates: &[(i64, String)],
-        now: DateTime<Utc>,
-        claim: bool,
-    ) -> Result<Vec<bool>, StoreError> {
-        if updates.len() <= RECEIVE_CHUNK {
-            // One statement: atomic without a transaction of its own.
-            let mut c = self.pool.acquire().await?;
-            return Self::telegram_receive_in(&mut c, updates, now, claim).await;
-        }
-        let mut tx = self.begin().await?;
-        let new = Self::telegram_receive_in(&mut tx, updates, now, claim).await?;
-        tx.commit().await?;
-        Ok(new)
-    }
-
-    async fn telegram_renew(
-        &self,
-        update_id: i64,
-        attempt: i32,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut c = self.pool.acquire().await?;
-        Self::telegram_renew_in(&mut c, update_id, attempt, now).await
-    }
-
-    async fn telegram_claim(
-        &self,
-        update_id: i64,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> Result<Option<i32>, StoreError> {
-        let mut tx = self.begin().await?;
-        let attempts = Self::telegram_claim_in(&mut tx, update_id, now, stale_before).await?;
-        tx.commit().await?;
-        Ok(attempts)
-    }
-
-    async fn telegram_handled(
-        &self,
-        update_id: i64,
-        replies: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut c = self.pool.acquire().await?;
-        Self::telegram_handled_in(&mut c, update_id, replies, now).await
-    }
-
-    async fn telegram_sent(
-        &self,
-        update_ids: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut c = self.pool.acquire().await?;
-        Self::telegram_sent_in(&mut c, update_ids, now).await
-    }
-}
 
 macro_rules! telegram_sql {
     ($store:ty) => {

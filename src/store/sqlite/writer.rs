@@ -13,7 +13,8 @@ use futures_util::future::BoxFuture;
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, direct};
+use super::direct;
+use crate::store::StoreError;
 
 /// How many writes one transaction may hold (bounds the latency of the first in line).
 const MAX_BATCH: usize = 128;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// How often the WAL is checkpointed (about 8 MB of WAL at the chat path's peak rate).
 const EVERY: Duration = Duration::from_millis(500);

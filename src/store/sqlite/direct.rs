@@ -15,10 +15,10 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 use sqlx::SqliteConnection;
 
-use super::params::{self, Param};
-use super::{Reporter, StepRecord, StoreError, TicketWrite, sql};
 use crate::domain::ticket::{Ticket, TicketNumber};
 use crate::domain::{ReporterId, TicketId};
+use crate::store::params::{self, Param};
+use crate::store::{Reporter, StepRecord, StoreError, TicketWrite, sql};
 
 /// Idle read connections kept open (reads run to completion without yielding, so no more
 /// than the runtime's threads are ever in use at once).
@@ -86,7 +86,7 @@ pub(super) async fn with_handle<T>(
 }
 
 /// A time as sqlx stores `DateTime<Utc>` in SQLite (RFC 3339), so both compare alike.
-pub(super) fn time(t: DateTime<Utc>) -> String {
+pub(in crate::store) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
@@ -137,13 +137,13 @@ pub(super) fn reporter_with_conversation(
     Ok(Some((reporter, conversation, engineer)))
 }
 
-/// A conversation's state (`None` ends it) and its door's record of the step, in the
-/// caller's transaction.
-pub(super) fn save_conversation_with(
+/// A conversation's state (`None` ends it) and, if given, its door's record of the step,
+/// in the caller's transaction.
+pub(super) fn save_conversation(
     db: &Connection,
     (channel, external_id, state): (&str, &str, Option<&str>),
     now: DateTime<Utc>,
-    record: &StepRecord,
+    record: Option<&StepRecord>,
 ) -> Result<(), StoreError> {
     let now = time(now);
     match state {
@@ -157,7 +157,10 @@ pub(super) fn save_conversation_with(
             .prepare_cached(sql::END_CONVERSATION)?
             .execute((channel, external_id))?,
     };
-    step_record(db, record, &now)
+    match record {
+        Some(record) => step_record(db, record, &now),
+        None => Ok(()),
+    }
 }
 
 /// A door's record of a chat step (`now` as [`time`] writes it), in the caller's
@@ -168,7 +171,7 @@ fn step_record(db: &Connection, record: &StepRecord, now: &str) -> Result<(), St
             telegram_handled(db, *update_id, now, replies)
         }
         StepRecord::DiscordHandled { event_id } => {
-            db.prepare_cached(super::discord::HANDLED)?
+            db.prepare_cached(crate::store::discord::HANDLED)?
                 .execute(named_params! { "$1": event_id, "$2": now })?;
             Ok(())
         }
@@ -182,7 +185,7 @@ pub(super) fn telegram_handled(
     now: &str,
     replies: &str,
 ) -> Result<(), StoreError> {
-    db.prepare_cached(super::telegram::HANDLED)?
+    db.prepare_cached(crate::store::telegram::HANDLED)?
         .execute(named_params! { "$1": update_id, "$2": now, "$3": replies })?;
     Ok(())
 }
@@ -232,15 +235,15 @@ pub(super) fn insert_ticket(
                 "$4": &created,
             })?;
     }
-    let outbox = super::numbered(&write.outbox, &number);
-    let (audit, messages) = super::side_effects_sql(outbox.len());
+    let outbox = crate::store::numbered(&write.outbox, &number);
+    let (audit, messages) = crate::store::side_effects_sql(outbox.len());
     let side_effects = params::side_effects(stored.id, &write.audit, &outbox);
     execute_numbered(db, audit, &side_effects)?;
     if let Some(messages) = messages {
         execute_numbered(db, &messages, &side_effects)?;
     }
     if !write.clocks.is_empty() {
-        let sql = super::clocks_sql(write.clocks.len());
+        let sql = crate::store::clocks_sql(write.clocks.len());
         execute_numbered(db, &sql, &params::clocks(stored.id, &write.clocks))?;
     }
     if let Some((channel, external_id)) = &write.end_conversation {

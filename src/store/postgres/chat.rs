@@ -1,0 +1,284 @@
+//! The per-message chat path on PostgreSQL: a conversation saved with its door's record in
+//! one transaction, Telegram updates received in one multi-row statement per batch,
+//! Discord events by id.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::PgStore;
+use crate::store::{Reporter, StepRecord, StoreError, discord, rows, sql, telegram};
+
+/// Updates written per INSERT (two parameters each).
+const RECEIVE_CHUNK: usize = 200;
+
+impl PgStore {
+    /// Saves (or, with `state: None`, ends) a conversation on an open transaction.
+    pub(in crate::store) async fn save_conversation_in(
+        tx: &mut <sqlx::Postgres as sqlx::Database>::Connection,
+        channel: &str,
+        external_id: &str,
+        state: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match state {
+            Some(state) => sqlx::query(sql::SAVE_CONVERSATION)
+                .bind(channel)
+                .bind(external_id)
+                .bind(state)
+                .bind(now),
+            None => sqlx::query(sql::END_CONVERSATION)
+                .bind(channel)
+                .bind(external_id),
+        }
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    pub(in crate::store) async fn save_conversation(
+        &self,
+        channel: &str,
+        external_id: &str,
+        state: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.pool.acquire().await?;
+        Self::save_conversation_in(&mut c, channel, external_id, state.as_deref(), now).await
+    }
+
+    pub(in crate::store) async fn reporter_with_conversation(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
+        let sql = sql::reporter_with_conversation(channel);
+        let row: Option<rows::ReporterConversationRow> = sqlx::query_as(sql)
+            .bind(channel)
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(rows::ReporterConversationRow::split))
+    }
+
+    pub(in crate::store) async fn take_draft(
+        &self,
+        channel: &str,
+        external_id: &str,
+        drafts_since: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        // Every report starts here and few have a draft: look before writing.
+        let (any,): (bool,) = sqlx::query_as(sql::DRAFT_EXISTS)
+            .bind(channel)
+            .bind(external_id)
+            .bind(drafts_since)
+            .fetch_one(&self.pool)
+            .await?;
+        if !any {
+            return Ok(None);
+        }
+        self.take_draft_now(channel, external_id, drafts_since)
+            .await
+    }
+}
+
+impl PgStore {
+    pub(in crate::store) async fn telegram_handled_in(
+        c: &mut sqlx::PgConnection,
+        update_id: i64,
+        replies: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(telegram::HANDLED)
+            .bind(update_id)
+            .bind(now)
+            .bind(replies)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes a door's record of a chat step, in the caller's transaction.
+    pub(in crate::store) async fn step_record_in(
+        c: &mut sqlx::PgConnection,
+        record: &StepRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match record {
+            StepRecord::TelegramHandled { update_id, replies } => {
+                Self::telegram_handled_in(c, *update_id, replies, now).await
+            }
+            StepRecord::DiscordHandled { event_id } => {
+                sqlx::query(discord::HANDLED)
+                    .bind(event_id)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub(in crate::store) async fn telegram_receive_in(
+        c: &mut sqlx::PgConnection,
+        updates: &[(i64, String)],
+        now: DateTime<Utc>,
+        claim: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        // One statement per chunk (a polled batch is up to 100): each statement is a
+        // round trip to the server. Claimed rows start as attempt 1.
+        let (started, attempts) = if claim { (Some(now), 1) } else { (None, 0) };
+        let mut inserted = HashSet::with_capacity(updates.len());
+        for chunk in updates.chunks(RECEIVE_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let p = 4 + i * 2;
+                sql.push_str(&format!("(${p}, ${}, $1, $2, $3)", p + 1));
+            }
+            sql.push_str(" ON CONFLICT (update_id) DO NOTHING RETURNING update_id");
+            let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(started)
+                .bind(attempts);
+            for (update_id, body) in chunk {
+                q = q.bind(update_id).bind(body);
+            }
+            inserted.extend(q.fetch_all(&mut *c).await?.into_iter().map(|(id,)| id));
+        }
+        // A batch may hold one id twice: only its first copy is new.
+        Ok(updates.iter().map(|(id, _)| inserted.remove(id)).collect())
+    }
+
+    pub(in crate::store) async fn telegram_sent_in(
+        c: &mut sqlx::PgConnection,
+        update_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for chunk in update_ids.chunks(500) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE telegram_updates SET sent_at = $1 WHERE update_id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *c).await?;
+        }
+        Ok(())
+    }
+}
+
+impl PgStore {
+    pub(in crate::store) async fn save_conversation_with(
+        &self,
+        channel: &str,
+        external_id: &str,
+        state: Option<String>,
+        now: DateTime<Utc>,
+        record: StepRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        Self::save_conversation_in(&mut tx, channel, external_id, state.as_deref(), now).await?;
+        Self::step_record_in(&mut tx, &record, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    pub(in crate::store) async fn telegram_receive(
+        &self,
+        updates: &[(i64, String)],
+        now: DateTime<Utc>,
+        claim: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        if updates.len() <= RECEIVE_CHUNK {
+            // One statement: atomic without a transaction of its own.
+            let mut c = self.pool.acquire().await?;
+            return Self::telegram_receive_in(&mut c, updates, now, claim).await;
+        }
+        let mut tx = self.begin().await?;
+        let new = Self::telegram_receive_in(&mut tx, updates, now, claim).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    pub(in crate::store) async fn telegram_renew(
+        &self,
+        update_id: i64,
+        attempt: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.pool.acquire().await?;
+        Self::telegram_renew_in(&mut c, update_id, attempt, now).await
+    }
+
+    pub(in crate::store) async fn telegram_claim(
+        &self,
+        update_id: i64,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<i32>, StoreError> {
+        let mut tx = self.begin().await?;
+        let attempts = Self::telegram_claim_in(&mut tx, update_id, now, stale_before).await?;
+        tx.commit().await?;
+        Ok(attempts)
+    }
+
+    pub(in crate::store) async fn telegram_handled(
+        &self,
+        update_id: i64,
+        replies: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.pool.acquire().await?;
+        Self::telegram_handled_in(&mut c, update_id, replies, now).await
+    }
+
+    pub(in crate::store) async fn telegram_sent(
+        &self,
+        update_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.pool.acquire().await?;
+        Self::telegram_sent_in(&mut c, update_ids, now).await
+    }
+}
+
+impl PgStore {
+    pub(in crate::store) async fn discord_receive(
+        &self,
+        event_id: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // One statement: atomic without a transaction of its own.
+        let done = sqlx::query(discord::RECEIVE)
+            .bind(event_id)
+            .bind(kind)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(in crate::store) async fn discord_handled(
+        &self,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(discord::HANDLED)
+            .bind(event_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! The PostgreSQL backend, for a desk that outgrows one machine: several instances on
+//! one database, a transaction per write on a pool of connections.
+
+mod chat;
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{StoreError, Ticket, TicketNumber, TicketWrite, numbered, params, rows, sql};
+
+/// The PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `postgres://…`.
+    pub(in crate::store) async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    /// Applies pending migrations.
+    pub(in crate::store) async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub(in crate::store) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(in crate::store) async fn insert_ticket(
+        &self,
+        series: &str,
+        year: i32,
+        remember: bool,
+        write: TicketWrite,
+    ) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let t = &write.ticket;
+        let i = &t.intake;
+        let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
+            .bind(format!("{series}-{year}"))
+            .fetch_one(&mut *tx)
+            .await?;
+        let number = TicketNumber::new(series, year, seq);
+        let row = params::bind(
+            sqlx::query(sql::INSERT_TICKET),
+            &params::ticket(&number, t)?,
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from_write)?;
+        let stored: Ticket = <rows::TicketRow as sqlx::FromRow<_>>::from_row(&row)?.try_into()?;
+        if remember {
+            sqlx::query(sql::REMEMBER_REPORTER)
+                .bind(t.reporter.0)
+                .bind(i.department.as_str())
+                .bind(i.phone.as_str())
+                .bind(t.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The desk wrote the notices before the ticket had its number.
+        let outbox = numbered(&write.outbox, &number);
+        Self::write_side_effects(&mut tx, stored.id, &write.audit, &outbox).await?;
+        Self::write_clocks(&mut tx, stored.id, &write.clocks).await?;
+        if let Some((channel, external_id)) = &write.end_conversation {
+            Self::save_conversation_in(&mut tx, channel, external_id, None, t.created_at).await?;
+            // Photos are references on the door they came through: its door fetches
+            // them later (see store/attachments.rs).
+            for (n, file_ref) in (1..).zip(&i.photos) {
+                sqlx::query(sql::ADD_ATTACHMENT)
+                    .bind(stored.id.0)
+                    .bind(n)
+                    .bind(channel)
+                    .bind(file_ref)
+                    .bind(t.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(record) = &write.record {
+            Self::step_record_in(&mut tx, &record.numbered(&number), t.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    pub(in crate::store) async fn update_ticket(
+        &self,
+        write: TicketWrite,
+    ) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // On `Conflict` the transaction is dropped, which rolls it back.
+        let t = Self::update_ticket_in(&mut tx, &write).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    pub(in crate::store) async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+    pub(in crate::store) fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+}
