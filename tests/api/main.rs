@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod atomicity;
+mod backends;
 mod bad_input;
 mod chat;
 mod cli;
