@@ -1,12 +1,12 @@
 //! The per-message chat path on SQLite: a person and their conversation read on our own
 //! connections in the calling thread; a conversation saved (with its door's record), a
-//! Telegram update received, handled and sent, each as direct calls in the group commit;
-//! a Discord event received in the group commit.
+//! Telegram update received, handled and sent, a Discord event received and handled,
+//! each as direct calls in the group commit.
 
 use chrono::{DateTime, Utc};
 
 use super::{SqliteStore, direct};
-use crate::store::{Reporter, StepRecord, StoreError, discord, sql};
+use crate::store::{Reporter, StepRecord, StoreError, sql};
 
 /// One write on SQLite: queued for the group commit (the work may run twice, so it owns
 /// its inputs).
@@ -152,18 +152,7 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let (id, kind) = (event_id.to_owned(), kind.to_owned());
         self.batch
-            .run(move |c| {
-                let (id, kind) = (id.clone(), kind.clone());
-                Box::pin(async move {
-                    let done = sqlx::query(discord::RECEIVE)
-                        .bind(id)
-                        .bind(kind)
-                        .bind(now)
-                        .execute(&mut *c)
-                        .await?;
-                    Ok(done.rows_affected() == 1)
-                })
-            })
+            .run_direct(move |db| direct::discord_receive(db, &id, &kind, now))
             .await
     }
 
@@ -172,19 +161,11 @@ impl SqliteStore {
         event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let id = event_id.to_owned();
+        let record = StepRecord::DiscordHandled {
+            event_id: event_id.to_owned(),
+        };
         self.batch
-            .run(move |c| {
-                let id = id.clone();
-                Box::pin(async move {
-                    sqlx::query(discord::HANDLED)
-                        .bind(id)
-                        .bind(now)
-                        .execute(&mut *c)
-                        .await?;
-                    Ok(())
-                })
-            })
+            .run_direct(move |db| direct::step_record(db, &record, &direct::time(now)))
             .await
     }
 }

@@ -165,7 +165,11 @@ pub(super) fn save_conversation(
 
 /// A door's record of a chat step (`now` as [`time`] writes it), in the caller's
 /// transaction.
-fn step_record(db: &Connection, record: &StepRecord, now: &str) -> Result<(), StoreError> {
+pub(super) fn step_record(
+    db: &Connection,
+    record: &StepRecord,
+    now: &str,
+) -> Result<(), StoreError> {
     match record {
         StepRecord::TelegramHandled { update_id, replies } => {
             telegram_handled(db, *update_id, now, replies)
@@ -317,6 +321,19 @@ pub(super) fn telegram_receive(
         .iter()
         .map(|(id, body)| Ok(insert.execute((id, body, &now, &started, attempts))? == 1))
         .collect()
+}
+
+/// As `Store::discord_receive`, in the caller's transaction: false for an id seen before.
+pub(super) fn discord_receive(
+    db: &Connection,
+    event_id: &str,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = db
+        .prepare_cached(crate::store::discord::RECEIVE)?
+        .execute(named_params! { "$1": event_id, "$2": kind, "$3": time(now) })?;
+    Ok(inserted == 1)
 }
 
 /// As `Store::telegram_sent`, in the caller's transaction.
