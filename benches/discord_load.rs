@@ -9,6 +9,10 @@
 //! Run: `cargo bench --bench discord_load` (`LOAD_SECS` sets each run's length, default
 //! 20; `LOAD_USERS=50,200` other sizes).
 
+// The service's allocator, as in `baoxiu serve` (src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +74,13 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=warn shows what the service logs during the run (to stderr).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: one short
     // pass then, so the bench cannot rot.
     let quick = !std::env::args().any(|a| a == "--bench");

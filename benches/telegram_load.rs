@@ -79,6 +79,13 @@ async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> 
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=warn shows what the service logs during the run (to stderr).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: one short
     // pass then, so the bench cannot rot.
     let quick = !std::env::args().any(|a| a == "--bench");
