@@ -13,13 +13,14 @@ mod cards;
 mod closing;
 mod commands;
 mod jobs;
+mod lanes;
 mod notice;
 
 pub(crate) use cards::CardWall;
 pub use cards::is_accept;
+pub use lanes::Lanes;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -71,7 +72,8 @@ pub struct Chat {
     cards: CardBoard,
     flows: Flows,
     idle: Duration,
-    locks: Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>,
+    /// One person's messages are decided one at a time.
+    turns: Lanes<String>,
 }
 
 /// The reporter or engineer behind a person.
@@ -222,7 +224,7 @@ impl Chat {
             cards,
             flows,
             idle,
-            locks: Arc::default(),
+            turns: Lanes::default(),
         }
     }
 
@@ -249,7 +251,7 @@ impl Chat {
     /// linked: the replies, and what is still to save (see [`Turn`]). Messages of one
     /// person are handled one at a time.
     pub async fn step(&self, person: &Person, input: Incoming) -> Result<Turn, ChatError> {
-        let turn = self.lock_for(person).lock_owned().await;
+        let turn = self.turns.enter(person_key(person)).await;
         let (replies, save) = self.decide(person, input).await?;
         Ok(Turn {
             chat: self.clone(),
@@ -462,7 +464,7 @@ impl Chat {
     /// welcome that starts a report.
     pub async fn resume(&self, person: &Person) -> Result<Vec<Outgoing>, ChatError> {
         {
-            let _turn = self.lock_for(person).lock_owned().await;
+            let _turn = self.turns.enter(person_key(person)).await;
             let lang = resolve_lang(None, person.language.as_deref());
             let stored = self
                 .conversations
@@ -500,21 +502,6 @@ impl Chat {
                 (person, self.text("discarded", lang))
             })
             .collect())
-    }
-
-    fn lock_for(&self, person: &Person) -> Arc<tokio::sync::Mutex<()>> {
-        let key = format!("{}\u{0}{}", person.channel, person.external_id);
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = locks.get(&key).and_then(Weak::upgrade) {
-            return l;
-        }
-        // Forget locks nobody holds any more, so the map does not grow without bound.
-        if locks.len() > 1024 {
-            locks.retain(|_, w| w.strong_count() > 0);
-        }
-        let l = Arc::new(tokio::sync::Mutex::new(()));
-        locks.insert(key, Arc::downgrade(&l));
-        l
     }
 
     /// The stored conversation (as read with the person), unless it went idle (then it
@@ -640,6 +627,11 @@ impl Chat {
         };
         self.flows.text(key, lang, &vars)
     }
+}
+
+/// Whose turn it is: a person on a door.
+fn person_key(person: &Person) -> String {
+    format!("{}\u{0}{}", person.channel, person.external_id)
 }
 
 /// A person's language: their saved choice, else their door's, else Chinese.

@@ -13,6 +13,51 @@ pub mod web;
 
 use std::sync::{Mutex, MutexGuard};
 
+use crate::flow::Outgoing;
+
+/// One message of a step's replies, as [`join_step`] groups them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Said<'a> {
+    /// Text, and the choices `(id, label)` that go under it.
+    Message(String, &'a [(String, String)]),
+    /// A form: the door shows it its own way (or not at all).
+    Form(&'a Outgoing),
+}
+
+/// A step's replies as messages: consecutive texts joined (with a blank line between)
+/// while they fit in `max` units, a message ending with the first choices it carries, and
+/// a form always apart. One message instead of several spares a chat's flood limits, and
+/// a person never answers a question whose buttons are still on their way.
+pub(crate) fn join_step(out: &[Outgoing], max: usize, units: fn(char) -> usize) -> Vec<Said<'_>> {
+    let measure = |s: &str| s.chars().map(units).sum::<usize>();
+    let mut said: Vec<Said<'_>> = Vec::new();
+    for o in out {
+        let (text, options) = match o {
+            Outgoing::Text(t) => (t, &[][..]),
+            Outgoing::Choices { text, options } => (text, &options[..]),
+            Outgoing::Form { .. } => {
+                said.push(Said::Form(o));
+                continue;
+            }
+        };
+        match said.last_mut() {
+            Some(Said::Message(before, none))
+                if none.is_empty() && measure(before) + 2 + measure(text) <= max =>
+            {
+                if before.trim().is_empty() {
+                    before.clone_from(text);
+                } else if !text.trim().is_empty() {
+                    before.push_str("\n\n");
+                    before.push_str(text);
+                }
+                *none = options;
+            }
+            _ => said.push(Said::Message(text.clone(), options)),
+        }
+    }
+    said
+}
+
 /// Splits `text` into pieces of at most `max` units (`units` measures a character: the
 /// platform's own measure), at line breaks where possible, else at a space, else between
 /// characters. Blank pieces are dropped (platforms refuse empty messages).
@@ -86,6 +131,43 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_steps_texts_are_one_message_up_to_its_choices() {
+        let text = |t: &str| Outgoing::Text(t.into());
+        let options = vec![("q:a".to_owned(), "A".to_owned())];
+        let choices = |t: &str| Outgoing::Choices {
+            text: t.into(),
+            options: options.clone(),
+        };
+        let form = Outgoing::Form {
+            title: "f".into(),
+            fields: vec![],
+        };
+        let out = [
+            text("Noted."),
+            text(" "),
+            choices("Which?"),
+            text("Then."),
+            form.clone(),
+            text("After."),
+        ];
+        assert_eq!(
+            join_step(&out, 100, CHARS),
+            [
+                Said::Message("Noted.\n\nWhich?".into(), &options[..]),
+                Said::Message("Then.".into(), &[][..]),
+                Said::Form(&form),
+                Said::Message("After.".into(), &[][..]),
+            ]
+        );
+        // Texts that would not fit together stay apart.
+        let long = "x".repeat(95);
+        assert_eq!(
+            join_step(&[text(&long), text("Next.")], 100, CHARS).len(),
+            2
+        );
+    }
 
     const TELEGRAM: fn(char) -> usize = char::len_utf16;
     const CHARS: fn(char) -> usize = |_| 1;

@@ -11,14 +11,18 @@
 //! | slash command | a DM | the command (with its option) → the conversation |
 //! | modal submit | a DM | the form's values → the conversation |
 //!
-//! Every event is recorded by its snowflake id first, so one dispatched twice (a replay
-//! after RESUME, a resent HTTP interaction) has one effect; when a step ends with its
-//! conversation's state, the event's handled mark goes in the same transaction.
+//! Each person's events are handled one at a time, in the order they reach the door
+//! (serenity hands each to a task of its own), replies included. Every event is recorded
+//! by its snowflake id first, so one dispatched twice (a replay after RESUME, a resent
+//! HTTP interaction) has one effect; when a step ends with its conversation's state, the
+//! event's handled mark goes in the same transaction.
 //! Interactions are acknowledged first (within Discord's 3 seconds) and answered with
 //! follow-ups.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serenity::all::{
     ActionRowComponent, ChannelId, CommandDataOptionValue, CommandInteraction,
@@ -30,12 +34,22 @@ use serenity::builder::Builder;
 
 use super::Inner;
 use super::render::{
-    FORM_BUTTON, FORM_MODAL, MAX_CONTENT, choice_of, cut, followup, is_accept_for, modal, person_of,
+    FORM_BUTTON, FORM_MODAL, MAX_CONTENT, choice_of, cut, followup, is_accept_for, modal,
+    person_of, reply,
 };
 use crate::conversation::{CardWall, Person};
 use crate::desk::StepRecord;
 use crate::doors::lock;
 use crate::flow::{Incoming, Outgoing};
+
+/// An interaction is answered within Discord's 3 seconds: a step not done by then is
+/// acknowledged first and its replies follow up.
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// The deferral of a command or a form: "thinking…", the replies to follow.
+fn deferred_reply() -> CreateInteractionResponse {
+    CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new())
+}
 
 /// Where an interaction's first answer goes.
 pub(super) enum Ack {
@@ -72,6 +86,7 @@ impl Inner {
         if m.author.bot || m.guild_id.is_some() {
             return;
         }
+        let _lane = self.lanes.enter(m.author.id.get()).await;
         let id = m.id.get();
         if !self.first_time(id, "message").await {
             return;
@@ -147,6 +162,7 @@ impl Inner {
     }
 
     async fn on_click(&self, c: ComponentInteraction, ack: &Ack) {
+        let _lane = self.lanes.enter(c.user.id.get()).await;
         if !self.first_time(c.id.get(), "interaction").await {
             return;
         }
@@ -172,41 +188,39 @@ impl Inner {
                 return;
             }
         }
-        if let Err(e) = self
-            .respond(ack, c.id, &c.token, CreateInteractionResponse::Acknowledge)
-            .await
-        {
-            tracing::warn!(error = %e, "discord: click not acknowledged");
-        }
         if !owner_ok {
             tracing::warn!(
                 user,
                 "discord: a click on someone else's message was ignored"
             );
+            let ignored = CreateInteractionResponse::Acknowledge;
+            if let Err(e) = self.respond(ack, c.id, &c.token, ignored).await {
+                tracing::warn!(error = %e, "discord: click not acknowledged");
+            }
             self.handled(c.id.get()).await;
             return;
         }
         let person = person_of(&c.user, Some(&c.locale));
-        let (out, recorded) = if c.data.custom_id == FORM_BUTTON {
-            // The form is gone (a restart): show where the conversation stands.
-            (self.chat.resume(&person).await.unwrap_or_default(), false)
-        } else {
-            let choice = Incoming::Choice(choice_of(&c));
-            self.converse(&person, choice, Some(c.id.get())).await
+        let step = async {
+            if c.data.custom_id == FORM_BUTTON {
+                // The form is gone (a restart): show where the conversation stands.
+                (self.chat.resume(&person).await.unwrap_or_default(), false)
+            } else {
+                let choice = Incoming::Choice(choice_of(&c));
+                self.converse(&person, choice, Some(c.id.get())).await
+            }
         };
-        self.follow_up(&c.token, user, &out).await;
-        if !recorded {
+        let asked = (c.id, c.token.as_str(), user);
+        let deferral = CreateInteractionResponse::Acknowledge;
+        if !self.answer(ack, asked, deferral, step).await {
             self.handled(c.id.get()).await;
         }
     }
 
     async fn on_command(&self, c: CommandInteraction, ack: &Ack) {
+        let _lane = self.lanes.enter(c.user.id.get()).await;
         if !self.first_time(c.id.get(), "interaction").await {
             return;
-        }
-        let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
-        if let Err(e) = self.respond(ack, c.id, &c.token, defer).await {
-            tracing::warn!(error = %e, "discord: command not acknowledged");
         }
         let person = person_of(&c.user, Some(&c.locale));
         let args: Vec<String> = c
@@ -219,62 +233,94 @@ impl Inner {
             })
             .collect();
         let args = args.join(" ");
-        let (out, recorded) = if c.guild_id.is_some() {
-            (vec![], false)
-        } else {
-            let command = Incoming::Command(c.data.name.clone(), args);
-            self.converse(&person, command, Some(c.id.get())).await
+        let step = async {
+            if c.guild_id.is_some() {
+                (vec![], false)
+            } else {
+                let command = Incoming::Command(c.data.name.clone(), args);
+                self.converse(&person, command, Some(c.id.get())).await
+            }
         };
-        self.follow_up(&c.token, c.user.id.get(), &out).await;
-        if !recorded {
+        let asked = (c.id, c.token.as_str(), c.user.id.get());
+        if !self.answer(ack, asked, deferred_reply(), step).await {
             self.handled(c.id.get()).await;
         }
     }
 
     async fn on_modal(&self, m: ModalInteraction, ack: &Ack) {
+        let _lane = self.lanes.enter(m.user.id.get()).await;
         if !self.first_time(m.id.get(), "interaction").await {
             return;
         }
-        let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
-        if let Err(e) = self.respond(ack, m.id, &m.token, defer).await {
-            tracing::warn!(error = %e, "discord: modal not acknowledged");
-        }
         let user = m.user.id.get();
-        let (out, recorded) = if m.guild_id.is_none() && m.data.custom_id == FORM_MODAL {
-            let values: BTreeMap<String, String> = m
-                .data
-                .components
-                .iter()
-                .flat_map(|row| row.components.iter())
-                .filter_map(|c| match c {
-                    ActionRowComponent::InputText(t) => {
-                        Some((t.custom_id.clone(), t.value.clone().unwrap_or_default()))
-                    }
-                    _ => None,
-                })
-                .collect();
-            lock(&self.forms).remove(&user);
-            let person = person_of(&m.user, Some(&m.locale));
-            self.converse(&person, Incoming::Form(values), Some(m.id.get()))
-                .await
-        } else {
-            (vec![], false)
+        let step = async {
+            if m.guild_id.is_none() && m.data.custom_id == FORM_MODAL {
+                let values: BTreeMap<String, String> = m
+                    .data
+                    .components
+                    .iter()
+                    .flat_map(|row| row.components.iter())
+                    .filter_map(|c| match c {
+                        ActionRowComponent::InputText(t) => {
+                            Some((t.custom_id.clone(), t.value.clone().unwrap_or_default()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                lock(&self.forms).remove(&user);
+                let person = person_of(&m.user, Some(&m.locale));
+                self.converse(&person, Incoming::Form(values), Some(m.id.get()))
+                    .await
+            } else {
+                (vec![], false)
+            }
         };
-        self.follow_up(&m.token, user, &out).await;
-        if !recorded {
+        let asked = (m.id, m.token.as_str(), user);
+        if !self.answer(ack, asked, deferred_reply(), step).await {
             self.handled(m.id.get()).await;
         }
     }
 
-    /// An interaction's replies as follow-ups to it (by its token), in order, until one
-    /// fails.
-    async fn follow_up(&self, token: &str, user: u64, out: &[Outgoing]) {
-        for piece in self.render(user, out) {
+    /// Runs an interaction's step and answers it: with the first reply itself when the
+    /// step is done in time (one request instead of a deferral and a follow-up), else with
+    /// `deferral` first; the other replies follow up, in order, until one fails. Whether
+    /// the step recorded the event as handled.
+    async fn answer(
+        &self,
+        ack: &Ack,
+        (id, token, user): (InteractionId, &str, u64),
+        deferral: CreateInteractionResponse,
+        step: impl Future<Output = (Vec<Outgoing>, bool)>,
+    ) -> bool {
+        tokio::pin!(step);
+        let in_time = tokio::time::timeout(ANSWER_WITHIN, &mut step).await;
+        let (out, recorded, deferred) = match in_time {
+            Ok((out, recorded)) => (out, recorded, false),
+            Err(_) => {
+                if let Err(e) = self.respond(ack, id, token, deferral.clone()).await {
+                    tracing::warn!(error = %e, "discord: interaction not acknowledged");
+                }
+                let (out, recorded) = step.await;
+                (out, recorded, true)
+            }
+        };
+        let mut pieces = self.render(user, &out).into_iter();
+        if !deferred {
+            let first = pieces
+                .next()
+                .map_or(deferral, |p| CreateInteractionResponse::Message(reply(&p)));
+            if let Err(e) = self.respond(ack, id, token, first).await {
+                tracing::warn!(error = %e, "discord: interaction not answered");
+                return recorded;
+            }
+        }
+        for piece in pieces {
             if let Err(e) = followup(&piece).execute(&*self.http, (None, token)).await {
                 tracing::warn!(error = %e, "discord: follow-up not delivered");
                 break;
             }
         }
+        recorded
     }
 
     /// The conversation's replies to `input` (or an apology), and whether event `id` was

@@ -36,7 +36,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{Command, CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
 
-use crate::conversation::Chat;
+use crate::conversation::{Chat, Lanes};
 use crate::desk::StoreError;
 use crate::desk::ports::DiscordInbox;
 use crate::doors::lock;
@@ -95,6 +95,8 @@ struct Inner {
     cards: tokio::sync::Mutex<()>,
     /// The key HTTP interactions are signed with.
     public_key: Option<ed25519_dalek::VerifyingKey>,
+    /// Each user's events, one at a time.
+    lanes: Lanes<u64>,
 }
 
 impl Discord {
@@ -123,6 +125,7 @@ impl Discord {
                 group_channels: config.group_channels,
                 cards: tokio::sync::Mutex::new(()),
                 public_key: config.public_key,
+                lanes: Lanes::default(),
             }),
         }
     }

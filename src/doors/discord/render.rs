@@ -7,13 +7,14 @@
 use serenity::all::{
     ButtonStyle, CommandOptionType, ComponentInteraction, ComponentInteractionDataKind,
     CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption,
-    CreateInputText, CreateInteractionResponseFollowup, CreateModal, CreateSelectMenu,
-    CreateSelectMenuKind, CreateSelectMenuOption, InputTextStyle, User,
+    CreateInputText, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
+    CreateModal, CreateSelectMenu, CreateSelectMenuKind, CreateSelectMenuOption, InputTextStyle,
+    User,
 };
 
 use super::{CHANNEL, Inner};
 use crate::conversation::{Person, is_accept};
-use crate::doors::{display_name, lock, split_text};
+use crate::doors::{Said, display_name, join_step, lock, split_text};
 use crate::flow::{Flows, FormField, Lang, Outgoing};
 
 /// Discord's limit on a message's content, in characters.
@@ -64,14 +65,31 @@ pub(super) struct Piece {
 
 impl Inner {
     /// Replies as Discord messages; a form is remembered for `user` and offered as a
-    /// button that opens it as a modal.
+    /// button that opens it as a modal, on the message that follows it (the step's
+    /// question) where that has room, so a step is one message.
     pub(super) fn render(&self, user: u64, out: &[Outgoing]) -> Vec<Piece> {
-        let mut pieces = Vec::new();
-        for o in out {
-            if let Outgoing::Form { title, fields } = o {
-                if (1..=MODAL_FIELDS).contains(&fields.len()) {
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut form: Option<Piece> = None;
+        for said in join_step(out, MAX_CONTENT, |_| 1) {
+            match said {
+                Said::Message(text, options) => {
+                    let mut more = message(&text, options);
+                    if let Some(f) = form.take() {
+                        match more.last_mut() {
+                            Some(last) if !last.menu && last.buttons.len() < ROWS => {
+                                last.buttons.insert(0, f.buttons[0].clone());
+                            }
+                            _ => pieces.push(f),
+                        }
+                    }
+                    pieces.extend(more);
+                }
+                Said::Form(Outgoing::Form { title, fields })
+                    if (1..=MODAL_FIELDS).contains(&fields.len()) =>
+                {
                     lock(&self.forms).insert(user, (title.clone(), fields.clone()));
-                    pieces.push(Piece {
+                    pieces.extend(form.take());
+                    form = Some(Piece {
                         content: title.clone(),
                         buttons: vec![vec![(
                             FORM_BUTTON.to_owned(),
@@ -80,10 +98,10 @@ impl Inner {
                         menu: false,
                     });
                 }
-                continue;
+                Said::Form(_) => {}
             }
-            pieces.extend(render_one(o));
         }
+        pieces.extend(form);
         pieces
     }
 }
@@ -114,15 +132,10 @@ pub(super) fn slash_commands(text: &dyn Fn(&str, Lang) -> String) -> Vec<CreateC
         .collect()
 }
 
-/// One reply as messages: long texts split, the choices on the last piece — up to five
-/// as buttons, more as a select menu (Discord's idiom for a list) — and at most 25 per
-/// message (more go on further messages).
-pub(super) fn render_one(o: &Outgoing) -> Vec<Piece> {
-    let (text, options) = match o {
-        Outgoing::Text(t) => (t, &[][..]),
-        Outgoing::Choices { text, options } => (text, &options[..]),
-        Outgoing::Form { .. } => return vec![],
-    };
+/// One message of a step as Discord messages: long texts split, the choices on the last
+/// piece — up to five as buttons, more as a select menu (Discord's idiom for a list) — and
+/// at most 25 per message (more go on further messages).
+pub(super) fn message(text: &str, options: &[(String, String)]) -> Vec<Piece> {
     let options: Vec<(String, String)> = options
         .iter()
         .filter(|(id, _)| !id.is_empty() && id.chars().count() <= MAX_CUSTOM_ID)
@@ -213,6 +226,17 @@ pub(super) fn action_rows(piece: &Piece) -> Vec<CreateActionRow> {
         .collect()
 }
 
+/// A piece as an interaction's own answer (a new message in the channel).
+pub(super) fn reply(piece: &Piece) -> CreateInteractionResponseMessage {
+    let mut m = CreateInteractionResponseMessage::new()
+        .content(piece.content.clone())
+        .allowed_mentions(CreateAllowedMentions::new());
+    if !piece.buttons.is_empty() {
+        m = m.components(action_rows(piece));
+    }
+    m
+}
+
 pub(super) fn followup(piece: &Piece) -> CreateInteractionResponseFollowup {
     let mut f = CreateInteractionResponseFollowup::new()
         .content(piece.content.clone())
@@ -273,19 +297,19 @@ mod tests {
 
     #[test]
     fn up_to_five_choices_are_buttons_more_are_a_select_menu() {
-        let choices = |n: usize| Outgoing::Choices {
-            text: "Which?".into(),
-            options: (0..n)
+        let choices = |n: usize| {
+            let options: Vec<(String, String)> = (0..n)
                 .map(|i| (format!("q:{i}"), format!("Option {i}")))
-                .collect(),
+                .collect();
+            message("Which?", &options)
         };
-        let five = render_one(&choices(5));
+        let five = choices(5);
         assert_eq!(five.len(), 1);
         assert!(!five[0].menu);
         assert_eq!(five[0].buttons, [five[0].buttons[0].clone()]);
         assert_eq!(five[0].buttons[0].len(), 5);
 
-        let seven = render_one(&choices(7));
+        let seven = choices(7);
         assert_eq!(seven.len(), 1);
         assert!(seven[0].menu);
         assert_eq!(seven[0].buttons.len(), 1, "one menu");
@@ -296,7 +320,7 @@ mod tests {
         assert_eq!(rows[0]["components"][0]["options"][6]["value"], "q:6");
 
         // A menu holds 25 options: more go on a further message.
-        let thirty = render_one(&choices(30));
+        let thirty = choices(30);
         assert_eq!(thirty.len(), 2);
         assert_eq!(thirty[0].buttons[0].len(), 25);
         assert!(thirty[1].menu && thirty[1].buttons[0].len() == 5);

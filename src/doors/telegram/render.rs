@@ -8,7 +8,7 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, User};
 
 use super::CHANNEL;
 use crate::conversation::Person;
-use crate::doors::{display_name, split_text};
+use crate::doors::{Said, display_name, join_step, split_text};
 use crate::flow::Outgoing;
 
 /// Telegram's limit on a message's text, in UTF-16 code units.
@@ -42,28 +42,11 @@ pub(super) enum Reply {
 /// (on the last piece), forms dropped (the question that follows a form asks its first
 /// field as text).
 pub(super) fn render(out: &[Outgoing], chat: i64) -> Vec<Reply> {
-    let mut joined: Vec<(String, &[(String, String)])> = Vec::new();
-    for o in out {
-        let (text, options) = match o {
-            Outgoing::Text(t) => (t, &[][..]),
-            Outgoing::Choices { text, options } => (text, &options[..]),
-            Outgoing::Form { .. } => continue,
-        };
-        match joined.last_mut() {
-            Some((before, none)) if none.is_empty() && fits_after(before, text) => {
-                if before.trim().is_empty() {
-                    before.clone_from(text);
-                } else if !text.trim().is_empty() {
-                    before.push_str("\n\n");
-                    before.push_str(text);
-                }
-                *none = options;
-            }
-            _ => joined.push((text.clone(), options)),
-        }
-    }
     let mut replies = Vec::new();
-    for (text, options) in joined {
+    for said in join_step(out, MAX_TEXT, char::len_utf16) {
+        let Said::Message(text, options) = said else {
+            continue;
+        };
         let mut pieces = split_text(&text, MAX_TEXT, char::len_utf16);
         if pieces.is_empty() && !options.is_empty() {
             // Telegram needs some text to hang buttons on.
@@ -85,11 +68,6 @@ pub(super) fn render(out: &[Outgoing], chat: i64) -> Vec<Reply> {
     replies
 }
 
-/// Whether `next` can follow `text` in the same message.
-fn fits_after(text: &str, next: &str) -> bool {
-    utf16_len(text) + 2 + utf16_len(next) <= MAX_TEXT
-}
-
 /// Buttons in rows: short labels three or two to a row, long ones alone.
 fn keyboard(options: &[(String, String)]) -> Vec<Vec<(String, String)>> {
     let widest = options
@@ -103,10 +81,6 @@ fn keyboard(options: &[(String, String)]) -> Vec<Vec<(String, String)>> {
         _ => 1,
     };
     options.chunks(per_row).map(<[_]>::to_vec).collect()
-}
-
-fn utf16_len(s: &str) -> usize {
-    s.chars().map(char::len_utf16).sum()
 }
 
 pub(super) fn inline_keyboard(buttons: &[Vec<(String, String)>]) -> InlineKeyboardMarkup {
