@@ -14,8 +14,9 @@ use crate::clock::Clock;
 use crate::config::{ApiToken, Config, ConfigError};
 use crate::conversation::Chat;
 use crate::desk::Desk;
+use crate::doors::DoorError;
 use crate::doors::discord::{Discord, DiscordConfig};
-use crate::doors::telegram::{Telegram, TelegramConfig, TelegramError};
+use crate::doors::telegram::{Telegram, TelegramConfig};
 use crate::doors::web::WebHub;
 use crate::flow::{FlowProblem, Flows};
 use crate::http::{AppState, router};
@@ -36,9 +37,9 @@ pub enum StartError {
     /// The conversation files have problems (each `file:line: reason`).
     #[error("bot-flows has problems:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Flows(Vec<FlowProblem>),
-    /// The Telegram door could not start.
-    #[error("telegram: {0}")]
-    Telegram(#[from] TelegramError),
+    /// A chat door could not start.
+    #[error("{0}")]
+    Door(#[from] DoorError),
     /// The port is taken or not ours.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

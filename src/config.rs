@@ -229,6 +229,9 @@ pub enum ConfigError {
     /// The given file does not exist.
     #[error("config file {0} does not exist")]
     Missing(PathBuf),
+    /// A chat door's settings cannot be used.
+    #[error("{0}")]
+    Door(String),
     /// Parsed, but a value makes no sense.
     #[error("{file}: `{key}`: {reason}")]
     Invalid {
@@ -239,6 +242,15 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+}
+
+/// The chat doors a configuration switches on (each when its token variable is set).
+#[derive(Debug, Clone)]
+pub struct Doors {
+    /// The Telegram door, if on.
+    pub telegram: Option<crate::doors::telegram::TelegramConfig>,
+    /// The Discord door, if on.
+    pub discord: Option<crate::doors::discord::DiscordConfig>,
 }
 
 /// A usable API token (its value hashed; compared in constant time).
@@ -359,6 +371,28 @@ impl Config {
                 valid_for: self.survey.valid_for.0,
             },
             retry: self.outbox.clone(),
+        })
+    }
+
+    /// The doors' configurations, with their secrets read through `env` (the process
+    /// environment, in the service); a mistake names its setting or variable.
+    pub fn doors(
+        &self,
+        source: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Doors, ConfigError> {
+        use crate::doors::DoorError;
+        let invalid = |e: DoorError| match e {
+            DoorError::Config { key, reason } => ConfigError::Invalid {
+                file: source.to_owned(),
+                key,
+                reason,
+            },
+            other => ConfigError::Door(other.to_string()),
+        };
+        Ok(Doors {
+            telegram: self.telegram.door(&env).map_err(invalid)?,
+            discord: self.discord.door(&env).map_err(invalid)?,
         })
     }
 

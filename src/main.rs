@@ -151,19 +151,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             for w in warnings {
                 tracing::warn!("{w}");
             }
-            let env = |var: &str| std::env::var(var).ok();
-            let telegram = config
-                .telegram
-                .door(env)
-                .map_err(|e| format!("telegram: {e}"))?;
-            let discord = config
-                .discord
-                .door(env)
-                .map_err(|e| format!("discord: {e}"))?;
+            let doors = config
+                .doors(&source, |var| std::env::var(var).ok())
+                .map_err(|e| e.to_string())?;
             let mut app = Application::build(&config, &source, tokens, Arc::new(SystemClock))
                 .await
                 .map_err(|e| e.to_string())?;
-            match telegram {
+            match doors.telegram {
                 Some(telegram) => {
                     app = app.with_telegram(telegram).map_err(|e| e.to_string())?;
                     tracing::info!("telegram door on");
@@ -173,7 +167,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     config.telegram.token_env
                 ),
             }
-            match discord {
+            match doors.discord {
                 Some(discord) => {
                     app = app.with_discord(discord);
                     tracing::info!("discord door on");
@@ -321,15 +315,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             config.policy(&source).map_err(|e| e.to_string())?;
             let (tokens, warnings) = config.api_tokens().map_err(|e| e.to_string())?;
-            let env = |var: &str| std::env::var(var).ok();
-            let telegram = config
-                .telegram
-                .door(env)
-                .map_err(|e| format!("telegram: {e}"))?;
-            let discord = config
-                .discord
-                .door(env)
-                .map_err(|e| format!("discord: {e}"))?;
+            let doors = config
+                .doors(&source, |var| std::env::var(var).ok())
+                .map_err(|e| e.to_string())?;
             let effective = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
             println!("# configuration from {source}: OK\n{effective}");
             println!("# {} API token(s) enabled", tokens.len());
@@ -345,11 +333,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             println!(
                 "# telegram door: {}",
-                door(telegram.is_some(), &config.telegram.token_env)
+                door(doors.telegram.is_some(), &config.telegram.token_env)
             );
             println!(
                 "# discord door: {}",
-                door(discord.is_some(), &config.discord.token_env)
+                door(doors.discord.is_some(), &config.discord.token_env)
             );
             Ok(())
         }

@@ -13,7 +13,31 @@ pub mod web;
 
 use std::sync::{Mutex, MutexGuard};
 
+use crate::desk::StoreError;
 use crate::flow::Outgoing;
+
+/// Why a door could not start or do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum DoorError {
+    /// A setting is missing or malformed (names the setting, or the environment variable
+    /// of a secret).
+    #[error("{key}: {reason}")]
+    Config {
+        /// The setting or variable.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Replies could not be written down as JSON.
+    #[error("replies could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The platform refused or failed.
+    #[error("{0}")]
+    Api(String),
+}
 
 /// One message of a step's replies, as [`join_step`] groups them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -330,14 +330,8 @@ async fn engineers_work_jobs_in_chat(backend: Backend) {
     let app = spawn_app(backend).await;
     let number = app.report("li.na", &crate::helpers::printer_fault()).await;
     // Alice links her web identity (done by a manager here) and taps Accept on the card.
-    let mut alice = app
-        .desk
-        .engineer_by_handle("alice")
-        .await
-        .expect("load")
-        .expect("alice");
-    alice.web_id = Some("alice-browser".into());
-    app.store.update_engineer(&alice).await.expect("link");
+    app.link("alice", |e| e.web_id = Some("alice-browser".into()))
+        .await;
     let her = Person {
         channel: "web".into(),
         external_id: "alice-browser".into(),
@@ -365,14 +359,8 @@ async fn engineers_work_jobs_in_chat(backend: Backend) {
         .expect("accept");
     assert_eq!(app.detail(&number).await["ticket"]["assignee"], 1);
     // Bob taps the same (stale) card: he is told who has it; nothing changes.
-    let mut bob = app
-        .desk
-        .engineer_by_handle("bob")
-        .await
-        .expect("load")
-        .expect("bob");
-    bob.web_id = Some("bob-browser".into());
-    app.store.update_engineer(&bob).await.expect("link");
+    app.link("bob", |e| e.web_id = Some("bob-browser".into()))
+        .await;
     let him = Person {
         external_id: "bob-browser".into(),
         name: "Bob".into(),
@@ -413,14 +401,8 @@ async fn commands_work_at_every_step(backend: Backend) {
 
     let first = app.report("li.na", &crate::helpers::printer_fault()).await;
     let second = app.report("li.na", &crate::helpers::printer_fault()).await;
-    let mut alice = app
-        .desk
-        .engineer_by_handle("alice")
-        .await
-        .expect("load")
-        .expect("alice");
-    alice.web_id = Some("alice-browser".into());
-    app.store.update_engineer(&alice).await.expect("link");
+    app.link("alice", |e| e.web_id = Some("alice-browser".into()))
+        .await;
     let her = Person {
         channel: "web".into(),
         external_id: "alice-browser".into(),

@@ -616,7 +616,10 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     assert_eq!(answer["type"], 4, "{answer}");
     let said = answer["data"]["content"].as_str().unwrap_or_default();
     assert!(said.contains("no open tickets"), "{answer}");
-    assert_eq!(answer["data"]["allowed_mentions"]["parse"], serde_json::json!([]));
+    assert_eq!(
+        answer["data"]["allowed_mentions"]["parse"],
+        serde_json::json!([])
+    );
     anna.interactions.push(id);
     assert_eq!(app.count("discord_events").await, 1);
     // The same interaction again: deferred, and not handled twice.

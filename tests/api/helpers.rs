@@ -10,7 +10,7 @@ use baoxiu::clock::ManualClock;
 use baoxiu::config::{ApiToken, Config, TokenConfig, TokenRole};
 use baoxiu::desk::Desk;
 use baoxiu::desk::NewEngineer;
-use baoxiu::domain::routing::Tier;
+use baoxiu::domain::routing::{Engineer, Tier};
 use baoxiu::domain::ticket::Caller;
 use baoxiu::doors::discord::{Discord, DiscordConfig};
 use baoxiu::doors::telegram::{Telegram, TelegramConfig};
@@ -499,6 +499,19 @@ impl TestApp {
     /// An outbox dispatcher of this service's desk, delivering through `couriers`.
     pub fn dispatcher(&self, couriers: Vec<Arc<dyn Courier>>) -> Dispatcher {
         Dispatcher::new(self.desk.clone(), Arc::new(self.chat.clone()), couriers)
+    }
+
+    /// Links an engineer's chat identity directly in the database (what `/link CODE`
+    /// does, for tests about something else): `link` sets it on the engineer.
+    pub async fn link(&self, handle: &str, link: impl FnOnce(&mut Engineer)) {
+        let mut e = self
+            .desk
+            .engineer_by_handle(handle)
+            .await
+            .expect("load")
+            .expect("an engineer of the cast");
+        link(&mut e);
+        self.store.update_engineer(&e).await.expect("link");
     }
 
     /// The manual clock's current time.

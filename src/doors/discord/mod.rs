@@ -37,9 +37,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{Command, CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
 
 use crate::conversation::{Chat, Lanes};
-use crate::desk::StoreError;
 use crate::desk::ports::DiscordInbox;
-use crate::doors::lock;
+use crate::doors::{DoorError, lock};
 use crate::flow::FormField;
 use crate::outbox::{Courier, Pieces};
 use courier::{DiscordCourier, Windows};
@@ -47,26 +46,6 @@ use handling::Handler;
 
 /// The channel name of this door.
 pub const CHANNEL: &str = "discord";
-
-/// Why the Discord door could not start or do its work.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscordError {
-    /// A setting is missing or malformed (names the setting, or the environment variable
-    /// of a secret).
-    #[error("{key}: {reason}")]
-    Config {
-        /// The setting or variable.
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Discord (or the gateway) refused or failed.
-    #[error("discord: {0}")]
-    Api(String),
-}
 
 /// The running door: cheap to clone.
 #[derive(Clone)]
@@ -140,13 +119,13 @@ impl Discord {
     /// Registers the slash commands (a bulk overwrite: repeating it changes nothing), with
     /// English descriptions and Chinese ones for Discord's `zh-CN` locale, from
     /// `messages.toml`.
-    pub async fn register_commands(&self) -> Result<(), DiscordError> {
+    pub async fn register_commands(&self) -> Result<(), DoorError> {
         let chat = &self.inner.chat;
         let commands = render::slash_commands(&|key, lang| chat.text(key, lang));
         Command::set_global_commands(&self.inner.http, commands)
             .await
             .map(drop)
-            .map_err(|e| DiscordError::Api(e.to_string()))
+            .map_err(|e| DoorError::Api(e.to_string()))
     }
 
     /// Registers the commands, connects to the gateway and handles events until the task

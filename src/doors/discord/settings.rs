@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{DiscordError, signature};
+use super::signature;
+use crate::doors::DoorError;
 
 /// `[discord]` in the configuration file. The door is on when the variable `token_env`
 /// names holds a bot token.
@@ -46,8 +47,8 @@ impl DiscordSettings {
     pub fn door(
         &self,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<DiscordConfig>, DiscordError> {
-        let wrong = |key: &str, reason: String| DiscordError::Config {
+    ) -> Result<Option<DiscordConfig>, DoorError> {
+        let wrong = |key: &str, reason: String| DoorError::Config {
             key: key.to_owned(),
             reason,
         };

@@ -20,8 +20,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::render::Reply;
-use super::{Backoff, Inner, Telegram, TelegramError};
+use super::{Backoff, Inner, Telegram};
 use crate::desk::StoreError;
+use crate::doors::DoorError;
 use crate::doors::lock;
 
 /// Long-poll wait (teloxide adds it to its request timeout).
@@ -140,7 +141,7 @@ enum LaneEvent {
     Tried {
         lane: u64,
         row: Box<Stored>,
-        outcome: Result<bool, TelegramError>,
+        outcome: Result<bool, DoorError>,
     },
     /// A lane's wait before trying again is over.
     Again { lane: u64 },
@@ -342,11 +343,11 @@ impl Inner {
 
     /// Writes updates down in one transaction (repeats change nothing) and hands the new
     /// ones to the worker. Returns the highest id.
-    async fn receive(&self, updates: Vec<Update>) -> Result<i64, TelegramError> {
+    async fn receive(&self, updates: Vec<Update>) -> Result<i64, DoorError> {
         let rows = updates
             .iter()
             .map(|u| Ok((i64::from(u.id.0), serde_json::to_string(u)?)))
-            .collect::<Result<Vec<(i64, String)>, TelegramError>>()?;
+            .collect::<Result<Vec<(i64, String)>, DoorError>>()?;
         let now = self.inbox.now();
         let claim = self.worker_runs();
         let new = self.inbox.receive(&rows, now, claim).await?;
@@ -382,7 +383,7 @@ impl Inner {
 
     /// Handles (unless already handled) and sends the replies of one stored update;
     /// false if it must wait for a later try.
-    async fn process(&self, row: &mut Stored) -> Result<bool, TelegramError> {
+    async fn process(&self, row: &mut Stored) -> Result<bool, DoorError> {
         if row.replies.is_none() {
             let now = self.inbox.now();
             let attempt = match row.claimed {

@@ -42,35 +42,14 @@ use teloxide::Bot;
 use tokio::sync::mpsc;
 
 use crate::conversation::Chat;
-use crate::desk::StoreError;
 use crate::desk::ports::{PhotoQueue, TelegramInbox};
-use crate::doors::lock;
+use crate::doors::{DoorError, lock};
 use crate::outbox::{Courier, Pieces};
 use flood::Flood;
 use inbox::{Stored, Worker};
 
 /// The channel name of this door (in `Person`, `Address`, and the engineers table).
 pub const CHANNEL: &str = "telegram";
-
-/// Why the Telegram door could not start or do its work.
-#[derive(Debug, thiserror::Error)]
-pub enum TelegramError {
-    /// A setting is missing or malformed (names the setting, or the environment variable
-    /// of a secret).
-    #[error("{key}: {reason}")]
-    Config {
-        /// The setting or variable.
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Replies could not be written down as JSON.
-    #[error("replies could not be encoded: {0}")]
-    Encode(#[from] serde_json::Error),
-}
 
 /// The running door: cheap to clone.
 #[derive(Clone)]
@@ -112,7 +91,7 @@ impl Telegram {
         inbox: TelegramInbox,
         photos: PhotoQueue,
         config: TelegramConfig,
-    ) -> Result<Telegram, TelegramError> {
+    ) -> Result<Telegram, DoorError> {
         config.validate(&TelegramSettings::default())?;
         let mut bot = Bot::new(config.token.expose_secret());
         if let Some(url) = config.api_url {

@@ -10,7 +10,8 @@ use teloxide::requests::Requester;
 use teloxide::types::FileId;
 use teloxide::{ApiError, RequestError};
 
-use super::{CHANNEL, Telegram, TelegramError};
+use super::{CHANNEL, Telegram};
+use crate::doors::DoorError;
 
 /// The Bot API serves files up to 20 MB through getFile; larger ones are given up.
 const MAX_BYTES: u32 = 20 * 1024 * 1024;
@@ -25,7 +26,7 @@ impl Telegram {
     /// Fetches the photos that are due (new tickets' photos, and retries); how many were
     /// stored. A photo Telegram no longer has, or one too large, is given up; other
     /// failures are retried with a growing pause.
-    pub async fn fetch_photos(&self) -> Result<usize, TelegramError> {
+    pub async fn fetch_photos(&self) -> Result<usize, DoorError> {
         let queue = &self.inner.photos;
         let now = queue.now();
         let mut stored = 0;

@@ -9,8 +9,8 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::TelegramError;
 use super::flood::{FloodLimits, TELEGRAM_LIMITS};
+use crate::doors::DoorError;
 
 /// `[telegram]` in the configuration file. The door is on when the variable `token_env`
 /// names holds a bot token.
@@ -54,7 +54,7 @@ impl TelegramSettings {
     pub fn door(
         &self,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<TelegramConfig>, TelegramError> {
+    ) -> Result<Option<TelegramConfig>, DoorError> {
         let env = |var: &str| env(var).filter(|v| !v.trim().is_empty());
         let Some(token) = env(&self.token_env) else {
             return Ok(None);
@@ -63,7 +63,7 @@ impl TelegramSettings {
             value
                 .as_deref()
                 .map(|v| {
-                    Url::parse(v.trim()).map_err(|e| TelegramError::Config {
+                    Url::parse(v.trim()).map_err(|e| DoorError::Config {
                         key: key.into(),
                         reason: format!("`{v}` is not a URL ({e})"),
                     })
@@ -121,8 +121,8 @@ impl TelegramConfig {
 
     /// Checks the settings fit together and Telegram's rules; a mistake names the
     /// setting (or the variable of a secret) as `names` calls it.
-    pub fn validate(&self, names: &TelegramSettings) -> Result<(), TelegramError> {
-        let wrong = |key: &str, reason: String| TelegramError::Config {
+    pub fn validate(&self, names: &TelegramSettings) -> Result<(), DoorError> {
+        let wrong = |key: &str, reason: String| DoorError::Config {
             key: key.to_owned(),
             reason,
         };

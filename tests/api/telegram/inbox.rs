@@ -275,14 +275,8 @@ async fn forged_taps_change_nothing(backend: Backend) {
     );
 
     // Alice, linked, takes the job from the group card.
-    let mut alice = app
-        .desk
-        .engineer_by_handle("alice")
-        .await
-        .expect("load")
-        .expect("alice");
-    alice.telegram_id = Some("88".into());
-    app.store.update_engineer(&alice).await.expect("link");
+    app.link("alice", |e| e.telegram_id = Some("88".into()))
+        .await;
     let tap = sim
         .tap_label(88, group, shown.message_id, "Accept")
         .expect("tap");
@@ -294,7 +288,7 @@ async fn forged_taps_change_nothing(backend: Backend) {
         "the outcome shows on the tap: {toast}"
     );
     let t = ticket_json(&app, &number).await;
-    assert_eq!(t["ticket"]["assignee"], serde_json::json!(alice.id));
+    assert_eq!(t["ticket"]["assignee"], alice_id(&app).await);
     assert_eq!(t["ticket"]["status"], "accepted");
     let group_texts = texts(&sim, group);
     assert_eq!(
