@@ -17,7 +17,7 @@ use crate::desk::Desk;
 use crate::doors::DoorError;
 use crate::doors::discord::{Discord, DiscordConfig};
 use crate::doors::telegram::{Telegram, TelegramConfig};
-use crate::doors::web::WebHub;
+use crate::doors::web::Web;
 use crate::flow::{FlowProblem, Flows};
 use crate::http::{AppState, router};
 use crate::outbox::Courier;
@@ -111,8 +111,10 @@ impl Core {
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// The REST API's own listener, when `[server] admin_listen` is set.
+    admin: Option<TcpListener>,
     core: Core,
-    hub: WebHub,
+    web: Web,
     state: AppState,
     dispatcher: Dispatcher,
     background: bool,
@@ -131,12 +133,18 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartError> {
         let core = Core::assemble(config, source, clock).await?;
-        let addr = config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })?;
-        let hub = WebHub::default();
-        let couriers: Vec<Arc<dyn Courier>> = vec![Arc::new(hub.clone())];
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })
+        };
+        let listener = bind(config.server.listen).await?;
+        let admin = match config.server.admin_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let web = Web::new(core.chat.clone(), core.desk.ports().web, config.web.clone());
+        let couriers: Vec<Arc<dyn Courier>> = vec![web.courier()];
         let dispatcher = Dispatcher::new(core.desk.clone(), Arc::new(core.chat.clone()), couriers);
         let state = AppState {
             desk: core.desk.clone(),
@@ -145,8 +153,9 @@ impl Application {
         };
         Ok(Application {
             listener,
+            admin,
             core,
-            hub,
+            web,
             state,
             dispatcher,
             background: true,
@@ -155,9 +164,16 @@ impl Application {
         })
     }
 
-    /// The bound address.
+    /// The bound address (the web chat's; and the REST API's unless it has its own).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The REST API's address: its own listener's, or the one address.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin
+            .as_ref()
+            .map_or_else(|| self.local_addr(), TcpListener::local_addr)
     }
 
     /// The desk behind the service (tests seed data through it).
@@ -175,9 +191,9 @@ impl Application {
         self.core.store()
     }
 
-    /// Live delivery to open web chat tabs.
-    pub fn web_hub(&self) -> &WebHub {
-        &self.hub
+    /// The web chat door.
+    pub fn web(&self) -> &Web {
+        &self.web
     }
 
     /// The outbox dispatcher.
@@ -214,8 +230,8 @@ impl Application {
     }
 
     /// Serves until the future `shutdown` completes, then finishes in-flight requests.
-    /// Alongside: the SLA scheduler, the outbox dispatcher, and a sweep of idle
-    /// conversations once a minute.
+    /// Alongside: the SLA scheduler, the outbox dispatcher, and the web chat's sweep of
+    /// idle conversations.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -225,15 +241,14 @@ impl Application {
             let stop = stop.clone();
             async move { stop.notified().await }
         };
-        let chat = self.core.chat.clone();
-        let mut workers = vec![tokio::spawn(sweep_idle(chat.clone(), self.hub.clone()))];
+        let mut workers = vec![tokio::spawn(self.web.clone().sweep_forever())];
         if self.background {
             workers.push(tokio::spawn(
                 Scheduler::new(self.core.desk.clone()).run(stopped()),
             ));
             workers.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
         }
-        let mut app = router(self.state).merge(crate::doors::web::router(chat, self.hub));
+        let mut app = self.web.router();
         if let Some(telegram) = self.telegram {
             app = app.merge(telegram.webhook_router());
             workers.push(tokio::spawn(telegram.run()));
@@ -243,9 +258,34 @@ impl Application {
             app = app.merge(discord.interactions_router());
             workers.push(tokio::spawn(discord.run()));
         }
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // The REST API on its own listener when there is one, else beside the web chat.
+        let shutdown = shared_signal(shutdown);
+        let admin = match self.admin {
+            Some(listener) => {
+                app = app.merge(crate::http::health_router(self.state.clone()));
+                let api = router(self.state);
+                let stop = shutdown.clone();
+                Some(tokio::spawn(async move {
+                    axum::serve(listener, api)
+                        .with_graceful_shutdown(stop)
+                        .await
+                }))
+            }
+            None => {
+                app = app.merge(router(self.state));
+                None
+            }
+        };
+        // The web chat's limits count per client address.
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         stop.notify_waiters();
         for w in workers {
             w.abort();
@@ -254,20 +294,11 @@ impl Application {
     }
 }
 
-/// Discards idle conversations and tells the people still looking (open web tabs).
-async fn sweep_idle(chat: Chat, hub: WebHub) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        match chat.expire_idle().await {
-            Ok(expired) => {
-                for (person, text) in expired {
-                    if person.channel == "web" {
-                        hub.push(&person.external_id, &[crate::flow::Outgoing::Text(text)]);
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not sweep idle conversations"),
-        }
-    }
+/// A shutdown signal several servers can wait on.
+fn shared_signal(
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> futures_util::future::Shared<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+    use futures_util::FutureExt;
+    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(shutdown);
+    boxed.shared()
 }

@@ -56,6 +56,8 @@ pub struct Config {
     pub telegram: crate::doors::telegram::TelegramSettings,
     /// The Discord door (on when its token variable is set).
     pub discord: crate::doors::discord::DiscordSettings,
+    /// The web chat.
+    pub web: crate::doors::web::WebSettings,
 }
 
 /// Satisfaction surveys (`[survey]`).
@@ -116,8 +118,12 @@ impl ChatConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Address to listen on.
+    /// Address to listen on: the web chat and the chat doors' webhooks, and (unless
+    /// `admin_listen` is set) the REST API and metrics.
     pub listen: SocketAddr,
+    /// A second address for the REST API and `/metrics` only, so the public listener
+    /// (put on a network for the web chat) carries nothing for the desk.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// Database settings.
@@ -169,6 +175,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
         }
     }
 }
@@ -216,6 +223,7 @@ impl Default for Config {
             survey: SurveyConfig::default(),
             telegram: Default::default(),
             discord: Default::default(),
+            web: Default::default(),
         }
     }
 }
@@ -356,6 +364,9 @@ impl Config {
                 ));
             }
         }
+        self.web
+            .check()
+            .map_err(|(key, reason)| invalid(key, reason))?;
         Ok(Policy {
             ticket_prefix: prefix.clone(),
             wall: Calendar::always(calendar.time_zone()),
@@ -371,6 +382,10 @@ impl Config {
                 valid_for: self.survey.valid_for.0,
             },
             retry: self.outbox.clone(),
+            web: crate::desk::WebPolicy {
+                public_url: self.web.base_url(self.server.listen),
+                invite_valid_for: self.web.invite_valid_for.0,
+            },
         })
     }
 

@@ -427,6 +427,16 @@ impl Chat {
         }
     }
 
+    /// Opens a web chat invitation for a new web identity: true if the code was good (the
+    /// identity is now the invited reporter's, who then hears in their own language).
+    pub async fn join_by_invite(&self, code: &str, external_id: &str) -> Result<bool, ChatError> {
+        Ok(self
+            .desk
+            .redeem_web_invite(code, external_id)
+            .await?
+            .is_some())
+    }
+
     /// The engineer a person's chat identity is linked to, if any.
     pub async fn linked_engineer(&self, person: &Person) -> Result<Option<Engineer>, ChatError> {
         // The terminal is trusted: `baoxiu chat --engineer HANDLE` names the engineer.

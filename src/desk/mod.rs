@@ -9,17 +9,19 @@ pub mod ports;
 mod reports;
 mod sla;
 mod survey;
+mod web;
 
 /// The records the desk reads and writes, as its callers see them.
 pub use crate::store::{
     AuditEvent, Card, CardClaim, CardEnd, FilingRecord, NewEngineer, OutboxMessage, OutboxStats,
     Page, PendingPhoto, PendingUpdate, Recipient, Reporter, StatusCount, StepRecord, StoreError,
-    TicketFilter,
+    TicketFilter, WebEntry,
 };
 pub use deliveries::{Failed, RetryPolicy};
 pub use ports::Ports;
 pub use sla::ClockRound;
 pub use survey::{SurveyRefusal, SurveyReply};
+pub use web::{WebInvite, WebPolicy};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -28,6 +28,8 @@ pub struct Policy {
     pub survey: SurveyPolicy,
     /// Outbox delivery retries.
     pub retry: super::RetryPolicy,
+    /// The web chat's invitations.
+    pub web: super::WebPolicy,
 }
 
 /// Survey rules, checked.

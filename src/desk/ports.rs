@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::store::{
     Card, CardClaim, CardEnd, PendingPhoto, PendingUpdate, Reporter, StepRecord, Store, StoreError,
+    WebEntry,
 };
 
 /// A port: a struct over the store and the desk's clock whose methods each call one store
@@ -135,6 +136,25 @@ port! {
     }
 }
 
+port! {
+    /// The web chat's sessions and each web identity's messages (its history, and the
+    /// mailbox notices are delivered to).
+    WebChat {
+        /// Records a session: the hash of its token, and the web identity behind it.
+        fn create_session = web_session_create(token_hash: &str, external_id: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> ();
+        /// The web identity of an unexpired session.
+        fn session = web_session(token_hash: &str, now: DateTime<Utc>) -> Option<String>;
+        /// Ends a session.
+        fn end_session = web_session_end(token_hash: &str) -> ();
+        /// Adds messages `(from_bot, body)` to a web identity's history; their ids.
+        fn append = web_append(external_id: &str, entries: &[(bool, String)], now: DateTime<Utc>) -> Vec<i64>;
+        /// The newest `limit` messages after id `after`, oldest first.
+        fn since = web_since(external_id: &str, after: i64, limit: i64) -> Vec<WebEntry>;
+        /// Forgets messages from before `before`, and sessions and invitations expired by then.
+        fn prune = web_prune(before: DateTime<Utc>) -> u64;
+    }
+}
+
 /// Every port, as the desk hands them out.
 #[derive(Clone)]
 pub struct Ports {
@@ -148,6 +168,8 @@ pub struct Ports {
     pub telegram: TelegramInbox,
     /// For the Discord door.
     pub discord: DiscordInbox,
+    /// For the web chat.
+    pub web: WebChat,
 }
 
 impl Ports {
@@ -170,7 +192,11 @@ impl Ports {
                 store: store.clone(),
                 clock: clock.clone(),
             },
-            discord: DiscordInbox { store, clock },
+            discord: DiscordInbox {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            web: WebChat { store, clock },
         }
     }
 }

@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 33] = [
+pub const EVENTS: [&str; 34] = [
     "ticket_received",
     "job_offered",
     "no_engineer_on_duty",
@@ -71,10 +71,11 @@ pub const EVENTS: [&str; 33] = [
     "delivery_failed",
     "survey_request",
     "complaint_filed",
+    "web_invite",
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 16] = [
+pub const PAYLOAD: [&str; 17] = [
     "ticket",
     "priority",
     "status",
@@ -91,6 +92,7 @@ pub const PAYLOAD: [&str; 16] = [
     "failed_event",
     "error",
     "rating",
+    "link",
 ];
 
 /// Commands the conversation service answers (the engine answers `cancel`, `back`,

@@ -63,6 +63,13 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> 
     }
 }
 
+/// Liveness alone, for a listener that carries no API.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .with_state(state)
+}
+
 /// The whole router.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -82,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/engineers/{id}/link-code", post(link::issue))
         .route("/api/reporters", post(tickets::add_reporter))
         .route("/api/reporters/{id}", patch(tickets::update_reporter))
+        .route("/api/reporters/{id}/web-invite", post(link::web_invite))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -19,6 +19,7 @@ mod sql;
 mod sqlite;
 mod survey;
 mod telegram;
+mod web;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -28,6 +29,7 @@ pub use cards::{Card, CardClaim, CardEnd};
 pub use delivery::{OutboxStats, StatusCount};
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 pub use telegram::PendingUpdate;
+pub use web::WebEntry;
 
 use std::collections::HashMap;
 
@@ -471,6 +473,25 @@ macro_rules! delegate {
 }
 
 delegate! {
+    /// Records a web session: the hash of its token, and the web identity behind it.
+    pub async fn web_session_create(&self, token_hash: &str, external_id: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The web identity of an unexpired session.
+    pub async fn web_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// Ends a web session.
+    pub async fn web_session_end(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Adds messages `(from_bot, body)` to a web identity's history, in one transaction;
+    /// their ids.
+    pub async fn web_append(&self, external_id: &str, entries: &[(bool, String)], now: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
+    /// The newest `limit` messages of a web identity after id `after`, oldest first.
+    pub async fn web_since(&self, external_id: &str, after: i64, limit: i64) -> Result<Vec<WebEntry>, StoreError>;
+    /// Forgets web messages from before `before`, and sessions and invitations expired by then.
+    pub async fn web_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records a one-time invitation (the hash of its code) for a reporter, with the
+    /// message that sends it to them, in one transaction.
+    pub async fn web_invite_create(&self, code_hash: &str, reporter: ReporterId, now: DateTime<Utc>, expires_at: DateTime<Utc>, message: &NewOutboxMessage) -> Result<(), StoreError>;
+    /// Uses an invitation: if it is unused and unexpired, binds the web identity to its
+    /// reporter in the same transaction; `None` (nothing changes) otherwise.
+    pub async fn web_invite_redeem(&self, code_hash: &str, external_id: &str, now: DateTime<Utc>) -> Result<Option<ReporterId>, StoreError>;
     /// Applies pending migrations for this backend.
     pub async fn migrate(&self) -> Result<(), StoreError>;
     /// Closes the pools (waits for connections to be returned).

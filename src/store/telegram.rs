@@ -157,6 +157,10 @@ macro_rules! telegram_sql {
                         "UPDATE engineers SET discord_id = NULL WHERE discord_id = $1",
                         "UPDATE engineers SET discord_id = $2 WHERE id = $1",
                     ),
+                    "web" => (
+                        "UPDATE engineers SET web_id = NULL WHERE web_id = $1",
+                        "UPDATE engineers SET web_id = $2 WHERE id = $1",
+                    ),
                     _ => return Ok(None),
                 };
                 let mut tx = self.begin().await?;

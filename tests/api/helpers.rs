@@ -89,11 +89,14 @@ pub const ENGINEERS: [(&str, &str, Tier); 5] = [
 pub const REPORTERS: [&str; 2] = ["li.na", "wang.fang"];
 
 pub struct TestApp {
+    /// The REST API's base URL (its own listener's, when `admin_listen` is set).
     pub base: String,
+    /// The web chat's base URL.
+    pub public: String,
     pub client: reqwest::Client,
     pub desk: Desk,
     pub chat: baoxiu::conversation::Chat,
-    pub hub: baoxiu::doors::web::WebHub,
+    pub web: baoxiu::doors::web::Web,
     /// The database, for inspecting what the service wrote.
     pub store: baoxiu::store::Store,
     pub clock: ManualClock,
@@ -256,10 +259,11 @@ async fn start(
         .await
         .expect("application builds")
         .without_background_work();
-    let addr = app.local_addr().expect("bound");
+    let addr = app.admin_addr().expect("bound");
+    let public = app.local_addr().expect("bound");
     let desk = app.desk().clone();
     let chat = app.chat().clone();
-    let hub = app.web_hub().clone();
+    let web = app.web().clone();
     let store = app.store().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let manager = Caller::Desk {
@@ -289,10 +293,11 @@ async fn start(
     }
     TestApp {
         base: format!("http://{addr}"),
+        public: format!("http://{public}"),
         client: reqwest::Client::new(),
         desk,
         chat,
-        hub,
+        web,
         store,
         clock,
         database_url,

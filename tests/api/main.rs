@@ -20,3 +20,4 @@ mod reports;
 mod sla;
 mod telegram;
 mod telegram_loop;
+mod web;

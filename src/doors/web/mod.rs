@@ -1,88 +1,357 @@
 //! The browser door: a chat page at `/`, its JSON endpoints, and a server-sent-events
-//! stream for messages that arrive later (idle notices, and notifications as the outbox
-//! delivers them). A cookie keeps the person's identity; nothing a user typed is ever
-//! inserted as HTML (the page only uses `textContent`).
+//! stream for what arrives later (notices, idle warnings).
+//!
+//! - **Sessions are the server's.** The cookie holds a random token the server issued
+//!   (only its hash is stored); the web identity behind it is the server's own and never
+//!   leaves it. A cookie the server did not issue is no one: planting one reads nothing.
+//! - **Who may start** is `[web] reporters`: `open` (anyone gives a name; the localhost
+//!   default) or `invite` (only through a one-time link the desk sends: `/chat/invite/…`).
+//! - **A mailbox, not a pipe.** Everything said both ways is kept per person (for
+//!   `[web] keep_history`): the outbox delivers a notice by storing it there, open tabs get
+//!   it at once, and a reporter who comes back sees what was said while away and the
+//!   conversation's recent history. A reload shows the history; nothing is sent again.
+//! - **Limits:** requests a minute per address and per person (`[web] per_*_per_minute`),
+//!   answered 429 with `Retry-After` beyond them.
+//!
+//! Nothing a user typed is ever inserted as HTML (the page only uses `textContent`).
+
+mod limits;
+mod settings;
+
+pub use settings::{WebReporters, WebSettings};
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use futures_util::Stream;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
 use crate::conversation::{Chat, ChatError, Person};
+use crate::desk::WebEntry;
+use crate::desk::ports::WebChat;
+use crate::doors::lock;
 use crate::flow::{Incoming, Outgoing};
+use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
+use limits::{Knock, Limits};
 
+/// The channel name of this door.
+pub const CHANNEL: &str = "web";
 const COOKIE: &str = "baoxiu_web";
+const LANG_COOKIE: &str = "baoxiu_lang";
 const PAGE: &str = include_str!("page.html");
+/// Entries of a person's history shown when they open the page.
+const HISTORY_SHOWN: i64 = 50;
+/// How often idle conversations are swept and old history pruned.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Live delivery to open browser tabs, keyed by web identity.
-#[derive(Clone, Default)]
-pub struct WebHub {
-    tabs: Arc<Mutex<HashMap<String, broadcast::Sender<serde_json::Value>>>>,
+/// Why a request was refused, as the page hears it.
+enum Refusal {
+    /// No session: say hello (open) or use your invitation (invite).
+    NoSession,
+    /// Too many requests; try again after this many seconds.
+    TooMany(u64),
 }
 
-impl WebHub {
-    /// Sends replies to every open tab of a web identity; false if none is open.
-    pub fn push(&self, external_id: &str, replies: &[Outgoing]) -> bool {
-        let tabs = self.tabs.lock().unwrap_or_else(|e| e.into_inner());
-        tabs.get(external_id)
-            .is_some_and(|tx| tx.send(json!({ "replies": replies })).is_ok())
+/// The running door: cheap to clone.
+#[derive(Clone)]
+pub struct Web {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    chat: Chat,
+    /// Sessions and each person's messages.
+    port: WebChat,
+    /// Open tabs, by web identity.
+    tabs: Mutex<HashMap<String, broadcast::Sender<Value>>>,
+    settings: WebSettings,
+    limits: Limits,
+}
+
+/// A person the request comes from, by their session.
+struct Visitor {
+    person: Person,
+}
+
+impl Web {
+    /// The door over the conversation service, keeping sessions and messages through
+    /// `port`.
+    pub fn new(chat: Chat, port: WebChat, settings: WebSettings) -> Web {
+        let limits = Limits::new(
+            settings.per_address_per_minute,
+            settings.new_people_per_address_per_hour,
+            settings.per_person_per_minute,
+        );
+        Web {
+            inner: Arc::new(Inner {
+                chat,
+                port,
+                tabs: Mutex::default(),
+                settings,
+                limits,
+            }),
+        }
     }
 
-    fn subscribe(&self, external_id: &str) -> broadcast::Receiver<serde_json::Value> {
-        let mut tabs = self.tabs.lock().unwrap_or_else(|e| e.into_inner());
+    /// The courier the outbox dispatcher delivers `web` messages with: into the person's
+    /// history (durable), and to their open tabs.
+    pub fn courier(&self) -> Arc<dyn Courier> {
+        Arc::new(self.clone())
+    }
+
+    /// The web chat's routes (serve them with the client's address: see
+    /// `into_make_service_with_connect_info`).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(page))
+            .route("/chat/hello", post(hello))
+            .route("/chat/invite/{code}", get(invite))
+            .route("/chat/send", post(send))
+            .route("/chat/history", get(history))
+            .route("/chat/events", get(events))
+            .route("/chat/bye", post(bye))
+            .with_state(self.clone())
+    }
+
+    /// Says `replies` to a web identity: kept in their history, shown on their open tabs.
+    pub async fn tell(&self, external_id: &str, replies: &[Outgoing]) -> Result<(), ChatError> {
+        self.inner
+            .record(external_id, vec![(true, replies_json(replies))])
+            .await
+            .map(drop)
+    }
+
+    /// Until the task is dropped: discards idle conversations once a minute, telling the
+    /// web chat's people, and forgets history older than `[web] keep_history`.
+    pub async fn sweep_forever(self) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            match self.inner.chat.expire_idle().await {
+                Ok(expired) => {
+                    for (person, text) in expired.into_iter().filter(|(p, _)| p.channel == CHANNEL)
+                    {
+                        if let Err(e) = self
+                            .tell(&person.external_id, &[Outgoing::Text(text)])
+                            .await
+                        {
+                            tracing::warn!(error = %e, "web: idle notice not kept");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not sweep idle conversations"),
+            }
+            let before = self.inner.port.now() - self.inner.settings.keep_history.0;
+            if let Err(e) = self.inner.port.prune(before).await {
+                tracing::warn!(error = %e, "web: old history not pruned");
+            }
+            self.inner.limits.forget_idle();
+        }
+    }
+}
+
+impl Courier for Web {
+    fn channel(&self) -> &'static str {
+        CHANNEL
+    }
+
+    fn deliver<'a>(&'a self, parcel: &'a Parcel) -> Delivery<'a> {
+        Box::pin(async move {
+            self.tell(&parcel.to.external_id, &parcel.replies)
+                .await
+                .map_err(|e| DeliveryError::Temporary(e.to_string()))
+        })
+    }
+}
+
+impl Inner {
+    /// Keeps entries `(from_bot, body)` in a person's history and shows them on their open
+    /// tabs; the entries as the page reads them.
+    async fn record(
+        &self,
+        external_id: &str,
+        entries: Vec<(bool, String)>,
+    ) -> Result<Vec<Value>, ChatError> {
+        let now = self.port.now();
+        let ids = self.port.append(external_id, &entries, now).await?;
+        let shown: Vec<Value> = ids
+            .into_iter()
+            .zip(entries)
+            .map(|(id, (from_bot, body))| {
+                entry(&WebEntry {
+                    id,
+                    at: now,
+                    from_bot,
+                    body,
+                })
+            })
+            .collect();
+        let tabs = lock(&self.tabs);
+        if let Some(tx) = tabs.get(external_id) {
+            for e in &shown {
+                // No tab listening is fine: the history has it.
+                let _ = tx.send(e.clone());
+            }
+        }
+        Ok(shown)
+    }
+
+    fn subscribe(&self, external_id: &str) -> broadcast::Receiver<Value> {
+        let mut tabs = lock(&self.tabs);
+        // Forget the channels of tabs that closed.
         tabs.retain(|_, tx| tx.receiver_count() > 0);
         tabs.entry(external_id.to_owned())
             .or_insert_with(|| broadcast::channel(64).0)
             .subscribe()
     }
-}
 
-/// Notifications to open tabs. A person with no tab open is a temporary failure: the
-/// dispatcher retries with backoff, so they see it when they come back (within the
-/// retry window), and the desk hears of it if they never do.
-impl crate::outbox::Courier for WebHub {
-    fn channel(&self) -> &'static str {
-        "web"
+    /// The person behind the request's session cookie, if the server issued it and it is
+    /// still valid.
+    async fn visitor(&self, headers: &HeaderMap) -> Result<Option<Visitor>, ChatError> {
+        let Some(token) = cookie(headers, COOKIE).filter(|t| is_token(t)) else {
+            return Ok(None);
+        };
+        let now = self.port.now();
+        let Some(external_id) = self.port.session(&token_hash(&token), now).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Visitor {
+            person: Person {
+                channel: CHANNEL.into(),
+                external_id,
+                name: String::new(),
+                language: cookie(headers, LANG_COOKIE)
+                    .filter(|l| matches!(l.as_str(), "en" | "zh-CN")),
+            },
+        }))
     }
 
-    fn deliver<'a>(&'a self, parcel: &'a crate::outbox::Parcel) -> crate::outbox::Delivery<'a> {
-        Box::pin(async move {
-            if self.push(&parcel.to.external_id, &parcel.replies) {
-                Ok(())
-            } else {
-                Err(crate::outbox::DeliveryError::Temporary(
-                    "no web chat tab is open".into(),
-                ))
+    /// A new session for a web identity: the cookie to set.
+    async fn open_session(&self, external_id: &str) -> Result<HeaderValue, ChatError> {
+        let token = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
+        let now = self.port.now();
+        let valid = self.settings.session_valid_for.0;
+        self.port
+            .create_session(&token_hash(&token), external_id, now, now + valid)
+            .await?;
+        let secure = if self.settings.secure() {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!(
+            "{COOKIE}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+            valid.num_seconds()
+        );
+        HeaderValue::from_str(&cookie).map_err(|e| ChatError::State(e.to_string()))
+    }
+
+    /// The client's address (from `X-Forwarded-For` only when the proxy is trusted).
+    fn address(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        if self.settings.trust_forwarded_for
+            && let Some(ip) = headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+        peer.ip()
+    }
+
+    /// Counts a request against the address's limit and the knock's own.
+    fn admit(&self, address: IpAddr, knock: Knock<'_>) -> Result<(), Refusal> {
+        self.limits.admit(address, knock).map_err(Refusal::TooMany)
+    }
+}
+
+/// A page entry: `{id, from_bot, replies}` from the desk, `{id, from_bot, said}` from the
+/// person.
+fn entry(e: &WebEntry) -> Value {
+    let body: Value = serde_json::from_str(&e.body).unwrap_or(Value::Null);
+    if e.from_bot {
+        json!({ "id": e.id, "from_bot": true, "replies": body })
+    } else {
+        json!({ "id": e.id, "from_bot": false, "said": body })
+    }
+}
+
+fn replies_json(replies: &[Outgoing]) -> String {
+    serde_json::to_string(replies).unwrap_or_else(|_| "[]".into())
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    cookies.split(';').find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// A session token as the server issues them: 64 hexadecimal digits.
+fn is_token(t: &str) -> bool {
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn token_hash(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
+    (
+        status,
+        Json(json!({ "status": status.as_u16(), "code": code, "detail": detail })),
+    )
+        .into_response()
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NoSession => problem(
+                StatusCode::UNAUTHORIZED,
+                "no_session",
+                "say hello first (POST /chat/hello), or open your invitation link",
+            ),
+            Refusal::TooMany(secs) => {
+                let mut r = problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "too many requests; please wait a moment",
+                );
+                if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
             }
-        })
+        }
     }
 }
 
-#[derive(Clone)]
-struct WebState {
-    chat: Chat,
-    hub: WebHub,
-}
-
-/// The web chat's routes.
-pub fn router(chat: Chat, hub: WebHub) -> Router {
-    Router::new()
-        .route("/", get(page))
-        .route("/chat/hello", post(hello))
-        .route("/chat/send", post(send))
-        .route("/chat/events", get(events))
-        .with_state(WebState { chat, hub })
+fn chat_failed(e: ChatError) -> Response {
+    tracing::error!(error = %e, "web chat failed");
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "try_again",
+        "something went wrong on our side; please send that again",
+    )
 }
 
 async fn page() -> impl IntoResponse {
@@ -93,43 +362,15 @@ async fn page() -> impl IntoResponse {
                 "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
         ],
         Html(PAGE),
     )
 }
 
-/// The identity in the cookie, with the name the person gave (kept in a second cookie
-/// so a returning visitor is not asked again).
-fn person(headers: &HeaderMap) -> Option<Person> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let mut id = None;
-    let mut lang = None;
-    for c in cookies.split(';') {
-        match c.trim().split_once('=') {
-            Some((COOKIE, v)) if v.len() == 32 && v.chars().all(|c| c.is_ascii_hexdigit()) => {
-                id = Some(v.to_owned())
-            }
-            Some(("baoxiu_lang", v)) if matches!(v, "en" | "zh-CN") => lang = Some(v.to_owned()),
-            _ => {}
-        }
-    }
-    Some(Person {
-        channel: "web".into(),
-        external_id: id?,
-        name: String::new(),
-        language: lang,
-    })
-}
-
-fn problem(status: StatusCode, detail: &str) -> Response {
-    (
-        status,
-        Json(json!({ "status": status.as_u16(), "detail": detail })),
-    )
-        .into_response()
-}
-
-/// `POST /chat/hello {name, lang}`: first visit — creates the reporter and sets the cookie.
+/// `POST /chat/hello {name, lang}`: a first visit where anyone may start (`open`): a new
+/// person, their session and the conversation's first question. A visitor who already has
+/// a session keeps it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Hello {
@@ -138,51 +379,114 @@ struct Hello {
     lang: Option<String>,
 }
 
-async fn hello(State(s): State<WebState>, headers: HeaderMap, Json(h): Json<Hello>) -> Response {
+async fn hello(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<Hello>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let w = &web.inner;
+    let address = w.address(peer, &headers);
+    if let Err(r) = w.admit(address, Knock::Anyone) {
+        return r.into_response();
+    }
+    if w.settings.reporters == WebReporters::Invite {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "invite_only",
+            "this web chat is by invitation: open the link your service desk sent you",
+        );
+    }
+    let Ok(Json(h)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send JSON: {\"name\": …, \"lang\": …}",
+        );
+    };
     let lang = match h.lang.as_deref() {
         Some("en") => "en",
         _ => "zh-CN",
     };
-    let mut person = person(&headers).unwrap_or_else(|| Person {
-        channel: "web".into(),
-        external_id: format!("{:032x}", rand::random::<u128>()),
-        name: String::new(),
-        language: None,
-    });
-    person.name = h.name;
-    person.language = Some(lang.into());
-    match s.chat.reporter(&person).await {
-        Ok(_) => {}
-        Err(ChatError::Desk(e)) => {
-            return problem(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
+    let (person, cookie) = match w.visitor(&headers).await {
+        Ok(Some(v)) => (v.person, None),
+        Ok(None) => {
+            if let Err(r) = w.admit(address, Knock::Newcomer) {
+                return r.into_response();
+            }
+            let external_id = format!("{:032x}", rand::random::<u128>());
+            let person = Person {
+                channel: CHANNEL.into(),
+                external_id,
+                name: h.name,
+                language: Some(lang.into()),
+            };
+            match w.chat.reporter(&person).await {
+                Ok(_) => {}
+                Err(ChatError::Desk(e)) => {
+                    return problem(StatusCode::UNPROCESSABLE_ENTITY, "bad_name", &e.to_string());
+                }
+                Err(e) => return chat_failed(e),
+            }
+            match w.open_session(&person.external_id).await {
+                Ok(c) => (person, Some(c)),
+                Err(e) => return chat_failed(e),
+            }
         }
-        Err(e) => return chat_failed(e),
-    }
-    let replies = match s
-        .chat
-        .handle(&person, Incoming::Command("start".into(), String::new()))
-        .await
-    {
-        Ok(r) => r,
         Err(e) => return chat_failed(e),
     };
-    let mut response = Json(json!({ "replies": replies })).into_response();
-    let year = 60 * 60 * 24 * 365;
-    for cookie in [
-        format!(
-            "{COOKIE}={}; Path=/; Max-Age={year}; HttpOnly; SameSite=Strict",
-            person.external_id
-        ),
-        format!("baoxiu_lang={lang}; Path=/; Max-Age={year}; SameSite=Strict"),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, v);
+    let start = Incoming::Command("start".into(), String::new());
+    let entries = match w.chat.handle(&person, start).await {
+        Ok(replies) => {
+            w.record(&person.external_id, vec![(true, replies_json(&replies))])
+                .await
         }
+        Err(e) => Err(e),
+    };
+    let mut response = match entries {
+        Ok(entries) => Json(json!({ "entries": entries })).into_response(),
+        Err(e) => return chat_failed(e),
+    };
+    let year = 60 * 60 * 24 * 365;
+    let lang_cookie = format!("{LANG_COOKIE}={lang}; Path=/; Max-Age={year}; SameSite=Strict");
+    for c in cookie
+        .into_iter()
+        .chain(HeaderValue::from_str(&lang_cookie).ok())
+    {
+        response.headers_mut().append(header::SET_COOKIE, c);
     }
     response
 }
 
-/// `POST /chat/send` body: one of `{text}`, `{choice}`, `{form: {field: value}}`, `{command}`.
+/// `GET /chat/invite/{code}`: opens a one-time invitation: this browser becomes the
+/// invited reporter, and goes to the chat page.
+async fn invite(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let w = &web.inner;
+    if let Err(r) = w.admit(w.address(peer, &headers), Knock::Anyone) {
+        return r.into_response();
+    }
+    let external_id = format!("{:032x}", rand::random::<u128>());
+    match w.chat.join_by_invite(&code, &external_id).await {
+        Ok(true) => match w.open_session(&external_id).await {
+            Ok(cookie) => {
+                let mut r = Redirect::to("/").into_response();
+                r.headers_mut().append(header::SET_COOKIE, cookie);
+                r
+            }
+            Err(e) => chat_failed(e),
+        },
+        Ok(false) => Redirect::to("/?invite=invalid").into_response(),
+        Err(e) => chat_failed(e),
+    }
+}
+
+/// `POST /chat/send` body: one of `{text}`, `{choice}`, `{form: {field: value}}`,
+/// `{command}`, and what the page showed for it (`shown`, kept in the history).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SendBody {
@@ -194,25 +498,40 @@ struct SendBody {
     form: Option<BTreeMap<String, String>>,
     #[serde(default)]
     command: Option<String>,
+    #[serde(default)]
+    shown: Option<String>,
 }
 
 async fn send(
-    State(s): State<WebState>,
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<SendBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let Some(person) = person(&headers) else {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "say hello first: POST /chat/hello with your name",
-        );
+    let w = &web.inner;
+    let visitor = match w.visitor(&headers).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Refusal::NoSession.into_response(),
+        Err(e) => return chat_failed(e),
     };
+    if let Err(r) = w.admit(
+        w.address(peer, &headers),
+        Knock::Person(&visitor.person.external_id),
+    ) {
+        return r.into_response();
+    }
     let Ok(Json(m)) = body else {
         return problem(
             StatusCode::BAD_REQUEST,
+            "bad_request",
             "send JSON: {\"text\": …}, {\"choice\": …}, {\"form\": …} or {\"command\": …}",
         );
     };
+    let shown = m
+        .shown
+        .clone()
+        .or_else(|| m.text.clone())
+        .unwrap_or_default();
     let input = match (m.text, m.choice, m.form, m.command) {
         (Some(t), None, None, None) => Incoming::Text(t),
         (None, Some(c), None, None) => Incoming::Choice(c),
@@ -220,65 +539,161 @@ async fn send(
         (None, None, None, Some(c)) => {
             match crate::flow::parse_command(&format!("/{}", c.trim().trim_start_matches('/'))) {
                 Some((name, args)) => Incoming::Command(name, args),
-                None => return problem(StatusCode::BAD_REQUEST, "that is not a command"),
+                None => {
+                    return problem(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        "that is not a command",
+                    );
+                }
             }
         }
         _ => {
             return problem(
                 StatusCode::BAD_REQUEST,
+                "bad_request",
                 "send exactly one of text, choice, form or command",
             );
         }
     };
-    match s.chat.handle(&person, input).await {
-        Ok(replies) => Json(json!({ "replies": replies })).into_response(),
+    let person = &visitor.person;
+    let replies = match w.chat.handle(person, input).await {
+        Ok(r) => r,
+        Err(e) => return chat_failed(e),
+    };
+    let said: String = shown.chars().take(500).collect();
+    let mut entries = Vec::new();
+    if !said.trim().is_empty() {
+        entries.push((false, Value::String(said).to_string()));
+    }
+    entries.push((true, replies_json(&replies)));
+    match w.record(&person.external_id, entries).await {
+        Ok(entries) => Json(json!({ "entries": entries })).into_response(),
         Err(e) => chat_failed(e),
     }
 }
 
-fn chat_failed(e: ChatError) -> Response {
-    tracing::error!(error = %e, "web chat failed");
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "something went wrong on our side; please send that again",
-    )
+/// `GET /chat/history?after=ID`: the person's messages after `after` (the newest 50;
+/// from the start with no `after`). Someone with no history yet is greeted (their current
+/// question, or a new report's first), so a reload or a first visit by invitation shows
+/// where they are, and nothing is ever said twice.
+#[derive(Deserialize)]
+struct After {
+    #[serde(default)]
+    after: i64,
 }
 
-/// `GET /chat/events`: server-sent events with messages that arrive later.
-async fn events(
-    State(s): State<WebState>,
+async fn history(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Query(q): Query<After>,
+) -> Response {
+    let w = &web.inner;
+    let visitor = match w.visitor(&headers).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Refusal::NoSession.into_response(),
+        Err(e) => return chat_failed(e),
+    };
+    if let Err(r) = w.admit(
+        w.address(peer, &headers),
+        Knock::Person(&visitor.person.external_id),
+    ) {
+        return r.into_response();
+    }
+    let id = &visitor.person.external_id;
+    let mut entries: Vec<Value> = match w.port.since(id, q.after, HISTORY_SHOWN).await {
+        Ok(found) => found.iter().map(entry).collect(),
+        Err(e) => return chat_failed(e.into()),
+    };
+    if q.after == 0 && entries.is_empty() {
+        let greeted = match w.chat.resume(&visitor.person).await {
+            Ok(replies) => w.record(id, vec![(true, replies_json(&replies))]).await,
+            Err(e) => Err(e),
+        };
+        match greeted {
+            Ok(e) => entries = e,
+            Err(e) => return chat_failed(e),
+        }
+    }
+    Json(json!({ "entries": entries })).into_response()
+}
+
+/// `GET /chat/events?after=ID` (or `Last-Event-ID`): server-sent events with what was
+/// kept after `after`, then what arrives, each with its id.
+async fn events(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<After>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
-    let person =
-        person(&headers).ok_or_else(|| problem(StatusCode::UNAUTHORIZED, "no web identity"))?;
-    let mut rx = s.hub.subscribe(&person.external_id);
-    let stream = async_stream(move |tx| async move {
+    let w = &web.inner;
+    let visitor = match w.visitor(&headers).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Err(Refusal::NoSession.into_response()),
+        Err(e) => return Err(chat_failed(e)),
+    };
+    w.admit(
+        w.address(peer, &headers),
+        Knock::Person(&visitor.person.external_id),
+    )
+    .map_err(IntoResponse::into_response)?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(q.after);
+    let id = visitor.person.external_id;
+    // Listening first, then reading what was kept: nothing falls between the two.
+    let live = w.subscribe(&id);
+    let kept = w
+        .port
+        .since(&id, after, HISTORY_SHOWN)
+        .await
+        .map_err(|e| chat_failed(e.into()))?;
+    let last = kept.last().map_or(after, |e| e.id);
+    let kept: Vec<Value> = kept.iter().map(entry).collect();
+    Ok(Sse::new(stream(kept, live, last)).keep_alive(KeepAlive::default()))
+}
+
+/// The kept entries, then the live ones newer than `last`. The stream owns the receiver
+/// and nothing else: when the tab goes, the response and the receiver go with it.
+fn stream(
+    kept: Vec<Value>,
+    live: broadcast::Receiver<Value>,
+    last: i64,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let kept = futures_util::stream::iter(kept);
+    let live = futures_util::stream::unfold((live, last), |(mut rx, last)| async move {
         loop {
             match rx.recv().await {
-                Ok(v) => {
-                    if tx
-                        .send(Ok(Event::default().event("replies").data(v.to_string())))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
+                Ok(v) if v["id"].as_i64().is_some_and(|id| id > last) => {
+                    let id = v["id"].as_i64().unwrap_or(last);
+                    return Some((v, (rx, id)));
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => break,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    futures_util::StreamExt::map(futures_util::StreamExt::chain(kept, live), |v| {
+        let id = v["id"].as_i64().unwrap_or_default().to_string();
+        Ok(Event::default().event("entry").id(id).data(v.to_string()))
+    })
 }
 
-/// A stream fed by a task (keeps this file free of a stream-macro dependency).
-fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(f(tx));
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
+/// `POST /chat/bye`: ends this browser's session.
+async fn bye(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie(&headers, COOKIE).filter(|t| is_token(t))
+        && let Err(e) = web.inner.port.end_session(&token_hash(&token)).await
+    {
+        return chat_failed(e.into());
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
 }
