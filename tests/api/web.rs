@@ -16,6 +16,7 @@ on_both_backends!(
     a_notice_to_a_closed_tab_waits_in_the_mailbox,
     a_reload_shows_the_history_and_says_nothing_new,
     the_api_can_have_a_listener_of_its_own,
+    engineers_link_the_web_chat_with_a_code,
 );
 
 /// The session cookie a response sets, as `name=value`.
@@ -404,4 +405,29 @@ async fn cookies_are_secure_behind_https() {
         );
         assert_eq!(set.contains("; Secure"), secure, "{set}");
     }
+}
+
+async fn engineers_link_the_web_chat_with_a_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let number = app.report("li.na", &crate::helpers::printer_fault()).await;
+    let alice = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice");
+    let r = app
+        .post(
+            MANAGER,
+            &format!("/api/engineers/{}/link-code", alice.id.0),
+            &json!({}),
+        )
+        .await;
+    let code: Value = r.json().await.expect("json");
+    let code = code["code"].as_str().expect("a code").to_owned();
+    let (me, _) = Browser::hello(&app, "Alice", "en").await;
+    let linked = me.say(&format!("/link {code}")).await;
+    assert!(linked.contains("you are engineer alice"), "{linked}");
+    let jobs = me.say("/jobs").await;
+    assert!(jobs.contains(&number), "{jobs}");
 }

@@ -697,3 +697,36 @@ async fn bye(State(web): State<Web>, headers: HeaderMap) -> Response {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_closed_tab_leaves_nothing_listening() {
+        let (tx, rx) = broadcast::channel(4);
+        let tab = stream(vec![json!({ "id": 1 })], rx, 1);
+        assert_eq!(tx.receiver_count(), 1);
+        // The tab goes: its response (and the stream in it) is dropped.
+        drop(tab);
+        assert_eq!(tx.receiver_count(), 0, "no task holds the receiver");
+    }
+
+    #[tokio::test]
+    async fn a_tab_gets_what_was_kept_then_what_is_new_once() {
+        use futures_util::StreamExt;
+        let (tx, rx) = broadcast::channel(4);
+        let mut tab = Box::pin(stream(vec![json!({ "id": 1 }), json!({ "id": 2 })], rx, 2));
+        // Entry 2 again (it was kept and sent live meanwhile), then 3.
+        tx.send(json!({ "id": 2 })).expect("listening");
+        tx.send(json!({ "id": 3 })).expect("listening");
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            let event = tab.next().await.expect("an event").expect("infallible");
+            events.push(format!("{event:?}"));
+        }
+        for (event, id) in events.iter().zip(1..) {
+            assert!(event.contains(&format!("\\nid: {id}\\n")), "{events:?}");
+        }
+    }
+}
