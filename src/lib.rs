@@ -19,3 +19,13 @@ pub mod http;
 pub mod outbox;
 pub mod sla;
 pub mod store;
+
+/// How many cases a property test runs: `default`, or `FUZZ_CASES` when set (the fuzzing
+/// runs: `FUZZ_CASES=1000000 cargo test --release --lib fuzz`).
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -260,3 +260,119 @@ fn input_of(m: &Message) -> Option<Incoming> {
     m.contact()
         .map(|contact| Incoming::Contact(contact.phone_number.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::doors::telegram::webhook::update_of;
+
+    /// A private message and a button tap as Telegram sends them.
+    fn templates() -> [Value; 2] {
+        let user = json!({"id": 42, "is_bot": false, "first_name": "Anna", "last_name": "Smith",
+                          "username": "anna", "language_code": "en"});
+        let chat = json!({"id": 42, "type": "private", "first_name": "Anna"});
+        let message = json!({"message_id": 7, "date": 1_795_000_000, "chat": chat, "from": user,
+                             "text": "/start asset_PRN-1",
+                             "entities": [{"type": "bot_command", "offset": 0, "length": 6}]});
+        [
+            json!({"update_id": 1, "message": message.clone()}),
+            json!({"update_id": 2, "callback_query": {"id": "cb1", "from": user,
+                   "chat_instance": "ci", "data": "category:printer", "message": message}}),
+        ]
+    }
+
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Replaces the value at the `n`th place of `v` (depth first) with `with`.
+    fn mutate(v: &mut Value, n: &mut usize, with: &Value) {
+        if *n == 0 {
+            *v = with.clone();
+            return;
+        }
+        *n -= 1;
+        match v {
+            Value::Object(m) => m.values_mut().for_each(|c| mutate(c, n, with)),
+            Value::Array(a) => a.iter_mut().for_each(|c| mutate(c, n, with)),
+            _ => {}
+        }
+    }
+
+    /// Reads a body as the door does, and every pure step after it.
+    fn read(body: &[u8]) {
+        let Some((text, _)) = update_of(body) else {
+            return;
+        };
+        let Ok(u) = serde_json::from_str::<Update>(text) else {
+            return;
+        };
+        match &u.kind {
+            UpdateKind::Message(m) => {
+                if let Some(from) = private_owner(m) {
+                    let _ = (person_of(from), input_of(m));
+                }
+            }
+            UpdateKind::CallbackQuery(q) => {
+                let _ = person_of(&q.from);
+                let _ = q.message.as_ref().map(|m| m.chat().is_private());
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::fuzz_cases(512),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Webhook bodies: real updates with one value swapped for anything.
+        #[test]
+        fn fuzz_updates_with_a_value_changed(which in 0..2usize, at in 0..40usize, with in any_json()) {
+            let mut update = templates()[which].clone();
+            mutate(&mut update, &mut at.clone(), &with);
+            read(update.to_string().as_bytes());
+        }
+
+        /// Webhook bodies: anything at all.
+        #[test]
+        fn fuzz_any_body(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            read(&body);
+        }
+
+        /// Replies of any shape render within Telegram's limits.
+        #[test]
+        fn fuzz_any_replies_render(texts in proptest::collection::vec(".{0,5000}", 0..6), buttons in 0..30usize) {
+            let mut out: Vec<Outgoing> = texts.into_iter().map(Outgoing::Text).collect();
+            out.push(Outgoing::Choices {
+                text: String::new(),
+                options: (0..buttons).map(|i| (format!("q:{i}"), format!("Option {i}"))).collect(),
+            });
+            for r in render(&out, 42) {
+                if let Reply::Message { text, .. } = r {
+                    let units: usize = text.chars().map(char::len_utf16).sum();
+                    prop_assert!(units <= super::super::MAX_TEXT && !text.trim().is_empty());
+                }
+            }
+        }
+    }
+}

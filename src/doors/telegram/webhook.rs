@@ -64,15 +64,7 @@ pub(super) async fn webhook(
     if !bool::from(given.ct_eq(secret.expose_secret().as_bytes())) {
         return StatusCode::UNAUTHORIZED;
     }
-    // Kept as received (not re-encoded): the worker reads it with teloxide's types.
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    let Some(id) = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v.get("update_id")?.as_i64())
-        .filter(|id| *id >= 0)
-    else {
+    let Some((text, id)) = update_of(&body) else {
         return StatusCode::BAD_REQUEST;
     };
     let now = inner.inbox.now();
@@ -96,4 +88,16 @@ pub(super) async fn webhook(
             StatusCode::SERVICE_UNAVAILABLE
         }
     }
+}
+
+/// A webhook body as text (kept as received, not re-encoded: the worker reads it with
+/// teloxide's types) with its update id; `None` for anything that is not an update.
+pub(super) fn update_of(body: &[u8]) -> Option<(&str, i64)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let id = serde_json::from_str::<serde_json::Value>(text)
+        .ok()?
+        .get("update_id")?
+        .as_i64()
+        .filter(|id| *id >= 0)?;
+    Some((text, id))
 }

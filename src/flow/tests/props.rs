@@ -129,10 +129,14 @@ fn check(conv: &Conversation, step: Step) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: crate::fuzz_cases(256),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
-    fn any_input_sequence_is_handled(
+    fn fuzz_any_input_sequence_is_handled(
         job in any::<bool>(),
         en in any::<bool>(),
         remembered in any::<bool>(),
@@ -153,7 +157,7 @@ proptest! {
     }
 
     #[test]
-    fn any_stored_state_is_handled(
+    fn fuzz_any_stored_state_is_handled(
         flow in select(&["fault_report", "engineer_job", "gone"][..]),
         step in prop_oneof![select(all_ids()).prop_map(|id| id.split(':').next().unwrap_or("").to_owned()), any::<String>()],
         flags in any::<(bool, bool, bool)>(),
