@@ -7,6 +7,7 @@
 //! twice has one effect (the id is the primary key), and one whose handling began before
 //! a crash is not applied again: the person is shown their current question instead.
 
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,22 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// The worker also looks at the table this often (for updates an earlier run or another
 /// instance received and left unfinished).
 const RESCAN_EVERY: Duration = Duration::from_secs(5);
+
+impl Inner {
+    /// Handlings begun before this were cut short by a crash. Two minutes covers any
+    /// handling; and when polling, where this process is the bot's only receiver
+    /// (Telegram refuses a second getUpdates), a handling begun before this door was made
+    /// belongs to a process that is gone, so a restart picks it up at once instead of
+    /// leaving that person without an answer for two minutes.
+    fn stale_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let cutoff = now - STALE_AFTER;
+        if self.webhook_url.is_none() {
+            cutoff.max(self.started_at)
+        } else {
+            cutoff
+        }
+    }
+}
 
 impl Telegram {
     /// Long polling: stores each batch of updates in one transaction and hands it to the
@@ -233,7 +250,7 @@ impl Worker {
         match self
             .inner
             .inbox
-            .pending(RESCAN_BATCH, now - STALE_AFTER)
+            .pending(RESCAN_BATCH, self.inner.stale_before(now))
             .await
         {
             Ok(rows) => {
@@ -390,7 +407,11 @@ impl Inner {
                 // Begun as it was received: no write, unless it waited long in its lane.
                 Some(at) if now - at < STALE_AFTER / 2 => Some(1),
                 Some(_) if self.inbox.renew(row.id, 1, now).await? => Some(1),
-                _ => self.inbox.claim(row.id, now, now - STALE_AFTER).await?,
+                _ => {
+                    self.inbox
+                        .claim(row.id, now, self.stale_before(now))
+                        .await?
+                }
             };
             // From here handling has begun: a retry is a new attempt.
             row.claimed = None;

@@ -30,6 +30,7 @@ pub use flood::{FloodLimits, TELEGRAM_LIMITS};
 pub use render::MAX_TEXT;
 pub use settings::{TelegramConfig, TelegramSettings};
 
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,6 +81,9 @@ struct Inner {
     /// a retry after a partial failure does not repeat them.
     parcels_sent: Pieces,
     replies_sent: Mutex<HashMap<i64, usize>>,
+    /// When this door was made: a handling begun before then, while polling, was begun
+    /// by a process that is gone (see `Inner::stale_before`).
+    started_at: DateTime<Utc>,
 }
 
 impl Telegram {
@@ -97,8 +101,10 @@ impl Telegram {
         if let Some(url) = config.api_url {
             bot = bot.set_api_url(url);
         }
+        let started_at = inbox.now();
         Ok(Telegram {
             inner: Arc::new(Inner {
+                started_at,
                 chat,
                 inbox,
                 photos,

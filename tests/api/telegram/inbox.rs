@@ -7,6 +7,7 @@ on_both_backends!(
     the_same_update_twice_has_one_effect,
     a_restart_mid_report_skips_nothing,
     an_update_cut_short_by_a_crash_is_not_applied_twice,
+    a_step_cut_short_is_answered_as_soon_as_polling_restarts,
     forged_taps_change_nothing,
 );
 
@@ -173,31 +174,7 @@ async fn an_update_cut_short_by_a_crash_is_not_applied_twice(backend: Backend) {
 
     // 2. Handling began and reached the conversation, then a crash before it was marked
     //    handled: after the restart the answer is not applied again.
-    let (_c, _url, tasks) = webhook(&app, &sim, false).await;
-    let tap = sim
-        .tap_label(REPORTER, REPORTER, q.message_id, "Network")
-        .expect("tap");
-    stored(&app, 2).await;
-    let store = &app.store;
-    let now = app.clock_now();
-    assert_eq!(
-        store
-            .telegram_claim(tap.update_id, now, now - chrono::Duration::minutes(2))
-            .await
-            .expect("claim"),
-        Some(1)
-    );
-    let anna_person = Person {
-        channel: "telegram".into(),
-        external_id: REPORTER.to_string(),
-        name: "Anna Smith".into(),
-        language: Some("en".into()),
-    };
-    app.chat
-        .handle(&anna_person, Incoming::Choice("category:network".into()))
-        .await
-        .expect("the conversation took the tap");
-    stop(tasks).await;
+    begin_network_tap_then_crash(&app, &sim, q.message_id).await;
     // Once its lease has run out, the next run sees it was cut short.
     app.clock.advance(chrono::Duration::minutes(3));
     let (_d, _url, tasks) = webhook(&app, &sim, true).await;
@@ -207,6 +184,55 @@ async fn an_update_cut_short_by_a_crash_is_not_applied_twice(backend: Backend) {
     // The person carries on from there.
     anna.tap(&q, "Just one PC", "Which site").await;
     stop(tasks).await;
+}
+
+/// Anna taps "Network" on `question`; its handling begins and reaches the conversation,
+/// then the process dies before the update is marked handled.
+async fn begin_network_tap_then_crash(app: &TestApp, sim: &TgSim, question: i64) {
+    let (_c, _url, tasks) = webhook(app, sim, false).await;
+    let tap = sim
+        .tap_label(REPORTER, REPORTER, question, "Network")
+        .expect("tap");
+    stored(app, 2).await;
+    let now = app.clock_now();
+    assert_eq!(
+        app.store
+            .telegram_claim(tap.update_id, now, now - chrono::Duration::minutes(2))
+            .await
+            .expect("claim"),
+        Some(1)
+    );
+    let anna = Person {
+        channel: "telegram".into(),
+        external_id: REPORTER.to_string(),
+        name: "Anna Smith".into(),
+        language: Some("en".into()),
+    };
+    app.chat
+        .handle(&anna, Incoming::Choice("category:network".into()))
+        .await
+        .expect("the conversation took the tap");
+    stop(tasks).await;
+}
+
+async fn a_step_cut_short_is_answered_as_soon_as_polling_restarts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_tg, task) = polling(&app, &sim);
+    let mut anna = User::new(&sim, REPORTER, "Anna", "en");
+    let q = anna.say("/start", "What kind of fault").await;
+    stop([task]).await;
+    begin_network_tap_then_crash(&app, &sim, q.message_id).await;
+
+    // A second later the service is back, polling: it is the bot's only receiver, so
+    // what was begun before it started was begun by a process that is gone. Anna sees
+    // where she is now, not two minutes from now.
+    app.clock.advance(chrono::Duration::seconds(1));
+    let (_tg, task) = polling(&app, &sim);
+    let q = anna.expect("How far does the network").await;
+    assert!(q.content.button("Just one PC").is_some());
+    anna.tap(&q, "Just one PC", "Which site").await;
+    stop([task]).await;
 }
 
 async fn forged_taps_change_nothing(backend: Backend) {
