@@ -1,0 +1,55 @@
+//! The database a bench runs on: a SQLite file in a temporary directory, or with
+//! `LOAD_BACKEND=postgres` a fresh database on the server `TEST_POSTGRES_URL` names.
+
+use sqlx::Connection;
+
+/// Where a run keeps its data: a SQLite file in a temporary directory, or a fresh
+/// PostgreSQL database dropped afterwards.
+pub enum Database {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin: String, name: String },
+}
+
+impl Database {
+    pub async fn new() -> Database {
+        if postgres() {
+            let admin = std::env::var("TEST_POSTGRES_URL")
+                .expect("LOAD_BACKEND=postgres needs TEST_POSTGRES_URL");
+            let name = format!("baoxiu_load_{}", rand::random::<u32>());
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut c)
+                .await
+                .expect("create database");
+            Database::Postgres { admin, name }
+        } else {
+            Database::Sqlite(tempfile::tempdir().expect("temp dir"))
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Database::Sqlite(dir) => format!("sqlite://{}", dir.path().join("load.db").display()),
+            Database::Postgres { admin, name } => {
+                let server = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                format!("{server}/{name}")
+            }
+        }
+    }
+
+    pub async fn drop_database(self) {
+        if let Database::Postgres { admin, name } = self {
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await;
+        }
+    }
+}
+
+/// Whether `LOAD_BACKEND=postgres` is set.
+pub fn postgres() -> bool {
+    std::env::var("LOAD_BACKEND").is_ok_and(|b| b == "postgres")
+}
