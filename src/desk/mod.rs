@@ -31,6 +31,7 @@ use serde_json::json;
 
 pub use crate::domain::report_form::{FieldError, Remembered, ReportForm};
 pub use policy::{Policy, SurveyPolicy};
+pub use reports::report_period_on;
 
 use crate::clock::Clock;
 use crate::domain::EngineerId;
@@ -74,6 +75,9 @@ pub enum DeskError {
     /// A survey answer that cannot be taken.
     #[error(transparent)]
     Survey(SurveyRefusal),
+    /// A report's period cannot be used (out of range, backwards, too long).
+    #[error(transparent)]
+    Period(#[from] crate::domain::report::RangeError),
     /// The ticket kept changing under us; the caller may simply retry.
     #[error("the ticket is being changed by someone else right now; please try again")]
     Busy,
