@@ -29,7 +29,7 @@ pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
 pub use delivery::{OutboxStats, StatusCount};
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
-pub use telegram::PendingUpdate;
+pub use telegram::{LinkLimit, PendingUpdate, Redeemed};
 pub use url::redact_url;
 pub use web::WebEntry;
 
