@@ -422,6 +422,31 @@ fn num(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
 }
 
+/// One CSV field. Group names are what reporters typed (departments, sites): a cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return would run as a formula in a
+/// spreadsheet (`=HYPERLINK(…)`), so it gets a leading `'` — unless it is a plain number or
+/// the `-` of a missing figure, which stay as they are. Then RFC 4180 quoting: a field with
+/// a quote, comma or line break is quoted, its quotes doubled.
+fn csv_field(cell: &str) -> String {
+    let plain_number = !cell.is_empty()
+        && cell
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+'))
+        && cell.parse::<f64>().is_ok_and(f64::is_finite);
+    let formula =
+        cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !plain_number && cell != "-";
+    let cell = if formula {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    };
+    if cell.contains(['"', ',', '\n', '\r']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell
+    }
+}
+
 /// Column names of the table and CSV forms.
 const COLUMNS: [&str; 21] = [
     "group",
@@ -486,21 +511,18 @@ impl Report {
         lines
     }
 
-    /// CSV: one row per group and a `total` row; repeat faults are in the JSON form.
+    /// CSV for spreadsheets: one row per group and a `total` row (repeat faults are in the
+    /// JSON form). UTF-8 with a byte order mark, so Excel on Chinese Windows reads the
+    /// Chinese; RFC 4180 records (CRLF) and quoting; and no cell can run as a formula
+    /// (see [`csv_field`]).
     pub fn to_csv(&self) -> String {
-        let quote = |c: &str| {
-            if c.contains([',', '"', '\n']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.to_owned()
-            }
-        };
-        self.lines()
-            .iter()
-            .map(|l| l.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\n"
+        let mut out = String::from('\u{feff}');
+        for line in self.lines() {
+            let fields: Vec<String> = line.iter().map(|c| csv_field(c)).collect();
+            out.push_str(&fields.join(","));
+            out.push_str("\r\n");
+        }
+        out
     }
 
     /// A plain-text table (one column per figure), then the repeat faults.
@@ -612,6 +634,31 @@ mod tests {
             report_range(Some(today), None, None, today, tz),
             Err(RangeError::Shape)
         );
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        for (cell, field) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            ("Sales, \"East\"", "\"Sales, \"\"East\"\"\""),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("财务部", "财务部"),
+            ("-12.5", "-12.5"),
+            ("+3", "+3"),
+            ("73.3", "73.3"),
+            ("-", "-"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_field(cell), field, "{cell:?}");
+        }
     }
 
     #[test]

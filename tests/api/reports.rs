@@ -15,6 +15,7 @@ use crate::on_both_backends;
 on_both_backends!(
     every_figure_reconciles,
     report_queries_are_checked_after_the_role,
+    csv_opens_safely_in_a_spreadsheet,
 );
 
 async fn at(app: &TestApp, t0: chrono::DateTime<chrono::Utc>, minutes: i64) {
@@ -296,4 +297,55 @@ async fn report_queries_are_checked_after_the_role(backend: Backend) {
         .get(MANAGER, "/api/reports?period=year&format=csv")
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Department names are what reporters typed: in the CSV they are quoted as RFC 4180 says
+/// and can never become a spreadsheet formula; the figures stay numbers, and a UTF-8 BOM
+/// lets Excel on Chinese Windows read the Chinese.
+async fn csv_opens_safely_in_a_spreadsheet(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for department in [
+        "=HYPERLINK(\"http://x\",\"y\")",
+        "Sales, \"East\"",
+        "@SUM(A1)",
+        "财务部",
+    ] {
+        let mut fault = printer_fault();
+        fault["department"] = json!(department);
+        app.report("li.na", &fault).await;
+    }
+    let r = app
+        .get(
+            MANAGER,
+            "/api/reports?from=2026-11-23&to=2026-11-23&by=department&format=csv",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.expect("text");
+    assert!(csv.starts_with('\u{feff}'), "a UTF-8 BOM first: {csv:?}");
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
+    assert!(lines[0].starts_with("group,tickets,"), "{csv}");
+    assert_eq!(
+        lines.last(),
+        Some(&""),
+        "each record ends with CRLF: {csv:?}"
+    );
+    for row in [
+        "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",1,",
+        "\"Sales, \"\"East\"\"\",1,",
+        "'@SUM(A1),1,",
+        "财务部,1,",
+        "total,4,",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(row)),
+            "no row starting {row}: {csv}"
+        );
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with('=') || l.starts_with('@')),
+        "{csv}"
+    );
 }
