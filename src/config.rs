@@ -180,6 +180,13 @@ impl Default for ServerConfig {
     }
 }
 
+impl DatabaseConfig {
+    /// The URL as it may be shown or logged: its password masked (`postgres://u:***@host/db`).
+    pub fn shown_url(&self) -> String {
+        crate::store::redact_url(&self.url)
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
@@ -305,6 +312,14 @@ impl Config {
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
         Ok((config, source))
+    }
+
+    /// The configuration as it may be printed (`config check`): the database URL's
+    /// password masked. (Other secrets are never in it: the file names their variables.)
+    pub fn shown(&self) -> Config {
+        let mut shown = self.clone();
+        shown.database.url = self.database.shown_url();
+        shown
     }
 
     /// Checks the values that parse but could still be wrong, and builds the rules.

@@ -175,7 +175,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 None => tracing::info!("discord door off: {} is not set", config.discord.token_env),
             }
             let addr = app.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(config = %source, database = %config.database.url, "baoxiu listening on http://{addr}");
+            tracing::info!(config = %source, database = %config.database.shown_url(), "baoxiu listening on http://{addr}");
             app.run_until(async {
                 let _ = tokio::signal::ctrl_c().await;
                 tracing::info!("shutting down");
@@ -188,7 +188,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Core::migrate(&config)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
-            println!("database {} is up to date", config.database.url);
+            println!("database {} is up to date", config.database.shown_url());
             Ok(())
         }
         Command::Report {
@@ -318,7 +318,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let doors = config
                 .doors(&source, |var| std::env::var(var).ok())
                 .map_err(|e| e.to_string())?;
-            let effective = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
+            let effective = toml::to_string_pretty(&config.shown()).map_err(|e| e.to_string())?;
             println!("# configuration from {source}: OK\n{effective}");
             println!("# {} API token(s) enabled", tokens.len());
             for w in warnings {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{Chat, ChatError, DRAFT_KEPT, Person, Role};
 use crate::desk::TicketFilter;
+use crate::desk::link::Linking;
 use crate::desk::notice_payload;
 use crate::flow::{Conversation, Incoming, Lang, Outgoing};
 
@@ -153,11 +154,15 @@ impl Chat {
                 .redeem_link_code(code, &person.channel, &person.external_id)
                 .await
             {
-                Ok(Some(e)) => {
+                Ok(Linking::Linked(e)) => {
                     let vars = serde_json::json!({ "engineer": e.name });
                     self.flows.text("link_done", lang, &vars)
                 }
-                Ok(None) => self.text("link_refused", lang),
+                Ok(Linking::Refused) => self.text("link_refused", lang),
+                Ok(Linking::Locked { until }) => {
+                    let vars = serde_json::json!({ "due_at": until });
+                    self.flows.text("link_locked", lang, &vars)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, door = %person.channel, "linking failed");
                     self.text("try_again", lang)

@@ -1,20 +1,52 @@
 //! Linking an engineer's chat account: a manager issues a one-time code, the engineer
 //! sends `/link CODE` to the bot, and from then on that chat identity is the engineer.
-//! Codes expire after 15 minutes and work once; only their hash is stored.
+//! Codes expire after 15 minutes and work once; only their hash is stored. A chat
+//! identity that sends [`LINK_TRIES`] wrong codes within [`LINK_LOCKOUT`] is refused every
+//! code until that window has passed, so codes cannot be guessed without limit.
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::{Desk, DeskError};
+use crate::domain::routing::Engineer;
 use crate::domain::ticket::Caller;
-use crate::domain::{EngineerId, routing::Engineer};
+use crate::store::{LinkLimit, Redeemed};
 
 /// How long a link code stays valid.
 pub const LINK_CODE_TTL: Duration = Duration::minutes(15);
 /// Letters and digits that cannot be mistaken for one another (no 0/O, 1/I/L).
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 8;
+/// Wrong codes a chat identity may send within [`LINK_LOCKOUT`] before it is locked out.
+pub const LINK_TRIES: i32 = 5;
+/// The window wrong codes are counted in, from the first; a locked-out identity may try
+/// again when it has passed.
+pub const LINK_LOCKOUT: Duration = Duration::minutes(15);
+
+/// What became of a `/link CODE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Linking {
+    /// The chat identity is now this engineer's.
+    Linked(Engineer),
+    /// A wrong, expired or used code; nothing changed.
+    Refused,
+    /// Too many wrong codes from this identity: no code is tried until then.
+    Locked {
+        /// When it may try again.
+        until: DateTime<Utc>,
+    },
+}
+
+impl Linking {
+    /// The engineer linked, if any.
+    pub fn engineer(self) -> Option<Engineer> {
+        match self {
+            Linking::Linked(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A code just issued, to hand to the engineer (it is not stored in clear).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -59,25 +91,38 @@ impl Desk {
     }
 
     /// Links the chat identity (`channel`, `external_id`) to the engineer whose code this
-    /// is. `None`, and nothing changes, for a wrong, expired or used code.
+    /// is. A wrong, expired or used code is refused and counted against the identity (any
+    /// text counts: a guess is a guess); at [`LINK_TRIES`] within [`LINK_LOCKOUT`] the
+    /// identity is locked out — a right code included — until the window has passed. A
+    /// success forgets the identity's failures.
     pub async fn redeem_link_code(
         &self,
         code: &str,
         channel: &str,
         external_id: &str,
-    ) -> Result<Option<Engineer>, DeskError> {
-        let code = normalize(code);
-        if code.len() != CODE_LEN {
-            return Ok(None);
-        }
-        let linked: Option<EngineerId> = self
+    ) -> Result<Linking, DeskError> {
+        let limit = LinkLimit {
+            failures: LINK_TRIES,
+            window: LINK_LOCKOUT,
+        };
+        let redeemed = self
             .store
-            .redeem_link_code(&code_hash(&code), channel, external_id, self.now())
+            .redeem_link_code(
+                &code_hash(&normalize(code)),
+                channel,
+                external_id,
+                self.now(),
+                limit,
+            )
             .await?;
-        match linked {
-            Some(id) => Ok(self.store.engineer(id).await?),
-            None => Ok(None),
-        }
+        Ok(match redeemed {
+            Redeemed::Linked(id) => match self.store.engineer(id).await? {
+                Some(e) => Linking::Linked(e),
+                None => Linking::Refused,
+            },
+            Redeemed::Refused => Linking::Refused,
+            Redeemed::Locked { until } => Linking::Locked { until },
+        })
     }
 }
 

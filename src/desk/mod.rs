@@ -31,6 +31,7 @@ use serde_json::json;
 
 pub use crate::domain::report_form::{FieldError, Remembered, ReportForm};
 pub use policy::{Policy, SurveyPolicy};
+pub use reports::report_period_on;
 
 use crate::clock::Clock;
 use crate::domain::EngineerId;
@@ -74,6 +75,9 @@ pub enum DeskError {
     /// A survey answer that cannot be taken.
     #[error(transparent)]
     Survey(SurveyRefusal),
+    /// A report's period cannot be used (out of range, backwards, too long).
+    #[error(transparent)]
+    Period(#[from] crate::domain::report::RangeError),
     /// The ticket kept changing under us; the caller may simply retry.
     #[error("the ticket is being changed by someone else right now; please try again")]
     Busy,
@@ -477,7 +481,7 @@ impl Desk {
         );
         Ok(TicketDetail {
             ticket,
-            audit: audit?,
+            audit: audit_as_seen_by(caller, audit?),
             clocks: clocks?,
         })
     }
@@ -826,6 +830,26 @@ fn with_deadlines(mut t: Ticket, clocks: &Clocks) -> Ticket {
     t.response_due_at = due(ClockKind::Response);
     t.resolution_due_at = due(ClockKind::Resolution);
     t
+}
+
+/// The audit trail as `caller` may read it. What a reporter said in their survey — the
+/// rating, the comment, a complaint — is about the engineers who worked the ticket: an
+/// engineer below manager sees that the survey was answered, not what was said, nor
+/// whether it was a complaint. The desk, managers and the reporter see it all.
+fn audit_as_seen_by(caller: &Caller, audit: Vec<AuditEvent>) -> Vec<AuditEvent> {
+    if !matches!(caller, Caller::Engineer(_)) || caller.is_manager() {
+        return audit;
+    }
+    audit
+        .into_iter()
+        .map(|mut e| {
+            if matches!(e.action.as_str(), "survey_answered" | "complaint") {
+                e.action = "survey_answered".into();
+                e.note = None;
+            }
+            e
+        })
+        .collect()
 }
 
 /// What a message about a ticket needs (the placeholders of bot-flows' message texts).

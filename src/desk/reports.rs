@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Desk, DeskError};
-use crate::domain::report::{GroupBy, Period, RepeatFault, Report, Row};
+use crate::domain::report::{GroupBy, Period, RepeatFault, Report, Row, report_range};
 use crate::domain::ticket::Caller;
 
 /// A device counts as a repeat fault with this many tickets in [`REPEAT_WINDOW`].
@@ -11,9 +11,31 @@ const REPEAT_AT_LEAST: i64 = 3;
 /// The look-back for repeat faults, ending at the period's end.
 const REPEAT_WINDOW: Duration = Duration::days(90);
 
+/// A report's period on `today` in `tz`: an unknown preset is a bad value; dates out of
+/// range, backwards or over 366 days are refused by [`report_range`].
+pub fn report_period_on(
+    today: chrono::NaiveDate,
+    tz: chrono_tz::Tz,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    period: Option<&str>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), DeskError> {
+    let period = period
+        .map(|p| {
+            Period::parse(p).ok_or_else(|| {
+                DeskError::BadValue(format!(
+                    "unknown period `{p}`; use week, month, quarter, half-year or year"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(report_range(from, to, period, today, tz)?)
+}
+
 impl Desk {
     /// The instants bounding a report: local dates `from` to `to` inclusive in the SLA
-    /// calendar's zone, or a preset period (the last complete one before today).
+    /// calendar's zone, or a preset period (the last complete one before today); see
+    /// [`report_period_on`].
     pub fn report_period(
         &self,
         from: Option<chrono::NaiveDate>,
@@ -22,28 +44,18 @@ impl Desk {
     ) -> Result<(DateTime<Utc>, DateTime<Utc>), DeskError> {
         let tz = self.policy.calendar.time_zone();
         let today = self.now().with_timezone(&tz).date_naive();
-        let (first, after_last) = match (from, to, period) {
-            (Some(f), Some(t), None) => (f, t + Duration::days(1)),
-            (None, None, Some(p)) => Period::parse(p)
-                .ok_or_else(|| {
-                    DeskError::BadValue(format!(
-                        "unknown period `{p}`; use week, month, quarter, half-year or year"
-                    ))
-                })?
-                .last_before(today),
-            _ => {
-                return Err(DeskError::BadValue(
-                    "give either --from and --to (dates) or --period".into(),
-                ));
-            }
-        };
-        let start = |d: chrono::NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .and_then(|t| t.and_local_timezone(tz).earliest())
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| DeskError::BadValue(format!("{d} has no midnight in {tz}")))
-        };
-        Ok((start(first)?, start(after_last)?))
+        report_period_on(today, tz, from, to, period)
+    }
+
+    /// Refuses anyone but managers (and the desk) before they say what they want to see.
+    pub fn may_read_reports(&self, caller: &Caller) -> Result<(), DeskError> {
+        if caller.is_manager() {
+            Ok(())
+        } else {
+            Err(DeskError::Forbidden(
+                "only managers can read reports".into(),
+            ))
+        }
     }
 
     /// The report for tickets reported in `[from, to)`, optionally broken down. Managers only.
@@ -54,11 +66,7 @@ impl Desk {
         to: DateTime<Utc>,
         by: Option<GroupBy>,
     ) -> Result<Report, DeskError> {
-        if !caller.is_manager() {
-            return Err(DeskError::Forbidden(
-                "only managers can read reports".into(),
-            ));
-        }
+        self.may_read_reports(caller)?;
         if to <= from {
             return Err(DeskError::BadValue(
                 "the period must end after it starts".into(),

@@ -323,12 +323,128 @@ impl Period {
     }
 }
 
+/// The longest span a report covers, in days (from and to inclusive): a leap year.
+pub const MAX_REPORT_DAYS: i64 = 366;
+/// The years a report's dates may fall in: what the database's timestamps can hold, and
+/// far from the calendar's limits, so no date arithmetic can overflow.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// Why a report's period cannot be used (a sentence for the caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    /// Neither both dates nor a preset, or both.
+    #[error("give either from and to (dates) or a period")]
+    Shape,
+    /// A date out of the years reports can cover.
+    #[error("{0} is out of range: dates go from 1970-01-01 to 9999-12-31")]
+    OutOfBounds(chrono::NaiveDate),
+    /// The first day is after the last.
+    #[error("the period must end after it starts: {from} is after {to}")]
+    Backwards {
+        /// First day asked for.
+        from: chrono::NaiveDate,
+        /// Last day asked for.
+        to: chrono::NaiveDate,
+    },
+    /// Longer than [`MAX_REPORT_DAYS`].
+    #[error("a report covers at most 366 days; {from} to {to} is {days} days")]
+    TooLong {
+        /// First day.
+        from: chrono::NaiveDate,
+        /// Last day.
+        to: chrono::NaiveDate,
+        /// Days from `from` to `to`, both included.
+        days: i64,
+    },
+    /// A day that does not begin at midnight in the zone (cannot happen in zones without
+    /// midnight transitions; named rather than guessed).
+    #[error("{0} has no midnight in {1}")]
+    NoMidnight(chrono::NaiveDate, chrono_tz::Tz),
+}
+
+/// The instants bounding a report, `[start of from, start of the day after to)` in `tz`:
+/// local dates `from` to `to` inclusive, or the last complete `period` before `today`.
+/// Refuses dates outside 1970–9999, `from` after `to`, and spans over 366 days, so any
+/// query gives an answer and never an overflow.
+pub fn report_range(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    period: Option<Period>,
+    today: chrono::NaiveDate,
+    tz: chrono_tz::Tz,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), RangeError> {
+    use chrono::Datelike;
+    let (first, last) = match (from, to, period) {
+        (Some(f), Some(t), None) => (f, t),
+        (None, None, Some(p)) => {
+            let (first, after_last) = p.last_before(today);
+            let last = after_last
+                .pred_opt()
+                .ok_or(RangeError::OutOfBounds(after_last))?;
+            (first, last)
+        }
+        _ => return Err(RangeError::Shape),
+    };
+    for d in [first, last] {
+        if !YEARS.contains(&d.year()) {
+            return Err(RangeError::OutOfBounds(d));
+        }
+    }
+    if first > last {
+        return Err(RangeError::Backwards {
+            from: first,
+            to: last,
+        });
+    }
+    let days = (last - first).num_days() + 1;
+    if days > MAX_REPORT_DAYS {
+        return Err(RangeError::TooLong {
+            from: first,
+            to: last,
+            days,
+        });
+    }
+    let after_last = last.succ_opt().ok_or(RangeError::OutOfBounds(last))?;
+    let start = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(tz).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or(RangeError::NoMidnight(d, tz))
+    };
+    Ok((start(first)?, start(after_last)?))
+}
+
 fn pct(r: Option<f64>) -> String {
     r.map_or_else(|| "-".into(), |r| format!("{:.1}", r * 100.0))
 }
 
 fn num(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+/// One CSV field. Group names are what reporters typed (departments, sites): a cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return would run as a formula in a
+/// spreadsheet (`=HYPERLINK(…)`), so it gets a leading `'` — unless it is a plain number or
+/// the `-` of a missing figure, which stay as they are. Then RFC 4180 quoting: a field with
+/// a quote, comma or line break is quoted, its quotes doubled.
+fn csv_field(cell: &str) -> String {
+    let plain_number = !cell.is_empty()
+        && cell
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+'))
+        && cell.parse::<f64>().is_ok_and(f64::is_finite);
+    let formula =
+        cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !plain_number && cell != "-";
+    let cell = if formula {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    };
+    if cell.contains(['"', ',', '\n', '\r']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell
+    }
 }
 
 /// Column names of the table and CSV forms.
@@ -395,21 +511,18 @@ impl Report {
         lines
     }
 
-    /// CSV: one row per group and a `total` row; repeat faults are in the JSON form.
+    /// CSV for spreadsheets: one row per group and a `total` row (repeat faults are in the
+    /// JSON form). UTF-8 with a byte order mark, so Excel on Chinese Windows reads the
+    /// Chinese; RFC 4180 records (CRLF) and quoting; and no cell can run as a formula
+    /// (see [`csv_field`]).
     pub fn to_csv(&self) -> String {
-        let quote = |c: &str| {
-            if c.contains([',', '"', '\n']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.to_owned()
-            }
-        };
-        self.lines()
-            .iter()
-            .map(|l| l.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\n"
+        let mut out = String::from('\u{feff}');
+        for line in self.lines() {
+            let fields: Vec<String> = line.iter().map(|c| csv_field(c)).collect();
+            out.push_str(&fields.join(","));
+            out.push_str("\r\n");
+        }
+        out
     }
 
     /// A plain-text table (one column per figure), then the repeat faults.
@@ -481,6 +594,71 @@ mod tests {
         );
         assert_eq!(Period::parse("half-year"), Some(Period::HalfYear));
         assert_eq!(Period::parse("fortnight"), None);
+    }
+
+    #[test]
+    fn report_ranges_are_bounded() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let tz = chrono_tz::Asia::Shanghai;
+        let today = d(2026, 11, 22);
+        let range = |f, t| report_range(Some(f), Some(t), None, today, tz);
+        let (start, end) = range(d(2024, 1, 1), d(2024, 12, 31)).unwrap();
+        assert_eq!(start.to_rfc3339(), "2023-12-31T16:00:00+00:00");
+        assert_eq!((end - start).num_days(), 366, "a leap year is the longest");
+        assert!(matches!(
+            range(d(2024, 1, 1), d(2025, 1, 1)),
+            Err(RangeError::TooLong { days: 367, .. })
+        ));
+        assert!(matches!(
+            range(d(2026, 2, 1), d(2026, 1, 1)),
+            Err(RangeError::Backwards { .. })
+        ));
+        assert!(matches!(
+            range(d(2026, 1, 1), chrono::NaiveDate::MAX),
+            Err(RangeError::OutOfBounds(_))
+        ));
+        assert!(matches!(
+            range(chrono::NaiveDate::MIN, chrono::NaiveDate::MIN),
+            Err(RangeError::OutOfBounds(_))
+        ));
+        assert!(matches!(
+            range(d(9999, 12, 31), d(9999, 12, 31)),
+            Ok((s, e)) if (e - s).num_days() == 1
+        ));
+        assert_eq!(
+            report_range(None, None, Some(Period::Year), today, tz)
+                .map(|(s, e)| (e - s).num_days()),
+            Ok(365)
+        );
+        assert_eq!(
+            report_range(Some(today), None, None, today, tz),
+            Err(RangeError::Shape)
+        );
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        for (cell, field) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            ("Sales, \"East\"", "\"Sales, \"\"East\"\"\""),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("财务部", "财务部"),
+            ("-12.5", "-12.5"),
+            ("+3", "+3"),
+            ("73.3", "73.3"),
+            ("-", "-"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_field(cell), field, "{cell:?}");
+        }
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("link_usage", &[]),
     ("link_done", &["engineer"]),
     ("link_refused", &[]),
+    ("link_locked", &["due_at"]),
     ("unsupported_message", &[]),
     // The Discord door (src/doors/discord): slash-command descriptions, card replies.
     ("cmd_report", &[]),

@@ -76,13 +76,15 @@ impl Template {
     }
 
     /// Renders with `lookup`; a placeholder it cannot fill becomes "—" so a sentence
-    /// never silently loses a word.
+    /// never silently loses a word. Every value goes in as one line of bounded length
+    /// (see [`one_line`]): what people typed cannot add lines of its own to a notice or a
+    /// group's job card, on any door.
     pub(crate) fn render(&self, lookup: &mut dyn FnMut(&str) -> Option<String>) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
-                Piece::Var(v) => match lookup(v) {
+                Piece::Var(v) => match lookup(v).map(|s| one_line(&s)) {
                     Some(s) if !s.is_empty() => out.push_str(&s),
                     _ => out.push('—'),
                 },
@@ -90,6 +92,50 @@ impl Template {
         }
         out
     }
+}
+
+/// The longest a value is shown in a text, in characters; a longer one ends in "…".
+pub(crate) const MAX_VALUE_CHARS: usize = 1000;
+
+/// Whether a character breaks a line, or is a control character a chat could show as
+/// anything (line and paragraph separators included).
+fn breaks(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// `value` as one line: each run of control characters and line breaks (with the spaces
+/// around it) becomes one space, the ends are trimmed, and at most [`MAX_VALUE_CHARS`]
+/// characters are kept.
+pub(crate) fn one_line(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(4 * MAX_VALUE_CHARS));
+    let mut kept = 0;
+    let mut gap = false;
+    for c in value.chars() {
+        if breaks(c) {
+            while out.ends_with(char::is_whitespace) {
+                out.pop();
+            }
+            gap = true;
+            continue;
+        }
+        if gap && c.is_whitespace() {
+            continue;
+        }
+        if gap {
+            if !out.is_empty() {
+                out.push(' ');
+                kept += 1;
+            }
+            gap = false;
+        }
+        if kept >= MAX_VALUE_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+        kept += 1;
+    }
+    out
 }
 
 /// A text in every supported language.
@@ -128,5 +174,27 @@ mod tests {
         assert!(Template::parse("a { b").is_err());
         assert!(Template::parse("a } b").is_err());
         assert!(Template::parse("{}").is_err());
+    }
+
+    #[test]
+    fn values_go_in_as_one_bounded_line() {
+        let t = Template::parse("问题：{summary}\n✔️ 工单 {ticket}").unwrap();
+        let forged = "printer\n✅ 已由 张伟 接单\r\n \u{2028}⛔ 已关闭\t!\u{7}";
+        let out = t.render(&mut |v| Some(if v == "summary" { forged } else { "BX-1" }.to_owned()));
+        assert_eq!(
+            out,
+            "问题：printer ✅ 已由 张伟 接单 ⛔ 已关闭 !\n✔️ 工单 BX-1"
+        );
+        assert_eq!(one_line("  a  b  "), "  a  b  ", "ordinary spaces are kept");
+        assert_eq!(one_line("\n\r\t"), "");
+        assert_eq!(t.render(&mut |_| Some("\n".into())), "问题：—\n✔️ 工单 —");
+        let long = "字".repeat(MAX_VALUE_CHARS + 5);
+        let shown = one_line(&long);
+        assert_eq!(shown.chars().count(), MAX_VALUE_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(
+            one_line(&"字".repeat(MAX_VALUE_CHARS)),
+            "字".repeat(MAX_VALUE_CHARS)
+        );
     }
 }

@@ -30,6 +30,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Desk(e) => match e {
                 DeskError::Invalid(_) | DeskError::BadValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DeskError::Period(_) => StatusCode::BAD_REQUEST,
                 DeskError::NotFound(_) => StatusCode::NOT_FOUND,
                 DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
                 DeskError::Ticket(TicketError::Forbidden { .. }) => StatusCode::FORBIDDEN,

@@ -19,6 +19,7 @@ mod sql;
 mod sqlite;
 mod survey;
 mod telegram;
+mod url;
 mod web;
 
 pub use postgres::PgStore;
@@ -28,7 +29,8 @@ pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
 pub use delivery::{OutboxStats, StatusCount};
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
-pub use telegram::PendingUpdate;
+pub use telegram::{LinkLimit, PendingUpdate, Redeemed};
+pub use url::redact_url;
 pub use web::WebEntry;
 
 use std::collections::HashMap;
@@ -53,9 +55,18 @@ pub enum StoreError {
     /// A stored value no longer parses (hand-edited database, or a bug).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
-    /// The database URL is not one we support.
+    /// The database URL is not one we support (shown with its password masked).
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
     UnsupportedUrl(String),
+    /// The database could not be opened; the URL (password masked) and the driver's
+    /// reason (any form of the password in it masked too).
+    #[error("cannot open the database {url}: {reason}")]
+    Connect {
+        /// The URL, redacted.
+        url: String,
+        /// What the driver said, scrubbed of the password.
+        reason: String,
+    },
     /// Anything else from the driver.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -360,14 +371,22 @@ sql::repository!(PgStore, sqlx::Postgres, one_call_side_effects = false);
 
 impl Store {
     /// Connects to `sqlite://FILE` (created if missing) or `postgres://…`.
+    /// Whatever goes wrong names the URL with its password masked (see [`redact_url`]).
     pub async fn connect(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(url, sync).await?))
+        let opened = if url.starts_with("sqlite:") {
+            SqliteStore::connect(url, sync).await.map(Store::Sqlite)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Store::Postgres(PgStore::connect(url).await?))
+            PgStore::connect(url).await.map(Store::Postgres)
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_owned()))
-        }
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        opened.map_err(|e| match e {
+            StoreError::UnsupportedUrl(_) => StoreError::UnsupportedUrl(redact_url(url)),
+            other => StoreError::Connect {
+                url: redact_url(url),
+                reason: url::scrub(&other.to_string(), url),
+            },
+        })
     }
 
     /// `sqlite` or `postgres`.

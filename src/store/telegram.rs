@@ -11,6 +11,29 @@ use crate::domain::EngineerId;
 /// set once it was handled (the replies still to send).
 pub type PendingUpdate = (i64, String, Option<String>);
 
+/// How many failed `/link` attempts a chat identity may make in how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLimit {
+    /// Failures that lock the identity out.
+    pub failures: i32,
+    /// The window they are counted in, from the first; the lock lasts until it passes.
+    pub window: chrono::Duration,
+}
+
+/// What became of a `/link` attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The identity is now this engineer's.
+    Linked(EngineerId),
+    /// A wrong, expired or used code (counted).
+    Refused,
+    /// Too many failures: no code is tried until then.
+    Locked {
+        /// When the identity may try again.
+        until: DateTime<Utc>,
+    },
+}
+
 /// An update handled: `$1` its id, `$2` the time, `$3` the replies to send (JSON).
 pub(super) const HANDLED: &str =
     "UPDATE telegram_updates SET handled_at = $2, replies = $3 WHERE update_id = $1";
@@ -146,7 +169,8 @@ macro_rules! telegram_sql {
                 channel: &str,
                 external_id: &str,
                 now: DateTime<Utc>,
-            ) -> Result<Option<EngineerId>, StoreError> {
+                limit: LinkLimit,
+            ) -> Result<Redeemed, StoreError> {
                 // The identity moves to this engineer (from another one, if it was linked).
                 let (unlink, link) = match channel {
                     "telegram" => (
@@ -161,9 +185,34 @@ macro_rules! telegram_sql {
                         "UPDATE engineers SET web_id = NULL WHERE web_id = $1",
                         "UPDATE engineers SET web_id = $2 WHERE id = $1",
                     ),
-                    _ => return Ok(None),
+                    _ => return Ok(Redeemed::Refused),
                 };
                 let mut tx = self.begin().await?;
+                // The identity's failures in its current window (a window that has passed
+                // starts again). Taking the row first serialises attempts of one identity,
+                // however many instances receive them.
+                let (failures, window_start): (i32, DateTime<Utc>) = sqlx::query_as(
+                    "INSERT INTO link_attempts (channel, external_id, failures, window_start)
+                     VALUES ($1, $2, 0, $3)
+                     ON CONFLICT (channel, external_id) DO UPDATE SET
+                       failures = CASE WHEN link_attempts.window_start <= $4 THEN 0
+                                       ELSE link_attempts.failures END,
+                       window_start = CASE WHEN link_attempts.window_start <= $4 THEN $3
+                                           ELSE link_attempts.window_start END
+                     RETURNING failures, window_start",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .bind(now)
+                .bind(now - limit.window)
+                .fetch_one(&mut *tx)
+                .await?;
+                if failures >= limit.failures {
+                    tx.commit().await?;
+                    return Ok(Redeemed::Locked {
+                        until: window_start + limit.window,
+                    });
+                }
                 let engineer: Option<(i64,)> = sqlx::query_as(
                     "UPDATE engineer_link_codes SET used_at = $2
                      WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
@@ -174,8 +223,30 @@ macro_rules! telegram_sql {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((id,)) = engineer else {
-                    return Ok(None);
+                    let (failures, window_start): (i32, DateTime<Utc>) = sqlx::query_as(
+                        "UPDATE link_attempts SET failures = failures + 1
+                         WHERE channel = $1 AND external_id = $2
+                         RETURNING failures, window_start",
+                    )
+                    .bind(channel)
+                    .bind(external_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(if failures >= limit.failures {
+                        Redeemed::Locked {
+                            until: window_start + limit.window,
+                        }
+                    } else {
+                        Redeemed::Refused
+                    });
                 };
+                // A success starts the count again.
+                sqlx::query("DELETE FROM link_attempts WHERE channel = $1 AND external_id = $2")
+                    .bind(channel)
+                    .bind(external_id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(unlink).bind(external_id).execute(&mut *tx).await?;
                 sqlx::query(link)
                     .bind(id)
@@ -190,7 +261,7 @@ macro_rules! telegram_sql {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(Some(EngineerId(id)))
+                Ok(Redeemed::Linked(EngineerId(id)))
             }
         }
     };
@@ -309,16 +380,19 @@ impl Store {
         on_backend!(self.issue_link_code(engineer, code_hash, now, expires_at))
     }
 
-    /// Uses a link code: if it exists, is unused and unexpired, links the chat identity
-    /// (`telegram` or `discord`) to its engineer, all in one transaction, and returns the
-    /// engineer; `None` (and nothing changes) for a wrong, expired or used code.
+    /// Uses a link code from the chat identity (`channel`, `external_id`), all in one
+    /// transaction: refused while the identity has `limit.failures` failed attempts in a
+    /// window that has not passed (a right code too); otherwise, if the code exists, is
+    /// unused and unexpired, links the identity to its engineer and forgets its failures;
+    /// a wrong, expired or used code counts as a failure and changes nothing else.
     pub async fn redeem_link_code(
         &self,
         code_hash: &str,
         channel: &str,
         external_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<EngineerId>, StoreError> {
-        on_backend!(self.redeem_link_code(code_hash, channel, external_id, now))
+        limit: LinkLimit,
+    ) -> Result<Redeemed, StoreError> {
+        on_backend!(self.redeem_link_code(code_hash, channel, external_id, now, limit))
     }
 }

@@ -11,7 +11,8 @@ on_both_backends!(
     tickets_are_confidential,
     actions_check_the_role,
     tokens_are_checked,
-    engineers_manage_only_their_duty
+    engineers_manage_only_their_duty,
+    engineers_do_not_read_what_reporters_said_of_them,
 );
 
 async fn numbers(app: &crate::helpers::TestApp, who: &str, query: &str) -> Vec<String> {
@@ -294,4 +295,117 @@ async fn engineers_manage_only_their_duty(backend: Backend) {
         .await
         .expect("json");
     assert_eq!(groups.as_array().map(Vec::len), Some(6));
+}
+
+/// Closes `number` (alice resolves, the reporter `key` confirms), sends its survey and
+/// records `reply` as the reporter's answer.
+async fn surveyed(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    number: &str,
+    reply: baoxiu::desk::SurveyReply,
+) {
+    let alice = token("alice");
+    app.act(&alice, number, "accept", json!({}), StatusCode::OK)
+        .await;
+    app.act(
+        &alice,
+        number,
+        "resolve",
+        json!({"cause": "搓纸轮磨损", "solution": "更换搓纸轮"}),
+        StatusCode::OK,
+    )
+    .await;
+    app.act(&token(key), number, "confirm", json!({}), StatusCode::OK)
+        .await;
+    let t = app
+        .store
+        .ticket_by_number(number)
+        .await
+        .expect("load")
+        .expect("ticket");
+    let survey = app.store.survey(t.id).await.expect("load").expect("survey");
+    app.clock.set(survey.send_at);
+    baoxiu::sla::Scheduler::new(app.desk.clone())
+        .tick()
+        .await
+        .expect("tick");
+    app.desk
+        .answer_survey(
+            &baoxiu::domain::ticket::Caller::Reporter(t.reporter),
+            number,
+            reply,
+        )
+        .await
+        .expect("answered");
+}
+
+async fn engineers_do_not_read_what_reporters_said_of_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let low = app.report("li.na", &printer_fault()).await;
+    surveyed(
+        &app,
+        "li.na",
+        &low,
+        baoxiu::desk::SurveyReply {
+            rating: Some(2),
+            comment: Some("LOW-NOTE 工程师态度很差".into()),
+            complaint: false,
+        },
+    )
+    .await;
+    let complained = app.report("li.na", &printer_fault()).await;
+    surveyed(
+        &app,
+        "li.na",
+        &complained,
+        baoxiu::desk::SurveyReply {
+            rating: Some(1),
+            comment: Some("COMPLAINT-TEXT 修了三次还坏".into()),
+            complaint: true,
+        },
+    )
+    .await;
+
+    let audit = async |who: &str, number: &str| -> Value {
+        let r = app.get(who, &format!("/api/tickets/{number}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "{who} reads {number}");
+        let detail: Value = r.json().await.expect("json");
+        detail["audit"].clone()
+    };
+    for number in [&low, &complained] {
+        // Engineers of the group (first line, expert) see that the survey was answered,
+        // not what was said, nor whether it was a complaint.
+        for engineer in ["alice", "carol"] {
+            let events = audit(&token(engineer), number).await;
+            let text = events.to_string();
+            assert!(
+                !text.contains("LOW-NOTE")
+                    && !text.contains("COMPLAINT-TEXT")
+                    && !text.contains("rating")
+                    && !text.contains("complaint"),
+                "{engineer} reads {number}: {text}"
+            );
+            let answered: Vec<&Value> = events
+                .as_array()
+                .expect("events")
+                .iter()
+                .filter(|e| e["action"] == "survey_answered")
+                .collect();
+            assert_eq!(answered.len(), 1, "{engineer}: {text}");
+            assert_eq!(answered[0]["note"], Value::Null, "{text}");
+        }
+    }
+    // The desk, a manager-tier engineer and the reporter herself still read it all.
+    for who in [MANAGER.to_owned(), token("mia"), token("li.na")] {
+        assert!(
+            audit(&who, &low).await.to_string().contains("LOW-NOTE"),
+            "{who}"
+        );
+        let text = audit(&who, &complained).await.to_string();
+        assert!(
+            text.contains("COMPLAINT-TEXT") && text.contains("\"complaint\""),
+            "{who}: {text}"
+        );
+    }
 }

@@ -20,7 +20,8 @@ on_both_backends!(
     a_restart_resumes_at_the_same_question,
     idle_conversations_are_discarded_politely,
     engineers_work_jobs_in_chat,
-    commands_work_at_every_step
+    commands_work_at_every_step,
+    link_codes_cannot_be_guessed_without_limit,
 );
 
 /// Typed answers to the fault report in English, up to the description: a category by
@@ -585,4 +586,111 @@ async fn the_whole_loop_in_the_web_chat(backend: Backend) {
     assert_eq!(report["total"]["confirmed"], 1);
     assert_eq!(report["total"]["surveys_answered"], 1);
     assert_eq!(report["total"]["average_rating"], 5.0);
+}
+
+/// What the chat service answers `person` saying `text`, as one string.
+async fn said(app: &TestApp, person: &Person, text: &str) -> String {
+    let replies = app
+        .chat
+        .handle(person, Incoming::Text(text.into()))
+        .await
+        .expect("handled");
+    replies
+        .iter()
+        .map(|r| match r {
+            Outgoing::Text(t) => t.clone(),
+            Outgoing::Choices { text, .. } => text.clone(),
+            Outgoing::Form { title, .. } => title.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Five wrong `/link` codes in 15 minutes lock that chat identity out of `/link` until the
+/// window has passed — a right code included, across a restart and on another instance —
+/// while other identities are unaffected; a success starts the count again.
+async fn link_codes_cannot_be_guessed_without_limit(backend: Backend) {
+    const REFUSED: &str = "wrong, expired or already used";
+    const LOCKED: &str = "Too many wrong codes";
+    let app = spawn_app(backend).await;
+    let desk = baoxiu::domain::ticket::Caller::Desk {
+        name: "desk".into(),
+    };
+    let person = |id: &str| Person {
+        channel: "web".into(),
+        external_id: id.into(),
+        name: "Guesser".into(),
+        language: Some("en".into()),
+    };
+    let linked = async |app: &TestApp, id: &str| {
+        app.desk
+            .engineer_by_identity("web", id)
+            .await
+            .expect("lookup")
+            .map(|e| e.handle)
+    };
+    let mallory = person("w-mallory");
+    let alice = app
+        .desk
+        .issue_link_code(&desk, "alice")
+        .await
+        .expect("code");
+    for n in 1..=4 {
+        let reply = said(&app, &mallory, &format!("/link WRONG{n:03}")).await;
+        assert!(
+            reply.contains(REFUSED) && !reply.contains(LOCKED),
+            "{n}: {reply}"
+        );
+    }
+    let fifth = said(&app, &mallory, "/link WRONG005").await;
+    assert!(
+        fifth.contains(LOCKED),
+        "the fifth wrong code locks: {fifth}"
+    );
+    // Locked: even the right code is refused, and nothing is linked.
+    let reply = said(&app, &mallory, &format!("/link {}", alice.code)).await;
+    assert!(reply.contains(LOCKED), "{reply}");
+    assert_eq!(linked(&app, "w-mallory").await, None);
+    // The count is in the database: another instance (or a restart) holds the lock too.
+    let again = app.restart().await;
+    app.clock.advance(Duration::minutes(14));
+    again.clock.set(baoxiu::clock::Clock::now(&app.clock));
+    let reply = said(&again, &mallory, &format!("/link {}", alice.code)).await;
+    assert!(reply.contains(LOCKED), "{reply}");
+    assert_eq!(linked(&app, "w-mallory").await, None);
+    // Another identity is not locked out by Mallory's guesses.
+    let reply = said(&app, &person("w-alice"), &format!("/link {}", alice.code)).await;
+    assert!(reply.contains("Linked"), "{reply}");
+    assert_eq!(linked(&app, "w-alice").await.as_deref(), Some("alice"));
+
+    // Once the window has passed, the identity may try again, and a right code links.
+    app.clock.advance(Duration::minutes(2));
+    let bob = app.desk.issue_link_code(&desk, "bob").await.expect("code");
+    let reply = said(&app, &mallory, &format!("/link {}", bob.code)).await;
+    assert!(reply.contains("Linked"), "{reply}");
+    assert_eq!(linked(&app, "w-mallory").await.as_deref(), Some("bob"));
+
+    // A success starts the count again: four more wrong codes are not a lockout.
+    let guesser = person("w-guesser");
+    for n in 1..=4 {
+        let reply = said(&app, &guesser, &format!("/link WRONG{n:03}")).await;
+        assert!(reply.contains(REFUSED), "{n}: {reply}");
+    }
+    let carol = app
+        .desk
+        .issue_link_code(&desk, "carol")
+        .await
+        .expect("code");
+    let reply = said(&app, &guesser, &format!("/link {}", carol.code)).await;
+    assert!(reply.contains("Linked"), "{reply}");
+    for n in 1..=4 {
+        let reply = said(&app, &guesser, &format!("/link WRONG{n:03}")).await;
+        assert!(
+            reply.contains(REFUSED) && !reply.contains(LOCKED),
+            "after a success, {n}: {reply}"
+        );
+    }
+    let dave = app.desk.issue_link_code(&desk, "dave").await.expect("code");
+    let reply = said(&app, &guesser, &format!("/link {}", dave.code)).await;
+    assert!(reply.contains("Linked"), "{reply}");
 }

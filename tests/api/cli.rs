@@ -256,3 +256,143 @@ fn terminal_chat_files_a_report() {
     assert!(text.contains("工单号 BX-"), "{text}");
     assert!(text.contains("  1) "), "choices are numbered: {text}");
 }
+
+/// A database URL's password is never shown: not by `config check`, not by `migrate`,
+/// not in the error when the database cannot be opened.
+#[test]
+fn the_database_password_is_never_shown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str], url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("BAOXIU_CONFIG")
+            .env("RUST_LOG", "info")
+            .env("BAOXIU_DATABASE__URL", url)
+            .env("BAOXIU_SERVER__LISTEN", "127.0.0.1:0")
+            .output()
+            .expect("run baoxiu")
+    };
+    let shown = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    let out = run(
+        &["config", "check"],
+        "postgres://u:S3cret@db.example/baoxiu",
+    );
+    let text = shown(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("url = \"postgres://u:***@db.example/baoxiu\""),
+        "{text}"
+    );
+    assert!(!text.contains("S3cret"), "{text}");
+    let out = run(
+        &["config", "check"],
+        "postgres://db.example/baoxiu?user=u&password=S3cret",
+    );
+    let text = shown(&out);
+    assert!(
+        text.contains("password=***") && !text.contains("S3cret"),
+        "{text}"
+    );
+
+    // A server that hangs up at once: `serve` and `migrate` fail, naming the database
+    // without its password.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for c in server.incoming() {
+            drop(c);
+        }
+    });
+    let url = format!("postgres://u:S3cret@127.0.0.1:{port}/baoxiu");
+    for command in ["serve", "migrate"] {
+        let out = run(&[command], &url);
+        let text = shown(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {text}");
+        assert!(
+            text.contains(&format!("postgres://u:***@127.0.0.1:{port}/baoxiu")),
+            "{command}: {text}"
+        );
+        assert!(!text.contains("S3cret"), "{command}: {text}");
+    }
+    let out = run(&["serve"], "mysql://u:S3cret@127.0.0.1/baoxiu");
+    let text = shown(&out);
+    assert!(
+        text.contains("mysql://u:***@127.0.0.1/baoxiu") && !text.contains("S3cret"),
+        "{text}"
+    );
+}
+
+/// `serve` logs the database it runs on with the password masked (on PostgreSQL, which
+/// trusts local connections here, so any password is accepted).
+#[tokio::test]
+async fn serve_logs_the_database_without_its_password() {
+    use std::io::BufRead;
+    let Some(crate::helpers::Backend::Postgres(admin)) =
+        crate::helpers::Backend::postgres("cli::serve_logs_the_database_without_its_password")
+    else {
+        return;
+    };
+    let url = crate::helpers::fresh_postgres(&admin).await;
+    let with_password = url.replacen("://postgres@", "://postgres:S3cret@", 1);
+    assert_ne!(
+        with_password, url,
+        "TEST_POSTGRES_URL names the user postgres"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("BAOXIU_CONFIG")
+        .env("RUST_LOG", "info")
+        .env("BAOXIU_DATABASE__URL", &with_password)
+        .env("BAOXIU_SERVER__LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run baoxiu serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let done = line.contains("listening on");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(60), lines).await;
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("serve ends");
+    let lines = lines.expect("serve started in time").expect("read");
+    let text = format!(
+        "{}\n{}",
+        lines.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listening = lines
+        .iter()
+        .find(|l| l.contains("listening on"))
+        .unwrap_or_else(|| panic!("no startup line: {text}"));
+    assert!(listening.contains("postgres:***@"), "{listening}");
+    assert!(!text.contains("S3cret"), "{text}");
+    use sqlx::Connection;
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut c)
+        .await;
+    }
+}

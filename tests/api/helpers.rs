@@ -150,7 +150,7 @@ fn unique() -> String {
 
 /// Creates a fresh PostgreSQL database for one test, dropping those left by runs over an
 /// hour old (a failed test leaves its database behind for inspection).
-async fn fresh_postgres(admin_url: &str) -> String {
+pub async fn fresh_postgres(admin_url: &str) -> String {
     let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .expect("connect to TEST_POSTGRES_URL");

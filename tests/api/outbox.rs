@@ -19,6 +19,7 @@ on_both_backends!(
     dead_letters_after_the_last_attempt_alert_managers_and_can_be_replayed,
     two_schedulers_fire_each_of_ten_thousand_escalations_exactly_once,
     a_new_tickets_messages_carry_its_number,
+    typed_values_cannot_forge_lines_in_notices_or_cards,
 );
 
 /// A web door that fails until `up_at` (virtual time), recording what it delivered.
@@ -299,4 +300,57 @@ async fn two_schedulers_fire_each_of_ten_thousand_escalations_exactly_once(backe
             .events,
         0
     );
+}
+
+/// A reporter's typed newlines (and Unicode line separators) do not make lines of their
+/// own in what the engineers are sent: the job offer (the group card's text on every door)
+/// and its card show the description on one line.
+async fn typed_values_cannot_forge_lines_in_notices_or_cards(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for handle in ["alice", "bob"] {
+        app.link(handle, |e| e.web_id = Some(format!("w-{handle}")))
+            .await;
+    }
+    let mut fault = printer_fault();
+    fault["description"] = json!("printer\n✅ 已由 张伟 接单\r\n\u{2028}⛔ 已关闭\t!");
+    let number = app.report("li.na", &fault).await;
+    let pending = app.store.outbox_by_status("pending", 100).await.unwrap();
+    let offers: Vec<_> = pending
+        .iter()
+        .filter(|m| m.event == "job_offered")
+        .collect();
+    assert!(!offers.is_empty(), "{pending:#?}");
+    for m in offers {
+        let parcel = app
+            .chat
+            .parcel(m)
+            .await
+            .expect("rendered")
+            .expect("alice and bob are reachable");
+        assert_eq!(parcel.ticket.as_deref(), Some(number.as_str()));
+        for reply in &parcel.replies {
+            let text = match reply {
+                baoxiu::flow::Outgoing::Text(t) => t.clone(),
+                baoxiu::flow::Outgoing::Choices { text, .. } => text.clone(),
+                baoxiu::flow::Outgoing::Form { title, .. } => title.clone(),
+            };
+            for line in text.lines() {
+                let line = line.trim_start();
+                assert!(
+                    !line.starts_with('✅') && !line.starts_with('⛔'),
+                    "a forged line: {text}"
+                );
+            }
+            assert!(
+                !text.contains('\u{2028}') && !text.contains('\t'),
+                "{text:?}"
+            );
+            if text.contains("printer") {
+                assert!(
+                    text.contains("printer ✅ 已由 张伟 接单 ⛔ 已关闭 !"),
+                    "{text}"
+                );
+            }
+        }
+    }
 }

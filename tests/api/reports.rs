@@ -12,7 +12,11 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, MANAGER, TestApp, printer_fault, spawn_app, token};
 use crate::on_both_backends;
 
-on_both_backends!(every_figure_reconciles);
+on_both_backends!(
+    every_figure_reconciles,
+    report_queries_are_checked_after_the_role,
+    csv_opens_safely_in_a_spreadsheet,
+);
 
 async fn at(app: &TestApp, t0: chrono::DateTime<chrono::Utc>, minutes: i64) {
     app.clock.set(t0 + Duration::minutes(minutes));
@@ -224,4 +228,124 @@ async fn every_figure_reconciles(backend: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = app.get(MANAGER, "/api/reports?period=fortnight").await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn report_queries_are_checked_after_the_role(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let nasty = [
+        "from=2026-01-01&to=%2B262142-12-31",
+        "from=2026-01-01&to=+262142-12-31",
+        "from=2026-01-01&to=262142-12-31",
+        "from=-262143-01-01&to=2026-01-01",
+        "from=%2B262142-12-31&to=%2B262142-12-31",
+        "from=2026-02-01&to=2026-01-01",
+        "from=2024-01-01&to=2025-01-01",
+        "from=1969-12-31&to=1970-01-01",
+        "from=2026-13-01&to=2026-12-31",
+        "from=2026-01-01",
+        "from=2026-01-01&to=2026-01-31&period=month",
+        "nonsense=1",
+        "from=%FF&to=%00",
+    ];
+    for query in nasty {
+        let path = format!("/api/reports?{query}");
+        // Whatever the query, a non-manager is refused first.
+        for who in [token("alice"), token("li.na")] {
+            let r = app.get(&who, &path).await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{who}: {query}");
+        }
+        // A manager is told what is wrong, as JSON; the connection survives.
+        let r = app.get(MANAGER, &path).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(
+            r.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{query}"
+        );
+        let body: Value = r.json().await.expect("json");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{query}: {body}"
+        );
+    }
+    let said = async |query: &str| -> String {
+        let r = app.get(MANAGER, &format!("/api/reports?{query}")).await;
+        let body: Value = r.json().await.expect("json");
+        body["detail"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(
+        said("from=2026-02-01&to=2026-01-01")
+            .await
+            .contains("after"),
+        "from > to is named"
+    );
+    assert!(
+        said("from=2024-01-01&to=2025-01-01").await.contains("366"),
+        "the longest period is named"
+    );
+    // A whole leap year is the longest period; a day is the shortest.
+    for query in [
+        "from=2024-01-01&to=2024-12-31",
+        "from=2026-01-01&to=2026-01-01",
+    ] {
+        let r = app.get(MANAGER, &format!("/api/reports?{query}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+    }
+    let r = app
+        .get(MANAGER, "/api/reports?period=year&format=csv")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Department names are what reporters typed: in the CSV they are quoted as RFC 4180 says
+/// and can never become a spreadsheet formula; the figures stay numbers, and a UTF-8 BOM
+/// lets Excel on Chinese Windows read the Chinese.
+async fn csv_opens_safely_in_a_spreadsheet(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for department in [
+        "=HYPERLINK(\"http://x\",\"y\")",
+        "Sales, \"East\"",
+        "@SUM(A1)",
+        "财务部",
+    ] {
+        let mut fault = printer_fault();
+        fault["department"] = json!(department);
+        app.report("li.na", &fault).await;
+    }
+    let r = app
+        .get(
+            MANAGER,
+            "/api/reports?from=2026-11-23&to=2026-11-23&by=department&format=csv",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.expect("text");
+    assert!(csv.starts_with('\u{feff}'), "a UTF-8 BOM first: {csv:?}");
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
+    assert!(lines[0].starts_with("group,tickets,"), "{csv}");
+    assert_eq!(
+        lines.last(),
+        Some(&""),
+        "each record ends with CRLF: {csv:?}"
+    );
+    for row in [
+        "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",1,",
+        "\"Sales, \"\"East\"\"\",1,",
+        "'@SUM(A1),1,",
+        "财务部,1,",
+        "total,4,",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(row)),
+            "no row starting {row}: {csv}"
+        );
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with('=') || l.starts_with('@')),
+        "{csv}"
+    );
 }

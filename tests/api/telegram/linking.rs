@@ -105,6 +105,7 @@ async fn managers_issue_link_codes_over_the_api(backend: Backend) {
         desk.redeem_link_code(code, "telegram", "88")
             .await
             .expect("redeem")
+            .engineer()
     };
     assert!(redeem(&code).await.is_none(), "replaced");
     assert_eq!(redeem(&code2).await.map(|e| e.handle), Some("alice".into()));
