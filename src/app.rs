@@ -70,7 +70,7 @@ impl Core {
         clock: Arc<dyn Clock>,
     ) -> Result<Core, StartError> {
         let policy = config.policy(source)?;
-        let flows = Flows::load_dir(&config.chat.flows_dir())
+        let flows = Flows::load(config.chat.flows_dir.as_deref())
             .map(|f| f.with_time_zone(policy.calendar.time_zone()))
             .map_err(StartError::Flows)?;
         let store = Store::connect(&config.database.url, config.database.sqlite_sync).await?;

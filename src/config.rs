@@ -87,8 +87,8 @@ impl Default for SurveyConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatConfig {
-    /// Where the conversation files are (default: `./bot-flows` if present, else the copy
-    /// shipped with this build).
+    /// A directory of conversation files to use instead of the copy built into the
+    /// binary (`baoxiu flows export DIR` writes that copy out for editing).
     pub flows_dir: Option<PathBuf>,
     /// An unfinished conversation idle this long is discarded (kept as a draft for 24 h).
     pub idle: Span,
@@ -99,17 +99,6 @@ impl Default for ChatConfig {
         Self {
             flows_dir: None,
             idle: Span(crate::conversation::DEFAULT_IDLE),
-        }
-    }
-}
-
-impl ChatConfig {
-    /// The flows directory in use.
-    pub fn flows_dir(&self) -> PathBuf {
-        match &self.flows_dir {
-            Some(dir) => dir.clone(),
-            None if Path::new("bot-flows").is_dir() => PathBuf::from("bot-flows"),
-            None => crate::flow::Flows::builtin_dir(),
         }
     }
 }

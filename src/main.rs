@@ -109,11 +109,17 @@ enum OutboxCommand {
 
 #[derive(Subcommand)]
 enum FlowsCommand {
-    /// Load and validate every flow in DIR (default: the configured bot-flows directory).
-    /// Exit code 1 on any problem.
+    /// Load and validate every flow in DIR (default: `[chat] flows_dir` if set, else the
+    /// copy built into this binary). Exit code 1 on any problem.
     Check {
         /// The directory to check.
         dir: Option<PathBuf>,
+    },
+    /// Write the conversation files built into this binary to DIR for editing (then set
+    /// `[chat] flows_dir = "DIR"`). Existing files are never overwritten.
+    Export {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
     },
 }
 
@@ -241,14 +247,31 @@ async fn run(cli: Cli) -> Result<(), String> {
             done
         }
         Command::Flows {
+            command: FlowsCommand::Export { dir },
+        } => {
+            let written = Flows::export(&dir).map_err(|e| format!("cannot export: {e}"))?;
+            for path in &written {
+                println!("{}", path.display());
+            }
+            println!(
+                "# {} file(s) written; use them with [chat] flows_dir = \"{}\"",
+                written.len(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Flows {
             command: FlowsCommand::Check { dir },
         } => {
-            let dir = dir.unwrap_or_else(|| config.chat.flows_dir());
-            match Flows::load_dir(&dir) {
+            let dir = dir.or_else(|| config.chat.flows_dir.clone());
+            let shown = dir.as_ref().map_or_else(
+                || "bot-flows (built in)".to_owned(),
+                |d| d.display().to_string(),
+            );
+            match Flows::load(dir.as_deref()) {
                 Ok(flows) => {
                     println!(
-                        "{}: OK ({} flows: {})",
-                        dir.display(),
+                        "{shown}: OK ({} flows: {})",
                         flows.flow_ids().len(),
                         flows.flow_ids().join(", ")
                     );
@@ -258,11 +281,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     for p in &problems {
                         eprintln!("{p}");
                     }
-                    Err(format!(
-                        "{} problem(s) in {}",
-                        problems.len(),
-                        dir.display()
-                    ))
+                    Err(format!("{} problem(s) in {shown}", problems.len()))
                 }
             }
         }
