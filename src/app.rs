@@ -229,37 +229,64 @@ impl Application {
         self
     }
 
-    /// Serves until the future `shutdown` completes, then finishes in-flight requests.
+    /// Serves until the future `shutdown` completes, then stops gracefully within
+    /// [`STOP_WITHIN`]: intake ends at once (the listeners accept nothing new, the web
+    /// chat's event streams end, Telegram polling stops, the Discord gateway is left), the
+    /// requests and conversation steps under way finish and are answered, the SLA
+    /// scheduler and the dispatcher finish their round, claims this process still holds
+    /// are given back (outbox messages, Telegram updates it could not get to), and the
+    /// database is closed. Work still running at the deadline is cut short as a crash
+    /// would cut it (everything is transactional) and said so in the log.
     /// Alongside: the SLA scheduler, the outbox dispatcher, and the web chat's sweep of
     /// idle conversations.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let stopped = || {
-            let stop = stop.clone();
-            async move { stop.notified().await }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                if rx.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
         };
-        let mut workers = vec![tokio::spawn(self.web.clone().sweep_forever())];
+        // Aborted at the stop: intake (the gateway) and periodic housekeeping.
+        let mut cut = vec![tokio::spawn(self.web.clone().sweep_forever())];
+        // Finish on their own once told to stop.
+        let mut finish = Vec::new();
+        let dispatcher = self.dispatcher.clone();
         if self.background {
-            workers.push(tokio::spawn(
+            finish.push(tokio::spawn(
                 Scheduler::new(self.core.desk.clone()).run(stopped()),
             ));
-            workers.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
+            finish.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
         }
         let mut app = self.web.router();
         if let Some(telegram) = self.telegram {
             app = app.merge(telegram.webhook_router());
-            workers.push(tokio::spawn(telegram.run()));
+            finish.push(tokio::spawn(telegram.run_until(stopped())));
         }
         if let Some(discord) = self.discord {
             // Empty unless a public key is configured.
             app = app.merge(discord.interactions_router());
-            workers.push(tokio::spawn(discord.run()));
+            cut.push(tokio::spawn(discord.run()));
         }
+        // The stop begins: the web chat's streams end (else the server would wait for
+        // them forever), then everything else is told.
+        let web = self.web.clone();
+        let begin = {
+            let stop_tx = stop_tx.clone();
+            async move {
+                shutdown.await;
+                web.close_streams();
+                let _ = stop_tx.send(true);
+            }
+        };
+        tokio::spawn(begin);
+        let shutdown = shared_signal(stopped());
         // The REST API on its own listener when there is one, else beside the web chat.
-        let shutdown = shared_signal(shutdown);
         let admin = match self.admin {
             Some(listener) => {
                 app = app.merge(crate::http::health_router(self.state.clone()));
@@ -281,18 +308,64 @@ impl Application {
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
-        if let Some(admin) = admin {
-            let _ = admin.await;
+        .with_graceful_shutdown(shutdown.clone())
+        .into_future();
+        tokio::pin!(served);
+        // Serve until the stop; from then on, the deadline holds for everything.
+        let ended = tokio::select! {
+            r = &mut served => {
+                // The server failed by itself: stop the rest as well.
+                let _ = stop_tx.send(true);
+                Some(r)
+            }
+            () = shutdown.clone() => None,
+        };
+        let deadline = tokio::time::Instant::now() + STOP_WITHIN;
+        for task in &cut {
+            task.abort();
         }
-        stop.notify_waiters();
-        for w in workers {
-            w.abort();
+        let mut late = Vec::new();
+        let served = match ended {
+            Some(r) => r,
+            None => tokio::time::timeout_at(deadline, &mut served)
+                .await
+                .unwrap_or_else(|_| {
+                    late.push("HTTP requests");
+                    Ok(())
+                }),
+        };
+        if let Some(admin) = admin
+            && tokio::time::timeout_at(deadline, admin).await.is_err()
+        {
+            late.push("REST API requests");
         }
+        for task in finish {
+            let handle = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                handle.abort();
+                late.push("background work");
+            }
+        }
+        match dispatcher.release_claims().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "outbox: claims given back"),
+            Err(e) => tracing::error!(error = %e, "outbox: claims not given back"),
+        }
+        if !late.is_empty() {
+            late.dedup();
+            tracing::warn!(
+                "stopped {} still running after {STOP_WITHIN:?}; it resumes at the next start",
+                late.join(", ")
+            );
+        }
+        self.core.close().await;
         served
     }
 }
+
+/// How long a stop may take after the signal (`run_until`); the process gives itself a
+/// little more before it exits regardless (`baoxiu serve`: 10 s).
+pub const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// A shutdown signal several servers can wait on.
 fn shared_signal(

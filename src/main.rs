@@ -183,11 +183,29 @@ async fn run(cli: Cli) -> Result<(), String> {
             let addr = app.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(config = %source, database = %config.database.url, "baoxiu listening on http://{addr}");
             app.run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-                tracing::info!("shutting down");
+                let signal = stop_signal().await;
+                tracing::info!(
+                    "{signal}: stopping (no new work; finishing what is under way, within {} s)",
+                    HARD_STOP.as_secs()
+                );
+                // However the stop goes, the process ends by the deadline.
+                std::thread::spawn(|| {
+                    std::thread::sleep(HARD_STOP);
+                    tracing::error!(
+                        "did not stop within {} s: exiting with work cut short",
+                        HARD_STOP.as_secs()
+                    );
+                    eprintln!(
+                        "baoxiu: did not stop within {} s: exiting with work cut short",
+                        HARD_STOP.as_secs()
+                    );
+                    std::process::exit(2);
+                });
             })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+            tracing::info!("stopped");
+            Ok(())
         }
         Command::Migrate => {
             config.policy(&source).map_err(|e| e.to_string())?;
@@ -360,6 +378,34 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+    }
+}
+
+/// After SIGTERM or Ctrl-C, the process exits by then whatever is still running (exit
+/// code 2); the service's own stop takes at most `baoxiu::app::STOP_WITHIN` (8 s).
+const HARD_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits for SIGTERM (how systemd stops a service) or SIGINT (Ctrl-C); which one.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 

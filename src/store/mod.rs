@@ -600,6 +600,9 @@ delegate! {
     /// Leases up to `limit` messages due by `now` until `lease_until`: for each recipient
     /// only the oldest pending one, so messages to one person go out in order.
     pub async fn claim_outbox(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Ends the leases on claimed messages that were not attempted (a stopping
+    /// dispatcher's): they are due again at once, for any dispatcher. Returns how many.
+    pub async fn outbox_release(&self, ids: &[i64]) -> Result<u64, StoreError>;
     /// Records a delivery.
     pub async fn outbox_sent(&self, id: i64, channel: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Records a failed or postponed attempt and when to try again (`attempts` is the new count).

@@ -18,6 +18,7 @@ mod outbox;
 mod photos;
 mod reports;
 mod sla;
+mod stop;
 mod telegram;
 mod telegram_loop;
 mod web;

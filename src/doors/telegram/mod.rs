@@ -136,21 +136,39 @@ impl Telegram {
     /// webhook and handles what the route stores. Updates left unfinished by an earlier
     /// run are finished first.
     pub async fn run(self) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// [`Telegram::run`] until `stop`, then a graceful stop: nothing more is received
+    /// (polling ends between batches, never halfway through storing one; the webhook
+    /// route stops with the server), the updates already received are handled and
+    /// answered, and those it cannot get to within `DRAIN` are given back to the next
+    /// start (see `inbox::Worker::run`). Returns when it is done.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         let (tx, incoming) = mpsc::unbounded_channel();
         *lock(&self.inner.incoming) = Some(tx);
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
         let worker = Worker::new(self.inner.clone(), incoming);
-        match self.inner.webhook_url.clone() {
-            Some(url) => {
-                tokio::join!(
-                    worker.run(),
-                    self.register_webhook(url),
-                    self.fetch_photos_forever()
-                );
+        let receive = async {
+            match self.inner.webhook_url.clone() {
+                Some(url) => {
+                    tokio::join!(self.register_webhook(url), self.fetch_photos_forever());
+                }
+                None => {
+                    tokio::join!(self.poll(stopped.clone()), self.fetch_photos_forever());
+                }
             }
-            None => {
-                tokio::join!(worker.run(), self.poll(), self.fetch_photos_forever());
+            // Registering a webhook, or photos switched off, ends early: only `stop` stops.
+            std::future::pending::<()>().await;
+        };
+        let intake = async {
+            tokio::select! {
+                () = receive => {}
+                () = stop => {}
             }
-        }
+            let _ = stopping.send(true);
+        };
+        tokio::join!(worker.run(stopped.clone()), intake);
     }
 }
 
