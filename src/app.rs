@@ -290,7 +290,8 @@ impl Application {
         let admin = match self.admin {
             Some(listener) => {
                 app = app.merge(crate::http::health_router(self.state.clone()));
-                let api = router(self.state);
+                let api =
+                    router(self.state).layer(axum::middleware::from_fn(crate::http::access_log));
                 let stop = shutdown.clone();
                 Some(tokio::spawn(async move {
                     axum::serve(listener, api)
@@ -303,6 +304,7 @@ impl Application {
                 None
             }
         };
+        let app = app.layer(axum::middleware::from_fn(crate::http::access_log));
         // The web chat's limits count per client address.
         let served = axum::serve(
             self.listener,

@@ -58,6 +58,29 @@ pub struct Config {
     pub discord: crate::doors::discord::DiscordSettings,
     /// The web chat.
     pub web: crate::doors::web::WebSettings,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Logging (`[log]`). Logs go to stderr; the level comes from `RUST_LOG` (default
+/// `info,sqlx=warn`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (default, for people) or `json` (one JSON object per line, for a log
+    /// collector); `BAOXIU_LOG_FORMAT` overrides it.
+    pub format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Satisfaction surveys (`[survey]`).
@@ -213,6 +236,7 @@ impl Default for Config {
             telegram: Default::default(),
             discord: Default::default(),
             web: Default::default(),
+            log: LogConfig::default(),
         }
     }
 }

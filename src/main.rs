@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use baoxiu::app::{Application, Core};
 use baoxiu::clock::SystemClock;
-use baoxiu::config::Config;
+use baoxiu::config::{Config, LogFormat};
 use baoxiu::conversation::Person;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::Flows;
@@ -129,17 +129,35 @@ enum ConfigCommand {
     Check,
 }
 
-fn init_tracing() {
+/// Logs to stderr (stdout is the commands' output), as text or JSON lines:
+/// `BAOXIU_LOG_FORMAT` (`text`/`json`) over `[log] format`.
+fn init_tracing(format: LogFormat) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
+    let format = match std::env::var("BAOXIU_LOG_FORMAT") {
+        Ok(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        Ok(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
+        Ok(v) => {
+            return Err(format!(
+                "environment: `BAOXIU_LOG_FORMAT`: `{v}` is neither text nor json"
+            ));
+        }
+        Err(_) => format,
+    };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -151,6 +169,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let (config, source) = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    init_tracing(config.log.format)?;
     match cli.command {
         Command::Serve => {
             let (tokens, warnings) = config.api_tokens().map_err(|e| e.to_string())?;

@@ -1,5 +1,6 @@
 //! The HTTP door (axum): the REST API over the desk, and health.
 
+mod access;
 mod attachments;
 mod auth;
 mod error;
@@ -15,6 +16,7 @@ use axum::extract::{FromRequest, OptionalFromRequest, Request, State};
 use axum::routing::{get, patch, post};
 use serde::de::DeserializeOwned;
 
+pub use access::access_log;
 pub use auth::Authed;
 pub use error::ApiError;
 

@@ -437,3 +437,61 @@ async fn the_binary_runs_outside_the_source_tree() {
     let out = baoxiu(dir.path(), &["flows", "export", "my-flows"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `BAOXIU_LOG_FORMAT=json`: every line on stderr is a JSON object, nothing goes to
+/// stdout, and each request has an access line with method, path (no query), status
+/// and latency, and never a secret from the query or the headers.
+#[tokio::test]
+async fn json_logs_on_stderr_with_an_access_line_per_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut served = Served::start(dir.path(), &[("BAOXIU_LOG_FORMAT", "json")]);
+    let r = reqwest::Client::new()
+        .get(format!("{}/healthz?token=query-secret-123", served.base))
+        .header("cookie", "bx_session=cookie-secret-456")
+        .header("X-Telegram-Bot-Api-Secret-Token", "header-secret-789")
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let r = reqwest::get(format!("{}/chat/invite/one-time-code-abc", served.base))
+        .await
+        .expect("invite");
+    assert!(r.status().is_client_error() || r.status().is_redirection() || r.status().is_success());
+    served.terminate();
+    let (status, _) = served.wait(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{}", served.log());
+    let lines = served.stderr.lock().expect("lines").clone();
+    assert!(lines.len() >= 3, "{lines:?}");
+    let mut access = Vec::new();
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        if v["target"] == "baoxiu::access" {
+            access.push(v);
+        }
+        for secret in [
+            "query-secret-123",
+            "cookie-secret-456",
+            "header-secret-789",
+            "one-time-code-abc",
+        ] {
+            assert!(!line.contains(secret), "{secret} logged: {line}");
+        }
+    }
+    assert!(
+        served.stdout.lock().expect("lines").is_empty(),
+        "logs on stdout"
+    );
+    let health = access
+        .iter()
+        .find(|v| v["path"] == "/healthz")
+        .unwrap_or_else(|| panic!("no access line for /healthz: {lines:?}"));
+    assert_eq!(health["method"], "GET");
+    assert_eq!(health["status"], 200);
+    assert_eq!(health["level"], "INFO");
+    assert!(health["latency_ms"].as_f64().is_some(), "{health}");
+    assert!(
+        access.iter().any(|v| v["path"] == "/chat/invite/{code}"),
+        "{access:?}"
+    );
+}
