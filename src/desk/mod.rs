@@ -199,6 +199,23 @@ impl Desk {
         Ok(self.store.ping().await?)
     }
 
+    /// Whether the service can take work: the database answers and has every migration
+    /// of this build applied; if not, why, as a sentence.
+    pub async fn readiness(&self) -> Result<(), String> {
+        match self.store.pending_migrations().await {
+            Ok(pending) if pending.is_empty() => Ok(()),
+            Ok(pending) => Err(format!(
+                "the database lacks migration(s) {}: run `baoxiu migrate`",
+                pending
+                    .iter()
+                    .map(|v| format!("{v:04}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Err(e) => Err(format!("the database does not answer: {e}")),
+        }
+    }
+
     /// The reporter behind a chat or API identity, created on first contact (when `name`
     /// must be a valid name; later contacts may pass any, e.g. an empty one).
     pub async fn reporter_for_identity(

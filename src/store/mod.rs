@@ -535,6 +535,8 @@ delegate! {
     pub async fn card_ended(&self, door: &str, ticket: &str, chat: &str, end: CardEnd<'_>) -> Result<bool, StoreError>;
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError>;
+    /// The versions of this build's migrations the database has not applied.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
     /// Makes the groups table match the configuration (adds and renames; never deletes,
     /// since tickets refer to old groups).
     pub async fn sync_groups(&self, groups: &[Group]) -> Result<(), StoreError>;

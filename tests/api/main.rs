@@ -16,6 +16,7 @@ mod layers;
 mod lifecycle;
 mod outbox;
 mod photos;
+mod ready;
 mod reports;
 mod sla;
 mod stop;
