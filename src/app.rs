@@ -262,6 +262,9 @@ impl Application {
                 Scheduler::new(self.core.desk.clone()).run(stopped()),
             ));
             finish.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
+            finish.push(tokio::spawn(
+                crate::sla::RetentionJob::new(self.core.desk.clone()).run(stopped()),
+            ));
         }
         let mut app = self.web.router();
         if let Some(telegram) = self.telegram {

@@ -60,6 +60,33 @@ pub struct Config {
     pub web: crate::doors::web::WebSettings,
     /// Logging.
     pub log: LogConfig,
+    /// How long delivered messages, chat updates and closed tickets' photos are kept.
+    pub retention: RetentionConfig,
+}
+
+/// Retention (`[retention]`): applied hourly by `baoxiu serve`, in bounded batches.
+/// Tickets and their audit trails are never deleted, nor an open ticket's photos.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Delivered notifications, from delivery (default 30 days).
+    pub sent_messages: Span,
+    /// Finished Telegram updates and handled Discord event receipts, from receipt
+    /// (default 7 days: Telegram redelivers nothing older).
+    pub handled_updates: Span,
+    /// Photos of closed or cancelled tickets, from the closing (default 365 days).
+    pub attachments: Span,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let d = crate::desk::RetentionPolicy::default();
+        Self {
+            sent_messages: Span(d.sent_messages),
+            handled_updates: Span(d.handled_updates),
+            attachments: Span(d.attachments),
+        }
+    }
 }
 
 /// Logging (`[log]`). Logs go to stderr; the level comes from `RUST_LOG` (default
@@ -237,6 +264,7 @@ impl Default for Config {
             discord: Default::default(),
             web: Default::default(),
             log: LogConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -399,6 +427,31 @@ impl Config {
                 public_url: self.web.base_url(self.server.listen),
                 invite_valid_for: self.web.invite_valid_for.0,
             },
+            retention: self.retention(source)?,
+        })
+    }
+
+    /// The retention periods, each at least a day (a shorter one is a typo that would
+    /// delete what is still in use).
+    fn retention(&self, source: &str) -> Result<crate::desk::RetentionPolicy, ConfigError> {
+        let r = &self.retention;
+        for (key, span) in [
+            ("retention.sent_messages", r.sent_messages),
+            ("retention.handled_updates", r.handled_updates),
+            ("retention.attachments", r.attachments),
+        ] {
+            if span.0 < chrono::Duration::days(1) {
+                return Err(ConfigError::Invalid {
+                    file: source.to_owned(),
+                    key: key.into(),
+                    reason: "must be at least 1d".into(),
+                });
+            }
+        }
+        Ok(crate::desk::RetentionPolicy {
+            sent_messages: r.sent_messages.0,
+            handled_updates: r.handled_updates.0,
+            attachments: r.attachments.0,
         })
     }
 
@@ -530,6 +583,20 @@ mod tests {
             Config::load(Some(Path::new("/nonexistent/baoxiu.toml"))),
             Err(ConfigError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn retention_periods_are_checked() {
+        let p = load_str("[retention]\nsent_messages = \"90d\"\n").unwrap();
+        assert_eq!(p.retention.sent_messages, chrono::Duration::days(90));
+        assert_eq!(p.retention.attachments, chrono::Duration::days(365));
+        let err = load_str("[retention]\nattachments = \"1h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention.attachments") && err.contains("baoxiu.toml"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod link;
 mod policy;
 pub mod ports;
 mod reports;
+mod retention;
 mod sla;
 mod survey;
 mod web;
@@ -19,6 +20,7 @@ pub use crate::store::{
 };
 pub use deliveries::{Failed, RetryPolicy};
 pub use ports::Ports;
+pub use retention::{Retained, RetentionPolicy};
 pub use sla::ClockRound;
 pub use survey::{SurveyRefusal, SurveyReply};
 pub use web::{WebInvite, WebPolicy};

@@ -18,6 +18,7 @@ mod outbox;
 mod photos;
 mod ready;
 mod reports;
+mod retention;
 mod sla;
 mod stop;
 mod telegram;

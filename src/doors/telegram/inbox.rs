@@ -31,12 +31,8 @@ const POLL_TIMEOUT_SECS: u32 = 25;
 const RESCAN_BATCH: i64 = 1000;
 /// A handling that began this long ago and never finished was cut short by a crash.
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
-/// Finished updates are kept this long (a week: Telegram's own redelivery horizon).
-const KEEP_UPDATES: chrono::Duration = chrono::Duration::days(7);
 /// How long a stopping worker goes on handling what was received.
 const DRAIN: Duration = Duration::from_secs(6);
-/// How often finished updates are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// The worker also looks at the table this often (for updates an earlier run or another
 /// instance received and left unfinished).
 const RESCAN_EVERY: Duration = Duration::from_secs(5);
@@ -218,7 +214,6 @@ impl Worker {
     pub(super) async fn run(mut self, mut stopping: tokio::sync::watch::Receiver<bool>) {
         let mut rescan = tokio::time::interval(RESCAN_EVERY);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pruned: Option<Instant> = None;
         let mut drain_until: Option<Instant> = None;
         loop {
             if let Some(until) = drain_until {
@@ -240,10 +235,8 @@ impl Worker {
                     Ok(event) => self.on_event(event, draining),
                     Err(e) => tracing::error!(error = %e, "telegram: an update task failed"),
                 },
-                _ = rescan.tick(), if !draining => {
-                    self.inner.prune(&mut pruned).await;
-                    self.rescan().await;
-                }
+                // Finished updates are forgotten by the desk's retention job.
+                _ = rescan.tick(), if !draining => self.rescan().await,
                 () = stopped(&mut stopping), if !draining => {
                     drain_until = Some(Instant::now() + DRAIN);
                 }
@@ -429,18 +422,6 @@ impl Worker {
 }
 
 impl Inner {
-    /// Forgets finished updates older than a week, at most once every `PRUNE_EVERY`.
-    async fn prune(&self, last: &mut Option<Instant>) {
-        if last.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
-            return;
-        }
-        *last = Some(Instant::now());
-        let now = self.inbox.now();
-        if let Err(e) = self.inbox.prune(now - KEEP_UPDATES).await {
-            tracing::warn!(error = %e, "telegram: could not prune old updates");
-        }
-    }
-
     /// Writes updates down in one transaction (repeats change nothing) and hands the new
     /// ones to the worker. Returns the highest id.
     async fn receive(&self, updates: Vec<Update>) -> Result<i64, DoorError> {
