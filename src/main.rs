@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Manage reporters.
+    Reporter {
+        #[command(subcommand)]
+        command: ReporterCommand,
+    },
     /// Chat in this terminal, with the same conversations and database as the service:
     /// report a fault as a reporter, or work jobs with --engineer.
     Chat {
@@ -82,6 +87,18 @@ enum Command {
         /// Language: zh-CN (default) or en.
         #[arg(long, default_value = "zh-CN")]
         lang: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReporterCommand {
+    /// Erase a reporter's personal data (PIPL): name, phone, chat identities, web
+    /// sessions, conversations, drafts and chat history, what they wrote in trails and
+    /// surveys, their photos. Their tickets stay as anonymous records in the statistics;
+    /// the erasure is recorded (by `cli`, and when).
+    Erase {
+        /// The reporter's id.
+        id: i64,
     },
 }
 
@@ -273,6 +290,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                     ));
                 }
             }
+            Ok(())
+        }
+        Command::Reporter {
+            command: ReporterCommand::Erase { id },
+        } => {
+            let core = Core::assemble(&config, &source, Arc::new(SystemClock))
+                .await
+                .map_err(|e| e.to_string())?;
+            let erased = core
+                .desk
+                .erase_reporter(&desk_cli(), baoxiu::domain::ReporterId(id))
+                .await
+                .map_err(|e| e.to_string());
+            core.close().await;
+            erased?;
+            println!("reporter {id}: personal data erased; their tickets stay, anonymous");
             Ok(())
         }
         Command::Outbox { command } => {

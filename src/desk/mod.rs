@@ -262,6 +262,39 @@ impl Desk {
         Ok(r)
     }
 
+    /// Erases a reporter's personal data (PIPL; managers only): name, phone, chat
+    /// identities, web sessions, conversations, drafts and chat history, what they wrote
+    /// in trails and surveys, the photos they sent, messages to them. Their tickets stay,
+    /// anonymous, in the statistics; the erasure is recorded with who and when.
+    pub async fn erase_reporter(
+        &self,
+        caller: &Caller,
+        reporter: ReporterId,
+    ) -> Result<(), DeskError> {
+        let by = match caller {
+            Caller::Desk { name } => crate::store::Actor {
+                kind: "desk",
+                id: None,
+                name: name.clone(),
+            },
+            Caller::Engineer(e) if caller.is_manager() => crate::store::Actor {
+                kind: "engineer",
+                id: Some(e.id.to_string()),
+                name: e.name.clone(),
+            },
+            _ => {
+                return Err(DeskError::Forbidden(
+                    "only managers can erase a reporter's data".into(),
+                ));
+            }
+        };
+        if self.store.erase_reporter(reporter, &by, self.now()).await? {
+            Ok(())
+        } else {
+            Err(DeskError::NotFound(format!("reporter {reporter}")))
+        }
+    }
+
     /// Records a fault report for `reporter` and offers it to the right group.
     /// Reporters report for themselves; managers may record one on someone's behalf.
     pub async fn report(

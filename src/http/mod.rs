@@ -92,7 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/engineers/{id}", patch(tickets::update_engineer))
         .route("/api/engineers/{id}/link-code", post(link::issue))
         .route("/api/reporters", post(tickets::add_reporter))
-        .route("/api/reporters/{id}", patch(tickets::update_reporter))
+        .route(
+            "/api/reporters/{id}",
+            patch(tickets::update_reporter).delete(tickets::erase_reporter),
+        )
         .route("/api/reporters/{id}/web-invite", post(link::web_invite))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

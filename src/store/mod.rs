@@ -12,6 +12,7 @@ mod attachments;
 mod cards;
 mod delivery;
 mod discord;
+mod erasure;
 mod params;
 mod postgres;
 mod retention;

@@ -495,3 +495,38 @@ async fn json_logs_on_stderr_with_an_access_line_per_request() {
         "{access:?}"
     );
 }
+
+/// `baoxiu reporter erase ID`: erases a reporter who chatted from the terminal; an
+/// unknown id is an error naming it.
+#[test]
+fn reporter_erase_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .args(["chat", "--as", "陈静"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run baoxiu chat");
+    if let Some(stdin) = child.stdin.as_mut() {
+        writeln!(stdin, "/status").expect("type");
+    }
+    assert!(child.wait_with_output().expect("finish").status.success());
+
+    let out = baoxiu(dir.path(), &["reporter", "erase", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("erased"));
+    let out = baoxiu(dir.path(), &["reporter", "erase", "999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reporter 999"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

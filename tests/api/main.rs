@@ -12,6 +12,7 @@ mod cli;
 mod closing;
 mod concurrency;
 mod discord;
+mod erasure;
 mod layers;
 mod lifecycle;
 mod outbox;
