@@ -91,7 +91,17 @@ async fn sigterm_under_telegram_load_drains_and_exits_0() {
     .fetch_one(&mut db)
     .await
     .expect("count");
-    assert_eq!(torn, 0, "updates half-done, of {updates}");
+    if torn > 0 {
+        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT update_id, started_at, handled_at, sent_at, attempts FROM telegram_updates
+             WHERE (started_at IS NOT NULL AND handled_at IS NULL)
+                OR (handled_at IS NOT NULL AND sent_at IS NULL)",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect("rows");
+        panic!("{torn} of {updates} updates half-done: {rows:?}\n{log}");
+    }
     let claimed =
         count("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND lease_until IS NOT NULL")
             .fetch_one(&mut db)

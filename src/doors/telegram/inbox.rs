@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use teloxide::RequestError;
@@ -33,6 +34,8 @@ const RESCAN_BATCH: i64 = 1000;
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// How long a stopping worker goes on handling what was received.
 const DRAIN: Duration = Duration::from_secs(6);
+/// How often a draining worker looks whether it is done.
+const DRAIN_LOOK: Duration = Duration::from_millis(20);
 /// The worker also looks at the table this often (for updates an earlier run or another
 /// instance received and left unfinished).
 const RESCAN_EVERY: Duration = Duration::from_secs(5);
@@ -101,8 +104,24 @@ impl Telegram {
     }
 }
 
+/// Updates being received, recorded as begun for the running worker (see
+/// [`Inner::begin_receive`]).
+pub(super) struct Receiving<'a> {
+    inner: &'a Inner,
+    /// Record them as begun.
+    pub(super) claim: bool,
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        if self.claim {
+            self.inner.receiving.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// Resolves when the stop flag is (or turns) true; never if its sender is gone first.
-async fn stopped(flag: &mut tokio::sync::watch::Receiver<bool>) {
+pub(super) async fn stopped(flag: &mut tokio::sync::watch::Receiver<bool>) {
     if flag.wait_for(|s| *s).await.is_err() {
         std::future::pending::<()>().await;
     }
@@ -217,7 +236,7 @@ impl Worker {
         let mut drain_until: Option<Instant> = None;
         loop {
             if let Some(until) = drain_until {
-                if self.drained() {
+                if self.drained() && self.inner.close_intake() {
                     break;
                 }
                 if Instant::now() >= until {
@@ -240,7 +259,8 @@ impl Worker {
                 () = stopped(&mut stopping), if !draining => {
                     drain_until = Some(Instant::now() + DRAIN);
                 }
-                () = tokio::time::sleep_until(until), if draining => {}
+                // Looks again now and then: a receive under way may end without a row.
+                () = tokio::time::sleep_until(until.min(Instant::now() + DRAIN_LOOK)), if draining => {}
             }
             if !self.marking && !self.unmarked.is_empty() {
                 // One statement for all updates finished since the last marking.
@@ -273,6 +293,7 @@ impl Worker {
     /// recorded as begun on receipt but never begun are given back, so the next start
     /// handles them as new rather than as cut short.
     async fn give_back(mut self) {
+        // Closed already unless the drain ran out of time.
         *lock(&self.inner.incoming) = None;
         self.tasks.abort_all();
         while let Ok(row) = self.incoming.try_recv() {
@@ -430,7 +451,8 @@ impl Inner {
             .map(|u| Ok((i64::from(u.id.0), serde_json::to_string(u)?)))
             .collect::<Result<Vec<(i64, String)>, DoorError>>()?;
         let now = self.inbox.now();
-        let claim = self.worker_runs();
+        let receiving = self.begin_receive();
+        let claim = receiving.claim;
         let new = self.inbox.receive(&rows, now, claim).await?;
         for (u, new) in updates.into_iter().zip(new) {
             if new {
@@ -445,13 +467,30 @@ impl Inner {
         Ok(rows.iter().map(|(id, _)| *id).max().unwrap_or(0))
     }
 
-    /// Whether a worker takes what is received: then updates are recorded as begun as
-    /// they are written (one write instead of two; a crash in between is then taken for
-    /// one during handling, and the person is shown their current question).
-    pub(super) fn worker_runs(&self) -> bool {
-        lock(&self.incoming)
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed())
+    /// Starts receiving updates: whether a worker takes what is received — then updates
+    /// are recorded as begun as they are written (one write instead of two; a crash in
+    /// between is then taken for one during handling, and the person is shown their
+    /// current question) — and if so, counted until the returned guard is dropped (after
+    /// the hand-over), so a stopping worker never leaves while updates claimed for it are
+    /// on their way.
+    pub(super) fn begin_receive(&self) -> Receiving<'_> {
+        let incoming = lock(&self.incoming);
+        let claim = incoming.as_ref().is_some_and(|tx| !tx.is_closed());
+        if claim {
+            self.receiving.fetch_add(1, Ordering::AcqRel);
+        }
+        Receiving { inner: self, claim }
+    }
+
+    /// Ends the hand-overs if no claimed update is on its way (then what is received from
+    /// now on is stored unclaimed, for the next start); false if one is.
+    fn close_intake(&self) -> bool {
+        let mut incoming = lock(&self.incoming);
+        if self.receiving.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        *incoming = None;
+        true
     }
 
     /// Gives a stored update to the running worker (if none runs, the next one finds it

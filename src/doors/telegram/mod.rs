@@ -70,6 +70,8 @@ struct Inner {
     webhook_secret: Option<SecretString>,
     /// Hands stored updates to the running worker.
     incoming: Mutex<Option<mpsc::UnboundedSender<Stored>>>,
+    /// Receives under way that record their updates as begun for the worker.
+    receiving: std::sync::atomic::AtomicUsize,
     /// Engineer groups' group chats.
     group_chats: BTreeMap<String, i64>,
     /// How often photos are fetched (see `photos`).
@@ -107,6 +109,7 @@ impl Telegram {
                 webhook_url: config.webhook_url,
                 webhook_secret: config.webhook_secret,
                 incoming: Mutex::default(),
+                receiving: std::sync::atomic::AtomicUsize::new(0),
                 group_chats: config.group_chats,
                 photo_fetch_every: config.photo_fetch_every,
                 cards: tokio::sync::Mutex::new(()),
@@ -147,28 +150,41 @@ impl Telegram {
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         let (tx, incoming) = mpsc::unbounded_channel();
         *lock(&self.inner.incoming) = Some(tx);
-        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        // Asked to stop: polling ends at its next safe point (never while storing a batch).
+        let (stopping, stop_asked) = tokio::sync::watch::channel(false);
+        // Receiving is over: the worker drains.
+        let (closed, intake_closed) = tokio::sync::watch::channel(false);
         let worker = Worker::new(self.inner.clone(), incoming);
-        let receive = async {
-            match self.inner.webhook_url.clone() {
-                Some(url) => {
-                    tokio::join!(self.register_webhook(url), self.fetch_photos_forever());
+        let receiving = async {
+            // Registering the webhook and fetching photos hold no claims: dropped at once.
+            let side = async {
+                match self.inner.webhook_url.clone() {
+                    Some(url) => {
+                        tokio::join!(self.register_webhook(url), self.fetch_photos_forever());
+                    }
+                    None => self.fetch_photos_forever().await,
                 }
-                None => {
-                    tokio::join!(self.poll(stopped.clone()), self.fetch_photos_forever());
+                std::future::pending::<()>().await;
+            };
+            let intake = async {
+                match self.inner.webhook_url {
+                    // The route stops with the server; the worker waits for any update
+                    // it is storing (see `Inner::begin_receive`).
+                    Some(_) => inbox::stopped(&mut stop_asked.clone()).await,
+                    None => self.poll(stop_asked.clone()).await,
                 }
-            }
-            // Registering a webhook, or photos switched off, ends early: only `stop` stops.
-            std::future::pending::<()>().await;
-        };
-        let intake = async {
+            };
             tokio::select! {
-                () = receive => {}
-                () = stop => {}
+                () = side => {}
+                () = intake => {}
             }
+            let _ = closed.send(true);
+        };
+        let asking = async {
+            stop.await;
             let _ = stopping.send(true);
         };
-        tokio::join!(worker.run(stopped.clone()), intake);
+        tokio::join!(worker.run(intake_closed), receiving, asking);
     }
 }
 
