@@ -92,7 +92,8 @@ async fn sigterm_under_telegram_load_drains_and_exits_0() {
     .await
     .expect("count");
     if torn > 0 {
-        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>, i64)> = sqlx::query_as(
+        type Row = (i64, Option<String>, Option<String>, Option<String>, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT update_id, started_at, handled_at, sent_at, attempts FROM telegram_updates
              WHERE (started_at IS NOT NULL AND handled_at IS NULL)
                 OR (handled_at IS NOT NULL AND sent_at IS NULL)",
