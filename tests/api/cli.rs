@@ -401,7 +401,17 @@ async fn the_binary_runs_outside_the_source_tree() {
         "SQLite in the working directory"
     );
     served.terminate();
-    served.wait(std::time::Duration::from_secs(10));
+    let (status, _) = served.wait(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{}", served.log());
+    let log = served.log();
+    assert!(
+        log.contains("SIGTERM: stopping") && log.contains("stopped"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no terminal colours in a log file: {log}"
+    );
 
     let out = baoxiu(dir.path(), &["flows", "check"]);
     let text = String::from_utf8_lossy(&out.stdout);

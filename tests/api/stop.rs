@@ -157,3 +157,52 @@ async fn sigterm_under_telegram_load_drains_and_exits_0() {
     );
     sim.shutdown().await;
 }
+
+/// A browser's open event stream (`/chat/events` never ends by itself) does not hold the
+/// stop up: the stream ends, the process exits 0 at once, not at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_event_stream_does_not_hold_up_the_stop() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut served = Served::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/chat/hello", served.base))
+        .json(&serde_json::json!({ "name": "陈静", "lang": "zh-CN" }))
+        .send()
+        .await
+        .expect("hello");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut events = client
+        .get(format!("{}/chat/events", served.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), reqwest::StatusCode::OK);
+    // The stream is open: its first event (the greeting kept in history) arrives.
+    let first = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+        .await
+        .expect("an event")
+        .expect("chunk");
+    assert!(first.is_some());
+
+    served.terminate();
+    let (status, took) = served.wait(Duration::from_secs(15));
+    let log = served.log();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(took < Duration::from_secs(5), "took {took:?}:\n{log}");
+    assert!(!log.contains("still running after"), "{log}");
+    // The stream ended rather than being cut.
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = events.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream never ended");
+}
