@@ -229,16 +229,16 @@ impl Application {
         self
     }
 
-    /// Serves until the future `shutdown` completes, then stops gracefully within
-    /// [`STOP_WITHIN`]: intake ends at once (the listeners accept nothing new, the web
-    /// chat's event streams end, Telegram polling stops, the Discord gateway is left), the
-    /// requests and conversation steps under way finish and are answered, the SLA
-    /// scheduler and the dispatcher finish their round, claims this process still holds
-    /// are given back (outbox messages, Telegram updates it could not get to), and the
-    /// database is closed. Work still running at the deadline is cut short as a crash
-    /// would cut it (everything is transactional) and said so in the log.
-    /// Alongside: the SLA scheduler, the outbox dispatcher, and the web chat's sweep of
-    /// idle conversations.
+    /// Serves until the future `shutdown` completes; alongside run the SLA scheduler, the
+    /// outbox dispatcher, the retention job and the web chat's sweep of idle
+    /// conversations. Then stops gracefully within [`STOP_WITHIN`]: intake ends at once
+    /// (the listeners accept nothing new, the web chat's event streams end, Telegram
+    /// polling stops, the Discord gateway is left), the requests and conversation steps
+    /// under way finish and are answered, the scheduler and the dispatcher finish their
+    /// round, claims this process still holds are given back (outbox messages, Telegram
+    /// updates it could not get to), and the database is closed. Work still running at
+    /// the deadline is cut short as a crash would cut it (every change is one
+    /// transaction), and the log says so.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -359,7 +359,7 @@ impl Application {
         if !late.is_empty() {
             late.dedup();
             tracing::warn!(
-                "stopped {} still running after {STOP_WITHIN:?}; it resumes at the next start",
+                "stopping: {} still running after {STOP_WITHIN:?}, cut short; the next start resumes it",
                 late.join(", ")
             );
         }

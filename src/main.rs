@@ -229,12 +229,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 // However the stop goes, the process ends by the deadline.
                 std::thread::spawn(|| {
                     std::thread::sleep(HARD_STOP);
+                    // A log line (stderr), so JSON logs stay JSON.
                     tracing::error!(
                         "did not stop within {} s: exiting with work cut short",
-                        HARD_STOP.as_secs()
-                    );
-                    eprintln!(
-                        "baoxiu: did not stop within {} s: exiting with work cut short",
                         HARD_STOP.as_secs()
                     );
                     std::process::exit(2);
