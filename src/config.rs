@@ -64,7 +64,8 @@ pub struct Config {
     pub retention: RetentionConfig,
 }
 
-/// Retention (`[retention]`): applied hourly by `baoxiu serve`, in bounded batches.
+/// Retention (`[retention]`): applied by `baoxiu serve` a minute after start, then hourly,
+/// in bounded batches.
 /// Tickets and their audit trails are never deleted, nor an open ticket's photos.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use crate::desk::Desk;
 
-/// How often retention runs; the first pass comes this long after start, so a restart
-/// loop does not purge on every start.
+/// How often retention runs.
 const EVERY: Duration = Duration::from_secs(60 * 60);
+/// The first pass comes this long after start: not in the way of start-up, yet soon
+/// enough that a service restarted more often than hourly still purges.
+const FIRST: Duration = Duration::from_secs(60);
 
 /// The job over a desk.
 #[derive(Clone)]
@@ -21,14 +23,16 @@ impl RetentionJob {
         RetentionJob { desk }
     }
 
-    /// Applies retention every hour until `shutdown` (a pass under way finishes first:
-    /// each of its batches is a transaction of its own).
+    /// Applies retention a minute after start, then every hour, until `shutdown` (a pass
+    /// under way finishes first: each of its batches is a transaction of its own).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FIRST, EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
-                () = tokio::time::sleep(EVERY) => {}
+                _ = tick.tick() => {}
             }
             match self.desk.apply_retention().await {
                 Ok(r) => tracing::info!(
