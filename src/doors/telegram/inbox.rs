@@ -276,16 +276,12 @@ impl Worker {
         self.give_back().await;
     }
 
-    /// Whether a draining worker is done: nothing being handled, nothing queued that it
-    /// may still begin, every finished update marked.
+    /// Whether a draining worker is done: nothing handed over unread, nothing being
+    /// handled (while draining, a lane moves on only when its update is done, and a
+    /// failed one is not tried again), every finished update marked. What is left in the
+    /// lanes is given back.
     fn drained(&self) -> bool {
-        self.handling == 0
-            && !self.marking
-            && self.unmarked.is_empty()
-            && self
-                .lanes
-                .values()
-                .all(|q| q.iter().all(|r| r.claimed.is_none()))
+        self.handling == 0 && !self.marking && self.unmarked.is_empty() && self.incoming.is_empty()
     }
 
     /// At the end of a stop: no more hand-overs (what is received from now on is stored
