@@ -465,9 +465,10 @@ impl Flows {
         }
     }
 
-    /// The `bot-flows/` directory of the source tree (tests read the files from it; the
-    /// service uses the copy embedded in the binary, [`Flows::embedded`]).
-    pub fn builtin_dir() -> PathBuf {
+    /// The `bot-flows/` directory of the source tree, for tests only: the service uses
+    /// the copy embedded in the binary ([`Flows::embedded`]) and never the source tree.
+    #[cfg(test)]
+    pub(crate) fn builtin_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bot-flows")
     }
 
