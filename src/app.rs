@@ -70,7 +70,7 @@ impl Core {
         clock: Arc<dyn Clock>,
     ) -> Result<Core, StartError> {
         let policy = config.policy(source)?;
-        let flows = Flows::load_dir(&config.chat.flows_dir())
+        let flows = Flows::load(config.chat.flows_dir.as_deref())
             .map(|f| f.with_time_zone(policy.calendar.time_zone()))
             .map_err(StartError::Flows)?;
         let store = Store::connect(&config.database.url, config.database.sqlite_sync).await?;
@@ -229,41 +229,72 @@ impl Application {
         self
     }
 
-    /// Serves until the future `shutdown` completes, then finishes in-flight requests.
-    /// Alongside: the SLA scheduler, the outbox dispatcher, and the web chat's sweep of
-    /// idle conversations.
+    /// Serves until the future `shutdown` completes; alongside run the SLA scheduler, the
+    /// outbox dispatcher, the retention job and the web chat's sweep of idle
+    /// conversations. Then stops gracefully within [`STOP_WITHIN`]: intake ends at once
+    /// (the listeners accept nothing new, the web chat's event streams end, Telegram
+    /// polling stops, the Discord gateway is left), the requests and conversation steps
+    /// under way finish and are answered, the scheduler and the dispatcher finish their
+    /// round, claims this process still holds are given back (outbox messages, Telegram
+    /// updates it could not get to), and the database is closed. Work still running at
+    /// the deadline is cut short as a crash would cut it (every change is one
+    /// transaction), and the log says so.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let stopped = || {
-            let stop = stop.clone();
-            async move { stop.notified().await }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                if rx.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
         };
-        let mut workers = vec![tokio::spawn(self.web.clone().sweep_forever())];
+        // Aborted at the stop: intake (the gateway) and periodic housekeeping.
+        let mut cut = vec![tokio::spawn(self.web.clone().sweep_forever())];
+        // Finish on their own once told to stop.
+        let mut finish = Vec::new();
+        let dispatcher = self.dispatcher.clone();
         if self.background {
-            workers.push(tokio::spawn(
+            finish.push(tokio::spawn(
                 Scheduler::new(self.core.desk.clone()).run(stopped()),
             ));
-            workers.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
+            finish.push(tokio::spawn(self.dispatcher.clone().run(stopped())));
+            finish.push(tokio::spawn(
+                crate::sla::RetentionJob::new(self.core.desk.clone()).run(stopped()),
+            ));
         }
         let mut app = self.web.router();
         if let Some(telegram) = self.telegram {
             app = app.merge(telegram.webhook_router());
-            workers.push(tokio::spawn(telegram.run()));
+            finish.push(tokio::spawn(telegram.run_until(stopped())));
         }
         if let Some(discord) = self.discord {
             // Empty unless a public key is configured.
             app = app.merge(discord.interactions_router());
-            workers.push(tokio::spawn(discord.run()));
+            cut.push(tokio::spawn(discord.run()));
         }
+        // The stop begins: the web chat's streams end (else the server would wait for
+        // them forever), then everything else is told.
+        let web = self.web.clone();
+        let begin = {
+            let stop_tx = stop_tx.clone();
+            async move {
+                shutdown.await;
+                web.close_streams();
+                let _ = stop_tx.send(true);
+            }
+        };
+        tokio::spawn(begin);
+        let shutdown = shared_signal(stopped());
         // The REST API on its own listener when there is one, else beside the web chat.
-        let shutdown = shared_signal(shutdown);
         let admin = match self.admin {
             Some(listener) => {
                 app = app.merge(crate::http::health_router(self.state.clone()));
-                let api = router(self.state);
+                let api =
+                    router(self.state).layer(axum::middleware::from_fn(crate::http::access_log));
                 let stop = shutdown.clone();
                 Some(tokio::spawn(async move {
                     axum::serve(listener, api)
@@ -276,23 +307,70 @@ impl Application {
                 None
             }
         };
+        let app = app.layer(axum::middleware::from_fn(crate::http::access_log));
         // The web chat's limits count per client address.
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
-        if let Some(admin) = admin {
-            let _ = admin.await;
+        .with_graceful_shutdown(shutdown.clone())
+        .into_future();
+        tokio::pin!(served);
+        // Serve until the stop; from then on, the deadline holds for everything.
+        let ended = tokio::select! {
+            r = &mut served => {
+                // The server failed by itself: stop the rest as well.
+                let _ = stop_tx.send(true);
+                Some(r)
+            }
+            () = shutdown.clone() => None,
+        };
+        let deadline = tokio::time::Instant::now() + STOP_WITHIN;
+        for task in &cut {
+            task.abort();
         }
-        stop.notify_waiters();
-        for w in workers {
-            w.abort();
+        let mut late = Vec::new();
+        let served = match ended {
+            Some(r) => r,
+            None => tokio::time::timeout_at(deadline, &mut served)
+                .await
+                .unwrap_or_else(|_| {
+                    late.push("HTTP requests");
+                    Ok(())
+                }),
+        };
+        if let Some(admin) = admin
+            && tokio::time::timeout_at(deadline, admin).await.is_err()
+        {
+            late.push("REST API requests");
         }
+        for task in finish {
+            let handle = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                handle.abort();
+                late.push("background work");
+            }
+        }
+        match dispatcher.release_claims().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "outbox: claims given back"),
+            Err(e) => tracing::error!(error = %e, "outbox: claims not given back"),
+        }
+        if !late.is_empty() {
+            late.dedup();
+            tracing::warn!(
+                "stopping: {} still running after {STOP_WITHIN:?}, cut short; the next start resumes it",
+                late.join(", ")
+            );
+        }
+        self.core.close().await;
         served
     }
 }
+
+/// How long a stop may take after the signal (`run_until`); the process gives itself a
+/// little more before it exits regardless (`baoxiu serve`: 10 s).
+pub const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// A shutdown signal several servers can wait on.
 fn shared_signal(

@@ -58,6 +58,57 @@ pub struct Config {
     pub discord: crate::doors::discord::DiscordSettings,
     /// The web chat.
     pub web: crate::doors::web::WebSettings,
+    /// Logging.
+    pub log: LogConfig,
+    /// How long delivered messages, chat updates and closed tickets' photos are kept.
+    pub retention: RetentionConfig,
+}
+
+/// Retention (`[retention]`): applied by `baoxiu serve` a minute after start, then hourly,
+/// in bounded batches.
+/// Tickets and their audit trails are never deleted, nor an open ticket's photos.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Delivered notifications, from delivery (default 30 days).
+    pub sent_messages: Span,
+    /// Finished Telegram updates and handled Discord event receipts, from receipt
+    /// (default 7 days: Telegram redelivers nothing older).
+    pub handled_updates: Span,
+    /// Photos of closed or cancelled tickets, from the closing (default 365 days).
+    pub attachments: Span,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let d = crate::desk::RetentionPolicy::default();
+        Self {
+            sent_messages: Span(d.sent_messages),
+            handled_updates: Span(d.handled_updates),
+            attachments: Span(d.attachments),
+        }
+    }
+}
+
+/// Logging (`[log]`). Logs go to stderr; the level comes from `RUST_LOG` (default
+/// `info,sqlx=warn`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (default, for people) or `json` (one JSON object per line, for a log
+    /// collector); `BAOXIU_LOG_FORMAT` overrides it.
+    pub format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Satisfaction surveys (`[survey]`).
@@ -87,8 +138,8 @@ impl Default for SurveyConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatConfig {
-    /// Where the conversation files are (default: `./bot-flows` if present, else the copy
-    /// shipped with this build).
+    /// A directory of conversation files to use instead of the copy built into the
+    /// binary (`baoxiu flows export DIR` writes that copy out for editing).
     pub flows_dir: Option<PathBuf>,
     /// An unfinished conversation idle this long is discarded (kept as a draft for 24 h).
     pub idle: Span,
@@ -99,17 +150,6 @@ impl Default for ChatConfig {
         Self {
             flows_dir: None,
             idle: Span(crate::conversation::DEFAULT_IDLE),
-        }
-    }
-}
-
-impl ChatConfig {
-    /// The flows directory in use.
-    pub fn flows_dir(&self) -> PathBuf {
-        match &self.flows_dir {
-            Some(dir) => dir.clone(),
-            None if Path::new("bot-flows").is_dir() => PathBuf::from("bot-flows"),
-            None => crate::flow::Flows::builtin_dir(),
         }
     }
 }
@@ -231,6 +271,8 @@ impl Default for Config {
             telegram: Default::default(),
             discord: Default::default(),
             web: Default::default(),
+            log: LogConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -401,6 +443,31 @@ impl Config {
                 public_url: self.web.base_url(self.server.listen),
                 invite_valid_for: self.web.invite_valid_for.0,
             },
+            retention: self.retention(source)?,
+        })
+    }
+
+    /// The retention periods, each at least a day (a shorter one is a typo that would
+    /// delete what is still in use).
+    fn retention(&self, source: &str) -> Result<crate::desk::RetentionPolicy, ConfigError> {
+        let r = &self.retention;
+        for (key, span) in [
+            ("retention.sent_messages", r.sent_messages),
+            ("retention.handled_updates", r.handled_updates),
+            ("retention.attachments", r.attachments),
+        ] {
+            if span.0 < chrono::Duration::days(1) {
+                return Err(ConfigError::Invalid {
+                    file: source.to_owned(),
+                    key: key.into(),
+                    reason: "must be at least 1d".into(),
+                });
+            }
+        }
+        Ok(crate::desk::RetentionPolicy {
+            sent_messages: r.sent_messages.0,
+            handled_updates: r.handled_updates.0,
+            attachments: r.attachments.0,
         })
     }
 
@@ -532,6 +599,20 @@ mod tests {
             Config::load(Some(Path::new("/nonexistent/baoxiu.toml"))),
             Err(ConfigError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn retention_periods_are_checked() {
+        let p = load_str("[retention]\nsent_messages = \"90d\"\n").unwrap();
+        assert_eq!(p.retention.sent_messages, chrono::Duration::days(90));
+        assert_eq!(p.retention.attachments, chrono::Duration::days(365));
+        let err = load_str("[retention]\nattachments = \"1h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention.attachments") && err.contains("baoxiu.toml"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use baoxiu::app::{Application, Core};
 use baoxiu::clock::SystemClock;
-use baoxiu::config::Config;
+use baoxiu::config::{Config, LogFormat};
 use baoxiu::conversation::Person;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::Flows;
@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Manage reporters.
+    Reporter {
+        #[command(subcommand)]
+        command: ReporterCommand,
+    },
     /// Chat in this terminal, with the same conversations and database as the service:
     /// report a fault as a reporter, or work jobs with --engineer.
     Chat {
@@ -82,6 +87,18 @@ enum Command {
         /// Language: zh-CN (default) or en.
         #[arg(long, default_value = "zh-CN")]
         lang: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReporterCommand {
+    /// Erase a reporter's personal data (PIPL): name, phone, chat identities, web
+    /// sessions, conversations, drafts and chat history, what they wrote in trails and
+    /// surveys, their photos. Their tickets stay as anonymous records in the statistics;
+    /// the erasure is recorded (by `cli`, and when).
+    Erase {
+        /// The reporter's id.
+        id: i64,
     },
 }
 
@@ -109,11 +126,17 @@ enum OutboxCommand {
 
 #[derive(Subcommand)]
 enum FlowsCommand {
-    /// Load and validate every flow in DIR (default: the configured bot-flows directory).
-    /// Exit code 1 on any problem.
+    /// Load and validate every flow in DIR (default: `[chat] flows_dir` if set, else the
+    /// copy built into this binary). Exit code 1 on any problem.
     Check {
         /// The directory to check.
         dir: Option<PathBuf>,
+    },
+    /// Write the conversation files built into this binary to DIR for editing (then set
+    /// `[chat] flows_dir = "DIR"`). Existing files are never overwritten.
+    Export {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
     },
 }
 
@@ -123,17 +146,37 @@ enum ConfigCommand {
     Check,
 }
 
-fn init_tracing() {
+/// Logs to stderr (stdout is the commands' output), as text or JSON lines:
+/// `BAOXIU_LOG_FORMAT` (`text`/`json`) over `[log] format`.
+fn init_tracing(format: LogFormat) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
+    let format = match std::env::var("BAOXIU_LOG_FORMAT") {
+        Ok(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        Ok(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
+        Ok(v) => {
+            return Err(format!(
+                "environment: `BAOXIU_LOG_FORMAT`: `{v}` is neither text nor json"
+            ));
+        }
+        Err(_) => format,
+    };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Colours only for a person at a terminal, not for the journal or a file.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -145,6 +188,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let (config, source) = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    init_tracing(config.log.format)?;
     match cli.command {
         Command::Serve => {
             let (tokens, warnings) = config.api_tokens().map_err(|e| e.to_string())?;
@@ -177,11 +221,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             let addr = app.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(config = %source, database = %config.database.shown_url(), "baoxiu listening on http://{addr}");
             app.run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-                tracing::info!("shutting down");
+                let signal = stop_signal().await;
+                tracing::info!(
+                    "{signal}: stopping (no new work; finishing what is under way, within {} s)",
+                    HARD_STOP.as_secs()
+                );
+                // However the stop goes, the process ends by the deadline.
+                std::thread::spawn(|| {
+                    std::thread::sleep(HARD_STOP);
+                    // A log line (stderr), so JSON logs stay JSON.
+                    tracing::error!(
+                        "did not stop within {} s: exiting with work cut short",
+                        HARD_STOP.as_secs()
+                    );
+                    std::process::exit(2);
+                });
             })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+            tracing::info!("stopped");
+            Ok(())
         }
         Command::Migrate => {
             config.policy(&source).map_err(|e| e.to_string())?;
@@ -232,6 +291,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Reporter {
+            command: ReporterCommand::Erase { id },
+        } => {
+            let core = Core::assemble(&config, &source, Arc::new(SystemClock))
+                .await
+                .map_err(|e| e.to_string())?;
+            let erased = core
+                .desk
+                .erase_reporter(&desk_cli(), baoxiu::domain::ReporterId(id))
+                .await
+                .map_err(|e| e.to_string());
+            core.close().await;
+            erased?;
+            println!("reporter {id}: personal data erased; their tickets stay, anonymous");
+            Ok(())
+        }
         Command::Outbox { command } => {
             let core = Core::assemble(&config, &source, Arc::new(SystemClock))
                 .await
@@ -241,14 +316,31 @@ async fn run(cli: Cli) -> Result<(), String> {
             done
         }
         Command::Flows {
+            command: FlowsCommand::Export { dir },
+        } => {
+            let written = Flows::export(&dir).map_err(|e| format!("cannot export: {e}"))?;
+            for path in &written {
+                println!("{}", path.display());
+            }
+            println!(
+                "# {} file(s) written; use them with [chat] flows_dir = \"{}\"",
+                written.len(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Flows {
             command: FlowsCommand::Check { dir },
         } => {
-            let dir = dir.unwrap_or_else(|| config.chat.flows_dir());
-            match Flows::load_dir(&dir) {
+            let dir = dir.or_else(|| config.chat.flows_dir.clone());
+            let shown = dir.as_ref().map_or_else(
+                || "bot-flows (built in)".to_owned(),
+                |d| d.display().to_string(),
+            );
+            match Flows::load(dir.as_deref()) {
                 Ok(flows) => {
                     println!(
-                        "{}: OK ({} flows: {})",
-                        dir.display(),
+                        "{shown}: OK ({} flows: {})",
                         flows.flow_ids().len(),
                         flows.flow_ids().join(", ")
                     );
@@ -258,11 +350,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     for p in &problems {
                         eprintln!("{p}");
                     }
-                    Err(format!(
-                        "{} problem(s) in {}",
-                        problems.len(),
-                        dir.display()
-                    ))
+                    Err(format!("{} problem(s) in {shown}", problems.len()))
                 }
             }
         }
@@ -341,6 +429,34 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+    }
+}
+
+/// After SIGTERM or Ctrl-C, the process exits by then whatever is still running (exit
+/// code 2); the service's own stop takes at most `baoxiu::app::STOP_WITHIN` (8 s).
+const HARD_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits for SIGTERM (how systemd stops a service) or SIGINT (Ctrl-C); which one.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 

@@ -70,6 +70,12 @@ impl Desk {
         Ok(self.store.claim_outbox(now, now + LEASE, limit).await?)
     }
 
+    /// Gives back claimed messages whose outcome was never recorded (a dispatcher stopped
+    /// mid-round), so none stays leased to a process that is gone.
+    pub async fn release_deliveries(&self, ids: &[i64]) -> Result<u64, DeskError> {
+        Ok(self.store.outbox_release(ids).await?)
+    }
+
     /// A message went out through `channel`.
     pub async fn delivered(&self, id: i64, channel: &str) -> Result<(), DeskError> {
         Ok(self.store.outbox_sent(id, channel, self.now()).await?)

@@ -7,6 +7,7 @@ pub mod link;
 mod policy;
 pub mod ports;
 mod reports;
+mod retention;
 mod sla;
 mod survey;
 mod web;
@@ -19,6 +20,7 @@ pub use crate::store::{
 };
 pub use deliveries::{Failed, RetryPolicy};
 pub use ports::Ports;
+pub use retention::{Retained, RetentionPolicy};
 pub use sla::ClockRound;
 pub use survey::{SurveyRefusal, SurveyReply};
 pub use web::{WebInvite, WebPolicy};
@@ -203,6 +205,23 @@ impl Desk {
         Ok(self.store.ping().await?)
     }
 
+    /// Whether the service can take work: the database answers and has every migration
+    /// of this build applied; if not, why, as a sentence.
+    pub async fn readiness(&self) -> Result<(), String> {
+        match self.store.pending_migrations().await {
+            Ok(pending) if pending.is_empty() => Ok(()),
+            Ok(pending) => Err(format!(
+                "the database lacks migration(s) {}: run `baoxiu migrate`",
+                pending
+                    .iter()
+                    .map(|v| format!("{v:04}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Err(e) => Err(format!("the database does not answer: {e}")),
+        }
+    }
+
     /// The reporter behind a chat or API identity, created on first contact (when `name`
     /// must be a valid name; later contacts may pass any, e.g. an empty one).
     pub async fn reporter_for_identity(
@@ -245,6 +264,39 @@ impl Desk {
         r.vip = vip;
         self.store.update_reporter(&r, self.now()).await?;
         Ok(r)
+    }
+
+    /// Erases a reporter's personal data (PIPL; managers only): name, phone, chat
+    /// identities, web sessions, conversations, drafts and chat history, what they wrote
+    /// in trails and surveys, the photos they sent, messages to them. Their tickets stay,
+    /// anonymous, in the statistics; the erasure is recorded with who and when.
+    pub async fn erase_reporter(
+        &self,
+        caller: &Caller,
+        reporter: ReporterId,
+    ) -> Result<(), DeskError> {
+        let by = match caller {
+            Caller::Desk { name } => crate::store::Actor {
+                kind: "desk",
+                id: None,
+                name: name.clone(),
+            },
+            Caller::Engineer(e) if caller.is_manager() => crate::store::Actor {
+                kind: "engineer",
+                id: Some(e.id.to_string()),
+                name: e.name.clone(),
+            },
+            _ => {
+                return Err(DeskError::Forbidden(
+                    "only managers can erase a reporter's data".into(),
+                ));
+            }
+        };
+        if self.store.erase_reporter(reporter, &by, self.now()).await? {
+            Ok(())
+        } else {
+            Err(DeskError::NotFound(format!("reporter {reporter}")))
+        }
     }
 
     /// Records a fault report for `reporter` and offers it to the right group.

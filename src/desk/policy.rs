@@ -30,6 +30,8 @@ pub struct Policy {
     pub retry: super::RetryPolicy,
     /// The web chat's invitations.
     pub web: super::WebPolicy,
+    /// How long delivered messages, chat updates and closed tickets' photos are kept.
+    pub retention: super::RetentionPolicy,
 }
 
 /// Survey rules, checked.

@@ -121,6 +121,8 @@ port! {
         fn next_offset = telegram_next_offset() -> i64;
         /// Forgets finished updates received before `before` (keeping the newest).
         fn prune = telegram_prune(before: DateTime<Utc>) -> u64;
+        /// Gives back updates recorded as begun on receipt but never handled.
+        fn release = telegram_release(update_ids: &[i64]) -> u64;
     }
 }
 

@@ -98,6 +98,14 @@ text_type!(
     /// A person's name as they give it.
     PersonName, "name", 64, false
 );
+impl PersonName {
+    /// The empty name an erasure of the reporter's data leaves in their tickets (PIPL);
+    /// never the result of [`PersonName::parse`].
+    pub fn erased() -> Self {
+        Self(String::new())
+    }
+}
+
 text_type!(
     /// A department or branch office.
     Department, "department", 100, false
@@ -143,6 +151,12 @@ impl Phone {
                 hint: "digits only, e.g. 13800138000 or +86 21 5555 0100",
             })
         }
+    }
+
+    /// The empty number an erasure of the reporter's data leaves in their tickets (PIPL);
+    /// never the result of [`Phone::parse`].
+    pub fn erased() -> Self {
+        Self(String::new())
     }
 
     /// The normalised number.

@@ -235,8 +235,6 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Loaded, Vec<FlowProblem>> {
     }
     files.sort();
 
-    let mut messages = None;
-    let mut flows: HashMap<String, Flow> = HashMap::new();
     let mut sources = Vec::new();
     for path in &files {
         match std::fs::read_to_string(path) {
@@ -248,6 +246,18 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Loaded, Vec<FlowProblem>> {
             }),
         }
     }
+    load_sources(dir, sources, problems)
+}
+
+/// Loads files already read: `(path, contents)`, `path` naming each file in problems
+/// (the files shipped in the binary are named `bot-flows/NAME`).
+pub(crate) fn load_sources(
+    dir: &Path,
+    sources: Vec<(PathBuf, String)>,
+    mut problems: Vec<FlowProblem>,
+) -> Result<Loaded, Vec<FlowProblem>> {
+    let mut messages = None;
+    let mut flows: HashMap<String, Flow> = HashMap::new();
     // Messages first: flows' placeholders are translated with its value tables.
     let is_messages = |p: &Path| p.file_name().is_some_and(|n| n == "messages.toml");
     for (path, src) in sources.iter().filter(|(p, _)| is_messages(p)) {

@@ -401,6 +401,30 @@ impl Conversation {
     }
 }
 
+/// The `bot-flows/` files built into the binary, `(file name, contents)`: the service
+/// runs on them unless `[chat] flows_dir` names a directory, so the binary needs no
+/// source tree (`baoxiu flows export DIR` writes them out for editing).
+pub const EMBEDDED: [(&str, &str); 6] = [
+    ("README.md", include_str!("../../bot-flows/README.md")),
+    (
+        "confirm_fix.toml",
+        include_str!("../../bot-flows/confirm_fix.toml"),
+    ),
+    (
+        "engineer_job.toml",
+        include_str!("../../bot-flows/engineer_job.toml"),
+    ),
+    (
+        "fault_report.toml",
+        include_str!("../../bot-flows/fault_report.toml"),
+    ),
+    (
+        "messages.toml",
+        include_str!("../../bot-flows/messages.toml"),
+    ),
+    ("survey.toml", include_str!("../../bot-flows/survey.toml")),
+];
+
 /// The loaded, validated bot-flows: flows and message texts. Cheap to clone.
 #[derive(Clone)]
 pub struct Flows {
@@ -428,19 +452,67 @@ impl fmt::Debug for Flows {
 impl Flows {
     /// Loads and validates every file in `dir`; on any mistake returns all problems found.
     pub fn load_dir(dir: &Path) -> Result<Flows, Vec<FlowProblem>> {
-        let loaded = load::load_dir(dir)?;
-        Ok(Flows {
+        Ok(Self::from_loaded(load::load_dir(dir)?))
+    }
+
+    fn from_loaded(loaded: load::Loaded) -> Flows {
+        Flows {
             inner: Arc::new(Inner {
                 flows: loaded.flows,
                 messages: loaded.messages,
             }),
             tz: chrono_tz::Asia::Shanghai,
-        })
+        }
     }
 
-    /// The `bot-flows/` directory shipped with the source.
-    pub fn builtin_dir() -> PathBuf {
+    /// The `bot-flows/` directory of the source tree, for tests only: the service uses
+    /// the copy embedded in the binary ([`Flows::embedded`]) and never the source tree.
+    #[cfg(test)]
+    pub(crate) fn builtin_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bot-flows")
+    }
+
+    /// Loads and validates the files embedded in the binary ([`EMBEDDED`]); problems name
+    /// them `bot-flows/NAME`.
+    pub fn embedded() -> Result<Flows, Vec<FlowProblem>> {
+        let dir = Path::new("bot-flows");
+        let sources = EMBEDDED
+            .iter()
+            .filter(|(name, _)| name.ends_with(".toml"))
+            .map(|(name, text)| (dir.join(name), (*text).to_owned()))
+            .collect();
+        Ok(Self::from_loaded(load::load_sources(
+            dir,
+            sources,
+            Vec::new(),
+        )?))
+    }
+
+    /// The configured directory's files if one is given, else the embedded ones.
+    pub fn load(dir: Option<&Path>) -> Result<Flows, Vec<FlowProblem>> {
+        match dir {
+            Some(dir) => Self::load_dir(dir),
+            None => Self::embedded(),
+        }
+    }
+
+    /// Writes the embedded files (the flows, the texts and the format's README) into
+    /// `dir`, creating it; refuses to overwrite a file that is already there. Returns the
+    /// paths written.
+    pub fn export(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let mut written = Vec::new();
+        for (name, text) in EMBEDDED {
+            let path = dir.join(name);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+            written.push(path);
+        }
+        Ok(written)
     }
 
     /// The same flows, showing `*_at` times in `tz` (default Asia/Shanghai).

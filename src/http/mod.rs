@@ -1,5 +1,6 @@
 //! The HTTP door (axum): the REST API over the desk, and health.
 
+mod access;
 mod attachments;
 mod auth;
 mod error;
@@ -15,6 +16,7 @@ use axum::extract::{FromRequest, OptionalFromRequest, Request, State};
 use axum::routing::{get, patch, post};
 use serde::de::DeserializeOwned;
 
+pub use access::access_log;
 pub use auth::Authed;
 pub use error::ApiError;
 
@@ -63,10 +65,11 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> 
     }
 }
 
-/// Liveness alone, for a listener that carries no API.
+/// Liveness and readiness alone, for a listener that carries no API.
 pub fn health_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .with_state(state)
 }
 
@@ -74,6 +77,7 @@ pub fn health_router(state: AppState) -> Router {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/tickets", get(tickets::list).post(tickets::create))
         .route("/api/tickets/{number}", get(tickets::show))
@@ -88,7 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/engineers/{id}", patch(tickets::update_engineer))
         .route("/api/engineers/{id}/link-code", post(link::issue))
         .route("/api/reporters", post(tickets::add_reporter))
-        .route("/api/reporters/{id}", patch(tickets::update_reporter))
+        .route(
+            "/api/reporters/{id}",
+            patch(tickets::update_reporter).delete(tickets::erase_reporter),
+        )
         .route("/api/reporters/{id}/web-invite", post(link::web_invite))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -100,6 +107,24 @@ async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::
         "status": "ok",
         "database": state.desk.backend(),
     })))
+}
+
+/// Readiness (for a load balancer or an orchestrator): 200 when the database answers
+/// and has this build's migrations, else 503 with the reason. `/healthz` stays liveness.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.desk.readiness().await {
+        Ok(()) => axum::Json(serde_json::json!({
+            "status": "ready",
+            "database": state.desk.backend(),
+        }))
+        .into_response(),
+        Err(reason) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "not ready", "detail": reason })),
+        )
+            .into_response(),
+    }
 }
 
 /// Prometheus text format: the outbox queue (shared by all instances) and this instance's

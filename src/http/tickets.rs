@@ -261,6 +261,17 @@ pub async fn update_reporter(
     Ok(Json(s.desk.set_vip(&caller, ReporterId(id), b.vip).await?))
 }
 
+/// `DELETE /api/reporters/{id}`: erases the reporter's personal data (managers only);
+/// their tickets stay as anonymous records. 204 when done.
+pub async fn erase_reporter(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    s.desk.erase_reporter(&caller, ReporterId(id)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// `POST /api/reporters` body: a person the desk takes a phone report from.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

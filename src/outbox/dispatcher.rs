@@ -3,7 +3,7 @@
 //! and hands it to the courier of their door, then tells the desk how it went; the desk
 //! decides when to try again and when a message is dead.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::{Courier, DeliveryError, Render};
@@ -61,6 +61,8 @@ pub struct Dispatcher {
     render: Arc<dyn Render>,
     couriers: Arc<HashMap<&'static str, Arc<dyn Courier>>>,
     counters: Arc<Counters>,
+    /// Messages claimed and not yet settled (to give back if a round is cut short).
+    claimed: Arc<Mutex<HashSet<i64>>>,
 }
 
 /// How one attempt went.
@@ -84,6 +86,7 @@ impl Dispatcher {
             render,
             couriers: Arc::new(couriers.into_iter().map(|c| (c.channel(), c)).collect()),
             counters: Arc::default(),
+            claimed: Arc::default(),
         }
     }
 
@@ -102,6 +105,9 @@ impl Dispatcher {
     pub async fn run_once(&self) -> Result<Round, DeskError> {
         use futures_util::StreamExt;
         let claimed = self.desk.claim_deliveries(BATCH).await?;
+        if let Ok(mut held) = self.claimed.lock() {
+            held.extend(claimed.iter().map(|m| m.id));
+        }
         let outcomes: Vec<(OutboxMessage, Outcome)> = futures_util::stream::iter(claimed)
             .map(|m| async move {
                 let outcome = self.attempt(&m).await;
@@ -112,39 +118,68 @@ impl Dispatcher {
             .await;
         let mut round = Round::default();
         for (m, outcome) in outcomes {
-            match outcome {
-                Outcome::Sent(channel) => {
-                    self.desk.delivered(m.id, &channel).await?;
-                    self.counters.add(&channel, "sent");
-                    round.sent += 1;
-                }
-                Outcome::RateLimited(wait) => {
-                    self.desk.delivery_postponed(&m, wait).await?;
-                    round.retried += 1;
-                }
-                Outcome::Failed {
-                    channel,
-                    error,
-                    permanent,
-                } => {
-                    if !permanent {
-                        self.counters.add(&channel, "failed");
-                    }
-                    match self.desk.delivery_failed(&m, &error, permanent).await? {
-                        Failed::Retry => round.retried += 1,
-                        Failed::Dead => {
-                            self.counters.add(&channel, "dead");
-                            round.dead += 1;
-                        }
-                    }
-                }
-                Outcome::Unroutable => {
-                    self.desk.undeliverable(&m).await?;
-                    round.unroutable += 1;
-                }
+            let id = m.id;
+            self.settle(m, outcome, &mut round).await?;
+            if let Ok(mut held) = self.claimed.lock() {
+                held.remove(&id);
             }
         }
         Ok(round)
+    }
+
+    /// Gives back the messages this dispatcher claimed and whose outcome it never
+    /// recorded (its round was cut short by a stop): due again at once, for any instance.
+    pub async fn release_claims(&self) -> Result<u64, DeskError> {
+        let ids: Vec<i64> = self
+            .claimed
+            .lock()
+            .map(|mut held| held.drain().collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.desk.release_deliveries(&ids).await
+    }
+
+    /// Records how one attempt went.
+    async fn settle(
+        &self,
+        m: OutboxMessage,
+        outcome: Outcome,
+        round: &mut Round,
+    ) -> Result<(), DeskError> {
+        match outcome {
+            Outcome::Sent(channel) => {
+                self.desk.delivered(m.id, &channel).await?;
+                self.counters.add(&channel, "sent");
+                round.sent += 1;
+            }
+            Outcome::RateLimited(wait) => {
+                self.desk.delivery_postponed(&m, wait).await?;
+                round.retried += 1;
+            }
+            Outcome::Failed {
+                channel,
+                error,
+                permanent,
+            } => {
+                if !permanent {
+                    self.counters.add(&channel, "failed");
+                }
+                match self.desk.delivery_failed(&m, &error, permanent).await? {
+                    Failed::Retry => round.retried += 1,
+                    Failed::Dead => {
+                        self.counters.add(&channel, "dead");
+                        round.dead += 1;
+                    }
+                }
+            }
+            Outcome::Unroutable => {
+                self.desk.undeliverable(&m).await?;
+                round.unroutable += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Tries one message.
@@ -176,8 +211,10 @@ impl Dispatcher {
     }
 
     /// Delivers until `shutdown`: a round whenever the desk queues messages, and at least
-    /// every second for retries that fall due.
+    /// every second for retries that fall due. A round under way when `shutdown` comes is
+    /// finished (every message it claimed settled), then no other begins.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        use futures_util::FutureExt;
         let signal = self.desk.outbox_signal();
         tokio::pin!(shutdown);
         loop {
@@ -189,6 +226,9 @@ impl Dispatcher {
                 }
             };
             if busy {
+                if shutdown.as_mut().now_or_never().is_some() {
+                    return;
+                }
                 continue;
             }
             tokio::select! {

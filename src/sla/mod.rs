@@ -3,6 +3,10 @@
 //! tickets) and has the desk record each warning, breach and escalation once, then send
 //! the satisfaction surveys that are due (see `Desk::run_due_clocks`).
 
+mod retention;
+
+pub use retention::RetentionJob;
+
 use chrono::Duration;
 
 use crate::desk::{Desk, DeskError};

@@ -168,6 +168,22 @@ macro_rules! delivery {
                 Ok(())
             }
 
+            pub(super) async fn outbox_release(&self, ids: &[i64]) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                let mut n = 0;
+                for id in ids {
+                    n += sqlx::query(
+                        "UPDATE outbox SET lease_until = NULL WHERE id = $1 AND status = 'pending'",
+                    )
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
             pub(super) async fn outbox_retry_at(
                 &self,
                 id: i64,

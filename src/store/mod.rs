@@ -12,8 +12,10 @@ mod attachments;
 mod cards;
 mod delivery;
 mod discord;
+mod erasure;
 mod params;
 mod postgres;
+mod retention;
 mod rows;
 mod sql;
 mod sqlite;
@@ -28,6 +30,7 @@ pub use sqlite::SqliteStore;
 pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
 pub use delivery::{OutboxStats, StatusCount};
+pub use retention::Purge;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 pub use telegram::{LinkLimit, PendingUpdate, Redeemed};
 pub use url::redact_url;
@@ -554,6 +557,8 @@ delegate! {
     pub async fn card_ended(&self, door: &str, ticket: &str, chat: &str, end: CardEnd<'_>) -> Result<bool, StoreError>;
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError>;
+    /// The versions of this build's migrations the database has not applied.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
     /// Makes the groups table match the configuration (adds and renames; never deletes,
     /// since tickets refer to old groups).
     pub async fn sync_groups(&self, groups: &[Group]) -> Result<(), StoreError>;
@@ -619,6 +624,9 @@ delegate! {
     /// Leases up to `limit` messages due by `now` until `lease_until`: for each recipient
     /// only the oldest pending one, so messages to one person go out in order.
     pub async fn claim_outbox(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Ends the leases on claimed messages that were not attempted (a stopping
+    /// dispatcher's): they are due again at once, for any dispatcher. Returns how many.
+    pub async fn outbox_release(&self, ids: &[i64]) -> Result<u64, StoreError>;
     /// Records a delivery.
     pub async fn outbox_sent(&self, id: i64, channel: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Records a failed or postponed attempt and when to try again (`attempts` is the new count).

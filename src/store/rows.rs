@@ -118,9 +118,18 @@ impl TryFrom<TicketRow> for Ticket {
             reporter: ReporterId(r.reporter_id),
             intake: Intake {
                 kind: serde_enum("kind", &r.kind)?,
-                reporter_name: text("reporter name", PersonName::parse, &r.reporter_name)?,
+                // Empty once the reporter's data was erased (store/erasure.rs).
+                reporter_name: if r.reporter_name.is_empty() {
+                    PersonName::erased()
+                } else {
+                    text("reporter name", PersonName::parse, &r.reporter_name)?
+                },
                 department: text("department", Department::parse, &r.department)?,
-                phone: text("phone", Phone::parse, &r.phone)?,
+                phone: if r.phone.is_empty() {
+                    Phone::erased()
+                } else {
+                    text("phone", Phone::parse, &r.phone)?
+                },
                 location: Location {
                     site: text("site", Place::parse, &r.site)?,
                     building: text_opt("building", Place::parse, r.building)?,

@@ -121,6 +121,24 @@ macro_rules! telegram_sql {
                 .await?)
             }
 
+            async fn telegram_release(&self, update_ids: &[i64]) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                let mut n = 0;
+                for id in update_ids {
+                    // Only a claim taken on receipt and never begun (attempt 1, no result).
+                    n += sqlx::query(
+                        "UPDATE telegram_updates SET started_at = NULL, attempts = 0
+                         WHERE update_id = $1 AND attempts = 1 AND handled_at IS NULL",
+                    )
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
             async fn telegram_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
                 let mut tx = self.begin().await?;
                 // The newest row stays: the polling offset is read from it.
@@ -362,6 +380,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         on_backend!(self.telegram_sent(update_ids, now))
+    }
+
+    /// Gives back updates recorded as begun when they were received but never handled
+    /// (a stopping worker could not get to them): the next worker handles them as new,
+    /// not as cut short by a crash. Returns how many were given back.
+    pub async fn telegram_release(&self, update_ids: &[i64]) -> Result<u64, StoreError> {
+        on_backend!(self.telegram_release(update_ids))
     }
 
     /// Forgets finished updates received before `before` (keeping the newest).

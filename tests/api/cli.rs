@@ -396,3 +396,287 @@ async fn serve_logs_the_database_without_its_password() {
         .await;
     }
 }
+
+/// `baoxiu serve` run as a deployment runs it, with its stderr collected line by line.
+pub(crate) struct Served {
+    pub child: std::process::Child,
+    /// `http://ADDR` of the listener, from the start-up log line.
+    pub base: String,
+    /// Everything written to stderr so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Everything written to stdout so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Starts `baoxiu serve` in `dir` on a free port (`127.0.0.1:0`) with `env` added,
+    /// and waits (up to 30 s) for the line saying where it listens.
+    pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
+        use std::io::BufRead;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baoxiu"));
+        cmd.arg("serve")
+            .current_dir(dir)
+            .env_remove("BAOXIU_CONFIG")
+            .env_remove("TELEGRAM_BOT_TOKEN")
+            .env_remove("DISCORD_BOT_TOKEN")
+            .env("BAOXIU_SERVER__LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run baoxiu serve");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let read = |pipe: Box<dyn std::io::Read + Send>,
+                    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(at) = line.find("listening on http://") {
+                        let rest = &line[at + "listening on ".len()..];
+                        let url: String = rest
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && *c != '"')
+                            .collect();
+                        let _ = tx.send(url);
+                    }
+                    lines.lock().expect("lines").push(line);
+                }
+            })
+        };
+        let reader = read(
+            Box::new(child.stderr.take().expect("stderr")),
+            stderr.clone(),
+        );
+        let out_reader = read(
+            Box::new(child.stdout.take().expect("stdout")),
+            stdout.clone(),
+        );
+        let base = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "serve never said where it listens:\n{}",
+                    stderr.lock().expect("lines").join("\n")
+                );
+            }
+        };
+        Served {
+            child,
+            base,
+            stderr,
+            stdout,
+            readers: vec![reader, out_reader],
+        }
+    }
+
+    /// Sends SIGTERM (as systemd does to stop a service).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end (up to `limit`); its status and how long it took.
+    pub fn wait(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> (std::process::ExitStatus, std::time::Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                return (status, start.elapsed());
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("baoxiu did not stop within {limit:?}:\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The stderr lines so far, then the stdout ones, joined.
+    pub fn log(&self) -> String {
+        let mut all = self.stderr.lock().expect("lines").clone();
+        all.extend(self.stdout.lock().expect("lines").iter().cloned());
+        all.join("\n")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The binary carries its conversations: from an empty directory (no source tree, no
+/// bot-flows, no configuration) it serves and answers `/healthz` on SQLite in that
+/// directory, checks the built-in flows, and exports them for editing.
+#[tokio::test]
+async fn the_binary_runs_outside_the_source_tree() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut served = Served::start(dir.path(), &[]);
+    let r = reqwest::get(format!("{}/healthz", served.base))
+        .await
+        .expect("healthz");
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{}", served.log());
+    assert!(
+        dir.path().join("baoxiu.db").exists(),
+        "SQLite in the working directory"
+    );
+    served.terminate();
+    let (status, _) = served.wait(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{}", served.log());
+    let log = served.log();
+    assert!(
+        log.contains("SIGTERM: stopping") && log.contains("stopped"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no terminal colours in a log file: {log}"
+    );
+
+    let out = baoxiu(dir.path(), &["flows", "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("built in") && text.contains("fault_report"),
+        "{text}"
+    );
+
+    // Exported, the files check as a directory and serve uses them when configured.
+    let out = baoxiu(dir.path(), &["flows", "export", "my-flows"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, text) in baoxiu::flow::EMBEDDED {
+        let written =
+            std::fs::read_to_string(dir.path().join("my-flows").join(name)).expect("exported file");
+        assert_eq!(written, text, "{name}");
+    }
+    let out = baoxiu(dir.path(), &["flows", "check", "my-flows"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second export never overwrites edits.
+    let out = baoxiu(dir.path(), &["flows", "export", "my-flows"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// `BAOXIU_LOG_FORMAT=json`: every line on stderr is a JSON object, nothing goes to
+/// stdout, and each request has an access line with method, path (no query), status
+/// and latency, and never a secret from the query or the headers.
+#[tokio::test]
+async fn json_logs_on_stderr_with_an_access_line_per_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut served = Served::start(dir.path(), &[("BAOXIU_LOG_FORMAT", "json")]);
+    let r = reqwest::Client::new()
+        .get(format!("{}/healthz?token=query-secret-123", served.base))
+        .header("cookie", "bx_session=cookie-secret-456")
+        .header("X-Telegram-Bot-Api-Secret-Token", "header-secret-789")
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let r = reqwest::get(format!("{}/chat/invite/one-time-code-abc", served.base))
+        .await
+        .expect("invite");
+    assert!(r.status().is_client_error() || r.status().is_redirection() || r.status().is_success());
+    served.terminate();
+    let (status, _) = served.wait(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{}", served.log());
+    let lines = served.stderr.lock().expect("lines").clone();
+    assert!(lines.len() >= 3, "{lines:?}");
+    let mut access = Vec::new();
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        if v["target"] == "baoxiu::access" {
+            access.push(v);
+        }
+        for secret in [
+            "query-secret-123",
+            "cookie-secret-456",
+            "header-secret-789",
+            "one-time-code-abc",
+        ] {
+            assert!(!line.contains(secret), "{secret} logged: {line}");
+        }
+    }
+    assert!(
+        served.stdout.lock().expect("lines").is_empty(),
+        "logs on stdout"
+    );
+    let health = access
+        .iter()
+        .find(|v| v["path"] == "/healthz")
+        .unwrap_or_else(|| panic!("no access line for /healthz: {lines:?}"));
+    assert_eq!(health["method"], "GET");
+    assert_eq!(health["status"], 200);
+    assert_eq!(health["level"], "INFO");
+    assert!(health["latency_ms"].as_f64().is_some(), "{health}");
+    assert!(
+        access.iter().any(|v| v["path"] == "/chat/invite/{code}"),
+        "{access:?}"
+    );
+}
+
+/// `baoxiu reporter erase ID`: erases a reporter who chatted from the terminal; an
+/// unknown id is an error naming it.
+#[test]
+fn reporter_erase_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .args(["chat", "--as", "陈静"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run baoxiu chat");
+    if let Some(stdin) = child.stdin.as_mut() {
+        writeln!(stdin, "/status").expect("type");
+    }
+    assert!(child.wait_with_output().expect("finish").status.success());
+
+    let out = baoxiu(dir.path(), &["reporter", "erase", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("erased"));
+    let out = baoxiu(dir.path(), &["reporter", "erase", "999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reporter 999"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

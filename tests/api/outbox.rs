@@ -20,7 +20,61 @@ on_both_backends!(
     two_schedulers_fire_each_of_ten_thousand_escalations_exactly_once,
     a_new_tickets_messages_carry_its_number,
     typed_values_cannot_forge_lines_in_notices_or_cards,
+    a_round_cut_short_by_a_stop_gives_its_claims_back,
 );
+
+/// A door that never answers (a platform hanging while the service stops).
+struct Hanging;
+
+impl Courier for Hanging {
+    fn channel(&self) -> &'static str {
+        "web"
+    }
+    fn deliver<'a>(&'a self, _: &'a Parcel) -> Delivery<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A stop cuts a dispatcher's round short (the platform hangs): the messages it had
+/// claimed are given back at once, not left leased to a process that is gone, and the
+/// next dispatcher delivers them without waiting for the lease to run out.
+async fn a_round_cut_short_by_a_stop_gives_its_claims_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    reporters_with_news(&app).await;
+    let stuck = app.dispatcher(vec![Arc::new(Hanging)]);
+    let round = tokio::spawn(stuck.clone().run(std::future::pending()));
+    let leased = "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND lease_until IS NOT NULL";
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while app.scalar(leased).await == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the round claims messages");
+    round.abort();
+    let _ = round.await;
+    let claimed = app.scalar(leased).await;
+    assert_eq!(
+        stuck.release_claims().await.expect("release"),
+        u64::try_from(claimed).unwrap()
+    );
+    assert_eq!(app.scalar(leased).await, 0);
+    // Same virtual time: without the release the two-minute lease would hold them.
+    let courier = Arc::new(Flaky {
+        clock: app.clock.clone(),
+        up_at: app.desk.now(),
+        delivered: Mutex::default(),
+    });
+    let sent = dispatcher(&app, courier)
+        .run_once()
+        .await
+        .expect("round")
+        .sent;
+    assert!(
+        sent > 0 && i64::from(sent) >= claimed.min(2),
+        "sent {sent} of {claimed}"
+    );
+}
 
 /// A web door that fails until `up_at` (virtual time), recording what it delivered.
 struct Flaky {

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use teloxide::RequestError;
@@ -32,10 +33,10 @@ const POLL_TIMEOUT_SECS: u32 = 25;
 const RESCAN_BATCH: i64 = 1000;
 /// A handling that began this long ago and never finished was cut short by a crash.
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
-/// Finished updates are kept this long (a week: Telegram's own redelivery horizon).
-const KEEP_UPDATES: chrono::Duration = chrono::Duration::days(7);
-/// How often finished updates are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// How long a stopping worker goes on handling what was received.
+const DRAIN: Duration = Duration::from_secs(6);
+/// How often a draining worker looks whether it is done.
+const DRAIN_LOOK: Duration = Duration::from_millis(20);
 /// The worker also looks at the table this often (for updates an earlier run or another
 /// instance received and left unfinished).
 const RESCAN_EVERY: Duration = Duration::from_secs(5);
@@ -59,7 +60,7 @@ impl Inner {
 impl Telegram {
     /// Long polling: stores each batch of updates in one transaction and hands it to the
     /// worker, then asks for the next at once (handling does not hold up receiving).
-    pub(super) async fn poll(&self) {
+    pub(super) async fn poll(&self, mut stopping: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Backoff::default();
         // getUpdates refuses to work while a webhook is set.
         while let Err(e) = self.inner.bot.delete_webhook().await {
@@ -80,14 +81,19 @@ impl Telegram {
                     }
                 },
             };
-            let updates = self
+            let request = self
                 .inner
                 .bot
                 .get_updates()
                 .offset(i32::try_from(next).unwrap_or(i32::MAX))
                 .timeout(POLL_TIMEOUT_SECS)
-                .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
-                .await;
+                .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+            // A stop ends the wait for a batch (unconfirmed, Telegram sends it again),
+            // never the storing of one.
+            let updates = tokio::select! {
+                u = request.into_future() => u,
+                () = stopped(&mut stopping) => return,
+            };
             match updates {
                 Ok(updates) if updates.is_empty() => backoff.reset(),
                 Ok(updates) => match self.inner.receive(updates).await {
@@ -112,6 +118,29 @@ impl Telegram {
                 }
             }
         }
+    }
+}
+
+/// Updates being received, recorded as begun for the running worker (see
+/// [`Inner::begin_receive`]).
+pub(super) struct Receiving<'a> {
+    inner: &'a Inner,
+    /// Record them as begun.
+    pub(super) claim: bool,
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        if self.claim {
+            self.inner.receiving.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Resolves when the stop flag is (or turns) true; never if its sender is gone first.
+pub(super) async fn stopped(flag: &mut tokio::sync::watch::Receiver<bool>) {
+    if flag.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -189,6 +218,8 @@ pub(super) struct Worker {
     /// Finished updates not marked sent yet, and whether a marking is under way.
     unmarked: Vec<i64>,
     marking: bool,
+    /// Lane tasks handling an update right now.
+    handling: usize,
     tasks: JoinSet<LaneEvent>,
 }
 
@@ -207,25 +238,46 @@ impl Worker {
             finished_order: VecDeque::new(),
             unmarked: Vec::new(),
             marking: false,
+            handling: 0,
             tasks: JoinSet::new(),
         }
     }
 
-    pub(super) async fn run(mut self) {
+    /// Handles updates until `stopping` turns true, then drains: what was received is
+    /// handled and answered (no rescans, no retries after a failure), for at most
+    /// `DRAIN`; then the updates it could not begin are given back (see
+    /// [`Worker::give_back`]) and it returns.
+    pub(super) async fn run(mut self, mut stopping: tokio::sync::watch::Receiver<bool>) {
         let mut rescan = tokio::time::interval(RESCAN_EVERY);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pruned: Option<Instant> = None;
+        let mut drain_until: Option<Instant> = None;
         loop {
+            if let Some(until) = drain_until {
+                if self.drained() && self.inner.close_intake() {
+                    break;
+                }
+                if Instant::now() >= until {
+                    tracing::warn!(
+                        "telegram: updates still being handled after {DRAIN:?}; the rest is left to the next start"
+                    );
+                    break;
+                }
+            }
+            let draining = drain_until.is_some();
+            let until = drain_until.unwrap_or_else(|| Instant::now() + DRAIN);
             tokio::select! {
                 Some(row) = self.incoming.recv() => self.enqueue(row),
                 Some(event) = self.tasks.join_next(), if !self.tasks.is_empty() => match event {
-                    Ok(event) => self.on_event(event),
+                    Ok(event) => self.on_event(event, draining),
                     Err(e) => tracing::error!(error = %e, "telegram: an update task failed"),
                 },
-                _ = rescan.tick() => {
-                    self.inner.prune(&mut pruned).await;
-                    self.rescan().await;
+                // Finished updates are forgotten by the desk's retention job.
+                _ = rescan.tick(), if !draining => self.rescan().await,
+                () = stopped(&mut stopping), if !draining => {
+                    drain_until = Some(Instant::now() + DRAIN);
                 }
+                // Looks again now and then: a receive under way may end without a row.
+                () = tokio::time::sleep_until(until.min(Instant::now() + DRAIN_LOOK)), if draining => {}
             }
             if !self.marking && !self.unmarked.is_empty() {
                 // One statement for all updates finished since the last marking.
@@ -237,6 +289,48 @@ impl Worker {
                     LaneEvent::Marked { ids, result }
                 });
             }
+        }
+        self.give_back().await;
+    }
+
+    /// Whether a draining worker is done: nothing handed over unread, nothing being
+    /// handled (while draining, a lane moves on only when its update is done, and a
+    /// failed one is not tried again), every finished update marked. What is left in the
+    /// lanes is given back.
+    fn drained(&self) -> bool {
+        self.handling == 0 && !self.marking && self.unmarked.is_empty() && self.incoming.is_empty()
+    }
+
+    /// At the end of a stop: no more hand-overs (what is received from now on is stored
+    /// unclaimed), tasks still running are cut short as a crash would, and the updates
+    /// recorded as begun on receipt but never begun are given back, so the next start
+    /// handles them as new rather than as cut short.
+    async fn give_back(mut self) {
+        // Closed already unless the drain ran out of time.
+        *lock(&self.inner.incoming) = None;
+        self.tasks.abort_all();
+        while let Ok(row) = self.incoming.try_recv() {
+            self.enqueue_only(row);
+        }
+        let ids: Vec<i64> = self
+            .lanes
+            .values()
+            .flatten()
+            .filter(|r| r.claimed.is_some())
+            .map(|r| r.id)
+            .collect();
+        if !ids.is_empty() {
+            match self.inner.inbox.release(&ids).await {
+                Ok(n) => tracing::info!(updates = n, "telegram: updates left for the next start"),
+                Err(e) => tracing::error!(error = %e, "telegram: could not give back updates"),
+            }
+        }
+        if !self.unmarked.is_empty() {
+            let _ = self
+                .inner
+                .inbox
+                .sent(&self.unmarked, self.inner.inbox.now())
+                .await;
         }
     }
 
@@ -265,21 +359,28 @@ impl Worker {
     }
 
     fn enqueue(&mut self, row: Stored) {
+        if let Some(lane) = self.enqueue_only(row)
+            && let std::collections::hash_map::Entry::Vacant(idle) = self.busy.entry(lane)
+        {
+            idle.insert(0);
+            self.start(lane);
+        }
+    }
+
+    /// Queues a row in its lane (in id order: a rescan may find an older one late);
+    /// its lane, or `None` if the row is known already.
+    fn enqueue_only(&mut self, row: Stored) -> Option<u64> {
         if self.finished.contains(&row.id) || !self.known.insert(row.id) {
-            return;
+            return None;
         }
         let lane = row.lane();
         let queue = self.lanes.entry(lane).or_default();
-        // In id order (a rescan may find an older one late).
         let at = queue
             .iter()
             .position(|r| r.id > row.id)
             .unwrap_or(queue.len());
         queue.insert(at, row);
-        if let std::collections::hash_map::Entry::Vacant(idle) = self.busy.entry(lane) {
-            idle.insert(0);
-            self.start(lane);
-        }
+        Some(lane)
     }
 
     /// Starts a task on the lane's first update (the lane is marked busy).
@@ -290,6 +391,7 @@ impl Worker {
             return;
         };
         let inner = self.inner.clone();
+        self.handling += 1;
         self.tasks.spawn(async move {
             let mut row = Box::new(row);
             let outcome = inner.process(&mut row).await;
@@ -297,7 +399,10 @@ impl Worker {
         });
     }
 
-    fn on_event(&mut self, event: LaneEvent) {
+    fn on_event(&mut self, event: LaneEvent, draining: bool) {
+        if matches!(event, LaneEvent::Tried { .. }) {
+            self.handling -= 1;
+        }
         match event {
             LaneEvent::Tried {
                 lane,
@@ -321,8 +426,12 @@ impl Worker {
                     tracing::error!(update = row.id, error = %e, "telegram: cannot finish an update");
                 }
                 // It stays first in its lane; the lane waits, longer after each failure
-                // (Telegram unreachable, or another instance is handling it).
+                // (Telegram unreachable, or another instance is handling it). Not while
+                // stopping: the lane is left to the next start.
                 self.lanes.entry(lane).or_default().push_front(*row);
+                if draining {
+                    return;
+                }
                 let failures = self.busy.entry(lane).or_default();
                 let wait =
                     Duration::from_secs(1 << (*failures).min(6)).min(Duration::from_secs(60));
@@ -332,6 +441,7 @@ impl Worker {
                     LaneEvent::Again { lane }
                 });
             }
+            LaneEvent::Again { .. } if draining => {}
             LaneEvent::Again { lane } => self.start(lane),
             LaneEvent::Marked { ids, result } => {
                 self.marking = false;
@@ -346,18 +456,6 @@ impl Worker {
 }
 
 impl Inner {
-    /// Forgets finished updates older than a week, at most once every `PRUNE_EVERY`.
-    async fn prune(&self, last: &mut Option<Instant>) {
-        if last.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
-            return;
-        }
-        *last = Some(Instant::now());
-        let now = self.inbox.now();
-        if let Err(e) = self.inbox.prune(now - KEEP_UPDATES).await {
-            tracing::warn!(error = %e, "telegram: could not prune old updates");
-        }
-    }
-
     /// Writes updates down in one transaction (repeats change nothing) and hands the new
     /// ones to the worker. Returns the highest id.
     async fn receive(&self, updates: Vec<Update>) -> Result<i64, DoorError> {
@@ -366,7 +464,8 @@ impl Inner {
             .map(|u| Ok((i64::from(u.id.0), serde_json::to_string(u)?)))
             .collect::<Result<Vec<(i64, String)>, DoorError>>()?;
         let now = self.inbox.now();
-        let claim = self.worker_runs();
+        let receiving = self.begin_receive();
+        let claim = receiving.claim;
         let new = self.inbox.receive(&rows, now, claim).await?;
         for (u, new) in updates.into_iter().zip(new) {
             if new {
@@ -381,13 +480,30 @@ impl Inner {
         Ok(rows.iter().map(|(id, _)| *id).max().unwrap_or(0))
     }
 
-    /// Whether a worker takes what is received: then updates are recorded as begun as
-    /// they are written (one write instead of two; a crash in between is then taken for
-    /// one during handling, and the person is shown their current question).
-    pub(super) fn worker_runs(&self) -> bool {
-        lock(&self.incoming)
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed())
+    /// Starts receiving updates: whether a worker takes what is received — then updates
+    /// are recorded as begun as they are written (one write instead of two; a crash in
+    /// between is then taken for one during handling, and the person is shown their
+    /// current question) — and if so, counted until the returned guard is dropped (after
+    /// the hand-over), so a stopping worker never leaves while updates claimed for it are
+    /// on their way.
+    pub(super) fn begin_receive(&self) -> Receiving<'_> {
+        let incoming = lock(&self.incoming);
+        let claim = incoming.as_ref().is_some_and(|tx| !tx.is_closed());
+        if claim {
+            self.receiving.fetch_add(1, Ordering::AcqRel);
+        }
+        Receiving { inner: self, claim }
+    }
+
+    /// Ends the hand-overs if no claimed update is on its way (then what is received from
+    /// now on is stored unclaimed, for the next start); false if one is.
+    fn close_intake(&self) -> bool {
+        let mut incoming = lock(&self.incoming);
+        if self.receiving.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        *incoming = None;
+        true
     }
 
     /// Gives a stored update to the running worker (if none runs, the next one finds it

@@ -71,6 +71,8 @@ struct Inner {
     webhook_secret: Option<SecretString>,
     /// Hands stored updates to the running worker.
     incoming: Mutex<Option<mpsc::UnboundedSender<Stored>>>,
+    /// Receives under way that record their updates as begun for the worker.
+    receiving: std::sync::atomic::AtomicUsize,
     /// Engineer groups' group chats.
     group_chats: BTreeMap<String, i64>,
     /// How often photos are fetched (see `photos`).
@@ -113,6 +115,7 @@ impl Telegram {
                 webhook_url: config.webhook_url,
                 webhook_secret: config.webhook_secret,
                 incoming: Mutex::default(),
+                receiving: std::sync::atomic::AtomicUsize::new(0),
                 group_chats: config.group_chats,
                 photo_fetch_every: config.photo_fetch_every,
                 cards: tokio::sync::Mutex::new(()),
@@ -142,21 +145,52 @@ impl Telegram {
     /// webhook and handles what the route stores. Updates left unfinished by an earlier
     /// run are finished first.
     pub async fn run(self) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// [`Telegram::run`] until `stop`, then a graceful stop: nothing more is received
+    /// (polling ends between batches, never halfway through storing one; the webhook
+    /// route stops with the server), the updates already received are handled and
+    /// answered, and those it cannot get to within `DRAIN` are given back to the next
+    /// start (see `inbox::Worker::run`). Returns when it is done.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         let (tx, incoming) = mpsc::unbounded_channel();
         *lock(&self.inner.incoming) = Some(tx);
+        // Asked to stop: polling ends at its next safe point (never while storing a batch).
+        let (stopping, stop_asked) = tokio::sync::watch::channel(false);
+        // Receiving is over: the worker drains.
+        let (closed, intake_closed) = tokio::sync::watch::channel(false);
         let worker = Worker::new(self.inner.clone(), incoming);
-        match self.inner.webhook_url.clone() {
-            Some(url) => {
-                tokio::join!(
-                    worker.run(),
-                    self.register_webhook(url),
-                    self.fetch_photos_forever()
-                );
+        let receiving = async {
+            // Registering the webhook and fetching photos hold no claims: dropped at once.
+            let side = async {
+                match self.inner.webhook_url.clone() {
+                    Some(url) => {
+                        tokio::join!(self.register_webhook(url), self.fetch_photos_forever());
+                    }
+                    None => self.fetch_photos_forever().await,
+                }
+                std::future::pending::<()>().await;
+            };
+            let intake = async {
+                match self.inner.webhook_url {
+                    // The route stops with the server; the worker waits for any update
+                    // it is storing (see `Inner::begin_receive`).
+                    Some(_) => inbox::stopped(&mut stop_asked.clone()).await,
+                    None => self.poll(stop_asked.clone()).await,
+                }
+            };
+            tokio::select! {
+                () = side => {}
+                () = intake => {}
             }
-            None => {
-                tokio::join!(worker.run(), self.poll(), self.fetch_photos_forever());
-            }
-        }
+            let _ = closed.send(true);
+        };
+        let asking = async {
+            stop.await;
+            let _ = stopping.send(true);
+        };
+        tokio::join!(worker.run(intake_closed), receiving, asking);
     }
 }
 

@@ -68,7 +68,8 @@ pub(super) async fn webhook(
         return StatusCode::BAD_REQUEST;
     };
     let now = inner.inbox.now();
-    let claim = inner.worker_runs();
+    let receiving = inner.begin_receive();
+    let claim = receiving.claim;
     match inner
         .inbox
         .receive(&[(id, text.to_owned())], now, claim)

@@ -76,6 +76,8 @@ struct Inner {
     port: WebChat,
     /// Open tabs, by web identity.
     tabs: Mutex<HashMap<String, broadcast::Sender<Value>>>,
+    /// Set when the service stops: event streams end and no new one lasts.
+    closing: std::sync::atomic::AtomicBool,
     settings: WebSettings,
     limits: Limits,
 }
@@ -99,6 +101,7 @@ impl Web {
                 chat,
                 port,
                 tabs: Mutex::default(),
+                closing: std::sync::atomic::AtomicBool::new(false),
                 settings,
                 limits,
             }),
@@ -123,6 +126,16 @@ impl Web {
             .route("/chat/events", get(events))
             .route("/chat/bye", post(bye))
             .with_state(self.clone())
+    }
+
+    /// Ends every open event stream, and any opened from now on (the service is
+    /// stopping: a server waits for its responses, and a stream never ends by itself). The
+    /// page reconnects with `Last-Event-ID` and misses nothing.
+    pub fn close_streams(&self) {
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        lock(&self.inner.tabs).clear();
     }
 
     /// Says `replies` to a web identity: kept in their history, shown on their open tabs.
@@ -209,6 +222,10 @@ impl Inner {
     }
 
     fn subscribe(&self, external_id: &str) -> broadcast::Receiver<Value> {
+        if self.closing.load(std::sync::atomic::Ordering::Acquire) {
+            // A stream opened while stopping ends at once.
+            return broadcast::channel(1).1;
+        }
         let mut tabs = lock(&self.tabs);
         // Forget the channels of tabs that closed.
         tabs.retain(|_, tx| tx.receiver_count() > 0);

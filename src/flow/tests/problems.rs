@@ -382,3 +382,16 @@ fn a_directory_that_is_not_there() {
             .starts_with("/nonexistent/bot-flows: cannot read the bot-flows directory")
     );
 }
+
+#[test]
+fn the_embedded_copy_is_the_directory_and_loads() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(Flows::builtin_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let embedded: Vec<&str> = EMBEDDED.iter().map(|(n, _)| *n).collect();
+    assert_eq!(on_disk, embedded, "every bot-flows file is embedded");
+    let flows = Flows::embedded().unwrap();
+    assert!(flows.flow_ids().contains(&"fault_report"));
+}

@@ -86,6 +86,21 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The versions of this build's migrations the database has not applied (an error
+    /// if it has no migrations table at all).
+    pub(in crate::store) async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(sqlx::migrate!("migrations/sqlite")
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| m.version)
+            .filter(|v| !applied.iter().any(|(a,)| a == v))
+            .collect())
+    }
+
     /// Closes the pools (waits for connections to be returned).
     pub(in crate::store) async fn close(&self) {
         self.write.close().await;

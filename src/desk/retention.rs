@@ -1,0 +1,87 @@
+//! Retention (`[retention]`): what the desk forgets, and when. Delivered messages,
+//! finished chat updates and receipts, and the photos of tickets closed long ago go after
+//! their configured age; tickets, their audit trails and open tickets' photos never do
+//! (the contract's records). Deletes run in bounded batches so a large backlog never
+//! holds the database for long.
+
+use chrono::Duration;
+
+use super::{Desk, DeskError};
+use crate::store::Purge;
+
+/// Rows deleted per statement.
+const BATCH: i64 = 500;
+
+/// How long things are kept, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Delivered outbox messages, counted from delivery.
+    pub sent_messages: Duration,
+    /// Finished Telegram updates and handled Discord event receipts, from receipt.
+    pub handled_updates: Duration,
+    /// Photos of closed and cancelled tickets, from the ticket's closing.
+    pub attachments: Duration,
+}
+
+impl Default for RetentionPolicy {
+    /// 30 days of sent messages, 7 of chat updates (Telegram's own redelivery horizon),
+    /// a year of closed tickets' photos.
+    fn default() -> Self {
+        RetentionPolicy {
+            sent_messages: Duration::days(30),
+            handled_updates: Duration::days(7),
+            attachments: Duration::days(365),
+        }
+    }
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retained {
+    /// Delivered outbox messages.
+    pub sent_messages: u64,
+    /// Telegram updates and Discord event receipts.
+    pub handled_updates: u64,
+    /// Photos.
+    pub attachments: u64,
+}
+
+impl Desk {
+    /// Deletes, at the desk's current time, everything older than the retention policy
+    /// allows, in batches of at most 500 rows per transaction.
+    pub async fn apply_retention(&self) -> Result<Retained, DeskError> {
+        let now = self.now();
+        let keep = &self.policy.retention;
+        Ok(Retained {
+            sent_messages: self
+                .purge_all(Purge::SentMessages, now - keep.sent_messages)
+                .await?,
+            handled_updates: self
+                .purge_all(Purge::TelegramUpdates, now - keep.handled_updates)
+                .await?
+                + self
+                    .purge_all(Purge::DiscordEvents, now - keep.handled_updates)
+                    .await?,
+            attachments: self
+                .purge_all(Purge::Attachments, now - keep.attachments)
+                .await?,
+        })
+    }
+
+    async fn purge_all(
+        &self,
+        what: Purge,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, DeskError> {
+        let mut total = 0;
+        loop {
+            let n = self.store.purge(what, before, BATCH).await?;
+            total += n;
+            if n < BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+            // Let the chat path's writes in between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+}
