@@ -41,10 +41,6 @@ const MANAGER_TOKEN: &str = "soak-manager-token-0123456789abcdef";
 /// How long a reporter waits for the bot before looking again (a restart takes well under
 /// a second; this only bounds a walk that went wrong).
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
-/// After the same question shows again in a new message (asked again after a crash, or
-/// an earlier reply sent again), how long a reporter waits for the bot to move on before
-/// answering it again — what a careful person would do.
-const SETTLE: Duration = Duration::from_secs(5);
 const FIRST_REPORTER: i64 = 5_000_000;
 const FIRST_ENGINEER: i64 = 4_000_000;
 
@@ -54,6 +50,7 @@ enum Question {
     Category,
     Model,
     Symptom,
+    NetworkScope,
     Site,
     Building,
     Room,
@@ -75,7 +72,7 @@ enum Answer {
 
 impl Question {
     /// Latest first: a message that joins two texts is taken for its last question.
-    const ALL: [(Question, &'static str); 14] = [
+    const ALL: [(Question, &'static str); 15] = [
         (Question::Summary, "请核对报修信息"),
         (Question::Phone, "怎么联系您"),
         (Question::Department, "哪个部门"),
@@ -87,6 +84,7 @@ impl Question {
         (Question::Room, "哪个房间"),
         (Question::Building, "哪栋楼"),
         (Question::Site, "哪个地点"),
+        (Question::NetworkScope, "断网的范围有多大"),
         (Question::Symptom, "打印机是什么问题"),
         (Question::Model, "是哪台打印机"),
         (Question::Category, "请选择故障类别"),
@@ -99,16 +97,40 @@ impl Question {
             .map(|(q, _)| *q)
     }
 
-    fn answer(self, walk: &str) -> Answer {
+    /// The flow's step id (what the service's conversation state names).
+    fn of_step(step: &str) -> Option<Question> {
+        Some(match step {
+            "category" => Question::Category,
+            "printer_model" => Question::Model,
+            "printer_symptom" => Question::Symptom,
+            "network_scope" => Question::NetworkScope,
+            "site" => Question::Site,
+            "building" => Question::Building,
+            "room" => Question::Room,
+            "device" => Question::Device,
+            "description" => Question::Description,
+            "started" => Question::Started,
+            "people" => Question::People,
+            "urgency" => Question::Urgency,
+            "department" => Question::Department,
+            "phone" => Question::Phone,
+            "summary" => Question::Summary,
+            _ => return None,
+        })
+    }
+
+    fn answer(self, walk: &Walk) -> Answer {
         match self {
-            Question::Category => Answer::Tap("打印机与外设"),
+            Question::Category if walk.printer => Answer::Tap("打印机与外设"),
+            Question::Category => Answer::Tap("网络"),
             Question::Model => Answer::Text(MODEL.into()),
             Question::Symptom => Answer::Tap("卡纸"),
+            Question::NetworkScope => Answer::Tap("只有一台电脑"),
             Question::Site => Answer::Text(SITE.into()),
             Question::Building => Answer::Text(BUILDING.into()),
             Question::Room => Answer::Text(ROOM.into()),
             Question::Device => Answer::Text(ASSET.into()),
-            Question::Description => Answer::Text(description(walk)),
+            Question::Description => Answer::Text(description(&walk.tag)),
             Question::Started => Answer::Tap("刚刚"),
             Question::People => Answer::Tap("只有我"),
             Question::Urgency => Answer::Tap("工作受影响"),
@@ -141,18 +163,20 @@ fn ticket_number(text: &str) -> Option<String> {
 /// What the run saw, for the reconciliation.
 #[derive(Default)]
 struct Seen {
-    /// Walk tag → the ticket number its acknowledgement showed.
-    acked: BTreeMap<String, String>,
+    /// Walk tag → the ticket number its acknowledgement showed, and whether it was a
+    /// printer's.
+    acked: BTreeMap<String, (String, bool)>,
     /// The ticket numbers of those receipts.
     numbers: HashSet<String>,
     abandoned: u32,
     answered_again: u32,
-    stalls: u32,
     steps: u64,
 }
 
 struct Run {
     sim: SimHandle,
+    /// The service's database, read to know which question is open.
+    db: Db,
     target: u32,
     /// Reporters walk until the target is reached and the kills are over.
     killing: AtomicBool,
@@ -238,30 +262,40 @@ impl Service {
     }
 }
 
-/// The message with the highest id among `events` that asks a question, with its id.
-fn current_question(events: &[BotEvent]) -> Option<(i64, Question, Arc<tgsim::Content>)> {
+/// One walk: its tag (in the description) and whether it reports a printer (routed to
+/// the engineers) or a network fault (a group without engineers: its clocks run out).
+struct Walk {
+    tag: String,
+    printer: bool,
+}
+
+/// The newest message showing `question` with an id above `after`.
+fn shown(
+    events: &[BotEvent],
+    question: Question,
+    after: i64,
+) -> Option<(i64, Arc<tgsim::Content>)> {
     let mut latest: BTreeMap<i64, &BotEvent> = BTreeMap::new();
     for e in events {
-        if e.kind != BotEventKind::Deleted {
-            latest.insert(e.message_id, e);
-        } else {
+        if e.kind == BotEventKind::Deleted {
             latest.remove(&e.message_id);
+        } else {
+            latest.insert(e.message_id, e);
         }
     }
-    latest.iter().rev().find_map(|(id, e)| {
-        let text = e.content.text.as_deref().unwrap_or_default();
-        Question::of(text).map(|q| (*id, q, e.content.clone()))
-    })
+    latest
+        .iter()
+        .rev()
+        .take_while(|(id, _)| **id > after)
+        .find_map(|(id, e)| {
+            let text = e.content.text.as_deref().unwrap_or_default();
+            (Question::of(text) == Some(question)).then(|| (*id, e.content.clone()))
+        })
 }
 
 /// The receipt answering this walk's submit: after it, and naming a ticket this reporter
 /// has not been told of before (an earlier walk's receipt can show again after a crash).
-fn acknowledged(
-    events: &[BotEvent],
-    submitted: Option<u64>,
-    known: &HashSet<String>,
-) -> Option<String> {
-    let submitted = submitted?;
+fn acknowledged(events: &[BotEvent], submitted: u64, known: &HashSet<String>) -> Option<String> {
     events
         .iter()
         .rev()
@@ -274,50 +308,58 @@ fn acknowledged(
 }
 
 /// One walk of the fault report; the ticket number, or why it was given up.
-async fn walk(run: &Run, user: i64, tag: &str, seen: &mut Seen) -> Result<String, String> {
+///
+/// A reporter answers what the service is asking, as a careful person would — but a chat
+/// alone cannot tell them apart after a crash: the same question may show twice because
+/// their answer was not taken (asked again) or because an earlier reply was sent again
+/// (their answer was taken). So each answer waits until the service has handled it, and
+/// the conversation's state in the database says which question is open; the reporter
+/// answers that question where the chat shows it.
+async fn walk(run: &Run, user: i64, walk: &Walk, seen: &mut Seen) -> Result<String, String> {
     let sim = &run.sim;
+    let err = |e: tgsim::SimError| e.to_string();
     // A chat the bot has not written in yet is unknown to the stand-in.
     let start = sim.last_event_seq(user).unwrap_or(0);
-    sim.inject_text(user, user, "/report")
-        .map_err(|e| e.to_string())?;
-    let mut seq = start;
+    let mut update = sim
+        .inject_text(user, user, "/report")
+        .map_err(err)?
+        .update_id;
     let mut answered: Option<(i64, Question)> = None;
     let mut submitted = None;
-    let mut stalls = 0;
     loop {
-        if sim
-            .wait_for_bot_event(user, seq, STEP_TIMEOUT)
-            .await
-            .is_err()
-        {
-            stalls += 1;
-            seen.stalls += 1;
-            if stalls > 3 {
-                return Err(format!("no answer from the bot after {answered:?}"));
+        run.db.until_handled(update).await?;
+        let open = run.db.open_step(user).await;
+        let seq = sim.last_event_seq(user).unwrap_or(0);
+        let events = sim.bot_events(user, start).map_err(err)?;
+        let Some(step) = open else {
+            // The conversation is over: the receipt is on its way.
+            let Some(submitted) = submitted else {
+                return Err("the conversation ended before the summary".into());
+            };
+            if let Some(number) = acknowledged(&events, submitted, &seen.numbers) {
+                return Ok(number);
             }
-        }
-        seq = sim.last_event_seq(user).map_err(|e| e.to_string())?;
-        let events = sim.bot_events(user, start).map_err(|e| e.to_string())?;
-        if let Some(number) = acknowledged(&events, submitted, &seen.numbers) {
-            return Ok(number);
-        }
-        let Some((message, question, content)) = current_question(&events) else {
+            sim.wait_for_bot_event(user, seq, STEP_TIMEOUT)
+                .await
+                .map_err(|e| format!("no receipt: {e}"))?;
             continue;
         };
-        match answered {
-            // Still the message answered (an edit): the answer is on its way.
-            Some((m, q)) if m == message && q == question => continue,
-            // The same question in a new message: asked again, or an earlier reply sent
-            // again after a crash. Answer only if the bot stays there.
-            Some((_, q)) if q == question => {
-                if sim.wait_for_bot_event(user, seq, SETTLE).await.is_ok() {
-                    continue;
-                }
-                seen.answered_again += 1;
-            }
-            _ => {}
+        let question = Question::of_step(&step).ok_or_else(|| format!("unexpected step {step}"))?;
+        // Asked again (the answer was not taken): only a newer message counts.
+        let after = match answered {
+            Some((message, q)) if q == question => message,
+            _ => 0,
+        };
+        let Some((message, content)) = shown(&events, question, after) else {
+            sim.wait_for_bot_event(user, seq, STEP_TIMEOUT)
+                .await
+                .map_err(|e| format!("{question:?} never shown: {e}"))?;
+            continue;
+        };
+        if after > 0 {
+            seen.answered_again += 1;
         }
-        match question.answer(tag) {
+        let injected = match question.answer(walk) {
             Answer::Text(text) => sim.inject_text(user, user, &text),
             Answer::Tap(label) => {
                 if content.button(label).is_none() {
@@ -326,7 +368,8 @@ async fn walk(run: &Run, user: i64, tag: &str, seen: &mut Seen) -> Result<String
                 sim.tap_label(user, user, message, label)
             }
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(err)?;
+        update = injected.update_id;
         run.steps.fetch_add(1, Ordering::Relaxed);
         seen.steps += 1;
         answered = Some((message, question));
@@ -338,18 +381,21 @@ async fn walk(run: &Run, user: i64, tag: &str, seen: &mut Seen) -> Result<String
 
 async fn reporter(run: Arc<Run>, user: i64) -> Seen {
     let mut seen = Seen::default();
-    let mut n = 0;
+    let mut n: i64 = 0;
     while run.acked.load(Ordering::Relaxed) < run.target || run.killing.load(Ordering::Relaxed) {
         n += 1;
         let tag = format!("soak-{user}-{n}");
-        match walk(&run, user, &tag, &mut seen).await {
+        // One report in fifty is a printer's, for the engineers.
+        let printer = (user * 7 + n) % 50 == 0;
+        let w = Walk { tag, printer };
+        match walk(&run, user, &w, &mut seen).await {
             Ok(number) => {
                 run.acked.fetch_add(1, Ordering::Relaxed);
                 seen.numbers.insert(number.clone());
-                seen.acked.insert(tag, number);
+                seen.acked.insert(w.tag, (number, printer));
             }
             Err(e) => {
-                eprintln!("soak: {tag} given up: {e}");
+                eprintln!("soak: {} given up: {e}", w.tag);
                 seen.abandoned += 1;
                 let _ = run.sim.inject_text(user, user, "/cancel");
             }
@@ -412,6 +458,61 @@ impl Db {
 
     async fn count(&self, sql: &'static str) -> i64 {
         fetch!(self, (i64,), sql).first().map_or(0, |r| r.0)
+    }
+
+    /// Waits until the service has handled update `id` (its conversation took it, or it
+    /// was found cut short by a crash and the person shown where they are).
+    async fn until_handled(&self, id: i64) -> Result<(), String> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM telegram_updates WHERE update_id = {id} AND handled_at IS NOT NULL"
+        );
+        let began = Instant::now();
+        loop {
+            let n = match self {
+                Db::Sqlite(p) => {
+                    sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql.clone()))
+                        .fetch_one(p)
+                        .await
+                }
+                Db::Postgres(p) => {
+                    sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql.clone()))
+                        .fetch_one(p)
+                        .await
+                }
+            };
+            if n.is_ok_and(|n| n.0 > 0) {
+                return Ok(());
+            }
+            if began.elapsed() > 4 * STEP_TIMEOUT {
+                return Err(format!("update {id} not handled in {:?}", began.elapsed()));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The step `user`'s conversation waits at, if one is open.
+    async fn open_step(&self, user: i64) -> Option<String> {
+        let sql = format!(
+            "SELECT state FROM conversations WHERE channel = 'telegram' AND external_id = '{user}'"
+        );
+        let state = match self {
+            Db::Sqlite(p) => {
+                sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql))
+                    .fetch_optional(p)
+                    .await
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql))
+                    .fetch_optional(p)
+                    .await
+            }
+        }
+        .ok()??;
+        let state: Value = serde_json::from_str(&state.0).ok()?;
+        if state["done"].as_bool() == Some(true) {
+            return None;
+        }
+        state["step"].as_str().map(str::to_owned)
     }
 }
 
@@ -531,6 +632,7 @@ async fn main() {
     }
 
     let run = Arc::new(Run {
+        db: Db::connect(&database.url()).await,
         sim: handle.clone(),
         target: reports,
         killing: AtomicBool::new(true),
@@ -571,14 +673,13 @@ async fn main() {
         seen.acked.extend(s.acked);
         seen.abandoned += s.abandoned;
         seen.answered_again += s.answered_again;
-        seen.stalls += s.stalls;
         seen.steps += s.steps;
     }
     let load_time = began.elapsed();
 
     // Let the response clocks of the last tickets run out, then the outbox drain.
     let sla_budget = baoxiu_duration(&response);
-    let db = Db::connect(&database.url()).await;
+    let db = &run.db;
     let drained_by = Instant::now() + sla_budget + Duration::from_secs(300);
     tokio::time::sleep(sla_budget + Duration::from_secs(5)).await;
     while Instant::now() < drained_by {
@@ -597,7 +698,7 @@ async fn main() {
     }
     service.kill().await;
 
-    reconcile(&db, &handle, &seen, &engineers)
+    reconcile(db, &handle, &seen, &engineers)
         .await
         .print(&Header {
             backend,
@@ -609,7 +710,6 @@ async fn main() {
             accepted,
             seen: &seen,
         });
-    drop(db);
     sim.shutdown().await;
     database.drop_database().await;
 }
@@ -649,6 +749,7 @@ struct Reconciliation {
     dead_reasons: BTreeMap<String, usize>,
     delivered_twice: Vec<String>,
     sent_not_seen: Vec<String>,
+    outbox_events: BTreeMap<String, usize>,
     sla_events: BTreeMap<String, usize>,
     sla_twice: Vec<String>,
 }
@@ -673,7 +774,7 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
         .map(|(d, n)| format!("{d}: {n:?}"))
         .collect();
     let mut acked_numbers: HashMap<&str, usize> = HashMap::new();
-    for (tag, number) in &seen.acked {
+    for (tag, (number, printer)) in &seen.acked {
         *acked_numbers.entry(number.as_str()).or_default() += 1;
         let Some(t) = by_number.get(number.as_str()) else {
             r.acked_missing.push(format!("{tag} → {number}"));
@@ -685,7 +786,7 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
             Some(BUILDING),
             Some(ROOM),
             Some(ASSET),
-            Some(MODEL),
+            printer.then_some(MODEL),
             DEPARTMENT,
             PHONE,
         );
@@ -746,9 +847,7 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
                 .entry(error.clone().unwrap_or_default())
                 .or_default() += 1;
         }
-        if event.starts_with("sla_") {
-            *r.sla_events.entry(event.clone()).or_default() += 1;
-        }
+        *r.outbox_events.entry(event.clone()).or_default() += 1;
         let chat = if kind == "reporter" {
             reporters.get(recipient)
         } else {
@@ -824,6 +923,7 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
          GROUP BY t.number, a.action, a.note"
     );
     for (number, action, note, n) in audit {
+        *r.sla_events.entry(action.clone()).or_default() += usize::try_from(n).unwrap_or(0);
         if n > 1 {
             r.sla_twice.push(format!(
                 "{number} {action} {} ×{n}",
@@ -852,12 +952,10 @@ impl Reconciliation {
         );
         println!(
             "  reporters: {} receipts seen, {} walks given up, {} questions answered again \
-             after being asked again, {} waits of {} s with no answer; engineers tapped ✋ 接单 on {} cards",
+             after being asked again; engineers tapped ✋ 接单 on {} cards",
             h.seen.acked.len(),
             h.seen.abandoned,
             h.seen.answered_again,
-            h.seen.stalls,
-            STEP_TIMEOUT.as_secs(),
             h.accepted
         );
         let line = |name: &str, items: &[String]| {
@@ -892,6 +990,7 @@ impl Reconciliation {
             self.unfinished_updates
         );
         println!("  outbox: {:?}", self.outbox_by_status);
+        println!("  outbox by event: {:?}", self.outbox_events);
         for (reason, n) in &self.dead_reasons {
             println!("    dead ×{n}: {reason}");
         }
@@ -903,7 +1002,7 @@ impl Reconciliation {
             "messages marked sent but not shown, replies and outbox (lost)",
             &self.sent_not_seen,
         );
-        println!("  SLA notices in the outbox: {:?}", self.sla_events);
+        println!("  SLA events in the audit trail: {:?}", self.sla_events);
         line("SLA events recorded twice", &self.sla_twice);
     }
 }
