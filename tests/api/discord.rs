@@ -20,6 +20,7 @@ on_both_backends!(
     a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing,
     offers_go_to_the_groups_channel_and_the_first_click_takes_the_job,
     the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path,
+    the_interactions_endpoint_refuses_stale_timestamps_and_answers_replays_once,
 );
 
 const TOKEN: &str = "discord-test-token.abc";
@@ -539,47 +540,90 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
     task.abort();
 }
 
-async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path(
-    backend: Backend,
-) {
-    use ed25519_dalek::{Signer, SigningKey};
-    let app = spawn_app(backend).await;
-    let sim = sim(quiet()).await;
-    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let mut c = config(&sim);
-    c.public_key = Some(key.verifying_key());
-    let dc = app.discord(c);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!(
-        "http://{}{}",
-        listener.local_addr().expect("addr"),
-        discord::INTERACTIONS_PATH
-    );
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, dc.interactions_router()).await;
-    });
-    let client = reqwest::Client::new();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let sign = |ts: &str, body: &str| hex(&key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
-    let post = |body: String, ts: Option<&str>, sig: Option<String>| {
-        let mut r = client.post(&url).body(body);
+/// The door's HTTP interactions endpoint on a port of its own, signed for with
+/// Discord's (the test's) key.
+struct Endpoint {
+    url: String,
+    key: ed25519_dalek::SigningKey,
+    client: reqwest::Client,
+    server: JoinHandle<()>,
+}
+
+impl Endpoint {
+    /// The door with a fresh public key, serving its interactions endpoint.
+    async fn start(app: &TestApp, mut c: DiscordConfig) -> (Endpoint, Discord) {
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        c.public_key = Some(key.verifying_key());
+        let dc = app.discord(c);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}{}",
+            listener.local_addr().expect("addr"),
+            discord::INTERACTIONS_PATH
+        );
+        let router = dc.interactions_router();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let endpoint = Endpoint {
+            url,
+            key,
+            client: reqwest::Client::new(),
+            server,
+        };
+        (endpoint, dc)
+    }
+
+    /// Discord's signature of `ts` and `body` (hex).
+    fn sign(&self, ts: &str, body: &str) -> String {
+        use ed25519_dalek::Signer;
+        let signature = self.key.sign(format!("{ts}{body}").as_bytes()).to_bytes();
+        signature.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// POSTs `body` with these headers.
+    async fn post(&self, body: &str, ts: Option<&str>, sig: Option<String>) -> reqwest::Response {
+        let mut r = self.client.post(&self.url).body(body.to_owned());
         if let Some(ts) = ts {
             r = r.header("X-Signature-Timestamp", ts);
         }
         if let Some(sig) = sig {
             r = r.header("X-Signature-Ed25519", sig);
         }
-        r.send()
-    };
-    const TS: &str = "1795000000";
+        r.send().await.expect("post")
+    }
+
+    /// POSTs `body` signed with timestamp `ts`, as Discord does.
+    async fn signed(&self, body: &str, ts: &str) -> reqwest::Response {
+        self.post(body, Some(ts), Some(self.sign(ts, body))).await
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The desk clock's now as Discord signs it (Unix seconds), moved by `offset` seconds.
+fn timestamp(app: &TestApp, offset: i64) -> String {
+    (app.clock_now().timestamp() + offset).to_string()
+}
+
+async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let (endpoint, _dc) = Endpoint::start(&app, config(&sim)).await;
+    let ts = timestamp(&app, 0);
+    let ts = ts.as_str();
 
     // Discord's PING is answered with a PONG.
-    let ping = r#"{"type":1,"id":"1","application_id":"1","token":"t","version":1}"#.to_owned();
-    let r = post(ping.clone(), Some(TS), Some(sign(TS, &ping)))
-        .await
-        .expect("post");
+    let ping = r#"{"type":1,"id":"1","application_id":"1","token":"t","version":1}"#;
+    let r = endpoint.signed(ping, ts).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<serde_json::Value>().await.expect("json"),
@@ -591,16 +635,17 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     let mut anna = User::new(&sim, ANNA, "Anna");
     let (id, payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
     let body = payload.to_string();
-    let good = sign(TS, &body);
+    let good = endpoint.sign(ts, &body);
     let tampered = body.replace("status", "cancel");
+    let retimed = timestamp(&app, 1);
     for (b, ts, sig) in [
-        (tampered, Some(TS), Some(good.clone())),
-        (body.clone(), Some("1795000001"), Some(good.clone())),
-        (body.clone(), None, Some(good.clone())),
-        (body.clone(), Some(TS), None),
-        (body.clone(), Some(TS), Some("00".repeat(64))),
+        (tampered.as_str(), Some(ts), Some(good.clone())),
+        (&body, Some(retimed.as_str()), Some(good.clone())),
+        (&body, None, Some(good.clone())),
+        (&body, Some(ts), None),
+        (&body, Some(ts), Some("00".repeat(64))),
     ] {
-        let r = post(b, ts, sig).await.expect("post");
+        let r = endpoint.post(b, ts, sig).await;
         assert_eq!(r.status(), 401);
     }
     assert!(sim.bot_messages(ANNA).is_empty());
@@ -608,9 +653,7 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
 
     // Signed: recorded, handled as over the gateway, and answered in the HTTP response
     // itself (the reply is quick: no deferral and follow-up needed).
-    let r = post(body.clone(), Some(TS), Some(good.clone()))
-        .await
-        .expect("post");
+    let r = endpoint.signed(&body, ts).await;
     assert_eq!(r.status(), 200);
     let answer = r.json::<serde_json::Value>().await.expect("json");
     assert_eq!(answer["type"], 4, "{answer}");
@@ -623,7 +666,7 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     anna.interactions.push(id);
     assert_eq!(app.count("discord_events").await, 1);
     // The same interaction again: deferred, and not handled twice.
-    let r = post(body, Some(TS), Some(good)).await.expect("post");
+    let r = endpoint.signed(&body, ts).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<serde_json::Value>().await.expect("json")["type"],
@@ -631,5 +674,61 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     );
     assert_eq!(app.count("discord_events").await, 1);
     assert!(sim.bot_messages(ANNA).is_empty(), "nothing posted besides");
-    server.abort();
+}
+
+async fn the_interactions_endpoint_refuses_stale_timestamps_and_answers_replays_once(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let (endpoint, _dc) = Endpoint::start(&app, config(&sim)).await;
+    User::new(&sim, ANNA, "Anna");
+    let (_, payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    let body = payload.to_string();
+
+    // Correctly signed, but three days old, six minutes ahead, or not a time: refused
+    // before anything is read, and nothing is recorded.
+    for ts in [
+        timestamp(&app, -3 * 86_400),
+        timestamp(&app, -301),
+        timestamp(&app, 360),
+        "yesterday".to_owned(),
+    ] {
+        let r = endpoint.signed(&body, &ts).await;
+        assert_eq!(r.status(), 401, "{ts}");
+    }
+    assert_eq!(app.count("discord_events").await, 0);
+
+    // Four minutes old, or a minute ahead (a skewed clock): accepted. A replay inside
+    // the window is answered (a deferral) but not handled twice.
+    let signed_at = timestamp(&app, -240);
+    let r = endpoint.signed(&body, &signed_at).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["type"],
+        4
+    );
+    assert_eq!(app.count("discord_events").await, 1);
+    let (_, ahead) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    let r = endpoint
+        .signed(&ahead.to_string(), &timestamp(&app, 60))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.count("discord_events").await, 2);
+    app.clock.advance(chrono::Duration::seconds(50));
+    let r = endpoint.signed(&body, &signed_at).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["type"],
+        5
+    );
+    assert_eq!(app.count("discord_events").await, 2);
+
+    // Once the window has passed, the same signed request is refused outright, however
+    // long its id is remembered.
+    app.clock.advance(chrono::Duration::seconds(11));
+    let r = endpoint.signed(&body, &signed_at).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(app.count("discord_events").await, 2);
+    assert!(sim.bot_messages(ANNA).is_empty(), "answered only over HTTP");
 }

@@ -1,7 +1,10 @@
 //! The HTTP interactions endpoint (`POST /discord/interactions`), Discord's alternative to
 //! receiving interactions over the gateway. Every request is verified against the
 //! application's public key before anything else ([`super::signature`]): a bad or
-//! missing signature is answered 401 and nothing is read, as Discord's own probes expect.
+//! missing signature is answered 401 and nothing is read, as Discord's own probes expect;
+//! so is a signed request whose timestamp is more than five minutes from the desk's clock
+//! (a replay: within the window, the inbox still remembers its id and a repeat is
+//! answered without a second effect).
 //! A PING is answered with a PONG. Any other interaction goes through the same handlers
 //! as gateway ones (recorded in `discord_events` by id first, so a repeat has no second
 //! effect); their first answer (a deferral, or a modal for the form button) becomes the
@@ -55,6 +58,10 @@ async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes
     ) {
         tracing::debug!(error = %e, "discord: interaction refused");
         return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
+    }
+    if let Err(e) = signature::fresh(header(TIMESTAMP_HEADER), dc.inner.inbox.now()) {
+        tracing::warn!(error = %e, "discord: interaction refused");
+        return (StatusCode::UNAUTHORIZED, "stale request timestamp").into_response();
     }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
