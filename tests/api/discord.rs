@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use baoxiu::domain::ticket::Caller;
 use baoxiu::doors::discord::{self, Discord, DiscordConfig};
-use discordsim::{DiscordSim, Limits, ManualClock, SimConfig, SimHandle, SimMessage};
+use discordsim::{DiscordSim, Fault, Limits, ManualClock, SimConfig, SimHandle, SimMessage};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
@@ -21,6 +21,8 @@ on_both_backends!(
     offers_go_to_the_groups_channel_and_the_first_click_takes_the_job,
     the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path,
     the_interactions_endpoint_refuses_stale_timestamps_and_answers_replays_once,
+    failed_and_rate_limited_answers_are_sent_again_and_arrive_once,
+    a_refused_follow_up_is_not_tried_again,
 );
 
 const TOKEN: &str = "discord-test-token.abc";
@@ -45,6 +47,11 @@ fn config(sim: &DiscordSim) -> DiscordConfig {
         api_url: Some(sim.url()),
         group_channels: BTreeMap::new(),
         public_key: None,
+        // Retries after a failure without a retry_after come at once.
+        patience: discord::Patience {
+            first_backoff: Duration::from_millis(1),
+            ..discord::Patience::default()
+        },
     }
 }
 
@@ -365,6 +372,83 @@ async fn a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing(backe
             .all(|m| m.channel.as_deref() == Some("discord") && m.attempts == 1),
         "every 429 was a wait, not a failed attempt: {sent:?}"
     );
+}
+
+async fn failed_and_rate_limited_answers_are_sent_again_and_arrive_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let mut c = config(&sim);
+    // Every interaction is deferred: its replies all go out as follow-ups.
+    c.patience.answer_within = Duration::ZERO;
+    let dc = app.discord(c);
+    let task = tokio::spawn(dc.run());
+    sim.wait_connected().await.expect("gateway connects");
+    let mut anna = User::new(&sim, ANNA, "Anna");
+
+    // The deferral fails once with a 500, then the first follow-up.
+    sim.fail_next("interaction_callback", Fault::server_error());
+    sim.fail_next("followup", Fault::server_error());
+    let q = anna.slash("report", "What kind of fault").await;
+    // The next follow-up is rate limited with Discord's documented body (no `code`).
+    sim.fail_next("followup", Fault::rate_limited(Duration::from_millis(50)));
+    anna.click(&q, "Printer & peripherals", "Which printer")
+        .await;
+    // A reply to a typed message fails once too, then is rate limited.
+    sim.fail_next("create_message", Fault::server_error());
+    sim.fail_next(
+        "create_message",
+        Fault::rate_limited(Duration::from_millis(10)),
+    );
+    anna.say("HP LaserJet M404", "What is the printer doing")
+        .await;
+
+    let stats = sim.stats();
+    assert_eq!(stats.faults_injected, 5, "{stats:?}");
+    assert_eq!(stats.requests.get("followup"), Some(&4), "{stats:?}");
+    for question in [
+        "What kind of fault",
+        "Which printer",
+        "What is the printer doing",
+    ] {
+        assert_eq!(anna.count(question), 1, "{question}: {}", anna.shown());
+    }
+    assert_eq!(sim.bot_messages(ANNA).len(), 3, "{}", anna.shown());
+    for id in &anna.interactions {
+        let i = sim.interaction(*id).expect("recorded");
+        assert!(i.callback.is_some() && i.refused_callbacks == 0, "{i:?}");
+    }
+    task.abort();
+}
+
+async fn a_refused_follow_up_is_not_tried_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let mut c = config(&sim);
+    c.patience.answer_within = Duration::ZERO;
+    let dc = app.discord(c);
+    let task = tokio::spawn(dc.run());
+    sim.wait_connected().await.expect("gateway connects");
+    let mut anna = User::new(&sim, ANNA, "Anna");
+    let refused = Fault {
+        status: 400,
+        body: serde_json::json!({"code": 50035, "message": "Invalid Form Body"}),
+        retry_after_header: None,
+    };
+    sim.fail_next("followup", refused);
+    let id = sim.slash(ANNA, "report", &[]).expect("slash");
+    sim.wait_answered(id).await.expect("deferred");
+    sim.wait_for(|s| (s.stats().faults_injected == 1).then_some(()))
+        .await
+        .expect("the follow-up was tried");
+    // The conversation goes on: the next command is answered.
+    anna.slash("status", "no open tickets").await;
+    assert_eq!(
+        sim.stats().requests.get("followup"),
+        Some(&2),
+        "{:?}",
+        sim.stats()
+    );
+    task.abort();
 }
 
 async fn ticket_json(app: &TestApp, number: &str) -> serde_json::Value {

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use serde_json::{Value, json};
 
-use super::Shared;
 use super::state::{Limited, Passed, State as World};
+use super::{Fault, Shared};
 
 type S = State<Arc<Shared>>;
 
@@ -60,6 +60,18 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
         .into_response()
 }
 
+/// A scripted failure as Discord would send it (waiters are told a request came).
+fn failed(shared: &Shared, st: std::sync::MutexGuard<'_, World>, f: &Fault) -> Response {
+    drop(st);
+    shared.changed.notify_waiters();
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = (status, axum::Json(f.body.clone())).into_response();
+    if let Some(after) = &f.retry_after_header {
+        insert(r.headers_mut(), "retry-after", after.clone());
+    }
+    r
+}
+
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     let given = headers
         .get("authorization")
@@ -92,6 +104,9 @@ fn call(
     }
     let mut st = shared.lock();
     *st.stats.requests.entry(route.to_owned()).or_default() += 1;
+    if let Some(f) = st.fault(route) {
+        return failed(shared, st, &f);
+    }
     let response = match st.limit(bucket, global) {
         Err(limited) => too_many(&limited),
         Ok(passed) => {
@@ -286,6 +301,9 @@ async fn interaction_callback(
         .requests
         .entry("interaction_callback".into())
         .or_default() += 1;
+    if let Some(f) = st.fault("interaction_callback") {
+        return failed(&s, st, &f);
+    }
     let Some(iid) = id(&iid).filter(|i| st.tokens.get(&token) == Some(i)) else {
         return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
     };
@@ -397,6 +415,9 @@ async fn followup(
     let b = body(&bytes);
     let mut st = s.lock();
     *st.stats.requests.entry("followup".into()).or_default() += 1;
+    if let Some(f) = st.fault("followup") {
+        return failed(&s, st, &f);
+    }
     let Some(iid) = by_token(&st, &app, &token) else {
         return error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
     };
@@ -447,6 +468,9 @@ async fn edit_original(
     let b = body(&bytes);
     let mut st = s.lock();
     *st.stats.requests.entry("edit_original".into()).or_default() += 1;
+    if let Some(f) = st.fault("edit_original") {
+        return failed(&s, st, &f);
+    }
     let original = by_token(&st, &app, &token)
         .and_then(|iid| st.interactions.get(&iid))
         .and_then(|i| i.original.or(i.message));

@@ -1,10 +1,10 @@
-//! Sending: replies (waiting out 429s a few times: a reply is not in the outbox), outbox
-//! parcels as this door's [`Courier`] — through the group's job card where the group has
-//! a channel — and the cards themselves ([`CardWall`]). serenity applies its proxy only
-//! with its own rate limiter off, and its errors drop the response headers, so the door
-//! keeps Discord's limits itself for the outbox (50 requests/s, 5 messages per 5 s per
-//! channel, counted on the desk's clock) and treats a 429 that still comes back as "wait
-//! a second" (its exact `Retry-After` is not visible through serenity).
+//! Sending: replies (tried again after a 5xx or a 429, as [`super::rest`] does: a reply is
+//! not in the outbox), outbox parcels as this door's [`Courier`] — through the group's
+//! job card where the group has a channel — and the cards themselves ([`CardWall`]).
+//! serenity applies its proxy only with its own rate limiter off, so the door keeps
+//! Discord's limits itself for the outbox (50 requests/s, 5 messages per 5 s per channel,
+//! counted on the desk's clock); a 429 that still comes back hands the outbox Discord's
+//! own `retry_after`, and the outbox tries again then.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use serenity::all::{
     ChannelId, CreateAllowedMentions, CreateMessage, EditMessage, MessageId, UserId,
 };
+use serenity::http::{LightMethod, Route};
+use tokio::time::Instant;
 
 use super::render::{MAX_CONTENT, Piece, action_rows, cut};
 use super::{CHANNEL, Inner};
@@ -21,43 +23,55 @@ use crate::conversation::CardWall;
 use crate::doors::lock;
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
 
-/// Times a reply is retried after a 429 (a second apart) before it is given up.
-const RATE_LIMIT_RETRIES: u32 = 5;
+/// How long a reply (or a card's edit after a click) is tried before it is given up.
+const REPLY_WITHIN: Duration = Duration::from_secs(2 * 60);
 /// Outbox limits: Discord's 50 requests/s overall and 5 messages per 5 s per channel.
 const GLOBAL_PER_SEC: usize = 50;
 const CHANNEL_MESSAGES: (usize, i64) = (5, 5);
 
 impl Inner {
-    /// Posts a reply, waiting out 429s a few times (a reply is not in the outbox).
+    /// Posts a reply, tried again after a 5xx or a 429 (a reply is not in the outbox).
     pub(super) async fn post_patiently(
         &self,
         channel: u64,
         piece: &Piece,
     ) -> Result<(), DeliveryError> {
-        let mut tries = 0;
-        loop {
-            match self.post(channel, piece).await {
-                Err(DeliveryError::RateLimited(wait)) if tries < RATE_LIMIT_RETRIES => {
-                    tries += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other.map(drop),
-            }
-        }
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let until = Instant::now() + REPLY_WITHIN;
+        self.call_patiently(route, LightMethod::Post, &message(piece), until)
+            .await
+            .map(drop)
+            .map_err(DeliveryError::from)
     }
 
+    /// Posts a message once (the outbox tries again as the error says); its id.
     pub(super) async fn post(&self, channel: u64, piece: &Piece) -> Result<u64, DeliveryError> {
-        let mut m = CreateMessage::new()
-            .content(piece.content.clone())
-            .allowed_mentions(CreateAllowedMentions::new());
-        if !piece.buttons.is_empty() {
-            m = m.components(action_rows(piece));
-        }
-        ChannelId::new(channel)
-            .send_message(&*self.http, m)
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let sent = self.call(route, LightMethod::Post, &message(piece)).await?;
+        sent["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| DeliveryError::Permanent(format!("Discord answered no id: {sent}")))
+    }
+
+    /// Replaces a card's text and removes its buttons, tried again after a 5xx or a 429
+    /// (after a click: the clicker is waiting, and the outbox has no part in it).
+    pub(super) async fn edit_card_patiently(
+        &self,
+        place: &str,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), DeliveryError> {
+        let (route, edit) = card_edit(place, message_id, text)?;
+        let until = Instant::now() + REPLY_WITHIN;
+        self.call_patiently(route, LightMethod::Patch, &edit, until)
             .await
-            .map(|m| m.id.get())
-            .map_err(delivery_error)
+            .map(drop)
+            .map_err(DeliveryError::from)
     }
 
     /// The DM channel of a user, opened if need be.
@@ -111,16 +125,38 @@ impl CardWall for Inner {
         message_id: &str,
         text: &str,
     ) -> Result<(), DeliveryError> {
-        let edit = EditMessage::new()
-            .content(cut(text, MAX_CONTENT))
-            .components(vec![])
-            .allowed_mentions(CreateAllowedMentions::new());
-        ChannelId::new(snowflake(place)?)
-            .edit_message(&*self.http, MessageId::new(snowflake(message_id)?), edit)
-            .await
-            .map(drop)
-            .map_err(delivery_error)
+        let (route, edit) = card_edit(place, message_id, text)?;
+        self.call(route, LightMethod::Patch, &edit).await?;
+        Ok(())
     }
+}
+
+/// A piece as a new message.
+fn message(piece: &Piece) -> CreateMessage {
+    let mut m = CreateMessage::new()
+        .content(piece.content.clone())
+        .allowed_mentions(CreateAllowedMentions::new());
+    if !piece.buttons.is_empty() {
+        m = m.components(action_rows(piece));
+    }
+    m
+}
+
+/// The edit of a card that leaves `text` and no buttons, and where it goes.
+fn card_edit<'a>(
+    place: &str,
+    message_id: &str,
+    text: &str,
+) -> Result<(Route<'a>, EditMessage), DeliveryError> {
+    let route = Route::ChannelMessage {
+        channel_id: ChannelId::new(snowflake(place)?),
+        message_id: MessageId::new(snowflake(message_id)?),
+    };
+    let edit = EditMessage::new()
+        .content(cut(text, MAX_CONTENT))
+        .components(vec![])
+        .allowed_mentions(CreateAllowedMentions::new());
+    Ok((route, edit))
 }
 
 /// A channel or message id as stored with a card.

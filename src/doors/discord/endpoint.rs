@@ -46,6 +46,7 @@ impl Discord {
 }
 
 async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes) -> Response {
+    let received = tokio::time::Instant::now();
     let Some(key) = dc.inner.public_key.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -90,7 +91,7 @@ async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes
     // The handling (and its follow-ups) goes on after the response; when it ends without
     // answering (a repeat), the dropped sender leaves the deferral to the endpoint.
     tokio::spawn(async move {
-        inner.on_interaction(interaction, &ack).await;
+        inner.on_interaction(interaction, &ack, received).await;
     });
     let first = match tokio::time::timeout(ANSWER_WITHIN, rx).await {
         Ok(Ok(answer)) => answer,
