@@ -23,6 +23,7 @@ on_both_backends!(
     the_interactions_endpoint_refuses_stale_timestamps_and_answers_replays_once,
     failed_and_rate_limited_answers_are_sent_again_and_arrive_once,
     a_refused_follow_up_is_not_tried_again,
+    interactions_without_optional_fields_are_handled,
 );
 
 const TOKEN: &str = "discord-test-token.abc";
@@ -372,6 +373,44 @@ async fn a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing(backe
             .all(|m| m.channel.as_deref() == Some("discord") && m.attempts == 1),
         "every 429 was a wait, not a failed attempt: {sent:?}"
     );
+}
+
+async fn interactions_without_optional_fields_are_handled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let (endpoint, _dc) = Endpoint::start(&app, config(&sim)).await;
+    User::new(&sim, ANNA, "Anna");
+    let ts = timestamp(&app, 0);
+    // An interaction as Discord sends it to an application without monetization: no
+    // `entitlements`.
+    let (_, mut payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    payload.as_object_mut().map(|o| o.remove("entitlements"));
+    let r = endpoint.signed(&payload.to_string(), &ts).await;
+    assert_eq!(r.status(), 200);
+    let answer = r.json::<serde_json::Value>().await.expect("json");
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert!(
+        answer["data"]["content"]
+            .as_str()
+            .is_some_and(|s| s.contains("no open tickets")),
+        "{answer}"
+    );
+    // Nor the other fields Discord documents as optional (or added lately).
+    let (_, mut payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    for field in [
+        "entitlements",
+        "attachment_size_limit",
+        "locale",
+        "channel_id",
+        "context",
+    ] {
+        payload.as_object_mut().map(|o| o.remove(field));
+    }
+    let r = endpoint.signed(&payload.to_string(), &ts).await;
+    assert_eq!(r.status(), 200);
+    let answer = r.json::<serde_json::Value>().await.expect("json");
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert_eq!(app.count("discord_events").await, 2);
 }
 
 async fn failed_and_rate_limited_answers_are_sent_again_and_arrive_once(backend: Backend) {

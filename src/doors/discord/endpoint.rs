@@ -28,6 +28,8 @@ use super::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub const INTERACTIONS_PATH: &str = "/discord/interactions";
 /// Discord waits 3 s for the answer: past this the endpoint defers on its own.
 const ANSWER_WITHIN: Duration = Duration::from_millis(2_500);
+/// Discord's default upload limit (25 MiB), for interactions that do not say theirs.
+const ATTACHMENT_SIZE_LIMIT: u32 = 25 * 1024 * 1024;
 /// Interaction type numbers.
 const PING: u64 = 1;
 const COMPONENT: u64 = 3;
@@ -64,7 +66,7 @@ async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes
         tracing::warn!(error = %e, "discord: interaction refused");
         return (StatusCode::UNAUTHORIZED, "stale request timestamp").into_response();
     }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let kind = value["type"].as_u64();
@@ -78,6 +80,7 @@ async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes
     } else {
         CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new())
     };
+    with_optional_fields(&mut value);
     let interaction: Interaction = match serde_json::from_value(value) {
         Ok(i) => i,
         Err(e) => {
@@ -98,4 +101,110 @@ async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes
         _ => deferred,
     };
     Json(first).into_response()
+}
+
+/// Fills in the fields serenity's model requires but Discord leaves out of some
+/// interactions, so such an interaction is not refused as unreadable (Discord shows the
+/// user "This interaction failed"): `entitlements` (for monetized applications),
+/// `attachment_size_limit` (newer than many payloads), and what Discord documents as
+/// optional — `locale` (empty: the person's saved or the default language) and
+/// `channel_id` (from `channel.id`, which carries it too). Anything else stays as sent.
+fn with_optional_fields(v: &mut serde_json::Value) {
+    let channel = v["channel"]["id"].clone();
+    let Some(fields) = v.as_object_mut() else {
+        return;
+    };
+    let mut default = |key: &str, value: serde_json::Value| {
+        if fields.get(key).is_none_or(serde_json::Value::is_null) {
+            fields.insert(key.to_owned(), value);
+        }
+    };
+    default("entitlements", serde_json::json!([]));
+    // Discord's default upload limit; the door never uploads.
+    default(
+        "attachment_size_limit",
+        serde_json::json!(ATTACHMENT_SIZE_LIMIT),
+    );
+    default("locale", serde_json::json!(""));
+    if !channel.is_null() {
+        default("channel_id", channel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slash command in a DM as Discord sends it today (all fields).
+    fn slash() -> serde_json::Value {
+        serde_json::json!({
+            "type": 2, "id": "1300000000000000001", "application_id": "900000000000000001",
+            "token": "itok", "version": 1,
+            "channel_id": "1200000000000000001",
+            "channel": {"id": "1200000000000000001", "type": 1},
+            "user": {"id": "4242", "username": "anna", "global_name": "Anna",
+                     "discriminator": "0", "avatar": null},
+            "locale": "zh-CN", "entitlements": [], "context": 1,
+            "attachment_size_limit": 26_214_400,
+            "authorizing_integration_owners": {"1": "4242"},
+            "app_permissions": "562949953601536",
+            "data": {"id": "1", "name": "status", "type": 1},
+        })
+    }
+
+    #[test]
+    fn interactions_without_optional_fields_are_read() {
+        let read = |v: serde_json::Value| {
+            let mut v = v;
+            with_optional_fields(&mut v);
+            serde_json::from_value::<Interaction>(v)
+        };
+        assert!(read(slash()).is_ok());
+        let optional = [
+            "entitlements",
+            "attachment_size_limit",
+            "locale",
+            "channel_id",
+            "context",
+            "app_permissions",
+            "authorizing_integration_owners",
+            "guild_locale",
+        ];
+        for field in optional {
+            let mut v = slash();
+            v.as_object_mut().map(|o| o.remove(field));
+            let i = read(v).unwrap_or_else(|e| panic!("without {field}: {e}"));
+            let Interaction::Command(c) = i else {
+                panic!("a command");
+            };
+            assert_eq!(c.channel_id.get(), 1_200_000_000_000_000_001);
+            assert_eq!(c.data.name, "status");
+        }
+        let mut bare = slash();
+        for field in optional {
+            bare.as_object_mut().map(|o| o.remove(field));
+        }
+        assert!(read(bare).is_ok(), "without any of them");
+        // Sent as null: the same.
+        let mut nulls = slash();
+        nulls["entitlements"] = serde_json::Value::Null;
+        assert!(read(nulls).is_ok());
+        // What was sent is kept.
+        let mut v = slash();
+        with_optional_fields(&mut v);
+        assert_eq!(v, slash());
+    }
+
+    #[test]
+    fn what_discord_always_sends_is_still_required() {
+        for field in ["id", "token", "type", "data"] {
+            let mut v = slash();
+            v.as_object_mut().map(|o| o.remove(field));
+            with_optional_fields(&mut v);
+            assert!(
+                serde_json::from_value::<Interaction>(v).is_err(),
+                "without {field}"
+            );
+        }
+    }
 }
