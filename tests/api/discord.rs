@@ -136,6 +136,12 @@ impl<'a> User<'a> {
     }
 }
 
+/// The description Anna types: markdown a hostile reporter could try.
+const TYPED: &str = "Paper jammed in tray 2 [click](http://evil) **now** @everyone <@1>";
+/// It as Discord is to show it, escaped.
+const TYPED_SHOWN: &str =
+    r"Paper jammed in tray 2 \[click\]\(http://evil) \*\*now\*\* \@everyone \<\@1\>";
+
 /// Anna reports a paper jam in DMs, through a select menu, buttons, the location modal
 /// and typed answers; the ticket number.
 async fn walk_report(sim: &DiscordSim, anna: &mut User<'_>) -> String {
@@ -180,16 +186,16 @@ async fn walk_report(sim: &DiscordSim, anna: &mut User<'_>) -> String {
         .push(sim.submit_modal(anna.id, &values).expect("submit"));
     anna.expect("asset tag").await;
     anna.say("prn-12f-01", "describe the fault").await;
-    let q = anna
-        .say("Paper jammed in tray 2 @everyone <@1>", "When did it start")
-        .await;
+    let q = anna.say(TYPED, "When did it start").await;
     assert!(q.button("Just now").is_some_and(|b| b.menu.is_none()));
     let q = anna.click(&q, "Just now", "How many people").await;
     let q = anna.click(&q, "Several people", "How badly").await;
     anna.click(&q, "Work has stopped", "Which department").await;
     anna.say("Finance", "reach you").await;
     let summary = anna.say("+86 21 5555 0100", "check your report").await;
-    assert!(summary.content.contains("@everyone"), "shown as typed");
+    // What Anna typed is shown as she typed it: no link hiding its target, no bold, no
+    // mention.
+    assert!(summary.content.contains(TYPED_SHOWN), "{summary:?}");
     let receipt = anna
         .click(&summary, "✅ Submit", "recorded as ticket")
         .await;
@@ -581,6 +587,7 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
     assert_eq!(cards.len(), 1, "one card per ticket: {cards:#?}");
     let card = cards[0].clone();
     assert!(card.content.contains(&number), "{card:?}");
+    assert!(card.content.contains(TYPED_SHOWN), "escaped: {card:?}");
     let buttons: Vec<_> = card.buttons.iter().flatten().collect();
     assert_eq!(buttons.len(), 1, "only Accept on a group card: {buttons:?}");
     assert_eq!(buttons[0].label, ACCEPT);

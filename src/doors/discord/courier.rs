@@ -17,7 +17,7 @@ use serenity::all::{
 use serenity::http::{LightMethod, Route};
 use tokio::time::Instant;
 
-use super::render::{MAX_CONTENT, Piece, action_rows, cut};
+use super::render::{Piece, action_rows, shown};
 use super::{CHANNEL, Inner};
 use crate::conversation::CardWall;
 use crate::doors::lock;
@@ -107,7 +107,7 @@ impl CardWall for Inner {
     ) -> Result<String, DeliveryError> {
         let channel = snowflake(place)?;
         let piece = Piece {
-            content: cut(text, MAX_CONTENT),
+            content: shown(text),
             buttons: buttons.to_vec(),
             menu: false,
         };
@@ -153,7 +153,7 @@ fn card_edit<'a>(
         message_id: MessageId::new(snowflake(message_id)?),
     };
     let edit = EditMessage::new()
-        .content(cut(text, MAX_CONTENT))
+        .content(shown(text))
         .components(vec![])
         .allowed_mentions(CreateAllowedMentions::new());
     Ok((route, edit))

@@ -37,8 +37,7 @@ use tokio::time::Instant;
 
 use super::Inner;
 use super::render::{
-    FORM_BUTTON, FORM_MODAL, MAX_CONTENT, choice_of, cut, followup, is_accept_for, modal,
-    person_of, reply,
+    FORM_BUTTON, FORM_MODAL, choice_of, followup, is_accept_for, modal, person_of, reply, shown,
 };
 use super::rest::Failure;
 use crate::conversation::Person;
@@ -435,7 +434,7 @@ impl Inner {
             })
             .collect();
         let note = CreateInteractionResponseFollowup::new()
-            .content(cut(&said.join("\n"), MAX_CONTENT))
+            .content(shown(&said.join("\n")))
             .ephemeral(true)
             .allowed_mentions(CreateAllowedMentions::new());
         if let Err(e) = self.follow_up(asked, &note).await {
