@@ -53,25 +53,83 @@ async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes
         return StatusCode::NOT_FOUND.into_response();
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify(
-        key,
-        header(SIGNATURE_HEADER),
-        header(TIMESTAMP_HEADER),
-        &body,
-    ) {
+    let signed = Signed {
+        signature: header(SIGNATURE_HEADER),
+        timestamp: header(TIMESTAMP_HEADER),
+        body: &body,
+    };
+    let (interaction, deferred) = match admit(key, &signed, dc.inner.inbox.now()) {
+        Ok(Admitted::Ping) => return Json(serde_json::json!({ "type": 1 })).into_response(),
+        Ok(Admitted::Interaction(i, deferred)) => (i, deferred),
+        Err(refused) => return refused.into_response(),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let ack = Ack::Http(std::sync::Mutex::new(Some(tx)));
+    let inner = dc.inner.clone();
+    // The handling (and its follow-ups) goes on after the response; when it ends without
+    // answering (a repeat), the dropped sender leaves the deferral to the endpoint.
+    tokio::spawn(async move {
+        inner.on_interaction(*interaction, &ack, received).await;
+    });
+    let first = match tokio::time::timeout(ANSWER_WITHIN, rx).await {
+        Ok(Ok(answer)) => answer,
+        _ => *deferred,
+    };
+    Json(first).into_response()
+}
+
+/// A request to the endpoint as it came: the signature headers (if text) and the body.
+pub(super) struct Signed<'a> {
+    pub(super) signature: Option<&'a str>,
+    pub(super) timestamp: Option<&'a str>,
+    pub(super) body: &'a [u8],
+}
+
+/// What an accepted request is.
+pub(super) enum Admitted {
+    /// Discord's PING: answered with a PONG.
+    Ping,
+    /// An interaction to handle, and the first answer it gets if the handler gives none in
+    /// time (or none at all: a repeat).
+    Interaction(Box<Interaction>, Box<CreateInteractionResponse>),
+}
+
+/// Why a request is refused: its status and a word on why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refused(pub(super) StatusCode, pub(super) &'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
+}
+
+/// Everything the endpoint decides before it hands an interaction over, from the request
+/// and the time alone: the signature (401), the timestamp's window (401), then the body
+/// (400 unless a PING or an interaction serenity can read).
+pub(super) fn admit(
+    key: &ed25519_dalek::VerifyingKey,
+    request: &Signed<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Admitted, Refused> {
+    if let Err(e) = signature::verify(key, request.signature, request.timestamp, request.body) {
         tracing::debug!(error = %e, "discord: interaction refused");
-        return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
+        return Err(Refused(
+            StatusCode::UNAUTHORIZED,
+            "invalid request signature",
+        ));
     }
-    if let Err(e) = signature::fresh(header(TIMESTAMP_HEADER), dc.inner.inbox.now()) {
+    if let Err(e) = signature::fresh(request.timestamp, now) {
         tracing::warn!(error = %e, "discord: interaction refused");
-        return (StatusCode::UNAUTHORIZED, "stale request timestamp").into_response();
+        return Err(Refused(StatusCode::UNAUTHORIZED, "stale request timestamp"));
     }
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return StatusCode::BAD_REQUEST.into_response();
+    let unreadable = Refused(StatusCode::BAD_REQUEST, "unreadable interaction");
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(request.body) else {
+        return Err(unreadable);
     };
     let kind = value["type"].as_u64();
     if kind == Some(PING) {
-        return Json(serde_json::json!({ "type": 1 })).into_response();
+        return Ok(Admitted::Ping);
     }
     // Without an answer from the handler in time (or for a repeat it ignores): a click is
     // deferred as an update of its message, anything else as a reply to come.
@@ -81,26 +139,13 @@ async fn interactions(State(dc): State<Discord>, headers: HeaderMap, body: Bytes
         CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new())
     };
     with_optional_fields(&mut value);
-    let interaction: Interaction = match serde_json::from_value(value) {
-        Ok(i) => i,
+    match serde_json::from_value(value) {
+        Ok(i) => Ok(Admitted::Interaction(Box::new(i), Box::new(deferred))),
         Err(e) => {
             tracing::warn!(error = %e, "discord: unreadable interaction");
-            return StatusCode::BAD_REQUEST.into_response();
+            Err(unreadable)
         }
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let ack = Ack::Http(std::sync::Mutex::new(Some(tx)));
-    let inner = dc.inner.clone();
-    // The handling (and its follow-ups) goes on after the response; when it ends without
-    // answering (a repeat), the dropped sender leaves the deferral to the endpoint.
-    tokio::spawn(async move {
-        inner.on_interaction(interaction, &ack, received).await;
-    });
-    let first = match tokio::time::timeout(ANSWER_WITHIN, rx).await {
-        Ok(Ok(answer)) => answer,
-        _ => deferred,
-    };
-    Json(first).into_response()
+    }
 }
 
 /// Fills in the fields serenity's model requires but Discord leaves out of some

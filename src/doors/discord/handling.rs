@@ -267,16 +267,7 @@ impl Inner {
             return;
         }
         let person = person_of(&c.user, Some(&c.locale));
-        let args: Vec<String> = c
-            .data
-            .options
-            .iter()
-            .filter_map(|o| match &o.value {
-                CommandDataOptionValue::String(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect();
-        let args = args.join(" ");
+        let args = command_args(&c);
         let step = async {
             if c.guild_id.is_some() {
                 (vec![], false)
@@ -304,18 +295,7 @@ impl Inner {
         let user = m.user.id.get();
         let step = async {
             if m.guild_id.is_none() && m.data.custom_id == FORM_MODAL {
-                let values: BTreeMap<String, String> = m
-                    .data
-                    .components
-                    .iter()
-                    .flat_map(|row| row.components.iter())
-                    .filter_map(|c| match c {
-                        ActionRowComponent::InputText(t) => {
-                            Some((t.custom_id.clone(), t.value.clone().unwrap_or_default()))
-                        }
-                        _ => None,
-                    })
-                    .collect();
+                let values = form_values(&m);
                 lock(&self.forms).remove(&user);
                 let person = person_of(&m.user, Some(&m.locale));
                 self.converse(&person, Incoming::Form(values), Some(m.id.get()))
@@ -505,4 +485,33 @@ impl Inner {
         let (out, _) = self.converse(person, choice, None).await;
         out
     }
+}
+
+/// A slash command's string options, as one argument line.
+pub(super) fn command_args(c: &CommandInteraction) -> String {
+    let args: Vec<&str> = c
+        .data
+        .options
+        .iter()
+        .filter_map(|o| match &o.value {
+            CommandDataOptionValue::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    args.join(" ")
+}
+
+/// A submitted modal's values by field id (an empty field as empty text).
+pub(super) fn form_values(m: &ModalInteraction) -> BTreeMap<String, String> {
+    m.data
+        .components
+        .iter()
+        .flat_map(|row| row.components.iter())
+        .filter_map(|c| match c {
+            ActionRowComponent::InputText(t) => {
+                Some((t.custom_id.clone(), t.value.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect()
 }

@@ -19,6 +19,8 @@
 
 mod courier;
 mod endpoint;
+#[cfg(test)]
+mod fuzz;
 mod handling;
 mod inbox;
 mod render;
