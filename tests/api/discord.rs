@@ -24,6 +24,7 @@ on_both_backends!(
     failed_and_rate_limited_answers_are_sent_again_and_arrive_once,
     a_refused_follow_up_is_not_tried_again,
     interactions_without_optional_fields_are_handled,
+    a_message_whose_answer_was_lost_is_not_created_twice,
 );
 
 const TOKEN: &str = "discord-test-token.abc";
@@ -465,6 +466,58 @@ async fn failed_and_rate_limited_answers_are_sent_again_and_arrive_once(backend:
     task.abort();
 }
 
+async fn a_message_whose_answer_was_lost_is_not_created_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let dc = door(&app, &sim);
+    let task = tokio::spawn(dc.clone().run());
+    sim.wait_connected().await.expect("gateway connects");
+    let mut anna = User::new(&sim, ANNA, "Anna");
+    let q = anna.slash("report", "What kind of fault").await;
+    anna.click(&q, "Printer & peripherals", "Which printer")
+        .await;
+    // Discord creates the reply, but its answer is lost: the door tries again, and the
+    // nonce it sends makes that the same message.
+    sim.fail_next("create_message", Fault::server_error().after_effect());
+    anna.say("HP LaserJet M404", "What is the printer doing")
+        .await;
+    sim.wait_for(|s| (s.stats().requests.get("create_message") == Some(&2)).then_some(()))
+        .await
+        .expect("tried again");
+    // An outbox notice too: the dispatcher tries again in a later round, same nonce.
+    let desk = Caller::Desk {
+        name: "desk".into(),
+    };
+    let r = app
+        .desk
+        .reporter_for_identity("discord", &ANNA.to_string(), "Anna")
+        .await
+        .expect("reporter");
+    let form = serde_json::from_value(printer_fault()).expect("form");
+    let t = app.desk.report(&desk, r.id, form).await.expect("report");
+    sim.fail_next("create_message", Fault::server_error().after_effect());
+    let dispatcher = app.dispatcher(vec![dc.courier()]);
+    for _ in 0..30 {
+        dispatcher.run_once().await.expect("round");
+        if anna.count(t.number.as_str()) > 0
+            && sim.stats().requests.get("create_message") >= Some(&4)
+        {
+            break;
+        }
+        app.clock.advance(chrono::Duration::minutes(1));
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(sim.stats().faults_injected, 2);
+    assert_eq!(
+        anna.count("What is the printer doing"),
+        1,
+        "{}",
+        anna.shown()
+    );
+    assert_eq!(anna.count(t.number.as_str()), 1, "{}", anna.shown());
+    task.abort();
+}
+
 async fn a_refused_follow_up_is_not_tried_again(backend: Backend) {
     let app = spawn_app(backend).await;
     let sim = sim(quiet()).await;
@@ -478,6 +531,7 @@ async fn a_refused_follow_up_is_not_tried_again(backend: Backend) {
         status: 400,
         body: serde_json::json!({"code": 50035, "message": "Invalid Form Body"}),
         retry_after_header: None,
+        applied: false,
     };
     sim.fail_next("followup", refused);
     let id = sim.slash(ANNA, "report", &[]).expect("slash");

@@ -9,7 +9,9 @@
 //! API): a DM, a button click, a slash command, a modal submit, dropping the gateway; and
 //! read each channel's transcript back, waiting on it without sleeping. They can also
 //! script Discord's failures: the next request to a route answered with a 5xx or a 429
-//! ([`SimHandle::fail_next`]), with no effect, as a hostile network has it.
+//! ([`SimHandle::fail_next`]), with no effect or after it took effect, as a hostile
+//! network has it. A message created with `nonce` and `enforce_nonce` is created once
+//! per channel and nonce, as on Discord.
 //!
 //! Servers are reduced to what job cards need: text channels of a guild with a member
 //! list ([`SimHandle::add_guild_channel`]), where the bot may post and edit messages and
@@ -185,6 +187,9 @@ pub struct Fault {
     pub body: Value,
     /// The `Retry-After` header, if any.
     pub retry_after_header: Option<String>,
+    /// The request takes effect all the same: only its answer is lost (a timeout or a
+    /// 5xx after the work was done), so a retry must not do it twice.
+    pub applied: bool,
 }
 
 impl Fault {
@@ -194,6 +199,15 @@ impl Fault {
             status: 500,
             body: serde_json::json!({"message": "500: Internal Server Error", "code": 0}),
             retry_after_header: None,
+            applied: false,
+        }
+    }
+
+    /// This failure, after the request took effect (see [`Fault::applied`]).
+    pub fn after_effect(self) -> Fault {
+        Fault {
+            applied: true,
+            ..self
         }
     }
 
@@ -209,6 +223,7 @@ impl Fault {
                 "global": false,
             }),
             retry_after_header: Some(whole.to_string()),
+            applied: false,
         }
     }
 }
@@ -546,7 +561,8 @@ impl SimHandle {
 
     /// The next request to `route` (a name as [`Stats::requests`] counts it: `followup`,
     /// `interaction_callback`, `edit_original`, `create_message`, `edit_message`, …) is
-    /// answered with `fault` and has no effect; faults for one route are used in order.
+    /// answered with `fault` and has no effect (unless [`Fault::applied`]); faults for one
+    /// route are used in order.
     pub fn fail_next(&self, route: &str, fault: Fault) {
         self.shared
             .lock()

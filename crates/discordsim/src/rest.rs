@@ -60,6 +60,24 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
         .into_response()
 }
 
+/// Runs an interaction route's handler under the failure scripted for it, if any: instead
+/// of it (the request counted, nothing done), or after it (see [`Fault::applied`]).
+fn scripted(s: &Shared, route: &str, run: impl FnOnce() -> Response) -> Response {
+    let mut st = s.lock();
+    let Some(f) = st.fault(route) else {
+        drop(st);
+        return run();
+    };
+    if f.applied {
+        drop(st);
+        let _ = run();
+        st = s.lock();
+    } else {
+        *st.stats.requests.entry(route.to_owned()).or_default() += 1;
+    }
+    failed(s, st, &f)
+}
+
 /// A scripted failure as Discord would send it (waiters are told a request came).
 fn failed(shared: &Shared, st: std::sync::MutexGuard<'_, World>, f: &Fault) -> Response {
     drop(st);
@@ -104,8 +122,9 @@ fn call(
     }
     let mut st = shared.lock();
     *st.stats.requests.entry(route.to_owned()).or_default() += 1;
-    if let Some(f) = st.fault(route) {
-        return failed(shared, st, &f);
+    let fault = st.fault(route);
+    if let Some(f) = fault.as_ref().filter(|f| !f.applied) {
+        return failed(shared, st, f);
     }
     let response = match st.limit(bucket, global) {
         Err(limited) => too_many(&limited),
@@ -115,6 +134,9 @@ fn call(
             r
         }
     };
+    if let Some(f) = fault {
+        return failed(shared, st, &f);
+    }
     drop(st);
     shared.changed.notify_waiters();
     response
@@ -260,7 +282,24 @@ async fn create_message(
         if let Some(refused) = invalid_message(&b) {
             return refused;
         }
+        // With enforce_nonce, a nonce seen in the channel answers with its message.
+        let nonce = b["enforce_nonce"]
+            .as_bool()
+            .unwrap_or(false)
+            .then(|| b["nonce"].to_string())
+            .filter(|n| n != "null");
+        let seen = nonce
+            .as_ref()
+            .and_then(|n| st.nonces.get(&(channel, n.clone())))
+            .and_then(|id| st.messages.get(id))
+            .cloned();
+        if let Some(m) = seen {
+            return ok(st.message_json(&m));
+        }
         let m = st.bot_message(channel, &b, None);
+        if let Some(n) = nonce {
+            st.nonces.insert((channel, n), m.id);
+        }
         ok(st.message_json(&m))
     })
 }
@@ -291,19 +330,22 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 async fn interaction_callback(
     State(s): S,
-    Path((iid, token)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     bytes: Bytes,
 ) -> Response {
+    scripted(&s, "interaction_callback", || {
+        interaction_callback_now(&s, path, &bytes)
+    })
+}
+
+fn interaction_callback_now(s: &Shared, (iid, token): (String, String), bytes: &Bytes) -> Response {
     // Interaction routes need no bot token and are outside the global limit.
-    let b = body(&bytes);
+    let b = body(bytes);
     let mut st = s.lock();
     *st.stats
         .requests
         .entry("interaction_callback".into())
         .or_default() += 1;
-    if let Some(f) = st.fault("interaction_callback") {
-        return failed(&s, st, &f);
-    }
     let Some(iid) = id(&iid).filter(|i| st.tokens.get(&token) == Some(i)) else {
         return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
     };
@@ -407,17 +449,14 @@ fn by_token(st: &World, app: &str, token: &str) -> Option<u64> {
     (id(app) == Some(st.app_id) && answered && fresh).then_some(iid)
 }
 
-async fn followup(
-    State(s): S,
-    Path((app, token)): Path<(String, String)>,
-    bytes: Bytes,
-) -> Response {
-    let b = body(&bytes);
+async fn followup(State(s): S, Path(path): Path<(String, String)>, bytes: Bytes) -> Response {
+    scripted(&s, "followup", || followup_now(&s, path, &bytes))
+}
+
+fn followup_now(s: &Shared, (app, token): (String, String), bytes: &Bytes) -> Response {
+    let b = body(bytes);
     let mut st = s.lock();
     *st.stats.requests.entry("followup".into()).or_default() += 1;
-    if let Some(f) = st.fault("followup") {
-        return failed(&s, st, &f);
-    }
     let Some(iid) = by_token(&st, &app, &token) else {
         return error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
     };
@@ -460,17 +499,14 @@ async fn followup(
     ok(v)
 }
 
-async fn edit_original(
-    State(s): S,
-    Path((app, token)): Path<(String, String)>,
-    bytes: Bytes,
-) -> Response {
-    let b = body(&bytes);
+async fn edit_original(State(s): S, Path(path): Path<(String, String)>, bytes: Bytes) -> Response {
+    scripted(&s, "edit_original", || edit_original_now(&s, path, &bytes))
+}
+
+fn edit_original_now(s: &Shared, (app, token): (String, String), bytes: &Bytes) -> Response {
+    let b = body(bytes);
     let mut st = s.lock();
     *st.stats.requests.entry("edit_original".into()).or_default() += 1;
-    if let Some(f) = st.fault("edit_original") {
-        return failed(&s, st, &f);
-    }
     let original = by_token(&st, &app, &token)
         .and_then(|iid| st.interactions.get(&iid))
         .and_then(|i| i.original.or(i.message));

@@ -148,6 +148,8 @@ pub(crate) struct State {
     pub(crate) forced_retry_after: Duration,
     /// Scripted failures by route name, used in order.
     pub(crate) faults: HashMap<String, VecDeque<Fault>>,
+    /// Messages created with `enforce_nonce`, by channel and nonce (as JSON).
+    pub(crate) nonces: HashMap<(u64, String), u64>,
 }
 
 /// Why a request was refused with 429.
@@ -191,6 +193,7 @@ impl State {
             forced_429: 0,
             forced_retry_after: Duration::from_secs(1),
             faults: HashMap::new(),
+            nonces: HashMap::new(),
         }
     }
 

@@ -4,7 +4,10 @@
 //! serenity applies its proxy only with its own rate limiter off, so the door keeps
 //! Discord's limits itself for the outbox (50 requests/s, 5 messages per 5 s per channel,
 //! counted on the desk's clock); a 429 that still comes back hands the outbox Discord's
-//! own `retry_after`, and the outbox tries again then.
+//! own `retry_after`, and the outbox tries again then. Every message is created with a
+//! nonce Discord enforces (the same on every try: random for a reply, the outbox row and
+//! piece for a parcel), so a try whose answer was lost after Discord created the message
+//! does not create it twice.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serenity::all::{
-    ChannelId, CreateAllowedMentions, CreateMessage, EditMessage, MessageId, UserId,
+    ChannelId, CreateAllowedMentions, CreateMessage, EditMessage, MessageId, Nonce, UserId,
 };
 use serenity::http::{LightMethod, Route};
 use tokio::time::Instant;
@@ -40,18 +43,27 @@ impl Inner {
             channel_id: ChannelId::new(channel),
         };
         let until = Instant::now() + REPLY_WITHIN;
-        self.call_patiently(route, LightMethod::Post, &message(piece), until)
+        let m = message(piece, &format!("r{:x}", rand::random::<u64>()));
+        self.call_patiently(route, LightMethod::Post, &m, until)
             .await
             .map(drop)
             .map_err(DeliveryError::from)
     }
 
-    /// Posts a message once (the outbox tries again as the error says); its id.
-    pub(super) async fn post(&self, channel: u64, piece: &Piece) -> Result<u64, DeliveryError> {
+    /// Posts a message once (the outbox tries again as the error says), with `nonce` (at
+    /// most 25 characters; a message with the same one is not created again); its id.
+    pub(super) async fn post(
+        &self,
+        channel: u64,
+        piece: &Piece,
+        nonce: &str,
+    ) -> Result<u64, DeliveryError> {
         let route = Route::ChannelMessages {
             channel_id: ChannelId::new(channel),
         };
-        let sent = self.call(route, LightMethod::Post, &message(piece)).await?;
+        let sent = self
+            .call(route, LightMethod::Post, &message(piece, nonce))
+            .await?;
         sent["id"]
             .as_str()
             .and_then(|id| id.parse().ok())
@@ -113,7 +125,12 @@ impl CardWall for Inner {
         };
         let fits = lock(&self.limits).take(channel, self.inbox.now());
         match fits {
-            Ok(()) => self.post(channel, &piece).await.map(|m| m.to_string()),
+            Ok(()) => {
+                let nonce = format!("c{:x}", rand::random::<u64>());
+                self.post(channel, &piece, &nonce)
+                    .await
+                    .map(|m| m.to_string())
+            }
             Err(wait) => Err(DeliveryError::RateLimited(wait)),
         }
     }
@@ -131,11 +148,14 @@ impl CardWall for Inner {
     }
 }
 
-/// A piece as a new message.
-fn message(piece: &Piece) -> CreateMessage {
+/// A piece as a new message, created once per `nonce` (Discord checks it for a few
+/// minutes).
+fn message(piece: &Piece, nonce: &str) -> CreateMessage {
     let mut m = CreateMessage::new()
         .content(piece.content.clone())
-        .allowed_mentions(CreateAllowedMentions::new());
+        .allowed_mentions(CreateAllowedMentions::new())
+        .nonce(Nonce::String(nonce.to_owned()))
+        .enforce_nonce(true);
     if !piece.buttons.is_empty() {
         m = m.components(action_rows(piece));
     }
@@ -256,7 +276,11 @@ impl Courier for DiscordCourier {
                 let now = inner.inbox.now();
                 let fits = lock(&inner.limits).take(dm, now);
                 let sent = match fits {
-                    Ok(()) => inner.post(dm, piece).await.map(drop),
+                    // The same on every try of this parcel's piece.
+                    Ok(()) => inner
+                        .post(dm, piece, &format!("p{:x}.{i}", parcel.id))
+                        .await
+                        .map(drop),
                     Err(wait) => Err(DeliveryError::RateLimited(wait)),
                 };
                 if let Err(e) = sent {
