@@ -49,6 +49,7 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
         api_url: Some(sim.url()),
         group_channels: Default::default(),
         public_key: None,
+        patience: Default::default(),
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use baoxiu::domain::ticket::Caller;
 use baoxiu::doors::discord::{self, Discord, DiscordConfig};
-use discordsim::{DiscordSim, Limits, ManualClock, SimConfig, SimHandle, SimMessage};
+use discordsim::{DiscordSim, Fault, Limits, ManualClock, SimConfig, SimHandle, SimMessage};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
@@ -20,6 +20,11 @@ on_both_backends!(
     a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing,
     offers_go_to_the_groups_channel_and_the_first_click_takes_the_job,
     the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path,
+    the_interactions_endpoint_refuses_stale_timestamps_and_answers_replays_once,
+    failed_and_rate_limited_answers_are_sent_again_and_arrive_once,
+    a_refused_follow_up_is_not_tried_again,
+    interactions_without_optional_fields_are_handled,
+    a_message_whose_answer_was_lost_is_not_created_twice,
 );
 
 const TOKEN: &str = "discord-test-token.abc";
@@ -44,6 +49,11 @@ fn config(sim: &DiscordSim) -> DiscordConfig {
         api_url: Some(sim.url()),
         group_channels: BTreeMap::new(),
         public_key: None,
+        // Retries after a failure without a retry_after come at once.
+        patience: discord::Patience {
+            first_backoff: Duration::from_millis(1),
+            ..discord::Patience::default()
+        },
     }
 }
 
@@ -127,6 +137,12 @@ impl<'a> User<'a> {
     }
 }
 
+/// The description Anna types: markdown a hostile reporter could try.
+const TYPED: &str = "Paper jammed in tray 2 [click](http://evil) **now** @everyone <@1>";
+/// It as Discord is to show it, escaped.
+const TYPED_SHOWN: &str =
+    r"Paper jammed in tray 2 \[click\]\(http://evil) \*\*now\*\* \@everyone \<\@1\>";
+
 /// Anna reports a paper jam in DMs, through a select menu, buttons, the location modal
 /// and typed answers; the ticket number.
 async fn walk_report(sim: &DiscordSim, anna: &mut User<'_>) -> String {
@@ -171,16 +187,16 @@ async fn walk_report(sim: &DiscordSim, anna: &mut User<'_>) -> String {
         .push(sim.submit_modal(anna.id, &values).expect("submit"));
     anna.expect("asset tag").await;
     anna.say("prn-12f-01", "describe the fault").await;
-    let q = anna
-        .say("Paper jammed in tray 2 @everyone <@1>", "When did it start")
-        .await;
+    let q = anna.say(TYPED, "When did it start").await;
     assert!(q.button("Just now").is_some_and(|b| b.menu.is_none()));
     let q = anna.click(&q, "Just now", "How many people").await;
     let q = anna.click(&q, "Several people", "How badly").await;
     anna.click(&q, "Work has stopped", "Which department").await;
     anna.say("Finance", "reach you").await;
     let summary = anna.say("+86 21 5555 0100", "check your report").await;
-    assert!(summary.content.contains("@everyone"), "shown as typed");
+    // What Anna typed is shown as she typed it: no link hiding its target, no bold, no
+    // mention.
+    assert!(summary.content.contains(TYPED_SHOWN), "{summary:?}");
     let receipt = anna
         .click(&summary, "✅ Submit", "recorded as ticket")
         .await;
@@ -366,6 +382,174 @@ async fn a_429_burst_through_the_courier_loses_nothing_and_repeats_nothing(backe
     );
 }
 
+async fn interactions_without_optional_fields_are_handled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let (endpoint, _dc) = Endpoint::start(&app, config(&sim)).await;
+    User::new(&sim, ANNA, "Anna");
+    let ts = timestamp(&app, 0);
+    // An interaction as Discord sends it to an application without monetization: no
+    // `entitlements`.
+    let (_, mut payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    payload.as_object_mut().map(|o| o.remove("entitlements"));
+    let r = endpoint.signed(&payload.to_string(), &ts).await;
+    assert_eq!(r.status(), 200);
+    let answer = r.json::<serde_json::Value>().await.expect("json");
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert!(
+        answer["data"]["content"]
+            .as_str()
+            .is_some_and(|s| s.contains("no open tickets")),
+        "{answer}"
+    );
+    // Nor the other fields Discord documents as optional (or added lately).
+    let (_, mut payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    for field in [
+        "entitlements",
+        "attachment_size_limit",
+        "locale",
+        "channel_id",
+        "context",
+    ] {
+        payload.as_object_mut().map(|o| o.remove(field));
+    }
+    let r = endpoint.signed(&payload.to_string(), &ts).await;
+    assert_eq!(r.status(), 200);
+    let answer = r.json::<serde_json::Value>().await.expect("json");
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert_eq!(app.count("discord_events").await, 2);
+}
+
+async fn failed_and_rate_limited_answers_are_sent_again_and_arrive_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let mut c = config(&sim);
+    // Every interaction is deferred: its replies all go out as follow-ups.
+    c.patience.answer_within = Duration::ZERO;
+    let dc = app.discord(c);
+    let task = tokio::spawn(dc.run());
+    sim.wait_connected().await.expect("gateway connects");
+    let mut anna = User::new(&sim, ANNA, "Anna");
+
+    // The deferral fails once with a 500, then the first follow-up.
+    sim.fail_next("interaction_callback", Fault::server_error());
+    sim.fail_next("followup", Fault::server_error());
+    let q = anna.slash("report", "What kind of fault").await;
+    // The next follow-up is rate limited with Discord's documented body (no `code`).
+    sim.fail_next("followup", Fault::rate_limited(Duration::from_millis(50)));
+    anna.click(&q, "Printer & peripherals", "Which printer")
+        .await;
+    // A reply to a typed message fails once too, then is rate limited.
+    sim.fail_next("create_message", Fault::server_error());
+    sim.fail_next(
+        "create_message",
+        Fault::rate_limited(Duration::from_millis(10)),
+    );
+    anna.say("HP LaserJet M404", "What is the printer doing")
+        .await;
+
+    let stats = sim.stats();
+    assert_eq!(stats.faults_injected, 5, "{stats:?}");
+    assert_eq!(stats.requests.get("followup"), Some(&4), "{stats:?}");
+    for question in [
+        "What kind of fault",
+        "Which printer",
+        "What is the printer doing",
+    ] {
+        assert_eq!(anna.count(question), 1, "{question}: {}", anna.shown());
+    }
+    assert_eq!(sim.bot_messages(ANNA).len(), 3, "{}", anna.shown());
+    for id in &anna.interactions {
+        let i = sim.interaction(*id).expect("recorded");
+        assert!(i.callback.is_some() && i.refused_callbacks == 0, "{i:?}");
+    }
+    task.abort();
+}
+
+async fn a_message_whose_answer_was_lost_is_not_created_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let dc = door(&app, &sim);
+    let task = tokio::spawn(dc.clone().run());
+    sim.wait_connected().await.expect("gateway connects");
+    let mut anna = User::new(&sim, ANNA, "Anna");
+    let q = anna.slash("report", "What kind of fault").await;
+    anna.click(&q, "Printer & peripherals", "Which printer")
+        .await;
+    // Discord creates the reply, but its answer is lost: the door tries again, and the
+    // nonce it sends makes that the same message.
+    sim.fail_next("create_message", Fault::server_error().after_effect());
+    anna.say("HP LaserJet M404", "What is the printer doing")
+        .await;
+    sim.wait_for(|s| (s.stats().requests.get("create_message") == Some(&2)).then_some(()))
+        .await
+        .expect("tried again");
+    // An outbox notice too: the dispatcher tries again in a later round, same nonce.
+    let desk = Caller::Desk {
+        name: "desk".into(),
+    };
+    let r = app
+        .desk
+        .reporter_for_identity("discord", &ANNA.to_string(), "Anna")
+        .await
+        .expect("reporter");
+    let form = serde_json::from_value(printer_fault()).expect("form");
+    let t = app.desk.report(&desk, r.id, form).await.expect("report");
+    sim.fail_next("create_message", Fault::server_error().after_effect());
+    let dispatcher = app.dispatcher(vec![dc.courier()]);
+    for _ in 0..30 {
+        dispatcher.run_once().await.expect("round");
+        if anna.count(t.number.as_str()) > 0
+            && sim.stats().requests.get("create_message") >= Some(&4)
+        {
+            break;
+        }
+        app.clock.advance(chrono::Duration::minutes(1));
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(sim.stats().faults_injected, 2);
+    assert_eq!(
+        anna.count("What is the printer doing"),
+        1,
+        "{}",
+        anna.shown()
+    );
+    assert_eq!(anna.count(t.number.as_str()), 1, "{}", anna.shown());
+    task.abort();
+}
+
+async fn a_refused_follow_up_is_not_tried_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let mut c = config(&sim);
+    c.patience.answer_within = Duration::ZERO;
+    let dc = app.discord(c);
+    let task = tokio::spawn(dc.run());
+    sim.wait_connected().await.expect("gateway connects");
+    let mut anna = User::new(&sim, ANNA, "Anna");
+    let refused = Fault {
+        status: 400,
+        body: serde_json::json!({"code": 50035, "message": "Invalid Form Body"}),
+        retry_after_header: None,
+        applied: false,
+    };
+    sim.fail_next("followup", refused);
+    let id = sim.slash(ANNA, "report", &[]).expect("slash");
+    sim.wait_answered(id).await.expect("deferred");
+    sim.wait_for(|s| (s.stats().faults_injected == 1).then_some(()))
+        .await
+        .expect("the follow-up was tried");
+    // The conversation goes on: the next command is answered.
+    anna.slash("status", "no open tickets").await;
+    assert_eq!(
+        sim.stats().requests.get("followup"),
+        Some(&2),
+        "{:?}",
+        sim.stats()
+    );
+    task.abort();
+}
+
 async fn ticket_json(app: &TestApp, number: &str) -> serde_json::Value {
     let desk = Caller::Desk {
         name: "test".into(),
@@ -457,6 +641,7 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
     assert_eq!(cards.len(), 1, "one card per ticket: {cards:#?}");
     let card = cards[0].clone();
     assert!(card.content.contains(&number), "{card:?}");
+    assert!(card.content.contains(TYPED_SHOWN), "escaped: {card:?}");
     let buttons: Vec<_> = card.buttons.iter().flatten().collect();
     assert_eq!(buttons.len(), 1, "only Accept on a group card: {buttons:?}");
     assert_eq!(buttons[0].label, ACCEPT);
@@ -539,47 +724,90 @@ async fn offers_go_to_the_groups_channel_and_the_first_click_takes_the_job(backe
     task.abort();
 }
 
-async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path(
-    backend: Backend,
-) {
-    use ed25519_dalek::{Signer, SigningKey};
-    let app = spawn_app(backend).await;
-    let sim = sim(quiet()).await;
-    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let mut c = config(&sim);
-    c.public_key = Some(key.verifying_key());
-    let dc = app.discord(c);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!(
-        "http://{}{}",
-        listener.local_addr().expect("addr"),
-        discord::INTERACTIONS_PATH
-    );
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, dc.interactions_router()).await;
-    });
-    let client = reqwest::Client::new();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let sign = |ts: &str, body: &str| hex(&key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
-    let post = |body: String, ts: Option<&str>, sig: Option<String>| {
-        let mut r = client.post(&url).body(body);
+/// The door's HTTP interactions endpoint on a port of its own, signed for with
+/// Discord's (the test's) key.
+struct Endpoint {
+    url: String,
+    key: ed25519_dalek::SigningKey,
+    client: reqwest::Client,
+    server: JoinHandle<()>,
+}
+
+impl Endpoint {
+    /// The door with a fresh public key, serving its interactions endpoint.
+    async fn start(app: &TestApp, mut c: DiscordConfig) -> (Endpoint, Discord) {
+        let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        c.public_key = Some(key.verifying_key());
+        let dc = app.discord(c);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}{}",
+            listener.local_addr().expect("addr"),
+            discord::INTERACTIONS_PATH
+        );
+        let router = dc.interactions_router();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let endpoint = Endpoint {
+            url,
+            key,
+            client: reqwest::Client::new(),
+            server,
+        };
+        (endpoint, dc)
+    }
+
+    /// Discord's signature of `ts` and `body` (hex).
+    fn sign(&self, ts: &str, body: &str) -> String {
+        use ed25519_dalek::Signer;
+        let signature = self.key.sign(format!("{ts}{body}").as_bytes()).to_bytes();
+        signature.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// POSTs `body` with these headers.
+    async fn post(&self, body: &str, ts: Option<&str>, sig: Option<String>) -> reqwest::Response {
+        let mut r = self.client.post(&self.url).body(body.to_owned());
         if let Some(ts) = ts {
             r = r.header("X-Signature-Timestamp", ts);
         }
         if let Some(sig) = sig {
             r = r.header("X-Signature-Ed25519", sig);
         }
-        r.send()
-    };
-    const TS: &str = "1795000000";
+        r.send().await.expect("post")
+    }
+
+    /// POSTs `body` signed with timestamp `ts`, as Discord does.
+    async fn signed(&self, body: &str, ts: &str) -> reqwest::Response {
+        self.post(body, Some(ts), Some(self.sign(ts, body))).await
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The desk clock's now as Discord signs it (Unix seconds), moved by `offset` seconds.
+fn timestamp(app: &TestApp, offset: i64) -> String {
+    (app.clock_now().timestamp() + offset).to_string()
+}
+
+async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateways_path(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let (endpoint, _dc) = Endpoint::start(&app, config(&sim)).await;
+    let ts = timestamp(&app, 0);
+    let ts = ts.as_str();
 
     // Discord's PING is answered with a PONG.
-    let ping = r#"{"type":1,"id":"1","application_id":"1","token":"t","version":1}"#.to_owned();
-    let r = post(ping.clone(), Some(TS), Some(sign(TS, &ping)))
-        .await
-        .expect("post");
+    let ping = r#"{"type":1,"id":"1","application_id":"1","token":"t","version":1}"#;
+    let r = endpoint.signed(ping, ts).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<serde_json::Value>().await.expect("json"),
@@ -591,16 +819,17 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     let mut anna = User::new(&sim, ANNA, "Anna");
     let (id, payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
     let body = payload.to_string();
-    let good = sign(TS, &body);
+    let good = endpoint.sign(ts, &body);
     let tampered = body.replace("status", "cancel");
+    let retimed = timestamp(&app, 1);
     for (b, ts, sig) in [
-        (tampered, Some(TS), Some(good.clone())),
-        (body.clone(), Some("1795000001"), Some(good.clone())),
-        (body.clone(), None, Some(good.clone())),
-        (body.clone(), Some(TS), None),
-        (body.clone(), Some(TS), Some("00".repeat(64))),
+        (tampered.as_str(), Some(ts), Some(good.clone())),
+        (&body, Some(retimed.as_str()), Some(good.clone())),
+        (&body, None, Some(good.clone())),
+        (&body, Some(ts), None),
+        (&body, Some(ts), Some("00".repeat(64))),
     ] {
-        let r = post(b, ts, sig).await.expect("post");
+        let r = endpoint.post(b, ts, sig).await;
         assert_eq!(r.status(), 401);
     }
     assert!(sim.bot_messages(ANNA).is_empty());
@@ -608,9 +837,7 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
 
     // Signed: recorded, handled as over the gateway, and answered in the HTTP response
     // itself (the reply is quick: no deferral and follow-up needed).
-    let r = post(body.clone(), Some(TS), Some(good.clone()))
-        .await
-        .expect("post");
+    let r = endpoint.signed(&body, ts).await;
     assert_eq!(r.status(), 200);
     let answer = r.json::<serde_json::Value>().await.expect("json");
     assert_eq!(answer["type"], 4, "{answer}");
@@ -623,7 +850,7 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     anna.interactions.push(id);
     assert_eq!(app.count("discord_events").await, 1);
     // The same interaction again: deferred, and not handled twice.
-    let r = post(body, Some(TS), Some(good)).await.expect("post");
+    let r = endpoint.signed(&body, ts).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<serde_json::Value>().await.expect("json")["type"],
@@ -631,5 +858,61 @@ async fn the_interactions_endpoint_refuses_bad_signatures_and_shares_the_gateway
     );
     assert_eq!(app.count("discord_events").await, 1);
     assert!(sim.bot_messages(ANNA).is_empty(), "nothing posted besides");
-    server.abort();
+}
+
+async fn the_interactions_endpoint_refuses_stale_timestamps_and_answers_replays_once(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let sim = sim(quiet()).await;
+    let (endpoint, _dc) = Endpoint::start(&app, config(&sim)).await;
+    User::new(&sim, ANNA, "Anna");
+    let (_, payload) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    let body = payload.to_string();
+
+    // Correctly signed, but three days old, six minutes ahead, or not a time: refused
+    // before anything is read, and nothing is recorded.
+    for ts in [
+        timestamp(&app, -3 * 86_400),
+        timestamp(&app, -301),
+        timestamp(&app, 360),
+        "yesterday".to_owned(),
+    ] {
+        let r = endpoint.signed(&body, &ts).await;
+        assert_eq!(r.status(), 401, "{ts}");
+    }
+    assert_eq!(app.count("discord_events").await, 0);
+
+    // Four minutes old, or a minute ahead (a skewed clock): accepted. A replay inside
+    // the window is answered (a deferral) but not handled twice.
+    let signed_at = timestamp(&app, -240);
+    let r = endpoint.signed(&body, &signed_at).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["type"],
+        4
+    );
+    assert_eq!(app.count("discord_events").await, 1);
+    let (_, ahead) = sim.http_slash(ANNA, "status", &[]).expect("interaction");
+    let r = endpoint
+        .signed(&ahead.to_string(), &timestamp(&app, 60))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.count("discord_events").await, 2);
+    app.clock.advance(chrono::Duration::seconds(50));
+    let r = endpoint.signed(&body, &signed_at).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["type"],
+        5
+    );
+    assert_eq!(app.count("discord_events").await, 2);
+
+    // Once the window has passed, the same signed request is refused outright, however
+    // long its id is remembered.
+    app.clock.advance(chrono::Duration::seconds(11));
+    let r = endpoint.signed(&body, &signed_at).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(app.count("discord_events").await, 2);
+    assert!(sim.bot_messages(ANNA).is_empty(), "answered only over HTTP");
 }

@@ -7,7 +7,11 @@
 //! READY, heartbeats, RESUME and dispatches (`MESSAGE_CREATE`, `INTERACTION_CREATE`).
 //! Tests play the users' side through the [`DiscordSim`] methods (or the `/control` HTTP
 //! API): a DM, a button click, a slash command, a modal submit, dropping the gateway; and
-//! read each channel's transcript back, waiting on it without sleeping.
+//! read each channel's transcript back, waiting on it without sleeping. They can also
+//! script Discord's failures: the next request to a route answered with a 5xx or a 429
+//! ([`SimHandle::fail_next`]), with no effect or after it took effect, as a hostile
+//! network has it. A message created with `nonce` and `enforce_nonce` is created once
+//! per channel and nonce, as on Discord.
 //!
 //! Servers are reduced to what job cards need: text channels of a guild with a member
 //! list ([`SimHandle::add_guild_channel`]), where the bot may post and edit messages and
@@ -171,6 +175,56 @@ impl SimMessage {
             .iter()
             .flatten()
             .find(|b| b.label == label || b.custom_id == label)
+    }
+}
+
+/// A failure Discord answers a request with instead of doing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Value,
+    /// The `Retry-After` header, if any.
+    pub retry_after_header: Option<String>,
+    /// The request takes effect all the same: only its answer is lost (a timeout or a
+    /// 5xx after the work was done), so a retry must not do it twice.
+    pub applied: bool,
+}
+
+impl Fault {
+    /// A 500 with Discord's error body.
+    pub fn server_error() -> Fault {
+        Fault {
+            status: 500,
+            body: serde_json::json!({"message": "500: Internal Server Error", "code": 0}),
+            retry_after_header: None,
+            applied: false,
+        }
+    }
+
+    /// This failure, after the request took effect (see [`Fault::applied`]).
+    pub fn after_effect(self) -> Fault {
+        Fault {
+            applied: true,
+            ..self
+        }
+    }
+
+    /// A 429 exactly as Discord documents it: a body without `code`, with `retry_after`
+    /// in (fractional) seconds, and `Retry-After` in whole seconds (rounded up).
+    pub fn rate_limited(retry_after: Duration) -> Fault {
+        let whole = retry_after.as_millis().div_ceil(1000).max(1);
+        Fault {
+            status: 429,
+            body: serde_json::json!({
+                "message": "You are being rate limited.",
+                "retry_after": retry_after.as_secs_f64(),
+                "global": false,
+            }),
+            retry_after_header: Some(whole.to_string()),
+            applied: false,
+        }
     }
 }
 
@@ -503,6 +557,19 @@ impl SimHandle {
         let mut st = self.shared.lock();
         st.forced_429 = n;
         st.forced_retry_after = retry_after;
+    }
+
+    /// The next request to `route` (a name as [`Stats::requests`] counts it: `followup`,
+    /// `interaction_callback`, `edit_original`, `create_message`, `edit_message`, …) is
+    /// answered with `fault` and has no effect (unless [`Fault::applied`]); faults for one
+    /// route are used in order.
+    pub fn fail_next(&self, route: &str, fault: Fault) {
+        self.shared
+            .lock()
+            .faults
+            .entry(route.to_owned())
+            .or_default()
+            .push_back(fault);
     }
 
     /// Advances a manual clock (false for a real one).

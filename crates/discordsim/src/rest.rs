@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use serde_json::{Value, json};
 
-use super::Shared;
 use super::state::{Limited, Passed, State as World};
+use super::{Fault, Shared};
 
 type S = State<Arc<Shared>>;
 
@@ -60,6 +60,36 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
         .into_response()
 }
 
+/// Runs an interaction route's handler under the failure scripted for it, if any: instead
+/// of it (the request counted, nothing done), or after it (see [`Fault::applied`]).
+fn scripted(s: &Shared, route: &str, run: impl FnOnce() -> Response) -> Response {
+    let mut st = s.lock();
+    let Some(f) = st.fault(route) else {
+        drop(st);
+        return run();
+    };
+    if f.applied {
+        drop(st);
+        let _ = run();
+        st = s.lock();
+    } else {
+        *st.stats.requests.entry(route.to_owned()).or_default() += 1;
+    }
+    failed(s, st, &f)
+}
+
+/// A scripted failure as Discord would send it (waiters are told a request came).
+fn failed(shared: &Shared, st: std::sync::MutexGuard<'_, World>, f: &Fault) -> Response {
+    drop(st);
+    shared.changed.notify_waiters();
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = (status, axum::Json(f.body.clone())).into_response();
+    if let Some(after) = &f.retry_after_header {
+        insert(r.headers_mut(), "retry-after", after.clone());
+    }
+    r
+}
+
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     let given = headers
         .get("authorization")
@@ -92,6 +122,10 @@ fn call(
     }
     let mut st = shared.lock();
     *st.stats.requests.entry(route.to_owned()).or_default() += 1;
+    let fault = st.fault(route);
+    if let Some(f) = fault.as_ref().filter(|f| !f.applied) {
+        return failed(shared, st, f);
+    }
     let response = match st.limit(bucket, global) {
         Err(limited) => too_many(&limited),
         Ok(passed) => {
@@ -100,6 +134,9 @@ fn call(
             r
         }
     };
+    if let Some(f) = fault {
+        return failed(shared, st, &f);
+    }
     drop(st);
     shared.changed.notify_waiters();
     response
@@ -245,7 +282,24 @@ async fn create_message(
         if let Some(refused) = invalid_message(&b) {
             return refused;
         }
+        // With enforce_nonce, a nonce seen in the channel answers with its message.
+        let nonce = b["enforce_nonce"]
+            .as_bool()
+            .unwrap_or(false)
+            .then(|| b["nonce"].to_string())
+            .filter(|n| n != "null");
+        let seen = nonce
+            .as_ref()
+            .and_then(|n| st.nonces.get(&(channel, n.clone())))
+            .and_then(|id| st.messages.get(id))
+            .cloned();
+        if let Some(m) = seen {
+            return ok(st.message_json(&m));
+        }
         let m = st.bot_message(channel, &b, None);
+        if let Some(n) = nonce {
+            st.nonces.insert((channel, n), m.id);
+        }
         ok(st.message_json(&m))
     })
 }
@@ -276,11 +330,17 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 async fn interaction_callback(
     State(s): S,
-    Path((iid, token)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     bytes: Bytes,
 ) -> Response {
+    scripted(&s, "interaction_callback", || {
+        interaction_callback_now(&s, path, &bytes)
+    })
+}
+
+fn interaction_callback_now(s: &Shared, (iid, token): (String, String), bytes: &Bytes) -> Response {
     // Interaction routes need no bot token and are outside the global limit.
-    let b = body(&bytes);
+    let b = body(bytes);
     let mut st = s.lock();
     *st.stats
         .requests
@@ -389,12 +449,12 @@ fn by_token(st: &World, app: &str, token: &str) -> Option<u64> {
     (id(app) == Some(st.app_id) && answered && fresh).then_some(iid)
 }
 
-async fn followup(
-    State(s): S,
-    Path((app, token)): Path<(String, String)>,
-    bytes: Bytes,
-) -> Response {
-    let b = body(&bytes);
+async fn followup(State(s): S, Path(path): Path<(String, String)>, bytes: Bytes) -> Response {
+    scripted(&s, "followup", || followup_now(&s, path, &bytes))
+}
+
+fn followup_now(s: &Shared, (app, token): (String, String), bytes: &Bytes) -> Response {
+    let b = body(bytes);
     let mut st = s.lock();
     *st.stats.requests.entry("followup".into()).or_default() += 1;
     let Some(iid) = by_token(&st, &app, &token) else {
@@ -439,12 +499,12 @@ async fn followup(
     ok(v)
 }
 
-async fn edit_original(
-    State(s): S,
-    Path((app, token)): Path<(String, String)>,
-    bytes: Bytes,
-) -> Response {
-    let b = body(&bytes);
+async fn edit_original(State(s): S, Path(path): Path<(String, String)>, bytes: Bytes) -> Response {
+    scripted(&s, "edit_original", || edit_original_now(&s, path, &bytes))
+}
+
+fn edit_original_now(s: &Shared, (app, token): (String, String), bytes: &Bytes) -> Response {
+    let b = body(bytes);
     let mut st = s.lock();
     *st.stats.requests.entry("edit_original".into()).or_default() += 1;
     let original = by_token(&st, &app, &token)

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::gateway::Command;
-use super::{SimButton, SimClock, SimConfig, SimError, SimInteraction, SimMessage, SimModal};
+use super::{
+    Fault, SimButton, SimClock, SimConfig, SimError, SimInteraction, SimMessage, SimModal,
+};
 
 /// Rate limits like Discord's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,8 @@ pub struct Stats {
     pub identifies: u64,
     /// Gateway sessions resumed.
     pub resumes: u64,
+    /// Requests answered with a failure scripted by [`crate::SimHandle::fail_next`].
+    pub faults_injected: u64,
 }
 
 pub(crate) struct User {
@@ -142,6 +146,10 @@ pub(crate) struct State {
     buckets: HashMap<String, Window>,
     pub(crate) forced_429: u32,
     pub(crate) forced_retry_after: Duration,
+    /// Scripted failures by route name, used in order.
+    pub(crate) faults: HashMap<String, VecDeque<Fault>>,
+    /// Messages created with `enforce_nonce`, by channel and nonce (as JSON).
+    pub(crate) nonces: HashMap<(u64, String), u64>,
 }
 
 /// Why a request was refused with 429.
@@ -184,6 +192,8 @@ impl State {
             buckets: HashMap::new(),
             forced_429: 0,
             forced_retry_after: Duration::from_secs(1),
+            faults: HashMap::new(),
+            nonces: HashMap::new(),
         }
     }
 
@@ -584,6 +594,13 @@ impl State {
         d["data"] = json!({"custom_id": modal.custom_id, "components": rows});
         self.dispatch("INTERACTION_CREATE", d);
         Ok(id)
+    }
+
+    /// The failure scripted for the next request to `route`, if any (counted).
+    pub(crate) fn fault(&mut self, route: &str) -> Option<Fault> {
+        let fault = self.faults.get_mut(route)?.pop_front()?;
+        self.stats.faults_injected += 1;
+        Some(fault)
     }
 
     /// Counts a request against the limits: `Ok` with the headers to send, or the 429.

@@ -1,10 +1,13 @@
-//! Sending: replies (waiting out 429s a few times: a reply is not in the outbox), outbox
-//! parcels as this door's [`Courier`] — through the group's job card where the group has
-//! a channel — and the cards themselves ([`CardWall`]). serenity applies its proxy only
-//! with its own rate limiter off, and its errors drop the response headers, so the door
-//! keeps Discord's limits itself for the outbox (50 requests/s, 5 messages per 5 s per
-//! channel, counted on the desk's clock) and treats a 429 that still comes back as "wait
-//! a second" (its exact `Retry-After` is not visible through serenity).
+//! Sending: replies (tried again after a 5xx or a 429, as [`super::rest`] does: a reply is
+//! not in the outbox), outbox parcels as this door's [`Courier`] — through the group's
+//! job card where the group has a channel — and the cards themselves ([`CardWall`]).
+//! serenity applies its proxy only with its own rate limiter off, so the door keeps
+//! Discord's limits itself for the outbox (50 requests/s, 5 messages per 5 s per channel,
+//! counted on the desk's clock); a 429 that still comes back hands the outbox Discord's
+//! own `retry_after`, and the outbox tries again then. Every message is created with a
+//! nonce Discord enforces (the same on every try: random for a reply, the outbox row and
+//! piece for a parcel), so a try whose answer was lost after Discord created the message
+//! does not create it twice.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,52 +15,75 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serenity::all::{
-    ChannelId, CreateAllowedMentions, CreateMessage, EditMessage, MessageId, UserId,
+    ChannelId, CreateAllowedMentions, CreateMessage, EditMessage, MessageId, Nonce, UserId,
 };
+use serenity::http::{LightMethod, Route};
+use tokio::time::Instant;
 
-use super::render::{MAX_CONTENT, Piece, action_rows, cut};
+use super::render::{Piece, action_rows, shown};
 use super::{CHANNEL, Inner};
 use crate::conversation::CardWall;
 use crate::doors::lock;
 use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
 
-/// Times a reply is retried after a 429 (a second apart) before it is given up.
-const RATE_LIMIT_RETRIES: u32 = 5;
+/// How long a reply (or a card's edit after a click) is tried before it is given up.
+const REPLY_WITHIN: Duration = Duration::from_secs(2 * 60);
 /// Outbox limits: Discord's 50 requests/s overall and 5 messages per 5 s per channel.
 const GLOBAL_PER_SEC: usize = 50;
 const CHANNEL_MESSAGES: (usize, i64) = (5, 5);
 
 impl Inner {
-    /// Posts a reply, waiting out 429s a few times (a reply is not in the outbox).
+    /// Posts a reply, tried again after a 5xx or a 429 (a reply is not in the outbox).
     pub(super) async fn post_patiently(
         &self,
         channel: u64,
         piece: &Piece,
     ) -> Result<(), DeliveryError> {
-        let mut tries = 0;
-        loop {
-            match self.post(channel, piece).await {
-                Err(DeliveryError::RateLimited(wait)) if tries < RATE_LIMIT_RETRIES => {
-                    tries += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other.map(drop),
-            }
-        }
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let until = Instant::now() + REPLY_WITHIN;
+        let m = message(piece, &format!("r{:x}", rand::random::<u64>()));
+        self.call_patiently(route, LightMethod::Post, &m, until)
+            .await
+            .map(drop)
+            .map_err(DeliveryError::from)
     }
 
-    pub(super) async fn post(&self, channel: u64, piece: &Piece) -> Result<u64, DeliveryError> {
-        let mut m = CreateMessage::new()
-            .content(piece.content.clone())
-            .allowed_mentions(CreateAllowedMentions::new());
-        if !piece.buttons.is_empty() {
-            m = m.components(action_rows(piece));
-        }
-        ChannelId::new(channel)
-            .send_message(&*self.http, m)
+    /// Posts a message once (the outbox tries again as the error says), with `nonce` (at
+    /// most 25 characters; a message with the same one is not created again); its id.
+    pub(super) async fn post(
+        &self,
+        channel: u64,
+        piece: &Piece,
+        nonce: &str,
+    ) -> Result<u64, DeliveryError> {
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let sent = self
+            .call(route, LightMethod::Post, &message(piece, nonce))
+            .await?;
+        sent["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| DeliveryError::Permanent(format!("Discord answered no id: {sent}")))
+    }
+
+    /// Replaces a card's text and removes its buttons, tried again after a 5xx or a 429
+    /// (after a click: the clicker is waiting, and the outbox has no part in it).
+    pub(super) async fn edit_card_patiently(
+        &self,
+        place: &str,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), DeliveryError> {
+        let (route, edit) = card_edit(place, message_id, text)?;
+        let until = Instant::now() + REPLY_WITHIN;
+        self.call_patiently(route, LightMethod::Patch, &edit, until)
             .await
-            .map(|m| m.id.get())
-            .map_err(delivery_error)
+            .map(drop)
+            .map_err(DeliveryError::from)
     }
 
     /// The DM channel of a user, opened if need be.
@@ -93,13 +119,18 @@ impl CardWall for Inner {
     ) -> Result<String, DeliveryError> {
         let channel = snowflake(place)?;
         let piece = Piece {
-            content: cut(text, MAX_CONTENT),
+            content: shown(text),
             buttons: buttons.to_vec(),
             menu: false,
         };
         let fits = lock(&self.limits).take(channel, self.inbox.now());
         match fits {
-            Ok(()) => self.post(channel, &piece).await.map(|m| m.to_string()),
+            Ok(()) => {
+                let nonce = format!("c{:x}", rand::random::<u64>());
+                self.post(channel, &piece, &nonce)
+                    .await
+                    .map(|m| m.to_string())
+            }
             Err(wait) => Err(DeliveryError::RateLimited(wait)),
         }
     }
@@ -111,16 +142,41 @@ impl CardWall for Inner {
         message_id: &str,
         text: &str,
     ) -> Result<(), DeliveryError> {
-        let edit = EditMessage::new()
-            .content(cut(text, MAX_CONTENT))
-            .components(vec![])
-            .allowed_mentions(CreateAllowedMentions::new());
-        ChannelId::new(snowflake(place)?)
-            .edit_message(&*self.http, MessageId::new(snowflake(message_id)?), edit)
-            .await
-            .map(drop)
-            .map_err(delivery_error)
+        let (route, edit) = card_edit(place, message_id, text)?;
+        self.call(route, LightMethod::Patch, &edit).await?;
+        Ok(())
     }
+}
+
+/// A piece as a new message, created once per `nonce` (Discord checks it for a few
+/// minutes).
+fn message(piece: &Piece, nonce: &str) -> CreateMessage {
+    let mut m = CreateMessage::new()
+        .content(piece.content.clone())
+        .allowed_mentions(CreateAllowedMentions::new())
+        .nonce(Nonce::String(nonce.to_owned()))
+        .enforce_nonce(true);
+    if !piece.buttons.is_empty() {
+        m = m.components(action_rows(piece));
+    }
+    m
+}
+
+/// The edit of a card that leaves `text` and no buttons, and where it goes.
+fn card_edit<'a>(
+    place: &str,
+    message_id: &str,
+    text: &str,
+) -> Result<(Route<'a>, EditMessage), DeliveryError> {
+    let route = Route::ChannelMessage {
+        channel_id: ChannelId::new(snowflake(place)?),
+        message_id: MessageId::new(snowflake(message_id)?),
+    };
+    let edit = EditMessage::new()
+        .content(shown(text))
+        .components(vec![])
+        .allowed_mentions(CreateAllowedMentions::new());
+    Ok((route, edit))
 }
 
 /// A channel or message id as stored with a card.
@@ -220,7 +276,11 @@ impl Courier for DiscordCourier {
                 let now = inner.inbox.now();
                 let fits = lock(&inner.limits).take(dm, now);
                 let sent = match fits {
-                    Ok(()) => inner.post(dm, piece).await.map(drop),
+                    // The same on every try of this parcel's piece.
+                    Ok(()) => inner
+                        .post(dm, piece, &format!("p{:x}.{i}", parcel.id))
+                        .await
+                        .map(drop),
                     Err(wait) => Err(DeliveryError::RateLimited(wait)),
                 };
                 if let Err(e) = sent {

@@ -17,7 +17,9 @@
 //! HTTP interaction) has one effect; when a step ends with its conversation's state, the
 //! event's handled mark goes in the same transaction.
 //! Interactions are acknowledged first (within Discord's 3 seconds) and answered with
-//! follow-ups.
+//! follow-ups; the first answer and each follow-up are tried again after a 5xx or a 429
+//! ([`super::rest`]) while the interaction's token lives (15 minutes), so one failure
+//! loses no question.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -30,21 +32,32 @@ use serenity::all::{
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EventHandler, Interaction,
     InteractionId, Message, ModalInteraction, Ready, User,
 };
-use serenity::builder::Builder;
+use serenity::http::{LightMethod, Route};
+use tokio::time::Instant;
 
 use super::Inner;
 use super::render::{
-    FORM_BUTTON, FORM_MODAL, MAX_CONTENT, choice_of, cut, followup, is_accept_for, modal,
-    person_of, reply,
+    FORM_BUTTON, FORM_MODAL, choice_of, followup, is_accept_for, modal, person_of, reply, shown,
 };
-use crate::conversation::{CardWall, Person};
+use super::rest::Failure;
+use crate::conversation::Person;
 use crate::desk::StepRecord;
 use crate::doors::lock;
 use crate::flow::{Incoming, Outgoing};
 
-/// An interaction is answered within Discord's 3 seconds: a step not done by then is
-/// acknowledged first and its replies follow up.
-const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+/// Discord takes an interaction's first answer for 3 seconds after sending it.
+const FIRST_ANSWER_LIFE: Duration = Duration::from_secs(3);
+/// An interaction's token takes follow-ups for 15 minutes.
+const TOKEN_LIFE: Duration = Duration::from_secs(15 * 60);
+
+/// An interaction being answered: its id and token, who made it, and when it came.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    id: InteractionId,
+    token: &'a str,
+    user: u64,
+    received: Instant,
+}
 
 /// The deferral of a command or a form: "thinking…", the replies to follow.
 fn deferred_reply() -> CreateInteractionResponse {
@@ -76,7 +89,9 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, _ctx: Context, i: Interaction) {
-        self.inner.on_interaction(i, &Ack::Callback).await;
+        self.inner
+            .on_interaction(i, &Ack::Callback, Instant::now())
+            .await;
     }
 }
 
@@ -111,13 +126,13 @@ impl Inner {
         }
     }
 
-    /// Handles an interaction from the gateway or the HTTP endpoint; `ack` says where its
-    /// first answer goes.
-    pub(super) async fn on_interaction(&self, i: Interaction, ack: &Ack) {
+    /// Handles an interaction from the gateway or the HTTP endpoint, `received` then;
+    /// `ack` says where its first answer goes.
+    pub(super) async fn on_interaction(&self, i: Interaction, ack: &Ack, received: Instant) {
         match i {
-            Interaction::Component(c) => self.on_click(c, ack).await,
-            Interaction::Command(c) => self.on_command(c, ack).await,
-            Interaction::Modal(m) => self.on_modal(m, ack).await,
+            Interaction::Component(c) => self.on_click(c, ack, received).await,
+            Interaction::Command(c) => self.on_command(c, ack, received).await,
+            Interaction::Modal(m) => self.on_modal(m, ack, received).await,
             _ => {}
         }
     }
@@ -126,12 +141,20 @@ impl Inner {
     async fn respond(
         &self,
         ack: &Ack,
-        id: InteractionId,
-        token: &str,
+        asked: Asked<'_>,
         r: CreateInteractionResponse,
-    ) -> Result<(), serenity::Error> {
+    ) -> Result<(), Failure> {
         match ack {
-            Ack::Callback => r.execute(&*self.http, (id, token)).await,
+            Ack::Callback => {
+                let route = Route::InteractionResponse {
+                    interaction_id: asked.id,
+                    token: asked.token,
+                };
+                let until = asked.received + FIRST_ANSWER_LIFE;
+                self.call_patiently(route, LightMethod::Post, &r, until)
+                    .await
+                    .map(drop)
+            }
             Ack::Http(tx) => {
                 if let Some(tx) = lock(tx).take() {
                     // The endpoint may have answered with a deferral already: no matter.
@@ -161,18 +184,40 @@ impl Inner {
         dm == channel.get()
     }
 
-    async fn on_click(&self, c: ComponentInteraction, ack: &Ack) {
+    /// A follow-up to an interaction, tried again while its token lives.
+    async fn follow_up(
+        &self,
+        asked: Asked<'_>,
+        f: &CreateInteractionResponseFollowup,
+    ) -> Result<(), Failure> {
+        let route = Route::WebhookFollowupMessages {
+            application_id: self.app_id.into(),
+            token: asked.token,
+        };
+        let until = asked.received + TOKEN_LIFE;
+        self.call_patiently(route, LightMethod::Post, f, until)
+            .await
+            .map(drop)
+    }
+
+    async fn on_click(&self, c: ComponentInteraction, ack: &Ack, received: Instant) {
         let _lane = self.lanes.enter(c.user.id.get()).await;
         if !self.first_time(c.id.get(), "interaction").await {
             return;
         }
+        let user = c.user.id.get();
+        let asked = Asked {
+            id: c.id,
+            token: &c.token,
+            user,
+            received,
+        };
         // A click in a server can only be on a group's job card.
         if c.guild_id.is_some() {
-            self.on_card_click(&c, ack).await;
+            self.on_card_click(&c, ack, asked).await;
             self.handled(c.id.get()).await;
             return;
         }
-        let user = c.user.id.get();
         let owner_ok = c.guild_id.is_none()
             && c.message.author.id.get() == self.app_id
             && self.owns(&c.user, c.channel_id).await;
@@ -181,7 +226,7 @@ impl Inner {
             let form = lock(&self.forms).get(&user).cloned();
             if let Some((title, fields)) = form {
                 let r = CreateInteractionResponse::Modal(modal(&title, &fields));
-                if let Err(e) = self.respond(ack, c.id, &c.token, r).await {
+                if let Err(e) = self.respond(ack, asked, r).await {
                     tracing::warn!(error = %e, "discord: modal not shown");
                 }
                 self.handled(c.id.get()).await;
@@ -194,7 +239,7 @@ impl Inner {
                 "discord: a click on someone else's message was ignored"
             );
             let ignored = CreateInteractionResponse::Acknowledge;
-            if let Err(e) = self.respond(ack, c.id, &c.token, ignored).await {
+            if let Err(e) = self.respond(ack, asked, ignored).await {
                 tracing::warn!(error = %e, "discord: click not acknowledged");
             }
             self.handled(c.id.get()).await;
@@ -210,29 +255,19 @@ impl Inner {
                 self.converse(&person, choice, Some(c.id.get())).await
             }
         };
-        let asked = (c.id, c.token.as_str(), user);
         let deferral = CreateInteractionResponse::Acknowledge;
         if !self.answer(ack, asked, deferral, step).await {
             self.handled(c.id.get()).await;
         }
     }
 
-    async fn on_command(&self, c: CommandInteraction, ack: &Ack) {
+    async fn on_command(&self, c: CommandInteraction, ack: &Ack, received: Instant) {
         let _lane = self.lanes.enter(c.user.id.get()).await;
         if !self.first_time(c.id.get(), "interaction").await {
             return;
         }
         let person = person_of(&c.user, Some(&c.locale));
-        let args: Vec<String> = c
-            .data
-            .options
-            .iter()
-            .filter_map(|o| match &o.value {
-                CommandDataOptionValue::String(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect();
-        let args = args.join(" ");
+        let args = command_args(&c);
         let step = async {
             if c.guild_id.is_some() {
                 (vec![], false)
@@ -241,13 +276,18 @@ impl Inner {
                 self.converse(&person, command, Some(c.id.get())).await
             }
         };
-        let asked = (c.id, c.token.as_str(), c.user.id.get());
+        let asked = Asked {
+            id: c.id,
+            token: &c.token,
+            user: c.user.id.get(),
+            received,
+        };
         if !self.answer(ack, asked, deferred_reply(), step).await {
             self.handled(c.id.get()).await;
         }
     }
 
-    async fn on_modal(&self, m: ModalInteraction, ack: &Ack) {
+    async fn on_modal(&self, m: ModalInteraction, ack: &Ack, received: Instant) {
         let _lane = self.lanes.enter(m.user.id.get()).await;
         if !self.first_time(m.id.get(), "interaction").await {
             return;
@@ -255,18 +295,7 @@ impl Inner {
         let user = m.user.id.get();
         let step = async {
             if m.guild_id.is_none() && m.data.custom_id == FORM_MODAL {
-                let values: BTreeMap<String, String> = m
-                    .data
-                    .components
-                    .iter()
-                    .flat_map(|row| row.components.iter())
-                    .filter_map(|c| match c {
-                        ActionRowComponent::InputText(t) => {
-                            Some((t.custom_id.clone(), t.value.clone().unwrap_or_default()))
-                        }
-                        _ => None,
-                    })
-                    .collect();
+                let values = form_values(&m);
                 lock(&self.forms).remove(&user);
                 let person = person_of(&m.user, Some(&m.locale));
                 self.converse(&person, Incoming::Form(values), Some(m.id.get()))
@@ -275,7 +304,12 @@ impl Inner {
                 (vec![], false)
             }
         };
-        let asked = (m.id, m.token.as_str(), user);
+        let asked = Asked {
+            id: m.id,
+            token: &m.token,
+            user,
+            received,
+        };
         if !self.answer(ack, asked, deferred_reply(), step).await {
             self.handled(m.id.get()).await;
         }
@@ -288,34 +322,39 @@ impl Inner {
     async fn answer(
         &self,
         ack: &Ack,
-        (id, token, user): (InteractionId, &str, u64),
+        asked: Asked<'_>,
         deferral: CreateInteractionResponse,
         step: impl Future<Output = (Vec<Outgoing>, bool)>,
     ) -> bool {
         tokio::pin!(step);
-        let in_time = tokio::time::timeout(ANSWER_WITHIN, &mut step).await;
+        let within = self.patience.answer_within;
+        let in_time = if within.is_zero() {
+            None
+        } else {
+            tokio::time::timeout(within, &mut step).await.ok()
+        };
         let (out, recorded, deferred) = match in_time {
-            Ok((out, recorded)) => (out, recorded, false),
-            Err(_) => {
-                if let Err(e) = self.respond(ack, id, token, deferral.clone()).await {
+            Some((out, recorded)) => (out, recorded, false),
+            None => {
+                if let Err(e) = self.respond(ack, asked, deferral.clone()).await {
                     tracing::warn!(error = %e, "discord: interaction not acknowledged");
                 }
                 let (out, recorded) = step.await;
                 (out, recorded, true)
             }
         };
-        let mut pieces = self.render(user, &out).into_iter();
+        let mut pieces = self.render(asked.user, &out).into_iter();
         if !deferred {
             let first = pieces
                 .next()
                 .map_or(deferral, |p| CreateInteractionResponse::Message(reply(&p)));
-            if let Err(e) = self.respond(ack, id, token, first).await {
+            if let Err(e) = self.respond(ack, asked, first).await {
                 tracing::warn!(error = %e, "discord: interaction not answered");
                 return recorded;
             }
         }
         for piece in pieces {
-            if let Err(e) = followup(&piece).execute(&*self.http, (None, token)).await {
+            if let Err(e) = self.follow_up(asked, &followup(&piece)).await {
                 tracing::warn!(error = %e, "discord: follow-up not delivered");
                 break;
             }
@@ -356,10 +395,10 @@ impl Inner {
     /// A click on a message in a server: only a linked engineer of the card's group may
     /// press its Accept button. The clicker alone is answered (ephemerally); replies
     /// with buttons also go to their DM; a take shows on the card for everyone.
-    async fn on_card_click(&self, c: &ComponentInteraction, ack: &Ack) {
+    async fn on_card_click(&self, c: &ComponentInteraction, ack: &Ack, asked: Asked<'_>) {
         let quietly = CreateInteractionResponseMessage::new().ephemeral(true);
         let defer = CreateInteractionResponse::Defer(quietly);
-        if let Err(e) = self.respond(ack, c.id, &c.token, defer).await {
+        if let Err(e) = self.respond(ack, asked, defer).await {
             tracing::warn!(error = %e, "discord: card click not acknowledged");
         }
         let (channel, message) = (c.channel_id.get(), c.message.id.get());
@@ -375,10 +414,10 @@ impl Inner {
             })
             .collect();
         let note = CreateInteractionResponseFollowup::new()
-            .content(cut(&said.join("\n"), MAX_CONTENT))
+            .content(shown(&said.join("\n")))
             .ephemeral(true)
             .allowed_mentions(CreateAllowedMentions::new());
-        if let Err(e) = c.create_followup(&*self.http, note).await {
+        if let Err(e) = self.follow_up(asked, &note).await {
             tracing::warn!(error = %e, "discord: card reply not delivered");
         }
         // Buttons for the job (what to do next) belong in the engineer's DM.
@@ -398,7 +437,7 @@ impl Inner {
         }
         let (place, message) = (channel.to_string(), message.to_string());
         if let Some(text) = self.chat.card_taken_text(self, &place, &message).await
-            && let Err(e) = self.edit_card(&place, &message, &text).await
+            && let Err(e) = self.edit_card_patiently(&place, &message, &text).await
         {
             tracing::warn!(error = %e, "discord: card not edited");
         }
@@ -446,4 +485,33 @@ impl Inner {
         let (out, _) = self.converse(person, choice, None).await;
         out
     }
+}
+
+/// A slash command's string options, as one argument line.
+pub(super) fn command_args(c: &CommandInteraction) -> String {
+    let args: Vec<&str> = c
+        .data
+        .options
+        .iter()
+        .filter_map(|o| match &o.value {
+            CommandDataOptionValue::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    args.join(" ")
+}
+
+/// A submitted modal's values by field id (an empty field as empty text).
+pub(super) fn form_values(m: &ModalInteraction) -> BTreeMap<String, String> {
+    m.data
+        .components
+        .iter()
+        .flat_map(|row| row.components.iter())
+        .filter_map(|c| match c {
+            ActionRowComponent::InputText(t) => {
+                Some((t.custom_id.clone(), t.value.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect()
 }

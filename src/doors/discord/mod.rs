@@ -14,18 +14,23 @@
 //! Discord's `zh-CN` localisation.
 //!
 //! REST goes through `HttpBuilder::proxy` when `discord.api_url` is set (tests point it at
-//! the `discordsim` stand-in).
+//! the `discordsim` stand-in). What a person waits for (an interaction's answers, replies,
+//! cards) is sent through [`rest`], which retries 5xx and 429 answers as Discord asks.
 
 mod courier;
 mod endpoint;
+#[cfg(test)]
+mod fuzz;
 mod handling;
 mod inbox;
 mod render;
+mod rest;
 mod settings;
 mod signature;
 
 pub use endpoint::INTERACTIONS_PATH;
 pub use render::{MAX_CONTENT, MAX_CUSTOM_ID};
+pub use rest::Patience;
 pub use settings::{DiscordConfig, DiscordSettings};
 pub use signature::{KeyError, SignatureError};
 
@@ -58,6 +63,10 @@ struct Inner {
     /// Events by id, so one dispatched twice is handled once.
     inbox: DiscordInbox,
     http: Arc<Http>,
+    /// The client of the calls the door sends itself, with retries ([`rest`]).
+    rest: reqwest::Client,
+    /// How long to wait for a step before deferring, and how to retry.
+    patience: Patience,
     token: SecretString,
     app_id: u64,
     /// Users' DM channels with the bot.
@@ -90,11 +99,18 @@ impl Discord {
             // serenity rewrites https://discord.com to the proxy only without its limiter.
             builder = builder.proxy(url.clone()).ratelimiter_disabled(true);
         }
+        // As serenity builds its own; only a TLS backend that cannot start fails here.
+        let rest = reqwest::Client::builder()
+            .use_rustls_tls()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         Discord {
             inner: Arc::new(Inner {
                 chat,
                 inbox,
                 http: Arc::new(builder.build()),
+                rest,
+                patience: config.patience,
                 token: config.token,
                 app_id: config.application_id,
                 dms: Mutex::default(),

@@ -2,6 +2,11 @@
 //! custom_id is the choice id), more a select menu (the chosen value is the choice id), a
 //! form a button that opens a modal; long texts are split under Discord's limit. Every
 //! message goes out with empty `allowed_mentions`, so nothing a user typed pings anyone.
+//! Discord reads a message's content as markdown, and what the door says carries what
+//! people typed (a summary, a job card), so every content is escaped here ([`shown`],
+//! [`Inner::render`]): a typed `[click](http://evil)` is shown as typed, not as a link
+//! hiding its target, and `@everyone` or `<@id>` as text, not as a mention. The bot's own
+//! texts use no markdown; bare links are left whole, so they stay clickable.
 //! Also: the slash commands, and a Discord user as a [`Person`].
 
 use serenity::all::{
@@ -54,8 +59,8 @@ const MAX_DESCRIPTION: usize = 100;
 /// The Discord locale the Chinese texts are registered under.
 const ZH_LOCALE: &str = "zh-CN";
 
-/// One message to post: text and choices `(custom_id, label)` in rows of buttons, or
-/// (with `menu`) one row that is a select menu.
+/// One message to post: text (escaped, as Discord is to show it) and choices
+/// `(custom_id, label)` in rows of buttons, or (with `menu`) one row that is a select menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Piece {
     pub(super) content: String,
@@ -70,7 +75,7 @@ impl Inner {
     pub(super) fn render(&self, user: u64, out: &[Outgoing]) -> Vec<Piece> {
         let mut pieces: Vec<Piece> = Vec::new();
         let mut form: Option<Piece> = None;
-        for said in join_step(out, MAX_CONTENT, |_| 1) {
+        for said in join_step(out, MAX_CONTENT, escaped_len) {
             match said {
                 Said::Message(text, options) => {
                     let mut more = message(&text, options);
@@ -90,7 +95,7 @@ impl Inner {
                     lock(&self.forms).insert(user, (title.clone(), fields.clone()));
                     pieces.extend(form.take());
                     form = Some(Piece {
-                        content: title.clone(),
+                        content: shown(title),
                         buttons: vec![vec![(
                             FORM_BUTTON.to_owned(),
                             format!("📝 {}", cut(title, 70)),
@@ -149,10 +154,10 @@ pub(super) fn message(text: &str, options: &[(String, String)]) -> Vec<Piece> {
             chunk.chunks(ROW).map(<[_]>::to_vec).collect()
         }
     };
-    let mut pieces: Vec<Piece> = split_text(text, MAX_CONTENT, |_| 1)
+    let mut pieces: Vec<Piece> = split_text(text, MAX_CONTENT, escaped_len)
         .into_iter()
         .map(|content| Piece {
-            content,
+            content: escape(&content),
             buttons: vec![],
             menu: false,
         })
@@ -270,6 +275,72 @@ pub(super) fn modal(title: &str, fields: &[FormField]) -> CreateModal {
     CreateModal::new(FORM_MODAL, cut(title, MODAL_TITLE)).components(rows)
 }
 
+/// Characters Discord's markdown gives a meaning to, and those that start a mention: each
+/// is shown as itself after a backslash.
+const MARKDOWN: [char; 14] = [
+    '\\', '*', '_', '~', '`', '|', '>', '[', ']', '(', ')', '#', '<', '@',
+];
+
+/// `text` as Discord is to show it: markdown and mentions escaped, bare `http(s)://`
+/// links (up to a space or `<`) left whole — Discord links them before it reads escapes,
+/// so a backslash in one would change where it leads.
+pub(super) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut rest = text;
+    let mut after_word = false;
+    while let Some(c) = rest.chars().next() {
+        if !after_word && let Some(link) = bare_link(rest) {
+            out.push_str(&rest[..link]);
+            rest = &rest[link..];
+            after_word = true;
+            continue;
+        }
+        if MARKDOWN.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+        after_word = c.is_alphanumeric();
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// The length of the bare link `s` starts with, if it does.
+fn bare_link(s: &str) -> Option<usize> {
+    let scheme = ["https://", "http://"].into_iter().find(|p| {
+        s.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    })?;
+    let end = s
+        .find(|c: char| c.is_whitespace() || c == '<')
+        .unwrap_or(s.len());
+    (end > scheme.len()).then_some(end)
+}
+
+/// A character's length once escaped (at most: links keep theirs), to split and cut by.
+pub(super) fn escaped_len(c: char) -> usize {
+    if MARKDOWN.contains(&c) { 2 } else { 1 }
+}
+
+/// `text` as one message's content: escaped ([`escape`]), cut to Discord's limit.
+pub(super) fn shown(text: &str) -> String {
+    if text.chars().map(escaped_len).sum::<usize>() <= MAX_CONTENT {
+        return escape(text);
+    }
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        used += escaped_len(c);
+        if used > MAX_CONTENT - 1 {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    let mut s = escape(&text[..end]);
+    s.push('…');
+    s
+}
+
 /// At most `max` characters (an ellipsis marks a cut).
 pub(super) fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -324,6 +395,51 @@ mod tests {
         assert_eq!(thirty.len(), 2);
         assert_eq!(thirty[0].buttons[0].len(), 25);
         assert!(thirty[1].menu && thirty[1].buttons[0].len() == 5);
+    }
+
+    #[test]
+    fn markdown_and_mentions_are_shown_as_typed() {
+        let typed =
+            r"[click](http://evil) **now** __u__ ~~s~~ `c` ||spoil|| > q # h \ @everyone <@1> <#2>";
+        let e = escape(typed);
+        assert_eq!(
+            e,
+            r"\[click\]\(http://evil) \*\*now\*\* \_\_u\_\_ \~\~s\~\~ \`c\` \|\|spoil\|\| \> q \# h \\ \@everyone \<\@1\> \<\#2\>"
+        );
+        // Each escape is a backslash before the character it keeps literal.
+        assert_eq!(
+            e.replace('\\', "").len() + e.matches("\\\\").count(),
+            typed.len()
+        );
+        // Text without markdown is unchanged; so are bare links, which stay clickable.
+        for same in [
+            "打印机卡纸了，HP LaserJet M404",
+            "see https://intranet.example/oa_login?a=1&b=[2] now",
+            "HTTPS://X.Y/a_b",
+            "🔗 http://127.0.0.1:8080/web/invite/AbC_dE-f9",
+        ] {
+            assert_eq!(escape(same), same);
+        }
+        // A link starts a word: inside one, or with no more than its scheme, it is text.
+        assert_eq!(escape("xhttp://a_b"), r"xhttp://a\_b");
+        assert_eq!(escape("http:// _"), r"http:// \_");
+        assert_eq!(escape("(http://a_b)"), r"\(http://a_b)");
+    }
+
+    #[test]
+    fn escaped_texts_still_fit_discords_limit() {
+        let stars = "*".repeat(3000);
+        let pieces = message(&stars, &[]);
+        assert!(pieces.len() >= 3, "{}", pieces.len());
+        for p in &pieces {
+            assert!(p.content.chars().count() <= MAX_CONTENT);
+            assert!(p.content.starts_with("\\*") && !p.content.ends_with("\\"));
+        }
+        let card = shown(&"_".repeat(1500));
+        // 999 escaped underscores and the ellipsis: a pair is never split.
+        assert_eq!(card.chars().count(), MAX_CONTENT - 1, "{card}");
+        assert!(card.ends_with("\\_…"));
+        assert_eq!(shown("a_b"), r"a\_b");
     }
 
     #[test]

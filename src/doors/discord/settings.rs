@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::rest::Patience;
 use super::signature;
 use crate::doors::DoorError;
 
@@ -97,6 +98,7 @@ impl DiscordSettings {
             api_url,
             group_channels: self.group_channels.clone(),
             public_key,
+            patience: Patience::default(),
         }))
     }
 }
@@ -115,6 +117,8 @@ pub struct DiscordConfig {
     /// The application's public key: with it, `Discord::interactions_router` serves the
     /// HTTP interactions endpoint.
     pub public_key: Option<ed25519_dalek::VerifyingKey>,
+    /// When to defer an interaction, and how to retry a failed call.
+    pub patience: Patience,
 }
 
 #[cfg(test)]

@@ -1,13 +1,20 @@
 //! Discord's signature on HTTP interactions: Ed25519 over `timestamp + body`, with the
 //! application's public key. Discord sends bad signatures on purpose to check that they
-//! are refused, so anything that does not verify strictly is refused.
+//! are refused, so anything that does not verify strictly is refused. A signature proves
+//! who sent a request, not when: a request whose signed timestamp is not within
+//! [`TIMESTAMP_WINDOW_SECS`] of now is refused too, so a captured one cannot be replayed
+//! once its id is forgotten.
 
+use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 /// The header carrying the signature (hex).
 pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
 /// The header carrying the signed timestamp.
 pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
+/// How far a signed timestamp may be from now, either way, in seconds: Discord sends at
+/// once, so an older request is a replay and a newer one a forgery (or a broken clock).
+pub const TIMESTAMP_WINDOW_SECS: u64 = 5 * 60;
 
 /// Why a request's signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +28,9 @@ pub enum SignatureError {
     /// The signature does not match the timestamp and body.
     #[error("the signature does not verify")]
     Invalid,
+    /// The signed timestamp is not Unix seconds within [`TIMESTAMP_WINDOW_SECS`] of now.
+    #[error("the signed timestamp is not within five minutes of now")]
+    Stale,
 }
 
 /// Why a configured public key was refused.
@@ -56,6 +66,21 @@ pub fn verify(
     signed.extend_from_slice(body);
     key.verify_strict(&signed, &signature)
         .map_err(|_| SignatureError::Invalid)
+}
+
+/// Checks that `timestamp` (Unix seconds, as Discord signs it) is within
+/// [`TIMESTAMP_WINDOW_SECS`] of `now`, either way.
+pub fn fresh(timestamp: Option<&str>, now: DateTime<Utc>) -> Result<(), SignatureError> {
+    let timestamp = timestamp.ok_or(SignatureError::Missing(TIMESTAMP_HEADER))?;
+    let at: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::Stale)?;
+    if at.abs_diff(now.timestamp()) <= TIMESTAMP_WINDOW_SECS {
+        Ok(())
+    } else {
+        Err(SignatureError::Stale)
+    }
 }
 
 /// Exactly `N` bytes from `2N` hex digits (either case).
@@ -158,6 +183,35 @@ mod tests {
         assert_eq!(
             verify(&public, Some(&"0".repeat(128)), Some(TS), BODY),
             Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn only_timestamps_within_five_minutes_either_way_are_fresh() {
+        let now = DateTime::from_timestamp(1_795_395_600, 0).expect("a time");
+        let at = |offset: i64| (now.timestamp() + offset).to_string();
+        for ok in [0, 300, -300, 299, -1] {
+            assert_eq!(fresh(Some(&at(ok)), now), Ok(()), "{ok}");
+        }
+        for stale in [301, -301, -3 * 86_400, 86_400] {
+            assert_eq!(
+                fresh(Some(&at(stale)), now),
+                Err(SignatureError::Stale),
+                "{stale}"
+            );
+        }
+        for junk in [
+            "",
+            "soon",
+            "1795395600.5",
+            "99999999999999999999",
+            &i64::MIN.to_string(),
+        ] {
+            assert_eq!(fresh(Some(junk), now), Err(SignatureError::Stale), "{junk}");
+        }
+        assert_eq!(
+            fresh(None, now),
+            Err(SignatureError::Missing(TIMESTAMP_HEADER))
         );
     }
 
