@@ -334,7 +334,6 @@ fn the_database_password_is_never_shown() {
 /// trusts local connections here, so any password is accepted).
 #[tokio::test]
 async fn serve_logs_the_database_without_its_password() {
-    use std::io::BufRead;
     let Some(crate::helpers::Backend::Postgres(admin)) =
         crate::helpers::Backend::postgres("cli::serve_logs_the_database_without_its_password")
     else {
@@ -347,41 +346,12 @@ async fn serve_logs_the_database_without_its_password() {
         "TEST_POSTGRES_URL names the user postgres"
     );
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_remove("BAOXIU_CONFIG")
-        .env("RUST_LOG", "info")
-        .env("BAOXIU_DATABASE__URL", &with_password)
-        .env("BAOXIU_SERVER__LISTEN", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run baoxiu serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut seen = Vec::new();
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let done = line.contains("listening on");
-            seen.push(line);
-            if done {
-                break;
-            }
-        }
-        seen
-    });
-    let lines = tokio::time::timeout(std::time::Duration::from_secs(60), lines).await;
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("serve ends");
-    let lines = lines.expect("serve started in time").expect("read");
-    let text = format!(
-        "{}\n{}",
-        lines.join("\n"),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listening = lines
-        .iter()
+    let mut served = Served::start(dir.path(), &[("BAOXIU_DATABASE__URL", &with_password)]);
+    served.terminate();
+    served.wait(std::time::Duration::from_secs(10));
+    let text = served.log();
+    let listening = text
+        .lines()
         .find(|l| l.contains("listening on"))
         .unwrap_or_else(|| panic!("no startup line: {text}"));
     assert!(listening.contains("postgres:***@"), "{listening}");
