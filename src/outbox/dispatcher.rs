@@ -108,21 +108,30 @@ impl Dispatcher {
         if let Ok(mut held) = self.claimed.lock() {
             held.extend(claimed.iter().map(|m| m.id));
         }
-        let outcomes: Vec<(OutboxMessage, Outcome)> = futures_util::stream::iter(claimed)
+        // Each outcome is recorded as soon as its attempt ends, not when the round's last
+        // one does: a crash between a send and its record means the message goes out
+        // again, so that window is kept to one write (the kill -9 soak counts these).
+        let settled: Vec<Result<Round, DeskError>> = futures_util::stream::iter(claimed)
             .map(|m| async move {
+                let id = m.id;
                 let outcome = self.attempt(&m).await;
-                (m, outcome)
+                let mut one = Round::default();
+                self.settle(m, outcome, &mut one).await?;
+                if let Ok(mut held) = self.claimed.lock() {
+                    held.remove(&id);
+                }
+                Ok(one)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         let mut round = Round::default();
-        for (m, outcome) in outcomes {
-            let id = m.id;
-            self.settle(m, outcome, &mut round).await?;
-            if let Ok(mut held) = self.claimed.lock() {
-                held.remove(&id);
-            }
+        for one in settled {
+            let one = one?;
+            round.sent += one.sent;
+            round.retried += one.retried;
+            round.dead += one.dead;
+            round.unroutable += one.unroutable;
         }
         Ok(round)
     }

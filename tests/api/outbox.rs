@@ -21,6 +21,7 @@ on_both_backends!(
     a_new_tickets_messages_carry_its_number,
     typed_values_cannot_forge_lines_in_notices_or_cards,
     a_round_cut_short_by_a_stop_gives_its_claims_back,
+    a_delivery_is_recorded_as_soon_as_it_is_sent,
 );
 
 /// A door that never answers (a platform hanging while the service stops).
@@ -74,6 +75,63 @@ async fn a_round_cut_short_by_a_stop_gives_its_claims_back(backend: Backend) {
         sent > 0 && i64::from(sent) >= claimed.min(2),
         "sent {sent} of {claimed}"
     );
+}
+
+/// A web door that delivers the first message it is given and hangs on every other.
+#[derive(Default)]
+struct FirstOnly {
+    delivered: Mutex<Vec<i64>>,
+}
+
+impl Courier for FirstOnly {
+    fn channel(&self) -> &'static str {
+        "web"
+    }
+    fn deliver<'a>(&'a self, p: &'a Parcel) -> Delivery<'a> {
+        let first = {
+            let mut delivered = self.delivered.lock().unwrap();
+            let first = delivered.is_empty();
+            if first {
+                delivered.push(p.id);
+            }
+            first
+        };
+        if first {
+            Box::pin(std::future::ready(Ok(())))
+        } else {
+            Box::pin(std::future::pending())
+        }
+    }
+}
+
+/// A message sent is recorded as sent at once, not when the slowest delivery of its round
+/// ends: a crash in between would send it again (the kill -9 soak counted these).
+async fn a_delivery_is_recorded_as_soon_as_it_is_sent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    reporters_with_news(&app).await;
+    let courier = Arc::new(FirstOnly::default());
+    let round = tokio::spawn({
+        let dispatcher = app.dispatcher(vec![courier.clone()]);
+        async move { dispatcher.run_once().await }
+    });
+    let sent = "SELECT COUNT(*) FROM outbox WHERE status = 'sent'";
+    let recorded = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while app.scalar(sent).await == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        !round.is_finished(),
+        "the other deliveries of the round still hang"
+    );
+    round.abort();
+    assert!(
+        recorded.is_ok(),
+        "the delivered message was not recorded while its round ran"
+    );
+    assert_eq!(courier.delivered.lock().unwrap().len(), 1);
+    assert_eq!(app.scalar(sent).await, 1);
 }
 
 /// A web door that fails until `up_at` (virtual time), recording what it delivered.
