@@ -878,10 +878,10 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
             let (Some(chat), Some(text)) = (reply["chat"].as_i64(), reply["text"].as_str()) else {
                 continue;
             };
-            if reply.get("message_id").is_none() {
-                if let Some(number) = ticket_number(text) {
-                    *expected.entry((chat, number)).or_default() += 1;
-                }
+            if reply.get("message_id").is_none()
+                && let Some(number) = ticket_number(text)
+            {
+                *expected.entry((chat, number)).or_default() += 1;
             }
         }
     }
