@@ -748,6 +748,7 @@ struct Reconciliation {
     outbox_by_status: BTreeMap<String, usize>,
     dead_reasons: BTreeMap<String, usize>,
     delivered_twice: Vec<String>,
+    replies_twice: Vec<String>,
     sent_not_seen: Vec<String>,
     outbox_events: BTreeMap<String, usize>,
     sla_events: BTreeMap<String, usize>,
@@ -839,7 +840,9 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
     .into_iter()
     .filter_map(|(id, chat)| Some((id, chat?.parse().ok()?)))
     .collect();
-    let mut expected: HashMap<(i64, String), usize> = HashMap::new();
+    // Keyed by chat, ticket and whether it is a conversation reply (else an outbox message).
+    let mut expected: HashMap<(i64, String, bool), usize> = HashMap::new();
+    let mut reply_texts: HashMap<(i64, String), HashSet<String>> = HashMap::new();
     for (number, kind, recipient, event, status, _attempts, error) in &rows {
         *r.outbox_by_status.entry(status.clone()).or_default() += 1;
         if status == "dead" {
@@ -854,7 +857,7 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
             engineer_chats.get(recipient)
         };
         if let (Some(chat), "sent", false) = (chat, status.as_str(), number.is_empty()) {
-            *expected.entry((*chat, number.clone())).or_default() += 1;
+            *expected.entry((*chat, number.clone(), false)).or_default() += 1;
         }
     }
     let replies = fetch!(
@@ -881,24 +884,36 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
             if reply.get("message_id").is_none()
                 && let Some(number) = ticket_number(text)
             {
-                *expected.entry((chat, number)).or_default() += 1;
+                reply_texts
+                    .entry((chat, number.clone()))
+                    .or_default()
+                    .insert(text.to_owned());
+                *expected.entry((chat, number, true)).or_default() += 1;
             }
         }
     }
-    let mut shown: HashMap<(i64, String), usize> = HashMap::new();
+    let mut shown: HashMap<(i64, String, bool), usize> = HashMap::new();
     let chats: HashSet<i64> = reporters.values().chain(engineers).copied().collect();
     for chat in chats {
         for e in sim.bot_events(chat, 0).unwrap_or_default() {
             let text = e.content.text.as_deref().unwrap_or_default();
             if let (BotEventKind::Sent, Some(number)) = (e.kind, ticket_number(text)) {
-                *shown.entry((chat, number)).or_default() += 1;
+                let reply = reply_texts
+                    .get(&(chat, number.clone()))
+                    .is_some_and(|t| t.contains(text));
+                *shown.entry((chat, number, reply)).or_default() += 1;
             }
         }
     }
     for (key, n) in &shown {
         let meant = expected.get(key).copied().unwrap_or(0);
         if *n > meant {
-            r.delivered_twice.push(format!(
+            let list = if key.2 {
+                &mut r.replies_twice
+            } else {
+                &mut r.delivered_twice
+            };
+            list.push(format!(
                 "chat {} ticket {}: {n} shown, {meant} sent",
                 key.0, key.1
             ));
@@ -907,8 +922,9 @@ async fn reconcile(db: &Db, sim: &SimHandle, seen: &Seen, engineers: &[i64]) -> 
     for (key, meant) in &expected {
         let n = shown.get(key).copied().unwrap_or(0);
         if n < *meant {
+            let what = if key.2 { "reply" } else { "outbox" };
             r.sent_not_seen.push(format!(
-                "chat {} ticket {}: {meant} sent, {n} shown",
+                "chat {} ticket {} ({what}): {meant} sent, {n} shown",
                 key.0, key.1
             ));
         }
@@ -995,11 +1011,16 @@ impl Reconciliation {
             println!("    dead ×{n}: {reason}");
         }
         line(
-            "messages shown more often than sent, replies and outbox (duplicated)",
+            "outbox messages shown more often than sent (duplicated)",
             &self.delivered_twice,
         );
         line(
-            "messages marked sent but not shown, replies and outbox (lost)",
+            "conversation replies shown more often than recorded (sent again after a kill \
+             between sending and marking them sent)",
+            &self.replies_twice,
+        );
+        line(
+            "replies and outbox messages marked sent but not shown (lost)",
             &self.sent_not_seen,
         );
         println!("  SLA events in the audit trail: {:?}", self.sla_events);
