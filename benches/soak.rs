@@ -15,7 +15,8 @@
 //! soak` (a fresh database on `TEST_POSTGRES_URL`'s server). `SOAK_REPORTS` (default
 //! 10,000), `SOAK_KILLS` (50), `SOAK_REPORTERS` (200) and `SOAK_RESPONSE` (the P3 response
 //! target, default 90s) change the run; the service's log is kept in `target/soak-*.log`.
-//! Under `cargo test --benches` it makes a short run (200 reports, 3 kills).
+//! Under `cargo test --benches` it makes a short run (200 reports, 3 kills, a 5 s
+//! response target).
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -547,7 +548,8 @@ async fn main() {
             var("SOAK_REPORTERS", 200),
         )
     };
-    let response = std::env::var("SOAK_RESPONSE").unwrap_or_else(|_| "90s".into());
+    let response = std::env::var("SOAK_RESPONSE")
+        .unwrap_or_else(|_| if quick { "5s" } else { "90s" }.into());
     let backend = if database::postgres() {
         "PostgreSQL"
     } else {
