@@ -20,6 +20,9 @@ pub mod outbox;
 pub mod sla;
 pub mod store;
 
+#[cfg(test)]
+mod fuzz;
+
 /// How many cases a property test runs: `default`, or `FUZZ_CASES` when set (the fuzzing
 /// runs: `FUZZ_CASES=1000000 cargo test --release --lib fuzz`).
 #[cfg(test)]

@@ -17,6 +17,7 @@ use serenity::all::Interaction;
 use super::endpoint::{Admitted, Refused, Signed, admit};
 use super::handling::{command_args, form_values};
 use super::render::{choice_of, is_accept_for, person_of};
+use crate::fuzz::{any_json, mutate};
 
 /// The desk's clock in these tests (2026-11-23 01:00 UTC).
 const NOW: i64 = 1_795_395_600;
@@ -123,48 +124,6 @@ fn templates() -> Vec<Value> {
     let ping = json!({"type": 1, "id": "1", "application_id": "900000000000000001",
                       "token": "t", "version": 1});
     vec![slash, click, menu, modal, card, ping]
-}
-
-/// Any JSON value, a few levels deep, with the values ids and numbers break on.
-fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        ".{0,40}".prop_map(Value::from),
-        prop_oneof![
-            Just("0"),
-            Just("-1"),
-            Just("18446744073709551615"),
-            Just("18446744073709551616"),
-            Just("1e3"),
-            Just(""),
-        ]
-        .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            proptest::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// Replaces the value at the `n`th place of `v` (depth first) with `with`.
-fn mutate(v: &mut Value, n: &mut usize, with: &Value) {
-    if *n == 0 {
-        *v = with.clone();
-        return;
-    }
-    *n -= 1;
-    match v {
-        Value::Object(m) => m.values_mut().for_each(|c| mutate(c, n, with)),
-        Value::Array(a) => a.iter_mut().for_each(|c| mutate(c, n, with)),
-        _ => {}
-    }
 }
 
 /// The endpoint's answer to a request, going through every pure step an admitted

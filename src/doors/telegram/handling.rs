@@ -268,6 +268,7 @@ mod tests {
 
     use super::*;
     use crate::doors::telegram::webhook::update_of;
+    use crate::fuzz::{any_json, mutate};
 
     /// A private message and a button tap as Telegram sends them.
     fn templates() -> [Value; 2] {
@@ -282,38 +283,6 @@ mod tests {
             json!({"update_id": 2, "callback_query": {"id": "cb1", "from": user,
                    "chat_instance": "ci", "data": "category:printer", "message": message}}),
         ]
-    }
-
-    /// Any JSON value, a few levels deep.
-    fn any_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            ".{0,40}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(3, 24, 6, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-                proptest::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    /// Replaces the value at the `n`th place of `v` (depth first) with `with`.
-    fn mutate(v: &mut Value, n: &mut usize, with: &Value) {
-        if *n == 0 {
-            *v = with.clone();
-            return;
-        }
-        *n -= 1;
-        match v {
-            Value::Object(m) => m.values_mut().for_each(|c| mutate(c, n, with)),
-            Value::Array(a) => a.iter_mut().for_each(|c| mutate(c, n, with)),
-            _ => {}
-        }
     }
 
     /// Reads a body as the door does, and every pure step after it.
