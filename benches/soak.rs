@@ -548,8 +548,8 @@ async fn main() {
             var("SOAK_REPORTERS", 200),
         )
     };
-    let response = std::env::var("SOAK_RESPONSE")
-        .unwrap_or_else(|_| if quick { "5s" } else { "90s" }.into());
+    let response =
+        std::env::var("SOAK_RESPONSE").unwrap_or_else(|_| if quick { "5s" } else { "90s" }.into());
     let backend = if database::postgres() {
         "PostgreSQL"
     } else {
