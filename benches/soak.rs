@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use database::Database;
@@ -182,7 +182,6 @@ struct Run {
     /// Reporters walk until the target is reached and the kills are over.
     killing: AtomicBool,
     acked: AtomicU32,
-    steps: AtomicU64,
     loading: AtomicBool,
 }
 
@@ -371,7 +370,6 @@ async fn walk(run: &Run, user: i64, walk: &Walk, seen: &mut Seen) -> Result<Stri
         }
         .map_err(err)?;
         update = injected.update_id;
-        run.steps.fetch_add(1, Ordering::Relaxed);
         seen.steps += 1;
         answered = Some((message, question));
         if question == Question::Summary {
@@ -639,7 +637,6 @@ async fn main() {
         target: reports,
         killing: AtomicBool::new(true),
         acked: AtomicU32::new(0),
-        steps: AtomicU64::new(0),
         loading: AtomicBool::new(true),
     });
     let began = Instant::now();
