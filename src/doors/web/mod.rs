@@ -297,6 +297,22 @@ impl Inner {
     fn admit(&self, address: IpAddr, knock: Knock<'_>) -> Result<(), Refusal> {
         self.limits.admit(address, knock).map_err(Refusal::TooMany)
     }
+
+    /// The person whose session the request carries, within their rate limits; else the
+    /// answer to give instead.
+    async fn signed_in(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<Visitor, Response> {
+        let visitor = match self.visitor(headers).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Err(Refusal::NoSession.into_response()),
+            Err(e) => return Err(chat_failed(e)),
+        };
+        self.admit(
+            self.address(peer, headers),
+            Knock::Person(&visitor.person.external_id),
+        )
+        .map_err(IntoResponse::into_response)?;
+        Ok(visitor)
+    }
 }
 
 /// A page entry: `{id, from_bot, replies}` from the desk, `{id, from_bot, said}` from the
@@ -526,17 +542,10 @@ async fn send(
     body: Result<Json<SendBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let w = &web.inner;
-    let visitor = match w.visitor(&headers).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return Refusal::NoSession.into_response(),
-        Err(e) => return chat_failed(e),
+    let visitor = match w.signed_in(peer, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    if let Err(r) = w.admit(
-        w.address(peer, &headers),
-        Knock::Person(&visitor.person.external_id),
-    ) {
-        return r.into_response();
-    }
     let Ok(Json(m)) = body else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -607,17 +616,10 @@ async fn history(
     Query(q): Query<After>,
 ) -> Response {
     let w = &web.inner;
-    let visitor = match w.visitor(&headers).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return Refusal::NoSession.into_response(),
-        Err(e) => return chat_failed(e),
+    let visitor = match w.signed_in(peer, &headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    if let Err(r) = w.admit(
-        w.address(peer, &headers),
-        Knock::Person(&visitor.person.external_id),
-    ) {
-        return r.into_response();
-    }
     let id = &visitor.person.external_id;
     let mut entries: Vec<Value> = match w.port.since(id, q.after, HISTORY_SHOWN).await {
         Ok(found) => found.iter().map(entry).collect(),
@@ -645,16 +647,7 @@ async fn events(
     Query(q): Query<After>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
     let w = &web.inner;
-    let visitor = match w.visitor(&headers).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return Err(Refusal::NoSession.into_response()),
-        Err(e) => return Err(chat_failed(e)),
-    };
-    w.admit(
-        w.address(peer, &headers),
-        Knock::Person(&visitor.person.external_id),
-    )
-    .map_err(IntoResponse::into_response)?;
+    let visitor = w.signed_in(peer, &headers).await?;
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
