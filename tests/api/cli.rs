@@ -218,18 +218,28 @@ fn flows_check_reports_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
 }
 
-#[test]
-fn terminal_chat_files_a_report() {
+/// `baoxiu chat --as 陈静` in `dir`, typing `lines`; what it printed once they ran out.
+fn terminal_chat(dir: &std::path::Path, lines: &[&str]) -> std::process::Output {
     use std::io::Write;
-    let dir = tempfile::tempdir().expect("dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
         .args(["chat", "--as", "陈静"])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("run baoxiu chat");
+    if let Some(stdin) = child.stdin.as_mut() {
+        for line in lines {
+            writeln!(stdin, "{line}").expect("type");
+        }
+    }
+    child.wait_with_output().expect("finish")
+}
+
+#[test]
+fn terminal_chat_files_a_report() {
+    let dir = tempfile::tempdir().expect("dir");
     let answers = [
         "1",
         "1",
@@ -245,12 +255,7 @@ fn terminal_chat_files_a_report() {
         "13900001111",
         "1",
     ];
-    if let Some(stdin) = child.stdin.as_mut() {
-        for a in answers {
-            writeln!(stdin, "{a}").expect("type");
-        }
-    }
-    let out = child.wait_with_output().expect("finish");
+    let out = terminal_chat(dir.path(), &answers);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("工单号 BX-"), "{text}");
@@ -620,20 +625,8 @@ async fn json_logs_on_stderr_with_an_access_line_per_request() {
 /// unknown id is an error naming it.
 #[test]
 fn reporter_erase_from_the_command_line() {
-    use std::io::Write;
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baoxiu"))
-        .args(["chat", "--as", "陈静"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run baoxiu chat");
-    if let Some(stdin) = child.stdin.as_mut() {
-        writeln!(stdin, "/status").expect("type");
-    }
-    assert!(child.wait_with_output().expect("finish").status.success());
+    assert!(terminal_chat(dir.path(), &["/status"]).status.success());
 
     let out = baoxiu(dir.path(), &["reporter", "erase", "1"]);
     assert!(
