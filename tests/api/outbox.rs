@@ -54,11 +54,10 @@ async fn a_round_cut_short_by_a_stop_gives_its_claims_back(backend: Backend) {
     .expect("the round claims messages");
     round.abort();
     let _ = round.await;
-    let claimed = app.scalar(leased).await;
-    assert_eq!(
-        stuck.release_claims().await.expect("release"),
-        u64::try_from(claimed).unwrap()
-    );
+    // Not compared with a count taken now: an unroutable message's record may still be
+    // on its way to the store when the round is aborted (it is settled, not given back).
+    let claimed = i64::try_from(stuck.release_claims().await.expect("release")).unwrap();
+    assert!(claimed > 0, "the hanging messages are given back");
     assert_eq!(app.scalar(leased).await, 0);
     // Same virtual time: without the release the two-minute lease would hold them.
     let courier = Arc::new(Flaky {
