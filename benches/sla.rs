@@ -13,7 +13,7 @@ use baoxiu::config::Config;
 use baoxiu::desk::{Desk, ReportForm};
 use baoxiu::domain::ticket::Caller;
 use baoxiu::sla::Scheduler;
-use baoxiu::store::{SqliteSync, Store};
+use baoxiu::store::{Store, StoreOptions};
 use chrono::{TimeZone, Utc};
 use sqlx::Connection;
 
@@ -49,7 +49,7 @@ async fn sql(url: &str, statements: &[String]) {
 
 /// A desk over `url` with `open` open tickets, each with a resolution clock due in 30 days.
 async fn seeded(url: &str, open: i64, clock: &ManualClock) -> Desk {
-    let store = Store::connect(url, SqliteSync::Normal)
+    let store = Store::connect(url, &StoreOptions::default())
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");

@@ -13,7 +13,7 @@ use baoxiu::desk::{Desk, ReportForm};
 use baoxiu::domain::ReporterId;
 use baoxiu::domain::routing::Tier;
 use baoxiu::domain::ticket::Caller;
-use baoxiu::store::{NewEngineer, SqliteSync, Store};
+use baoxiu::store::{NewEngineer, SqliteSync, Store, StoreOptions};
 use sqlx::Connection;
 
 const REPORTS_PER_RUN: usize = 4_000;
@@ -38,7 +38,15 @@ fn form(i: usize) -> ReportForm {
 }
 
 async fn fresh(url: &str, sync: SqliteSync) -> Desk {
-    let store = Store::connect(url, sync).await.expect("connect");
+    let store = Store::connect(
+        url,
+        &StoreOptions {
+            sqlite_sync: sync,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .expect("connect");
     store.migrate().await.expect("migrate");
     let config = Config::default();
     let policy = config.policy("defaults").expect("policy");
@@ -184,7 +192,7 @@ async fn main() {
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
         let desk = fresh(&url, SqliteSync::Normal).await;
         // The store itself, as the desk reads it.
-        let store = Store::connect(&url, SqliteSync::Normal)
+        let store = Store::connect(&url, &StoreOptions::default())
             .await
             .expect("connect");
         let r = desk

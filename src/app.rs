@@ -20,6 +20,7 @@ use crate::doors::telegram::{Telegram, TelegramConfig};
 use crate::doors::web::Web;
 use crate::flow::{FlowProblem, Flows};
 use crate::http::{AppState, router};
+use crate::lease::{Lease, holder_id};
 use crate::outbox::Courier;
 use crate::outbox::dispatcher::Dispatcher;
 use crate::sla::Scheduler;
@@ -73,7 +74,7 @@ impl Core {
         let flows = Flows::load(config.chat.flows_dir.as_deref())
             .map(|f| f.with_time_zone(policy.calendar.time_zone()))
             .map_err(StartError::Flows)?;
-        let store = Store::connect(&config.database.url, config.database.sqlite_sync).await?;
+        let store = Store::connect(&config.database.url, &config.database.store_options()).await?;
         store.migrate().await?;
         store.sync_groups(policy.routing.groups()).await?;
         let desk = Desk::new(store.clone(), clock, policy);
@@ -90,7 +91,7 @@ impl Core {
 
     /// Opens and migrates the configured database only (`baoxiu migrate`).
     pub async fn migrate(config: &Config) -> Result<(), StoreError> {
-        let store = Store::connect(&config.database.url, config.database.sqlite_sync).await?;
+        let store = Store::connect(&config.database.url, &config.database.store_options()).await?;
         store.migrate().await?;
         store.close().await;
         Ok(())
@@ -120,6 +121,9 @@ pub struct Application {
     background: bool,
     telegram: Option<Telegram>,
     discord: Option<Discord>,
+    /// This instance as a lease holder, and how long its leases last unrenewed.
+    holder: String,
+    lease_term: std::time::Duration,
 }
 
 impl Application {
@@ -139,6 +143,10 @@ impl Application {
                 .map_err(|source| StartError::Listen { addr, source })
         };
         let listener = bind(config.server.listen).await?;
+        let holder = holder_id(listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.server.listen,
+            source,
+        })?);
         let admin = match config.server.admin_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
@@ -161,6 +169,13 @@ impl Application {
             background: true,
             telegram: None,
             discord: None,
+            holder,
+            lease_term: config
+                .database
+                .lease
+                .0
+                .to_std()
+                .unwrap_or(crate::lease::DEFAULT_TERM),
         })
     }
 
@@ -205,7 +220,14 @@ impl Application {
     /// `POST /telegram/webhook`) and the dispatcher delivers `telegram` messages.
     pub fn with_telegram(mut self, config: TelegramConfig) -> Result<Application, StartError> {
         let ports = self.core.desk.ports();
-        let telegram = Telegram::new(self.core.chat.clone(), ports.telegram, ports.photos, config)?;
+        let lease = self.lease(ports.leases, "telegram polling");
+        let telegram = Telegram::new(
+            self.core.chat.clone(),
+            ports.telegram,
+            ports.photos,
+            lease,
+            config,
+        )?;
         self.dispatcher = self.dispatcher.with_courier(telegram.courier());
         self.telegram = Some(telegram);
         Ok(self)
@@ -215,11 +237,17 @@ impl Application {
     /// `POST /discord/interactions` is served when a public key is set, and the
     /// dispatcher delivers `discord` messages.
     pub fn with_discord(mut self, config: DiscordConfig) -> Application {
-        let inbox = self.core.desk.ports().discord;
-        let discord = Discord::new(self.core.chat.clone(), inbox, config);
+        let ports = self.core.desk.ports();
+        let lease = self.lease(ports.leases, "discord gateway");
+        let discord = Discord::new(self.core.chat.clone(), ports.discord, lease, config);
         self.dispatcher = self.dispatcher.with_courier(discord.courier());
         self.discord = Some(discord);
         self
+    }
+
+    /// This instance's lease on `name` (see [`crate::lease`]).
+    fn lease(&self, port: crate::desk::ports::Leases, name: &'static str) -> Lease {
+        Lease::new(port, name, &self.holder, self.lease_term)
     }
 
     /// Serve without starting the SLA scheduler and the dispatcher: tests run their rounds
@@ -236,7 +264,8 @@ impl Application {
     /// polling stops, the Discord gateway is left), the requests and conversation steps
     /// under way finish and are answered, the scheduler and the dispatcher finish their
     /// round, claims this process still holds are given back (outbox messages, Telegram
-    /// updates it could not get to), and the database is closed. Work still running at
+    /// updates it could not get to, the polling and gateway leases), and the database is
+    /// closed. Work still running at
     /// the deadline is cut short as a crash would cut it (every change is one
     /// transaction), and the log says so.
     pub async fn run_until(
@@ -252,8 +281,11 @@ impl Application {
                 }
             }
         };
-        // Aborted at the stop: intake (the gateway) and periodic housekeeping.
-        let mut cut = vec![tokio::spawn(self.web.clone().sweep_forever())];
+        // Aborted at the stop: periodic housekeeping.
+        let cut = vec![
+            tokio::spawn(self.web.clone().sweep_forever()),
+            tokio::spawn(self.web.clone().follow_other_instances()),
+        ];
         // Finish on their own once told to stop.
         let mut finish = Vec::new();
         let dispatcher = self.dispatcher.clone();
@@ -274,7 +306,7 @@ impl Application {
         if let Some(discord) = self.discord {
             // Empty unless a public key is configured.
             app = app.merge(discord.interactions_router());
-            cut.push(tokio::spawn(discord.run()));
+            finish.push(tokio::spawn(discord.run_until(stopped())));
         }
         // The stop begins: the web chat's streams end (else the server would wait for
         // them forever), then everything else is told.

@@ -16,7 +16,7 @@ use crate::domain::calendar::{Calendar, CalendarConfig, CalendarKind};
 use crate::domain::priority::PriorityMatrix;
 use crate::domain::routing::{Group, Routing};
 use crate::domain::sla::{EscalationPolicy, SlaPolicy, Span};
-use crate::store::SqliteSync;
+use crate::store::{SqliteSync, StoreOptions};
 
 /// The file read when `--config` is not given (if it exists).
 pub const DEFAULT_FILE: &str = "baoxiu.toml";
@@ -174,6 +174,26 @@ pub struct DatabaseConfig {
     pub url: String,
     /// SQLite commit durability: `normal` (default) or `full`.
     pub sqlite_sync: SqliteSync,
+    /// PostgreSQL: connections each instance keeps at most (default 16).
+    pub max_connections: u32,
+    /// PostgreSQL: how long a request waits for a free connection, or for the database
+    /// to come back after a restart, before it fails politely (default 10s).
+    pub acquire_timeout: Span,
+    /// How long an instance's hold on Telegram polling or the Discord gateway lasts
+    /// without renewal: after a crash, another instance takes over within it (default
+    /// 10s; renewed every third of it).
+    pub lease: Span,
+}
+
+impl DatabaseConfig {
+    /// What the store needs to open the database.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            sqlite_sync: self.sqlite_sync,
+            max_connections: self.max_connections,
+            acquire_timeout: self.acquire_timeout.0.to_std().unwrap_or_default(),
+        }
+    }
 }
 
 /// Desk settings.
@@ -232,6 +252,9 @@ impl Default for DatabaseConfig {
         Self {
             url: "sqlite://baoxiu.db".into(),
             sqlite_sync: SqliteSync::Normal,
+            max_connections: 16,
+            acquire_timeout: Span(chrono::Duration::seconds(10)),
+            lease: Span(chrono::Duration::seconds(10)),
         }
     }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::store::{
     Card, CardClaim, CardEnd, PendingPhoto, PendingUpdate, Reporter, StepRecord, Store, StoreError,
-    WebEntry,
+    WebAnnouncements, WebEntry,
 };
 
 /// A port: a struct over the store and the desk's clock whose methods each call one store
@@ -89,8 +89,9 @@ port! {
 port! {
     /// Photos a door must fetch into the tickets they were filed with.
     PhotoQueue {
-        /// Photos of `door` due for fetching, oldest first.
-        fn due = photos_due(door: &str, now: DateTime<Utc>, limit: i64) -> Vec<PendingPhoto>;
+        /// Claims photos of `door` due for fetching by `now` until `until`, oldest first
+        /// (another instance skips them meanwhile).
+        fn claim = photos_claim(door: &str, now: DateTime<Utc>, until: DateTime<Utc>, limit: i64) -> Vec<PendingPhoto>;
         /// Stores a fetched photo's bytes.
         fn fetched = photo_fetched(ticket_id: i64, n: i32, content: &[u8]) -> ();
         /// A fetch failed: tried again at `retry_at`, or (without one) given up.
@@ -154,6 +155,20 @@ port! {
         fn since = web_since(external_id: &str, after: i64, limit: i64) -> Vec<WebEntry>;
         /// Forgets messages from before `before`, and sessions and invitations expired by then.
         fn prune = web_prune(before: DateTime<Utc>) -> u64;
+        /// Web identities whose history another instance adds to, as they are announced
+        /// (`None` with one instance, on SQLite).
+        fn announcements = web_announcements() -> Option<WebAnnouncements>;
+    }
+}
+
+port! {
+    /// Leases on work only one instance may do at a time (see `crate::lease`).
+    Leases {
+        /// Takes `name` for `holder` until `until`: free, ours (renewed) or expired
+        /// before `now`; false if another instance holds it.
+        fn take = lease_take(name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> bool;
+        /// Gives up `holder`'s lease on `name`.
+        fn give_up = lease_give_up(name: &str, holder: &str) -> ();
     }
 }
 
@@ -172,6 +187,8 @@ pub struct Ports {
     pub discord: DiscordInbox,
     /// For the web chat.
     pub web: WebChat,
+    /// For the doors whose intake one instance holds at a time.
+    pub leases: Leases,
 }
 
 impl Ports {
@@ -198,7 +215,11 @@ impl Ports {
                 store: store.clone(),
                 clock: clock.clone(),
             },
-            web: WebChat { store, clock },
+            web: WebChat {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            leases: Leases { store, clock },
         }
     }
 }

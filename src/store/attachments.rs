@@ -29,24 +29,35 @@ pub struct Attachment {
 }
 
 macro_rules! attachments_sql {
-    ($store:ty) => {
+    ($store:ty, lock = $lock:literal) => {
         impl $store {
-            pub(super) async fn photos_due(
+            pub(super) async fn photos_claim(
                 &self,
                 door: &str,
                 now: DateTime<Utc>,
+                until: DateTime<Utc>,
                 limit: i64,
             ) -> Result<Vec<PendingPhoto>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT ticket_id, n, file_ref, attempts FROM attachments
-                     WHERE door = $1 AND status = 'pending' AND next_try_at <= $2
-                     ORDER BY next_try_at LIMIT $3",
-                )
+                // Claimed by moving the next try past the fetch: another instance skips
+                // them, and a fetch cut short by a crash is tried again then.
+                let mut tx = self.begin().await?;
+                let mut due: Vec<PendingPhoto> = sqlx::query_as(concat!(
+                    "UPDATE attachments SET next_try_at = $3 WHERE (ticket_id, n) IN (
+                       SELECT ticket_id, n FROM attachments
+                       WHERE door = $1 AND status = 'pending' AND next_try_at <= $2
+                       ORDER BY next_try_at LIMIT $4",
+                    $lock,
+                    ") RETURNING ticket_id, n, file_ref, attempts"
+                ))
                 .bind(door)
                 .bind(now)
+                .bind(until)
                 .bind(limit)
-                .fetch_all(self.reader())
-                .await?)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                due.sort_by_key(|p| (p.ticket_id, p.n));
+                Ok(due)
             }
 
             pub(super) async fn photo_fetched(
@@ -111,5 +122,5 @@ macro_rules! attachments_sql {
     };
 }
 
-attachments_sql!(SqliteStore);
-attachments_sql!(PgStore);
+attachments_sql!(SqliteStore, lock = "");
+attachments_sql!(PgStore, lock = " FOR UPDATE SKIP LOCKED");

@@ -13,6 +13,7 @@ mod cards;
 mod delivery;
 mod discord;
 mod erasure;
+mod lease;
 mod params;
 mod postgres;
 mod retention;
@@ -34,7 +35,7 @@ pub use retention::Purge;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 pub use telegram::{LinkLimit, PendingUpdate, Redeemed};
 pub use url::redact_url;
-pub use web::WebEntry;
+pub use web::{WebAnnouncements, WebEntry};
 
 use std::collections::HashMap;
 
@@ -111,6 +112,28 @@ pub enum SqliteSync {
     Normal,
     /// WAL + FULL: every commit is synced.
     Full,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// SQLite commit durability.
+    pub sqlite_sync: SqliteSync,
+    /// PostgreSQL: the pool's size per instance.
+    pub max_connections: u32,
+    /// PostgreSQL: how long a caller waits for a connection (all busy, or the database
+    /// restarting) before the call fails.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sqlite_sync: SqliteSync::Normal,
+            max_connections: 16,
+            acquire_timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 /// Who did something, as the audit trail records it.
@@ -375,11 +398,13 @@ sql::repository!(PgStore, sqlx::Postgres, one_call_side_effects = false);
 impl Store {
     /// Connects to `sqlite://FILE` (created if missing) or `postgres://…`.
     /// Whatever goes wrong names the URL with its password masked (see [`redact_url`]).
-    pub async fn connect(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let opened = if url.starts_with("sqlite:") {
-            SqliteStore::connect(url, sync).await.map(Store::Sqlite)
+            SqliteStore::connect(url, options.sqlite_sync)
+                .await
+                .map(Store::Sqlite)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            PgStore::connect(url).await.map(Store::Postgres)
+            PgStore::connect(url, options).await.map(Store::Postgres)
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
@@ -506,6 +531,9 @@ delegate! {
     pub async fn web_append(&self, external_id: &str, entries: &[(bool, String)], now: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
     /// The newest `limit` messages of a web identity after id `after`, oldest first.
     pub async fn web_since(&self, external_id: &str, after: i64, limit: i64) -> Result<Vec<WebEntry>, StoreError>;
+    /// Web identities whose history another instance adds to, as they are announced
+    /// (`None` on SQLite: one instance).
+    pub async fn web_announcements(&self) -> Result<Option<WebAnnouncements>, StoreError>;
     /// Forgets web messages from before `before`, and sessions and invitations expired by then.
     pub async fn web_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Records a one-time invitation (the hash of its code) for a reporter, with the
@@ -525,8 +553,9 @@ delegate! {
     /// Takes back a draft discarded at or after `drafts_since`, if any (every report
     /// starts here and few have a draft: a read looks before the write).
     pub async fn take_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
-    /// Photos of `door` due for fetching, oldest first.
-    pub async fn photos_due(&self, door: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<PendingPhoto>, StoreError>;
+    /// Claims up to `limit` photos of `door` due for fetching by `now` (oldest first)
+    /// until `until`: another instance skips them meanwhile.
+    pub async fn photos_claim(&self, door: &str, now: DateTime<Utc>, until: DateTime<Utc>, limit: i64) -> Result<Vec<PendingPhoto>, StoreError>;
     /// Stores a fetched photo's bytes.
     pub async fn photo_fetched(&self, ticket_id: i64, n: i32, content: &[u8]) -> Result<(), StoreError>;
     /// A fetch failed: tried again at `retry_at`, or (without one) given up.
@@ -555,6 +584,11 @@ delegate! {
     /// Records how the card's offer ended (taken, or cancelled with nobody on it); false
     /// if an end was recorded already.
     pub async fn card_ended(&self, door: &str, ticket: &str, chat: &str, end: CardEnd<'_>) -> Result<bool, StoreError>;
+    /// Takes the lease `name` for `holder` until `until`: a free one, our own (renewed),
+    /// or one that expired before `now`; false if someone else holds it.
+    pub async fn lease_take(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Gives up `holder`'s lease `name` (nothing if it is not theirs).
+    pub async fn lease_give_up(&self, name: &str, holder: &str) -> Result<(), StoreError>;
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError>;
     /// The versions of this build's migrations the database has not applied.

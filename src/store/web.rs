@@ -20,8 +20,40 @@ pub struct WebEntry {
     pub body: String,
 }
 
+/// The PostgreSQL channel on which an instance announces whose web history it added to
+/// (the payload is the web identity), so the instance holding that person's open tab
+/// shows it.
+const ANNOUNCE: &str = "baoxiu_web";
+
+/// Web identities whose history another instance added to (PostgreSQL; one instance on
+/// SQLite has nobody to hear from).
+pub struct WebAnnouncements(sqlx::postgres::PgListener);
+
+impl WebAnnouncements {
+    /// The next web identity announced; `None` when the connection was lost (the next
+    /// call makes a new one): announcements made meanwhile were missed.
+    pub async fn next(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self.0.try_recv().await?.map(|n| n.payload().to_owned()))
+    }
+}
+
+impl PgStore {
+    pub(super) async fn web_announcements(&self) -> Result<Option<WebAnnouncements>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(self.reader()).await?;
+        listener.listen(ANNOUNCE).await?;
+        Ok(Some(WebAnnouncements(listener)))
+    }
+}
+
+impl SqliteStore {
+    #[allow(clippy::unused_async)]
+    pub(super) async fn web_announcements(&self) -> Result<Option<WebAnnouncements>, StoreError> {
+        Ok(None)
+    }
+}
+
 macro_rules! web_sql {
-    ($store:ty) => {
+    ($store:ty, announce = $announce:expr) => {
         impl $store {
             pub(super) async fn web_session_create(
                 &self,
@@ -87,6 +119,13 @@ macro_rules! web_sql {
                     .fetch_one(&mut *tx)
                     .await?;
                     ids.push(id);
+                }
+                if let Some(announce) = $announce {
+                    sqlx::query(announce)
+                        .bind(ANNOUNCE)
+                        .bind(external_id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(ids)
@@ -201,5 +240,6 @@ macro_rules! web_sql {
     };
 }
 
-web_sql!(SqliteStore);
-web_sql!(PgStore);
+web_sql!(SqliteStore, announce = None::<&str>);
+// Sent at commit, so the instance that hears it reads the new entries.
+web_sql!(PgStore, announce = Some("SELECT pg_notify($1, $2)"));

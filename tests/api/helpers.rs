@@ -14,6 +14,7 @@ use baoxiu::domain::routing::{Engineer, Tier};
 use baoxiu::domain::ticket::Caller;
 use baoxiu::doors::discord::{Discord, DiscordConfig};
 use baoxiu::doors::telegram::{Telegram, TelegramConfig};
+use baoxiu::lease::Lease;
 use baoxiu::outbox::Courier;
 use baoxiu::outbox::dispatcher::Dispatcher;
 use chrono::{TimeZone, Utc};
@@ -492,13 +493,32 @@ impl TestApp {
     /// A Telegram door over this service's conversations and ports (not running yet).
     pub fn telegram(&self, config: TelegramConfig) -> Telegram {
         let ports = self.desk.ports();
-        Telegram::new(self.chat.clone(), ports.telegram, ports.photos, config)
-            .expect("the door starts")
+        let lease = self.lease("telegram polling");
+        Telegram::new(
+            self.chat.clone(),
+            ports.telegram,
+            ports.photos,
+            lease,
+            config,
+        )
+        .expect("the door starts")
     }
 
     /// A Discord door over this service's conversations and ports (not running yet).
     pub fn discord(&self, config: DiscordConfig) -> Discord {
-        Discord::new(self.chat.clone(), self.desk.ports().discord, config)
+        let lease = self.lease("discord gateway");
+        Discord::new(self.chat.clone(), self.desk.ports().discord, lease, config)
+    }
+
+    /// This service's lease on `name`, as its doors hold it (a short term: a waiting
+    /// instance tries every 300 ms of real time; the term runs out on the test's clock).
+    pub fn lease(&self, name: &'static str) -> Lease {
+        Lease::new(
+            self.desk.ports().leases,
+            name,
+            &self.public,
+            std::time::Duration::from_millis(900),
+        )
     }
 
     /// An outbox dispatcher of this service's desk, delivering through `couriers`.

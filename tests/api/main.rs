@@ -13,6 +13,7 @@ mod closing;
 mod concurrency;
 mod discord;
 mod erasure;
+mod instances;
 mod layers;
 mod lifecycle;
 mod outbox;

@@ -45,6 +45,7 @@ use crate::conversation::{Chat, Lanes};
 use crate::desk::ports::DiscordInbox;
 use crate::doors::{DoorError, lock};
 use crate::flow::FormField;
+use crate::lease::Lease;
 use crate::outbox::{Courier, Pieces};
 use courier::{DiscordCourier, Windows};
 use handling::Handler;
@@ -85,12 +86,15 @@ struct Inner {
     public_key: Option<ed25519_dalek::VerifyingKey>,
     /// Each user's events, one at a time.
     lanes: Lanes<u64>,
+    /// The gateway session is held by one instance at a time: the one holding this lease.
+    lease: Lease,
 }
 
 impl Discord {
-    /// The door over the conversation service, recording its events in `inbox`; nothing
-    /// is received until [`Discord::run`] runs.
-    pub fn new(chat: Chat, inbox: DiscordInbox, config: DiscordConfig) -> Discord {
+    /// The door over the conversation service, recording its events in `inbox`, with a
+    /// gateway session only while it holds `lease`; nothing is received until
+    /// [`Discord::run`] runs (the HTTP interactions endpoint works on every instance).
+    pub fn new(chat: Chat, inbox: DiscordInbox, lease: Lease, config: DiscordConfig) -> Discord {
         let token = config.token.expose_secret().to_owned();
         let mut builder = HttpBuilder::new(&token)
             .application_id(config.application_id.into())
@@ -121,6 +125,7 @@ impl Discord {
                 cards: tokio::sync::Mutex::new(()),
                 public_key: config.public_key,
                 lanes: Lanes::default(),
+                lease,
             }),
         }
     }
@@ -144,9 +149,33 @@ impl Discord {
             .map_err(|e| DoorError::Api(e.to_string()))
     }
 
-    /// Registers the commands, connects to the gateway and handles events until the task
-    /// is dropped; reconnects (after a pause) if the client stops.
+    /// [`Discord::run_until`] until the task is dropped.
     pub async fn run(self) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// Whenever this instance holds the gateway lease, until `stop`: registers the
+    /// commands, connects to the gateway and handles events. The session is left when
+    /// the lease is lost or at the stop (Discord then resends what was not acknowledged
+    /// to whichever instance connects next; the inbox drops what was handled).
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        let lease = self.inner.lease.clone();
+        lease
+            .hold(stop, |mut held| {
+                let door = self.clone();
+                async move {
+                    tokio::select! {
+                        () = door.gateway() => {}
+                        _ = held.ending.wait_for(|e| *e) => {}
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Registers the commands, connects to the gateway and handles events until dropped;
+    /// reconnects (after a pause) if the client stops.
+    async fn gateway(self) {
         let mut pause = Duration::from_secs(1);
         loop {
             if let Err(e) = self.register_commands().await {

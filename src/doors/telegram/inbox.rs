@@ -43,16 +43,16 @@ const RESCAN_EVERY: Duration = Duration::from_secs(5);
 
 impl Inner {
     /// Handlings begun before this were cut short by a crash. Two minutes covers any
-    /// handling; and when polling, where this process is the bot's only receiver
-    /// (Telegram refuses a second getUpdates), a handling begun before this door was made
-    /// belongs to a process that is gone, so a restart picks it up at once instead of
-    /// leaving that person without an answer for two minutes.
+    /// handling; and while this instance polls, it is the bot's only receiver (it holds
+    /// the lease, and Telegram refuses a second getUpdates), so a handling begun before
+    /// it took the lease belongs to a process that is gone: a restart or a takeover
+    /// picks it up at once instead of leaving that person without an answer for two
+    /// minutes.
     fn stale_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let cutoff = now - STALE_AFTER;
-        if self.webhook_url.is_none() {
-            cutoff.max(self.started_at)
-        } else {
-            cutoff
+        match *lock(&self.polling_since) {
+            Some(since) => cutoff.max(since),
+            None => cutoff,
         }
     }
 }

@@ -45,6 +45,7 @@ use tokio::sync::mpsc;
 use crate::conversation::Chat;
 use crate::desk::ports::{PhotoQueue, TelegramInbox};
 use crate::doors::{DoorError, lock};
+use crate::lease::Lease;
 use crate::outbox::{Courier, Pieces};
 use flood::Flood;
 use inbox::{Stored, Worker};
@@ -83,19 +84,23 @@ struct Inner {
     /// a retry after a partial failure does not repeat them.
     parcels_sent: Pieces,
     replies_sent: Mutex<HashMap<i64, usize>>,
-    /// When this door was made: a handling begun before then, while polling, was begun
-    /// by a process that is gone (see `Inner::stale_before`).
-    started_at: DateTime<Utc>,
+    /// Long polling is done by one instance at a time: the one holding this lease.
+    lease: Lease,
+    /// While this instance polls: since when it holds the lease. A handling begun before
+    /// then was begun by a process that is gone (see `Inner::stale_before`).
+    polling_since: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Telegram {
     /// The door over the conversation service, keeping its updates in `inbox` and
-    /// fetching photos from `photos`. Nothing is received until [`Telegram::run`] runs
-    /// (and, for webhooks, [`Telegram::webhook_router`] is served).
+    /// fetching photos from `photos`, polling only while it holds `lease`. Nothing is
+    /// received until [`Telegram::run`] runs (and, for webhooks,
+    /// [`Telegram::webhook_router`] is served: every instance may).
     pub fn new(
         chat: Chat,
         inbox: TelegramInbox,
         photos: PhotoQueue,
+        lease: Lease,
         config: TelegramConfig,
     ) -> Result<Telegram, DoorError> {
         config.validate(&TelegramSettings::default())?;
@@ -103,10 +108,10 @@ impl Telegram {
         if let Some(url) = config.api_url {
             bot = bot.set_api_url(url);
         }
-        let started_at = inbox.now();
         Ok(Telegram {
             inner: Arc::new(Inner {
-                started_at,
+                lease,
+                polling_since: Mutex::default(),
                 chat,
                 inbox,
                 photos,
@@ -177,7 +182,7 @@ impl Telegram {
                     // The route stops with the server; the worker waits for any update
                     // it is storing (see `Inner::begin_receive`).
                     Some(_) => inbox::stopped(&mut stop_asked.clone()).await,
-                    None => self.poll(stop_asked.clone()).await,
+                    None => self.poll_while_held(stop_asked.clone()).await,
                 }
             };
             tokio::select! {
@@ -191,6 +196,20 @@ impl Telegram {
             let _ = stopping.send(true);
         };
         tokio::join!(worker.run(intake_closed), receiving, asking);
+    }
+}
+
+impl Telegram {
+    /// Long polling whenever this instance holds the lease, until `stop`.
+    async fn poll_while_held(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let lease = self.inner.lease.clone();
+        lease
+            .hold(inbox::stopped(&mut stop), |held| async move {
+                *lock(&self.inner.polling_since) = Some(held.since);
+                self.poll(held.ending).await;
+                *lock(&self.inner.polling_since) = None;
+            })
+            .await;
     }
 }
 

@@ -30,7 +30,9 @@ impl Telegram {
         let queue = &self.inner.photos;
         let now = queue.now();
         let mut stored = 0;
-        for p in queue.due(CHANNEL, now, BATCH).await? {
+        // Long enough for a batch of the largest files; a crash mid-batch retries then.
+        let until = now + chrono::Duration::minutes(10);
+        for p in queue.claim(CHANNEL, now, until, BATCH).await? {
             match self.download(&p.file_ref).await {
                 Ok(bytes) => {
                     queue.fetched(p.ticket_id, p.n, &bytes).await?;

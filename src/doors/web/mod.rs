@@ -20,8 +20,9 @@ mod settings;
 
 pub use settings::{WebReporters, WebSettings};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -74,8 +75,8 @@ struct Inner {
     chat: Chat,
     /// Sessions and each person's messages.
     port: WebChat,
-    /// Open tabs, by web identity.
-    tabs: Mutex<HashMap<String, broadcast::Sender<Value>>>,
+    /// Open tabs, by web identity: told when there is something new in the history.
+    tabs: Mutex<HashMap<String, broadcast::Sender<()>>>,
     /// Set when the service stops: event streams end and no new one lasts.
     closing: std::sync::atomic::AtomicBool,
     settings: WebSettings,
@@ -146,6 +147,34 @@ impl Web {
             .map(drop)
     }
 
+    /// Until the task is dropped, where several instances share the database: shows on
+    /// the tabs open here what another instance added to their history (a notice its
+    /// dispatcher delivered, a reply to a request the balancer sent there). After a lost
+    /// connection every tab here looks, since announcements may have been missed.
+    pub async fn follow_other_instances(self) {
+        let mut pause = std::time::Duration::from_secs(1);
+        loop {
+            match self.inner.port.announcements().await {
+                Ok(None) => return,
+                Ok(Some(mut heard)) => loop {
+                    match heard.next().await {
+                        Ok(Some(external_id)) => self.inner.poke(&external_id),
+                        Ok(None) => self.inner.poke_all(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "web: not hearing other instances");
+                            break;
+                        }
+                    }
+                    pause = std::time::Duration::from_secs(1);
+                },
+                Err(e) => tracing::warn!(error = %e, "web: cannot hear other instances"),
+            }
+            self.inner.poke_all();
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(30));
+        }
+    }
+
     /// Until the task is dropped: discards idle conversations once a minute, telling the
     /// web chat's people, and forgets history older than `[web] keep_history`.
     pub async fn sweep_forever(self) {
@@ -211,17 +240,26 @@ impl Inner {
                 })
             })
             .collect();
-        let tabs = lock(&self.tabs);
-        if let Some(tx) = tabs.get(external_id) {
-            for e in &shown {
-                // No tab listening is fine: the history has it.
-                let _ = tx.send(e.clone());
-            }
-        }
+        self.poke(external_id);
         Ok(shown)
     }
 
-    fn subscribe(&self, external_id: &str) -> broadcast::Receiver<Value> {
+    /// Tells every open tab here to look for something new.
+    fn poke_all(&self) {
+        for tx in lock(&self.tabs).values() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Tells a person's open tabs here that their history has something new.
+    fn poke(&self, external_id: &str) {
+        if let Some(tx) = lock(&self.tabs).get(external_id) {
+            // No tab listening is fine: the history has it.
+            let _ = tx.send(());
+        }
+    }
+
+    fn subscribe(&self, external_id: &str) -> broadcast::Receiver<()> {
         if self.closing.load(std::sync::atomic::Ordering::Acquire) {
             // A stream opened while stopping ends at once.
             return broadcast::channel(1).1;
@@ -230,7 +268,7 @@ impl Inner {
         // Forget the channels of tabs that closed.
         tabs.retain(|_, tx| tx.receiver_count() > 0);
         tabs.entry(external_id.to_owned())
-            .or_insert_with(|| broadcast::channel(64).0)
+            .or_insert_with(|| broadcast::channel(16).0)
             .subscribe()
     }
 
@@ -663,29 +701,57 @@ async fn events(
         .map_err(|e| chat_failed(e.into()))?;
     let last = kept.last().map_or(after, |e| e.id);
     let kept: Vec<Value> = kept.iter().map(entry).collect();
-    Ok(Sse::new(stream(kept, live, last)).keep_alive(KeepAlive::default()))
-}
-
-/// The kept entries, then the live ones newer than `last`. The stream owns the receiver
-/// and nothing else: when the tab goes, the response and the receiver go with it.
-fn stream(
-    kept: Vec<Value>,
-    live: broadcast::Receiver<Value>,
-    last: i64,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let kept = futures_util::stream::iter(kept);
-    let live = futures_util::stream::unfold((live, last), |(mut rx, last)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(v) if v["id"].as_i64().is_some_and(|id| id > last) => {
-                    let id = v["id"].as_i64().unwrap_or(last);
-                    return Some((v, (rx, id)));
+    let port = w.port.clone();
+    let newer = move |after: i64| {
+        let (port, id) = (port.clone(), id.clone());
+        async move {
+            match port.since(&id, after, HISTORY_SHOWN).await {
+                Ok(found) => found.iter().map(entry).collect(),
+                Err(e) => {
+                    // The next poke, or the page's reconnect, reads them.
+                    tracing::warn!(error = %e, "web: new entries not read");
+                    Vec::new()
                 }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
-    });
+    };
+    Ok(Sse::new(stream(kept, live, last, newer)).keep_alive(KeepAlive::default()))
+}
+
+/// The kept entries, then, each time the history is poked, the entries newer than the
+/// last one sent (read by `newer`, whichever instance wrote them). The stream owns the
+/// receiver and a handle on the store, and no task: when the tab goes, both go with it.
+fn stream<R, F>(
+    kept: Vec<Value>,
+    live: broadcast::Receiver<()>,
+    last: i64,
+    newer: R,
+) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    R: Fn(i64) -> F,
+    F: Future<Output = Vec<Value>>,
+{
+    let kept = futures_util::stream::iter(kept);
+    let live = futures_util::stream::unfold(
+        (live, last, newer, VecDeque::new()),
+        |(mut rx, mut last, newer, mut ready)| async move {
+            loop {
+                if let Some(v) = ready.pop_front() {
+                    return Some((v, (rx, last, newer, ready)));
+                }
+                match rx.recv().await {
+                    Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+                for v in newer(last).await {
+                    if let Some(id) = v["id"].as_i64().filter(|id| *id > last) {
+                        last = id;
+                        ready.push_back(v);
+                    }
+                }
+            }
+        },
+    );
     futures_util::StreamExt::map(futures_util::StreamExt::chain(kept, live), |v| {
         let id = v["id"].as_i64().unwrap_or_default().to_string();
         Ok(Event::default().event("entry").id(id).data(v.to_string()))
@@ -712,10 +778,22 @@ async fn bye(State(web): State<Web>, headers: HeaderMap) -> Response {
 mod tests {
     use super::*;
 
+    /// A history of entries 1..=n, read as the stream reads it.
+    fn history(
+        n: &Arc<std::sync::atomic::AtomicI64>,
+    ) -> impl Fn(i64) -> std::future::Ready<Vec<Value>> {
+        let n = n.clone();
+        move |after| {
+            let upto = n.load(std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(((after + 1)..=upto).map(|id| json!({ "id": id })).collect())
+        }
+    }
+
     #[tokio::test]
     async fn a_closed_tab_leaves_nothing_listening() {
         let (tx, rx) = broadcast::channel(4);
-        let tab = stream(vec![json!({ "id": 1 })], rx, 1);
+        let n = Arc::new(std::sync::atomic::AtomicI64::new(1));
+        let tab = stream(vec![json!({ "id": 1 })], rx, 1, history(&n));
         assert_eq!(tx.receiver_count(), 1);
         // The tab goes: its response (and the stream in it) is dropped.
         drop(tab);
@@ -726,15 +804,28 @@ mod tests {
     async fn a_tab_gets_what_was_kept_then_what_is_new_once() {
         use futures_util::StreamExt;
         let (tx, rx) = broadcast::channel(4);
-        let mut tab = Box::pin(stream(vec![json!({ "id": 1 }), json!({ "id": 2 })], rx, 2));
-        // Entry 2 again (it was kept and sent live meanwhile), then 3.
-        tx.send(json!({ "id": 2 })).expect("listening");
-        tx.send(json!({ "id": 3 })).expect("listening");
+        let n = Arc::new(std::sync::atomic::AtomicI64::new(2));
+        let mut tab = Box::pin(stream(
+            vec![json!({ "id": 1 }), json!({ "id": 2 })],
+            rx,
+            2,
+            history(&n),
+        ));
+        // A poke with nothing new (entry 2 was kept and poked meanwhile), then entry 3
+        // poked twice (by this instance and by another's announcement), then 4.
+        tx.send(()).expect("listening");
+        n.store(3, std::sync::atomic::Ordering::SeqCst);
+        tx.send(()).expect("listening");
+        tx.send(()).expect("listening");
         let mut events = Vec::new();
         for _ in 0..3 {
             let event = tab.next().await.expect("an event").expect("infallible");
             events.push(format!("{event:?}"));
         }
+        n.store(4, std::sync::atomic::Ordering::SeqCst);
+        tx.send(()).expect("listening");
+        let event = tab.next().await.expect("an event").expect("infallible");
+        events.push(format!("{event:?}"));
         for (event, id) in events.iter().zip(1..) {
             assert!(event.contains(&format!("\\nid: {id}\\n")), "{events:?}");
         }

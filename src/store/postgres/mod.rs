@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{StoreError, Ticket, TicketNumber, TicketWrite, numbered, params, rows, sql};
+use super::{
+    StoreError, StoreOptions, Ticket, TicketNumber, TicketWrite, numbered, params, rows, sql,
+};
 
 /// The PostgreSQL backend.
 #[derive(Debug, Clone)]
@@ -17,11 +19,15 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to `postgres://…`.
-    pub(in crate::store) async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let options = PgConnectOptions::from_str(url)?;
+    pub(in crate::store) async fn connect(
+        url: &str,
+        options: &StoreOptions,
+    ) -> Result<PgStore, StoreError> {
+        let connect = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect_with(options)
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
             .await?;
         Ok(PgStore { pool })
     }

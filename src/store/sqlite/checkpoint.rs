@@ -76,15 +76,18 @@ pub(super) fn checkpoint(db: &Connection) -> Result<Checkpointed, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{SqliteSync, Store};
+    use crate::store::{Store, StoreOptions};
 
     #[tokio::test]
     async fn the_writer_leaves_checkpoints_to_the_checkpointer() {
         let dir = tempfile::tempdir().expect("dir");
         let file = dir.path().join("c.db");
-        let store = Store::connect(&format!("sqlite://{}", file.display()), SqliteSync::Normal)
-            .await
-            .expect("store");
+        let store = Store::connect(
+            &format!("sqlite://{}", file.display()),
+            &StoreOptions::default(),
+        )
+        .await
+        .expect("store");
         store.migrate().await.expect("migrations");
         let Store::Sqlite(s) = &store else {
             panic!("a SQLite store")

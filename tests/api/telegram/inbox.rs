@@ -130,8 +130,10 @@ async fn a_restart_mid_report_skips_nothing(backend: Backend) {
     sim.inject_text(REPORTER, REPORTER, "Head office")
         .expect("inject");
 
-    // A new instance on the same database takes both, in order.
+    // A new instance on the same database takes both, in order, once the crashed one's
+    // polling lease has run out (it is at another address, so not its holder).
     let again = app.restart().await;
+    again.clock.advance(chrono::Duration::seconds(1));
     let (_b, second) = polling(&again, &sim);
     anna.expect("Which site").await;
     let q = anna.expect("Which building").await;

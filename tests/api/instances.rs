@@ -1,0 +1,232 @@
+//! Several instances on one database (the PostgreSQL deployment; the leases and claims
+//! work the same on SQLite, so most of these run on both): Telegram polling is done by
+//! one instance at a time and taken over when it dies, background work is done once
+//! whichever instance gets to it, and a web conversation goes on, and is shown, on
+//! whichever instance the balancer picks.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baoxiu::outbox::{Courier, Delivery, Parcel};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::chat::Browser;
+use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, token};
+use crate::on_both_backends;
+use crate::telegram::{User, polling, sim, walk_report};
+
+on_both_backends!(
+    telegram_polling_is_done_by_one_instance_at_a_time,
+    deliveries_and_surveys_happen_once_across_instances,
+);
+
+/// How many instances hold the lease `name`, and whether `app` is one of them.
+async fn lease_holders(app: &TestApp, name: &str) -> (i64, bool) {
+    let all = app
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM leases WHERE name = '{name}'"
+        ))
+        .await;
+    let mine = app
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM leases WHERE name = '{name}' AND holder = '{}'",
+            app.public
+        ))
+        .await;
+    (all, mine == 1)
+}
+
+/// Two instances poll the same bot: one holds the lease and receives, so every update
+/// is handled once and each reporter hears each question once (without the lease, the
+/// two take batches from each other and answer the same steps twice); when the holder
+/// dies, the other takes over once the lease's term has run out.
+async fn telegram_polling_is_done_by_one_instance_at_a_time(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let sim = sim().await;
+    let (_door_a, task_a) = polling(&a, &sim);
+    let (_door_b, task_b) = polling(&b, &sim);
+    let mut users: Vec<User<'_>> = (0..3)
+        .map(|i| User::new(&sim, 100 + i, "Anna", "en"))
+        .collect();
+    let walks = users.iter_mut().map(|u| walk_report(&sim, u));
+    let numbers: Vec<(String, String)> = futures_util::future::join_all(walks).await;
+    assert_eq!(numbers.len(), 3);
+    assert_eq!(a.count("tickets").await, 3);
+    for u in &users {
+        for question in ["Which site", "How many people", "recorded as ticket"] {
+            assert_eq!(u.count(question), 1, "{question}: {}", u.shown());
+        }
+    }
+    let (holders, a_holds) = lease_holders(&a, "telegram polling").await;
+    assert_eq!(holders, 1);
+
+    // The holder dies (no goodbye): its lease runs out on the shared clock's time and
+    // the other instance takes over at its next try.
+    let (survivor, dead) = if a_holds { (&b, task_a) } else { (&a, task_b) };
+    dead.abort();
+    let _ = dead.await;
+    for app in [&a, &b] {
+        app.clock.advance(chrono::Duration::seconds(11));
+    }
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !lease_holders(survivor, "telegram polling").await.1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the survivor takes the lease over");
+    let mut late = User::new(&sim, 200, "Bo", "en");
+    walk_report(&sim, &mut late).await;
+    assert_eq!(a.count("tickets").await, 4);
+    assert_eq!(late.count("Which site"), 1, "{}", late.shown());
+}
+
+/// A web door that records what it is given.
+#[derive(Default)]
+struct Recording(Mutex<Vec<i64>>);
+
+impl Courier for Recording {
+    fn channel(&self) -> &'static str {
+        "web"
+    }
+    fn deliver<'a>(&'a self, p: &'a Parcel) -> Delivery<'a> {
+        self.0.lock().unwrap().push(p.id);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Both instances' dispatchers and schedulers work at once: each outbox message is
+/// delivered once and each survey sent once. (The SLA clocks' claim is proven with ten
+/// thousand escalations in `outbox`, Telegram photos by their claim in `photos`.)
+async fn deliveries_and_surveys_happen_once_across_instances(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let alice = token("alice");
+    let mut numbers = Vec::new();
+    for _ in 0..12 {
+        let number = a.report("li.na", &printer_fault()).await;
+        a.act(&alice, &number, "accept", json!({}), StatusCode::OK)
+            .await;
+        a.act(
+            &alice,
+            &number,
+            "resolve",
+            json!({"cause": "搓纸轮磨损", "solution": "更换搓纸轮"}),
+            StatusCode::OK,
+        )
+        .await;
+        a.act(
+            &token("li.na"),
+            &number,
+            "confirm",
+            json!({}),
+            StatusCode::OK,
+        )
+        .await;
+        numbers.push(number);
+    }
+    let pending = "SELECT COUNT(*) FROM outbox WHERE status = 'pending'";
+    let before = a.scalar(pending).await;
+    assert!(before > 12, "{before} messages to deliver");
+    let (to_a, to_b) = (
+        Arc::new(Recording::default()),
+        Arc::new(Recording::default()),
+    );
+    let (da, db) = (
+        a.dispatcher(vec![to_a.clone()]),
+        b.dispatcher(vec![to_b.clone()]),
+    );
+    // Rounds at once until the queue is empty.
+    loop {
+        let (ra, rb) = tokio::join!(da.run_once(), db.run_once());
+        if ra.expect("round a").handled() + rb.expect("round b").handled() == 0 {
+            break;
+        }
+    }
+    let mut delivered: Vec<i64> = to_a.0.lock().unwrap().clone();
+    delivered.extend(to_b.0.lock().unwrap().iter());
+    let unique: std::collections::BTreeSet<i64> = delivered.iter().copied().collect();
+    assert_eq!(delivered.len(), unique.len(), "a message delivered twice");
+    assert_eq!(a.scalar(pending).await, 0);
+
+    // Every survey falls due; both instances' schedulers look at once.
+    let t = a
+        .store
+        .ticket_by_number(&numbers[0])
+        .await
+        .expect("load")
+        .expect("ticket");
+    let survey = a.store.survey(t.id).await.expect("load").expect("survey");
+    for app in [&a, &b] {
+        app.clock.set(survey.send_at + chrono::Duration::hours(1));
+    }
+    let (sa, sb) = tokio::join!(a.desk.send_due_surveys(), b.desk.send_due_surveys());
+    assert_eq!(sa.expect("a") + sb.expect("b"), 12);
+    assert_eq!(
+        a.scalar("SELECT COUNT(*) FROM outbox WHERE event = 'survey_request'")
+            .await,
+        12
+    );
+    assert_eq!(
+        a.scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'survey_sent'")
+            .await,
+        12
+    );
+}
+
+/// A web reporter's browser talks to one instance, then the balancer sends the next
+/// request to the other: the conversation goes on there, and the tab still connected to
+/// the first instance shows what the second one said (PostgreSQL's LISTEN/NOTIFY).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_conversation_goes_on_and_is_shown_on_either_instance() {
+    let Some(backend) = Backend::postgres("instances::a_web_conversation_goes_on") else {
+        return;
+    };
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let (on_a, _) = Browser::hello(&a, "Anna Smith", "en").await;
+    let seen: Value = a
+        .client
+        .get(format!("{}/chat/history", a.public))
+        .header("cookie", &on_a.cookie)
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    let last = seen["entries"]
+        .as_array()
+        .and_then(|e| e.last())
+        .and_then(|e| e["id"].as_i64())
+        .unwrap_or(0);
+    let mut tab = a
+        .client
+        .get(format!("{}/chat/events?after={last}", a.public))
+        .header("cookie", &on_a.cookie)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(tab.status(), StatusCode::OK);
+    // The same browser's next request lands on the other instance.
+    let on_b = Browser {
+        app: &b,
+        cookie: on_a.cookie.clone(),
+    };
+    let reply = on_b.say("printer").await;
+    assert!(
+        reply.contains("Which printer"),
+        "the report goes on: {reply}"
+    );
+    let mut shown = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !shown.contains("Which printer") {
+            let chunk = tab.chunk().await.expect("read").expect("a chunk");
+            shown.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the tab on the first instance shows it: {shown:?}"));
+}
