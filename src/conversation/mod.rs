@@ -627,7 +627,7 @@ impl Chat {
             DeskError::Survey(SurveyRefusal::Answered) => ("survey_already", none),
             DeskError::Survey(SurveyRefusal::Expired) => ("survey_expired", none),
             DeskError::Survey(SurveyRefusal::NotOpen) => ("survey_not_open", none),
-            DeskError::Store(err) => {
+            DeskError::Store(err) | DeskError::Unavailable(err) => {
                 tracing::error!(error = %err, "chat action failed");
                 ("try_again", none)
             }

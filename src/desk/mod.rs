@@ -83,6 +83,12 @@ pub enum DeskError {
     /// The ticket kept changing under us; the caller may simply retry.
     #[error("the ticket is being changed by someone else right now; please try again")]
     Busy,
+    /// The database is not answering (restarting, unreachable, every connection busy);
+    /// nothing was written.
+    #[error(
+        "the desk's database is not answering right now; nothing was saved, please try again in a moment"
+    )]
+    Unavailable(#[source] StoreError),
     /// Storage failed.
     #[error("the desk could not reach its database")]
     Store(#[source] StoreError),
@@ -92,6 +98,7 @@ impl From<StoreError> for DeskError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate(what) => DeskError::Duplicate(what),
+            other if other.is_unavailable() => DeskError::Unavailable(other),
             other => DeskError::Store(other),
         }
     }

@@ -41,7 +41,7 @@ impl ApiError {
                 | DeskError::AlreadyTaken { .. }
                 | DeskError::Duplicate(_)
                 | DeskError::Survey(_) => StatusCode::CONFLICT,
-                DeskError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                DeskError::Busy | DeskError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 DeskError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }

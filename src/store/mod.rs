@@ -86,6 +86,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (down, restarting, every connection
+    /// busy): nothing was written, and the same call may succeed in a moment.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+                // Connection exceptions (08…) and an administrator's or a crash's shutdown
+                // (57P01–57P03): PostgreSQL ended the connection under the call.
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Turns unique-constraint violations into `Duplicate`, naming the column.
     fn from_write(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e

@@ -230,3 +230,82 @@ async fn a_web_conversation_goes_on_and_is_shown_on_either_instance() {
     .await
     .unwrap_or_else(|_| panic!("the tab on the first instance shows it: {shown:?}"));
 }
+
+/// The database restarts (every connection of the service is cut, as a restart or a
+/// failover cuts them) while reports are being filed: each report is either saved whole
+/// or refused with a polite 503 that says to try again, nothing is half-written, and the
+/// service works again at once without being restarted itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_mid_load_loses_nothing_and_fails_politely() {
+    let Some(backend) = Backend::postgres("instances::a_database_restart_mid_load") else {
+        return;
+    };
+    let Backend::Postgres(admin) = backend.clone() else {
+        return;
+    };
+    let app = Arc::new(spawn_app(backend).await);
+    let database = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let filing: Vec<_> = (0..40)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let r = app
+                    .post(&token("li.na"), "/api/tickets", &printer_fault())
+                    .await;
+                let status = r.status();
+                (status, r.text().await.unwrap_or_default())
+            })
+        })
+        .collect();
+    // Once some are in, every connection to the database is terminated.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while app.count("tickets").await < 5 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("reports are being filed");
+    let mut cutter = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("admin");
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&database)
+    .fetch_all(&mut cutter)
+    .await
+    .expect("terminate");
+    assert!(!cut.is_empty(), "the service had connections to cut");
+    let mut saved = 0;
+    for task in filing {
+        let (status, body) = task.await.expect("request");
+        match status {
+            StatusCode::CREATED => saved += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(body.contains("try again"), "a polite refusal: {body}");
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(
+        app.count("tickets").await,
+        saved,
+        "only the saved ones exist"
+    );
+    for orphan in [
+        "SELECT COUNT(*) FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.ticket_id = t.id)",
+        "SELECT COUNT(*) FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.ticket_id = t.id)",
+        "SELECT COUNT(*) FROM audit_events a WHERE NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = a.ticket_id)",
+    ] {
+        assert_eq!(app.scalar(orphan).await, 0, "{orphan}");
+    }
+    // Working again, as it is.
+    app.report("li.na", &printer_fault()).await;
+    assert_eq!(app.count("tickets").await, saved + 1);
+}
