@@ -10,7 +10,8 @@
 //! Run: `cargo bench --bench telegram_load` (`LOAD_SECS` sets each run's length, default
 //! 20; `LOAD_USERS=50,200` other sizes; `LOAD_MODE=webhook` the webhook instead of polling;
 //! `LOAD_BACKEND=postgres` a fresh database on the server `TEST_POSTGRES_URL` names, issue
-//! 18's target there being ≥ 4,000 steps/s with p99 ≤ 100 ms at 200).
+//! 18's target there being ≥ 4,000 steps/s with p99 ≤ 100 ms at 200; `LOAD_POOL=N` its
+//! pool size).
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -37,6 +38,10 @@ async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> 
     let database = Database::new().await;
     let mut config = Config::default();
     config.database.url = database.url();
+    // `LOAD_POOL=32`: PostgreSQL connections (default as `[database] max_connections`).
+    if let Some(n) = std::env::var("LOAD_POOL").ok().and_then(|n| n.parse().ok()) {
+        config.database.max_connections = n;
+    }
     config.server.listen = "127.0.0.1:0".parse().expect("address");
     let sim = TgSim::start(
         TgSimConfig::new(TOKEN)

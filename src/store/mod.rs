@@ -77,6 +77,9 @@ pub enum StoreError {
     /// Anything else from SQLite, called directly (see `direct.rs`).
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// The database could not be reached (nothing was written).
+    #[error("the database is not answering: {0}")]
+    Unavailable(String),
     /// A write's transaction did not commit (nothing of it was written).
     #[error("the write was not saved: {0}")]
     WriteFailed(String),
@@ -90,6 +93,7 @@ impl StoreError {
     /// busy): nothing was written, and the same call may succeed in a moment.
     pub fn is_unavailable(&self) -> bool {
         match self {
+            StoreError::Unavailable(_) => true,
             StoreError::Database(e) => match e {
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
                 // Connection exceptions (08…) and an administrator's or a crash's shutdown

@@ -184,11 +184,16 @@ impl PgStore {
         now: DateTime<Utc>,
         record: StepRecord,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        Self::save_conversation_in(&mut tx, channel, external_id, state.as_deref(), now).await?;
-        Self::step_record_in(&mut tx, &record, now).await?;
-        tx.commit().await?;
-        Ok(())
+        // With other people's steps, in one statement (see `steps`).
+        self.steps
+            .write(super::steps::Step {
+                channel: channel.to_owned(),
+                external_id: external_id.to_owned(),
+                state,
+                now,
+                record,
+            })
+            .await
     }
 }
 

@@ -2,6 +2,7 @@
 //! one database, a transaction per write on a pool of connections.
 
 mod chat;
+mod steps;
 
 use std::str::FromStr;
 
@@ -15,6 +16,8 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The chat steps' group commit.
+    steps: steps::StepWriter,
 }
 
 impl PgStore {
@@ -29,7 +32,8 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(PgStore { pool })
+        let steps = steps::StepWriter::start(pool.clone());
+        Ok(PgStore { pool, steps })
     }
 
     /// Applies pending migrations.
