@@ -196,15 +196,21 @@ async fn every_figure_reconciles(backend: Backend) {
         (Some(3), Some(2))
     );
     assert_eq!(total["response_rate"].as_f64(), Some(2.0 / 3.0));
+    // B's complaint (no rating) is an unsatisfied answer: 1 satisfied of 2, not 100 %.
     assert_eq!(
         (
             total["satisfied"].as_u64(),
             total["satisfaction_rate"].as_f64()
         ),
-        (Some(1), Some(1.0))
+        (Some(1), Some(0.5))
     );
     assert_eq!(total["average_rating"], 5.0);
     assert_eq!(total["complaints"], 1);
+    assert_eq!(
+        report["complaint_list"],
+        json!([{"number": b, "rating": null}]),
+        "the complaint is listed by ticket"
+    );
     assert_eq!(report["groups"]["printer"]["tickets"], 3);
     assert_eq!(report["groups"]["network"]["tickets"], 1);
     assert_eq!(report["groups"]["network"]["auto_closed"], 1);
@@ -223,7 +229,7 @@ async fn every_figure_reconciles(backend: Backend) {
         .await
         .unwrap();
     let last = csv.lines().last().unwrap();
-    assert!(last.starts_with("total,4,73.3,180.0,60.0,60.0,220.0,420.0,66.7,100.0,100.0,-,100.0,33.3,2,1,3,66.7,100.0,5.0,1"), "{last}");
+    assert!(last.starts_with("total,4,73.3,180.0,60.0,60.0,220.0,420.0,66.7,100.0,100.0,-,100.0,33.3,2,1,3,66.7,50.0,5.0,1"), "{last}");
     let r = app.get(&li, "/api/reports?period=month").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = app.get(MANAGER, "/api/reports?period=fortnight").await;
