@@ -115,8 +115,11 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SurveyConfig {
-    /// Sent the next working day (of the `manager_hours` office calendar) at this local
-    /// time, `HH:MM` — the contracts' next-day follow-up.
+    /// Which day: `after_resolution` (default: the calendar day after the fault was
+    /// resolved, as plan 002 says) or `next_working_day` (of the `manager_hours` office
+    /// calendar, after the closure).
+    pub day: crate::desk::SurveyDay,
+    /// Sent on that day at this local time, `HH:MM` — the contracts' next-day follow-up.
     pub send_at: String,
     /// Share of closed tickets surveyed, 0–1.
     pub sample_rate: f64,
@@ -127,6 +130,7 @@ pub struct SurveyConfig {
 impl Default for SurveyConfig {
     fn default() -> Self {
         Self {
+            day: crate::desk::SurveyDay::default(),
             send_at: "10:00".into(),
             sample_rate: 1.0,
             valid_for: Span(chrono::Duration::days(7)),
@@ -434,6 +438,7 @@ impl Config {
             manager_hours,
             routing,
             survey: SurveyPolicy {
+                day: self.survey.day,
                 minute_of_day,
                 sample_rate: self.survey.sample_rate,
                 valid_for: self.survey.valid_for.0,

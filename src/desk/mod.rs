@@ -32,7 +32,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 pub use crate::domain::report_form::{FieldError, Remembered, ReportForm};
-pub use policy::{Policy, SurveyPolicy};
+pub use policy::{Policy, SurveyDay, SurveyPolicy};
 pub use reports::report_period_on;
 
 use crate::clock::Clock;

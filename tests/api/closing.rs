@@ -1,5 +1,5 @@
 //! Closing the loop through the conversation service and the outbox, in virtual time:
-//! "is it fixed?" → confirmed or reopened or auto-closed → the next-working-day survey →
+//! "is it fixed?" → confirmed or reopened or auto-closed → the next-day survey →
 //! its answers, and the bad answers that must change nothing.
 
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,8 @@ use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, token};
 use crate::on_both_backends;
 
 on_both_backends!(
-    fixed_closes_and_the_survey_comes_the_next_working_morning,
+    fixed_closes_and_the_survey_comes_the_day_after_resolution,
+    the_next_working_day_survey_stays_a_setting,
     not_fixed_reopens_to_the_same_engineer,
     no_answer_auto_closes_never_as_confirmed,
     bad_survey_answers_change_nothing,
@@ -142,11 +143,12 @@ async fn tick(app: &TestApp) -> baoxiu::sla::Tick {
     Scheduler::new(app.desk.clone()).tick().await.unwrap()
 }
 
-async fn fixed_closes_and_the_survey_comes_the_next_working_morning(backend: Backend) {
-    // Closed on Friday 2026-11-27 evening; Monday 11-30 is a holiday: the survey comes on
-    // Tuesday at 10:00.
+/// Resolved and confirmed on Friday 2026-11-27 at 18:00 local, with Monday 11-30 an office
+/// holiday.
+async fn resolved_on_friday_evening(backend: Backend, day: baoxiu::desk::SurveyDay) -> Loop {
     let app = spawn_app_with(backend, |c| {
         c.manager_hours.holidays = vec![chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()];
+        c.survey.day = day;
     })
     .await;
     app.clock
@@ -160,14 +162,31 @@ async fn fixed_closes_and_the_survey_comes_the_next_working_morning(backend: Bac
         (t["status"].as_str(), t["closure"].as_str()),
         (Some("closed"), Some("confirmed"))
     );
+    l
+}
 
-    let tuesday_10 = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap();
-    assert_eq!(l.survey().await.send_at, tuesday_10);
-    l.app.clock.set(tuesday_10 - Duration::seconds(1));
+/// The survey goes out at `at`, not a second before, and once.
+async fn sent_exactly_at(l: &Loop, at: chrono::DateTime<Utc>) {
+    assert_eq!(l.survey().await.send_at, at);
+    l.app.clock.set(at - Duration::seconds(1));
     assert_eq!(tick(&l.app).await.surveys, 0, "not before its time");
-    l.app.clock.set(tuesday_10);
+    l.app.clock.set(at);
     assert_eq!(tick(&l.app).await.surveys, 1);
     assert_eq!(tick(&l.app).await.surveys, 0, "sent once");
+}
+
+async fn the_next_working_day_survey_stays_a_setting(backend: Backend) {
+    let l = resolved_on_friday_evening(backend, baoxiu::desk::SurveyDay::NextWorkingDay).await;
+    let tuesday_10 = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap();
+    sent_exactly_at(&l, tuesday_10).await;
+}
+
+async fn fixed_closes_and_the_survey_comes_the_day_after_resolution(backend: Backend) {
+    // Plan 002: the day after the fault is cleared — Saturday 10:00, not the next working
+    // morning (Tuesday).
+    let l = resolved_on_friday_evening(backend, Default::default()).await;
+    let saturday_10 = Utc.with_ymd_and_hms(2026, 11, 28, 2, 0, 0).unwrap();
+    sent_exactly_at(&l, saturday_10).await;
 
     let survey = l.received("survey_request").await;
     let four = Loop::button(&survey, "4");
@@ -234,8 +253,8 @@ async fn no_answer_auto_closes_never_as_confirmed(backend: Backend) {
     );
     assert_eq!(
         l.survey().await.status,
-        "scheduled",
-        "auto-closed tickets are surveyed too"
+        "sent",
+        "auto-closed tickets are surveyed too, at once: the day after the resolution is past"
     );
     // A late "fixed" changes nothing.
     let asked = l.received("ticket_resolved").await;
