@@ -393,6 +393,7 @@ impl Config {
         self.escalation
             .check()
             .map_err(|e| invalid("escalation", e))?;
+        self.sla.check().map_err(|e| invalid("sla", e))?;
         let routing =
             Routing::new(self.groups.clone()).map_err(|e| invalid("groups", e.to_string()))?;
         let minute_of_day = self

@@ -726,6 +726,7 @@ impl Desk {
             wall: &self.policy.wall,
             warn_at: self.policy.escalation.warn_at,
             chain: self.policy.escalation.chain(priority),
+            confirm_reminders: &self.policy.sla.confirm_reminders,
         }
     }
 

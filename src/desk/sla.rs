@@ -9,7 +9,7 @@ use crate::domain::TicketId;
 use crate::domain::clocks::{ClockKind, Clocks, Due, SlaClock};
 use crate::domain::intake::Note;
 use crate::domain::routing::Tier;
-use crate::domain::sla::EscalationTarget;
+use crate::domain::sla::{EscalationTarget, Unconfirmed};
 use crate::domain::ticket::{Action, Audience, Caller, Change, Notice, Status, Ticket};
 use crate::store::{Roster, StoreError};
 
@@ -132,11 +132,28 @@ impl Desk {
                 format!("{kind} clock{due_at}"),
                 vec![notice(t.holder(), "sla_warning")],
             ),
-            Due::Breach if kind == ClockKind::Confirmation => t
-                .apply(&Caller::System, Action::AutoClose, now)
-                .unwrap_or_else(|_| {
-                    record("confirmation_expired", format!("{kind} timer"), Vec::new())
-                }),
+            Due::ConfirmReminder => record(
+                "confirmation_reminder",
+                "the reporter has not confirmed the fix yet".into(),
+                vec![notice(Audience::Reporter, "confirm_reminder")],
+            ),
+            Due::Breach
+                if kind == ClockKind::Confirmation
+                    && self.policy.sla.unconfirmed == Unconfirmed::AutoClose =>
+            {
+                t.apply(&Caller::System, Action::AutoClose, now)
+                    .unwrap_or_else(|_| {
+                        record("confirmation_expired", format!("{kind} timer"), Vec::new())
+                    })
+            }
+            // Plan 002: closed only after the user confirms. The ticket stays resolved and
+            // is on the managers' follow-up list (`Desk::follow_ups`) until the reporter
+            // answers; the managers are told to call.
+            Due::Breach if kind == ClockKind::Confirmation => record(
+                "follow_up",
+                "no confirmation in time: the reporter is to be called".into(),
+                vec![notice(Audience::Managers, "follow_up_due")],
+            ),
             Due::Breach if kind == ClockKind::Replacement => record(
                 "replacement_due",
                 format!("{kind} rule: the device is owed a replacement"),

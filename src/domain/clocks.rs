@@ -28,8 +28,9 @@ text_enum!(
         Progress = "progress",
         /// The 48-hour rule: a device not repaired by then is replaced.
         Replacement = "replacement",
-        /// Not an SLA clock: the reporter's time to confirm a fix (wall-clock time) before
-        /// the ticket is auto-closed.
+        /// Not an SLA clock: the reporter's time to confirm a fix (wall-clock time), with
+        /// reminders on the way, before the ticket goes to the managers' follow-up list (or
+        /// is auto-closed).
         Confirmation = "confirmation",
     }
 );
@@ -96,6 +97,8 @@ pub enum Due {
     Reminder,
     /// A progress period passed without a progress note.
     ProgressMissed,
+    /// The reporter has not confirmed the fix yet: remind them (confirmation timer only).
+    ConfirmReminder,
 }
 
 /// The escalation rules a clock is measured with.
@@ -109,6 +112,8 @@ pub struct Rules<'a> {
     pub warn_at: f64,
     /// The ticket's priority's chain.
     pub chain: &'a Chain,
+    /// When to remind a reporter who has not confirmed a fix (confirmation timer only).
+    pub confirm_reminders: &'a [super::sla::Span],
 }
 
 impl Rules<'_> {
@@ -158,6 +163,13 @@ impl SlaClock {
         let budget = self.budget;
         match self.kind {
             ClockKind::Progress => Some((budget, Due::ProgressMissed)),
+            ClockKind::Confirmation if self.breaches == 0 => {
+                // `steps` counts the reminders given; one at or past the end is never due.
+                match rules.confirm_reminders.get(self.steps as usize) {
+                    Some(r) if r.0 < budget => Some((r.0, Due::ConfirmReminder)),
+                    _ => Some((budget, Due::Breach)),
+                }
+            }
             ClockKind::Replacement | ClockKind::Confirmation => {
                 (self.breaches == 0).then_some((budget, Due::Breach))
             }
@@ -217,6 +229,20 @@ impl SlaClock {
             Due::Warning => {
                 self.warned = true;
                 Due::Warning
+            }
+            Due::ConfirmReminder => {
+                // Reminders missed while no scheduler ran collapse into one; none comes
+                // once the time to confirm is up.
+                let passed = rules
+                    .confirm_reminders
+                    .iter()
+                    .take_while(|r| r.0 <= used_now)
+                    .count();
+                self.steps = u32::try_from(passed).unwrap_or(u32::MAX);
+                if used_now >= self.budget {
+                    return self.fire(now, rules);
+                }
+                Due::ConfirmReminder
             }
             Due::Breach if self.kind == ClockKind::Confirmation => {
                 // Time is up: the desk auto-closes the ticket; the timer is done.

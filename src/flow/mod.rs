@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 34] = [
+pub const EVENTS: [&str; 36] = [
     "ticket_received",
     "job_offered",
     "no_engineer_on_duty",
@@ -55,6 +55,8 @@ pub const EVENTS: [&str; 34] = [
     "ticket_confirmed",
     "ticket_reopened",
     "ticket_auto_closed",
+    "confirm_reminder",
+    "follow_up_due",
     "ticket_cancelled",
     "job_reassigned",
     "ticket_reassigned",

@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets/{number}/photos/{n}", get(attachments::photo))
         .route("/api/groups", get(tickets::groups))
         .route("/api/reports", get(reports::show))
+        .route("/api/follow-ups", get(reports::follow_ups))
         .route(
             "/api/engineers",
             get(tickets::engineers).post(tickets::add_engineer),

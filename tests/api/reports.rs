@@ -9,7 +9,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, MANAGER, TestApp, printer_fault, spawn_app, token};
+use crate::helpers::{Backend, MANAGER, TestApp, printer_fault, spawn_app, spawn_app_with, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -30,7 +30,11 @@ async fn reporter_of(app: &TestApp, number: &str) -> Caller {
 }
 
 async fn every_figure_reconciles(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // C's unconfirmed fix is auto-closed, so the report shows one.
+    let app = spawn_app_with(backend, |c| {
+        c.sla.unconfirmed = baoxiu::domain::sla::Unconfirmed::AutoClose;
+    })
+    .await;
     let t0 = app.desk.now(); // Monday 2026-11-23 09:00 in Shanghai
     let li = token("li.na");
     let ok = StatusCode::OK;

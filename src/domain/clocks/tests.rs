@@ -44,6 +44,7 @@ fn rules<'a>(calendar: &'a Calendar, chain: &'a Chain) -> Rules<'a> {
         wall: calendar,
         warn_at: 0.75,
         chain,
+        confirm_reminders: &[],
     }
 }
 
@@ -387,6 +388,7 @@ fn the_confirmation_timer_counts_wall_clock_time_and_fires_once() {
         wall: &wall,
         warn_at: 0.75,
         chain: &chain,
+        confirm_reminders: &[],
     };
     // Resolved Friday 17:00: three days later is Monday 17:00, office hours or not.
     let resolved = at("2026-11-27 17:00:00");
@@ -396,4 +398,51 @@ fn the_confirmation_timer_counts_wall_clock_time_and_fires_once() {
     assert_eq!(c.fire(at("2026-11-30 17:00:00"), r), Some(Due::Breach));
     assert_eq!((c.open, c.next_at), (false, None));
     assert_eq!(c.fire(at("2026-12-30 17:00:00"), r), None, "fires once");
+}
+
+#[test]
+fn the_reporter_is_reminded_to_confirm_after_one_and_two_days() {
+    let (office, wall, chain) = (office(), always(), p1_chain());
+    let reminders = crate::domain::sla::SlaPolicy::default().confirm_reminders;
+    let r = Rules {
+        calendar: &office,
+        wall: &wall,
+        warn_at: 0.75,
+        chain: &chain,
+        confirm_reminders: &reminders,
+    };
+    // Resolved Friday 17:00: reminded Saturday and Sunday 17:00, due Monday 17:00.
+    let resolved = at("2026-11-27 17:00:00");
+    let mut c = SlaClock::start(ClockKind::Confirmation, Duration::days(3), resolved, r);
+    assert_eq!(c.next_at, Some(at("2026-11-28 17:00:00")));
+    assert_eq!(c.fire(at("2026-11-28 16:59:59"), r), None);
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-28 17:00:00"), r),
+        [Due::ConfirmReminder]
+    );
+    assert_eq!(c.next_at, Some(at("2026-11-29 17:00:00")));
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-29 17:00:00"), r),
+        [Due::ConfirmReminder]
+    );
+    assert_eq!(c.next_at, Some(at("2026-11-30 17:00:00")));
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-30 17:00:00"), r),
+        [Due::Breach]
+    );
+    assert_eq!((c.open, c.next_at), (false, None));
+
+    // A scheduler that was down: missed reminders collapse into one, and none comes once
+    // the time is up.
+    let mut c = SlaClock::start(ClockKind::Confirmation, Duration::days(3), resolved, r);
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-29 18:00:00"), r),
+        [Due::ConfirmReminder]
+    );
+    assert_eq!(c.next_at, Some(at("2026-11-30 17:00:00")));
+    let mut c = SlaClock::start(ClockKind::Confirmation, Duration::days(3), resolved, r);
+    assert_eq!(
+        fire_all(&mut c, at("2026-12-01 09:00:00"), r),
+        [Due::Breach]
+    );
 }
