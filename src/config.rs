@@ -42,6 +42,8 @@ pub struct Config {
     /// The managers' working hours: outside them, notifications to managers wait for the
     /// next working morning unless the ticket is P1 (quiet hours).
     pub manager_hours: CalendarConfig,
+    /// The managers' on-call rota.
+    pub managers: ManagersConfig,
     /// Engineer groups and the categories routed to them.
     pub groups: Vec<Group>,
     /// Bearer tokens for the REST API.
@@ -109,6 +111,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// The managers (`[managers]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagersConfig {
+    /// Who is on call when, in `manager_hours`' time zone: messages that mean nobody is
+    /// working a ticket (no engineer on duty, a breach with no one assigned) go to them at
+    /// any hour, never held for office hours. Empty (the default): they go to every manager
+    /// at once.
+    pub on_call: Vec<crate::domain::on_call::Shift>,
 }
 
 /// Satisfaction surveys (`[survey]`).
@@ -262,6 +275,7 @@ impl Default for Config {
                 kind: CalendarKind::WorkingHours,
                 ..CalendarConfig::default()
             },
+            managers: ManagersConfig::default(),
             groups: Routing::default().groups().to_vec(),
             api_tokens: vec![TokenConfig {
                 name: "service desk".into(),
@@ -390,6 +404,11 @@ impl Config {
             .manager_hours
             .build()
             .map_err(|e| invalid("manager_hours", e.to_string()))?;
+        let on_call = crate::domain::on_call::OnCall::build(
+            &self.managers.on_call,
+            &self.manager_hours.time_zone,
+        )
+        .map_err(|e| invalid("managers.on_call", e.to_string()))?;
         self.escalation
             .check()
             .map_err(|e| invalid("escalation", e))?;
@@ -437,6 +456,7 @@ impl Config {
             sla: self.sla.clone(),
             escalation: self.escalation.clone(),
             manager_hours,
+            on_call,
             routing,
             survey: SurveyPolicy {
                 day: self.survey.day,
@@ -558,6 +578,26 @@ mod tests {
         let p = c.policy("defaults").unwrap();
         assert_eq!(p.ticket_prefix, "BX");
         assert_eq!(p.routing.groups().len(), 6);
+    }
+
+    #[test]
+    fn the_on_call_rota_is_read_by_weekday_and_hour() {
+        let p = load_str(
+            "[[managers.on_call]]\nhandle = \"zhou\"\n\
+             hours = { mon = [\"00:00-08:30\", \"17:30-24:00\"], sat = [\"00:00-24:00\"] }\n",
+        )
+        .unwrap();
+        // Monday 2026-11-23 22:00 in Shanghai.
+        let night =
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 23, 14, 0, 0).unwrap();
+        assert_eq!(p.on_call.at(night), ["zhou"]);
+        assert!(p.on_call.at(night - chrono::Duration::hours(6)).is_empty());
+        let err = load_str(
+            "[[managers.on_call]]\nhandle = \"zhou\"\nhours = { mon = [\"22:00-06:00\"] }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("managers.on_call"), "{err}");
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::domain::EngineerId;
 use crate::domain::ReporterId;
 use crate::domain::clocks::{ClockKind, Clocks, Rules, SlaClock};
 use crate::domain::intake::PersonName;
+use crate::domain::on_call::nobody_working;
 use crate::domain::priority::Priority;
 use crate::domain::routing::{Engineer, Group, Tier, offer_order};
 use crate::domain::ticket::{
@@ -730,6 +731,24 @@ impl Desk {
         }
     }
 
+    /// Who hears at `now` that nobody is working a ticket: the engineers the rota has on
+    /// call, or every manager when it names nobody (or nobody it names is on the roster).
+    fn on_call(&self, engineers: &[Engineer], now: DateTime<Utc>) -> Vec<Recipient> {
+        let handles = self.policy.on_call.at(now);
+        let on_call: Vec<Recipient> = engineers
+            .iter()
+            .filter(|e| handles.contains(&e.handle.as_str()))
+            .map(|e| Recipient::Engineer(e.id))
+            .collect();
+        if on_call.is_empty() {
+            managers(engineers)
+                .map(|e| Recipient::Engineer(e.id))
+                .collect()
+        } else {
+            on_call
+        }
+    }
+
     /// When a message to `to` may go out: managers are not disturbed outside their hours
     /// about tickets below P1 (quiet hours); everyone else at once.
     fn not_before(
@@ -800,16 +819,21 @@ impl Desk {
         let payload = notice_payload(t, name_of(t.assignee), change.note.clone());
         let mut sent = BTreeSet::new();
         let mut outbox = Vec::new();
-        let managers = || {
-            managers(engineers)
-                .map(|e| Recipient::Engineer(e.id))
-                .collect::<Vec<_>>()
+        // A message meaning nobody is working the ticket goes to whoever is on call.
+        let managers = |event: &str| {
+            if nobody_working(t, event, caller) {
+                self.on_call(engineers, now)
+            } else {
+                managers(engineers)
+                    .map(|e| Recipient::Engineer(e.id))
+                    .collect::<Vec<_>>()
+            }
         };
         for n in &change.notices {
             let (recipients, event) = match &n.to {
                 Audience::Reporter => (vec![Recipient::Reporter(t.reporter)], n.event),
                 Audience::Engineer(id) => (vec![Recipient::Engineer(*id)], n.event),
-                Audience::Managers => (managers(), n.event),
+                Audience::Managers => (managers(n.event), n.event),
                 Audience::Offer { to: Some(id), .. } => (vec![Recipient::Engineer(*id)], n.event),
                 Audience::Offer {
                     group,
@@ -821,7 +845,7 @@ impl Desk {
                     });
                     if order.is_empty() {
                         // Nobody on duty to offer it to: the managers must step in.
-                        (managers(), "no_engineer_on_duty")
+                        (managers("no_engineer_on_duty"), "no_engineer_on_duty")
                     } else {
                         (
                             order.iter().map(|e| Recipient::Engineer(e.id)).collect(),
@@ -843,7 +867,12 @@ impl Desk {
                         to: r,
                         event: event.to_owned(),
                         payload: payload.clone(),
-                        not_before: self.not_before(r, t.priority, roster, now),
+                        // 7 × 24: nobody working the ticket is news at any hour.
+                        not_before: if nobody_working(t, event, caller) {
+                            None
+                        } else {
+                            self.not_before(r, t.priority, roster, now)
+                        },
                     });
                 }
             }

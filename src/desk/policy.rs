@@ -22,6 +22,8 @@ pub struct Policy {
     pub escalation: EscalationPolicy,
     /// When managers may be notified about tickets below P1.
     pub manager_hours: Calendar,
+    /// Who is on call for messages that mean nobody is working a ticket.
+    pub on_call: crate::domain::on_call::OnCall,
     /// Category → group.
     pub routing: Routing,
     /// Satisfaction surveys.
