@@ -98,6 +98,15 @@ pub async fn show(
     })
 }
 
+/// `GET /api/follow-ups`: the resolved tickets whose reporter did not confirm in time, to
+/// be called (managers only).
+pub async fn follow_ups(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> Result<axum::Json<Vec<crate::domain::ticket::Ticket>>, ApiError> {
+    Ok(axum::Json(state.desk.follow_ups(&caller).await?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,13 +246,4 @@ mod tests {
             }
         }
     }
-}
-
-/// `GET /api/follow-ups`: the resolved tickets whose reporter did not confirm in time, to
-/// be called (managers only).
-pub async fn follow_ups(
-    State(state): State<AppState>,
-    Authed(caller): Authed,
-) -> Result<axum::Json<Vec<crate::domain::ticket::Ticket>>, ApiError> {
-    Ok(axum::Json(state.desk.follow_ups(&caller).await?))
 }
