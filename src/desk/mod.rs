@@ -391,6 +391,9 @@ impl Desk {
             accepted_at: None,
             resolved_at: None,
             closed_at: None,
+            loaner: None,
+            loaner_issued_at: None,
+            loaner_returned_at: None,
             version: 0,
         };
         let mut notices = vec![Notice {

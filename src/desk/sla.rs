@@ -90,6 +90,7 @@ impl Desk {
                     for m in &mut write.outbox {
                         m.payload["clock"] = clock.kind.as_str().into();
                         m.payload["due_at"] = serde_json::json!(clock.due_at);
+                        m.payload["hours"] = hours(clock.budget).into();
                     }
                     write.clocks = clocks.0;
                     self.store.update_ticket(write).await.map(|t| {
@@ -154,12 +155,15 @@ impl Desk {
                 "no confirmation in time: the reporter is to be called".into(),
                 vec![notice(Audience::Managers, "follow_up_due")],
             ),
+            // The reporter is told what happens next (a loaner is on its way), the
+            // engineer and the managers that one is owed.
             Due::Breach if kind == ClockKind::Replacement => record(
                 "replacement_due",
                 format!("{kind} rule: the device is owed a replacement"),
                 vec![
                     notice(t.holder(), "replacement_due"),
                     notice(Audience::Managers, "replacement_due"),
+                    notice(Audience::Reporter, "replacement_offered"),
                 ],
             ),
             Due::Breach => record(
@@ -209,5 +213,27 @@ impl Desk {
                 ],
             ),
         }
+    }
+}
+
+/// A clock's budget in hours for a message (`48`, or `1.5`), so texts never hard-code it.
+fn hours(budget: chrono::Duration) -> String {
+    let minutes = budget.num_minutes();
+    if minutes % 60 == 0 {
+        (minutes / 60).to_string()
+    } else {
+        format!("{:.1}", minutes as f64 / 60.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn budgets_read_as_hours() {
+        let h = |m| super::hours(chrono::Duration::minutes(m));
+        assert_eq!(
+            (h(48 * 60), h(90), h(30)),
+            ("48".into(), "1.5".into(), "0.5".into())
+        );
     }
 }

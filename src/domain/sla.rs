@@ -98,7 +98,8 @@ pub struct SlaPolicy {
     pub p3: Targets,
     /// Requests: scheduled.
     pub p4: Targets,
-    /// A device not repaired within this is replaced (the 48-hour rule).
+    /// A device not repaired within this (wall-clock time from the report, never paused)
+    /// is replaced (the 48-hour rule).
     pub replacement_after: Span,
     /// A reporter who has not confirmed a fix this long after it (wall-clock time) is
     /// reminded, once at each span (shorter than `confirm_within`).

@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 36] = [
+pub const EVENTS: [&str; 38] = [
     "ticket_received",
     "job_offered",
     "no_engineer_on_duty",
@@ -70,6 +70,8 @@ pub const EVENTS: [&str; 36] = [
     "progress_overdue",
     "work_continues",
     "replacement_due",
+    "replacement_offered",
+    "loaner_issued",
     "delivery_failed",
     "survey_request",
     "complaint_filed",
@@ -77,7 +79,7 @@ pub const EVENTS: [&str; 36] = [
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 17] = [
+pub const PAYLOAD: [&str; 18] = [
     "ticket",
     "priority",
     "status",
@@ -91,6 +93,7 @@ pub const PAYLOAD: [&str; 17] = [
     "resolution_due_at",
     "clock",
     "due_at",
+    "hours",
     "failed_event",
     "error",
     "rating",

@@ -19,6 +19,7 @@ on_both_backends!(
     managers_are_not_woken_for_tickets_below_p1,
     nobody_on_duty_is_news_at_any_hour,
     the_on_call_manager_hears_when_nobody_works_the_ticket,
+    the_replacement_rule_runs_on_wall_clock_time_through_pending,
     a_missed_progress_note_reminds_the_engineer_and_reassures_the_reporter,
 );
 
@@ -190,9 +191,14 @@ async fn a_pending_ticket_pauses_its_clocks_without_a_false_breach(backend: Back
         StatusCode::OK,
     )
     .await;
-    // Three days later: nothing fires while pending, nothing at the resume instant.
+    // Three days later: no SLA clock fires while pending, nothing at the resume instant —
+    // only the replacement rule, which never pauses: the device is owed after 48 hours.
     app.clock.set(t0 + Duration::days(3));
-    assert_eq!(tick(&app).await, 0);
+    assert_eq!(tick(&app).await, 1);
+    assert_eq!(
+        actions(&app, &number).await.last().map(String::as_str),
+        Some("replacement_due")
+    );
     app.act(
         &token("alice"),
         &number,
@@ -454,4 +460,112 @@ async fn the_on_call_manager_hears_when_nobody_works_the_ticket(backend: Backend
     let mut want = vec![(mia, day), (zhou, day)];
     want.sort_by_key(|(r, _)| format!("{r:?}"));
     assert_eq!(got, want);
+}
+
+async fn the_replacement_rule_runs_on_wall_clock_time_through_pending(backend: Backend) {
+    // An office-hours SLA calendar, and a contract that owes a device after 36 hours.
+    let app = spawn_app_with(backend, |c| {
+        c.calendar.kind = baoxiu::domain::calendar::CalendarKind::WorkingHours;
+        c.sla.replacement_after = baoxiu::domain::sla::Span(Duration::hours(36));
+    })
+    .await;
+    let t0 = app.desk.now(); // Monday 09:00
+    let number = app.web_report("w-48", "张三").await;
+    let alice = token("alice");
+    app.act(&alice, &number, "accept", json!({}), StatusCode::OK)
+        .await;
+    app.act(
+        &alice,
+        &number,
+        "pend",
+        json!({"reason": "vendor", "note": "等厂家配件"}),
+        StatusCode::OK,
+    )
+    .await;
+    // Waiting for parts pauses the SLA clocks, never this one: 36 wall-clock hours after
+    // the report (Tuesday 21:00), though only a few office hours have passed.
+    let due = t0 + Duration::hours(36);
+    app.clock.set(due - Duration::seconds(1));
+    tick(&app).await;
+    assert!(
+        !actions(&app, &number)
+            .await
+            .contains(&"replacement_due".to_owned())
+    );
+    app.clock.set(due);
+    tick(&app).await;
+    assert!(
+        actions(&app, &number)
+            .await
+            .contains(&"replacement_due".to_owned())
+    );
+    let t = app.store.ticket_by_number(&number).await.unwrap().unwrap();
+    let outbox = app.store.outbox_for_ticket(t.id).await.unwrap();
+    let offered = outbox
+        .iter()
+        .find(|m| m.event == "replacement_offered")
+        .expect("the reporter is told");
+    assert_eq!(offered.to, baoxiu::store::Recipient::Reporter(t.reporter));
+    let parcel = app
+        .chat
+        .parcel(offered)
+        .await
+        .unwrap()
+        .expect("a web reporter");
+    let text = format!("{:?}", parcel.replies);
+    assert!(text.contains("36 小时") && !text.contains("48"), "{text}");
+    let mia = manager(&app, "mia").await;
+    assert!(
+        outbox
+            .iter()
+            .any(|m| m.event == "replacement_due" && m.to == mia)
+    );
+
+    // The loaner is recorded on the ticket, issued and returned, each with its audit event.
+    let lent = app
+        .act(
+            &alice,
+            &number,
+            "issue_loaner",
+            json!({"note": "备用笔记本 BJ-0012"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(lent["loaner"], "备用笔记本 BJ-0012");
+    assert_eq!(lent["status"], "pending", "the repair goes on");
+    app.act(
+        &alice,
+        &number,
+        "issue_loaner",
+        json!({"note": "另一台"}),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    app.clock.set(due + Duration::days(2));
+    let back = app
+        .act(&alice, &number, "return_loaner", json!({}), StatusCode::OK)
+        .await;
+    let returned: chrono::DateTime<Utc> =
+        serde_json::from_value(back["loaner_returned_at"].clone()).unwrap();
+    assert_eq!(returned, due + Duration::days(2));
+    let trail = app.detail(&number).await;
+    let loans: Vec<(String, String)> = trail["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap_or("").contains("loaner"))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().into(),
+                e["note"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        loans,
+        [
+            ("issue_loaner".into(), "备用笔记本 BJ-0012".into()),
+            ("return_loaner".into(), "备用笔记本 BJ-0012".into())
+        ]
+    );
 }
