@@ -9,6 +9,7 @@ pub mod ports;
 mod reports;
 mod retention;
 mod sla;
+mod staffing;
 mod survey;
 mod web;
 
@@ -22,6 +23,7 @@ pub use deliveries::{Failed, RetryPolicy};
 pub use ports::Ports;
 pub use retention::{Retained, RetentionPolicy};
 pub use sla::ClockRound;
+pub use staffing::{Staffing, receipt_event};
 pub use survey::{SurveyRefusal, SurveyReply};
 pub use web::{WebInvite, WebPolicy};
 
@@ -136,12 +138,19 @@ pub struct ReportDraft {
     write: TicketWrite,
     remember: bool,
     year: i32,
+    receipt: &'static str,
 }
 
 impl ReportDraft {
     /// The ticket as it will be filed; its number is given when it is filed.
     pub fn ticket(&self) -> &Ticket {
         &self.write.ticket
+    }
+
+    /// The message that tells the reporter honestly what happens next (see
+    /// [`receipt_event`]).
+    pub fn receipt_event(&self) -> &'static str {
+        self.receipt
     }
 }
 
@@ -396,9 +405,11 @@ impl Desk {
             loaner_returned_at: None,
             version: 0,
         };
+        let receipt =
+            staffing::receipt_event(on_duty, !self.on_call(&roster.engineers, now).is_empty());
         let mut notices = vec![Notice {
             to: Audience::Reporter,
-            event: "ticket_received",
+            event: receipt,
         }];
         notices.push(Notice {
             to: Audience::Offer {
@@ -424,6 +435,7 @@ impl Desk {
             write,
             remember,
             year,
+            receipt,
         })
     }
 
@@ -440,6 +452,7 @@ impl Desk {
             mut write,
             remember,
             year,
+            ..
         } = draft;
         if let Some(chat) = from_chat {
             write.end_conversation = Some((chat.channel, chat.external_id));

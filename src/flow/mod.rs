@@ -37,8 +37,10 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 38] = [
+pub const EVENTS: [&str; 40] = [
     "ticket_received",
+    "ticket_received_no_engineer",
+    "ticket_received_unstaffed",
     "job_offered",
     "no_engineer_on_duty",
     "ticket_accepted",
