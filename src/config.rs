@@ -42,6 +42,8 @@ pub struct Config {
     /// The managers' working hours: outside them, notifications to managers wait for the
     /// next working morning unless the ticket is P1 (quiet hours).
     pub manager_hours: CalendarConfig,
+    /// The managers' on-call rota.
+    pub managers: ManagersConfig,
     /// Engineer groups and the categories routed to them.
     pub groups: Vec<Group>,
     /// Bearer tokens for the REST API.
@@ -111,12 +113,26 @@ pub enum LogFormat {
     Json,
 }
 
+/// The managers (`[managers]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagersConfig {
+    /// Who is on call when, in `manager_hours`' time zone: messages that mean nobody is
+    /// working a ticket (no engineer on duty, a breach with no one assigned) go to them at
+    /// any hour, never held for office hours. Empty (the default): they go to every manager
+    /// at once.
+    pub on_call: Vec<crate::domain::on_call::Shift>,
+}
+
 /// Satisfaction surveys (`[survey]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SurveyConfig {
-    /// Sent the next working day (of the `manager_hours` office calendar) at this local
-    /// time, `HH:MM` — the contracts' next-day follow-up.
+    /// Which day: `after_resolution` (default: the calendar day after the fault was
+    /// resolved, as plan 002 says) or `next_working_day` (of the `manager_hours` office
+    /// calendar, after the closure).
+    pub day: crate::desk::SurveyDay,
+    /// Sent on that day at this local time, `HH:MM` — the contracts' next-day follow-up.
     pub send_at: String,
     /// Share of closed tickets surveyed, 0–1.
     pub sample_rate: f64,
@@ -127,6 +143,7 @@ pub struct SurveyConfig {
 impl Default for SurveyConfig {
     fn default() -> Self {
         Self {
+            day: crate::desk::SurveyDay::default(),
             send_at: "10:00".into(),
             sample_rate: 1.0,
             valid_for: Span(chrono::Duration::days(7)),
@@ -281,6 +298,7 @@ impl Default for Config {
                 kind: CalendarKind::WorkingHours,
                 ..CalendarConfig::default()
             },
+            managers: ManagersConfig::default(),
             groups: Routing::default().groups().to_vec(),
             api_tokens: vec![TokenConfig {
                 name: "service desk".into(),
@@ -409,9 +427,15 @@ impl Config {
             .manager_hours
             .build()
             .map_err(|e| invalid("manager_hours", e.to_string()))?;
+        let on_call = crate::domain::on_call::OnCall::build(
+            &self.managers.on_call,
+            &self.manager_hours.time_zone,
+        )
+        .map_err(|e| invalid("managers.on_call", e.to_string()))?;
         self.escalation
             .check()
             .map_err(|e| invalid("escalation", e))?;
+        self.sla.check().map_err(|e| invalid("sla", e))?;
         let routing =
             Routing::new(self.groups.clone()).map_err(|e| invalid("groups", e.to_string()))?;
         let minute_of_day = self
@@ -455,8 +479,10 @@ impl Config {
             sla: self.sla.clone(),
             escalation: self.escalation.clone(),
             manager_hours,
+            on_call,
             routing,
             survey: SurveyPolicy {
+                day: self.survey.day,
                 minute_of_day,
                 sample_rate: self.survey.sample_rate,
                 valid_for: self.survey.valid_for.0,
@@ -575,6 +601,26 @@ mod tests {
         let p = c.policy("defaults").unwrap();
         assert_eq!(p.ticket_prefix, "BX");
         assert_eq!(p.routing.groups().len(), 6);
+    }
+
+    #[test]
+    fn the_on_call_rota_is_read_by_weekday_and_hour() {
+        let p = load_str(
+            "[[managers.on_call]]\nhandle = \"zhou\"\n\
+             hours = { mon = [\"00:00-08:30\", \"17:30-24:00\"], sat = [\"00:00-24:00\"] }\n",
+        )
+        .unwrap();
+        // Monday 2026-11-23 22:00 in Shanghai.
+        let night =
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 23, 14, 0, 0).unwrap();
+        assert_eq!(p.on_call.at(night), ["zhou"]);
+        assert!(p.on_call.at(night - chrono::Duration::hours(6)).is_empty());
+        let err = load_str(
+            "[[managers.on_call]]\nhandle = \"zhou\"\nhours = { mon = [\"22:00-06:00\"] }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("managers.on_call"), "{err}");
     }
 
     #[test]

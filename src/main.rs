@@ -220,6 +220,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let addr = app.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(config = %source, database = %config.database.shown_url(), "baoxiu listening on http://{addr}");
+            // An unstaffed desk (a fresh install, nobody on duty) is said at once.
+            match app.desk().staffing().await {
+                Ok(staffing) => {
+                    for w in staffing.warnings() {
+                        tracing::warn!("unstaffed desk: {w}");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "staffing not checked"),
+            }
             app.run_until(async {
                 let signal = stop_signal().await;
                 tracing::info!(

@@ -186,11 +186,12 @@ impl Turn {
                     external_id: person.external_id.clone(),
                     record,
                 };
+                let receipt = draft.receipt_event();
                 match chat.desk.file(*draft, Some(from)).await {
                     Ok(ticket) => {
                         // The receipt, now with its number.
                         replies.pop();
-                        replies.push(chat.receipt(&ticket, None, conv.lang()));
+                        replies.push(chat.receipt(&ticket, receipt, None, conv.lang()));
                         Ok(Saved {
                             replies,
                             recorded,
@@ -585,7 +586,12 @@ impl Chat {
             Ok(draft) => {
                 // Random, so nothing a reporter typed can pass for it.
                 let mark = format!("BXNUMBER{:032x}", rand::random::<u128>());
-                let receipt = self.receipt(draft.ticket(), Some(&mark), conv.lang());
+                let receipt = self.receipt(
+                    draft.ticket(),
+                    draft.receipt_event(),
+                    Some(&mark),
+                    conv.lang(),
+                );
                 Ok(Ok((Box::new(draft), receipt, mark)))
             }
             // The flows validate as the desk does, so this means they disagree: the
@@ -598,13 +604,14 @@ impl Chat {
         }
     }
 
-    /// The reply to a filed report, naming the ticket (or `number` in its place).
-    fn receipt(&self, t: &Ticket, number: Option<&str>, lang: Lang) -> Outgoing {
+    /// The reply to a filed report (`event`: what it says happens next, see
+    /// `ReportDraft::receipt_event`), naming the ticket (or `number` in its place).
+    fn receipt(&self, t: &Ticket, event: &str, number: Option<&str>, lang: Lang) -> Outgoing {
         let mut payload = notice_payload(t, None, None);
         if let Some(number) = number {
             payload["ticket"] = number.into();
         }
-        Outgoing::Text(self.flows.text("ticket_received", lang, &payload))
+        Outgoing::Text(self.flows.text(event, lang, &payload))
     }
 
     /// A desk refusal as a sentence from bot-flows, in the person's language.

@@ -54,7 +54,7 @@ impl Chat {
         // "Is it fixed?" and the survey carry their flow's buttons, and open it as the
         // reporter's conversation (unless one is in progress) so typed answers work too.
         let flow = match (m.to, m.event.as_str()) {
-            (Recipient::Reporter(_), "ticket_resolved") => Some("confirm_fix"),
+            (Recipient::Reporter(_), "ticket_resolved" | "confirm_reminder") => Some("confirm_fix"),
             (Recipient::Reporter(_), "survey_request") => Some("survey"),
             _ => None,
         };

@@ -9,6 +9,7 @@ pub mod ports;
 mod reports;
 mod retention;
 mod sla;
+mod staffing;
 mod survey;
 mod web;
 
@@ -22,6 +23,7 @@ pub use deliveries::{Failed, RetryPolicy};
 pub use ports::Ports;
 pub use retention::{Retained, RetentionPolicy};
 pub use sla::ClockRound;
+pub use staffing::{Staffing, receipt_event};
 pub use survey::{SurveyRefusal, SurveyReply};
 pub use web::{WebInvite, WebPolicy};
 
@@ -32,7 +34,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 pub use crate::domain::report_form::{FieldError, Remembered, ReportForm};
-pub use policy::{Policy, SurveyPolicy};
+pub use policy::{Policy, SurveyDay, SurveyPolicy};
 pub use reports::report_period_on;
 
 use crate::clock::Clock;
@@ -40,6 +42,7 @@ use crate::domain::EngineerId;
 use crate::domain::ReporterId;
 use crate::domain::clocks::{ClockKind, Clocks, Rules, SlaClock};
 use crate::domain::intake::PersonName;
+use crate::domain::on_call::nobody_working;
 use crate::domain::priority::Priority;
 use crate::domain::routing::{Engineer, Group, Tier, offer_order};
 use crate::domain::ticket::{
@@ -142,12 +145,19 @@ pub struct ReportDraft {
     write: TicketWrite,
     remember: bool,
     year: i32,
+    receipt: &'static str,
 }
 
 impl ReportDraft {
     /// The ticket as it will be filed; its number is given when it is filed.
     pub fn ticket(&self) -> &Ticket {
         &self.write.ticket
+    }
+
+    /// The message that tells the reporter honestly what happens next (see
+    /// [`receipt_event`]).
+    pub fn receipt_event(&self) -> &'static str {
+        self.receipt
     }
 }
 
@@ -397,11 +407,16 @@ impl Desk {
             accepted_at: None,
             resolved_at: None,
             closed_at: None,
+            loaner: None,
+            loaner_issued_at: None,
+            loaner_returned_at: None,
             version: 0,
         };
+        let receipt =
+            staffing::receipt_event(on_duty, !self.on_call(&roster.engineers, now).is_empty());
         let mut notices = vec![Notice {
             to: Audience::Reporter,
-            event: "ticket_received",
+            event: receipt,
         }];
         notices.push(Notice {
             to: Audience::Offer {
@@ -427,6 +442,7 @@ impl Desk {
             write,
             remember,
             year,
+            receipt,
         })
     }
 
@@ -443,6 +459,7 @@ impl Desk {
             mut write,
             remember,
             year,
+            ..
         } = draft;
         if let Some(chat) = from_chat {
             write.end_conversation = Some((chat.channel, chat.external_id));
@@ -733,6 +750,25 @@ impl Desk {
             wall: &self.policy.wall,
             warn_at: self.policy.escalation.warn_at,
             chain: self.policy.escalation.chain(priority),
+            confirm_reminders: &self.policy.sla.confirm_reminders,
+        }
+    }
+
+    /// Who hears at `now` that nobody is working a ticket: the engineers the rota has on
+    /// call, or every manager when it names nobody (or nobody it names is on the roster).
+    fn on_call(&self, engineers: &[Engineer], now: DateTime<Utc>) -> Vec<Recipient> {
+        let handles = self.policy.on_call.at(now);
+        let on_call: Vec<Recipient> = engineers
+            .iter()
+            .filter(|e| handles.contains(&e.handle.as_str()))
+            .map(|e| Recipient::Engineer(e.id))
+            .collect();
+        if on_call.is_empty() {
+            managers(engineers)
+                .map(|e| Recipient::Engineer(e.id))
+                .collect()
+        } else {
+            on_call
         }
     }
 
@@ -806,16 +842,21 @@ impl Desk {
         let payload = notice_payload(t, name_of(t.assignee), change.note.clone());
         let mut sent = BTreeSet::new();
         let mut outbox = Vec::new();
-        let managers = || {
-            managers(engineers)
-                .map(|e| Recipient::Engineer(e.id))
-                .collect::<Vec<_>>()
+        // A message meaning nobody is working the ticket goes to whoever is on call.
+        let managers = |event: &str| {
+            if nobody_working(t, event, caller) {
+                self.on_call(engineers, now)
+            } else {
+                managers(engineers)
+                    .map(|e| Recipient::Engineer(e.id))
+                    .collect::<Vec<_>>()
+            }
         };
         for n in &change.notices {
             let (recipients, event) = match &n.to {
                 Audience::Reporter => (vec![Recipient::Reporter(t.reporter)], n.event),
                 Audience::Engineer(id) => (vec![Recipient::Engineer(*id)], n.event),
-                Audience::Managers => (managers(), n.event),
+                Audience::Managers => (managers(n.event), n.event),
                 Audience::Offer { to: Some(id), .. } => (vec![Recipient::Engineer(*id)], n.event),
                 Audience::Offer {
                     group,
@@ -827,7 +868,7 @@ impl Desk {
                     });
                     if order.is_empty() {
                         // Nobody on duty to offer it to: the managers must step in.
-                        (managers(), "no_engineer_on_duty")
+                        (managers("no_engineer_on_duty"), "no_engineer_on_duty")
                     } else {
                         (
                             order.iter().map(|e| Recipient::Engineer(e.id)).collect(),
@@ -849,7 +890,12 @@ impl Desk {
                         to: r,
                         event: event.to_owned(),
                         payload: payload.clone(),
-                        not_before: self.not_before(r, t.priority, roster, now),
+                        // 7 × 24: nobody working the ticket is news at any hour.
+                        not_before: if nobody_working(t, event, caller) {
+                            None
+                        } else {
+                            self.not_before(r, t.priority, roster, now)
+                        },
                     });
                 }
             }

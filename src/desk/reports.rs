@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Desk, DeskError};
 use crate::domain::report::{GroupBy, Period, RepeatFault, Report, Row, report_range};
-use crate::domain::ticket::Caller;
+use crate::domain::ticket::{Caller, Ticket};
 
 /// A device counts as a repeat fault with this many tickets in [`REPEAT_WINDOW`].
 const REPEAT_AT_LEAST: i64 = 3;
@@ -56,6 +56,18 @@ impl Desk {
                 "only managers can read reports".into(),
             ))
         }
+    }
+
+    /// The managers' follow-up list: resolved tickets whose reporter did not confirm the
+    /// fix in time (`[sla] unconfirmed = "follow_up"`), to be called; longest waiting
+    /// first. A ticket leaves it when the reporter confirms or reopens. Managers only.
+    pub async fn follow_ups(&self, caller: &Caller) -> Result<Vec<Ticket>, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can read the follow-up list".into(),
+            ));
+        }
+        Ok(self.store.follow_ups().await?)
     }
 
     /// The report for tickets reported in `[from, to)`, optionally broken down. Managers only.

@@ -9,7 +9,7 @@ use crate::domain::TicketId;
 use crate::domain::clocks::{ClockKind, Clocks, Due, SlaClock};
 use crate::domain::intake::Note;
 use crate::domain::routing::Tier;
-use crate::domain::sla::EscalationTarget;
+use crate::domain::sla::{EscalationTarget, Unconfirmed};
 use crate::domain::ticket::{Action, Audience, Caller, Change, Notice, Status, Ticket};
 use crate::store::{Roster, StoreError};
 
@@ -90,6 +90,7 @@ impl Desk {
                     for m in &mut write.outbox {
                         m.payload["clock"] = clock.kind.as_str().into();
                         m.payload["due_at"] = serde_json::json!(clock.due_at);
+                        m.payload["hours"] = hours(clock.budget).into();
                     }
                     write.clocks = clocks.0;
                     self.store.update_ticket(write).await.map(|t| {
@@ -132,17 +133,37 @@ impl Desk {
                 format!("{kind} clock{due_at}"),
                 vec![notice(t.holder(), "sla_warning")],
             ),
-            Due::Breach if kind == ClockKind::Confirmation => t
-                .apply(&Caller::System, Action::AutoClose, now)
-                .unwrap_or_else(|_| {
-                    record("confirmation_expired", format!("{kind} timer"), Vec::new())
-                }),
+            Due::ConfirmReminder => record(
+                "confirmation_reminder",
+                "the reporter has not confirmed the fix yet".into(),
+                vec![notice(Audience::Reporter, "confirm_reminder")],
+            ),
+            Due::Breach
+                if kind == ClockKind::Confirmation
+                    && self.policy.sla.unconfirmed == Unconfirmed::AutoClose =>
+            {
+                t.apply(&Caller::System, Action::AutoClose, now)
+                    .unwrap_or_else(|_| {
+                        record("confirmation_expired", format!("{kind} timer"), Vec::new())
+                    })
+            }
+            // Plan 002: closed only after the user confirms. The ticket stays resolved and
+            // is on the managers' follow-up list (`Desk::follow_ups`) until the reporter
+            // answers; the managers are told to call.
+            Due::Breach if kind == ClockKind::Confirmation => record(
+                "follow_up",
+                "no confirmation in time: the reporter is to be called".into(),
+                vec![notice(Audience::Managers, "follow_up_due")],
+            ),
+            // The reporter is told what happens next (a loaner is on its way), the
+            // engineer and the managers that one is owed.
             Due::Breach if kind == ClockKind::Replacement => record(
                 "replacement_due",
                 format!("{kind} rule: the device is owed a replacement"),
                 vec![
                     notice(t.holder(), "replacement_due"),
                     notice(Audience::Managers, "replacement_due"),
+                    notice(Audience::Reporter, "replacement_offered"),
                 ],
             ),
             Due::Breach => record(
@@ -192,5 +213,27 @@ impl Desk {
                 ],
             ),
         }
+    }
+}
+
+/// A clock's budget in hours for a message (`48`, or `1.5`), so texts never hard-code it.
+fn hours(budget: chrono::Duration) -> String {
+    let minutes = budget.num_minutes();
+    if minutes % 60 == 0 {
+        (minutes / 60).to_string()
+    } else {
+        format!("{:.1}", minutes as f64 / 60.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn budgets_read_as_hours() {
+        let h = |m| super::hours(chrono::Duration::minutes(m));
+        assert_eq!(
+            (h(48 * 60), h(90), h(30)),
+            ("48".into(), "1.5".into(), "0.5".into())
+        );
     }
 }

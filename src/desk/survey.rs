@@ -1,5 +1,6 @@
-//! Satisfaction surveys: scheduled when a ticket closes (next working day at the
-//! configured time, sampled), sent by the scheduler, answered once by the reporter.
+//! Satisfaction surveys: scheduled when a ticket closes (the day after its resolution, or
+//! the next working day, at the configured time, sampled), sent by the scheduler, answered
+//! once by the reporter.
 
 use chrono::{DateTime, Utc};
 
@@ -53,10 +54,12 @@ impl Desk {
     /// The survey a closure at `now` schedules: sampled deterministically by ticket id.
     pub(super) fn survey_for(&self, t: &Ticket, now: DateTime<Utc>) -> NewSurvey {
         let s = &self.policy.survey;
-        let send_at = self
-            .policy
-            .manager_hours
-            .next_working_day_at(now, s.minute_of_day);
+        let send_at = s.send_at(
+            &self.policy.wall,
+            &self.policy.manager_hours,
+            t.resolved_at.unwrap_or(now),
+            now,
+        );
         // Multiplicative hashing spreads consecutive ids evenly over the sample.
         let bucket = (t.id.0.unsigned_abs().wrapping_mul(2_654_435_761) % 10_000) as f64;
         NewSurvey {

@@ -26,10 +26,12 @@ text_enum!(
         Resolution = "resolution",
         /// A progress note is due every period while the job is worked (P1/P2).
         Progress = "progress",
-        /// The 48-hour rule: a device not repaired by then is replaced.
+        /// The 48-hour rule: a device not repaired by then is replaced (wall-clock time
+        /// from the report, never paused).
         Replacement = "replacement",
-        /// Not an SLA clock: the reporter's time to confirm a fix (wall-clock time) before
-        /// the ticket is auto-closed.
+        /// Not an SLA clock: the reporter's time to confirm a fix (wall-clock time), with
+        /// reminders on the way, before the ticket goes to the managers' follow-up list (or
+        /// is auto-closed).
         Confirmation = "confirmation",
     }
 );
@@ -96,6 +98,8 @@ pub enum Due {
     Reminder,
     /// A progress period passed without a progress note.
     ProgressMissed,
+    /// The reporter has not confirmed the fix yet: remind them (confirmation timer only).
+    ConfirmReminder,
 }
 
 /// The escalation rules a clock is measured with.
@@ -109,13 +113,17 @@ pub struct Rules<'a> {
     pub warn_at: f64,
     /// The ticket's priority's chain.
     pub chain: &'a Chain,
+    /// When to remind a reporter who has not confirmed a fix (confirmation timer only).
+    pub confirm_reminders: &'a [super::sla::Span],
 }
 
 impl Rules<'_> {
-    /// The rules a kind of clock runs on: the confirmation timer counts wall-clock time.
+    /// The rules a kind of clock runs on: the confirmation timer and the replacement rule
+    /// count wall-clock time (plan 003: a replacement device if a repair takes over 48
+    /// hours — hours of the user's, not of the desk's working week).
     fn for_kind(self, kind: ClockKind) -> Self {
         match kind {
-            ClockKind::Confirmation => Rules {
+            ClockKind::Confirmation | ClockKind::Replacement => Rules {
                 calendar: self.wall,
                 ..self
             },
@@ -158,6 +166,13 @@ impl SlaClock {
         let budget = self.budget;
         match self.kind {
             ClockKind::Progress => Some((budget, Due::ProgressMissed)),
+            ClockKind::Confirmation if self.breaches == 0 => {
+                // `steps` counts the reminders given; one at or past the end is never due.
+                match rules.confirm_reminders.get(self.steps as usize) {
+                    Some(r) if r.0 < budget => Some((r.0, Due::ConfirmReminder)),
+                    _ => Some((budget, Due::Breach)),
+                }
+            }
             ClockKind::Replacement | ClockKind::Confirmation => {
                 (self.breaches == 0).then_some((budget, Due::Breach))
             }
@@ -217,6 +232,20 @@ impl SlaClock {
             Due::Warning => {
                 self.warned = true;
                 Due::Warning
+            }
+            Due::ConfirmReminder => {
+                // Reminders missed while no scheduler ran collapse into one; none comes
+                // once the time to confirm is up.
+                let passed = rules
+                    .confirm_reminders
+                    .iter()
+                    .take_while(|r| r.0 <= used_now)
+                    .count();
+                self.steps = u32::try_from(passed).unwrap_or(u32::MAX);
+                if used_now >= self.budget {
+                    return self.fire(now, rules);
+                }
+                Due::ConfirmReminder
             }
             Due::Breach if self.kind == ClockKind::Confirmation => {
                 // Time is up: the desk auto-closes the ticket; the timer is done.
@@ -337,6 +366,21 @@ impl SlaClock {
         self.resume(now, rules);
     }
 
+    /// Counts the time from `origin` to `now` as used (a ticking clock that must measure
+    /// from an earlier instant than its restart), with the deadline `origin` + budget.
+    pub fn count_from(&mut self, origin: DateTime<Utc>, now: DateTime<Utc>, rules: Rules) {
+        let rules = rules.for_kind(self.kind);
+        if self.since.is_none() || !self.open {
+            return;
+        }
+        self.used = rules.calendar.between(origin, now);
+        self.since = Some(now);
+        if self.breaches == 0 {
+            self.due_at = Some(rules.calendar.add(origin, self.budget));
+        }
+        self.schedule(rules);
+    }
+
     /// A progress note: a new period starts now.
     pub fn restart(&mut self, now: DateTime<Utc>, rules: Rules) {
         let rules = rules.for_kind(self.kind);
@@ -420,11 +464,12 @@ impl Clocks {
     ) -> (Vec<SlaClock>, Vec<ClockKind>) {
         use ClockKind::*;
         let old = self.clone();
-        let cal = rules.calendar;
+        // Each clock is measured on its own kind's calendar.
+        let cal = |kind: ClockKind| rules.for_kind(kind).calendar;
         let mut breached = Vec::new();
         let mut stop = |clocks: &mut Clocks, kind: ClockKind| {
             if let Some(c) = clocks.get_mut(kind)
-                && c.stop(now, cal)
+                && c.stop(now, cal(kind))
             {
                 breached.push(kind);
             }
@@ -446,7 +491,7 @@ impl Clocks {
             }
             "start" if after.work_mode == Some(super::ticket::WorkMode::Remote) => {
                 if let Some(c) = self.get_mut(OnSite) {
-                    c.cancel(now, cal);
+                    c.cancel(now, cal(OnSite));
                 }
             }
             "arrive" => stop(self, OnSite),
@@ -458,14 +503,16 @@ impl Clocks {
                     c.restart(now, rules);
                     if !ticking {
                         // A note while pending: the new period starts on resume.
-                        c.pause(now, cal);
+                        c.pause(now, cal(Progress));
                     }
                 }
             }
             "pend" => {
+                // The replacement rule is never paused: waiting for the vendor or parts is
+                // exactly when the user is owed a device.
                 for c in &mut self.0 {
-                    if c.kind != Confirmation {
-                        c.pause(now, cal);
+                    if !matches!(c.kind, Confirmation | Replacement) {
+                        c.pause(now, cal(c.kind));
                     }
                 }
             }
@@ -479,7 +526,7 @@ impl Clocks {
                     stop(self, kind);
                 }
                 if let Some(c) = self.get_mut(OnSite) {
-                    c.cancel(now, cal);
+                    c.cancel(now, cal(OnSite));
                 }
                 let within = policy.confirm_within.0;
                 match self.get_mut(Confirmation) {
@@ -498,10 +545,13 @@ impl Clocks {
                 if let Some(c) = self.get_mut(Confirmation) {
                     c.cancel(now, rules.wall);
                 }
-                for kind in [Resolution, Replacement] {
-                    if let Some(c) = self.get_mut(kind) {
-                        c.reopen(now, rules);
-                    }
+                if let Some(c) = self.get_mut(Resolution) {
+                    c.reopen(now, rules);
+                }
+                // The device was never mended: the rule still counts from the report.
+                if let Some(c) = self.get_mut(Replacement) {
+                    c.reopen(now, rules);
+                    c.count_from(after.created_at, now, rules);
                 }
                 if let Some(c) = self.get_mut(Progress) {
                     c.restart(now, rules);
@@ -509,7 +559,7 @@ impl Clocks {
             }
             "cancel" => {
                 for c in &mut self.0 {
-                    c.cancel(now, cal);
+                    c.cancel(now, cal(c.kind));
                 }
             }
             _ => {}

@@ -41,6 +41,7 @@ macro_rules! text_enum {
 pub mod calendar;
 pub mod clocks;
 pub mod intake;
+pub mod on_call;
 pub mod priority;
 pub mod report;
 pub mod report_form;

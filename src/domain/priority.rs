@@ -28,7 +28,7 @@ pub enum Urgency {
     High,
     /// Work is degraded.
     Medium,
-    /// Work goes on; a nuisance or a request.
+    /// Work goes on (the contract's "does not stop work": still a fault with a clock).
     Low,
 }
 
@@ -90,13 +90,15 @@ pub struct PriorityMatrix {
 
 impl Default for PriorityMatrix {
     /// DOMAIN.md: level 1 = all desktops down or badly degraded; level 2 = part of the users
-    /// down; level 3 = one user down; a low-urgency single-user issue is a scheduled request.
+    /// down; level 3 = one user down, or "non-functional issues for everyone" (plan 000), and
+    /// plan 004's "normal — does not stop work: 12 hours". A fault always has a clock: P4
+    /// (no clock) is for requests and consultations only.
     fn default() -> Self {
         use Priority::*;
         Self {
-            everyone: [P1, P1, P2],
+            everyone: [P1, P1, P3],
             some: [P2, P2, P3],
-            one: [P3, P3, P4],
+            one: [P3, P3, P3],
         }
     }
 }
@@ -136,26 +138,53 @@ mod tests {
     const IMPACTS: [Impact; 3] = [Impact::Everyone, Impact::Some, Impact::One];
     const URGENCIES: [Urgency; 3] = [Urgency::High, Urgency::Medium, Urgency::Low];
 
+    /// The contract's table, written out cell by cell (DOMAIN.md): plan 000's levels 1–3
+    /// and plan 004's "normal — does not stop work: 12 hours" (level 3, never "no clock").
+    fn contract_level(kind: TicketKind, impact: Impact, urgency: Urgency, vip: bool) -> Priority {
+        use Impact::*;
+        use Urgency::*;
+        match (kind, vip, impact, urgency) {
+            // Requests and consultations are scheduled: the only P4.
+            (TicketKind::Consultation, _, _, _) => Priority::P4,
+            // Level 1: a VIP's desktop; all desktops unusable or badly degraded.
+            (TicketKind::Fault, true, _, _) => Priority::P1,
+            (TicketKind::Fault, false, Everyone, High | Medium) => Priority::P1,
+            // Level 2: desktops unusable (or degraded) for part of the users.
+            (TicketKind::Fault, false, Some, High | Medium) => Priority::P2,
+            // Level 3: one user's desktop unusable; non-functional issues for everyone; any
+            // fault that does not stop work.
+            (TicketKind::Fault, false, One, _) | (TicketKind::Fault, false, _, Low) => Priority::P3,
+        }
+    }
+
     #[test]
-    fn default_matrix_matches_the_contract_levels() {
+    fn default_matrix_matches_the_contract_table_in_every_cell() {
         let m = PriorityMatrix::default();
-        let fault = TicketKind::Fault;
-        assert_eq!(
-            m.priority(fault, Impact::Everyone, Urgency::High, false),
-            Priority::P1
-        );
-        assert_eq!(
-            m.priority(fault, Impact::Some, Urgency::High, false),
-            Priority::P2
-        );
-        assert_eq!(
-            m.priority(fault, Impact::One, Urgency::High, false),
-            Priority::P3
-        );
-        assert_eq!(
-            m.priority(fault, Impact::One, Urgency::Low, false),
-            Priority::P4
-        );
+        for kind in [TicketKind::Fault, TicketKind::Consultation] {
+            for i in IMPACTS {
+                for u in URGENCIES {
+                    for vip in [false, true] {
+                        assert_eq!(
+                            m.priority(kind, i, u, vip),
+                            contract_level(kind, i, u, vip),
+                            "{kind:?}, impact {i:?}, urgency {u:?}, vip {vip}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fault_always_has_a_clock_by_default() {
+        let m = PriorityMatrix::default();
+        for i in IMPACTS {
+            for u in URGENCIES {
+                for vip in [false, true] {
+                    assert_ne!(m.priority(TicketKind::Fault, i, u, vip), Priority::P4);
+                }
+            }
+        }
     }
 
     #[test]

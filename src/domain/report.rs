@@ -132,9 +132,11 @@ pub struct Figures {
     pub surveys_answered: usize,
     /// answered / sent.
     pub response_rate: Option<f64>,
-    /// Ratings of 4 or 5, of answered surveys with a rating.
+    /// Answers rated 4 or 5 without a complaint.
     pub satisfied: usize,
-    /// satisfied / rated.
+    /// Answers that say how the reporter felt: those with a rating or a complaint.
+    pub judged: usize,
+    /// satisfied / judged: a complaint, rated or not, is never "satisfied".
     pub satisfaction_rate: Option<f64>,
     /// Mean rating.
     pub average_rating: Option<f64>,
@@ -187,7 +189,16 @@ impl Figures {
             .count();
         let answered: Vec<_> = surveys.iter().filter(|s| s.0 == "answered").collect();
         let ratings: Vec<i32> = answered.iter().filter_map(|s| s.1).collect();
-        let satisfied = ratings.iter().filter(|r| **r >= 4).count();
+        // The contract's target is "≥ 95 % satisfied, zero complaints", and a contract
+        // manager reads the rate as "of the users who told us, how many were satisfied".
+        // A complaint is a user who was not: counting ratings only would let a complaint
+        // without a rating drop out of the denominator (and a rated complaint count as
+        // satisfied), so the rate could read 100 % beside a complaint.
+        let judged = answered.iter().filter(|s| s.1.is_some() || s.2).count();
+        let satisfied = answered
+            .iter()
+            .filter(|s| !s.2 && s.1.is_some_and(|r| r >= 4))
+            .count();
         Figures {
             tickets: rows.len(),
             to_accept: span(&|t| Some(t.accepted_at? - t.created_at)),
@@ -202,7 +213,8 @@ impl Figures {
             surveys_answered: answered.len(),
             response_rate: rate(answered.len(), sent),
             satisfied,
-            satisfaction_rate: rate(satisfied, ratings.len()),
+            judged,
+            satisfaction_rate: rate(satisfied, judged),
             average_rating: (!ratings.is_empty())
                 .then(|| ratings.iter().sum::<i32>() as f64 / ratings.len() as f64),
             complaints: surveys.iter().filter(|s| s.2).count(),
@@ -217,6 +229,15 @@ pub struct RepeatFault {
     pub asset_tag: String,
     /// Tickets in the 90 days before the period's end.
     pub tickets: i64,
+}
+
+/// A complaint filed on a ticket of the period, listed by name so none can hide in a rate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComplaintEntry {
+    /// The ticket's number.
+    pub number: String,
+    /// The rating given with it, if any.
+    pub rating: Option<i32>,
 }
 
 /// The whole report.
@@ -234,6 +255,8 @@ pub struct Report {
     pub groups: BTreeMap<String, Figures>,
     /// Devices with 3 or more tickets in the 90 days to the period's end.
     pub repeat_faults: Vec<RepeatFault>,
+    /// Every complaint on the period's tickets (the contract's target is zero).
+    pub complaint_list: Vec<ComplaintEntry>,
 }
 
 impl Report {
@@ -261,6 +284,16 @@ impl Report {
                 .map(|(k, rs)| (k, Figures::of(rs)))
                 .collect(),
             repeat_faults,
+            complaint_list: rows
+                .iter()
+                .filter_map(|r| match &r.survey {
+                    Some((_, rating, true)) => Some(ComplaintEntry {
+                        number: r.ticket.number.as_str().to_owned(),
+                        rating: *rating,
+                    }),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 }
@@ -547,6 +580,18 @@ impl Report {
             out.push_str(cells.join("  ").trim_end());
             out.push('\n');
         }
+        out.push_str("complaints:");
+        if self.complaint_list.is_empty() {
+            out.push_str(" none\n");
+        } else {
+            out.push('\n');
+            for c in &self.complaint_list {
+                let rating = c
+                    .rating
+                    .map_or_else(|| "no rating".into(), |r| format!("rated {r}"));
+                out.push_str(&format!("  {}  {rating}\n", c.number));
+            }
+        }
         out.push_str("repeat faults (≥ 3 tickets in 90 days):");
         if self.repeat_faults.is_empty() {
             out.push_str(" none\n");
@@ -673,6 +718,58 @@ mod tests {
         assert_eq!((t.count, t.p90_minutes, t.mean_minutes), (0, None, None));
         let t = Times::of((1..=11).map(m).collect());
         assert_eq!(t.p90_minutes, Some(10.0), "ceil(0.9 × 11) = 10th value");
+    }
+
+    /// A closed ticket numbered `n` with a survey answered `rating` / `complaint`.
+    fn surveyed(n: i64, rating: Option<i32>, complaint: bool) -> Row {
+        use crate::domain::ticket::{Status, TicketNumber, tests::ticket_in};
+        let mut ticket = ticket_in(Status::Closed);
+        ticket.number = TicketNumber::new("BX", 2026, n);
+        Row {
+            ticket,
+            clocks: Vec::new(),
+            survey: Some(("answered".into(), rating, complaint)),
+            engineer: None,
+        }
+    }
+
+    #[test]
+    fn a_complaint_is_never_satisfied_and_always_listed() {
+        let rows = [
+            surveyed(1, Some(5), false),
+            surveyed(2, None, true),
+            surveyed(3, Some(4), true),
+            surveyed(4, Some(2), false),
+        ];
+        let f = Figures::of(&rows);
+        assert_eq!((f.satisfied, f.judged, f.complaints), (1, 4, 2));
+        assert_eq!(f.satisfaction_rate, Some(0.25));
+        assert_eq!(f.average_rating, Some(11.0 / 3.0), "ratings only");
+        // One happy answer beside a complaint without a rating: 50 %, not 100 %.
+        let f = Figures::of(&rows[..2]);
+        assert_eq!(f.satisfaction_rate, Some(0.5));
+        let now = Utc::now();
+        let report = Report::build(now, now, None, &rows, Vec::new());
+        assert_eq!(
+            report.complaint_list,
+            vec![
+                ComplaintEntry {
+                    number: "BX-2026-000002".into(),
+                    rating: None
+                },
+                ComplaintEntry {
+                    number: "BX-2026-000003".into(),
+                    rating: Some(4)
+                },
+            ]
+        );
+        let table = report.to_table();
+        assert!(
+            table.contains("complaints:\n  BX-2026-000002  no rating\n  BX-2026-000003  rated 4\n"),
+            "{table}"
+        );
+        let calm = Report::build(now, now, None, &rows[..1], Vec::new());
+        assert!(calm.to_table().contains("complaints: none\n"));
     }
 
     #[test]

@@ -98,11 +98,29 @@ pub struct SlaPolicy {
     pub p3: Targets,
     /// Requests: scheduled.
     pub p4: Targets,
-    /// A device not repaired within this is replaced (the 48-hour rule).
+    /// A device not repaired within this (wall-clock time from the report, never paused)
+    /// is replaced (the 48-hour rule).
     pub replacement_after: Span,
-    /// A reporter who does not confirm a fix within this (wall-clock time) has the ticket
-    /// auto-closed, recorded as auto-closed, never as confirmed.
+    /// A reporter who has not confirmed a fix this long after it (wall-clock time) is
+    /// reminded, once at each span (shorter than `confirm_within`).
+    pub confirm_reminders: Vec<Span>,
+    /// A reporter who does not confirm a fix within this (wall-clock time): the ticket goes
+    /// to the managers' follow-up list, or is auto-closed (see `unconfirmed`).
     pub confirm_within: Span,
+    /// What happens at `confirm_within`.
+    pub unconfirmed: Unconfirmed,
+}
+
+/// What the desk does with a fix nobody confirmed in time (`[sla] unconfirmed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unconfirmed {
+    /// The ticket stays resolved and goes on the managers' follow-up list (someone calls
+    /// the reporter): plan 002 closes a ticket only after the user confirms.
+    #[default]
+    FollowUp,
+    /// The ticket is closed, recorded as auto-closed (never as confirmed).
+    AutoClose,
 }
 
 fn span(text: &str) -> Option<Span> {
@@ -134,12 +152,32 @@ impl Default for SlaPolicy {
             },
             p4: Targets::default(),
             replacement_after: Span(Duration::hours(48)),
+            confirm_reminders: vec![Span(Duration::days(1)), Span(Duration::days(2))],
             confirm_within: Span(Duration::days(3)),
+            unconfirmed: Unconfirmed::FollowUp,
         }
     }
 }
 
 impl SlaPolicy {
+    /// Checks the values serde cannot: the confirmation reminders come in order, each
+    /// before the end of the time to confirm.
+    pub fn check(&self) -> Result<(), String> {
+        let r = &self.confirm_reminders;
+        if r.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("confirm_reminders must be in increasing order".into());
+        }
+        if r.iter()
+            .any(|s| s.0 <= Duration::zero() || *s >= self.confirm_within)
+        {
+            return Err(format!(
+                "each of confirm_reminders must be longer than zero and shorter than confirm_within ({})",
+                self.confirm_within
+            ));
+        }
+        Ok(())
+    }
+
     /// The targets for a priority.
     pub fn targets(&self, p: Priority) -> &Targets {
         match p {
@@ -262,6 +300,26 @@ impl EscalationPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confirmation_reminders_come_in_order_before_the_time_is_up() {
+        let d = |n| Span(Duration::days(n));
+        let mut p = SlaPolicy::default();
+        assert_eq!(p.confirm_reminders, [d(1), d(2)]);
+        assert_eq!(p.unconfirmed, Unconfirmed::FollowUp);
+        assert_eq!(p.check(), Ok(()));
+        for bad in [
+            vec![d(2), d(1)],
+            vec![d(1), d(1)],
+            vec![d(3)],
+            vec![Span(Duration::zero())],
+        ] {
+            p.confirm_reminders = bad.clone();
+            assert!(p.check().is_err(), "{bad:?}");
+        }
+        p.confirm_reminders = Vec::new();
+        assert_eq!(p.check(), Ok(()));
+    }
 
     #[test]
     fn spans_parse_and_print() {

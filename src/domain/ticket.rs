@@ -175,6 +175,15 @@ pub struct Ticket {
     pub resolved_at: Option<DateTime<Utc>>,
     /// Closed or cancelled at.
     pub closed_at: Option<DateTime<Utc>>,
+    /// The replacement device lent to the reporter while theirs is repaired, if any.
+    #[serde(default)]
+    pub loaner: Option<Note>,
+    /// When the loaner was issued.
+    #[serde(default)]
+    pub loaner_issued_at: Option<DateTime<Utc>>,
+    /// When it came back (None while it is out).
+    #[serde(default)]
+    pub loaner_returned_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version: every stored change increments it.
     pub version: i64,
 }
@@ -255,6 +264,10 @@ pub enum Action {
     },
     /// Move up a tier: first line → experts → managers.
     Escalate(Note),
+    /// Lend the reporter a replacement device (what it is) while theirs is repaired.
+    IssueLoaner(Note),
+    /// The lent device came back.
+    ReturnLoaner,
 }
 
 impl Action {
@@ -275,6 +288,8 @@ impl Action {
             Action::Cancel(_) => "cancel",
             Action::Reassign { .. } => "reassign",
             Action::Escalate(_) => "escalate",
+            Action::IssueLoaner(_) => "issue_loaner",
+            Action::ReturnLoaner => "return_loaner",
         }
     }
 }
@@ -308,6 +323,12 @@ pub enum TicketError {
     /// Escalating past the top tier.
     #[error("this ticket is already with the managers")]
     AtTopTier,
+    /// A loaner is out already (one at a time, returned before another).
+    #[error("a replacement device is already out on this ticket")]
+    LoanerOut,
+    /// No loaner is out to return.
+    #[error("no replacement device is out on this ticket")]
+    NoLoanerOut,
     /// Reassigning to an engineer outside the target group.
     #[error("engineer {engineer} is not in group {group}")]
     NotInGroup {
@@ -669,6 +690,33 @@ impl Ticket {
                     notices.push(notice(Audience::Managers, "ticket_escalated_to_managers"));
                 }
                 notices.push(notice(Audience::Reporter, "ticket_escalated"));
+            }
+            Action::IssueLoaner(device) => {
+                if !(self.is_assignee(caller) || manager) {
+                    return forbidden;
+                }
+                if from.is_final() {
+                    return illegal;
+                }
+                if self.loaner_issued_at.is_some() && self.loaner_returned_at.is_none() {
+                    return Err(TicketError::LoanerOut);
+                }
+                note = Some(device.to_string());
+                t.loaner = Some(device);
+                t.loaner_issued_at = Some(now);
+                t.loaner_returned_at = None;
+                notices.push(notice(Audience::Reporter, "loaner_issued"));
+            }
+            // Also after closure: the lent device often comes back once the ticket is done.
+            Action::ReturnLoaner => {
+                if !(self.is_assignee(caller) || manager) {
+                    return forbidden;
+                }
+                if self.loaner_issued_at.is_none() || self.loaner_returned_at.is_some() {
+                    return Err(TicketError::NoLoanerOut);
+                }
+                note = self.loaner.as_ref().map(|d| d.to_string());
+                t.loaner_returned_at = Some(now);
             }
         }
         Ok(Change {

@@ -37,8 +37,10 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 34] = [
+pub const EVENTS: [&str; 40] = [
     "ticket_received",
+    "ticket_received_no_engineer",
+    "ticket_received_unstaffed",
     "job_offered",
     "no_engineer_on_duty",
     "ticket_accepted",
@@ -55,6 +57,8 @@ pub const EVENTS: [&str; 34] = [
     "ticket_confirmed",
     "ticket_reopened",
     "ticket_auto_closed",
+    "confirm_reminder",
+    "follow_up_due",
     "ticket_cancelled",
     "job_reassigned",
     "ticket_reassigned",
@@ -68,6 +72,8 @@ pub const EVENTS: [&str; 34] = [
     "progress_overdue",
     "work_continues",
     "replacement_due",
+    "replacement_offered",
+    "loaner_issued",
     "delivery_failed",
     "survey_request",
     "complaint_filed",
@@ -75,7 +81,7 @@ pub const EVENTS: [&str; 34] = [
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 17] = [
+pub const PAYLOAD: [&str; 18] = [
     "ticket",
     "priority",
     "status",
@@ -89,6 +95,7 @@ pub const PAYLOAD: [&str; 17] = [
     "resolution_due_at",
     "clock",
     "due_at",
+    "hours",
     "failed_event",
     "error",
     "rating",

@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets/{number}/photos/{n}", get(attachments::photo))
         .route("/api/groups", get(tickets::groups))
         .route("/api/reports", get(reports::show))
+        .route("/api/follow-ups", get(reports::follow_ups))
         .route(
             "/api/engineers",
             get(tickets::engineers).post(tickets::add_engineer),
@@ -111,14 +112,22 @@ async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::
 
 /// Readiness (for a load balancer or an orchestrator): 200 when the database answers
 /// and has this build's migrations, else 503 with the reason. `/healthz` stays liveness.
+/// A ready answer also says how the desk is staffed, with `warnings` when reports would
+/// reach nobody (the service works; the desk is not manned).
 async fn ready(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     match state.desk.readiness().await {
-        Ok(()) => axum::Json(serde_json::json!({
-            "status": "ready",
-            "database": state.desk.backend(),
-        }))
-        .into_response(),
+        Ok(()) => {
+            let staffing = state.desk.staffing().await.ok();
+            let warnings = staffing.as_ref().map(|s| s.warnings()).unwrap_or_default();
+            axum::Json(serde_json::json!({
+                "status": "ready",
+                "database": state.desk.backend(),
+                "staffing": staffing,
+                "warnings": warnings,
+            }))
+            .into_response()
+        }
         Err(reason) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({ "status": "not ready", "detail": reason })),
@@ -166,6 +175,35 @@ async fn metrics(State(state): State<AppState>) -> Result<String, ApiError> {
             c.status, c.channel, c.count
         );
     }
+    let staffing = state.desk.staffing().await?;
+    let _ = writeln!(
+        out,
+        "# HELP baoxiu_engineers_on_duty First-line engineers on duty."
+    );
+    let _ = writeln!(out, "# TYPE baoxiu_engineers_on_duty gauge");
+    let _ = writeln!(
+        out,
+        "baoxiu_engineers_on_duty {}",
+        staffing.engineers_on_duty
+    );
+    let _ = writeln!(
+        out,
+        "# HELP baoxiu_groups_unstaffed Groups with no first-line engineer on duty (1 each)."
+    );
+    let _ = writeln!(out, "# TYPE baoxiu_groups_unstaffed gauge");
+    for g in &staffing.groups_unstaffed {
+        let _ = writeln!(out, "baoxiu_groups_unstaffed{{group=\"{g}\"}} 1");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP baoxiu_managers_reachable Managers on the roster plus engineers on call now."
+    );
+    let _ = writeln!(out, "# TYPE baoxiu_managers_reachable gauge");
+    let _ = writeln!(
+        out,
+        "baoxiu_managers_reachable {}",
+        staffing.managers + staffing.on_call
+    );
     let _ = writeln!(
         out,
         "# HELP baoxiu_deliveries_total Delivery attempts by door and outcome (this instance)."

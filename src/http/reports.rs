@@ -1,4 +1,5 @@
-//! `GET /api/reports`: the managers' statistics as JSON or CSV.
+//! `GET /api/reports`: the managers' statistics as JSON or CSV; `GET /api/follow-ups`:
+//! the tickets to call the reporter about.
 
 use axum::extract::{Query, State};
 use axum::http::{Uri, header};
@@ -95,6 +96,15 @@ pub async fn show(
             .into_response(),
         Format::Json => axum::Json(report).into_response(),
     })
+}
+
+/// `GET /api/follow-ups`: the resolved tickets whose reporter did not confirm in time, to
+/// be called (managers only).
+pub async fn follow_ups(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> Result<axum::Json<Vec<crate::domain::ticket::Ticket>>, ApiError> {
+    Ok(axum::Json(state.desk.follow_ups(&caller).await?))
 }
 
 #[cfg(test)]

@@ -160,10 +160,13 @@ pub async fn act(
             Action::Reassign { group, engineer }
         }
         "escalate" => Action::Escalate(required_note("note", b.note)?),
+        // The replacement device (plan 003): `note` says which device was lent.
+        "issue_loaner" => Action::IssueLoaner(required_note("note", b.note)?),
+        "return_loaner" => Action::ReturnLoaner,
         other => {
             return Err(ApiError::BadRequest(format!(
                 "unknown action `{other}`; use accept, start, arrive, progress, comment, pend, resume, \
-                 resolve, confirm, reopen, cancel, reassign or escalate"
+                 resolve, confirm, reopen, cancel, reassign, escalate, issue_loaner or return_loaner"
             )));
         }
     };

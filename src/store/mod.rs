@@ -697,6 +697,9 @@ delegate! {
     pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
     /// Tickets reported in `[from, to)` with their clocks and surveys, by id.
     pub async fn report_rows(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ReportRow>, StoreError>;
+    /// Resolved tickets whose reporter did not confirm in time: the managers' follow-up
+    /// list, longest waiting first.
+    pub async fn follow_ups(&self) -> Result<Vec<Ticket>, StoreError>;
     /// Asset tags with at least `at_least` tickets reported in `[since, to)`.
     pub async fn repeat_faults(&self, since: DateTime<Utc>, to: DateTime<Utc>, at_least: i64) -> Result<Vec<(String, i64)>, StoreError>;
     /// A ticket's survey.

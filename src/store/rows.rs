@@ -103,6 +103,9 @@ pub(super) struct TicketRow {
     accepted_at: Option<DateTime<Utc>>,
     resolved_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
+    loaner: Option<String>,
+    loaner_issued_at: Option<DateTime<Utc>>,
+    loaner_returned_at: Option<DateTime<Utc>>,
     version: i64,
 }
 
@@ -170,6 +173,9 @@ impl TryFrom<TicketRow> for Ticket {
             accepted_at: r.accepted_at,
             resolved_at: r.resolved_at,
             closed_at: r.closed_at,
+            loaner: text_opt("loaner", Note::parse, r.loaner)?,
+            loaner_issued_at: r.loaner_issued_at,
+            loaner_returned_at: r.loaner_returned_at,
             version: r.version,
         })
     }

@@ -297,7 +297,8 @@ macro_rules! repository {
                        pending_reason = $10, cause = $11, solution = $12, closure = $13,
                        reopen_count = $14, escalation_level = $15, response_due_at = $16,
                        resolution_due_at = $17, updated_at = $18, accepted_at = $19,
-                       resolved_at = $20, closed_at = $21, version = version + 1
+                       resolved_at = $20, closed_at = $21, loaner = $23, loaner_issued_at = $24,
+                       loaner_returned_at = $25, version = version + 1
                      WHERE id = $1 AND version = $22
                      RETURNING *",
                 )
@@ -323,6 +324,9 @@ macro_rules! repository {
                 .bind(t.resolved_at)
                 .bind(t.closed_at)
                 .bind(t.version)
+                .bind(t.loaner.as_ref().map(|n| n.as_str()))
+                .bind(t.loaner_issued_at)
+                .bind(t.loaner_returned_at)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {

@@ -233,6 +233,19 @@ macro_rules! reports {
                     .collect())
             }
 
+            pub(super) async fn follow_ups(&self) -> Result<Vec<Ticket>, StoreError> {
+                // A confirmation timer that ran out on a ticket still resolved (a reopen
+                // or a new resolution starts a fresh timer; a confirmation closes it).
+                let rows: Vec<super::rows::TicketRow> = sqlx::query_as(
+                    "SELECT t.* FROM tickets t JOIN sla_clocks c ON c.ticket_id = t.id
+                     WHERE t.status = 'resolved' AND c.kind = 'confirmation' AND c.breaches > 0
+                     ORDER BY t.resolved_at, t.id",
+                )
+                .fetch_all(self.reader())
+                .await?;
+                rows.into_iter().map(Ticket::try_from).collect()
+            }
+
             pub(super) async fn repeat_faults(
                 &self,
                 since: DateTime<Utc>,

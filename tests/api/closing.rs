@@ -1,5 +1,5 @@
 //! Closing the loop through the conversation service and the outbox, in virtual time:
-//! "is it fixed?" → confirmed or reopened or auto-closed → the next-working-day survey →
+//! "is it fixed?" → confirmed or reopened or auto-closed → the next-day survey →
 //! its answers, and the bad answers that must change nothing.
 
 use std::sync::{Arc, Mutex};
@@ -14,13 +14,15 @@ use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, token};
+use crate::helpers::{Backend, MANAGER, TestApp, spawn_app, spawn_app_with, token};
 use crate::on_both_backends;
 
 on_both_backends!(
-    fixed_closes_and_the_survey_comes_the_next_working_morning,
+    fixed_closes_and_the_survey_comes_the_day_after_resolution,
+    the_next_working_day_survey_stays_a_setting,
     not_fixed_reopens_to_the_same_engineer,
-    no_answer_auto_closes_never_as_confirmed,
+    no_answer_reminds_then_puts_the_ticket_on_the_follow_up_list,
+    auto_close_stays_a_setting_never_as_confirmed,
     bad_survey_answers_change_nothing,
 );
 
@@ -142,11 +144,12 @@ async fn tick(app: &TestApp) -> baoxiu::sla::Tick {
     Scheduler::new(app.desk.clone()).tick().await.unwrap()
 }
 
-async fn fixed_closes_and_the_survey_comes_the_next_working_morning(backend: Backend) {
-    // Closed on Friday 2026-11-27 evening; Monday 11-30 is a holiday: the survey comes on
-    // Tuesday at 10:00.
+/// Resolved and confirmed on Friday 2026-11-27 at 18:00 local, with Monday 11-30 an office
+/// holiday.
+async fn resolved_on_friday_evening(backend: Backend, day: baoxiu::desk::SurveyDay) -> Loop {
     let app = spawn_app_with(backend, |c| {
         c.manager_hours.holidays = vec![chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()];
+        c.survey.day = day;
     })
     .await;
     app.clock
@@ -160,14 +163,31 @@ async fn fixed_closes_and_the_survey_comes_the_next_working_morning(backend: Bac
         (t["status"].as_str(), t["closure"].as_str()),
         (Some("closed"), Some("confirmed"))
     );
+    l
+}
 
-    let tuesday_10 = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap();
-    assert_eq!(l.survey().await.send_at, tuesday_10);
-    l.app.clock.set(tuesday_10 - Duration::seconds(1));
+/// The survey goes out at `at`, not a second before, and once.
+async fn sent_exactly_at(l: &Loop, at: chrono::DateTime<Utc>) {
+    assert_eq!(l.survey().await.send_at, at);
+    l.app.clock.set(at - Duration::seconds(1));
     assert_eq!(tick(&l.app).await.surveys, 0, "not before its time");
-    l.app.clock.set(tuesday_10);
+    l.app.clock.set(at);
     assert_eq!(tick(&l.app).await.surveys, 1);
     assert_eq!(tick(&l.app).await.surveys, 0, "sent once");
+}
+
+async fn the_next_working_day_survey_stays_a_setting(backend: Backend) {
+    let l = resolved_on_friday_evening(backend, baoxiu::desk::SurveyDay::NextWorkingDay).await;
+    let tuesday_10 = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap();
+    sent_exactly_at(&l, tuesday_10).await;
+}
+
+async fn fixed_closes_and_the_survey_comes_the_day_after_resolution(backend: Backend) {
+    // Plan 002: the day after the fault is cleared — Saturday 10:00, not the next working
+    // morning (Tuesday).
+    let l = resolved_on_friday_evening(backend, Default::default()).await;
+    let saturday_10 = Utc.with_ymd_and_hms(2026, 11, 28, 2, 0, 0).unwrap();
+    sent_exactly_at(&l, saturday_10).await;
 
     let survey = l.received("survey_request").await;
     let four = Loop::button(&survey, "4");
@@ -217,8 +237,105 @@ async fn not_fixed_reopens_to_the_same_engineer(backend: Backend) {
     assert_eq!(l.ticket().await["status"], "reopened");
 }
 
-async fn no_answer_auto_closes_never_as_confirmed(backend: Backend) {
+impl Loop {
+    /// The ticket's messages: event and recipient.
+    async fn messages(&self) -> Vec<(String, baoxiu::store::Recipient)> {
+        let store = &self.app.store;
+        let t = store.ticket_by_number(&self.number).await.unwrap().unwrap();
+        store
+            .outbox_for_ticket(t.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.event, m.to))
+            .collect()
+    }
+
+    /// How many of the ticket's messages are `event`.
+    async fn count(&self, event: &str) -> usize {
+        self.messages()
+            .await
+            .iter()
+            .filter(|(e, _)| e == event)
+            .count()
+    }
+
+    /// The numbers on the managers' follow-up list.
+    async fn follow_ups(&self) -> Vec<String> {
+        let r = self.app.get(MANAGER, "/api/follow-ups").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let list: serde_json::Value = r.json().await.unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["number"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+async fn no_answer_reminds_then_puts_the_ticket_on_the_follow_up_list(backend: Backend) {
+    // Plan 002: closed only after the user confirms. Reminded after one and two days,
+    // then on the managers' follow-up list — never closed by the desk.
     let l = Loop::resolved(spawn_app(backend).await, "w-3").await;
+    let resolved_at = l.app.desk.now();
+    l.app
+        .clock
+        .set(resolved_at + Duration::days(1) - Duration::seconds(1));
+    tick(&l.app).await;
+    assert_eq!(l.count("confirm_reminder").await, 0);
+    l.app.clock.set(resolved_at + Duration::days(1));
+    tick(&l.app).await;
+    assert_eq!(l.count("confirm_reminder").await, 1);
+    // The reminder carries the "is it fixed?" buttons.
+    let reminder = l.received("confirm_reminder").await;
+    Loop::button(&reminder, "已修复");
+    l.app.clock.set(resolved_at + Duration::days(2));
+    tick(&l.app).await;
+    assert_eq!(l.count("confirm_reminder").await, 2);
+
+    l.app.clock.set(resolved_at + Duration::days(3));
+    tick(&l.app).await;
+    let t = l.ticket().await;
+    assert_eq!(
+        (t["status"].as_str(), t["closure"].as_str()),
+        (Some("resolved"), None),
+        "never closed without the reporter"
+    );
+    assert_eq!(l.follow_ups().await, vec![l.number.clone()]);
+    let mia = l.app.desk.engineer_by_handle("mia").await.unwrap().unwrap();
+    assert!(
+        l.messages().await.contains(&(
+            "follow_up_due".into(),
+            baoxiu::store::Recipient::Engineer(mia.id)
+        )),
+        "the managers are told to call"
+    );
+    assert!(l.survey_row().await.is_none(), "no survey before closure");
+    let r = l.app.get(&token("alice"), "/api/follow-ups").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "managers only");
+    // Days later nothing more happens on its own.
+    l.app.clock.set(resolved_at + Duration::days(10));
+    tick(&l.app).await;
+    assert_eq!(l.ticket().await["status"], "resolved");
+    assert_eq!(l.count("confirm_reminder").await, 2);
+
+    // Called, the reporter confirms with the reminder's button: closed, off the list.
+    l.say(Incoming::Choice(Loop::button(&reminder, "已修复")))
+        .await;
+    let t = l.ticket().await;
+    assert_eq!(
+        (t["status"].as_str(), t["closure"].as_str()),
+        (Some("closed"), Some("confirmed"))
+    );
+    assert!(l.follow_ups().await.is_empty());
+}
+
+async fn auto_close_stays_a_setting_never_as_confirmed(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.sla.unconfirmed = baoxiu::domain::sla::Unconfirmed::AutoClose;
+    })
+    .await;
+    let l = Loop::resolved(app, "w-3").await;
     let resolved_at = l.app.desk.now();
     l.app
         .clock
@@ -232,10 +349,11 @@ async fn no_answer_auto_closes_never_as_confirmed(backend: Backend) {
         (t["status"].as_str(), t["closure"].as_str()),
         (Some("closed"), Some("auto_closed"))
     );
+    assert!(l.follow_ups().await.is_empty());
     assert_eq!(
         l.survey().await.status,
-        "scheduled",
-        "auto-closed tickets are surveyed too"
+        "sent",
+        "auto-closed tickets are surveyed too, at once: the day after the resolution is past"
     );
     // A late "fixed" changes nothing.
     let asked = l.received("ticket_resolved").await;

@@ -4,10 +4,13 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, printer_fault, spawn_app};
 use crate::on_both_backends;
 
-on_both_backends!(readyz_says_whether_the_database_can_take_work);
+on_both_backends!(
+    readyz_says_whether_the_database_can_take_work,
+    an_unstaffed_desk_is_visible_and_the_receipt_says_so,
+);
 
 async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     let r = app
@@ -56,6 +59,71 @@ async fn readyz_says_whether_the_database_can_take_work(backend: Backend) {
         body["detail"]
             .as_str()
             .is_some_and(|d| d.contains("does not answer")),
+        "{body}"
+    );
+}
+
+/// What the receipt of a report in `category` would say.
+async fn receipt(app: &TestApp, category: &str) -> &'static str {
+    let r = app
+        .desk
+        .reporter_for_identity("web", "w-receipt", "张三")
+        .await
+        .unwrap();
+    let mut form = printer_fault();
+    form["category"] = category.into();
+    let caller = baoxiu::domain::ticket::Caller::Reporter(r.id);
+    let draft = app
+        .desk
+        .prepare_report(&caller, r.id, serde_json::from_value(form).unwrap())
+        .await
+        .unwrap();
+    draft.receipt_event()
+}
+
+async fn an_unstaffed_desk_is_visible_and_the_receipt_says_so(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // The cast staffs printers and the network; the database group has nobody on duty.
+    assert_eq!(receipt(&app, "printer").await, "ticket_received");
+    assert_eq!(
+        receipt(&app, "database").await,
+        "ticket_received_no_engineer",
+        "not \"the engineers on duty have been told\": a manager was"
+    );
+    let (status, body) = get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "the service works: {body}");
+    let unstaffed = &body["staffing"]["groups_unstaffed"];
+    assert!(
+        unstaffed.as_array().unwrap().contains(&"database".into()),
+        "{body}"
+    );
+    assert_eq!(body["staffing"]["managers"], 1);
+    assert_eq!(body["warnings"].as_array().unwrap().len(), 1, "{body}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("baoxiu_groups_unstaffed{group=\"database\"} 1")
+            && !metrics.contains("baoxiu_groups_unstaffed{group=\"printer\"}")
+            && metrics.contains("baoxiu_managers_reachable 1"),
+        "{metrics}"
+    );
+
+    // No manager either: nobody at all would hear of a database fault.
+    app.link("mia", |e| e.tier = baoxiu::domain::routing::Tier::Expert)
+        .await;
+    assert_eq!(receipt(&app, "database").await, "ticket_received_unstaffed");
+    let (_, body) = get(&app, "/readyz").await;
+    let warnings = body["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{body}");
+    assert!(
+        warnings[1].as_str().unwrap().contains("no manager"),
         "{body}"
     );
 }

@@ -9,7 +9,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, MANAGER, TestApp, printer_fault, spawn_app, token};
+use crate::helpers::{Backend, MANAGER, TestApp, printer_fault, spawn_app, spawn_app_with, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -30,7 +30,11 @@ async fn reporter_of(app: &TestApp, number: &str) -> Caller {
 }
 
 async fn every_figure_reconciles(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // C's unconfirmed fix is auto-closed, so the report shows one.
+    let app = spawn_app_with(backend, |c| {
+        c.sla.unconfirmed = baoxiu::domain::sla::Unconfirmed::AutoClose;
+    })
+    .await;
     let t0 = app.desk.now(); // Monday 2026-11-23 09:00 in Shanghai
     let li = token("li.na");
     let ok = StatusCode::OK;
@@ -126,10 +130,9 @@ async fn every_figure_reconciles(backend: Backend) {
         .await
         .unwrap();
     // C was never confirmed: auto-closed three days after its resolution (Thursday 10:00),
-    // surveyed Friday 10:00, and the survey expires unanswered a week later.
+    // surveyed at once (the day after its resolution is past), and the survey expires
+    // unanswered a week later.
     at(&app, t0, 3 * 24 * 60 + 60).await;
-    scheduler.tick().await.unwrap();
-    at(&app, t0, 4 * 24 * 60 + 60).await;
     assert_eq!(scheduler.tick().await.unwrap().surveys, 1);
     at(&app, t0, 11 * 24 * 60 + 60).await;
     scheduler.tick().await.unwrap();
@@ -196,15 +199,21 @@ async fn every_figure_reconciles(backend: Backend) {
         (Some(3), Some(2))
     );
     assert_eq!(total["response_rate"].as_f64(), Some(2.0 / 3.0));
+    // B's complaint (no rating) is an unsatisfied answer: 1 satisfied of 2, not 100 %.
     assert_eq!(
         (
             total["satisfied"].as_u64(),
             total["satisfaction_rate"].as_f64()
         ),
-        (Some(1), Some(1.0))
+        (Some(1), Some(0.5))
     );
     assert_eq!(total["average_rating"], 5.0);
     assert_eq!(total["complaints"], 1);
+    assert_eq!(
+        report["complaint_list"],
+        json!([{"number": b, "rating": null}]),
+        "the complaint is listed by ticket"
+    );
     assert_eq!(report["groups"]["printer"]["tickets"], 3);
     assert_eq!(report["groups"]["network"]["tickets"], 1);
     assert_eq!(report["groups"]["network"]["auto_closed"], 1);
@@ -223,7 +232,7 @@ async fn every_figure_reconciles(backend: Backend) {
         .await
         .unwrap();
     let last = csv.lines().last().unwrap();
-    assert!(last.starts_with("total,4,73.3,180.0,60.0,60.0,220.0,420.0,66.7,100.0,100.0,-,100.0,33.3,2,1,3,66.7,100.0,5.0,1"), "{last}");
+    assert!(last.starts_with("total,4,73.3,180.0,60.0,60.0,220.0,420.0,66.7,100.0,100.0,-,100.0,33.3,2,1,3,66.7,50.0,5.0,1"), "{last}");
     let r = app.get(&li, "/api/reports?period=month").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = app.get(MANAGER, "/api/reports?period=fortnight").await;

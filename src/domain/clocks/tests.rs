@@ -44,6 +44,7 @@ fn rules<'a>(calendar: &'a Calendar, chain: &'a Chain) -> Rules<'a> {
         wall: calendar,
         warn_at: 0.75,
         chain,
+        confirm_reminders: &[],
     }
 }
 
@@ -301,8 +302,11 @@ fn clocks_follow_the_ticket_lifecycle() {
 
     step(&mut clocks, "pend", 60);
     assert!(
-        clocks.0.iter().all(|c| c.since.is_none()),
-        "pending pauses everything"
+        clocks
+            .0
+            .iter()
+            .all(|c| c.since.is_none() == (c.kind != ClockKind::Replacement)),
+        "pending pauses every SLA clock; the replacement rule runs on"
     );
     step(&mut clocks, "resume", 600);
     let resolution = clocks.get(ClockKind::Resolution).unwrap();
@@ -387,6 +391,7 @@ fn the_confirmation_timer_counts_wall_clock_time_and_fires_once() {
         wall: &wall,
         warn_at: 0.75,
         chain: &chain,
+        confirm_reminders: &[],
     };
     // Resolved Friday 17:00: three days later is Monday 17:00, office hours or not.
     let resolved = at("2026-11-27 17:00:00");
@@ -396,4 +401,96 @@ fn the_confirmation_timer_counts_wall_clock_time_and_fires_once() {
     assert_eq!(c.fire(at("2026-11-30 17:00:00"), r), Some(Due::Breach));
     assert_eq!((c.open, c.next_at), (false, None));
     assert_eq!(c.fire(at("2026-12-30 17:00:00"), r), None, "fires once");
+}
+
+#[test]
+fn the_reporter_is_reminded_to_confirm_after_one_and_two_days() {
+    let (office, wall, chain) = (office(), always(), p1_chain());
+    let reminders = crate::domain::sla::SlaPolicy::default().confirm_reminders;
+    let r = Rules {
+        calendar: &office,
+        wall: &wall,
+        warn_at: 0.75,
+        chain: &chain,
+        confirm_reminders: &reminders,
+    };
+    // Resolved Friday 17:00: reminded Saturday and Sunday 17:00, due Monday 17:00.
+    let resolved = at("2026-11-27 17:00:00");
+    let mut c = SlaClock::start(ClockKind::Confirmation, Duration::days(3), resolved, r);
+    assert_eq!(c.next_at, Some(at("2026-11-28 17:00:00")));
+    assert_eq!(c.fire(at("2026-11-28 16:59:59"), r), None);
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-28 17:00:00"), r),
+        [Due::ConfirmReminder]
+    );
+    assert_eq!(c.next_at, Some(at("2026-11-29 17:00:00")));
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-29 17:00:00"), r),
+        [Due::ConfirmReminder]
+    );
+    assert_eq!(c.next_at, Some(at("2026-11-30 17:00:00")));
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-30 17:00:00"), r),
+        [Due::Breach]
+    );
+    assert_eq!((c.open, c.next_at), (false, None));
+
+    // A scheduler that was down: missed reminders collapse into one, and none comes once
+    // the time is up.
+    let mut c = SlaClock::start(ClockKind::Confirmation, Duration::days(3), resolved, r);
+    assert_eq!(
+        fire_all(&mut c, at("2026-11-29 18:00:00"), r),
+        [Due::ConfirmReminder]
+    );
+    assert_eq!(c.next_at, Some(at("2026-11-30 17:00:00")));
+    let mut c = SlaClock::start(ClockKind::Confirmation, Duration::days(3), resolved, r);
+    assert_eq!(
+        fire_all(&mut c, at("2026-12-01 09:00:00"), r),
+        [Due::Breach]
+    );
+}
+
+#[test]
+fn the_replacement_rule_runs_on_wall_clock_time_and_is_never_paused() {
+    // An office-hours SLA calendar; the replacement rule still counts every hour.
+    let (office, wall, chain) = (office(), always(), p1_chain());
+    let r = Rules {
+        calendar: &office,
+        wall: &wall,
+        warn_at: 0.75,
+        chain: &chain,
+        confirm_reminders: &[],
+    };
+    let policy = SlaPolicy::default();
+    let mut t = ticket_in(Status::Offered);
+    // Reported Friday 17:00: owed a device Sunday 17:00, weekend or not.
+    let reported = at("2026-11-27 17:00:00");
+    t.created_at = reported;
+    let mut clocks = Clocks::for_new(&t, &policy, reported, r);
+    let due = at("2026-11-29 17:00:00");
+    let replacement = |c: &Clocks| c.get(ClockKind::Replacement).unwrap().clone();
+    assert_eq!(replacement(&clocks).due_at, Some(due));
+    assert_eq!(replacement(&clocks).next_at, Some(due));
+    // Waiting for the vendor from Friday 18:00 pauses the SLA clocks, not this one.
+    clocks.on_change("pend", &t, &policy, at("2026-11-27 18:00:00"), r);
+    assert_eq!(
+        clocks.get(ClockKind::Resolution).unwrap().status,
+        ClockStatus::Paused
+    );
+    let c = replacement(&clocks);
+    assert_eq!((c.status, c.next_at), (ClockStatus::Running, Some(due)));
+    let mut c = replacement(&clocks);
+    assert_eq!(c.fire(due - Duration::seconds(1), r), None);
+    assert_eq!(fire_all(&mut c, due, r), [Due::Breach]);
+
+    // Resolved Saturday, reopened Monday 09:00: still counted from the report, so the
+    // device is owed at once.
+    clocks.on_change("resume", &t, &policy, at("2026-11-28 09:00:00"), r);
+    clocks.on_change("resolve", &t, &policy, at("2026-11-28 10:00:00"), r);
+    assert_eq!(replacement(&clocks).status, ClockStatus::Met);
+    let monday = at("2026-11-30 09:00:00");
+    clocks.on_change("reopen", &t, &policy, monday, r);
+    let mut c = replacement(&clocks);
+    assert_eq!((c.due_at, c.next_at), (Some(due), Some(monday)));
+    assert_eq!(fire_all(&mut c, monday, r), [Due::Breach]);
 }

@@ -89,6 +89,9 @@ pub(crate) fn ticket_in(status: Status) -> Ticket {
         accepted_at: held.then_some(at(9, 5)),
         resolved_at: None,
         closed_at: None,
+        loaner: None,
+        loaner_issued_at: None,
+        loaner_returned_at: None,
         version: 1,
     }
 }
@@ -156,6 +159,8 @@ fn actions() -> Vec<Action> {
             engineer: None,
         },
         Action::Escalate(note("需要专家")),
+        Action::IssueLoaner(note("备用笔记本 BJ-0012")),
+        Action::ReturnLoaner,
     ]
 }
 
@@ -177,6 +182,9 @@ fn legal(action: &Action, from: Status) -> Option<Status> {
         Action::Reopen(_) => (from == Resolved).then_some(Reopened),
         Action::Cancel(_) => open.then_some(Cancelled),
         Action::Reassign { .. } | Action::Escalate(_) => open.then_some(Offered),
+        Action::IssueLoaner(_) => (!from.is_final()).then_some(from),
+        // `ticket_in` has no loaner out (see `a_loaner_is_issued_and_returned_once`).
+        Action::ReturnLoaner => None,
     }
 }
 
@@ -198,6 +206,7 @@ fn allowed(action: &Action, who: Who, held: bool) -> bool {
         Action::Escalate(_) => {
             matches!(who, Assignee | Colleague | GroupExpert | System) || manager
         }
+        Action::IssueLoaner(_) | Action::ReturnLoaner => holder || manager,
     }
 }
 
@@ -229,7 +238,8 @@ fn every_status_action_and_caller_follows_the_table() {
                         true,
                         Err(
                             TicketError::IllegalTransition { .. }
-                            | TicketError::AlreadyTaken { .. },
+                            | TicketError::AlreadyTaken { .. }
+                            | TicketError::NoLoanerOut,
                         ),
                     ) => {}
                     (None, false, Err(_)) => {}
@@ -245,6 +255,65 @@ fn every_status_action_and_caller_follows_the_table() {
     );
 }
 
+#[test]
+fn a_loaner_is_issued_and_returned_once() {
+    let pending = ticket_in(Status::Pending);
+    let holder = caller(Who::Assignee);
+    let out = pending
+        .apply(
+            &holder,
+            Action::IssueLoaner(note("备用笔记本 BJ-0012")),
+            at(10, 0),
+        )
+        .unwrap();
+    assert_eq!(out.ticket.status, Status::Pending, "the repair goes on");
+    assert_eq!(
+        out.ticket.loaner.as_ref().map(|n| n.as_str()),
+        Some("备用笔记本 BJ-0012")
+    );
+    assert_eq!(out.ticket.loaner_issued_at, Some(at(10, 0)));
+    assert_eq!(out.note.as_deref(), Some("备用笔记本 BJ-0012"));
+    assert!(
+        out.notices
+            .iter()
+            .any(|n| n.to == Audience::Reporter && n.event == "loaner_issued")
+    );
+    assert_eq!(
+        out.ticket
+            .apply(&holder, Action::IssueLoaner(note("另一台")), at(11, 0))
+            .map(|_| ()),
+        Err(TicketError::LoanerOut)
+    );
+    // Returned after the ticket is closed: still recorded.
+    let mut closed = out.ticket.clone();
+    closed.status = Status::Closed;
+    let back = closed
+        .apply(
+            &caller(Who::ManagerEngineer),
+            Action::ReturnLoaner,
+            at(12, 0),
+        )
+        .unwrap();
+    assert_eq!(back.ticket.loaner_returned_at, Some(at(12, 0)));
+    assert_eq!(back.ticket.status, Status::Closed);
+    assert_eq!(
+        back.ticket
+            .apply(
+                &caller(Who::ManagerEngineer),
+                Action::ReturnLoaner,
+                at(13, 0)
+            )
+            .map(|_| ()),
+        Err(TicketError::NoLoanerOut)
+    );
+    assert!(matches!(
+        out.ticket
+            .apply(&caller(Who::OwnReporter), Action::ReturnLoaner, at(12, 0)),
+        Err(TicketError::Forbidden { .. })
+    ));
+}
+
+/// (A loaner lent on a ticket may still come back after it closed: see above.)
 #[test]
 fn final_tickets_never_change() {
     for status in [Status::Closed, Status::Cancelled] {
