@@ -80,6 +80,9 @@ pub enum StoreError {
     /// The database could not be reached (nothing was written).
     #[error("the database is not answering: {0}")]
     Unavailable(String),
+    /// The database refused a statement several calls shared (none of it was written).
+    #[error("the database refused the statement: {0}")]
+    Refused(String),
     /// A write's transaction did not commit (nothing of it was written).
     #[error("the write was not saved: {0}")]
     WriteFailed(String),

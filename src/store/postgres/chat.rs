@@ -52,11 +52,11 @@ impl PgStore {
         channel: &str,
         external_id: &str,
     ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
-        let sql = sql::reporter_with_conversation(channel);
-        let row: Option<rows::ReporterConversationRow> = sqlx::query_as(sql)
-            .bind(channel)
-            .bind(external_id)
-            .fetch_optional(&self.pool)
+        // With other people's lookups, in one statement (see `steps`).
+        let row = self
+            .steps
+            .people
+            .call((channel.to_owned(), external_id.to_owned()))
             .await?;
         Ok(row.map(rows::ReporterConversationRow::split))
     }
@@ -186,7 +186,8 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         // With other people's steps, in one statement (see `steps`).
         self.steps
-            .write(super::steps::Step {
+            .saves
+            .call(super::steps::Step {
                 channel: channel.to_owned(),
                 external_id: external_id.to_owned(),
                 state,

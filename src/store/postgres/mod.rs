@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for a desk that outgrows one machine: several instances on
 //! one database, a transaction per write on a pool of connections.
 
+mod batch;
 mod chat;
 mod steps;
 
@@ -16,8 +17,8 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The chat steps' group commit.
-    steps: steps::StepWriter,
+    /// The chat path's grouped reads and writes.
+    steps: steps::Steps,
 }
 
 impl PgStore {
@@ -32,7 +33,7 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        let steps = steps::StepWriter::start(pool.clone());
+        let steps = steps::Steps::start(&pool);
         Ok(PgStore { pool, steps })
     }
 

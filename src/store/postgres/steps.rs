@@ -1,23 +1,12 @@
-//! The group commit of chat steps on PostgreSQL, as SQLite's writer has one: every step
-//! saves its person's conversation and its door's record of the update. Steps that
-//! arrive while earlier ones are being written wait in a queue and go together, as one
-//! statement (its parts are one atomic write), so under load a commit carries many
-//! people's steps, and alone a step is written at once. A failed statement fails every
-//! step in it (none of them is written; each is retried by its door as any failed step).
-
-use std::collections::HashSet;
-use std::sync::Arc;
+//! The per-message chat calls on PostgreSQL, grouped (see `batch`): each step reads its
+//! person's reporter and conversation, and saves the conversation with its door's record
+//! of the update.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
-use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::store::{StepRecord, StoreError};
-
-/// Steps written per statement, at most.
-const MAX_BATCH: usize = 256;
-/// Statements in flight at once (each holds a connection).
-const WRITERS: usize = 4;
+use super::batch::Batcher;
+use crate::store::{StepRecord, rows};
 
 /// Saves (state) or ends (no state) each step's conversation and marks its record, for
 /// every row of the arrays at once.
@@ -39,7 +28,23 @@ const WRITE_STEPS: &str = "WITH v AS (
      UPDATE telegram_updates u SET handled_at = v.at, replies = v.replies
      FROM v WHERE u.update_id = v.update_id";
 
-/// One step to write.
+/// The reporter behind each chat identity with their conversation, and whether the
+/// identity is also an engineer's (as `sql::reporter_with_conversation`, for many).
+const READ_PEOPLE: &str =
+    "SELECT v.n, r.*, c.state AS conversation, c.updated_at AS conversation_at,
+       CASE v.channel
+         WHEN 'telegram' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id)
+         WHEN 'discord' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id)
+         WHEN 'web' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id)
+         WHEN 'console-engineer' THEN TRUE
+         ELSE FALSE
+       END AS engineer
+     FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS v(channel, external_id, n)
+     JOIN reporter_identities i ON i.channel = v.channel AND i.external_id = v.external_id
+     JOIN reporters r ON r.id = i.reporter_id
+     LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id";
+
+/// One step to save.
 pub(super) struct Step {
     pub channel: String,
     pub external_id: String,
@@ -48,94 +53,31 @@ pub(super) struct Step {
     pub record: StepRecord,
 }
 
-impl Step {
-    fn person(&self) -> (String, String) {
-        (self.channel.clone(), self.external_id.clone())
+/// A chat identity to look up: (channel, external id).
+pub(super) type Identity = (String, String);
+
+/// The grouped calls.
+#[derive(Debug, Clone)]
+pub(super) struct Steps {
+    pub saves: Batcher<Step, ()>,
+    pub people: Batcher<Identity, Option<rows::ReporterConversationRow>>,
+}
+
+impl Steps {
+    pub(super) fn start(pool: &PgPool) -> Steps {
+        Steps {
+            // One person's steps come one at a time; the key keeps it so regardless.
+            saves: Batcher::start(
+                pool.clone(),
+                |s: &Step| Some(format!("{}\u{0}{}", s.channel, s.external_id)),
+                save,
+            ),
+            people: Batcher::start(pool.clone(), |_| None, read),
+        }
     }
 }
 
-struct Queued {
-    step: Step,
-    done: oneshot::Sender<Result<(), StoreError>>,
-}
-
-/// The queue of steps to write (cheap to clone).
-#[derive(Clone)]
-pub(super) struct StepWriter {
-    queue: mpsc::UnboundedSender<Queued>,
-}
-
-impl std::fmt::Debug for StepWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StepWriter")
-    }
-}
-
-impl StepWriter {
-    /// Starts the writer over `pool`; it ends when the last handle is dropped.
-    pub(super) fn start(pool: PgPool) -> StepWriter {
-        let (queue, mut queued) = mpsc::unbounded_channel::<Queued>();
-        tokio::spawn(async move {
-            let slots = Arc::new(Semaphore::new(WRITERS));
-            // A step of someone already in the batch waits for the next one (a statement
-            // may not write one row twice).
-            let mut carried: Option<Queued> = None;
-            loop {
-                let first = match carried.take() {
-                    Some(q) => q,
-                    None => match queued.recv().await {
-                        Some(q) => q,
-                        None => return,
-                    },
-                };
-                // Everything that queued up while the writers were busy goes together.
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let mut people = HashSet::from([first.step.person()]);
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    let Ok(next) = queued.try_recv() else { break };
-                    if !people.insert(next.step.person()) {
-                        carried = Some(next);
-                        break;
-                    }
-                    batch.push(next);
-                }
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    let (steps, waiting): (Vec<Step>, Vec<_>) =
-                        batch.into_iter().map(|q| (q.step, q.done)).unzip();
-                    let written = write(&pool, &steps).await.map_err(StoreError::Database);
-                    drop(slot);
-                    for done in waiting {
-                        let _ = done.send(match &written {
-                            Ok(()) => Ok(()),
-                            Err(e) if e.is_unavailable() => {
-                                Err(StoreError::Unavailable(e.to_string()))
-                            }
-                            Err(e) => Err(StoreError::WriteFailed(e.to_string())),
-                        });
-                    }
-                });
-            }
-        });
-        StepWriter { queue }
-    }
-
-    /// Writes one step (with whatever steps go with it); returns once it is committed.
-    pub(super) async fn write(&self, step: Step) -> Result<(), StoreError> {
-        let (done, written) = oneshot::channel();
-        self.queue
-            .send(Queued { step, done })
-            .map_err(|_| StoreError::WriteFailed("the database is closed".into()))?;
-        written
-            .await
-            .map_err(|_| StoreError::WriteFailed("the database is closed".into()))?
-    }
-}
-
-async fn write(pool: &PgPool, steps: &[Step]) -> Result<(), sqlx::Error> {
+async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
     let n = steps.len();
     let (mut channels, mut ids, mut states, mut times) = (
         Vec::with_capacity(n),
@@ -148,7 +90,7 @@ async fn write(pool: &PgPool, steps: &[Step]) -> Result<(), sqlx::Error> {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for s in steps {
+    for s in &steps {
         channels.push(s.channel.as_str());
         ids.push(s.external_id.as_str());
         states.push(s.state.as_deref());
@@ -177,7 +119,40 @@ async fn write(pool: &PgPool, steps: &[Step]) -> Result<(), sqlx::Error> {
         .bind(updates)
         .bind(replies)
         .bind(events)
-        .execute(pool)
-        .await
-        .map(drop)
+        .execute(&pool)
+        .await?;
+    Ok(vec![(); n])
+}
+
+/// A looked-up row with its place in the batch.
+#[derive(sqlx::FromRow)]
+struct Numbered {
+    n: i64,
+    #[sqlx(flatten)]
+    row: rows::ReporterConversationRow,
+}
+
+async fn read(
+    pool: PgPool,
+    people: Vec<Identity>,
+) -> Result<Vec<Option<rows::ReporterConversationRow>>, sqlx::Error> {
+    let (channels, ids): (Vec<&str>, Vec<&str>) =
+        people.iter().map(|(c, e)| (c.as_str(), e.as_str())).unzip();
+    let found: Vec<Numbered> = sqlx::query_as(READ_PEOPLE)
+        .bind(channels)
+        .bind(ids)
+        .fetch_all(&pool)
+        .await?;
+    let mut answers: Vec<Option<rows::ReporterConversationRow>> =
+        people.iter().map(|_| None).collect();
+    for f in found {
+        // ORDINALITY counts from 1.
+        if let Some(slot) = usize::try_from(f.n - 1)
+            .ok()
+            .and_then(|i| answers.get_mut(i))
+        {
+            *slot = Some(f.row);
+        }
+    }
+    Ok(answers)
 }
