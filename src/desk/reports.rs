@@ -110,6 +110,8 @@ impl Desk {
             .into_iter()
             .map(|(asset_tag, tickets)| RepeatFault { asset_tag, tickets })
             .collect();
-        Ok(Report::build(from, to, by, &rows, repeat_faults))
+        let mut report = Report::build(from, to, by, &rows, repeat_faults);
+        report.complaint_records = self.complaint_figures(from, to).await?;
+        Ok(report)
     }
 }

@@ -257,6 +257,9 @@ pub struct Report {
     pub repeat_faults: Vec<RepeatFault>,
     /// Every complaint on the period's tickets (the contract's target is zero).
     pub complaint_list: Vec<ComplaintEntry>,
+    /// The complaint records filed in the period (from any door, about a ticket or the
+    /// service); set by the caller, since they are not rows of tickets.
+    pub complaint_records: super::complaint::ComplaintFigures,
 }
 
 impl Report {
@@ -294,6 +297,7 @@ impl Report {
                     _ => None,
                 })
                 .collect(),
+            complaint_records: super::complaint::ComplaintFigures::default(),
         }
     }
 }
@@ -591,6 +595,14 @@ impl Report {
                     .map_or_else(|| "no rating".into(), |r| format!("rated {r}"));
                 out.push_str(&format!("  {}  {rating}\n", c.number));
             }
+        }
+        let c = &self.complaint_records;
+        out.push_str(&format!(
+            "complaint records: {} received, {} answered in time, {} open\n",
+            c.received, c.answered_in_time, c.open
+        ));
+        for (department, n) in &c.by_department {
+            out.push_str(&format!("  {department}  {n}\n"));
         }
         out.push_str("repeat faults (≥ 3 tickets in 90 days):");
         if self.repeat_faults.is_empty() {

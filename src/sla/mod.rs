@@ -20,6 +20,8 @@ pub struct Tick {
     pub events: u32,
     /// Satisfaction surveys sent.
     pub surveys: u32,
+    /// Complaints whose response time ran out, escalated to the managers.
+    pub complaints: u32,
 }
 
 /// The scheduler over a desk.
@@ -35,14 +37,17 @@ impl Scheduler {
     }
 
     /// Handles every clock due at the desk's current time, then sends the surveys that
-    /// are due and expires those past their validity.
+    /// are due and expires those past their validity, then escalates the complaints
+    /// whose response time ran out.
     pub async fn tick(&self) -> Result<Tick, DeskError> {
         let clocks = self.desk.run_due_clocks().await?;
         let surveys = self.desk.send_due_surveys().await?;
+        let complaints = self.desk.escalate_overdue_complaints().await?;
         Ok(Tick {
             tickets: clocks.tickets,
             events: clocks.events,
             surveys,
+            complaints,
         })
     }
 

@@ -10,6 +10,7 @@ mod bad_input;
 mod chat;
 mod cli;
 mod closing;
+mod complaints;
 mod concurrency;
 mod discord;
 mod erasure;
