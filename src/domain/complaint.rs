@@ -101,7 +101,7 @@ pub struct ComplaintFact {
 }
 
 /// Complaint figures for a period, beside the satisfaction figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ComplaintFigures {
     /// Complaints received.
     pub received: usize,

@@ -38,6 +38,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod archive;
 pub mod calendar;
 pub mod clocks;
 pub mod complaint;

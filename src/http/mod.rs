@@ -1,6 +1,7 @@
 //! The HTTP door (axum): the REST API over the desk, and health.
 
 mod access;
+mod archive;
 mod attachments;
 mod auth;
 mod complaints;
@@ -87,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/groups", get(tickets::groups))
         .route("/api/reports", get(reports::show))
         .route("/api/follow-ups", get(reports::follow_ups))
+        .route("/api/reports/archive", get(archive::list))
+        .route("/api/reports/archive/{id}", get(archive::show))
         .route(
             "/api/complaints",
             get(complaints::list).post(complaints::create),

@@ -8,6 +8,7 @@
 //! without the `Any` driver (which has no chrono support). What only one backend does
 //! (the group commit, the direct calls, multi-row inserts) is in its folder.
 
+mod archive;
 mod attachments;
 mod cards;
 mod complaints;
@@ -29,6 +30,7 @@ mod web;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+pub use archive::{ArchiveEntry, NewArchive};
 pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
 pub use complaints::{
@@ -734,6 +736,14 @@ delegate! {
     /// Records a complaint's outcome (status from `event.from` to `event.to`) with its
     /// event and messages, in one transaction; `Conflict` if its status moved meanwhile.
     pub async fn answer_complaint(&self, id: i64, outcome: &str, event: &NewComplaintEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
+    /// Whether the report of `kind` starting on local day `first_day` is archived.
+    pub async fn archived(&self, kind: &str, first_day: &str) -> Result<bool, StoreError>;
+    /// Archives a period's report; false (nothing written) if it was archived already.
+    pub async fn archive_report(&self, new: &NewArchive) -> Result<bool, StoreError>;
+    /// The archived reports, newest period first.
+    pub async fn archive_list(&self) -> Result<Vec<ArchiveEntry>, StoreError>;
+    /// One archived report with its JSON.
+    pub async fn archived_report(&self, id: i64) -> Result<Option<(ArchiveEntry, String)>, StoreError>;
     /// The complaints filed in `[from, to)`, as reports count them.
     pub async fn complaint_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ComplaintFactRow>, StoreError>;
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod archive;
 mod atomicity;
 mod backends;
 mod bad_input;

@@ -1,7 +1,7 @@
 -- Complaints as records (plan 004: a complaint is urgent, answered within 8 hours; plan
 -- 002: zero complaints). A complaint may concern a ticket or the service in general. Its
 -- text is for managers only, so its trail is kept here, not in the ticket's audit trail
--- that engineers read. Keep in step with ../postgres/0016_complaints.sql.
+-- that engineers read. Keep in step with ../postgres/0016_complaints_archive.sql.
 CREATE TABLE complaints (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ticket_id INTEGER REFERENCES tickets (id),
@@ -35,3 +35,16 @@ CREATE TABLE complaint_events (
     note TEXT
 );
 CREATE INDEX complaint_events_complaint ON complaint_events (complaint_id, id);
+
+-- Archived periodic reports (plan 002: records archived by week, month, quarter,
+-- half-year and year): each period's report frozen once at its end, as JSON. Days are
+-- local dates (YYYY-MM-DD) in the desk's time zone.
+CREATE TABLE report_archive (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('week', 'month', 'quarter', 'half-year', 'year')),
+    first_day TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    generated_at TEXT NOT NULL,
+    report TEXT NOT NULL,
+    UNIQUE (kind, first_day)
+);
