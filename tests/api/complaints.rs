@@ -227,6 +227,15 @@ async fn an_unanswered_complaint_escalates_to_every_manager_after_8_hours(backen
         .filter_map(|e| e["action"].as_str())
         .collect();
     assert_eq!(actions, ["filed", "escalated", "answered", "closed"]);
+    for (status, n) in [("open", 0), ("closed", 1)] {
+        let listed: Vec<Value> = app
+            .get(MANAGER, &format!("/api/complaints?status={status}"))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(listed.len(), n, "{status}");
+    }
 }
 
 async fn complaint_text_is_for_managers_only(backend: Backend) {
