@@ -54,6 +54,8 @@ pub struct Config {
     pub outbox: crate::desk::RetryPolicy,
     /// Satisfaction surveys after closure.
     pub survey: SurveyConfig,
+    /// Complaints.
+    pub complaints: ComplaintsConfig,
     /// The Telegram door (on when its token variable is set).
     pub telegram: crate::doors::telegram::TelegramSettings,
     /// The Discord door (on when its token variable is set).
@@ -147,6 +149,23 @@ impl Default for SurveyConfig {
             send_at: "10:00".into(),
             sample_rate: 1.0,
             valid_for: Span(chrono::Duration::days(7)),
+        }
+    }
+}
+
+/// Complaints (`[complaints]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComplaintsConfig {
+    /// A complaint's outcome is due this long after it is filed (plan 004: a complaint is
+    /// urgent, 8 hours, wall-clock); then every manager is told.
+    pub respond_within: Span,
+}
+
+impl Default for ComplaintsConfig {
+    fn default() -> Self {
+        Self {
+            respond_within: Span(chrono::Duration::hours(8)),
         }
     }
 }
@@ -309,6 +328,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             outbox: crate::desk::RetryPolicy::default(),
             survey: SurveyConfig::default(),
+            complaints: ComplaintsConfig::default(),
             telegram: Default::default(),
             discord: Default::default(),
             web: Default::default(),
@@ -457,6 +477,12 @@ impl Config {
                 format!("{} must be between 0 and 1", self.survey.sample_rate),
             ));
         }
+        if self.complaints.respond_within.0 < chrono::Duration::minutes(1) {
+            return Err(invalid(
+                "complaints.respond_within",
+                "must be at least a minute".into(),
+            ));
+        }
         for t in &self.api_tokens {
             if t.role != TokenRole::Manager && t.subject.is_none() {
                 return Err(invalid(
@@ -493,6 +519,7 @@ impl Config {
                 invite_valid_for: self.web.invite_valid_for.0,
             },
             retention: self.retention(source)?,
+            complaint_response: self.complaints.respond_within.0,
         })
     }
 
@@ -601,6 +628,18 @@ mod tests {
         let p = c.policy("defaults").unwrap();
         assert_eq!(p.ticket_prefix, "BX");
         assert_eq!(p.routing.groups().len(), 6);
+    }
+
+    #[test]
+    fn complaints_are_answered_within_8_hours_unless_set() {
+        let p = load_str("").unwrap();
+        assert_eq!(p.complaint_response, chrono::Duration::hours(8));
+        let p = load_str("[complaints]\nrespond_within = \"4h30m\"\n").unwrap();
+        assert_eq!(p.complaint_response, chrono::Duration::minutes(270));
+        let err = load_str("[complaints]\nrespond_within = \"0m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("complaints.respond_within"), "{err}");
     }
 
     #[test]

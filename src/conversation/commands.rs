@@ -53,6 +53,9 @@ impl Chat {
             ("start" | "report", Role::Reporter(r)) => {
                 return self.start_report(person, r, lang, args).await;
             }
+            ("complain", Role::Reporter(r)) => {
+                return self.start_complaint(person, r, lang, args).await;
+            }
             ("status" | "mytickets" | "jobs", _) => self.status(role, lang).await?,
             ("lang", _) => match parse_lang(args) {
                 Some(new) => {

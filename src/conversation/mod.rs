@@ -12,6 +12,7 @@
 mod cards;
 mod closing;
 mod commands;
+mod complaint;
 mod jobs;
 mod lanes;
 mod notice;
@@ -322,6 +323,14 @@ impl Chat {
                 (Role::Reporter(r), "confirm_fix" | "survey") => {
                     self.save(person, None, None).await?;
                     replies.extend(self.closing(r, &conv, &answers).await);
+                    Save::Nothing
+                }
+                (Role::Reporter(r), "complaint") => {
+                    self.save(person, None, None).await?;
+                    replies.push(
+                        self.complaint_answered(person, r, conv.lang(), &answers)
+                            .await,
+                    );
                     Save::Nothing
                 }
                 (Role::Reporter(r), _) => match self.prepare(r, &conv, &answers).await? {

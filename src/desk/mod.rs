@@ -2,6 +2,8 @@
 //! checks the caller, lets the domain decide, and stores the change with its audit event
 //! and outgoing messages in one transaction.
 
+mod archive;
+mod complaints;
 mod deliveries;
 pub mod link;
 mod policy;
@@ -15,10 +17,11 @@ mod web;
 
 /// The records the desk reads and writes, as its callers see them.
 pub use crate::store::{
-    AuditEvent, Card, CardClaim, CardEnd, FilingRecord, NewEngineer, OutboxMessage, OutboxStats,
-    Page, PendingPhoto, PendingUpdate, Recipient, Reporter, StatusCount, StepRecord, StoreError,
-    TicketFilter, WebEntry,
+    ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, FilingRecord,
+    NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate, Recipient,
+    Reporter, StatusCount, StepRecord, StoreError, TicketFilter, WebEntry,
 };
+pub use complaints::ComplaintDetail;
 pub use deliveries::{Failed, RetryPolicy};
 pub use ports::Ports;
 pub use retention::{Retained, RetentionPolicy};

@@ -34,6 +34,8 @@ pub struct Policy {
     pub web: super::WebPolicy,
     /// How long delivered messages, chat updates and closed tickets' photos are kept.
     pub retention: super::RetentionPolicy,
+    /// How long after filing a complaint's outcome is due (`[complaints] respond_within`).
+    pub complaint_response: chrono::Duration,
 }
 
 /// Which day a closed ticket's survey goes out (`[survey] day`).

@@ -79,6 +79,17 @@ impl Desk {
         by: Option<GroupBy>,
     ) -> Result<Report, DeskError> {
         self.may_read_reports(caller)?;
+        self.build_report(from, to, by).await
+    }
+
+    /// The report for tickets reported in `[from, to)`, for whoever may read it (the
+    /// callers check; the archive job freezes it).
+    pub(super) async fn build_report(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        by: Option<GroupBy>,
+    ) -> Result<Report, DeskError> {
         if to <= from {
             return Err(DeskError::BadValue(
                 "the period must end after it starts".into(),
@@ -110,6 +121,8 @@ impl Desk {
             .into_iter()
             .map(|(asset_tag, tickets)| RepeatFault { asset_tag, tickets })
             .collect();
-        Ok(Report::build(from, to, by, &rows, repeat_faults))
+        let mut report = Report::build(from, to, by, &rows, repeat_faults);
+        report.complaint_records = self.complaint_figures(from, to).await?;
+        Ok(report)
     }
 }

@@ -205,10 +205,30 @@ impl Desk {
             note: Some(note),
         };
         let mut outbox = Vec::new();
+        let mut record = None;
         if reply.complaint {
             let mut payload = notice_payload(&t, None, comment.clone());
             payload["rating"] = serde_json::json!(reply.rating);
-            for e in managers(&self.store.engineers().await?) {
+            // The store puts the complaint record's id here.
+            payload["complaint"] = serde_json::json!(0);
+            let engineers = self.store.engineers().await?;
+            let who = self
+                .store
+                .reporter(*reporter)
+                .await?
+                .ok_or_else(|| DeskError::NotFound(format!("reporter {reporter}")))?;
+            // The managers hear of it below (`complaint_filed`), so the record's own
+            // message to its owner is not sent twice.
+            let (new, filed, _) = self.complaint_filing(
+                &who,
+                Some(&t),
+                comment.as_deref().unwrap_or_default(),
+                "survey",
+                &engineers,
+                "complaint_received",
+            );
+            record = Some((new, filed));
+            for e in managers(&engineers) {
                 outbox.push(NewOutboxMessage {
                     to: Recipient::Engineer(e.id),
                     event: "complaint_filed".into(),
@@ -223,6 +243,7 @@ impl Desk {
             rating: reply.rating.map(i32::from),
             comment,
             complaint: reply.complaint,
+            record,
         };
         match self
             .store

@@ -38,8 +38,10 @@ macro_rules! text_enum {
     };
 }
 
+pub mod archive;
 pub mod calendar;
 pub mod clocks;
+pub mod complaint;
 pub mod intake;
 pub mod on_call;
 pub mod priority;

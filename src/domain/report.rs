@@ -66,7 +66,7 @@ impl GroupBy {
 }
 
 /// Mean and 90th percentile of a duration, in minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Times {
     /// How many tickets had one.
     pub count: usize,
@@ -95,7 +95,7 @@ impl Times {
 }
 
 /// Met and breached clocks of one kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Compliance {
     /// Stopped within their budget.
     pub met: usize,
@@ -106,7 +106,7 @@ pub struct Compliance {
 }
 
 /// The figures for a set of tickets.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Figures {
     /// Tickets reported.
     pub tickets: usize,
@@ -223,7 +223,7 @@ impl Figures {
 }
 
 /// A device reported again and again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RepeatFault {
     /// Asset tag.
     pub asset_tag: String,
@@ -232,7 +232,7 @@ pub struct RepeatFault {
 }
 
 /// A complaint filed on a ticket of the period, listed by name so none can hide in a rate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ComplaintEntry {
     /// The ticket's number.
     pub number: String,
@@ -241,7 +241,7 @@ pub struct ComplaintEntry {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Report {
     /// Start (inclusive).
     pub from: DateTime<Utc>,
@@ -257,6 +257,9 @@ pub struct Report {
     pub repeat_faults: Vec<RepeatFault>,
     /// Every complaint on the period's tickets (the contract's target is zero).
     pub complaint_list: Vec<ComplaintEntry>,
+    /// The complaint records filed in the period (from any door, about a ticket or the
+    /// service); set by the caller, since they are not rows of tickets.
+    pub complaint_records: super::complaint::ComplaintFigures,
 }
 
 impl Report {
@@ -294,6 +297,7 @@ impl Report {
                     _ => None,
                 })
                 .collect(),
+            complaint_records: super::complaint::ComplaintFigures::default(),
         }
     }
 }
@@ -324,6 +328,17 @@ impl Period {
             "year" => Period::Year,
             _ => return None,
         })
+    }
+
+    /// The name `parse` reads: `week`, `month`, `quarter`, `half-year` or `year`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+            Period::HalfYear => "half-year",
+            Period::Year => "year",
+        }
     }
 
     /// The last complete period before `today`: `[first day, day after the last)`.
@@ -591,6 +606,14 @@ impl Report {
                     .map_or_else(|| "no rating".into(), |r| format!("rated {r}"));
                 out.push_str(&format!("  {}  {rating}\n", c.number));
             }
+        }
+        let c = &self.complaint_records;
+        out.push_str(&format!(
+            "complaint records: {} received, {} answered in time, {} open\n",
+            c.received, c.answered_in_time, c.open
+        ));
+        for (department, n) in &c.by_department {
+            out.push_str(&format!("  {department}  {n}\n"));
         }
         out.push_str("repeat faults (≥ 3 tickets in 90 days):");
         if self.repeat_faults.is_empty() {

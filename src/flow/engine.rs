@@ -64,6 +64,8 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("reopen_ack", &["ticket"]),
     ("survey_thanks", &["ticket"]),
     ("complaint_ack", &["ticket"]),
+    // `/complain` (src/conversation).
+    ("complaint_recorded", &["complaint", "due_at"]),
     ("survey_already", &[]),
     ("survey_expired", &[]),
     ("survey_not_open", &[]),
@@ -82,6 +84,8 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("cmd_lang_option", &[]),
     ("cmd_link", &[]),
     ("cmd_link_option", &[]),
+    ("cmd_complain", &[]),
+    ("cmd_complain_option", &[]),
     ("card_not_engineer", &[]),
 ];
 

@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 40] = [
+pub const EVENTS: [&str; 43] = [
     "ticket_received",
     "ticket_received_no_engineer",
     "ticket_received_unstaffed",
@@ -78,10 +78,13 @@ pub const EVENTS: [&str; 40] = [
     "survey_request",
     "complaint_filed",
     "web_invite",
+    "complaint_received",
+    "complaint_overdue",
+    "complaint_outcome",
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 18] = [
+pub const PAYLOAD: [&str; 19] = [
     "ticket",
     "priority",
     "status",
@@ -100,12 +103,14 @@ pub const PAYLOAD: [&str; 18] = [
     "error",
     "rating",
     "link",
+    "complaint",
 ];
 
 /// Commands the conversation service answers (the engine answers `cancel`, `back`,
 /// `help` and `lang` itself). Every command works at every step.
-pub const SERVICE_COMMANDS: [&str; 7] = [
+pub const SERVICE_COMMANDS: [&str; 8] = [
     "start",
+    "complain",
     "report",
     "status",
     "mytickets",
@@ -411,8 +416,12 @@ impl Conversation {
 /// The `bot-flows/` files built into the binary, `(file name, contents)`: the service
 /// runs on them unless `[chat] flows_dir` names a directory, so the binary needs no
 /// source tree (`baoxiu flows export DIR` writes them out for editing).
-pub const EMBEDDED: [(&str, &str); 6] = [
+pub const EMBEDDED: [(&str, &str); 7] = [
     ("README.md", include_str!("../../bot-flows/README.md")),
+    (
+        "complaint.toml",
+        include_str!("../../bot-flows/complaint.toml"),
+    ),
     (
         "confirm_fix.toml",
         include_str!("../../bot-flows/confirm_fix.toml"),

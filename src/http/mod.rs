@@ -1,8 +1,10 @@
 //! The HTTP door (axum): the REST API over the desk, and health.
 
 mod access;
+mod archive;
 mod attachments;
 mod auth;
+mod complaints;
 mod error;
 mod link;
 mod reports;
@@ -86,6 +88,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/groups", get(tickets::groups))
         .route("/api/reports", get(reports::show))
         .route("/api/follow-ups", get(reports::follow_ups))
+        .route("/api/reports/archive", get(archive::list))
+        .route("/api/reports/archive/{id}", get(archive::show))
+        .route(
+            "/api/complaints",
+            get(complaints::list).post(complaints::create),
+        )
+        .route("/api/complaints/{id}", get(complaints::show))
+        .route("/api/complaints/{id}/answer", post(complaints::answer))
         .route(
             "/api/engineers",
             get(tickets::engineers).post(tickets::add_engineer),

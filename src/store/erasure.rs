@@ -2,7 +2,7 @@
 //! department and language, their chat identities and everything kept under them
 //! (conversations and drafts, web sessions and chat history, Telegram update bodies),
 //! web invitations, messages addressed to them, the name and phone copied into their
-//! tickets, the notes they wrote in audit trails and survey comments, and the photos they
+//! tickets, the notes they wrote in audit trails, survey comments and complaints, and the photos they
 //! sent. Tickets stay as anonymous records (category, site, times, SLA, ratings), so the
 //! contract's statistics keep counting them; the erasure itself is recorded with who and
 //! when, never what.
@@ -28,12 +28,13 @@ const TELEGRAM_BODIES: &str = "UPDATE telegram_updates SET body = '{}', replies 
      WHERE body LIKE $1";
 
 /// Statements run once: `$1` the reporter id.
-const PER_REPORTER: [&str; 8] = [
+const PER_REPORTER: [&str; 9] = [
     "DELETE FROM web_invites WHERE reporter_id = $1",
     "DELETE FROM outbox WHERE recipient_kind = 'reporter' AND recipient_id = $1",
     "UPDATE tickets SET reporter_name = '', phone = '' WHERE reporter_id = $1",
     "DELETE FROM attachments WHERE ticket_id IN (SELECT id FROM tickets WHERE reporter_id = $1)",
     "UPDATE surveys SET comment = NULL WHERE reporter_id = $1",
+    "UPDATE complaints SET text = '', department = NULL WHERE reporter_id = $1",
     "DELETE FROM reporter_identities WHERE reporter_id = $1",
     "UPDATE reporters SET name = '', department = NULL, phone = NULL, vip = FALSE,
        language = NULL WHERE id = $1",

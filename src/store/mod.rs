@@ -8,8 +8,10 @@
 //! without the `Any` driver (which has no chrono support). What only one backend does
 //! (the group commit, the direct calls, multi-row inserts) is in its folder.
 
+mod archive;
 mod attachments;
 mod cards;
+mod complaints;
 mod delivery;
 mod discord;
 mod erasure;
@@ -28,8 +30,12 @@ mod web;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+pub use archive::{ArchiveEntry, NewArchive};
 pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
+pub use complaints::{
+    Complaint, ComplaintEvent, ComplaintFactRow, NewComplaint, NewComplaintEvent,
+};
 pub use delivery::{OutboxStats, StatusCount};
 pub use retention::Purge;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
@@ -717,4 +723,30 @@ delegate! {
     /// Records the answer of a sent, unexpired survey by its reporter, with its audit event
     /// and messages; `Conflict` (nothing written) if it is not open to them any more.
     pub async fn answer_survey(&self, ticket: TicketId, answer: &SurveyAnswer, audit: &NewAuditEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
+    /// Records a complaint with its first event and messages, in one transaction; its id.
+    pub async fn insert_complaint(&self, new: &NewComplaint, event: &NewComplaintEvent, outbox: &[NewOutboxMessage]) -> Result<i64, StoreError>;
+    /// One complaint.
+    pub async fn complaint(&self, id: i64) -> Result<Option<Complaint>, StoreError>;
+    /// A page of complaints (in a status, or all), newest first.
+    pub async fn complaints(&self, status: Option<&str>, limit: i64, offset: i64) -> Result<Vec<Complaint>, StoreError>;
+    /// A complaint's trail, oldest first.
+    pub async fn complaint_events(&self, id: i64) -> Result<Vec<ComplaintEvent>, StoreError>;
+    /// Open complaints past their response time and not escalated yet, earliest first.
+    pub async fn overdue_complaints(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Complaint>, StoreError>;
+    /// Marks an open complaint escalated with its event and messages, in one transaction;
+    /// false (nothing written) if it was answered or escalated meanwhile.
+    pub async fn escalate_complaint(&self, id: i64, event: &NewComplaintEvent, outbox: &[NewOutboxMessage]) -> Result<bool, StoreError>;
+    /// Records a complaint's outcome (status from `event.from` to `event.to`) with its
+    /// event and messages, in one transaction; `Conflict` if its status moved meanwhile.
+    pub async fn answer_complaint(&self, id: i64, outcome: &str, event: &NewComplaintEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
+    /// Whether the report of `kind` starting on local day `first_day` is archived.
+    pub async fn archived(&self, kind: &str, first_day: &str) -> Result<bool, StoreError>;
+    /// Archives a period's report; false (nothing written) if it was archived already.
+    pub async fn archive_report(&self, new: &NewArchive) -> Result<bool, StoreError>;
+    /// The archived reports, newest period first.
+    pub async fn archive_list(&self) -> Result<Vec<ArchiveEntry>, StoreError>;
+    /// One archived report with its JSON.
+    pub async fn archived_report(&self, id: i64) -> Result<Option<(ArchiveEntry, String)>, StoreError>;
+    /// The complaints filed in `[from, to)`, as reports count them.
+    pub async fn complaint_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ComplaintFactRow>, StoreError>;
 }

@@ -57,6 +57,9 @@ pub struct SurveyAnswer {
     pub comment: Option<String>,
     /// A complaint.
     pub complaint: bool,
+    /// The complaint's own record, filed with the answer (a `complaint` key in the
+    /// messages' payloads gets its id).
+    pub record: Option<(super::NewComplaint, super::NewComplaintEvent)>,
 }
 
 macro_rules! surveys {
@@ -161,7 +164,18 @@ macro_rules! surveys {
                 if done == 0 {
                     return Err(StoreError::Conflict);
                 }
-                Self::write_side_effects(&mut *tx, ticket, audit, outbox).await?;
+                let mut outbox = outbox.to_vec();
+                if let Some((new, event)) = &answer.record {
+                    let id = Self::insert_complaint_in(&mut *tx, new, event, &[]).await?;
+                    for m in &mut outbox {
+                        if let Some(p) = m.payload.as_object_mut()
+                            && p.contains_key("complaint")
+                        {
+                            p.insert("complaint".into(), id.into());
+                        }
+                    }
+                }
+                Self::write_side_effects(&mut *tx, ticket, audit, &outbox).await?;
                 tx.commit().await?;
                 Ok(())
             }

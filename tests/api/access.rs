@@ -299,7 +299,7 @@ async fn engineers_manage_only_their_duty(backend: Backend) {
 
 /// Closes `number` (alice resolves, the reporter `key` confirms), sends its survey and
 /// records `reply` as the reporter's answer.
-async fn surveyed(
+pub(crate) async fn surveyed(
     app: &crate::helpers::TestApp,
     key: &str,
     number: &str,

@@ -212,11 +212,36 @@ async fn a_reporter_walks_the_report_in_dms_with_buttons_and_a_modal(backend: Ba
     let app = spawn_app(backend).await;
     let sim = sim(quiet()).await;
     let (_dc, task) = running(&app, &sim).await;
-    sim.wait_for(|s| (s.commands().len() == 6).then_some(()))
+    sim.wait_for(|s| (s.commands().len() == 7).then_some(()))
         .await
         .expect("slash commands registered");
     let mut anna = User::new(&sim, ANNA, "Anna");
     let number = walk_report(&sim, &mut anna).await;
+    // `/complain` is a slash command too: a complaint record from the Discord door.
+    let i = sim
+        .slash(
+            ANNA,
+            "complain",
+            &[("what", &format!("{number} COMPLAINT-DISCORD"))],
+        )
+        .expect("slash");
+    anna.interactions.push(i);
+    anna.expect("📣").await;
+    let filed = app
+        .desk
+        .complaints(
+            &Caller::Desk {
+                name: "test".into(),
+            },
+            None,
+            1,
+            10,
+        )
+        .await
+        .expect("complaints");
+    assert_eq!(filed.len(), 1);
+    assert_eq!(filed[0].channel, "discord");
+    assert_eq!(filed[0].ticket.as_deref(), Some(number.as_str()));
 
     let desk = Caller::Desk {
         name: "test".into(),

@@ -4,12 +4,14 @@
 mod helpers;
 
 mod access;
+mod archive;
 mod atomicity;
 mod backends;
 mod bad_input;
 mod chat;
 mod cli;
 mod closing;
+mod complaints;
 mod concurrency;
 mod discord;
 mod erasure;

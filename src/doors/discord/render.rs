@@ -44,13 +44,18 @@ const ROWS: usize = 5;
 /// The slash commands registered (names as the chat service knows them), each with the
 /// `messages.toml` key of its description and, if it takes one, its required string
 /// option `(name, description key)`.
-const COMMANDS: [(&str, &str, Option<CommandOption>); 6] = [
+const COMMANDS: [(&str, &str, Option<CommandOption>); 7] = [
     ("report", "cmd_report", None),
     ("status", "cmd_status", None),
     ("mytickets", "cmd_mytickets", None),
     ("cancel", "cmd_cancel", None),
     ("lang", "cmd_lang", Some(("language", "cmd_lang_option"))),
     ("link", "cmd_link", Some(("code", "cmd_link_option"))),
+    (
+        "complain",
+        "cmd_complain",
+        Some(("what", "cmd_complain_option")),
+    ),
 ];
 /// A command's required string option: its name and the key of its description.
 type CommandOption = (&'static str, &'static str);
