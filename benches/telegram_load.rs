@@ -11,7 +11,8 @@
 //! 20; `LOAD_USERS=50,200` other sizes; `LOAD_MODE=webhook` the webhook instead of polling;
 //! `LOAD_BACKEND=postgres` a fresh database on the server `TEST_POSTGRES_URL` names, issue
 //! 18's target there being ≥ 4,000 steps/s with p99 ≤ 100 ms at 200; `LOAD_POOL=N` its
-//! pool size).
+//! pool size; `LOAD_INSTANCES=2 LOAD_MODE=webhook` two services on the database behind a
+//! round-robin balancer).
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -34,15 +35,44 @@ use database::Database;
 
 const TOKEN: &str = "123:ABC";
 
-async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> LoadSummary {
+/// A round-robin TCP balancer on a port of its own in front of `backends` (each new
+/// connection goes to the next), as a load balancer spreads webhook calls.
+async fn balancer(backends: Vec<std::net::SocketAddr>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        for n in 0.. {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let backend = backends[n % backends.len()];
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn run(
+    users: u32,
+    duration: Duration,
+    script: &Script,
+    webhook: bool,
+    instances: usize,
+) -> LoadSummary {
     let database = Database::new().await;
     let mut config = Config::default();
     config.database.url = database.url();
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
     // `LOAD_POOL=32`: PostgreSQL connections (default as `[database] max_connections`).
     if let Some(n) = std::env::var("LOAD_POOL").ok().and_then(|n| n.parse().ok()) {
         config.database.max_connections = n;
     }
-    config.server.listen = "127.0.0.1:0".parse().expect("address");
     let sim = TgSim::start(
         TgSimConfig::new(TOKEN)
             .limits(RateLimits::off())
@@ -54,21 +84,39 @@ async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> 
     telegram.api_url = Some(Url::parse(&sim.url()).expect("url"));
     // As `[telegram] flood_limits = false`: tgsim has none, and ours would cap the run at 30/s.
     telegram.limits = None;
-    let app = Application::build(&config, "bench", Vec::new(), Arc::new(SystemClock))
-        .await
-        .expect("app");
+    let mut apps = Vec::new();
+    for _ in 0..instances {
+        apps.push(
+            Application::build(&config, "bench", Vec::new(), Arc::new(SystemClock))
+                .await
+                .expect("app"),
+        );
+    }
     if webhook {
-        // tgsim pushes each update to our route (up to 40 at once) instead of us polling.
-        let addr = app.local_addr().expect("bound");
+        // tgsim pushes each update to our route (up to 40 at once) instead of us polling;
+        // with several instances, through a balancer.
+        let addrs: Vec<_> = apps
+            .iter()
+            .map(|a| a.local_addr().expect("bound"))
+            .collect();
+        let addr = if addrs.len() > 1 {
+            balancer(addrs).await
+        } else {
+            addrs[0]
+        };
         telegram.webhook_url =
             Some(Url::parse(&format!("http://{addr}/telegram/webhook")).expect("url"));
         telegram.webhook_secret = Some("bench_secret".to_owned().into());
     }
-    let app = app.with_telegram(telegram).expect("telegram");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for app in apps {
+        let app = app.with_telegram(telegram.clone()).expect("telegram");
+        let mut stopped = stopped.clone();
+        servers.push(tokio::spawn(app.run_until(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })));
+    }
     sim.bot_connected().await;
     let summary = tgsim::load::run(
         &sim.handle(),
@@ -82,8 +130,10 @@ async fn run(users: u32, duration: Duration, script: &Script, webhook: bool) -> 
         },
     )
     .await;
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = stop.send(true);
+    for server in servers {
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    }
     sim.shutdown().await;
     database.drop_database().await;
     summary
@@ -112,6 +162,15 @@ async fn main() {
     .expect("script");
     // `LOAD_MODE=webhook`: updates pushed to our route instead of long polling.
     let webhook = std::env::var("LOAD_MODE").is_ok_and(|m| m == "webhook");
+    // `LOAD_INSTANCES=2` (with the webhook): several services on one database.
+    let instances: usize = std::env::var("LOAD_INSTANCES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    assert!(
+        instances == 1 || webhook,
+        "several instances take Telegram's updates through the webhook (LOAD_MODE=webhook)"
+    );
     // `LOAD_USERS=50,200` runs other sizes.
     let sizes: Vec<u32> = std::env::var("LOAD_USERS")
         .ok()
@@ -123,9 +182,16 @@ async fn main() {
         sizes.into_iter().map(|n| (n, secs)).collect()
     };
     for (users, secs) in runs {
-        let s = run(users, Duration::from_secs(secs), &script, webhook).await;
+        let s = run(
+            users,
+            Duration::from_secs(secs),
+            &script,
+            webhook,
+            instances,
+        )
+        .await;
         println!(
-            "telegram load ({}, {}), {users} reporters, {secs} s: {:.0} steps/s, reply latency p50 {:.1} ms, \
+            "telegram load ({}, {}, {instances} instance(s)), {users} reporters, {secs} s: {:.0} steps/s, reply latency p50 {:.1} ms, \
              p95 {:.1} ms, p99 {:.1} ms (max {:.1}); {} walks, {} timeouts, {} errors{}",
             if webhook { "webhook" } else { "polling" },
             if database::postgres() {
