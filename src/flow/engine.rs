@@ -52,6 +52,7 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("form_field", &["label", "reason"]),
     // Replies of the chat service (src/conversation) around the flows.
     ("draft_restored", &[]),
+    ("comment_added", &["ticket"]),
     ("already_taken", &["engineer"]),
     ("offer_moved_on", &["ticket"]),
     ("not_found", &["ticket"]),

@@ -37,13 +37,15 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 40] = [
+pub const EVENTS: [&str; 42] = [
     "ticket_received",
     "ticket_received_no_engineer",
     "ticket_received_unstaffed",
     "job_offered",
     "no_engineer_on_duty",
     "ticket_accepted",
+    "ticket_accepted_resolution_only",
+    "ticket_accepted_no_deadline",
     "job_taken",
     "work_started_remote",
     "engineer_on_the_way",
@@ -81,7 +83,7 @@ pub const EVENTS: [&str; 40] = [
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 18] = [
+pub const PAYLOAD: [&str; 19] = [
     "ticket",
     "priority",
     "status",
@@ -93,6 +95,7 @@ pub const PAYLOAD: [&str; 18] = [
     "note",
     "response_due_at",
     "resolution_due_at",
+    "on_site_due_at",
     "clock",
     "due_at",
     "hours",
