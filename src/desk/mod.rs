@@ -410,6 +410,7 @@ impl Desk {
             loaner: None,
             loaner_issued_at: None,
             loaner_returned_at: None,
+            remote_consent: None,
             version: 0,
         };
         let receipt =

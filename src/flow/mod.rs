@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 42] = [
+pub const EVENTS: [&str; 45] = [
     "ticket_received",
     "ticket_received_no_engineer",
     "ticket_received_unstaffed",
@@ -48,6 +48,9 @@ pub const EVENTS: [&str; 42] = [
     "ticket_accepted_no_deadline",
     "job_taken",
     "work_started_remote",
+    "remote_consent_request",
+    "remote_consent_given",
+    "remote_consent_refused",
     "engineer_on_the_way",
     "engineer_arrived",
     "progress_update",
@@ -414,7 +417,7 @@ impl Conversation {
 /// The `bot-flows/` files built into the binary, `(file name, contents)`: the service
 /// runs on them unless `[chat] flows_dir` names a directory, so the binary needs no
 /// source tree (`baoxiu flows export DIR` writes them out for editing).
-pub const EMBEDDED: [(&str, &str); 6] = [
+pub const EMBEDDED: [(&str, &str); 7] = [
     ("README.md", include_str!("../../bot-flows/README.md")),
     (
         "confirm_fix.toml",
@@ -431,6 +434,10 @@ pub const EMBEDDED: [(&str, &str); 6] = [
     (
         "messages.toml",
         include_str!("../../bot-flows/messages.toml"),
+    ),
+    (
+        "remote_consent.toml",
+        include_str!("../../bot-flows/remote_consent.toml"),
     ),
     ("survey.toml", include_str!("../../bot-flows/survey.toml")),
 ];

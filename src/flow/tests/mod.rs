@@ -196,7 +196,13 @@ impl Chat {
 fn shipped_flows_load_with_no_problems() {
     assert_eq!(
         FLOWS.flow_ids(),
-        ["confirm_fix", "engineer_job", "fault_report", "survey"]
+        [
+            "confirm_fix",
+            "engineer_job",
+            "fault_report",
+            "remote_consent",
+            "survey"
+        ]
     );
     // The category ids are the desk's routing categories, in order.
     let flow = &FLOWS.inner.flows["fault_report"];
