@@ -40,6 +40,7 @@ macro_rules! text_enum {
 
 pub mod calendar;
 pub mod clocks;
+pub mod holidays;
 pub mod intake;
 pub mod on_call;
 pub mod priority;
