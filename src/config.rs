@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desk::{Policy, SurveyPolicy};
 use crate::domain::calendar::{Calendar, CalendarConfig, CalendarKind};
+use crate::domain::holidays::HolidayList;
 use crate::domain::priority::PriorityMatrix;
 use crate::domain::routing::{Group, Routing};
 use crate::domain::sla::{EscalationPolicy, SlaPolicy, Span};
@@ -56,6 +57,8 @@ pub struct Config {
     pub survey: SurveyConfig,
     /// Complaints.
     pub complaints: ComplaintsConfig,
+    /// Public holidays for the working-hours `[calendar]`.
+    pub holidays: HolidaysConfig,
     /// The Telegram door (on when its token variable is set).
     pub telegram: crate::doors::telegram::TelegramSettings,
     /// The Discord door (on when its token variable is set).
@@ -167,6 +170,72 @@ impl Default for ComplaintsConfig {
         Self {
             respond_within: Span(chrono::Duration::hours(8)),
         }
+    }
+}
+
+/// Public holidays (`[holidays]`) for a working-hours `[calendar]`: the official mainland
+/// China lists built into baoxiu, plus the lists in `dir` (`baoxiu calendar import FILE`
+/// writes them there), plus `[calendar] holidays` / `workdays`, which win.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HolidaysConfig {
+    /// Use the official lists built into baoxiu (2026).
+    pub official: bool,
+    /// A directory of `*.toml` holiday lists, read at start-up when it exists.
+    pub dir: PathBuf,
+}
+
+impl Default for HolidaysConfig {
+    fn default() -> Self {
+        Self {
+            official: true,
+            dir: PathBuf::from("holidays"),
+        }
+    }
+}
+
+impl HolidaysConfig {
+    /// The holidays and make-up working days in force: the official lists (if on) and
+    /// every list in `dir`; a file that cannot be read is an error naming it.
+    pub fn load(&self) -> Result<HolidayList, String> {
+        let mut all = if self.official {
+            HolidayList::shipped()
+        } else {
+            HolidayList::default()
+        };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(all);
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let src =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let list = HolidayList::parse(&src).map_err(|e| format!("{}: {e}", path.display()))?;
+            all.merge(list);
+        }
+        Ok(all)
+    }
+
+    /// `calendar` with the holidays in force added (working-hours calendars only; the
+    /// dates `calendar` lists itself win).
+    pub fn apply(&self, calendar: &CalendarConfig) -> Result<CalendarConfig, String> {
+        if calendar.kind != CalendarKind::WorkingHours {
+            return Ok(calendar.clone());
+        }
+        let mut all = self.load()?;
+        all.merge(HolidayList {
+            holidays: calendar.holidays.iter().copied().collect(),
+            workdays: calendar.workdays.iter().copied().collect(),
+        });
+        Ok(CalendarConfig {
+            holidays: all.holidays.into_iter().collect(),
+            workdays: all.workdays.into_iter().collect(),
+            ..calendar.clone()
+        })
     }
 }
 
@@ -329,6 +398,7 @@ impl Default for Config {
             outbox: crate::desk::RetryPolicy::default(),
             survey: SurveyConfig::default(),
             complaints: ComplaintsConfig::default(),
+            holidays: HolidaysConfig::default(),
             telegram: Default::default(),
             discord: Default::default(),
             web: Default::default(),
@@ -440,7 +510,9 @@ impl Config {
             ));
         }
         let calendar = self
-            .calendar
+            .holidays
+            .apply(&self.calendar)
+            .map_err(|e| invalid("holidays.dir", e))?
             .build()
             .map_err(|e| invalid("calendar", e.to_string()))?;
         let manager_hours = self
@@ -620,6 +692,71 @@ mod tests {
         std::fs::write(&path, toml).expect("write config");
         let (config, source) = Config::load(Some(&path))?;
         config.policy(&source)
+    }
+
+    /// Issue 19: the official 2026 list ships and working-hours calendars use it.
+    #[test]
+    fn the_working_hours_clock_skips_national_day_2026_and_works_the_make_up_saturday() {
+        use chrono::TimeZone;
+        let empty = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            calendar: CalendarConfig {
+                kind: CalendarKind::WorkingHours,
+                ..CalendarConfig::default()
+            },
+            holidays: HolidaysConfig {
+                dir: empty.path().join("none"),
+                ..HolidaysConfig::default()
+            },
+            ..Config::default()
+        };
+        let cal = config.policy("test").expect("valid").calendar;
+        let shanghai = |m, d, h, min| {
+            chrono_tz::Asia::Shanghai
+                .with_ymd_and_hms(2026, m, d, h, min, 0)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        // Wednesday 30 September 17:00 + 1 h: 30 minutes that day, then the first working
+        // day after the holiday (Thursday 8 October) from 08:30.
+        assert_eq!(
+            cal.add(shanghai(9, 30, 17, 0), chrono::Duration::hours(1)),
+            shanghai(10, 8, 9, 0)
+        );
+        // Friday 9 October 17:00 + 1 h: Saturday 10 October is a make-up working day.
+        assert_eq!(
+            cal.add(shanghai(10, 9, 17, 0), chrono::Duration::hours(1)),
+            shanghai(10, 10, 9, 0)
+        );
+        assert!(!cal.lacks_holidays_in(2026));
+        assert!(cal.lacks_holidays_in(2027));
+
+        // An imported list in the directory is loaded too; [calendar] lists win.
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("cn-2027.toml"),
+            "holidays = [2027-01-01]\nworkdays = []\n",
+        )
+        .expect("write");
+        let config = Config {
+            holidays: HolidaysConfig {
+                dir: dir.path().to_owned(),
+                official: false,
+            },
+            calendar: CalendarConfig {
+                workdays: vec![chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()],
+                holidays: vec![chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap()],
+                ..config.calendar
+            },
+            ..config
+        };
+        let cal = config.policy("test").expect("valid").calendar;
+        assert!(cal.lacks_holidays_in(2026), "official lists off");
+        assert!(!cal.is_working(shanghai(1, 1, 10, 0) + chrono::Duration::days(365 + 3)));
+        assert!(cal.lacks_holidays_in(2026));
+        std::fs::write(dir.path().join("bad.toml"), "holidays = [\"soon\"]").expect("write");
+        let err = config.policy("test").expect_err("a bad file is refused");
+        assert!(err.to_string().contains("bad.toml"), "{err}");
     }
 
     #[test]

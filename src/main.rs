@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The SLA calendar's public holidays.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
     /// Check the conversation files (bot-flows): every problem as file:line: reason.
     Flows {
         #[command(subcommand)]
@@ -87,6 +92,18 @@ enum Command {
         /// Language: zh-CN (default) or en.
         #[arg(long, default_value = "zh-CN")]
         lang: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Import a year's holidays and make-up working days from FILE (an ICS calendar of
+    /// all-day events — a SUMMARY with 班 or "work" marks a make-up working day — or the
+    /// TOML format of the built-in list) into `[holidays] dir`, where the service reads
+    /// it at start-up.
+    Import {
+        /// The ICS or TOML file.
+        file: PathBuf,
     },
 }
 
@@ -190,6 +207,33 @@ async fn run(cli: Cli) -> Result<(), String> {
     let (config, source) = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
     init_tracing(config.log.format)?;
     match cli.command {
+        Command::Calendar {
+            command: CalendarCommand::Import { file },
+        } => {
+            let src = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let list = baoxiu::domain::holidays::HolidayList::parse(&src)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let years: Vec<String> = list.years().iter().map(i32::to_string).collect();
+            let dir = &config.holidays.dir;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let name = match years.as_slice() {
+                [] => "workdays".to_owned(),
+                years => years.join("-"),
+            };
+            let out = dir.join(format!("holidays-{name}.toml"));
+            std::fs::write(&out, list.to_toml())
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            println!(
+                "{} holidays and {} make-up working days ({}) written to {}; restart the service to use them",
+                list.holidays.len(),
+                list.workdays.len(),
+                years.join(", "),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Serve => {
             let (tokens, warnings) = config.api_tokens().map_err(|e| e.to_string())?;
             for w in warnings {
@@ -228,6 +272,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "staffing not checked"),
+            }
+            for w in app.desk().calendar_warnings() {
+                tracing::warn!("calendar: {w}");
             }
             app.run_until(async {
                 let signal = stop_signal().await;

@@ -1,5 +1,6 @@
-//! The reporter's side of closing a ticket: "is it fixed?" (confirm, or reopen with a
-//! reason) and the satisfaction survey (a rating, a comment, or a complaint).
+//! The reporter's answers to the desk's questions: "may the engineer work remotely?"
+//! (consent), "is it fixed?" (confirm, or reopen with a reason) and the satisfaction
+//! survey (a rating, a comment, or a complaint).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ impl Chat {
         match flow {
             "confirm_fix" => self.desk.confirmation_open(caller, number).await,
             "survey" => self.desk.survey_open(caller, number).await,
+            "remote_consent" => self.desk.remote_consent_open(caller, number).await,
             _ => self.desk.look_up(caller, number).await,
         }
     }
@@ -37,7 +39,18 @@ impl Chat {
         let ticket = conv.var("ticket").unwrap_or_default().to_owned();
         let caller = Caller::Reporter(r.id);
         let answer = |key: &str| answers.get(key).cloned();
-        let (result, done) = if conv.flow() == "confirm_fix" {
+        let (result, done) = if conv.flow() == "remote_consent" {
+            let allow = answer("consent").as_deref() == Some("allow");
+            (
+                self.act(&caller, &ticket, Action::AnswerRemoteConsent(allow))
+                    .await,
+                if allow {
+                    "remote_allowed_ack"
+                } else {
+                    "remote_refused_ack"
+                },
+            )
+        } else if conv.flow() == "confirm_fix" {
             let reason = answer("reason").filter(|_| answer("fixed").as_deref() == Some("no"));
             match reason.map(|reason| Note::parse(&reason)) {
                 None => (

@@ -8,6 +8,8 @@ use super::{Chat, ChatError, DRAFT_KEPT, Person, Role};
 use crate::desk::TicketFilter;
 use crate::desk::link::Linking;
 use crate::desk::notice_payload;
+use crate::domain::intake::Note;
+use crate::domain::ticket::{Action, Caller};
 use crate::flow::{Conversation, Incoming, Lang, Outgoing};
 
 /// A command's replies, and the conversation it started (for the caller to save).
@@ -25,9 +27,20 @@ impl Chat {
     ) -> Result<Commanded, ChatError> {
         let (cmd, args) = match input {
             Incoming::Command(c, a) => (c, a),
-            Incoming::Text(t) => {
-                crate::flow::parse_command(&t).unwrap_or_else(|| ("start".into(), String::new()))
-            }
+            Incoming::Text(t) => match crate::flow::parse_command(&t) {
+                Some(command) => command,
+                None => {
+                    // The receipt says "reply to add details": a reporter's plain reply
+                    // goes onto their latest open ticket; only without one does it start
+                    // a report.
+                    if let Role::Reporter(r) = role
+                        && let Some(replies) = self.add_to_open_ticket(r, &t, lang).await?
+                    {
+                        return Ok((replies, None));
+                    }
+                    ("start".into(), String::new())
+                }
+            },
             _ => ("start".into(), String::new()),
         };
         let cmd = cmd
@@ -121,6 +134,40 @@ impl Chat {
             .start("fault_report", lang, &known)
             .map_err(|e| ChatError::State(e.to_string()))?;
         Ok((replies, Some(conv)))
+    }
+
+    /// A reporter's plain message added as a comment to their most recent open ticket
+    /// (the desk records it and tells whoever holds the job); the reply saying so, or
+    /// `None` when they have no open ticket.
+    async fn add_to_open_ticket(
+        &self,
+        r: &crate::desk::Reporter,
+        text: &str,
+        lang: Lang,
+    ) -> Result<Option<Vec<Outgoing>>, ChatError> {
+        let caller = Caller::Reporter(r.id);
+        let filter = TicketFilter {
+            open_only: true,
+            ..TicketFilter::default()
+        };
+        // Newest first.
+        let page = self.desk.list(&caller, &filter, 1, 1).await?;
+        let Some(ticket) = page.items.first() else {
+            return Ok(None);
+        };
+        let number = ticket.number.as_str();
+        let reply = match Note::parse(text) {
+            Ok(note) => match self.desk.act(&caller, number, Action::Comment(note)).await {
+                Ok(_) => {
+                    let vars = serde_json::json!({ "ticket": number });
+                    self.flows.text("comment_added", lang, &vars)
+                }
+                Err(e) => self.refusal(&e, number, lang),
+            },
+            // Not a usable note (empty, too long): say why, nothing is added.
+            Err(e) => e.to_string(),
+        };
+        Ok(Some(vec![Outgoing::Text(reply)]))
     }
 
     /// `/status`: the person's open tickets (an engineer's: their group's).

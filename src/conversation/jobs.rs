@@ -4,7 +4,7 @@
 use super::{Chat, ChatError, Person, payload_vars};
 use crate::desk::{DeskError, notice_payload};
 use crate::domain::routing::Engineer;
-use crate::domain::ticket::Caller;
+use crate::domain::ticket::{Caller, RemoteConsent};
 use crate::flow::{Conversation, JobActionKind, Lang, Outgoing, to_ticket_action};
 
 /// A job card as the engineer's conversation with its first replies, or the refusal to
@@ -69,6 +69,11 @@ impl Chat {
             .act(&Caller::Engineer(e.clone()), ticket, action)
             .await
         {
+            // Remote work waits for the reporter's consent: say so, not just the status.
+            Ok(t) if t.remote_consent == Some(RemoteConsent::Asked) => {
+                let vars = serde_json::json!({ "ticket": t.number.as_str() });
+                self.flows.text("remote_consent_waiting", lang, &vars)
+            }
             Ok(t) => {
                 let payload = notice_payload(&t, Some(e.name.clone()), None);
                 self.flows.text("status_line", lang, &payload)

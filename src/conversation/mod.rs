@@ -320,7 +320,7 @@ impl Chat {
                 Save::Nothing
             }
             Outcome::Submitted(answers) => match (&role, conv.flow()) {
-                (Role::Reporter(r), "confirm_fix" | "survey") => {
+                (Role::Reporter(r), "confirm_fix" | "survey" | "remote_consent") => {
                     self.save(person, None, None).await?;
                     replies.extend(self.closing(r, &conv, &answers).await);
                     Save::Nothing
@@ -640,6 +640,8 @@ impl Chat {
                 ("not_now", serde_json::json!({ "status": status.as_str() }))
             }
             DeskError::Ticket(TicketError::AlreadyArrived) => ("already_arrived", none),
+            DeskError::Ticket(TicketError::ConsentPending) => ("remote_consent_pending", none),
+            DeskError::Ticket(TicketError::NoConsentAsked) => ("remote_consent_not_asked", none),
             DeskError::Survey(SurveyRefusal::Answered) => ("survey_already", none),
             DeskError::Survey(SurveyRefusal::Expired) => ("survey_expired", none),
             DeskError::Survey(SurveyRefusal::NotOpen) => ("survey_not_open", none),

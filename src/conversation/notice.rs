@@ -56,6 +56,7 @@ impl Chat {
         let flow = match (m.to, m.event.as_str()) {
             (Recipient::Reporter(_), "ticket_resolved" | "confirm_reminder") => Some("confirm_fix"),
             (Recipient::Reporter(_), "survey_request") => Some("survey"),
+            (Recipient::Reporter(_), "remote_consent_request") => Some("remote_consent"),
             _ => None,
         };
         if let Some(flow) = flow

@@ -413,6 +413,7 @@ impl Desk {
             loaner: None,
             loaner_issued_at: None,
             loaner_returned_at: None,
+            remote_consent: None,
             version: 0,
         };
         let receipt =
@@ -522,7 +523,23 @@ impl Desk {
                 });
             }
             change.ticket = with_deadlines(change.ticket, &clocks);
+            // The reporter hears by when to expect the engineer (DOMAIN: "when to expect
+            // the engineer"): the on-site deadline while that clock runs.
+            let on_site_due = clocks
+                .get(ClockKind::OnSite)
+                .filter(|c| c.open)
+                .and_then(|c| c.due_at);
+            for n in &mut change.notices {
+                if n.event == "ticket_accepted" {
+                    n.event = accepted_event(on_site_due, change.ticket.resolution_due_at);
+                }
+            }
             let mut write = self.write_for(caller, change, &roster, now);
+            if let Some(at) = on_site_due {
+                for m in &mut write.outbox {
+                    m.payload["on_site_due_at"] = json!(at);
+                }
+            }
             write.clocks = moved;
             let verb = write.audit.action.clone();
             let queued = !write.outbox.is_empty();
@@ -932,6 +949,20 @@ fn managers(engineers: &[Engineer]) -> impl Iterator<Item = &Engineer> {
     engineers.iter().filter(|e| e.tier == Tier::Manager)
 }
 
+/// The acceptance notice that says by when the engineer comes: the on-site deadline
+/// (and the resolution's), else the resolution deadline alone, else no time (a ticket
+/// without clocks, e.g. a consultation).
+fn accepted_event(
+    on_site_due: Option<DateTime<Utc>>,
+    resolution_due: Option<DateTime<Utc>>,
+) -> &'static str {
+    match (on_site_due, resolution_due) {
+        (Some(_), _) => "ticket_accepted",
+        (None, Some(_)) => "ticket_accepted_resolution_only",
+        (None, None) => "ticket_accepted_no_deadline",
+    }
+}
+
 /// The ticket's shown deadlines follow its clocks (they move when a clock pauses).
 fn with_deadlines(mut t: Ticket, clocks: &Clocks) -> Ticket {
     let due = |kind| clocks.get(kind).and_then(|c: &SlaClock| c.due_at);
@@ -1007,5 +1038,19 @@ fn actor(caller: &Caller, t: &Ticket) -> Actor {
             id: None,
             name: "baoxiu".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_acceptance_notice_names_the_deadline_there_is() {
+        let at = Some(Utc::now());
+        assert_eq!(accepted_event(at, at), "ticket_accepted");
+        assert_eq!(accepted_event(at, None), "ticket_accepted");
+        assert_eq!(accepted_event(None, at), "ticket_accepted_resolution_only");
+        assert_eq!(accepted_event(None, None), "ticket_accepted_no_deadline");
     }
 }

@@ -1,6 +1,7 @@
 //! Who is there to act on a report: the reporter's receipt says honestly what happens next,
 //! and an unstaffed desk is visible (a warning at start-up, in `/readyz` and `/metrics`).
 
+use chrono::Datelike;
 use serde::Serialize;
 
 use super::{Desk, DeskError, managers};
@@ -52,6 +53,20 @@ impl Staffing {
 }
 
 impl Desk {
+    /// What is wrong with the SLA calendar now, as sentences: a working-hours calendar
+    /// with no holiday in the current year counts public holidays as working days.
+    pub fn calendar_warnings(&self) -> Vec<String> {
+        let calendar = &self.policy.calendar;
+        let year = self.now().with_timezone(&calendar.time_zone()).year();
+        if calendar.lacks_holidays_in(year) {
+            vec![format!(
+                "the working-hours calendar has no holidays for {year}: SLA clocks count public holidays as working days; run `baoxiu calendar import FILE` with the official list"
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// How the desk is staffed now (engineers on duty per group, managers, on call).
     pub async fn staffing(&self) -> Result<Staffing, DeskError> {
         let roster = self.store.roster().await?;

@@ -86,6 +86,23 @@ impl Desk {
         Ok(t)
     }
 
+    /// The ticket, if the caller can answer "may the engineer work remotely?" now; if
+    /// not, why.
+    pub async fn remote_consent_open(
+        &self,
+        caller: &Caller,
+        number: &str,
+    ) -> Result<Ticket, DeskError> {
+        let t = self.look_up(caller, number).await?;
+        t.apply(
+            caller,
+            crate::domain::ticket::Action::AnswerRemoteConsent(false),
+            self.now(),
+        )
+        .map_err(DeskError::Ticket)?;
+        Ok(t)
+    }
+
     /// The ticket, if the caller can answer its survey now; if not, why.
     pub async fn survey_open(&self, caller: &Caller, number: &str) -> Result<Ticket, DeskError> {
         let t = self.look_up(caller, number).await?;

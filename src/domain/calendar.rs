@@ -140,6 +140,14 @@ impl Hours {
 }
 
 impl Calendar {
+    /// Whether this is a working-hours calendar with no holiday in `year` (so a public
+    /// holiday would count as a working day: a list is missing).
+    pub fn lacks_holidays_in(&self, year: i32) -> bool {
+        self.hours
+            .as_ref()
+            .is_some_and(|h| !h.holidays.iter().any(|d| d.year() == year))
+    }
+
     /// A 24×7 calendar: every instant is working time. The time zone is still used for
     /// local dates (`next_working_day_at`).
     pub fn always(tz: Tz) -> Calendar {
@@ -768,7 +776,7 @@ impl CalendarConfig {
 }
 
 /// Deserializes a list of dates written as TOML dates or as `"YYYY-MM-DD"` strings.
-fn deserialize_dates<'de, D: Deserializer<'de>>(
+pub(crate) fn deserialize_dates<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<NaiveDate>, D::Error> {
     let dates = Vec::<ConfigDate>::deserialize(deserializer)?;

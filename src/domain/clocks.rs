@@ -489,7 +489,10 @@ impl Clocks {
                     (None, None) => {}
                 }
             }
-            "start" if after.work_mode == Some(super::ticket::WorkMode::Remote) => {
+            // Remote work starts with the reporter's consent ("remote_consent" allowed).
+            "start" | "remote_consent"
+                if after.work_mode == Some(super::ticket::WorkMode::Remote) =>
+            {
                 if let Some(c) = self.get_mut(OnSite) {
                     c.cancel(now, cal(OnSite));
                 }

@@ -42,6 +42,7 @@ pub mod archive;
 pub mod calendar;
 pub mod clocks;
 pub mod complaint;
+pub mod holidays;
 pub mod intake;
 pub mod on_call;
 pub mod priority;

@@ -97,6 +97,19 @@ text_enum!(
 );
 
 text_enum!(
+    /// The reporter's consent to a remote session (plan 004: remote control only with the
+    /// user's consent).
+    RemoteConsent {
+        /// The engineer asked; the reporter has not answered yet.
+        Asked = "asked",
+        /// The reporter allowed it: remote work goes on.
+        Given = "given",
+        /// The reporter refused: no remote session (on site instead).
+        Refused = "refused",
+    }
+);
+
+text_enum!(
     /// What a pending ticket waits for.
     PendingReason {
         /// The reporter (not at their desk, must try something, …).
@@ -184,6 +197,10 @@ pub struct Ticket {
     /// When it came back (None while it is out).
     #[serde(default)]
     pub loaner_returned_at: Option<DateTime<Utc>>,
+    /// The reporter's consent to remote work for the engineer holding the job (cleared
+    /// when the job changes hands).
+    #[serde(default)]
+    pub remote_consent: Option<RemoteConsent>,
     /// Optimistic-concurrency version: every stored change increments it.
     pub version: i64,
 }
@@ -228,8 +245,11 @@ impl Caller {
 pub enum Action {
     /// Take the job (first to accept wins).
     Accept,
-    /// Start working, remotely or on the way to site.
+    /// Start working, remotely or on the way to site. Remote work without the reporter's
+    /// consent asks for it first.
     StartWork(WorkMode),
+    /// The reporter's answer to "may the engineer connect to your computer?" (true: allow).
+    AnswerRemoteConsent(bool),
     /// Arrived at the reporter's desk.
     Arrive,
     /// A progress note for the reporter.
@@ -276,6 +296,7 @@ impl Action {
         match self {
             Action::Accept => "accept",
             Action::StartWork(_) => "start",
+            Action::AnswerRemoteConsent(_) => "remote_consent",
             Action::Arrive => "arrive",
             Action::Progress(_) => "progress",
             Action::Comment(_) => "comment",
@@ -326,6 +347,12 @@ pub enum TicketError {
     /// A loaner is out already (one at a time, returned before another).
     #[error("a replacement device is already out on this ticket")]
     LoanerOut,
+    /// Remote work was asked for and the reporter has not answered yet.
+    #[error("the reporter has not yet answered whether remote work may start")]
+    ConsentPending,
+    /// No remote work was asked for (or it was answered already).
+    #[error("no consent to remote work is being asked on this ticket")]
+    NoConsentAsked,
     /// No loaner is out to return.
     #[error("no replacement device is out on this ticket")]
     NoLoanerOut,
@@ -484,6 +511,22 @@ impl Ticket {
                 if !working || (from == InProgress && self.work_mode == Some(mode)) {
                     return illegal;
                 }
+                if mode == WorkMode::Remote && self.remote_consent != Some(RemoteConsent::Given) {
+                    if self.remote_consent == Some(RemoteConsent::Asked) {
+                        return Err(TicketError::ConsentPending);
+                    }
+                    // Nothing starts until the reporter allows it (asked again after a
+                    // refusal: people change their minds).
+                    t.remote_consent = Some(RemoteConsent::Asked);
+                    notices.push(notice(Audience::Reporter, "remote_consent_request"));
+                    return Ok(Change {
+                        ticket: t,
+                        action: "remote_consent_asked",
+                        from: Some(from),
+                        note,
+                        notices,
+                    });
+                }
                 t.status = InProgress;
                 t.work_mode = Some(mode);
                 notices.push(notice(
@@ -493,6 +536,26 @@ impl Ticket {
                         WorkMode::OnSite => "engineer_on_the_way",
                     },
                 ));
+            }
+            Action::AnswerRemoteConsent(allow) => {
+                if !self.is_own_reporter(caller) {
+                    return forbidden;
+                }
+                if !working || self.remote_consent != Some(RemoteConsent::Asked) {
+                    return Err(TicketError::NoConsentAsked);
+                }
+                let holder = self.holder();
+                if allow {
+                    t.remote_consent = Some(RemoteConsent::Given);
+                    t.status = InProgress;
+                    t.work_mode = Some(WorkMode::Remote);
+                    note = Some("allowed".into());
+                    notices.push(notice(holder, "remote_consent_given"));
+                } else {
+                    t.remote_consent = Some(RemoteConsent::Refused);
+                    note = Some("refused".into());
+                    notices.push(notice(holder, "remote_consent_refused"));
+                }
             }
             Action::Arrive => {
                 if !self.is_assignee(caller) {
@@ -655,6 +718,7 @@ impl Ticket {
                 t.tier = engineer.as_ref().map_or(Tier::FirstLine, |e| e.tier);
                 t.offered_to = engineer.map(|e| e.id);
                 t.assignee = None;
+                t.remote_consent = None;
                 t.status = Offered;
                 t.pending_reason = None;
                 notices.push(notice(t.offer_audience(), "job_offered"));
@@ -679,6 +743,7 @@ impl Ticket {
                 t.tier = up;
                 t.escalation_level += 1;
                 t.assignee = None;
+                t.remote_consent = None;
                 t.offered_to = None;
                 t.status = Offered;
                 t.pending_reason = None;

@@ -52,6 +52,12 @@ pub(crate) const ENGINE_TEXTS: &[(&str, &[&str])] = &[
     ("form_field", &["label", "reason"]),
     // Replies of the chat service (src/conversation) around the flows.
     ("draft_restored", &[]),
+    ("comment_added", &["ticket"]),
+    ("remote_allowed_ack", &["ticket"]),
+    ("remote_refused_ack", &["ticket"]),
+    ("remote_consent_pending", &[]),
+    ("remote_consent_not_asked", &[]),
+    ("remote_consent_waiting", &["ticket"]),
     ("already_taken", &["engineer"]),
     ("offer_moved_on", &["ticket"]),
     ("not_found", &["ticket"]),

@@ -37,15 +37,20 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 43] = [
+pub const EVENTS: [&str; 48] = [
     "ticket_received",
     "ticket_received_no_engineer",
     "ticket_received_unstaffed",
     "job_offered",
     "no_engineer_on_duty",
     "ticket_accepted",
+    "ticket_accepted_resolution_only",
+    "ticket_accepted_no_deadline",
     "job_taken",
     "work_started_remote",
+    "remote_consent_request",
+    "remote_consent_given",
+    "remote_consent_refused",
     "engineer_on_the_way",
     "engineer_arrived",
     "progress_update",
@@ -84,7 +89,7 @@ pub const EVENTS: [&str; 43] = [
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 19] = [
+pub const PAYLOAD: [&str; 20] = [
     "ticket",
     "priority",
     "status",
@@ -96,6 +101,7 @@ pub const PAYLOAD: [&str; 19] = [
     "note",
     "response_due_at",
     "resolution_due_at",
+    "on_site_due_at",
     "clock",
     "due_at",
     "hours",
@@ -416,7 +422,7 @@ impl Conversation {
 /// The `bot-flows/` files built into the binary, `(file name, contents)`: the service
 /// runs on them unless `[chat] flows_dir` names a directory, so the binary needs no
 /// source tree (`baoxiu flows export DIR` writes them out for editing).
-pub const EMBEDDED: [(&str, &str); 7] = [
+pub const EMBEDDED: [(&str, &str); 8] = [
     ("README.md", include_str!("../../bot-flows/README.md")),
     (
         "complaint.toml",
@@ -437,6 +443,10 @@ pub const EMBEDDED: [(&str, &str); 7] = [
     (
         "messages.toml",
         include_str!("../../bot-flows/messages.toml"),
+    ),
+    (
+        "remote_consent.toml",
+        include_str!("../../bot-flows/remote_consent.toml"),
     ),
     ("survey.toml", include_str!("../../bot-flows/survey.toml")),
 ];

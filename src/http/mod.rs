@@ -129,7 +129,8 @@ async fn ready(State(state): State<AppState>) -> axum::response::Response {
     match state.desk.readiness().await {
         Ok(()) => {
             let staffing = state.desk.staffing().await.ok();
-            let warnings = staffing.as_ref().map(|s| s.warnings()).unwrap_or_default();
+            let mut warnings = staffing.as_ref().map(|s| s.warnings()).unwrap_or_default();
+            warnings.extend(state.desk.calendar_warnings());
             axum::Json(serde_json::json!({
                 "status": "ready",
                 "database": state.desk.backend(),

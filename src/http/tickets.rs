@@ -97,6 +97,8 @@ pub struct ActionBody {
     solution: Option<String>,
     group: Option<String>,
     engineer: Option<String>,
+    /// The reporter's answer to remote work (`remote_consent`): true allows it.
+    allow: Option<bool>,
 }
 
 fn required_note(field: &'static str, v: Option<String>) -> Result<Note, ApiError> {
@@ -119,6 +121,11 @@ pub async fn act(
         "accept" => Action::Accept,
         "start" => Action::StartWork(b.mode.unwrap_or(WorkMode::OnSite)),
         "arrive" => Action::Arrive,
+        "remote_consent" => Action::AnswerRemoteConsent(b.allow.ok_or_else(|| {
+            ApiError::Desk(DeskError::BadValue(
+                "`allow` (true or false) is required for this action".into(),
+            ))
+        })?),
         "progress" => Action::Progress(required_note("note", b.note)?),
         "comment" => Action::Comment(required_note("note", b.note)?),
         "pend" => Action::Pend(
@@ -165,7 +172,7 @@ pub async fn act(
         "return_loaner" => Action::ReturnLoaner,
         other => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action `{other}`; use accept, start, arrive, progress, comment, pend, resume, \
+                "unknown action `{other}`; use accept, start, remote_consent, arrive, progress, comment, pend, resume, \
                  resolve, confirm, reopen, cancel, reassign, escalate, issue_loaner or return_loaner"
             )));
         }

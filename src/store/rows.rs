@@ -106,6 +106,7 @@ pub(super) struct TicketRow {
     loaner: Option<String>,
     loaner_issued_at: Option<DateTime<Utc>>,
     loaner_returned_at: Option<DateTime<Utc>>,
+    remote_consent: Option<String>,
     version: i64,
 }
 
@@ -176,6 +177,7 @@ impl TryFrom<TicketRow> for Ticket {
             loaner: text_opt("loaner", Note::parse, r.loaner)?,
             loaner_issued_at: r.loaner_issued_at,
             loaner_returned_at: r.loaner_returned_at,
+            remote_consent: parse_opt("remote consent", r.remote_consent)?,
             version: r.version,
         })
     }

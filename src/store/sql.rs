@@ -298,7 +298,7 @@ macro_rules! repository {
                        reopen_count = $14, escalation_level = $15, response_due_at = $16,
                        resolution_due_at = $17, updated_at = $18, accepted_at = $19,
                        resolved_at = $20, closed_at = $21, loaner = $23, loaner_issued_at = $24,
-                       loaner_returned_at = $25, version = version + 1
+                       loaner_returned_at = $25, remote_consent = $26, version = version + 1
                      WHERE id = $1 AND version = $22
                      RETURNING *",
                 )
@@ -327,6 +327,7 @@ macro_rules! repository {
                 .bind(t.loaner.as_ref().map(|n| n.as_str()))
                 .bind(t.loaner_issued_at)
                 .bind(t.loaner_returned_at)
+                .bind(t.remote_consent.map(|c| c.as_str()))
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {

@@ -643,3 +643,54 @@ fn reporter_erase_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 19: next year's official list comes in as an ICS file (or the TOML format) and
+/// lands where the service reads it at start-up; a bad file says why.
+#[test]
+fn calendar_import_writes_the_list_the_calendar_loads() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("cn-2027.ics"),
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20270101\r\n\
+         DTEND;VALUE=DATE:20270104\r\nSUMMARY:元旦 休\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\n\
+         DTSTART;VALUE=DATE:20270207\r\nSUMMARY:春节 补班\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .expect("write");
+    let out = baoxiu(dir.path(), &["calendar", "import", "cn-2027.ics"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("3 holidays and 1 make-up"), "{said}");
+    let written = std::fs::read_to_string(dir.path().join("holidays/holidays-2027.toml"))
+        .expect("written into [holidays] dir");
+    assert!(
+        written.contains("2027-01-03") && written.contains("workdays = [2027-02-07]"),
+        "{written}"
+    );
+    // The service starts with it: `config check` builds the calendar from the directory.
+    std::fs::write(
+        dir.path().join("baoxiu.toml"),
+        "[calendar]\nkind = \"working_hours\"\n",
+    )
+    .expect("write");
+    let out = baoxiu(dir.path(), &["config", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        dir.path().join("holidays/bad.toml"),
+        "holidays = [\"soon\"]",
+    )
+    .expect("write");
+    let out = baoxiu(dir.path(), &["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+
+    let out = baoxiu(dir.path(), &["calendar", "import", "missing.ics"]);
+    assert!(!out.status.success());
+}

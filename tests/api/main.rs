@@ -20,6 +20,7 @@ mod layers;
 mod lifecycle;
 mod outbox;
 mod photos;
+mod promises;
 mod ready;
 mod reports;
 mod retention;

@@ -10,7 +10,39 @@ use crate::on_both_backends;
 on_both_backends!(
     readyz_says_whether_the_database_can_take_work,
     an_unstaffed_desk_is_visible_and_the_receipt_says_so,
+    a_calendar_without_this_years_holidays_is_a_warning,
 );
+
+/// Issue 19: a working-hours calendar with no holidays for the current year would count
+/// public holidays as working days: `/readyz` says so (2026 ships; 2027 does not yet).
+async fn a_calendar_without_this_years_holidays_is_a_warning(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |c| {
+        c.calendar.kind = baoxiu::domain::calendar::CalendarKind::WorkingHours;
+    })
+    .await;
+    let holidays = |body: &Value| {
+        body["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|w| w.contains("no holidays"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (status, body) = get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(holidays(&body).is_empty(), "2026 ships: {body}");
+    app.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2027, 1, 5, 2, 0, 0).unwrap());
+    let (status, body) = get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "still ready: {body}");
+    let w = holidays(&body);
+    assert!(
+        w.len() == 1 && w[0].contains("2027") && w[0].contains("calendar import"),
+        "{body}"
+    );
+}
 
 async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     let r = app

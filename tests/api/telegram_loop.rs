@@ -31,11 +31,22 @@ async fn the_whole_loop_over_telegram(backend: Backend) {
         panic!("the outbox never emptied");
     };
 
-    // The engineer works the job from the card: accept, remote, resolve (cause, solution).
+    // The engineer works the job from the card: accept, remote (with the reporter's
+    // consent), resolve (cause, solution).
     deliver().await;
     let card = alice.expect_button("✋ 接单").await;
     alice.tap(&card, "✋ 接单", "已接单").await;
-    alice.tap(&card, "💻 远程处理", "处理中").await;
+    // Remote work waits for the reporter's consent (plan 004), asked with buttons.
+    alice.tap(&card, "💻 远程处理", "已请报修人同意").await;
+    deliver().await;
+    let consent = anna.expect_button("Allow ✔").await;
+    anna.tap(&consent, "Allow ✔", "you allowed remote work")
+        .await;
+    let t = ticket_json(&app, &number).await;
+    assert_eq!(t["ticket"]["status"], "in_progress");
+    assert_eq!(t["ticket"]["work_mode"], "remote");
+    deliver().await;
+    alice.expect("报修人已同意远程").await;
     alice.tap(&card, "✅ 已解决", "故障原因").await;
     alice.say("worn pickup roller", "怎么解决").await;
     alice.say("replaced the roller", &number).await;

@@ -92,6 +92,7 @@ pub(crate) fn ticket_in(status: Status) -> Ticket {
         loaner: None,
         loaner_issued_at: None,
         loaner_returned_at: None,
+        remote_consent: None,
         version: 1,
     }
 }
@@ -161,6 +162,7 @@ fn actions() -> Vec<Action> {
         Action::Escalate(note("需要专家")),
         Action::IssueLoaner(note("备用笔记本 BJ-0012")),
         Action::ReturnLoaner,
+        Action::AnswerRemoteConsent(true),
     ]
 }
 
@@ -185,6 +187,8 @@ fn legal(action: &Action, from: Status) -> Option<Status> {
         Action::IssueLoaner(_) => (!from.is_final()).then_some(from),
         // `ticket_in` has no loaner out (see `a_loaner_is_issued_and_returned_once`).
         Action::ReturnLoaner => None,
+        // `ticket_in` has no consent asked (see `remote_work_waits_for_the_reporters_consent`).
+        Action::AnswerRemoteConsent(_) => None,
     }
 }
 
@@ -207,6 +211,7 @@ fn allowed(action: &Action, who: Who, held: bool) -> bool {
             matches!(who, Assignee | Colleague | GroupExpert | System) || manager
         }
         Action::IssueLoaner(_) | Action::ReturnLoaner => holder || manager,
+        Action::AnswerRemoteConsent(_) => who == OwnReporter,
     }
 }
 
@@ -239,7 +244,8 @@ fn every_status_action_and_caller_follows_the_table() {
                         Err(
                             TicketError::IllegalTransition { .. }
                             | TicketError::AlreadyTaken { .. }
-                            | TicketError::NoLoanerOut,
+                            | TicketError::NoLoanerOut
+                            | TicketError::NoConsentAsked,
                         ),
                     ) => {}
                     (None, false, Err(_)) => {}
@@ -314,6 +320,112 @@ fn a_loaner_is_issued_and_returned_once() {
 }
 
 /// (A loaner lent on a ticket may still come back after it closed: see above.)
+/// Plan 004: remote control only with the user's consent.
+#[test]
+fn remote_work_waits_for_the_reporters_consent() {
+    let me = caller(Who::Assignee);
+    let reporter = caller(Who::OwnReporter);
+    let accepted = ticket_in(Status::Accepted);
+
+    // Asking changes nothing but the consent, and asks the reporter.
+    let asked = accepted
+        .apply(&me, Action::StartWork(WorkMode::Remote), at(10, 0))
+        .unwrap();
+    assert_eq!(asked.action, "remote_consent_asked");
+    assert_eq!(asked.ticket.status, Status::Accepted);
+    assert_eq!(asked.ticket.work_mode, None);
+    assert_eq!(asked.ticket.remote_consent, Some(RemoteConsent::Asked));
+    assert_eq!(
+        asked.notices,
+        vec![notice(Audience::Reporter, "remote_consent_request")]
+    );
+    let waiting = asked.ticket;
+
+    // Starting remote again while waiting is refused; going on site is not.
+    assert_eq!(
+        waiting.apply(&me, Action::StartWork(WorkMode::Remote), at(10, 1)),
+        Err(TicketError::ConsentPending)
+    );
+    assert!(
+        waiting
+            .apply(&me, Action::StartWork(WorkMode::OnSite), at(10, 1))
+            .is_ok()
+    );
+    // Only the ticket's reporter answers.
+    for who in [
+        Who::Assignee,
+        Who::OtherReporter,
+        Who::ManagerEngineer,
+        Who::System,
+    ] {
+        assert_eq!(
+            waiting.apply(&caller(who), Action::AnswerRemoteConsent(true), at(10, 2)),
+            Err(TicketError::Forbidden {
+                action: "remote_consent"
+            }),
+            "{who:?}"
+        );
+    }
+
+    // Allowed: remote work begins, and the engineer is told.
+    let allowed = waiting
+        .apply(&reporter, Action::AnswerRemoteConsent(true), at(10, 5))
+        .unwrap();
+    assert_eq!(allowed.ticket.status, Status::InProgress);
+    assert_eq!(allowed.ticket.work_mode, Some(WorkMode::Remote));
+    assert_eq!(allowed.ticket.remote_consent, Some(RemoteConsent::Given));
+    assert_eq!(allowed.note.as_deref(), Some("allowed"));
+    assert_eq!(
+        allowed.notices,
+        vec![notice(
+            Audience::Engineer(assignee().id),
+            "remote_consent_given"
+        )]
+    );
+    // Answered once.
+    assert_eq!(
+        allowed
+            .ticket
+            .apply(&reporter, Action::AnswerRemoteConsent(false), at(10, 6)),
+        Err(TicketError::NoConsentAsked)
+    );
+
+    // Refused: nothing starts; the engineer is told (and may ask again later).
+    let refused = waiting
+        .apply(&reporter, Action::AnswerRemoteConsent(false), at(10, 5))
+        .unwrap();
+    assert_eq!(refused.ticket.status, Status::Accepted);
+    assert_eq!(refused.ticket.work_mode, None);
+    assert_eq!(refused.ticket.remote_consent, Some(RemoteConsent::Refused));
+    assert_eq!(
+        refused.notices,
+        vec![notice(
+            Audience::Engineer(assignee().id),
+            "remote_consent_refused"
+        )]
+    );
+    let again = refused
+        .ticket
+        .apply(&me, Action::StartWork(WorkMode::Remote), at(11, 0))
+        .unwrap();
+    assert_eq!(again.ticket.remote_consent, Some(RemoteConsent::Asked));
+
+    // A new holder asks anew: consent is not handed over with the job.
+    let manager = caller(Who::ManagerEngineer);
+    let reassigned = allowed
+        .ticket
+        .apply(
+            &manager,
+            Action::Reassign {
+                group: "printer".into(),
+                engineer: None,
+            },
+            at(12, 0),
+        )
+        .unwrap();
+    assert_eq!(reassigned.ticket.remote_consent, None);
+}
+
 #[test]
 fn final_tickets_never_change() {
     for status in [Status::Closed, Status::Cancelled] {

@@ -159,6 +159,22 @@ fn resolve_asks_cause_then_solution_and_back_works() {
     }
 }
 
+/// Issue 19: no knowledge base exists yet, so the solution question must not promise one.
+#[test]
+fn the_solution_question_promises_only_what_exists() {
+    for lang in [Lang::ZhCn, Lang::En] {
+        let mut chat = Chat::job(lang);
+        chat.press("resolve");
+        chat.text("a cause");
+        assert_eq!(chat.step(), "solution");
+        let asked = chat.said().to_lowercase();
+        assert!(
+            !asked.contains("知识库") && !asked.contains("knowledge"),
+            "{asked}"
+        );
+    }
+}
+
 #[test]
 fn an_abandoned_action_does_not_leak_into_the_next() {
     let mut chat = Chat::job(Lang::En);

@@ -67,8 +67,11 @@ fn missing_values_show_as_a_dash() {
         text,
         "🚶 张伟 is on the way to 上海总部 — for ticket BX-2026-000123."
     );
-    let text = FLOWS.text("ticket_accepted", Lang::ZhCn, &json!({}));
-    assert_eq!(text, "👷 工单 — 已由工程师 — 接单，TA 会尽快联系您。");
+    let text = FLOWS.text("ticket_accepted_no_deadline", Lang::ZhCn, &json!({}));
+    assert_eq!(
+        text,
+        "👷 工单 — 已由工程师 — 接单，TA 会尽快联系您约定处理时间。"
+    );
     // Not an object at all: still no panic.
     let text = FLOWS.text("ticket_accepted", Lang::En, &json!([1, 2]));
     assert!(text.contains("—"));
