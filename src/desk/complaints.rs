@@ -37,28 +37,9 @@ pub(super) type Filing = (NewComplaint, NewComplaintEvent, Vec<NewOutboxMessage>
 
 /// Who acts on a complaint, as its trail records them.
 fn actor(caller: &Caller, reporter: Option<&Reporter>) -> Actor {
-    match caller {
-        Caller::Reporter(id) => Actor {
-            kind: "reporter",
-            id: Some(id.to_string()),
-            name: reporter.map_or_else(|| format!("reporter {id}"), |r| r.name.clone()),
-        },
-        Caller::Engineer(e) => Actor {
-            kind: "engineer",
-            id: Some(e.id.to_string()),
-            name: e.name.clone(),
-        },
-        Caller::Desk { name } => Actor {
-            kind: "desk",
-            id: None,
-            name: name.clone(),
-        },
-        Caller::System => Actor {
-            kind: "system",
-            id: None,
-            name: "baoxiu".into(),
-        },
-    }
+    super::actor_named(caller, |id| {
+        reporter.map_or_else(|| format!("reporter {id}"), |r| r.name.clone())
+    })
 }
 
 /// What a message about a complaint needs: its id (filled in when it is stored), the

@@ -1013,15 +1013,22 @@ pub fn notice_payload(
 }
 
 fn actor(caller: &Caller, t: &Ticket) -> Actor {
+    actor_named(caller, |id| {
+        if id == t.reporter {
+            t.intake.reporter_name.to_string()
+        } else {
+            format!("reporter {id}")
+        }
+    })
+}
+
+/// Who acts, as a trail records them; a reporter by the name `reporter_name` gives.
+fn actor_named(caller: &Caller, reporter_name: impl FnOnce(ReporterId) -> String) -> Actor {
     match caller {
         Caller::Reporter(id) => Actor {
             kind: "reporter",
             id: Some(id.to_string()),
-            name: if *id == t.reporter {
-                t.intake.reporter_name.to_string()
-            } else {
-                format!("reporter {id}")
-            },
+            name: reporter_name(*id),
         },
         Caller::Engineer(e) => Actor {
             kind: "engineer",
