@@ -617,6 +617,7 @@ fn commands_inside_the_flow() {
         chat.said()
     );
     assert!(chat.said().contains("/back 返回上一步"));
+    assert!(chat.said().contains("/complain"), "every command is listed");
     assert_eq!(chat.buttons(), ["printer_model:skip"]);
     assert_eq!(chat.conv, before);
 
