@@ -12,7 +12,7 @@
 //! `LOAD_BACKEND=postgres` a fresh database on the server `TEST_POSTGRES_URL` names, issue
 //! 18's target there being ≥ 4,000 steps/s with p99 ≤ 100 ms at 200; `LOAD_POOL=N` its
 //! pool size; `LOAD_INSTANCES=2 LOAD_MODE=webhook` two services on the database behind a
-//! round-robin balancer).
+//! round-robin balancer, `LOAD_BALANCER=1` one instance behind it).
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -99,7 +99,9 @@ async fn run(
             .iter()
             .map(|a| a.local_addr().expect("bound"))
             .collect();
-        let addr = if addrs.len() > 1 {
+        // `LOAD_BALANCER=1` puts one instance behind the balancer too (to tell its cost).
+        let balanced = addrs.len() > 1 || std::env::var_os("LOAD_BALANCER").is_some();
+        let addr = if balanced {
             balancer(addrs).await
         } else {
             addrs[0]
