@@ -221,6 +221,40 @@ async fn every_figure_reconciles(backend: Backend) {
     assert_eq!(repeats.len(), 1, "{repeats:?}");
     assert_eq!(repeats[0]["tickets"], 3);
 
+    // Every breakdown puts each ticket in exactly one group, so its groups add up to the
+    // total, figure by figure.
+    let expected = [
+        ("department", json!({"财务部": 3, "人事部": 1})),
+        ("site", json!({"总部": 3, "分部": 1})),
+        ("engineer", json!({"alice": 1, "bob": 1, "dave": 1, "-": 1})),
+        ("priority", Value::Null),
+    ];
+    for (by, tickets) in expected {
+        let path = format!("/api/reports?from=2026-11-23&to=2026-11-23&by={by}");
+        let r: Value = app.get(MANAGER, &path).await.json().await.unwrap();
+        let groups = r["groups"].as_object().unwrap();
+        if let Some(tickets) = tickets.as_object() {
+            let got: serde_json::Map<String, Value> = groups
+                .iter()
+                .map(|(k, g)| (k.clone(), g["tickets"].clone()))
+                .collect();
+            assert_eq!(&got, tickets, "by {by}");
+        }
+        let figure = |g: &Value, at: &str| g.pointer(at).and_then(Value::as_u64).unwrap();
+        for at in [
+            "/tickets",
+            "/sla/response/met",
+            "/sla/response/breached",
+            "/sla/resolution/met",
+            "/confirmed",
+            "/auto_closed",
+            "/complaints",
+        ] {
+            let sum: u64 = groups.values().map(|g| figure(g, at)).sum();
+            assert_eq!(sum, figure(&r["total"], at), "by {by}: {at}");
+        }
+    }
+
     // The same figures as CSV; reporters may not read reports.
     let csv = app
         .get(
