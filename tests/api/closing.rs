@@ -240,12 +240,9 @@ async fn not_fixed_reopens_to_the_same_engineer(backend: Backend) {
 impl Loop {
     /// The ticket's messages: event and recipient.
     async fn messages(&self) -> Vec<(String, baoxiu::store::Recipient)> {
-        let store = &self.app.store;
-        let t = store.ticket_by_number(&self.number).await.unwrap().unwrap();
-        store
-            .outbox_for_ticket(t.id)
+        self.app
+            .outbox_of(&self.number)
             .await
-            .unwrap()
             .into_iter()
             .map(|m| (m.event, m.to))
             .collect()

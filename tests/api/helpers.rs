@@ -490,6 +490,19 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The messages the desk wrote about ticket `number`, oldest first.
+    pub async fn outbox_of(&self, number: &str) -> Vec<baoxiu::store::OutboxMessage> {
+        let t = self
+            .store
+            .ticket_by_number(number)
+            .await
+            .expect("load")
+            .expect("the ticket exists");
+        self.store.outbox_for_ticket(t.id).await.expect("outbox")
+    }
+}
+
+impl TestApp {
     /// A Telegram door over this service's conversations and ports (not running yet).
     pub fn telegram(&self, config: TelegramConfig) -> Telegram {
         let ports = self.desk.ports();

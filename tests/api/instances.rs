@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use baoxiu::outbox::{Courier, Delivery, Parcel};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::chat::Browser;
 use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, token};
@@ -187,21 +187,7 @@ async fn a_web_conversation_goes_on_and_is_shown_on_either_instance() {
     let a = spawn_app(backend).await;
     let b = a.restart().await;
     let (on_a, _) = Browser::hello(&a, "Anna Smith", "en").await;
-    let seen: Value = a
-        .client
-        .get(format!("{}/chat/history", a.public))
-        .header("cookie", &on_a.cookie)
-        .send()
-        .await
-        .expect("history")
-        .json()
-        .await
-        .expect("json");
-    let last = seen["entries"]
-        .as_array()
-        .and_then(|e| e.last())
-        .and_then(|e| e["id"].as_i64())
-        .unwrap_or(0);
+    let last = crate::web::last_entry(&a, &on_a.cookie).await;
     let mut tab = a
         .client
         .get(format!("{}/chat/events?after={last}", a.public))

@@ -33,16 +33,8 @@ fn actions(detail: &Value) -> Vec<String> {
 }
 
 async fn outbox_events(app: &crate::helpers::TestApp, number: &str) -> Vec<(String, String)> {
-    let t = app
-        .store
-        .ticket_by_number(number)
+    app.outbox_of(number)
         .await
-        .expect("load")
-        .expect("exists");
-    app.store
-        .outbox_for_ticket(t.id)
-        .await
-        .expect("outbox")
         .into_iter()
         .map(|m| {
             let (kind, id) = m.to.parts();

@@ -18,16 +18,8 @@ on_both_backends!(
 
 /// The outbox rows of a ticket: (recipient, event, payload).
 async fn outbox(app: &TestApp, number: &str) -> Vec<(String, String, Value)> {
-    let t = app
-        .store
-        .ticket_by_number(number)
+    app.outbox_of(number)
         .await
-        .expect("load")
-        .expect("exists");
-    app.store
-        .outbox_for_ticket(t.id)
-        .await
-        .expect("outbox")
         .into_iter()
         .map(|m| {
             let (kind, id) = m.to.parts();

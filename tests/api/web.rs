@@ -30,6 +30,16 @@ fn session_cookie(r: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The id of the newest entry in a person's history (0 with none).
+pub(crate) async fn last_entry(app: &TestApp, cookie: &str) -> i64 {
+    let seen: Value = history(app, cookie, 0).await.json().await.expect("json");
+    seen["entries"]
+        .as_array()
+        .and_then(|e| e.last())
+        .and_then(|e| e["id"].as_i64())
+        .unwrap_or(0)
+}
+
 async fn history(app: &TestApp, cookie: &str, after: i64) -> reqwest::Response {
     app.client
         .get(format!("{}/chat/history?after={after}", app.public))
@@ -189,16 +199,8 @@ async fn a_notice_to_a_closed_tab_waits_in_the_mailbox(backend: Backend) {
     let app = spawn_app(backend).await;
     let (me, _) = Browser::hello(&app, "Anna Smith", "en").await;
     let number = me.file_a_printer_fault().await;
-    let seen: Value = history(&app, &me.cookie, 0)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let last = seen["entries"]
-        .as_array()
-        .and_then(|e| e.last())
-        .and_then(|e| e["id"].as_i64())
-        .expect("entries");
+    let last = last_entry(&app, &me.cookie).await;
+    assert!(last > 0, "the report is in the history");
     // A tab listens, then closes.
     let tab = app
         .client
