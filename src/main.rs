@@ -13,6 +13,7 @@ use baoxiu::app::{Application, Core};
 use baoxiu::clock::SystemClock;
 use baoxiu::config::{Config, LogFormat};
 use baoxiu::conversation::Person;
+use baoxiu::domain::report::GroupBy;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::Flows;
 
@@ -63,7 +64,7 @@ enum Command {
         /// The last complete week, month, quarter, half-year or year.
         #[arg(long)]
         period: Option<String>,
-        /// Break down by category, department, site, engineer or priority.
+        /// Break down by category, department, site, engineer, priority or channel.
         #[arg(long)]
         by: Option<String>,
         /// table (default), csv or json.
@@ -315,9 +316,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let by = by
                 .map(|b| {
-                    baoxiu::domain::report::GroupBy::parse(&b).ok_or_else(|| {
-                        format!("unknown --by `{b}`; use category, department, site, engineer or priority")
-                    })
+                    GroupBy::parse(&b)
+                        .ok_or_else(|| format!("unknown --by `{b}`; use {}", GroupBy::NAMES))
                 })
                 .transpose()?;
             let core = Core::assemble(&config, &source, Arc::new(SystemClock))

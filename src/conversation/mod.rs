@@ -27,9 +27,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::desk::ports::{CardBoard, Conversations};
 use crate::desk::{
-    Desk, DeskError, FilingRecord, FromChat, ReportDraft, Reporter, StepRecord, StoreError,
-    notice_payload,
+    Desk, DeskError, FilingRecord, FromChat, ReportDraft, ReportForm, Reporter, StepRecord,
+    StoreError, notice_payload,
 };
+use crate::domain::channel::Channel;
 use crate::domain::routing::Engineer;
 use crate::domain::ticket::{Caller, Ticket};
 use crate::flow::{Conversation, Flows, Incoming, Lang, Outcome, Outgoing, report_form};
@@ -333,7 +334,7 @@ impl Chat {
                     );
                     Save::Nothing
                 }
-                (Role::Reporter(r), _) => match self.prepare(r, &conv, &answers).await? {
+                (Role::Reporter(r), _) => match self.prepare(person, r, &conv, &answers).await? {
                     Ok((draft, receipt, mark)) => {
                         replies.push(receipt);
                         Save::Report { draft, conv, mark }
@@ -582,11 +583,15 @@ impl Chat {
     /// a mark for its number) and the mark; or, when the desk refuses it, what it said.
     async fn prepare(
         &self,
+        person: &Person,
         r: &Reporter,
         conv: &Conversation,
         answers: &BTreeMap<String, String>,
     ) -> Result<Result<(Box<ReportDraft>, Outgoing, String), Outgoing>, ChatError> {
-        let form = report_form(answers, self.desk.now());
+        let form = ReportForm {
+            channel: Channel::of_door(&person.channel),
+            ..report_form(answers, self.desk.now())
+        };
         match self
             .desk
             .prepare_report(&Caller::Reporter(r.id), r.id, form)

@@ -360,6 +360,11 @@ impl Desk {
         let (intake, impact, urgency) = form
             .parse(&known, &self.policy.routing, now)
             .map_err(DeskError::Invalid)?;
+        if intake.channel.desk_entered() && !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only the desk records reports that came by phone, in person or by email".into(),
+            ));
+        }
         let priority = self
             .policy
             .matrix

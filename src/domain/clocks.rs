@@ -422,20 +422,25 @@ impl Clocks {
         rules: Rules,
     ) -> Clocks {
         let targets = policy.targets(ticket.priority);
+        // A call or email the desk recorded later runs from when it came in.
+        let from = ticket.intake.received_at.unwrap_or(now).min(now);
         let mut clocks = Vec::new();
         for (kind, span) in [
-            (ClockKind::Response, targets.response),
+            (
+                ClockKind::Response,
+                policy.response(ticket.priority, ticket.intake.channel),
+            ),
             (ClockKind::Resolution, targets.resolution),
         ] {
             if let Some(s) = span {
-                clocks.push(SlaClock::start(kind, s.0, now, rules));
+                clocks.push(SlaClock::start(kind, s.0, from, rules));
             }
         }
         if ticket.intake.kind == TicketKind::Fault {
             clocks.push(SlaClock::start(
                 ClockKind::Replacement,
                 policy.replacement_after.0,
-                now,
+                from,
                 rules,
             ));
         }

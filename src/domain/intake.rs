@@ -8,6 +8,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::channel::Channel;
+
 /// Why a piece of input was refused. `Display` is a sentence a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
@@ -256,6 +258,10 @@ pub struct Intake {
     pub people_affected: u32,
     /// References to photos of the error screen (platform file ids or stored paths).
     pub photos: Vec<String>,
+    /// The channel it came in by.
+    pub channel: Channel,
+    /// When a desk-entered report (phone, email …) came in, if not when it was filed.
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ macro_rules! text_enum {
 
 pub mod archive;
 pub mod calendar;
+pub mod channel;
 pub mod clocks;
 pub mod complaint;
 pub mod holidays;

@@ -38,10 +38,15 @@ pub enum GroupBy {
     Engineer,
     /// Priority.
     Priority,
+    /// The channel the report came by.
+    Channel,
 }
 
 impl GroupBy {
-    /// Parses `category`, `department`, `site`, `engineer` or `priority`.
+    /// The breakdowns by name, for error messages.
+    pub const NAMES: &'static str = "category, department, site, engineer, priority or channel";
+
+    /// Parses `category`, `department`, `site`, `engineer`, `priority` or `channel`.
     pub fn parse(text: &str) -> Option<GroupBy> {
         Some(match text {
             "category" => GroupBy::Category,
@@ -49,6 +54,7 @@ impl GroupBy {
             "site" => GroupBy::Site,
             "engineer" => GroupBy::Engineer,
             "priority" => GroupBy::Priority,
+            "channel" => GroupBy::Channel,
             _ => return None,
         })
     }
@@ -61,6 +67,7 @@ impl GroupBy {
             GroupBy::Site => t.intake.location.site.to_string(),
             GroupBy::Engineer => r.engineer.clone().unwrap_or_else(|| "-".into()),
             GroupBy::Priority => t.priority.as_str().to_owned(),
+            GroupBy::Channel => t.intake.channel.as_str().to_owned(),
         }
     }
 }

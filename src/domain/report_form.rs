@@ -1,6 +1,7 @@
 //! The raw fault report as doors and the API send it to the desk, and its parsing into an
 //! [`Intake`]: every field checked, every problem reported at once.
 
+use crate::domain::channel::Channel;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
@@ -63,6 +64,14 @@ pub struct ReportForm {
     /// Photo references.
     #[serde(default)]
     pub photos: Vec<String>,
+    /// Where the report came in (default `api`; chat doors set their own; only the desk
+    /// records `phone`, `walk_in` and `email`).
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// When the call or email came in, for a desk-entered report (default: now). Its
+    /// clocks run from then.
+    #[serde(default)]
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 /// One field's problem, for the API's `errors` list and the chat's hint.
@@ -86,6 +95,9 @@ pub struct Remembered {
 }
 
 const MAX_PHOTOS: usize = 10;
+
+/// How long after a call or email the desk may still record it with its clocks.
+const MAX_RECEIVED_AGO: Duration = Duration::days(7);
 
 impl ReportForm {
     /// Validates everything, collecting every problem.
@@ -191,6 +203,32 @@ impl ReportForm {
                 message: "the fault cannot start in the future".into(),
             });
         }
+        let channel = self.channel.unwrap_or(Channel::Api);
+        if channel == Channel::Unrecorded {
+            errors.push(FieldError {
+                field: "channel",
+                message: "say which channel the report came by".into(),
+            });
+        }
+        if let Some(at) = self.received_at {
+            let problem = if !channel.desk_entered() {
+                Some("received_at is only for reports the desk records (phone, walk_in, email)")
+            } else if at > now + Duration::minutes(5) {
+                Some("the report cannot have come in in the future")
+            } else if at < now - MAX_RECEIVED_AGO {
+                Some(
+                    "a report recorded more than 7 days after it came in cannot keep its clocks; leave received_at out",
+                )
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                errors.push(FieldError {
+                    field: "received_at",
+                    message: message.into(),
+                });
+            }
+        }
         if self.photos.len() > MAX_PHOTOS
             || self.photos.iter().any(|p| p.is_empty() || p.len() > 512)
         {
@@ -230,6 +268,8 @@ impl ReportForm {
                     started_at: self.started_at,
                     people_affected: people,
                     photos: self.photos,
+                    channel,
+                    received_at: self.received_at.filter(|_| channel.desk_entered()),
                 };
                 Ok((intake, impact, self.urgency.unwrap_or(Urgency::Medium)))
             }

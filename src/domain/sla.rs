@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::channel::Channel;
 use super::priority::Priority;
 
 /// A span written the way people write it in config: `10m`, `2h`, `1h30m`, `48h`, `3d`.
@@ -109,6 +110,11 @@ pub struct SlaPolicy {
     pub confirm_within: Span,
     /// What happens at `confirm_within`.
     pub unconfirmed: Unconfirmed,
+    /// A phone report the desk recorded is answered (accepted) within this, whatever its
+    /// priority allows (plan 002: phone answered within 30 minutes).
+    pub phone_answer: Option<Span>,
+    /// The same for an email (plan 002: email answered within 2 hours).
+    pub email_answer: Option<Span>,
 }
 
 /// What the desk does with a fix nobody confirmed in time (`[sla] unconfirmed`).
@@ -155,6 +161,8 @@ impl Default for SlaPolicy {
             confirm_reminders: vec![Span(Duration::days(1)), Span(Duration::days(2))],
             confirm_within: Span(Duration::days(3)),
             unconfirmed: Unconfirmed::FollowUp,
+            phone_answer: span("30m"),
+            email_answer: span("2h"),
         }
     }
 }
@@ -176,6 +184,20 @@ impl SlaPolicy {
             ));
         }
         Ok(())
+    }
+
+    /// The response target of a report of `priority` that came by `channel`: the
+    /// priority's, or the channel's answer target when that is sooner.
+    pub fn response(&self, priority: Priority, channel: Channel) -> Option<Span> {
+        let by_channel = match channel {
+            Channel::Phone => self.phone_answer,
+            Channel::Email => self.email_answer,
+            _ => None,
+        };
+        match (self.targets(priority).response, by_channel) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The targets for a priority.

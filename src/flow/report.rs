@@ -116,6 +116,9 @@ pub fn report_form(answers: &BTreeMap<String, String>, now: DateTime<Utc>) -> Re
                     .collect()
             })
             .unwrap_or_default(),
+        // The door sets it (the conversation knows which door the reporter is on).
+        channel: None,
+        received_at: None,
     }
 }
 

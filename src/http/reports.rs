@@ -44,16 +44,15 @@ impl ReportRequest {
     fn parse(uri: &Uri) -> Result<ReportRequest, ApiError> {
         let Query(q) = Query::<ReportQuery>::try_from_uri(uri)
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let by =
-            q.by.as_deref()
-                .map(|b| {
-                    GroupBy::parse(b).ok_or_else(|| {
-                DeskError::BadValue(format!(
-                    "unknown breakdown `{b}`; use category, department, site, engineer or priority"
-                ))
-            })
+        let by = q
+            .by
+            .as_deref()
+            .map(|b| {
+                GroupBy::parse(b).ok_or_else(|| {
+                    DeskError::BadValue(format!("unknown breakdown `{b}`; use {}", GroupBy::NAMES))
                 })
-                .transpose()?;
+            })
+            .transpose()?;
         let format = match q.format.as_deref() {
             Some("csv") => Format::Csv,
             None | Some("json") => Format::Json,
@@ -168,6 +167,7 @@ mod tests {
                 "site",
                 "engineer",
                 "priority",
+                "channel",
                 "x"
             ])
             .prop_map(|b| format!("by={b}")),

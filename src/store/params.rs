@@ -134,6 +134,8 @@ pub(super) fn ticket<'a>(
         Param::Time(t.accepted_at),
         Param::Time(t.resolved_at),
         Param::Time(t.closed_at),
+        Param::text(i.channel.as_str()),
+        Param::Time(i.received_at),
     ])
 }
 

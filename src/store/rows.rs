@@ -107,6 +107,8 @@ pub(super) struct TicketRow {
     loaner_issued_at: Option<DateTime<Utc>>,
     loaner_returned_at: Option<DateTime<Utc>>,
     remote_consent: Option<String>,
+    channel: String,
+    received_at: Option<DateTime<Utc>>,
     version: i64,
 }
 
@@ -149,6 +151,8 @@ impl TryFrom<TicketRow> for Ticket {
                 started_at: r.started_at,
                 people_affected: count("people affected", r.people_affected)?,
                 photos: serde_json::from_str(&r.photos).map_err(|e| corrupt("photos", e))?,
+                channel: parse("channel", &r.channel)?,
+                received_at: r.received_at,
             },
             vip: r.vip,
             impact: serde_enum("impact", &r.impact)?,

@@ -8,6 +8,7 @@ mod archive;
 mod atomicity;
 mod backends;
 mod bad_input;
+mod channels;
 mod chat;
 mod cli;
 mod closing;

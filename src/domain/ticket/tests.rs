@@ -63,6 +63,8 @@ pub(crate) fn ticket_in(status: Status) -> Ticket {
             started_at: None,
             people_affected: 1,
             photos: vec![],
+            channel: crate::domain::channel::Channel::Telegram,
+            received_at: None,
         },
         vip: false,
         impact: Impact::One,
