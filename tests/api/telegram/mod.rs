@@ -5,6 +5,7 @@ mod cards;
 mod inbox;
 mod intake;
 mod linking;
+mod managers;
 mod notices;
 mod settings;
 
