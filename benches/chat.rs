@@ -165,7 +165,7 @@ async fn main() {
         .conversation("bench", &format!("u{}", 1_000_000 + OPEN - 1))
         .await
         .expect("read")
-        .map_or(0, |(s, _)| s.len());
+        .map_or(0, |c| c.state.len());
     let db = std::fs::metadata(dir.path().join("chat.db")).map_or(0, |m| m.len())
         + std::fs::metadata(dir.path().join("chat.db-wal")).map_or(0, |m| m.len());
     println!(

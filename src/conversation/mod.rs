@@ -21,14 +21,15 @@ pub(crate) use cards::CardWall;
 pub use cards::is_accept;
 pub use lanes::Lanes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use crate::desk::ports::{CardBoard, Conversations};
 use crate::desk::{
-    Desk, DeskError, FilingRecord, FromChat, ReportDraft, ReportForm, Reporter, StepRecord,
-    StoreError, notice_payload,
+    Desk, DeskError, Expect, FilingRecord, FromChat, ReportDraft, ReportForm, Reporter, StepRecord,
+    StoreError, StoredConversation, notice_payload,
 };
 use crate::domain::channel::Channel;
 use crate::domain::routing::Engineer;
@@ -62,6 +63,46 @@ pub enum ChatError {
     State(String),
 }
 
+/// An error that may mean only that the person's conversation changed while their
+/// message was decided (see [`decide_settled`]).
+pub trait Unsettled {
+    /// Another instance, or a notice, saved the conversation meanwhile: nothing was
+    /// written, and deciding the message again on what is there now is right.
+    fn is_conflict(&self) -> bool;
+}
+
+impl Unsettled for ChatError {
+    fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            ChatError::Store(StoreError::Conflict)
+                | ChatError::Desk(DeskError::Store(StoreError::Conflict))
+        )
+    }
+}
+
+/// How often a message is decided before a conflict is given up on: each retry means
+/// another of the person's messages was saved meanwhile, so a few are plenty.
+const DECIDE_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` (deciding one message and saving it) again while it fails only because
+/// the person's conversation changed meanwhile (see [`Unsettled`]); doors wrap their step
+/// and save in it.
+pub async fn decide_settled<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
+where
+    E: Unsettled,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_conflict() && tries < DECIDE_ATTEMPTS => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 /// How long a conversation may sit idle before it is discarded (kept 24 h as a draft).
 pub const DEFAULT_IDLE: Duration = Duration::minutes(30);
 const DRAFT_KEPT: Duration = Duration::hours(24);
@@ -76,6 +117,49 @@ pub struct Chat {
     idle: Duration,
     /// One person's messages are decided one at a time.
     turns: Lanes<String>,
+    /// The version of each conversation as the turn deciding it read or last saved it.
+    seen: Seen,
+}
+
+/// What each turn in progress expects its person's conversation to be (see [`Expect`]):
+/// set when the turn reads it, moved on by each save, forgotten when the turn ends.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<HashMap<String, Expect>>>);
+
+impl Seen {
+    fn set(&self, key: &str, expect: Expect) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), expect);
+    }
+
+    fn get(&self, key: &str) -> Expect {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
+            .unwrap_or(Expect::Absent)
+    }
+
+    fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+/// A person's turn: their next message waits until this is dropped, and what the turn
+/// saw of their conversation is forgotten with it.
+struct Held {
+    _lane: tokio::sync::OwnedMutexGuard<()>,
+    seen: Seen,
+    key: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.seen.forget(&self.key);
+    }
 }
 
 /// The reporter or engineer behind a person.
@@ -101,7 +185,7 @@ pub struct Turn {
     person: Person,
     replies: Vec<Outgoing>,
     save: Save,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    _turn: Held,
 }
 
 /// What a turn still has to write.
@@ -187,6 +271,7 @@ impl Turn {
                     channel: person.channel.clone(),
                     external_id: person.external_id.clone(),
                     record,
+                    expect: chat.seen.get(&person_key(&person)),
                 };
                 let receipt = draft.receipt_event();
                 match chat.desk.file(*draft, Some(from)).await {
@@ -201,9 +286,14 @@ impl Turn {
                         })
                     }
                     Err(e) => {
-                        // Nothing was filed: the reporter stays at the summary to try again.
-                        chat.save(&person, Some(&conv), None).await?;
-                        Err(e.into())
+                        let e = ChatError::from(e);
+                        // Nothing was filed: the reporter stays at the summary to try
+                        // again (unless the conversation moved on meanwhile: then the
+                        // step is decided again).
+                        if !e.is_conflict() {
+                            chat.save(&person, Some(&conv), None).await?;
+                        }
+                        Err(e)
                     }
                 }
             }
@@ -228,6 +318,17 @@ impl Chat {
             flows,
             idle,
             turns: Lanes::default(),
+            seen: Seen::default(),
+        }
+    }
+
+    /// Waits for the person's turn.
+    async fn enter(&self, person: &Person) -> Held {
+        let key = person_key(person);
+        Held {
+            _lane: self.turns.enter(key.clone()).await,
+            seen: self.seen.clone(),
+            key,
         }
     }
 
@@ -247,14 +348,17 @@ impl Chat {
         person: &Person,
         input: Incoming,
     ) -> Result<Vec<Outgoing>, ChatError> {
-        Ok(self.step(person, input).await?.save(None).await?.replies)
+        let saved =
+            decide_settled(|| async { self.step(person, input.clone()).await?.save(None).await })
+                .await?;
+        Ok(saved.replies)
     }
 
     /// Decides one message from a reporter, or from an engineer whose chat identity is
     /// linked: the replies, and what is still to save (see [`Turn`]). Messages of one
     /// person are handled one at a time.
     pub async fn step(&self, person: &Person, input: Incoming) -> Result<Turn, ChatError> {
-        let turn = self.turns.enter(person_key(person)).await;
+        let turn = self.enter(person).await;
         let (replies, save) = self.decide(person, input).await?;
         Ok(Turn {
             chat: self.clone(),
@@ -359,16 +463,13 @@ impl Chat {
 
     /// The reporter (or linked engineer) behind a person and their stored conversation.
     /// One round trip for a known reporter and their conversation: this runs per message.
-    async fn who(
-        &self,
-        person: &Person,
-    ) -> Result<(Role, Option<(String, DateTime<Utc>)>), ChatError> {
+    async fn who(&self, person: &Person) -> Result<(Role, Option<StoredConversation>), ChatError> {
         let (channel, id) = (&person.channel, &person.external_id);
         let known = self
             .conversations
             .reporter_with_conversation(channel, id)
             .await?;
-        Ok(match known {
+        let (role, stored) = match known {
             Some((r, stored, false)) => (Role::Reporter(r), stored),
             known => match self.linked_engineer(person).await? {
                 Some(e) => (
@@ -380,7 +481,10 @@ impl Chat {
                     None => (Role::Reporter(self.reporter(person).await?), None),
                 },
             },
-        })
+        };
+        self.seen
+            .set(&person_key(person), Expect::of(stored.as_ref()));
+        Ok((role, stored))
     }
 
     /// Opens the flow a button belongs to, for its ticket, as the person's conversation;
@@ -485,12 +589,14 @@ impl Chat {
     /// welcome that starts a report.
     pub async fn resume(&self, person: &Person) -> Result<Vec<Outgoing>, ChatError> {
         {
-            let _turn = self.turns.enter(person_key(person)).await;
+            let _turn = self.enter(person).await;
             let lang = resolve_lang(None, person.language.as_deref());
             let stored = self
                 .conversations
                 .get(&person.channel, &person.external_id)
                 .await?;
+            self.seen
+                .set(&person_key(person), Expect::of(stored.as_ref()));
             let (conv, mut replies) = self.load(person, lang, stored).await?;
             if let Some(conv) = conv {
                 replies.extend(self.flows.current(&conv));
@@ -532,9 +638,14 @@ impl Chat {
         &self,
         person: &Person,
         lang: Lang,
-        stored: Option<(String, DateTime<Utc>)>,
+        stored: Option<StoredConversation>,
     ) -> Result<(Option<Conversation>, Vec<Outgoing>), ChatError> {
-        let Some((state, updated_at)) = stored else {
+        let Some(StoredConversation {
+            state,
+            at: updated_at,
+            ..
+        }) = stored
+        else {
             return Ok((None, vec![]));
         };
         let now = self.conversations.now();
@@ -544,6 +655,8 @@ impl Chat {
             self.conversations
                 .expire(now - self.idle, now - DRAFT_KEPT, now)
                 .await?;
+            // This turn moved it away itself: what follows starts from nothing.
+            self.seen.set(&person_key(person), Expect::Absent);
             return Ok((None, vec![]));
         }
         match serde_json::from_str::<Conversation>(&state) {
@@ -555,7 +668,8 @@ impl Chat {
         }
     }
 
-    /// Saves a conversation's state (`None` ends it), with the door's record if given.
+    /// Saves a conversation's state (`None` ends it), with the door's record if given, if
+    /// it is still as this turn saw it (else `Conflict`, and nothing is written).
     async fn save(
         &self,
         person: &Person,
@@ -568,14 +682,22 @@ impl Chat {
             .map_err(|e| ChatError::State(e.to_string()))?;
         let (channel, id) = (&person.channel, &person.external_id);
         let now = self.conversations.now();
-        match record {
+        let key = person_key(person);
+        let expect = self.seen.get(&key);
+        let version = match record {
             Some(record) => {
                 self.conversations
-                    .save_with(channel, id, state, now, record)
+                    .save_with(channel, id, state, now, record, expect)
                     .await?
             }
-            None => self.conversations.save(channel, id, state, now).await?,
-        }
+            None => {
+                self.conversations
+                    .save(channel, id, state, now, expect)
+                    .await?
+            }
+        };
+        self.seen
+            .set(&key, version.map_or(Expect::Absent, Expect::At));
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! conversation service is the outbox's [`Render`] port.
 
 use super::{Chat, ChatError, payload_vars};
-use crate::desk::{OutboxMessage, Recipient};
+use crate::desk::{Expect, OutboxMessage, Recipient, StoreError};
 use crate::flow::{Lang, Outgoing};
 use crate::outbox::{Address, Parcel, Render, RenderError, Rendering};
 
@@ -72,9 +72,16 @@ impl Chat {
                 let state =
                     serde_json::to_string(&conv).map_err(|e| ChatError::State(e.to_string()))?;
                 let now = self.conversations.now();
-                self.conversations
-                    .save(channel, id, Some(state), now)
-                    .await?;
+                // Only where none is open: a conversation begun meanwhile (the person
+                // wrote just now) is theirs, and the notice's buttons still work.
+                match self
+                    .conversations
+                    .save(channel, id, Some(state), now, Expect::Absent)
+                    .await
+                {
+                    Ok(_) | Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(Some(Parcel {

@@ -17,9 +17,10 @@ mod web;
 
 /// The records the desk reads and writes, as its callers see them.
 pub use crate::store::{
-    ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, FilingRecord,
-    NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate, Recipient,
-    Reporter, StatusCount, StepRecord, StoreError, TicketFilter, WebEntry,
+    ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, Expect,
+    FilingRecord, NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate,
+    Recipient, Reporter, StatusCount, StepRecord, StoreError, StoredConversation, TicketFilter,
+    WebEntry,
 };
 pub use complaints::ComplaintDetail;
 pub use deliveries::{Failed, RetryPolicy};
@@ -173,6 +174,9 @@ pub struct FromChat {
     pub external_id: String,
     /// The door's record of the step that filed it.
     pub record: Option<FilingRecord>,
+    /// The conversation as the step read it: if it changed meanwhile nothing is filed
+    /// (`Conflict`), and the step is decided again.
+    pub expect: Expect,
 }
 
 /// Optimistic-concurrency retries before giving up with `Busy`.
@@ -471,7 +475,7 @@ impl Desk {
             ..
         } = draft;
         if let Some(chat) = from_chat {
-            write.end_conversation = Some((chat.channel, chat.external_id));
+            write.end_conversation = Some((chat.channel, chat.external_id, chat.expect));
             write.record = chat.record;
         }
         let queued = !write.outbox.is_empty();

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::store::{
-    Card, CardClaim, CardEnd, PendingPhoto, PendingUpdate, Reporter, StepRecord, Store, StoreError,
-    WebAnnouncements, WebEntry,
+    Card, CardClaim, CardEnd, Expect, PendingPhoto, PendingUpdate, Reporter, StepRecord, Store,
+    StoreError, StoredConversation, WebAnnouncements, WebEntry,
 };
 
 /// A port: a struct over the store and the desk's clock whose methods each call one store
@@ -51,14 +51,15 @@ port! {
         /// any, and whether the identity is also linked to an engineer (one read: this
         /// runs per message).
         fn reporter_with_conversation = reporter_with_conversation(channel: &str, external_id: &str)
-            -> Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>;
-        /// A chat identity's conversation in progress (its JSON state and last activity).
-        fn get = conversation(channel: &str, external_id: &str) -> Option<(String, DateTime<Utc>)>;
-        /// Saves a conversation's state durably (`None` ends it).
-        fn save = save_conversation(channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>) -> ();
+            -> Option<(Reporter, Option<StoredConversation>, bool)>;
+        /// A chat identity's conversation in progress.
+        fn get = conversation(channel: &str, external_id: &str) -> Option<StoredConversation>;
+        /// Saves a conversation's state durably (`None` ends it) if it is as `expect` says
+        /// (else `Conflict`): its new version, `None` once ended.
+        fn save = save_conversation(channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>, expect: Expect) -> Option<i64>;
         /// Saves a conversation's state and the door's record of the step, in one
-        /// transaction.
-        fn save_with = save_conversation_with(channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>, record: StepRecord) -> ();
+        /// transaction, as [`Conversations::save`] does.
+        fn save_with = save_conversation_with(channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>, record: StepRecord, expect: Expect) -> Option<i64>;
         /// Moves conversations idle since before `idle_since` to drafts (returning them)
         /// and forgets drafts discarded before `drafts_since`.
         fn expire = expire_conversations(idle_since: DateTime<Utc>, drafts_since: DateTime<Utc>, now: DateTime<Utc>)

@@ -279,9 +279,41 @@ pub struct TicketWrite {
     pub survey: Option<NewSurvey>,
     /// A chat conversation (channel, external id) that this write completes: deleted in
     /// the same transaction, so a resent "submit" after a crash cannot file twice.
-    pub end_conversation: Option<(String, String)>,
+    /// `Conflict` if it is no longer as the step read it.
+    pub end_conversation: Option<(String, String, Expect)>,
     /// For a new ticket filed from a chat step: the door's record of that step.
     pub record: Option<FilingRecord>,
+}
+
+/// A conversation as stored: its JSON state, last activity and version (each save adds
+/// one, so a save decided on an older read can be refused: see [`Expect`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConversation {
+    /// The flow engine's state, as JSON.
+    pub state: String,
+    /// Last activity.
+    pub at: DateTime<Utc>,
+    /// Saves so far.
+    pub version: i64,
+}
+
+/// What a conversation save expects to find: the conversation as its step read it.
+/// Another instance (or a notice opening a flow) may have saved the same person's
+/// conversation since; then the save is refused with [`StoreError::Conflict`] and the step
+/// is decided again on what is there now, so no answer is lost to a later writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No conversation.
+    Absent,
+    /// The conversation at this version.
+    At(i64),
+}
+
+impl Expect {
+    /// What a step that read `stored` expects.
+    pub fn of(stored: Option<&StoredConversation>) -> Expect {
+        stored.map_or(Expect::Absent, |c| Expect::At(c.version))
+    }
 }
 
 /// A door's record of the message a conversation step answered, written in the same
@@ -579,7 +611,7 @@ delegate! {
     /// The reporter behind a chat identity with their conversation in progress, if any,
     /// and whether the identity is also linked to an engineer. Runs per message: on
     /// SQLite, a direct read in the calling thread.
-    pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError>;
+    pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<StoredConversation>, bool)>, StoreError>;
     /// Takes back a draft discarded at or after `drafts_since`, if any (every report
     /// starts here and few have a draft: a read looks before the write).
     pub async fn take_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
@@ -655,11 +687,12 @@ delegate! {
     /// Saves a change if the ticket is still at the version it was read at, with its audit
     /// event and messages, in one transaction; `Conflict` if someone changed it meanwhile.
     pub async fn update_ticket(&self, write: TicketWrite) -> Result<Ticket, StoreError>;
-    /// A chat identity's conversation in progress (its JSON state and last activity).
-    pub async fn conversation(&self, channel: &str, external_id: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError>;
-    /// Saves a conversation's state durably (`None` ends it). On SQLite concurrent saves
-    /// share one group commit.
-    pub async fn save_conversation(&self, channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A chat identity's conversation in progress.
+    pub async fn conversation(&self, channel: &str, external_id: &str) -> Result<Option<StoredConversation>, StoreError>;
+    /// Saves a conversation's state durably (`None` ends it) if it is still as `expect`
+    /// says, else `Conflict`; its new version (`None` once ended). On SQLite concurrent
+    /// saves share one group commit.
+    pub async fn save_conversation(&self, channel: &str, external_id: &str, state: Option<String>, now: DateTime<Utc>, expect: Expect) -> Result<Option<i64>, StoreError>;
     /// Moves conversations idle since before `idle_since` to drafts (returning them, to
     /// tell their users) and forgets drafts discarded before `drafts_since`.
     pub async fn expire_conversations(&self, idle_since: DateTime<Utc>, drafts_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<(String, String, String)>, StoreError>;

@@ -262,16 +262,23 @@ pub(super) struct ReporterConversationRow {
     reporter: ReporterRow,
     conversation: Option<String>,
     conversation_at: Option<DateTime<Utc>>,
+    conversation_version: Option<i64>,
     engineer: bool,
 }
 
 impl ReporterConversationRow {
-    pub(super) fn split(self) -> (Reporter, Option<(String, DateTime<Utc>)>, bool) {
-        (
-            self.reporter.into(),
-            self.conversation.zip(self.conversation_at),
-            self.engineer,
-        )
+    pub(super) fn split(self) -> (Reporter, Option<super::StoredConversation>, bool) {
+        let stored = match (
+            self.conversation,
+            self.conversation_at,
+            self.conversation_version,
+        ) {
+            (Some(state), Some(at), Some(version)) => {
+                Some(super::StoredConversation { state, at, version })
+            }
+            _ => None,
+        };
+        (self.reporter.into(), stored, self.engineer)
     }
 }
 

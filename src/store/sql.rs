@@ -1,12 +1,23 @@
 //! The repository's SQL, written once and instantiated for each backend.
 
-/// Saves a conversation's state: `$1` channel, `$2` external id, `$3` state, `$4` time.
-pub(super) const SAVE_CONVERSATION: &str =
-    "INSERT INTO conversations (channel, external_id, state, updated_at) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (channel, external_id)
-     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
+/// Starts a conversation where there is none: `$1` channel, `$2` external id, `$3` state,
+/// `$4` time. No row changed means someone started one meanwhile.
+pub(super) const START_CONVERSATION: &str =
+    "INSERT INTO conversations (channel, external_id, state, updated_at, version)
+     VALUES ($1, $2, $3, $4, 1)
+     ON CONFLICT (channel, external_id) DO NOTHING";
 
-/// Ends a conversation: `$1` channel, `$2` external id.
+/// Saves a conversation read at version `$5`: `$1` channel, `$2` external id, `$3` state,
+/// `$4` time. No row changed means someone saved or ended it meanwhile.
+pub(super) const UPDATE_CONVERSATION: &str =
+    "UPDATE conversations SET state = $3, updated_at = $4, version = version + 1
+     WHERE channel = $1 AND external_id = $2 AND version = $5";
+
+/// Ends a conversation read at version `$3`: `$1` channel, `$2` external id.
+pub(super) const END_CONVERSATION_AT: &str =
+    "DELETE FROM conversations WHERE channel = $1 AND external_id = $2 AND version = $3";
+
+/// Ends a conversation whatever its state: `$1` channel, `$2` external id.
 pub(super) const END_CONVERSATION: &str =
     "DELETE FROM conversations WHERE channel = $1 AND external_id = $2";
 
@@ -399,14 +410,16 @@ macro_rules! repository {
                 &self,
                 channel: &str,
                 external_id: &str,
-            ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT state, updated_at FROM conversations WHERE channel = $1 AND external_id = $2",
+            ) -> Result<Option<$crate::store::StoredConversation>, StoreError> {
+                let row: Option<(String, DateTime<Utc>, i64)> = sqlx::query_as(
+                    "SELECT state, updated_at, version FROM conversations
+                     WHERE channel = $1 AND external_id = $2",
                 )
                 .bind(channel)
                 .bind(external_id)
                 .fetch_optional(self.reader())
-                .await?)
+                .await?;
+                Ok(row.map(|(state, at, version)| $crate::store::StoredConversation { state, at, version }))
             }
 
             pub(super) async fn expire_conversations(
@@ -579,7 +592,8 @@ pub(super) fn reporter_with_conversation(channel: &str) -> &'static str {
     macro_rules! select {
         ($engineer:literal) => {
             concat!(
-                "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, ",
+                "SELECT r.*, c.state AS conversation, c.updated_at AS conversation_at, \
+                 c.version AS conversation_version, ",
                 $engineer,
                 " AS engineer \
                  FROM reporter_identities i JOIN reporters r ON r.id = i.reporter_id \

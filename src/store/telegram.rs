@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{PgStore, SqliteStore, StepRecord, Store, StoreError};
+use super::{Expect, PgStore, SqliteStore, StepRecord, Store, StoreError};
 use crate::domain::EngineerId;
 
 /// A received update not finished yet: `(update_id, body, replies)`, where `replies` is
@@ -351,7 +351,8 @@ impl Store {
     }
 
     /// Saves a conversation's state (`None` ends it) and the door's record of the step,
-    /// in one transaction (on SQLite, one group commit).
+    /// in one transaction (on SQLite, one group commit), if the conversation is as `expect`
+    /// says: its new version (`None` once ended), else `Conflict` and nothing is written.
     pub async fn save_conversation_with(
         &self,
         channel: &str,
@@ -359,8 +360,9 @@ impl Store {
         state: Option<String>,
         now: DateTime<Utc>,
         record: StepRecord,
-    ) -> Result<(), StoreError> {
-        on_backend!(self.save_conversation_with(channel, external_id, state, now, record))
+        expect: Expect,
+    ) -> Result<Option<i64>, StoreError> {
+        on_backend!(self.save_conversation_with(channel, external_id, state, now, record, expect))
     }
 
     /// Marks an update handled, with the replies (JSON) still to send.

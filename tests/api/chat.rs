@@ -26,7 +26,7 @@ on_both_backends!(
 
 /// Typed answers to the fault report in English, up to the description: a category by
 /// name, a printer model, a symptom by number, the place and the asset tag.
-const PRINTER_UP_TO_DESCRIPTION: [&str; 7] = [
+pub(crate) const PRINTER_UP_TO_DESCRIPTION: [&str; 7] = [
     "printer",
     "HP LaserJet M404",
     "1",
@@ -37,7 +37,8 @@ const PRINTER_UP_TO_DESCRIPTION: [&str; 7] = [
 ];
 
 /// After the description: when it started, how many affected, urgency, department, phone.
-const PRINTER_AFTER_DESCRIPTION: [&str; 5] = ["2", "3", "1", "Finance", "+86 21 5555 0100"];
+pub(crate) const PRINTER_AFTER_DESCRIPTION: [&str; 5] =
+    ["2", "3", "1", "Finance", "+86 21 5555 0100"];
 
 /// A browser: the cookie the server set is sent back.
 pub(crate) struct Browser<'a> {

@@ -7,11 +7,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use baoxiu::conversation::{Person, Unsettled};
+use baoxiu::flow::Incoming;
 use baoxiu::outbox::{Courier, Delivery, Parcel};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::chat::Browser;
+use crate::chat::{Browser, PRINTER_AFTER_DESCRIPTION, PRINTER_UP_TO_DESCRIPTION};
 use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, token};
 use crate::on_both_backends;
 use crate::telegram::{User, polling, sim, walk_report};
@@ -19,6 +21,8 @@ use crate::telegram::{User, polling, sim, walk_report};
 on_both_backends!(
     telegram_polling_is_done_by_one_instance_at_a_time,
     deliveries_and_surveys_happen_once_across_instances,
+    one_persons_two_messages_decided_at_once_on_two_instances_both_count,
+    a_double_tap_on_submit_across_two_instances_files_one_ticket,
 );
 
 /// How many instances hold the lease `name`, and whether `app` is one of them.
@@ -294,4 +298,87 @@ async fn a_database_restart_mid_load_loses_nothing_and_fails_politely() {
     // Working again, as it is.
     app.report("li.na", &printer_fault()).await;
     assert_eq!(app.count("tickets").await, saved + 1);
+}
+
+/// Two quick messages from one person land on two instances (webhooks, or web requests,
+/// behind a balancer): each instance decides its message on the same conversation. The
+/// later save must not overwrite the earlier one; it is refused and decided again on what
+/// is there now, so both answers are kept.
+async fn one_persons_two_messages_decided_at_once_on_two_instances_both_count(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let anna = Person {
+        channel: "web".into(),
+        external_id: "two-at-once".into(),
+        name: "Anna".into(),
+        language: Some("en".into()),
+    };
+    let say = |app: &TestApp, text: &str| {
+        let (chat, anna, text) = (app.chat.clone(), anna.clone(), text.to_owned());
+        async move {
+            chat.handle(&anna, Incoming::Text(text))
+                .await
+                .expect("handled")
+        }
+    };
+    a.chat
+        .handle(&anna, Incoming::Command("start".into(), String::new()))
+        .await
+        .expect("start");
+    for answer in ["printer", "HP LaserJet M404", "1"] {
+        say(&a, answer).await;
+    }
+    // "Which site?": A decides "Head office" while B decides and saves "Tower B".
+    let first = a
+        .chat
+        .step(&anna, Incoming::Text("Head office".into()))
+        .await
+        .expect("decided");
+    say(&b, "Tower B").await;
+    let refused = first.save(None).await.expect_err("decided on an old state");
+    assert!(refused.is_conflict(), "{refused}");
+    // The door decides it again (as `handle` does): now it answers the next question.
+    say(&a, "Head office").await;
+    let state = a
+        .scalar(
+            "SELECT COUNT(*) FROM conversations WHERE external_id = 'two-at-once'
+             AND state LIKE '%Tower B%' AND state LIKE '%Head office%'",
+        )
+        .await;
+    assert_eq!(state, 1, "both answers are in the conversation");
+}
+
+/// "Submit" tapped twice, each tap landing on another instance: both decide to file the
+/// report from the same summary; only the first filing ends the conversation, the other
+/// is refused and, decided again, finds the report already filed.
+async fn a_double_tap_on_submit_across_two_instances_files_one_ticket(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let anna = Person {
+        channel: "web".into(),
+        external_id: "double-tap".into(),
+        name: "Anna".into(),
+        language: Some("en".into()),
+    };
+    a.chat
+        .handle(&anna, Incoming::Command("start".into(), String::new()))
+        .await
+        .expect("start");
+    for answer in PRINTER_UP_TO_DESCRIPTION
+        .iter()
+        .chain(&["Paper jam"])
+        .chain(&PRINTER_AFTER_DESCRIPTION)
+    {
+        a.chat
+            .handle(&anna, Incoming::Text((*answer).into()))
+            .await
+            .expect("answered");
+    }
+    let submit = || Incoming::Choice("summary:submit".into());
+    let first = a.chat.step(&anna, submit()).await.expect("decided");
+    b.chat.handle(&anna, submit()).await.expect("filed");
+    let refused = first.save(None).await.expect_err("filed already");
+    assert!(refused.is_conflict(), "{refused}");
+    a.chat.handle(&anna, submit()).await.expect("decided again");
+    assert_eq!(a.count("tickets").await, 1);
 }

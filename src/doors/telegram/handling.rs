@@ -17,7 +17,7 @@ use teloxide::types::{CallbackQuery, Message, Update, UpdateKind, User};
 
 use super::Inner;
 use super::render::{Reply, person_of, render, with_first};
-use crate::conversation::Person;
+use crate::conversation::{Person, Unsettled, decide_settled};
 use crate::desk::StepRecord;
 use crate::flow::{Flows, Incoming, Outgoing};
 
@@ -181,8 +181,8 @@ impl Inner {
         record: Option<(i64, Vec<Reply>)>,
     ) -> (Vec<Reply>, bool) {
         let (update, first) = record.map_or((None, Vec::new()), |(u, f)| (Some(u), f));
-        let answered = async {
-            let turn = self.chat.step(person, input).await?;
+        let answered = decide_settled(|| async {
+            let turn = self.chat.step(person, input.clone()).await?;
             let Some(update_id) = update.filter(|_| turn.takes_record()) else {
                 let saved = turn.save(None).await?;
                 return Ok((
@@ -207,7 +207,7 @@ impl Inner {
             let stored = serde_json::from_str(&saved.numbered(&replies))
                 .map_err(TelegramStepError::Encode)?;
             Ok::<_, TelegramStepError>((stored, true))
-        };
+        });
         match answered.await {
             Ok(done) => done,
             Err(e) => {
@@ -227,6 +227,12 @@ enum TelegramStepError {
     Chat(#[from] crate::conversation::ChatError),
     #[error("replies could not be encoded: {0}")]
     Encode(serde_json::Error),
+}
+
+impl Unsettled for TelegramStepError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, TelegramStepError::Chat(e) if e.is_conflict())
+    }
 }
 
 /// The sender of a message in their own private chat (group chats carry job cards; what

@@ -7,33 +7,55 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::PgStore;
-use crate::store::{Reporter, StepRecord, StoreError, discord, rows, sql, telegram};
+use crate::store::{
+    Expect, Reporter, StepRecord, StoreError, StoredConversation, discord, rows, sql, telegram,
+};
 
 /// Updates written per INSERT (two parameters each).
 const RECEIVE_CHUNK: usize = 200;
 
 impl PgStore {
-    /// Saves (or, with `state: None`, ends) a conversation on an open transaction.
+    /// Saves (or, with `state: None`, ends) a conversation on an open transaction if it is
+    /// as `expect` says: its new version (`None` once ended), else `Conflict`.
     pub(in crate::store) async fn save_conversation_in(
         tx: &mut <sqlx::Postgres as sqlx::Database>::Connection,
-        channel: &str,
-        external_id: &str,
+        (channel, external_id): (&str, &str),
         state: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        match state {
-            Some(state) => sqlx::query(sql::SAVE_CONVERSATION)
-                .bind(channel)
-                .bind(external_id)
-                .bind(state)
-                .bind(now),
-            None => sqlx::query(sql::END_CONVERSATION)
-                .bind(channel)
-                .bind(external_id),
+        expect: Expect,
+    ) -> Result<Option<i64>, StoreError> {
+        let (query, version) = match (state, expect) {
+            // Ending what is not there.
+            (None, Expect::Absent) => return Ok(None),
+            (None, Expect::At(v)) => (
+                sqlx::query(sql::END_CONVERSATION_AT)
+                    .bind(channel)
+                    .bind(external_id)
+                    .bind(v),
+                None,
+            ),
+            (Some(state), Expect::Absent) => (
+                sqlx::query(sql::START_CONVERSATION)
+                    .bind(channel)
+                    .bind(external_id)
+                    .bind(state)
+                    .bind(now),
+                Some(1),
+            ),
+            (Some(state), Expect::At(v)) => (
+                sqlx::query(sql::UPDATE_CONVERSATION)
+                    .bind(channel)
+                    .bind(external_id)
+                    .bind(state)
+                    .bind(now)
+                    .bind(v),
+                Some(v + 1),
+            ),
+        };
+        match query.execute(&mut *tx).await?.rows_affected() {
+            1 => Ok(version),
+            _ => Err(StoreError::Conflict),
         }
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
     }
 
     pub(in crate::store) async fn save_conversation(
@@ -42,16 +64,18 @@ impl PgStore {
         external_id: &str,
         state: Option<String>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        expect: Expect,
+    ) -> Result<Option<i64>, StoreError> {
         let mut c = self.pool.acquire().await?;
-        Self::save_conversation_in(&mut c, channel, external_id, state.as_deref(), now).await
+        let key = (channel, external_id);
+        Self::save_conversation_in(&mut c, key, state.as_deref(), now, expect).await
     }
 
     pub(in crate::store) async fn reporter_with_conversation(
         &self,
         channel: &str,
         external_id: &str,
-    ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
+    ) -> Result<Option<(Reporter, Option<StoredConversation>, bool)>, StoreError> {
         // With other people's lookups, in one statement (see `steps`).
         let row = self
             .steps
@@ -183,7 +207,8 @@ impl PgStore {
         state: Option<String>,
         now: DateTime<Utc>,
         record: StepRecord,
-    ) -> Result<(), StoreError> {
+        expect: Expect,
+    ) -> Result<Option<i64>, StoreError> {
         // With other people's steps, in one statement (see `steps`).
         self.steps
             .saves
@@ -193,8 +218,9 @@ impl PgStore {
                 state,
                 now,
                 record,
+                expect,
             })
-            .await
+            .await?
     }
 }
 

@@ -101,8 +101,9 @@ impl PgStore {
         let outbox = numbered(&write.outbox, &number);
         Self::write_side_effects(&mut tx, stored.id, &write.audit, &outbox).await?;
         Self::write_clocks(&mut tx, stored.id, &write.clocks).await?;
-        if let Some((channel, external_id)) = &write.end_conversation {
-            Self::save_conversation_in(&mut tx, channel, external_id, None, t.created_at).await?;
+        if let Some((channel, external_id, expect)) = &write.end_conversation {
+            let key = (channel.as_str(), external_id.as_str());
+            Self::save_conversation_in(&mut tx, key, None, t.created_at, *expect).await?;
             // Photos are references on the door they came through: its door fetches
             // them later (see store/attachments.rs).
             for (n, file_ref) in (1..).zip(&i.photos) {

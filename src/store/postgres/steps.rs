@@ -6,32 +6,59 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
 
 use super::batch::Batcher;
-use crate::store::{StepRecord, rows};
+use crate::store::{Expect, StepRecord, StoreError, rows};
 
 /// Saves (state) or ends (no state) each step's conversation and marks its record, for
 /// every row of the arrays at once.
+/// A step whose conversation is no longer as it read it (`expected`: its version, null
+/// for none) writes nothing, its record neither; the rows of those that wrote come back
+/// (`n`, counted from 1), with their conversation's new version (null once ended).
 const WRITE_STEPS: &str = "WITH v AS (
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                            $5::int8[], $6::text[], $7::text[])
-         AS v(channel, external_id, state, at, update_id, replies, event_id)
-     ), saved AS (
-       INSERT INTO conversations (channel, external_id, state, updated_at)
-       SELECT channel, external_id, state, at FROM v WHERE state IS NOT NULL
-       ON CONFLICT (channel, external_id)
-       DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                            $5::int8[], $6::text[], $7::text[], $8::int8[])
+         WITH ORDINALITY AS v(channel, external_id, state, at, update_id, replies, event_id,
+                              expected, n)
+     ), started AS (
+       INSERT INTO conversations (channel, external_id, state, updated_at, version)
+       SELECT channel, external_id, state, at, 1 FROM v
+       WHERE state IS NOT NULL AND expected IS NULL
+       ON CONFLICT (channel, external_id) DO NOTHING
+       RETURNING channel, external_id, version
+     ), updated AS (
+       UPDATE conversations c SET state = v.state, updated_at = v.at, version = c.version + 1
+       FROM v
+       WHERE v.state IS NOT NULL AND c.channel = v.channel AND c.external_id = v.external_id
+         AND c.version = v.expected
+       RETURNING c.channel, c.external_id, c.version
      ), ended AS (
        DELETE FROM conversations c USING v
        WHERE v.state IS NULL AND c.channel = v.channel AND c.external_id = v.external_id
+         AND c.version = v.expected
+       RETURNING c.channel, c.external_id
+     ), ok AS (
+       SELECT v.*, w.version AS saved FROM v
+       JOIN (SELECT channel, external_id, version FROM started
+             UNION ALL SELECT channel, external_id, version FROM updated) w
+         ON w.channel = v.channel AND w.external_id = v.external_id
+       UNION ALL
+       SELECT v.*, NULL FROM v JOIN ended e
+         ON e.channel = v.channel AND e.external_id = v.external_id
+       UNION ALL
+       -- Ending what was not there: nothing to write, nothing to refuse.
+       SELECT v.*, NULL FROM v WHERE v.state IS NULL AND v.expected IS NULL
      ), discord AS (
-       UPDATE discord_events e SET handled_at = v.at FROM v WHERE e.event_id = v.event_id
+       UPDATE discord_events e SET handled_at = ok.at FROM ok WHERE e.event_id = ok.event_id
+     ), telegram AS (
+       UPDATE telegram_updates u SET handled_at = ok.at, replies = ok.replies
+       FROM ok WHERE u.update_id = ok.update_id
      )
-     UPDATE telegram_updates u SET handled_at = v.at, replies = v.replies
-     FROM v WHERE u.update_id = v.update_id";
+     SELECT n, saved FROM ok";
 
 /// The reporter behind each chat identity with their conversation, and whether the
 /// identity is also an engineer's (as `sql::reporter_with_conversation`, for many).
 const READ_PEOPLE: &str =
     "SELECT v.n, r.*, c.state AS conversation, c.updated_at AS conversation_at,
+       c.version AS conversation_version,
        CASE v.channel
          WHEN 'telegram' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id)
          WHEN 'discord' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id)
@@ -51,6 +78,7 @@ pub(super) struct Step {
     pub state: Option<String>,
     pub now: DateTime<Utc>,
     pub record: StepRecord,
+    pub expect: Expect,
 }
 
 /// A chat identity to look up: (channel, external id).
@@ -59,7 +87,8 @@ pub(super) type Identity = (String, String);
 /// The grouped calls.
 #[derive(Debug, Clone)]
 pub(super) struct Steps {
-    pub saves: Batcher<Step, ()>,
+    /// Each step's new conversation version (`None` once ended), or `Conflict`.
+    pub saves: Batcher<Step, Result<Option<i64>, StoreError>>,
     pub people: Batcher<Identity, Option<rows::ReporterConversationRow>>,
 }
 
@@ -77,8 +106,12 @@ impl Steps {
     }
 }
 
-async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
+async fn save(
+    pool: PgPool,
+    steps: Vec<Step>,
+) -> Result<Vec<Result<Option<i64>, StoreError>>, sqlx::Error> {
     let n = steps.len();
+    let mut expected = Vec::with_capacity(n);
     let (mut channels, mut ids, mut states, mut times) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -95,6 +128,10 @@ async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
         ids.push(s.external_id.as_str());
         states.push(s.state.as_deref());
         times.push(s.now);
+        expected.push(match s.expect {
+            Expect::Absent => None,
+            Expect::At(v) => Some(v),
+        });
         match &s.record {
             StepRecord::TelegramHandled {
                 update_id,
@@ -111,7 +148,7 @@ async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
             }
         }
     }
-    sqlx::query(WRITE_STEPS)
+    let written: Vec<(i64, Option<i64>)> = sqlx::query_as(WRITE_STEPS)
         .bind(channels)
         .bind(ids)
         .bind(states)
@@ -119,9 +156,21 @@ async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
         .bind(updates)
         .bind(replies)
         .bind(events)
-        .execute(&pool)
+        .bind(expected)
+        .fetch_all(&pool)
         .await?;
-    Ok(vec![(); n])
+    let mut answers: Vec<Result<Option<i64>, StoreError>> =
+        (0..n).map(|_| Err(StoreError::Conflict)).collect();
+    for (row, saved) in written {
+        // ORDINALITY counts from 1.
+        if let Some(slot) = usize::try_from(row - 1)
+            .ok()
+            .and_then(|i| answers.get_mut(i))
+        {
+            *slot = Ok(saved);
+        }
+    }
+    Ok(answers)
 }
 
 /// A looked-up row with its place in the batch.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{SqliteStore, direct};
-use crate::store::{Reporter, StepRecord, StoreError, sql};
+use crate::store::{Expect, Reporter, StepRecord, StoreError, StoredConversation, sql};
 
 /// One write on SQLite: queued for the group commit (the work may run twice, so it owns
 /// its inputs).
@@ -88,12 +88,13 @@ impl SqliteStore {
         state: Option<String>,
         now: DateTime<Utc>,
         record: StepRecord,
-    ) -> Result<(), StoreError> {
+        expect: Expect,
+    ) -> Result<Option<i64>, StoreError> {
         let (channel, external_id) = (channel.to_owned(), external_id.to_owned());
         self.batch
             .run_direct(move |db| {
                 let key = (channel.as_str(), external_id.as_str(), state.as_deref());
-                direct::save_conversation(db, key, now, Some(&record))
+                direct::save_conversation(db, key, now, Some(&record), expect)
             })
             .await
     }
@@ -106,12 +107,13 @@ impl SqliteStore {
         external_id: &str,
         state: Option<String>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        expect: Expect,
+    ) -> Result<Option<i64>, StoreError> {
         let (channel, external_id) = (channel.to_owned(), external_id.to_owned());
         self.batch
             .run_direct(move |db| {
                 let key = (channel.as_str(), external_id.as_str(), state.as_deref());
-                direct::save_conversation(db, key, now, None)
+                direct::save_conversation(db, key, now, None, expect)
             })
             .await
     }
@@ -120,7 +122,7 @@ impl SqliteStore {
         &self,
         channel: &str,
         external_id: &str,
-    ) -> Result<Option<(Reporter, Option<(String, DateTime<Utc>)>, bool)>, StoreError> {
+    ) -> Result<Option<(Reporter, Option<StoredConversation>, bool)>, StoreError> {
         self.readers.read(|db| {
             let sql = sql::reporter_with_conversation(channel);
             direct::reporter_with_conversation(db, sql, channel, external_id)

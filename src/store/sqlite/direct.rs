@@ -18,7 +18,9 @@ use sqlx::SqliteConnection;
 use crate::domain::ticket::{Ticket, TicketNumber};
 use crate::domain::{ReporterId, TicketId};
 use crate::store::params::{self, Param};
-use crate::store::{Reporter, StepRecord, StoreError, TicketWrite, sql};
+use crate::store::{
+    Expect, Reporter, StepRecord, StoreError, StoredConversation, TicketWrite, sql,
+};
 
 /// Idle read connections kept open (reads run to completion without yielding, so no more
 /// than the runtime's threads are ever in use at once).
@@ -100,7 +102,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
 
 /// A reporter, their conversation in progress (state, last activity) and whether they
 /// are also a linked engineer.
-type Found = (Reporter, Option<(String, DateTime<Utc>)>, bool);
+type Found = (Reporter, Option<StoredConversation>, bool);
 
 /// As `Store::reporter_with_conversation`, on a read connection.
 pub(super) fn reporter_with_conversation(
@@ -123,44 +125,69 @@ pub(super) fn reporter_with_conversation(
                 },
                 r.get::<_, Option<String>>("conversation")?,
                 r.get::<_, Option<String>>("conversation_at")?,
+                r.get::<_, Option<i64>>("conversation_version")?,
                 r.get::<_, bool>("engineer")?,
             ))
         })
         .optional()?;
-    let Some((reporter, state, at, engineer)) = row else {
+    let Some((reporter, state, at, version, engineer)) = row else {
         return Ok(None);
     };
-    let conversation = match (state, at) {
-        (Some(state), Some(at)) => Some((state, parse_time(&at)?)),
+    let conversation = match (state, at, version) {
+        (Some(state), Some(at), Some(version)) => Some(StoredConversation {
+            state,
+            at: parse_time(&at)?,
+            version,
+        }),
         _ => None,
     };
     Ok(Some((reporter, conversation, engineer)))
 }
 
 /// A conversation's state (`None` ends it) and, if given, its door's record of the step,
-/// in the caller's transaction.
+/// in the caller's transaction, if the conversation is as `expect` says: its new version
+/// (`None` once ended), else `Conflict` (the caller's transaction is then rolled back).
 pub(super) fn save_conversation(
     db: &Connection,
     (channel, external_id, state): (&str, &str, Option<&str>),
     now: DateTime<Utc>,
     record: Option<&StepRecord>,
-) -> Result<(), StoreError> {
+    expect: Expect,
+) -> Result<Option<i64>, StoreError> {
     let now = time(now);
-    match state {
-        Some(state) => db.prepare_cached(sql::SAVE_CONVERSATION)?.execute((
-            channel,
-            external_id,
-            state,
-            &now,
-        ))?,
-        None => db
-            .prepare_cached(sql::END_CONVERSATION)?
-            .execute((channel, external_id))?,
+    let (changed, version) = match (state, expect) {
+        // Ending what is not there.
+        (None, Expect::Absent) => (1, None),
+        (None, Expect::At(v)) => (
+            db.prepare_cached(sql::END_CONVERSATION_AT)?
+                .execute((channel, external_id, v))?,
+            None,
+        ),
+        (Some(state), Expect::Absent) => (
+            db.prepare_cached(sql::START_CONVERSATION)?.execute((
+                channel,
+                external_id,
+                state,
+                &now,
+            ))?,
+            Some(1),
+        ),
+        // By name: SQLite numbers `$N` parameters in the order they appear.
+        (Some(state), Expect::At(v)) => (
+            db.prepare_cached(sql::UPDATE_CONVERSATION)?
+                .execute(named_params! {
+                    "$1": channel, "$2": external_id, "$3": state, "$4": &now, "$5": v,
+                })?,
+            Some(v + 1),
+        ),
     };
-    match record {
-        Some(record) => step_record(db, record, &now),
-        None => Ok(()),
+    if changed != 1 {
+        return Err(StoreError::Conflict);
     }
+    if let Some(record) = record {
+        step_record(db, record, &now)?;
+    }
+    Ok(version)
 }
 
 /// A door's record of a chat step (`now` as [`time`] writes it), in the caller's
@@ -250,9 +277,14 @@ pub(super) fn insert_ticket(
         let sql = crate::store::clocks_sql(write.clocks.len());
         execute_numbered(db, &sql, &params::clocks(stored.id, &write.clocks))?;
     }
-    if let Some((channel, external_id)) = &write.end_conversation {
-        db.prepare_cached(sql::END_CONVERSATION)?
-            .execute((channel, external_id))?;
+    if let Some((channel, external_id, expect)) = &write.end_conversation {
+        save_conversation(
+            db,
+            (channel, external_id, None),
+            t.created_at,
+            None,
+            *expect,
+        )?;
         for (n, file_ref) in (1..).zip(&i.photos) {
             db.prepare_cached(sql::ADD_ATTACHMENT)?
                 .execute((id, n, channel, file_ref, &created))?;
