@@ -43,6 +43,7 @@ pub mod calendar;
 pub mod clocks;
 pub mod complaint;
 pub mod holidays;
+pub mod inspection;
 pub mod intake;
 pub mod on_call;
 pub mod priority;
