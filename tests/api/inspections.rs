@@ -20,6 +20,7 @@ on_both_backends!(
     the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket,
     the_completion_rate_in_the_report_reconciles,
     engineers_work_their_groups_jobs_only_and_reporters_see_none,
+    a_fault_found_and_its_ticket_are_one_transaction,
 );
 
 /// A plan for `group`, inspected `frequency`, of `units` devices, with three checks.
@@ -568,4 +569,59 @@ async fn engineers_work_their_groups_jobs_only_and_reporters_see_none(backend: B
         let d = json_of(app.get(&who, "/api/inspections/1").await, StatusCode::OK).await;
         assert_eq!(d["job"]["checked"], 1);
     }
+}
+
+/// Makes the trail event of a fault found fail to insert (fault injection by trigger).
+async fn fail_fault_events(app: &TestApp, on: bool) {
+    let sqlite = app.database_url.starts_with("sqlite");
+    match (sqlite, on) {
+        (true, true) => {
+            app.sql(&["CREATE TRIGGER inject BEFORE INSERT ON inspection_events
+                 WHEN NEW.action = 'fault_found'
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"])
+                .await
+        }
+        (false, true) => {
+            app.sql(&[
+                "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.action = 'fault_found' THEN RAISE EXCEPTION 'injected failure';
+                 END IF; RETURN NEW; END $$",
+                "CREATE TRIGGER inject BEFORE INSERT ON inspection_events
+                 FOR EACH ROW EXECUTE FUNCTION inject()",
+            ])
+            .await
+        }
+        (true, false) => app.sql(&["DROP TRIGGER inject"]).await,
+        (false, false) => app.sql(&["DROP TRIGGER inject ON inspection_events"]).await,
+    }
+}
+
+/// The fault ticket, its audit event, messages and clocks, the check that links it and
+/// the job's trail are written together: when the last of them fails, none is (not even
+/// a ticket number is used up), and the same check succeeds once the fault is gone.
+async fn a_fault_found_and_its_ticket_are_one_transaction(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_plan(&app, &plan("总部打印机半年巡检", "printer", "half_yearly", 10)).await;
+    tick(&app).await;
+    let alice = token("alice");
+    json_of(app.post(&alice, "/api/inspections/1/accept", &json!({})).await, StatusCode::OK).await;
+    let tables = ["tickets", "audit_events", "outbox", "sla_clocks", "inspection_results", "inspection_events"];
+    let counts = || async {
+        let mut n = Vec::new();
+        for t in tables {
+            n.push(app.count(t).await);
+        }
+        n
+    };
+    let before = counts().await;
+    fail_fault_events(&app, true).await;
+    let fault = json!({ "n": 1, "result": "fault", "note": "硒鼓漏粉" });
+    let r = app.post(&alice, "/api/inspections/1/check", &fault).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(counts().await, before, "nothing half-written");
+    fail_fault_events(&app, false).await;
+    let done = json_of(app.post(&alice, "/api/inspections/1/check", &fault).await, StatusCode::OK).await;
+    let number = done["ticket"].as_str().expect("a ticket");
+    assert!(number.ends_with("-000001"), "no number was used up: {number}");
+    assert_eq!(done["inspection"]["faults"], 1);
 }
