@@ -35,7 +35,9 @@ impl Chat {
             .filter(|j| j.status != JobStatus::Done)
             .collect();
         if open.is_empty() {
-            return Ok(vec![Outgoing::Text(self.text("inspection_list_empty", lang))]);
+            return Ok(vec![Outgoing::Text(
+                self.text("inspection_list_empty", lang),
+            )]);
         }
         let mut text = self.text("inspection_list_header", lang);
         for j in open {
@@ -61,7 +63,10 @@ impl Chat {
         lang: Lang,
     ) -> Result<super::commands::Commanded, ChatError> {
         let Some(id) = parse_reference(args) else {
-            return Ok((vec![Outgoing::Text(self.text("inspection_usage", lang))], None));
+            return Ok((
+                vec![Outgoing::Text(self.text("inspection_usage", lang))],
+                None,
+            ));
         };
         Ok(match self.inspection_card(e, id, lang).await? {
             Ok((conv, replies)) => (replies, Some(conv)),
@@ -128,7 +133,10 @@ impl Chat {
             ("period".to_owned(), job.period.clone()),
             (
                 "due".to_owned(),
-                job.due_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                job.due_at
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
             ),
             ("items".to_owned(), job.checks.to_string()),
             (
@@ -160,9 +168,11 @@ impl Chat {
         let vars = json!({ "inspection": reference(id) });
         let done: Result<Option<Outgoing>, DeskError> = match answer("stage") {
             "accept" => self.desk.accept_inspection(&caller, id).await.map(|_| {
-                Some(Outgoing::Text(
-                    self.flows.text("inspection_accepted", lang, &vars),
-                ))
+                Some(Outgoing::Text(self.flows.text(
+                    "inspection_accepted",
+                    lang,
+                    &vars,
+                )))
             }),
             "check" => {
                 let n = conv

@@ -19,8 +19,8 @@ use crate::domain::report_form::{FieldError, ReportForm};
 use crate::domain::routing::{Engineer, Tier, offer_order};
 use crate::domain::ticket::{Caller, Ticket};
 use crate::store::{
-    InspectionEvent, JobRecord, NewCheck, NewInspectionEvent, NewJob, NewOutboxMessage, NewPlan,
-    PlanRecord, Recipient, StoreError,
+    InspectionEvent, JobClose, JobRecord, NewCheck, NewInspectionEvent, NewJob, NewOutboxMessage,
+    NewPlan, PlanRecord, Recipient, StoreError,
 };
 
 /// Due plans handled per query.
@@ -381,7 +381,10 @@ impl Desk {
     }
 
     /// Every plan, oldest first (managers only).
-    pub async fn inspection_plans(&self, caller: &Caller) -> Result<Vec<InspectionPlan>, DeskError> {
+    pub async fn inspection_plans(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<InspectionPlan>, DeskError> {
         managers_only(caller)?;
         self.store
             .inspection_plans()
@@ -581,7 +584,11 @@ impl Desk {
     }
 
     /// A job with its checklist results and trail.
-    pub async fn inspection(&self, caller: &Caller, id: i64) -> Result<InspectionDetail, DeskError> {
+    pub async fn inspection(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<InspectionDetail, DeskError> {
         let job = self.visible_job(caller, id).await?;
         let (checks, events) = tokio::join!(
             self.store.inspection_checks(id),
@@ -625,7 +632,9 @@ impl Desk {
             (JobStatus::InProgress, Some(a)) if a == e.id.0 => return Ok(job),
             (JobStatus::InProgress, by) => {
                 return Err(DeskError::AlreadyTaken {
-                    by: self.engineer_name(by.map(crate::domain::EngineerId)).await?,
+                    by: self
+                        .engineer_name(by.map(crate::domain::EngineerId))
+                        .await?,
                 });
             }
             (JobStatus::Offered, _) => {}
@@ -781,7 +790,13 @@ impl Desk {
             ..ReportForm::default()
         };
         let draft = self
-            .prepare_report(&Caller::Desk { name: e.name.clone() }, reporter.id, form)
+            .prepare_report(
+                &Caller::Desk {
+                    name: e.name.clone(),
+                },
+                reporter.id,
+                form,
+            )
             .await?;
         let mut write = draft.write;
         write.audit.actor = super::actor_named(&Caller::Engineer(e.clone()), |_| String::new());
@@ -810,7 +825,11 @@ impl Desk {
                 .finish(e.id.0, units, signed_by)
                 .map_err(DeskError::Inspection)?;
             let now = self.now();
-            let done = Completion::of(units, job.completion.units_planned, job.completion.target_pct);
+            let done = Completion::of(
+                units,
+                job.completion.units_planned,
+                job.completion.target_pct,
+            );
             let payload = json!({
                 "inspection": job.reference,
                 "plan": job.plan,
@@ -841,11 +860,24 @@ impl Desk {
                 action: "finished",
                 from: Some(JobStatus::InProgress.as_str()),
                 to: JobStatus::Done.as_str(),
-                note: Some(format!("{units}/{}; {signer}", job.completion.units_planned)),
+                note: Some(format!(
+                    "{units}/{}; {signer}",
+                    job.completion.units_planned
+                )),
             };
             match self
                 .store
-                .finish_inspection(id, job.version, e.id, i64::from(units), &signer, &event, &outbox)
+                .finish_inspection(
+                    &JobClose {
+                        job: id,
+                        version: job.version,
+                        engineer: e.id,
+                        units: i64::from(units),
+                        signed_by: signer.clone(),
+                    },
+                    &event,
+                    &outbox,
+                )
                 .await
             {
                 Ok(()) => {

@@ -652,13 +652,22 @@ mod tests {
         assert_eq!((p.start, p.end), (d(2026, 7, 1), d(2027, 1, 1)));
         assert_eq!(p.label(), "2026-H2");
         let p = InspectionPeriod::containing(Frequency::HalfYearly, d(2026, 6, 30));
-        assert_eq!((p.start, p.end, p.label().as_str()), (d(2026, 1, 1), d(2026, 7, 1), "2026-H1"));
+        assert_eq!(
+            (p.start, p.end, p.label().as_str()),
+            (d(2026, 1, 1), d(2026, 7, 1), "2026-H1")
+        );
         let q = InspectionPeriod::containing(Frequency::Quarterly, d(2026, 11, 23));
-        assert_eq!((q.start, q.end, q.label().as_str()), (d(2026, 10, 1), d(2027, 1, 1), "2026-Q4"));
+        assert_eq!(
+            (q.start, q.end, q.label().as_str()),
+            (d(2026, 10, 1), d(2027, 1, 1), "2026-Q4")
+        );
         let q = InspectionPeriod::containing(Frequency::Quarterly, d(2026, 4, 1));
         assert_eq!(q.label(), "2026-Q2");
         let m = InspectionPeriod::containing(Frequency::Monthly, d(2024, 2, 29));
-        assert_eq!((m.start, m.end, m.label().as_str()), (d(2024, 2, 1), d(2024, 3, 1), "2024-02"));
+        assert_eq!(
+            (m.start, m.end, m.label().as_str()),
+            (d(2024, 2, 1), d(2024, 3, 1), "2024-02")
+        );
     }
 
     #[test]
@@ -693,10 +702,19 @@ mod tests {
         assert_eq!(start.to_rfc3339(), "2026-06-30T16:00:00+00:00");
         assert_eq!(end.to_rfc3339(), "2026-12-31T16:00:00+00:00");
         // 23:30 UTC on 31 December is already 1 January in Shanghai: the next half-year.
-        let late = Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).single().expect("time");
-        assert_eq!(InspectionPeriod::at(Frequency::HalfYearly, late, &tz).label(), "2027-H1");
+        let late = Utc
+            .with_ymd_and_hms(2026, 12, 31, 16, 0, 0)
+            .single()
+            .expect("time");
+        assert_eq!(
+            InspectionPeriod::at(Frequency::HalfYearly, late, &tz).label(),
+            "2027-H1"
+        );
         let before = late - chrono::Duration::seconds(1);
-        assert_eq!(InspectionPeriod::at(Frequency::HalfYearly, before, &tz).label(), "2026-H2");
+        assert_eq!(
+            InspectionPeriod::at(Frequency::HalfYearly, before, &tz).label(),
+            "2026-H2"
+        );
     }
 
     #[test]
@@ -705,7 +723,9 @@ mod tests {
             let p = InspectionPeriod::containing(*f, d(2026, 11, 23));
             assert_eq!(InspectionPeriod::parse(&p.label()), Some(p));
         }
-        for bad in ["2026-H3", "2026-Q0", "2026-13", "26-Q1", "2026", "2026-Q", "x-H1", ""] {
+        for bad in [
+            "2026-H3", "2026-Q0", "2026-13", "26-Q1", "2026", "2026-Q", "x-H1", "",
+        ] {
             assert_eq!(InspectionPeriod::parse(bad), None, "{bad}");
         }
     }
@@ -748,7 +768,10 @@ mod tests {
             s.check(7, 3, CheckResult::Pass, None),
             Err(InspectionError::WrongCheck { given: 3, next: 2 })
         );
-        assert_eq!(s.check(8, 2, CheckResult::Pass, None), Err(InspectionError::NotYours));
+        assert_eq!(
+            s.check(8, 2, CheckResult::Pass, None),
+            Err(InspectionError::NotYours)
+        );
         assert_eq!(
             s.check(7, 2, CheckResult::Fault, Some("  ")),
             Err(InspectionError::NoteNeeded)
@@ -777,10 +800,16 @@ mod tests {
         let s = state(JobStatus::InProgress, 3);
         assert_eq!(
             s.finish(7, 101, "王主任"),
-            Err(InspectionError::TooManyUnits { given: 101, planned: 100 })
+            Err(InspectionError::TooManyUnits {
+                given: 101,
+                planned: 100
+            })
         );
         assert_eq!(s.finish(7, 90, "  "), Err(InspectionError::NoSigner));
-        assert_eq!(s.finish(7, 90, &"名".repeat(61)), Err(InspectionError::NoSigner));
+        assert_eq!(
+            s.finish(7, 90, &"名".repeat(61)),
+            Err(InspectionError::NoSigner)
+        );
         assert_eq!(s.finish(7, 90, " 王主任 "), Ok("王主任".into()));
         assert_eq!(s.finish(7, 0, "王主任"), Ok("王主任".into()));
         assert_eq!(s.finish(8, 90, "王主任"), Err(InspectionError::NotYours));
@@ -793,7 +822,10 @@ mod tests {
         assert_eq!(Paused.change(Active), Ok(Active));
         assert_eq!(Paused.change(Retired), Ok(Retired));
         assert_eq!(Retired.change(Active), Err(InspectionError::Retired));
-        assert_eq!(Active.change(Active), Err(InspectionError::SameStatus(Active)));
+        assert_eq!(
+            Active.change(Active),
+            Err(InspectionError::SameStatus(Active))
+        );
     }
 
     fn form() -> PlanForm {
@@ -837,10 +869,16 @@ mod tests {
             .iter()
             .map(|e| e.field)
             .collect();
-        assert_eq!(fields, ["name", "frequency", "target_pct", "units", "checklist"]);
+        assert_eq!(
+            fields,
+            ["name", "frequency", "target_pct", "units", "checklist"]
+        );
         let long = PlanForm {
             checklist: (0..=MAX_CHECKS)
-                .map(|i| CheckItem { zh: format!("检查 {i}"), en: None })
+                .map(|i| CheckItem {
+                    zh: format!("检查 {i}"),
+                    en: None,
+                })
                 .collect(),
             ..form()
         };
@@ -870,7 +908,10 @@ mod tests {
             row(3, "2026-12", JobStatus::Done, 80, 1, false),
         ]);
         assert_eq!((s.jobs, s.done, s.done_on_time, s.met_target), (3, 2, 1, 1));
-        assert_eq!((s.units_planned, s.units_inspected, s.faults), (300, 175, 3));
+        assert_eq!(
+            (s.units_planned, s.units_inspected, s.faults),
+            (300, 175, 3)
+        );
         assert_eq!(s.rows[0].plan_id, 1);
     }
 }

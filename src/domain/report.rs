@@ -624,7 +624,13 @@ impl Report {
         let i = &self.inspections;
         out.push_str(&format!(
             "inspections: {} jobs, {} done ({} on time), {} met target, {}/{} units, {} faults\n",
-            i.jobs, i.done, i.done_on_time, i.met_target, i.units_inspected, i.units_planned, i.faults
+            i.jobs,
+            i.done,
+            i.done_on_time,
+            i.met_target,
+            i.units_inspected,
+            i.units_planned,
+            i.faults
         ));
         for r in &i.rows {
             out.push_str(&format!(

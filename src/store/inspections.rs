@@ -195,6 +195,21 @@ pub struct NewCheck {
     pub at: DateTime<Utc>,
 }
 
+/// Closing a job read at `version`, held by `engineer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobClose {
+    /// Job.
+    pub job: i64,
+    /// The job's version when read.
+    pub version: i64,
+    /// Holder.
+    pub engineer: EngineerId,
+    /// Units inspected.
+    pub units: i64,
+    /// Who signed the check report on site.
+    pub signed_by: String,
+}
+
 /// One event of a plan's or job's trail, to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInspectionEvent {
@@ -644,11 +659,7 @@ macro_rules! inspections {
 
             pub(super) async fn finish_inspection(
                 &self,
-                job: i64,
-                version: i64,
-                engineer: EngineerId,
-                units: i64,
-                signed_by: &str,
+                close: &JobClose,
                 event: &NewInspectionEvent,
                 outbox: &[NewOutboxMessage],
             ) -> Result<(), StoreError> {
@@ -659,11 +670,11 @@ macro_rules! inspections {
                      WHERE id = $1 AND version = $2 AND status = 'in_progress'
                        AND assignee_id = $3",
                 )
-                .bind(job)
-                .bind(version)
-                .bind(engineer.0)
-                .bind(units)
-                .bind(signed_by)
+                .bind(close.job)
+                .bind(close.version)
+                .bind(close.engineer.0)
+                .bind(close.units)
+                .bind(&close.signed_by)
                 .bind(event.at)
                 .execute(&mut *tx)
                 .await?;

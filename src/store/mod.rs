@@ -39,8 +39,8 @@ pub use complaints::{
 };
 pub use delivery::{OutboxStats, StatusCount};
 pub use inspections::{
-    CheckRecord, InspectionEvent, JobRecord, NewCheck, NewInspectionEvent, NewJob, NewPlan,
-    PlanRecord,
+    CheckRecord, InspectionEvent, JobClose, JobRecord, NewCheck, NewInspectionEvent, NewJob,
+    NewPlan, PlanRecord,
 };
 pub use retention::Purge;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
@@ -794,7 +794,7 @@ delegate! {
     pub async fn record_inspection_fault(&self, series: &str, year: i32, write: &TicketWrite, check: &NewCheck, event: &NewInspectionEvent) -> Result<Ticket, StoreError>;
     /// Closes a job with the units inspected and who signed on site, with its event and
     /// messages, in one transaction; `Conflict` if it moved since it was read.
-    pub async fn finish_inspection(&self, job: i64, version: i64, engineer: EngineerId, units: i64, signed_by: &str, event: &NewInspectionEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
+    pub async fn finish_inspection(&self, close: &JobClose, event: &NewInspectionEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
     /// The jobs of periods starting in `[from, to)`, as reports count them.
     pub async fn inspection_report_jobs(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<JobRecord>, StoreError>;
 }

@@ -79,15 +79,24 @@ async fn messages(app: &TestApp, event: &str) -> Vec<baoxiu::store::OutboxMessag
 /// engineers and reporters may not touch plans.
 async fn managers_keep_plans_and_bad_input_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
-    let p = create_plan(&app, &plan("总部打印机半年巡检", "printer", "half_yearly", 173)).await;
+    let p = create_plan(
+        &app,
+        &plan("总部打印机半年巡检", "printer", "half_yearly", 173),
+    )
+    .await;
     assert_eq!(p["status"], "active");
     assert_eq!(p["target_pct"], 90);
-    assert_eq!(p["category"], "printer", "faults found go to the group's category");
+    assert_eq!(
+        p["category"], "printer",
+        "faults found go to the group's category"
+    );
     assert_eq!(p["checklist"][0]["en"], "Outside and cleanliness");
     assert!(p["checklist"][2].get("en").is_none());
     // The half-year under way (2026-H2) began at midnight on 1 July in Shanghai.
     assert_eq!(
-        p["next_due_at"].as_str().map(|t| t.starts_with("2026-06-30T16:00:00")),
+        p["next_due_at"]
+            .as_str()
+            .map(|t| t.starts_with("2026-06-30T16:00:00")),
         Some(true),
         "{p}"
     );
@@ -115,7 +124,11 @@ async fn managers_keep_plans_and_bad_input_changes_nothing(backend: Backend) {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }
     let r = app
-        .post(MANAGER, "/api/inspection-plans", &json!({ "colour": "red" }))
+        .post(
+            MANAGER,
+            "/api/inspection-plans",
+            &json!({ "colour": "red" }),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = app
@@ -135,13 +148,21 @@ async fn managers_keep_plans_and_bad_input_changes_nothing(backend: Backend) {
 
     for who in [token("alice"), token("li.na")] {
         let r = app
-            .post(&who, "/api/inspection-plans", &plan("x", "printer", "monthly", 1))
+            .post(
+                &who,
+                "/api/inspection-plans",
+                &plan("x", "printer", "monthly", 1),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         let r = app.get(&who, "/api/inspection-plans").await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         let r = app
-            .patch(&who, "/api/inspection-plans/1", &json!({ "status": "paused" }))
+            .patch(
+                &who,
+                "/api/inspection-plans/1",
+                &json!({ "status": "paused" }),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
@@ -153,30 +174,41 @@ async fn managers_keep_plans_and_bad_input_changes_nothing(backend: Backend) {
     let id = p["id"].as_i64().expect("id");
     let path = format!("/api/inspection-plans/{id}");
     let paused = json_of(
-        app.patch(MANAGER, &path, &json!({ "status": "paused" })).await,
+        app.patch(MANAGER, &path, &json!({ "status": "paused" }))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(paused["status"], "paused");
     assert_eq!(paused["next_due_at"], Value::Null);
-    let r = app.patch(MANAGER, &path, &json!({ "status": "paused" })).await;
+    let r = app
+        .patch(MANAGER, &path, &json!({ "status": "paused" }))
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "already paused");
     let resumed = json_of(
-        app.patch(MANAGER, &path, &json!({ "status": "active" })).await,
+        app.patch(MANAGER, &path, &json!({ "status": "active" }))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(resumed["status"], "active");
     let retired = json_of(
-        app.patch(MANAGER, &path, &json!({ "status": "retired" })).await,
+        app.patch(MANAGER, &path, &json!({ "status": "retired" }))
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(retired["status"], "retired");
-    let r = app.patch(MANAGER, &path, &json!({ "status": "active" })).await;
+    let r = app
+        .patch(MANAGER, &path, &json!({ "status": "active" }))
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "retired for good");
     let r = app
-        .patch(MANAGER, "/api/inspection-plans/999", &json!({ "status": "paused" }))
+        .patch(
+            MANAGER,
+            "/api/inspection-plans/999",
+            &json!({ "status": "paused" }),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Each change has its trail event: created, paused, resumed, retired.
@@ -209,7 +241,12 @@ async fn each_period_opens_one_job_exactly_once_across_two_instances(backend: Ba
     assert_eq!(job["period"], "2026-Q4");
     assert_eq!(job["status"], "offered");
     assert_eq!(job["reference"], "INS-1");
-    assert_eq!(job["due_at"].as_str().map(|t| t.starts_with("2026-12-31T16:00:00")), Some(true));
+    assert_eq!(
+        job["due_at"]
+            .as_str()
+            .map(|t| t.starts_with("2026-12-31T16:00:00")),
+        Some(true)
+    );
     // Offered like a fault job: to alice and bob (printer, first line, on duty), once each.
     let offers = messages(&a, "inspection_offered").await;
     let mut to: Vec<String> = offers.iter().map(|m| format!("{:?}", m.to)).collect();
@@ -219,12 +256,16 @@ async fn each_period_opens_one_job_exactly_once_across_two_instances(backend: Ba
     assert_eq!(offers[0].payload["period"], "2026-Q4");
 
     // One second before the quarter ends in Shanghai nothing opens; at midnight, Q1 does.
-    a.clock.set(Utc.with_ymd_and_hms(2026, 12, 31, 15, 59, 59).unwrap());
-    b.clock.set(Utc.with_ymd_and_hms(2026, 12, 31, 15, 59, 59).unwrap());
+    a.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 31, 15, 59, 59).unwrap());
+    b.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 31, 15, 59, 59).unwrap());
     let (ta, tb) = tokio::join!(tick(&a), tick(&b));
     assert_eq!(ta.inspections + tb.inspections, 0);
-    a.clock.set(Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap());
-    b.clock.set(Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap());
+    a.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap());
+    b.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap());
     let (ta, tb) = tokio::join!(tick(&a), tick(&b));
     assert_eq!(ta.inspections + tb.inspections, 1);
     let q1 = json_of(
@@ -237,10 +278,13 @@ async fn each_period_opens_one_job_exactly_once_across_two_instances(backend: Ba
 
     // Paused over the next quarter's start: no job; resumed, the quarter under way opens.
     let path = format!("/api/inspection-plans/{}", p["id"]);
-    a.patch(MANAGER, &path, &json!({ "status": "paused" })).await;
-    a.clock.set(Utc.with_ymd_and_hms(2027, 4, 2, 1, 0, 0).unwrap());
+    a.patch(MANAGER, &path, &json!({ "status": "paused" }))
+        .await;
+    a.clock
+        .set(Utc.with_ymd_and_hms(2027, 4, 2, 1, 0, 0).unwrap());
     assert_eq!(tick(&a).await.inspections, 0);
-    a.patch(MANAGER, &path, &json!({ "status": "active" })).await;
+    a.patch(MANAGER, &path, &json!({ "status": "active" }))
+        .await;
     assert_eq!(tick(&a).await.inspections, 1);
     let periods: Vec<String> = json_of(a.get(MANAGER, "/api/inspections").await, StatusCode::OK)
         .await
@@ -262,7 +306,12 @@ struct Door<'a> {
 
 impl Door<'_> {
     async fn say(&self, input: Incoming) -> (String, Vec<Outgoing>) {
-        let replies = self.app.chat.handle(&self.person, input).await.expect("handled");
+        let replies = self
+            .app
+            .chat
+            .handle(&self.person, input)
+            .await
+            .expect("handled");
         let text = replies
             .iter()
             .map(|r| match r {
@@ -301,10 +350,21 @@ fn button(replies: &[Outgoing], label: &str) -> String {
 /// hear so. Everything is in the job's trail.
 async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.link("alice", |e| e.web_id = Some("alice-web".into())).await;
-    create_plan(&app, &plan("总部打印机半年巡检", "printer", "half_yearly", 10)).await;
+    app.link("alice", |e| e.web_id = Some("alice-web".into()))
+        .await;
+    create_plan(
+        &app,
+        &plan("总部打印机半年巡检", "printer", "half_yearly", 10),
+    )
+    .await;
     assert_eq!(tick(&app).await.inspections, 1);
-    let alice_id = app.desk.engineer_by_handle("alice").await.unwrap().unwrap().id;
+    let alice_id = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let offer = messages(&app, "inspection_offered")
         .await
         .into_iter()
@@ -317,7 +377,10 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
         .expect("rendered")
         .expect("alice is reachable on the web chat");
     let shown = format!("{:?}", parcel.replies);
-    assert!(shown.contains("INS-1") && shown.contains("总部打印机半年巡检"), "{shown}");
+    assert!(
+        shown.contains("INS-1") && shown.contains("总部打印机半年巡检"),
+        "{shown}"
+    );
     let accept = button(&parcel.replies, "✋");
 
     let alice = Door {
@@ -345,7 +408,10 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
         .expect("the fault's ticket");
     assert!(text.contains(&number), "{text}");
     let (text, replies) = alice.say(Incoming::Text("/inspect INS-1".into())).await;
-    assert!(text.contains("第 3/3 项"), "reopening resumes at the next check: {text}");
+    assert!(
+        text.contains("第 3/3 项"),
+        "reopening resumes at the next check: {text}"
+    );
     let pass = button(&replies, "✅");
     let text = alice.say(Incoming::Choice(pass)).await.0;
     assert!(text.contains("实际巡检了多少台设备"), "{text}");
@@ -355,11 +421,18 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
     let text = alice.text("王主任").await;
     assert!(text.contains("不能超过计划的 10 台"), "{text}");
     assert!(text.contains("实际巡检了多少台设备"), "asked again: {text}");
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM inspection_jobs WHERE status = 'done'").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM inspection_jobs WHERE status = 'done'")
+            .await,
+        0
+    );
     let text = alice.text("9").await;
     assert!(text.contains("签字确认"), "{text}");
     let text = alice.text("王主任").await;
-    assert!(text.contains("已完成") && text.contains("9/10") && text.contains("王主任"), "{text}");
+    assert!(
+        text.contains("已完成") && text.contains("9/10") && text.contains("王主任"),
+        "{text}"
+    );
 
     let detail = json_of(app.get(MANAGER, "/api/inspections/1").await, StatusCode::OK).await;
     let job = &detail["job"];
@@ -384,8 +457,22 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    assert_eq!(trail, ["opened", "accepted", "checked", "fault_found", "checked", "finished"]);
-    assert!(detail["events"][3]["note"].as_str().is_some_and(|n| n.contains(&number)));
+    assert_eq!(
+        trail,
+        [
+            "opened",
+            "accepted",
+            "checked",
+            "fault_found",
+            "checked",
+            "finished"
+        ]
+    );
+    assert!(
+        detail["events"][3]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains(&number))
+    );
 
     // The fault ticket follows the normal intake rules and records where it came from.
     let ticket = app.detail(&number).await;
@@ -395,7 +482,12 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
     let first = &ticket["audit"][0];
     assert_eq!(first["actor"]["kind"], "engineer");
     assert_eq!(first["actor"]["name"], "alice");
-    assert!(first["note"].as_str().is_some_and(|n| n.contains("INS-1 #2")), "{first}");
+    assert!(
+        first["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("INS-1 #2")),
+        "{first}"
+    );
     let offered: Vec<String> = app
         .outbox_of(&number)
         .await
@@ -403,7 +495,10 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
         .map(|m| m.event.clone())
         .collect();
     assert!(offered.contains(&"job_offered".to_owned()), "{offered:?}");
-    assert!(!offered.iter().any(|e| e.starts_with("ticket_received")), "no receipt to a stand-in: {offered:?}");
+    assert!(
+        !offered.iter().any(|e| e.starts_with("ticket_received")),
+        "no receipt to a stand-in: {offered:?}"
+    );
     assert_eq!(
         app.scalar(&format!(
             "SELECT COUNT(*) FROM inspection_results r JOIN tickets t ON t.id = r.ticket_id
@@ -427,7 +522,11 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
 /// rows and totals that add up, figure by figure; a range before them has none.
 async fn the_completion_rate_in_the_report_reconciles(backend: Backend) {
     let app = spawn_app(backend).await;
-    create_plan(&app, &plan("总部打印机半年巡检", "printer", "half_yearly", 10)).await;
+    create_plan(
+        &app,
+        &plan("总部打印机半年巡检", "printer", "half_yearly", 10),
+    )
+    .await;
     create_plan(&app, &plan("网络设备季度巡检", "network", "quarterly", 4)).await;
     assert_eq!(tick(&app).await.inspections, 2);
     let jobs = json_of(app.get(MANAGER, "/api/inspections").await, StatusCode::OK).await;
@@ -444,13 +543,27 @@ async fn the_completion_rate_in_the_report_reconciles(backend: Backend) {
         let app = &app;
         async move {
             let base = format!("/api/inspections/{id}");
-            json_of(app.post(&token(who), &format!("{base}/accept"), &json!({})).await, StatusCode::OK).await;
+            json_of(
+                app.post(&token(who), &format!("{base}/accept"), &json!({}))
+                    .await,
+                StatusCode::OK,
+            )
+            .await;
             for (n, result) in (1..).zip(results) {
                 let body = json!({ "n": n, "result": result, "note": "风扇异响" });
-                json_of(app.post(&token(who), &format!("{base}/check"), &body).await, StatusCode::OK).await;
+                json_of(
+                    app.post(&token(who), &format!("{base}/check"), &body).await,
+                    StatusCode::OK,
+                )
+                .await;
             }
             let body = json!({ "units": units, "signed_by": "现场负责人" });
-            json_of(app.post(&token(who), &format!("{base}/finish"), &body).await, StatusCode::OK).await
+            json_of(
+                app.post(&token(who), &format!("{base}/finish"), &body)
+                    .await,
+                StatusCode::OK,
+            )
+            .await
         }
     };
     let p = work("bob", printer, ["pass", "fault", "pass"], 9).await;
@@ -460,7 +573,8 @@ async fn the_completion_rate_in_the_report_reconciles(backend: Backend) {
     assert_eq!(n["completion"]["met"], false);
 
     let report = json_of(
-        app.get(MANAGER, "/api/reports?from=2026-07-01&to=2026-12-31").await,
+        app.get(MANAGER, "/api/reports?from=2026-07-01&to=2026-12-31")
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -472,16 +586,42 @@ async fn the_completion_rate_in_the_report_reconciles(backend: Backend) {
     assert_eq!(s["jobs"], 2);
     assert_eq!(s["done"], sum(&|r| i64::from(r["status"] == "done")));
     assert_eq!(s["done_on_time"], sum(&flag("on_time")));
-    assert_eq!(s["met_target"], sum(&|r| i64::from(r["completion"]["met"] == true)));
-    assert_eq!(s["units_planned"], sum(&|r| r["completion"]["units_planned"].as_i64().unwrap_or(-1)));
-    assert_eq!(s["units_inspected"], sum(&|r| r["completion"]["units_inspected"].as_i64().unwrap_or(-1)));
+    assert_eq!(
+        s["met_target"],
+        sum(&|r| i64::from(r["completion"]["met"] == true))
+    );
+    assert_eq!(
+        s["units_planned"],
+        sum(&|r| r["completion"]["units_planned"].as_i64().unwrap_or(-1))
+    );
+    assert_eq!(
+        s["units_inspected"],
+        sum(&|r| r["completion"]["units_inspected"].as_i64().unwrap_or(-1))
+    );
     assert_eq!(s["faults"], sum(&|r| r["faults"].as_i64().unwrap_or(-1)));
     // And the figures themselves.
     assert_eq!(
-        (&s["done"], &s["done_on_time"], &s["met_target"], &s["units_planned"], &s["units_inspected"], &s["faults"]),
-        (&json!(2), &json!(2), &json!(1), &json!(14), &json!(12), &json!(1))
+        (
+            &s["done"],
+            &s["done_on_time"],
+            &s["met_target"],
+            &s["units_planned"],
+            &s["units_inspected"],
+            &s["faults"]
+        ),
+        (
+            &json!(2),
+            &json!(2),
+            &json!(1),
+            &json!(14),
+            &json!(12),
+            &json!(1)
+        )
     );
-    let printer_row = rows.iter().find(|r| r["plan"] == "总部打印机半年巡检").expect("row");
+    let printer_row = rows
+        .iter()
+        .find(|r| r["plan"] == "总部打印机半年巡检")
+        .expect("row");
     assert_eq!(printer_row["period"], "2026-H2");
     assert_eq!(printer_row["passed"], 2);
     assert_eq!(printer_row["completion"]["rate_pct"], 90.0);
@@ -490,12 +630,18 @@ async fn the_completion_rate_in_the_report_reconciles(backend: Backend) {
     assert_eq!(report["total"]["tickets"], 1);
 
     let before = json_of(
-        app.get(MANAGER, "/api/reports?from=2026-01-01&to=2026-06-30").await,
+        app.get(MANAGER, "/api/reports?from=2026-01-01&to=2026-06-30")
+            .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(before["inspections"]["jobs"], 0);
-    let r = app.get(&token("alice"), "/api/reports?from=2026-07-01&to=2026-12-31").await;
+    let r = app
+        .get(
+            &token("alice"),
+            "/api/reports?from=2026-07-01&to=2026-12-31",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
@@ -505,19 +651,30 @@ async fn the_completion_rate_in_the_report_reconciles(backend: Backend) {
 /// anything.
 async fn engineers_work_their_groups_jobs_only_and_reporters_see_none(backend: Backend) {
     let app = spawn_app(backend).await;
-    create_plan(&app, &plan("总部打印机半年巡检", "printer", "half_yearly", 10)).await;
+    create_plan(
+        &app,
+        &plan("总部打印机半年巡检", "printer", "half_yearly", 10),
+    )
+    .await;
     tick(&app).await;
     let dave = token("dave"); // network
     let listed = json_of(app.get(&dave, "/api/inspections").await, StatusCode::OK).await;
     assert_eq!(listed, json!([]));
-    assert_eq!(app.get(&dave, "/api/inspections/1").await.status(), StatusCode::NOT_FOUND);
-    let r = app.post(&dave, "/api/inspections/1/accept", &json!({})).await;
+    assert_eq!(
+        app.get(&dave, "/api/inspections/1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .post(&dave, "/api/inspections/1/accept", &json!({}))
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     for path in ["/api/inspections", "/api/inspections/1"] {
         let r = app.get(&token("li.na"), path).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
     }
-    let r = app.post(&token("li.na"), "/api/inspections/1/accept", &json!({})).await;
+    let r = app
+        .post(&token("li.na"), "/api/inspections/1/accept", &json!({}))
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // In chat, dave is told it is not there; a reporter has no such command.
     let dave_chat = Door {
@@ -531,37 +688,95 @@ async fn engineers_work_their_groups_jobs_only_and_reporters_see_none(backend: B
     };
     let text = dave_chat.text("/inspect INS-1").await;
     assert!(text.contains("Inspection INS-1 was not found"), "{text}");
-    assert!(dave_chat.text("/inspections").await.contains("no open inspections"));
-    let reporter = app.desk.reporter_for_identity("web", "w-9", "王芳").await.unwrap();
-    let r = app.desk.inspections(&Caller::Reporter(reporter.id), None, None).await;
+    assert!(
+        dave_chat
+            .text("/inspections")
+            .await
+            .contains("no open inspections")
+    );
+    let reporter = app
+        .desk
+        .reporter_for_identity("web", "w-9", "王芳")
+        .await
+        .unwrap();
+    let r = app
+        .desk
+        .inspections(&Caller::Reporter(reporter.id), None, None)
+        .await;
     assert!(r.is_err());
 
     let (alice, bob) = (token("alice"), token("bob"));
-    json_of(app.post(&alice, "/api/inspections/1/accept", &json!({})).await, StatusCode::OK).await;
+    json_of(
+        app.post(&alice, "/api/inspections/1/accept", &json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     let taken = json_of(
-        app.post(&bob, "/api/inspections/1/accept", &json!({})).await,
+        app.post(&bob, "/api/inspections/1/accept", &json!({}))
+            .await,
         StatusCode::CONFLICT,
     )
     .await;
-    assert!(taken["detail"].as_str().is_some_and(|d| d.contains("alice")), "{taken}");
+    assert!(
+        taken["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("alice")),
+        "{taken}"
+    );
     let check = |n: u32, result: &str, note: Option<&str>| json!({ "n": n, "result": result, "note": note });
-    let r = app.post(&bob, "/api/inspections/1/check", &check(1, "pass", None)).await;
-    assert_eq!(r.status(), StatusCode::CONFLICT, "only the holder records");
-    let r = app.post(&alice, "/api/inspections/1/check", &check(2, "pass", None)).await;
-    assert_eq!(r.status(), StatusCode::CONFLICT, "in order");
-    let r = app.post(&alice, "/api/inspections/1/check", &check(1, "fault", Some(" "))).await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a fault needs words");
     let r = app
-        .post(&alice, "/api/inspections/1/finish", &json!({ "units": 10, "signed_by": "王主任" }))
+        .post(&bob, "/api/inspections/1/check", &check(1, "pass", None))
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "only the holder records");
+    let r = app
+        .post(&alice, "/api/inspections/1/check", &check(2, "pass", None))
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "in order");
+    let r = app
+        .post(
+            &alice,
+            "/api/inspections/1/check",
+            &check(1, "fault", Some(" ")),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a fault needs words"
+    );
+    let r = app
+        .post(
+            &alice,
+            "/api/inspections/1/finish",
+            &json!({ "units": 10, "signed_by": "王主任" }),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "checks left");
-    let r = app.post(&alice, "/api/inspections/1/check", &json!({ "n": 1, "result": "maybe" })).await;
+    let r = app
+        .post(
+            &alice,
+            "/api/inspections/1/check",
+            &json!({ "n": 1, "result": "maybe" }),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.count("inspection_results").await, 0, "refusals change nothing");
+    assert_eq!(
+        app.count("inspection_results").await,
+        0,
+        "refusals change nothing"
+    );
     assert_eq!(app.count("tickets").await, 0);
     // The check recorded twice (a second tap) is refused the second time.
-    json_of(app.post(&alice, "/api/inspections/1/check", &check(1, "pass", None)).await, StatusCode::OK).await;
-    let r = app.post(&alice, "/api/inspections/1/check", &check(1, "pass", None)).await;
+    json_of(
+        app.post(&alice, "/api/inspections/1/check", &check(1, "pass", None))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = app
+        .post(&alice, "/api/inspections/1/check", &check(1, "pass", None))
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(app.count("inspection_results").await, 1);
     // Managers read every group's jobs; engineers of the group read them too.
@@ -601,11 +816,27 @@ async fn fail_fault_events(app: &TestApp, on: bool) {
 /// a ticket number is used up), and the same check succeeds once the fault is gone.
 async fn a_fault_found_and_its_ticket_are_one_transaction(backend: Backend) {
     let app = spawn_app(backend).await;
-    create_plan(&app, &plan("总部打印机半年巡检", "printer", "half_yearly", 10)).await;
+    create_plan(
+        &app,
+        &plan("总部打印机半年巡检", "printer", "half_yearly", 10),
+    )
+    .await;
     tick(&app).await;
     let alice = token("alice");
-    json_of(app.post(&alice, "/api/inspections/1/accept", &json!({})).await, StatusCode::OK).await;
-    let tables = ["tickets", "audit_events", "outbox", "sla_clocks", "inspection_results", "inspection_events"];
+    json_of(
+        app.post(&alice, "/api/inspections/1/accept", &json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let tables = [
+        "tickets",
+        "audit_events",
+        "outbox",
+        "sla_clocks",
+        "inspection_results",
+        "inspection_events",
+    ];
     let counts = || async {
         let mut n = Vec::new();
         for t in tables {
@@ -620,8 +851,15 @@ async fn a_fault_found_and_its_ticket_are_one_transaction(backend: Backend) {
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(counts().await, before, "nothing half-written");
     fail_fault_events(&app, false).await;
-    let done = json_of(app.post(&alice, "/api/inspections/1/check", &fault).await, StatusCode::OK).await;
+    let done = json_of(
+        app.post(&alice, "/api/inspections/1/check", &fault).await,
+        StatusCode::OK,
+    )
+    .await;
     let number = done["ticket"].as_str().expect("a ticket");
-    assert!(number.ends_with("-000001"), "no number was used up: {number}");
+    assert!(
+        number.ends_with("-000001"),
+        "no number was used up: {number}"
+    );
     assert_eq!(done["inspection"]["faults"], 1);
 }
