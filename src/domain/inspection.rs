@@ -914,4 +914,41 @@ mod tests {
         );
         assert_eq!(s.rows[0].plan_id, 1);
     }
+
+    #[test]
+    fn the_report_table_shows_the_section() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 7, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        let mut report = crate::domain::report::Report::build(t, t, None, &[], vec![]);
+        report.inspections = InspectionSection::of(vec![InspectionRow {
+            job: 1,
+            plan_id: 1,
+            plan: "总部 PC 半年巡检".into(),
+            site: "总部".into(),
+            group: "desktop".into(),
+            period: "2026-H2".into(),
+            status: JobStatus::Done,
+            due_at: t,
+            finished_at: Some(t),
+            on_time: true,
+            passed: 2,
+            faults: 1,
+            completion: Completion::of(517, 574, 90),
+        }]);
+        let table = report.to_table();
+        assert!(
+            table.contains(
+                "inspections: 1 jobs, 1 done (1 on time), 1 met target, 517/574 units, 1 faults"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "总部 PC 半年巡检  2026-H2  done  517/574 = 90.1% (target 90%)  1 faults"
+            ),
+            "{table}"
+        );
+    }
 }

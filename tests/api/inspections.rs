@@ -392,6 +392,13 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
             language: Some("zh-CN".into()),
         },
     };
+    let listed = alice.text("/inspections").await;
+    assert!(
+        listed.contains(
+            "INS-1 · 总部打印机半年巡检 · 总部 · 2026-H2 · 待接单 · 截止 2027-01-01 00:00"
+        ),
+        "{listed}"
+    );
     let (text, _) = alice.say(Incoming::Choice(accept)).await;
     assert!(text.contains("由您负责"), "{text}");
     assert!(text.contains("第 1/3 项：外观与清洁"), "{text}");
