@@ -492,13 +492,19 @@ impl Desk {
                         "inspection_offered",
                     )
                 };
+                // An offer goes out at once; telling the managers nobody is on duty can
+                // wait for their hours: the job is due at the period's end.
+                let not_before = match event {
+                    "inspection_unstaffed" => self.managers_time(now),
+                    _ => None,
+                };
                 let outbox: Vec<NewOutboxMessage> = to
                     .into_iter()
                     .map(|to| NewOutboxMessage {
                         to,
                         event: event.into(),
                         payload: payload.clone(),
-                        not_before: None,
+                        not_before,
                     })
                     .collect();
                 let trail = NewInspectionEvent {
@@ -849,7 +855,8 @@ impl Desk {
                     to: Recipient::Engineer(m.id),
                     event: "inspection_done".into(),
                     payload: payload.clone(),
-                    not_before: None,
+                    // News, not a call to act: in the managers' hours (quiet hours).
+                    not_before: self.managers_time(now),
                 })
                 .collect();
             let event = NewInspectionEvent {
@@ -892,6 +899,13 @@ impl Desk {
             }
         }
         Err(DeskError::Busy)
+    }
+
+    /// When a message that can wait may reach the managers: now in their hours, else
+    /// when their hours begin.
+    fn managers_time(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let at = self.policy.manager_hours.next_working_time(now);
+        (at > now).then_some(at)
     }
 
     /// The report's `inspections` section: the jobs of periods starting in `[from, to)`.

@@ -575,7 +575,28 @@ async fn the_completion_rate_in_the_report_reconciles(backend: Backend) {
     };
     let p = work("bob", printer, ["pass", "fault", "pass"], 9).await;
     assert_eq!(p["completion"]["met"], true);
+    // The network job is finished on Saturday night: the managers hear on Monday morning.
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 28, 14, 0, 0).unwrap());
     let n = work("dave", network, ["pass", "pass", "pass"], 3).await;
+    let told: Vec<(String, bool)> = messages(&app, "inspection_done")
+        .await
+        .iter()
+        .map(|m| {
+            let held = m.next_attempt_at > m.created_at;
+            (
+                m.payload["plan"].as_str().unwrap_or_default().to_owned(),
+                held,
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("总部打印机半年巡检".to_owned(), false),
+            ("网络设备季度巡检".to_owned(), true)
+        ]
+    );
     assert_eq!(n["completion"]["rate_pct"], 75.0);
     assert_eq!(n["completion"]["met"], false);
 
