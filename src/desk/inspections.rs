@@ -67,6 +67,15 @@ pub struct InspectionPlan {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A plan with its own trail (created, paused, resumed, retired).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InspectionPlanDetail {
+    /// The plan.
+    pub plan: InspectionPlan,
+    /// Its trail, oldest first.
+    pub events: Vec<InspectionEvent>,
+}
+
 /// An inspection job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InspectionJob {
@@ -406,6 +415,17 @@ impl Desk {
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("inspection plan {id}")))?
             .try_into()
+    }
+
+    /// One plan with its trail (managers only).
+    pub async fn inspection_plan_detail(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<InspectionPlanDetail, DeskError> {
+        let plan = self.inspection_plan(caller, id).await?;
+        let events = self.store.inspection_plan_events(id).await?;
+        Ok(InspectionPlanDetail { plan, events })
     }
 
     /// Pauses, resumes or retires a plan (managers only). A resumed plan's job for the

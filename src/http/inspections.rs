@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{ApiError, ApiJson, AppState, Authed};
-use crate::desk::inspections::{CheckOutcome, InspectionDetail, InspectionJob, InspectionPlan};
+use crate::desk::inspections::{
+    CheckOutcome, InspectionDetail, InspectionJob, InspectionPlan, InspectionPlanDetail,
+};
 use crate::domain::inspection::{CheckResult, PlanForm, PlanStatus};
 
 /// A plan's change: its status (`active` resumes, `paused`, `retired`).
@@ -61,13 +63,13 @@ pub async fn plans(
     Ok(Json(s.desk.inspection_plans(&caller).await?))
 }
 
-/// `GET /api/inspection-plans/{id}` (managers).
+/// `GET /api/inspection-plans/{id}` (managers): with its trail.
 pub async fn plan(
     State(s): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<i64>,
-) -> Result<Json<InspectionPlan>, ApiError> {
-    Ok(Json(s.desk.inspection_plan(&caller, id).await?))
+) -> Result<Json<InspectionPlanDetail>, ApiError> {
+    Ok(Json(s.desk.inspection_plan_detail(&caller, id).await?))
 }
 
 /// `PATCH /api/inspection-plans/{id}` (managers): pause, resume or retire.

@@ -211,14 +211,28 @@ async fn managers_keep_plans_and_bad_input_changes_nothing(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    // Each change has its trail event: created, paused, resumed, retired.
+    // Each change has its trail event: who, when, from → to.
+    let detail = json_of(app.get(MANAGER, &path).await, StatusCode::OK).await;
+    assert_eq!(detail["plan"]["status"], "retired");
+    let trail: Vec<(&str, &str, &str)> = detail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("-");
+            (s("action"), s("from_status"), s("to_status"))
+        })
+        .collect();
     assert_eq!(
-        app.scalar(&format!(
-            "SELECT COUNT(*) FROM inspection_events WHERE plan_id = {id} AND job_id IS NULL"
-        ))
-        .await,
-        4
+        trail,
+        [
+            ("plan_created", "-", "active"),
+            ("paused", "active", "paused"),
+            ("resumed", "paused", "active"),
+            ("retired", "active", "retired"),
+        ]
     );
+    assert_eq!(detail["events"][1]["actor_kind"], "desk");
     // A retired plan opens nothing.
     assert_eq!(tick(&app).await.inspections, 0);
     assert_eq!(app.count("inspection_jobs").await, 0);
