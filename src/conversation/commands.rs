@@ -81,6 +81,8 @@ impl Chat {
             },
             ("help" | "cancel" | "back", _) => vec![text("help", lang)],
             ("job", Role::Engineer(e)) => self.open_job(person, e, args.trim(), lang).await?,
+            ("inspections", Role::Engineer(e)) => self.list_inspections(e, lang).await?,
+            ("inspect", Role::Engineer(e)) => return self.open_inspection(e, args, lang).await,
             // Anything else from an engineer (text, start): their jobs.
             (_, Role::Engineer(_)) => self.status(role, lang).await?,
             _ => {

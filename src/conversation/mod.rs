@@ -13,6 +13,7 @@ mod cards;
 mod closing;
 mod commands;
 mod complaint;
+mod inspection;
 mod jobs;
 mod lanes;
 mod notice;
@@ -448,6 +449,11 @@ impl Chat {
                         Save::State(Some(conv))
                     }
                 },
+                (Role::Engineer(e), "inspection") => {
+                    let (more, next) = self.inspection_submitted(e, &conv, &answers).await?;
+                    replies.extend(more);
+                    Save::State(next)
+                }
                 (Role::Engineer(_), _) => Save::State(None),
             },
             Outcome::JobAction(job) => {
@@ -498,6 +504,14 @@ impl Chat {
         lang: Lang,
     ) -> Result<Option<Result<Conversation, Vec<Outgoing>>>, ChatError> {
         match role {
+            // A button of an inspection's card (its scope is the job's reference).
+            Role::Engineer(e) if self.flows.flow_of_choice(id) == Some("inspection") => {
+                let opened = match crate::desk::inspections::parse_reference(ticket) {
+                    Some(job) => self.inspection_card(e, job, lang).await?,
+                    None => Err(vec![Outgoing::Text(self.text("not_allowed", lang))]),
+                };
+                Ok(Some(opened.map(|(conv, _)| conv)))
+            }
             Role::Engineer(e) => Ok(Some(
                 self.job_card(e, ticket, lang).await?.map(|(conv, _)| conv),
             )),

@@ -51,6 +51,18 @@ impl Chat {
                     .filter(|r| matches!(r, Outgoing::Choices { .. })),
             );
         }
+        // An inspection offered carries its card's buttons, so one tap accepts it.
+        if let (Some(e), "inspection_offered") = (&contact.engineer, m.event.as_str())
+            && let Some(id) = m.payload["inspection"]
+                .as_str()
+                .and_then(crate::desk::inspections::parse_reference)
+            && let Ok((_, card)) = self.inspection_card(e, id, lang).await?
+        {
+            replies.extend(
+                card.into_iter()
+                    .filter(|r| matches!(r, Outgoing::Choices { .. })),
+            );
+        }
         // "Is it fixed?" and the survey carry their flow's buttons, and open it as the
         // reporter's conversation (unless one is in progress) so typed answers work too.
         let flow = match (m.to, m.event.as_str()) {

@@ -5,6 +5,7 @@
 mod archive;
 mod complaints;
 mod deliveries;
+pub mod inspections;
 pub mod link;
 mod policy;
 pub mod ports;
@@ -87,6 +88,9 @@ pub enum DeskError {
     /// A report's period cannot be used (out of range, backwards, too long).
     #[error(transparent)]
     Period(#[from] crate::domain::report::RangeError),
+    /// An inspection step that cannot be taken (see `domain::inspection`).
+    #[error(transparent)]
+    Inspection(crate::domain::inspection::InspectionError),
     /// The ticket kept changing under us; the caller may simply retry.
     #[error("the ticket is being changed by someone else right now; please try again")]
     Busy,

@@ -123,6 +123,7 @@ impl Desk {
             .collect();
         let mut report = Report::build(from, to, by, &rows, repeat_faults);
         report.complaint_records = self.complaint_figures(from, to).await?;
+        report.inspections = self.inspection_section(from, to).await?;
         Ok(report)
     }
 }

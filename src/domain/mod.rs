@@ -44,6 +44,7 @@ pub mod channel;
 pub mod clocks;
 pub mod complaint;
 pub mod holidays;
+pub mod inspection;
 pub mod intake;
 pub mod on_call;
 pub mod priority;

@@ -267,6 +267,11 @@ pub struct Report {
     /// The complaint records filed in the period (from any door, about a ticket or the
     /// service); set by the caller, since they are not rows of tickets.
     pub complaint_records: super::complaint::ComplaintFigures,
+    /// The preventive inspections of periods starting in the range (plan 000: ≥ 90 % of
+    /// the devices, twice a year); set by the caller. Reports archived before there were
+    /// inspections read as having none.
+    #[serde(default)]
+    pub inspections: super::inspection::InspectionSection,
 }
 
 impl Report {
@@ -305,6 +310,7 @@ impl Report {
                 })
                 .collect(),
             complaint_records: super::complaint::ComplaintFigures::default(),
+            inspections: super::inspection::InspectionSection::default(),
         }
     }
 }
@@ -621,6 +627,30 @@ impl Report {
         ));
         for (department, n) in &c.by_department {
             out.push_str(&format!("  {department}  {n}\n"));
+        }
+        let i = &self.inspections;
+        out.push_str(&format!(
+            "inspections: {} jobs, {} done ({} on time), {} met target, {}/{} units, {} faults\n",
+            i.jobs,
+            i.done,
+            i.done_on_time,
+            i.met_target,
+            i.units_inspected,
+            i.units_planned,
+            i.faults
+        ));
+        for r in &i.rows {
+            out.push_str(&format!(
+                "  {}  {}  {}  {}/{} = {}% (target {}%)  {} faults\n",
+                r.plan,
+                r.period,
+                r.status,
+                r.completion.units_inspected,
+                r.completion.units_planned,
+                r.completion.rate_pct,
+                r.completion.target_pct,
+                r.faults
+            ));
         }
         out.push_str("repeat faults (≥ 3 tickets in 90 days):");
         if self.repeat_faults.is_empty() {

@@ -37,7 +37,7 @@ pub const DETAILS: &str = "details";
 
 /// The notification events the desk emits (see `crate::desk` and `Ticket::apply`); each
 /// must have a text in `messages.toml`.
-pub const EVENTS: [&str; 48] = [
+pub const EVENTS: [&str; 51] = [
     "ticket_received",
     "ticket_received_no_engineer",
     "ticket_received_unstaffed",
@@ -86,10 +86,13 @@ pub const EVENTS: [&str; 48] = [
     "complaint_received",
     "complaint_overdue",
     "complaint_outcome",
+    "inspection_offered",
+    "inspection_unstaffed",
+    "inspection_done",
 ];
 
 /// The placeholders an outbox payload provides to event texts.
-pub const PAYLOAD: [&str; 20] = [
+pub const PAYLOAD: [&str; 28] = [
     "ticket",
     "priority",
     "status",
@@ -110,11 +113,19 @@ pub const PAYLOAD: [&str; 20] = [
     "rating",
     "link",
     "complaint",
+    "inspection",
+    "plan",
+    "period",
+    "units",
+    "units_planned",
+    "faults",
+    "signed_by",
+    "inspection_status",
 ];
 
 /// Commands the conversation service answers (the engine answers `cancel`, `back`,
 /// `help` and `lang` itself). Every command works at every step.
-pub const SERVICE_COMMANDS: [&str; 8] = [
+pub const SERVICE_COMMANDS: [&str; 10] = [
     "start",
     "complain",
     "report",
@@ -123,6 +134,8 @@ pub const SERVICE_COMMANDS: [&str; 8] = [
     "jobs",
     "job",
     "link",
+    "inspect",
+    "inspections",
 ];
 
 /// The one command parser of every door: `/name args`, where the name is 1–32 letters,
@@ -422,7 +435,7 @@ impl Conversation {
 /// The `bot-flows/` files built into the binary, `(file name, contents)`: the service
 /// runs on them unless `[chat] flows_dir` names a directory, so the binary needs no
 /// source tree (`baoxiu flows export DIR` writes them out for editing).
-pub const EMBEDDED: [(&str, &str); 8] = [
+pub const EMBEDDED: [(&str, &str); 9] = [
     ("README.md", include_str!("../../bot-flows/README.md")),
     (
         "complaint.toml",
@@ -439,6 +452,10 @@ pub const EMBEDDED: [(&str, &str); 8] = [
     (
         "fault_report.toml",
         include_str!("../../bot-flows/fault_report.toml"),
+    ),
+    (
+        "inspection.toml",
+        include_str!("../../bot-flows/inspection.toml"),
     ),
     (
         "messages.toml",

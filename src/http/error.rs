@@ -41,6 +41,8 @@ impl ApiError {
                 | DeskError::AlreadyTaken { .. }
                 | DeskError::Duplicate(_)
                 | DeskError::Survey(_) => StatusCode::CONFLICT,
+                DeskError::Inspection(e) if e.is_input() => StatusCode::UNPROCESSABLE_ENTITY,
+                DeskError::Inspection(_) => StatusCode::CONFLICT,
                 DeskError::Busy | DeskError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 DeskError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -6,6 +6,7 @@ mod attachments;
 mod auth;
 mod complaints;
 mod error;
+mod inspections;
 mod link;
 mod reports;
 mod tickets;
@@ -108,6 +109,19 @@ pub fn router(state: AppState) -> Router {
             patch(tickets::update_reporter).delete(tickets::erase_reporter),
         )
         .route("/api/reporters/{id}/web-invite", post(link::web_invite))
+        .route(
+            "/api/inspection-plans",
+            get(inspections::plans).post(inspections::create_plan),
+        )
+        .route(
+            "/api/inspection-plans/{id}",
+            get(inspections::plan).patch(inspections::change_plan),
+        )
+        .route("/api/inspections", get(inspections::list))
+        .route("/api/inspections/{id}", get(inspections::show))
+        .route("/api/inspections/{id}/accept", post(inspections::accept))
+        .route("/api/inspections/{id}/check", post(inspections::check))
+        .route("/api/inspections/{id}/finish", post(inspections::finish))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -24,6 +24,8 @@ pub struct Tick {
     pub complaints: u32,
     /// Periodic reports frozen (at the end of a week, month, quarter, half-year, year).
     pub archived: u32,
+    /// Inspection jobs opened (a plan's period began).
+    pub inspections: u32,
 }
 
 /// The scheduler over a desk.
@@ -46,18 +48,21 @@ impl Scheduler {
 
     /// Handles every clock due at the desk's current time, then sends the surveys that
     /// are due and expires those past their validity, then escalates the complaints
-    /// whose response time ran out, then freezes the reports of periods that ended.
+    /// whose response time ran out, then freezes the reports of periods that ended, then
+    /// opens the inspection jobs of plans whose period began.
     pub async fn tick(&self) -> Result<Tick, DeskError> {
         let clocks = self.desk.run_due_clocks().await?;
         let surveys = self.desk.send_due_surveys().await?;
         let complaints = self.desk.escalate_overdue_complaints().await?;
         let archived = self.archive().await?;
+        let inspections = self.desk.open_due_inspections().await?;
         Ok(Tick {
             tickets: clocks.tickets,
             events: clocks.events,
             surveys,
             complaints,
             archived,
+            inspections,
         })
     }
 

@@ -15,6 +15,7 @@ mod complaints;
 mod delivery;
 mod discord;
 mod erasure;
+mod inspections;
 mod lease;
 mod params;
 mod postgres;
@@ -37,6 +38,10 @@ pub use complaints::{
     Complaint, ComplaintEvent, ComplaintFactRow, NewComplaint, NewComplaintEvent,
 };
 pub use delivery::{OutboxStats, StatusCount};
+pub use inspections::{
+    CheckRecord, InspectionEvent, JobClose, JobRecord, NewCheck, NewInspectionEvent, NewJob,
+    NewPlan, PlanRecord,
+};
 pub use retention::Purge;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 pub use telegram::{LinkLimit, PendingUpdate, Redeemed};
@@ -782,4 +787,47 @@ delegate! {
     pub async fn archived_report(&self, id: i64) -> Result<Option<(ArchiveEntry, String)>, StoreError>;
     /// The complaints filed in `[from, to)`, as reports count them.
     pub async fn complaint_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ComplaintFactRow>, StoreError>;
+}
+
+delegate! {
+    /// Records an inspection plan with its first trail event, in one transaction; its id.
+    pub async fn insert_plan(&self, new: &NewPlan, event: &NewInspectionEvent) -> Result<i64, StoreError>;
+    /// One inspection plan.
+    pub async fn inspection_plan(&self, id: i64) -> Result<Option<PlanRecord>, StoreError>;
+    /// Every inspection plan, oldest first.
+    pub async fn inspection_plans(&self) -> Result<Vec<PlanRecord>, StoreError>;
+    /// Moves a plan from status `event.from` to `event.to` with its event, in one
+    /// transaction; `Conflict` if its status moved meanwhile.
+    pub async fn set_plan_status(&self, id: i64, next_due_at: Option<DateTime<Utc>>, event: &NewInspectionEvent) -> Result<(), StoreError>;
+    /// Active plans whose next job is due by `now`, earliest first.
+    pub async fn due_inspection_plans(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<PlanRecord>, StoreError>;
+    /// Opens a plan's job for a period and moves the plan on to `next_due_at`, with the
+    /// job's event and offers, in one transaction; the job's id, or `None` (nothing new)
+    /// if another instance did it first or the period has its job already.
+    pub async fn open_inspection(&self, job: &NewJob, next_due_at: DateTime<Utc>, event: &NewInspectionEvent, outbox: &[NewOutboxMessage]) -> Result<Option<i64>, StoreError>;
+    /// Inspection jobs, newest first, of a plan, a period and a group (each optional).
+    pub async fn inspection_jobs(&self, plan: Option<i64>, period: Option<&str>, group: Option<&str>) -> Result<Vec<JobRecord>, StoreError>;
+    /// One inspection job.
+    pub async fn inspection_job(&self, id: i64) -> Result<Option<JobRecord>, StoreError>;
+    /// A job's recorded checks, in order.
+    pub async fn inspection_checks(&self, job: i64) -> Result<Vec<CheckRecord>, StoreError>;
+    /// A job's trail, oldest first.
+    pub async fn inspection_events(&self, job: i64) -> Result<Vec<InspectionEvent>, StoreError>;
+    /// A plan's own trail (not its jobs'), oldest first.
+    pub async fn inspection_plan_events(&self, plan: i64) -> Result<Vec<InspectionEvent>, StoreError>;
+    /// Gives an offered job to `engineer` with its event and messages, in one transaction;
+    /// false (nothing written) if someone took it first.
+    pub async fn accept_inspection(&self, job: i64, engineer: EngineerId, event: &NewInspectionEvent, outbox: &[NewOutboxMessage]) -> Result<bool, StoreError>;
+    /// Records a passed check with its event, in one transaction; `Conflict` if the job
+    /// moved since it was read.
+    pub async fn record_inspection_check(&self, check: &NewCheck, event: &NewInspectionEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
+    /// Records a check that found a fault and files its ticket (number from `series`,
+    /// audit event, messages, clocks) linked to it, in one transaction; `Conflict` if the
+    /// job moved since it was read.
+    pub async fn record_inspection_fault(&self, series: &str, year: i32, write: &TicketWrite, check: &NewCheck, event: &NewInspectionEvent) -> Result<Ticket, StoreError>;
+    /// Closes a job with the units inspected and who signed on site, with its event and
+    /// messages, in one transaction; `Conflict` if it moved since it was read.
+    pub async fn finish_inspection(&self, close: &JobClose, event: &NewInspectionEvent, outbox: &[NewOutboxMessage]) -> Result<(), StoreError>;
+    /// The jobs of periods starting in `[from, to)`, as reports count them.
+    pub async fn inspection_report_jobs(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<JobRecord>, StoreError>;
 }

@@ -16,6 +16,7 @@ mod complaints;
 mod concurrency;
 mod discord;
 mod erasure;
+mod inspections;
 mod instances;
 mod layers;
 mod lifecycle;

@@ -201,6 +201,7 @@ fn shipped_flows_load_with_no_problems() {
             "confirm_fix",
             "engineer_job",
             "fault_report",
+            "inspection",
             "remote_consent",
             "survey"
         ]
