@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Desk, DeskError, MAX_ATTEMPTS, managers};
+use crate::domain::channel::Channel;
 use crate::domain::inspection::{
     CheckItem, CheckResult, Completion, Frequency, InspectionError, InspectionPeriod,
     InspectionRow, InspectionSection, JobState, JobStatus, PlanForm, PlanStatus,
@@ -813,6 +814,7 @@ impl Desk {
             site: plan.site.clone(),
             category: plan.category.clone(),
             description: format!("{} #{n} {item}: {note}", job.reference),
+            channel: Some(Channel::Inspection),
             ..ReportForm::default()
         };
         let draft = self

@@ -23,6 +23,8 @@ text_enum!(
         WalkIn = "walk_in",
         /// An email the desk recorded.
         Email = "email",
+        /// A fault an engineer found on a preventive inspection.
+        Inspection = "inspection",
         /// Filed before the channel was recorded.
         Unrecorded = "unrecorded",
     }
@@ -40,10 +42,9 @@ impl Channel {
         match door {
             // The terminal chat has always kept its conversations under this name.
             "console" => Some(Channel::Terminal),
-            _ => door
-                .parse()
-                .ok()
-                .filter(|c: &Channel| !c.desk_entered() && *c != Channel::Unrecorded),
+            _ => door.parse().ok().filter(|c: &Channel| {
+                !c.desk_entered() && !matches!(c, Channel::Inspection | Channel::Unrecorded)
+            }),
         }
     }
 }
@@ -69,6 +70,7 @@ mod tests {
         assert_eq!(Channel::of_door("console"), Some(Channel::Terminal));
         assert_eq!(Channel::of_door("phone"), None);
         assert_eq!(Channel::of_door("unrecorded"), None);
+        assert_eq!(Channel::of_door("inspection"), None);
         assert_eq!(Channel::of_door("carrier pigeon"), None);
     }
 

@@ -428,6 +428,12 @@ async fn the_whole_checklist_through_a_chat_door_with_a_linked_fault_ticket(back
         .clone()
         .expect("the fault's ticket");
     assert!(text.contains(&number), "{text}");
+    let fault = app.store.ticket_by_number(&number).await.unwrap().unwrap();
+    assert_eq!(
+        fault.intake.channel,
+        baoxiu::domain::channel::Channel::Inspection,
+        "reported as found on an inspection"
+    );
     let (text, replies) = alice.say(Incoming::Text("/inspect INS-1".into())).await;
     assert!(
         text.contains("第 3/3 项"),
