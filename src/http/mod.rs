@@ -2,11 +2,13 @@
 
 mod access;
 mod archive;
+mod assets;
 mod attachments;
 mod auth;
 mod complaints;
 mod error;
 mod link;
+mod people;
 mod reports;
 mod tickets;
 
@@ -108,6 +110,9 @@ pub fn router(state: AppState) -> Router {
             patch(tickets::update_reporter).delete(tickets::erase_reporter),
         )
         .route("/api/reporters/{id}/web-invite", post(link::web_invite))
+        // The registers (issue 20): the staff directory and the asset register.
+        .merge(people::routes())
+        .merge(assets::routes())
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
