@@ -244,6 +244,35 @@ impl Desk {
             .collect())
     }
 
+    /// The QR stickers of the selected assets (engineers and managers): each with its
+    /// link, `caption` and a detail line (model and location).
+    pub async fn labels(
+        &self,
+        caller: &Caller,
+        filter: &AssetFilter,
+        caption: &str,
+    ) -> Result<Vec<crate::labels::Label>, DeskError> {
+        Ok(self
+            .assets(caller, filter)
+            .await?
+            .into_iter()
+            .map(|a| {
+                let r = a.record;
+                let detail = [r.model.clone().unwrap_or_default(), r.location()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · ");
+                crate::labels::Label {
+                    link: self.asset_link(&r.tag),
+                    tag: r.tag,
+                    caption: caption.to_owned(),
+                    detail,
+                }
+            })
+            .collect())
+    }
+
     /// Where the QR code on `tag`'s sticker leads (`[assets] qr`).
     pub fn asset_link(&self, tag: &str) -> String {
         let r = &self.policy.registers;

@@ -15,8 +15,7 @@ use super::people::MAX_FILE;
 use super::{ApiError, ApiJson, AppState, Authed};
 use crate::desk::{AssetDetail, AssetFields, AssetFilter, Imported};
 use crate::domain::asset::AssetStatus;
-use crate::domain::ticket::Caller;
-use crate::labels::{self, Label};
+use crate::labels;
 
 /// The register's routes.
 pub fn routes() -> Router<AppState> {
@@ -202,34 +201,6 @@ fn default_caption() -> String {
     CAPTION.clone()
 }
 
-/// The labels of the selected assets, each with its QR link and texts.
-pub async fn labels_for(
-    desk: &crate::desk::Desk,
-    caller: &Caller,
-    filter: &AssetFilter,
-    caption: &str,
-) -> Result<Vec<Label>, crate::desk::DeskError> {
-    Ok(desk
-        .assets(caller, filter)
-        .await?
-        .into_iter()
-        .map(|a| {
-            let r = a.record;
-            let detail = [r.model.clone().unwrap_or_default(), r.location()]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" · ");
-            Label {
-                link: desk.asset_link(&r.tag),
-                tag: r.tag,
-                caption: caption.to_owned(),
-                detail,
-            }
-        })
-        .collect())
-}
-
 /// `GET /api/assets/labels[?format=svg|pdf][&sheet=a4-3x8][&page=N][&site=…]` (engineers
 /// and managers): the QR sticker sheet of the selected assets.
 pub async fn labels_sheet(
@@ -246,7 +217,7 @@ pub async fn labels_sheet(
         ))
     })?;
     let caption = default_caption();
-    let labels = labels_for(&s.desk, &caller, &q.filter(), &caption).await?;
+    let labels = s.desk.labels(&caller, &q.filter(), &caption).await?;
     let bad =
         |e: labels::LabelError| ApiError::Desk(crate::desk::DeskError::NotFound(e.to_string()));
     match q.format.as_deref() {
