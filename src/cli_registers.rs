@@ -217,8 +217,15 @@ async fn run(config: &Config, core: &Core, command: AssetsCommand) -> Result<(),
                     println!(
                         "{}",
                         [
-                            "tag", "kind", "model", "location", "age", "warranty_until",
-                            "days_left", "faults_90d", "advice"
+                            "tag",
+                            "kind",
+                            "model",
+                            "location",
+                            "age",
+                            "warranty_until",
+                            "days_left",
+                            "faults_90d",
+                            "advice"
                         ]
                         .join(sep)
                     );
@@ -242,7 +249,11 @@ async fn run(config: &Config, core: &Core, command: AssetsCommand) -> Result<(),
                         );
                     }
                 }
-                other => return Err(format!("unknown --format `{other}`; use table, csv or json")),
+                other => {
+                    return Err(format!(
+                        "unknown --format `{other}`; use table, csv or json"
+                    ));
+                }
             }
         }
         AssetsCommand::Labels {
@@ -263,7 +274,10 @@ async fn run(config: &Config, core: &Core, command: AssetsCommand) -> Result<(),
                     .join("\n")
             })?;
             let caption = flows.text("label_caption", Lang::ZhCn, &serde_json::Value::Null);
-            let labels = desk.labels(&cli(), &filter(&f)?, &caption).await.map_err(e)?;
+            let labels = desk
+                .labels(&cli(), &filter(&f)?, &caption)
+                .await
+                .map_err(e)?;
             match format.as_str() {
                 "pdf" => {
                     let bytes = baoxiu::labels::pdf(&labels, sheet).map_err(|e| e.to_string())?;
@@ -271,13 +285,20 @@ async fn run(config: &Config, core: &Core, command: AssetsCommand) -> Result<(),
                     println!("{} labels written to {}", labels.len(), out.display());
                 }
                 "svg" => {
-                    let pages = baoxiu::labels::svg_pages(&labels, sheet).map_err(|e| e.to_string())?;
+                    let pages =
+                        baoxiu::labels::svg_pages(&labels, sheet).map_err(|e| e.to_string())?;
                     for (i, page) in pages.iter().enumerate() {
                         let path = if i == 0 {
                             out.clone()
                         } else {
-                            let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                            let ext = out.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "svg".into());
+                            let stem = out
+                                .file_stem()
+                                .map(|s| s.to_string_lossy().into_owned())
+                                .unwrap_or_default();
+                            let ext = out
+                                .extension()
+                                .map(|s| s.to_string_lossy().into_owned())
+                                .unwrap_or_else(|| "svg".into());
                             out.with_file_name(format!("{stem}-{}.{ext}", i + 1))
                         };
                         write(&path, page.as_bytes())?;

@@ -132,12 +132,13 @@ impl Desk {
         })
     }
 
-    /// Adds or replaces one asset (fields named as the CSV's columns). Managers only.
+    /// Adds or replaces one asset (fields named as the CSV's columns); the asset, and
+    /// whether it is new. Managers only.
     pub async fn save_asset(
         &self,
         caller: &Caller,
         fields: &AssetFields,
-    ) -> Result<Asset, DeskError> {
+    ) -> Result<(Asset, bool), DeskError> {
         let actor = manager_actor(caller, "change assets")?;
         let known: Vec<&str> = asset::COLUMNS.iter().map(|c| c.name).collect();
         if let Some(bad) = fields.keys().find(|k| !known.contains(&k.as_str())) {
@@ -178,10 +179,12 @@ impl Desk {
         self.store
             .upsert_assets(std::slice::from_ref(&record), &event)
             .await?;
-        self.store
+        let saved = self
+            .store
             .asset(&record.tag)
             .await?
-            .ok_or_else(|| DeskError::NotFound(format!("asset {}", record.tag)))
+            .ok_or_else(|| DeskError::NotFound(format!("asset {}", record.tag)))?;
+        Ok((saved, !existed))
     }
 
     /// The assets a filter selects (engineers and managers), by tag.
@@ -307,7 +310,8 @@ impl Desk {
         // One query for every device's recent faults, not one per device.
         let counts: std::collections::HashMap<String, i64> = self
             .store
-            .repeat_faults(now - REPEAT_WINDOW, now, 1)
+            // The range is half-open: a second past now takes in a report filed just now.
+            .repeat_faults(now - REPEAT_WINDOW, now + chrono::Duration::seconds(1), 1)
             .await?
             .into_iter()
             .collect();

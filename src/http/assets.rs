@@ -104,8 +104,8 @@ pub async fn save(
     Authed(caller): Authed,
     ApiJson(fields): ApiJson<AssetFields>,
 ) -> Result<(StatusCode, Json<crate::desk::Asset>), ApiError> {
-    let asset = s.desk.save_asset(&caller, &fields).await?;
-    let status = if asset.created_at == asset.updated_at {
+    let (asset, new) = s.desk.save_asset(&caller, &fields).await?;
+    let status = if new {
         StatusCode::CREATED
     } else {
         StatusCode::OK
