@@ -127,13 +127,23 @@ pub fn read(text: &str, columns: &[Column]) -> Result<Vec<Row>, SheetError> {
         }
         at.push(i);
     }
+    // The line of a byte offset, counted here: the CSV reader does not count blank lines.
+    let newlines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+    // A record's position is where the reader stood, before any blank lines it skipped.
+    let line_at = |byte: u64| {
+        let mut at = usize::try_from(byte).unwrap_or(usize::MAX);
+        while matches!(text.as_bytes().get(at), Some(b'\n' | b'\r')) {
+            at += 1;
+        }
+        newlines.partition_point(|&n| n < at) as u64 + 1
+    };
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| SheetError::Row {
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, |p| line_at(p.byte())),
             reason: format!("not valid CSV ({e})"),
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
