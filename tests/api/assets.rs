@@ -19,6 +19,7 @@ on_both_backends!(
     typed_tags_and_ips_are_matched_to_the_register,
     repeat_faults_tell_the_managers_once_and_show_in_the_history,
     reports_labels_and_roles,
+    the_web_sticker_link_opens_the_report_for_the_device,
 );
 
 /// Part of plan 000's list: Chinese headers, a full-width tag, a formula in the notes.
@@ -413,5 +414,58 @@ async fn reports_labels_and_roles(backend: Backend) {
     assert_eq!(
         app.get(MANAGER, "/api/assets/NOPE-1").await.status(),
         StatusCode::NOT_FOUND
+    );
+}
+
+async fn the_web_sticker_link_opens_the_report_for_the_device(backend: Backend) {
+    let app = spawn_app(backend).await;
+    import(&app).await;
+    let link: Value = app
+        .get(MANAGER, "/api/assets/PRN-0042")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let path = link["report_link"]
+        .as_str()
+        .expect("link")
+        .rsplit_once("/r/")
+        .expect("a /r/ link")
+        .1
+        .to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = browser
+        .get(format!("{}/r/{path}", app.public))
+        .send()
+        .await
+        .expect("get");
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["location"], "/?asset=PRN-0042");
+    let r = browser
+        .get(format!("{}/r/%3Cscript%3E", app.public))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        r.headers()["location"],
+        "/",
+        "anything else opens the plain page"
+    );
+
+    // The page passes the tag on: the report starts with the device recognised.
+    let r = browser
+        .post(format!("{}/chat/hello", app.public))
+        .json(&json!({"name": "冯晓", "lang": "zh-CN", "asset": "PRN-0042"}))
+        .send()
+        .await
+        .expect("hello");
+    assert_eq!(r.status(), StatusCode::OK);
+    let said = r.text().await.expect("body");
+    assert!(
+        said.contains("已识别设备") && said.contains("HP M404"),
+        "{said}"
     );
 }
