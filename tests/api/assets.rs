@@ -326,6 +326,31 @@ async fn repeat_faults_tell_the_managers_once_and_show_in_the_history(backend: B
     assert_eq!(history[0]["loaner"], "备用打印机 PRN-S01");
     assert_eq!(detail["changes"][0]["action"], "replacement_advised");
 
+    // The job card shows the device's three faults before this one.
+    let alice = baoxiu::conversation::Person {
+        channel: "console-engineer".into(),
+        external_id: "alice".into(),
+        name: "alice".into(),
+        language: Some("zh-CN".into()),
+    };
+    let card = crate::people::said(
+        &app.chat
+            .handle(&alice, Incoming::Command("job".into(), last.clone()))
+            .await
+            .expect("job card"),
+    );
+    assert!(card.contains("PRN-0042 最近的报修"), "{card}");
+    for earlier in &numbers[..3] {
+        assert!(
+            card.contains(&format!("· {earlier}")),
+            "{earlier} missing: {card}"
+        );
+    }
+    assert!(
+        !card.contains(&format!("· {last}")),
+        "not the job itself: {card}"
+    );
+
     let report: Vec<Value> = app
         .get(MANAGER, "/api/assets/report")
         .await
