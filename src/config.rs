@@ -958,4 +958,21 @@ mod tests {
         assert!(!t.matches("0123456789abcdeF"));
         assert!(!t.matches(""));
     }
+
+    /// Issue 20: the registers' settings are checked, naming the key.
+    #[test]
+    fn registers_settings_are_checked() {
+        let err = load_str("[intake]\nstrangers = \"ask_contract_number\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("intake.contract_numbers"), "{err}");
+        let err = load_str("[assets]\nqr = \"telegram\"\n").unwrap_err().to_string();
+        assert!(err.contains("assets.telegram_bot"), "{err}");
+        let ok = load_str(
+            "[intake]\nstrangers = \"refuse\"\n[assets]\nqr = \"telegram\"\ntelegram_bot = \"@baoxiu_bot\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.registers.telegram_bot.as_deref(), Some("baoxiu_bot"));
+        assert!(load_str("[intake]\nstrangers = \"maybe\"\n").is_err());
+    }
 }
