@@ -92,17 +92,16 @@ fn filter(pairs: &[String]) -> Result<AssetFilter, String> {
         let (k, v) = pair
             .split_once('=')
             .ok_or_else(|| format!("--filter `{pair}` must be key=value"))?;
-        let v = Some(v.trim().to_owned());
+        let v = v.trim().to_owned();
         match k.trim() {
-            "site" => f.site = v,
-            "kind" => f.kind = v.map(|k| k.to_lowercase()),
-            "department" => f.department = v,
-            "tag" | "tag_prefix" => f.tag_prefix = v,
+            "site" => f.site = Some(v),
+            "kind" => f.kind = Some(v.to_lowercase()),
+            "department" => f.department = Some(v),
+            "tag" | "tag_prefix" => f.tag_prefix = Some(v),
             "status" => {
-                let s = v.unwrap_or_default();
                 f.status = Some(
-                    baoxiu::domain::asset::AssetStatus::parse(&s)
-                        .ok_or_else(|| format!("unknown status `{s}`"))?,
+                    baoxiu::domain::asset::AssetStatus::parse(&v)
+                        .ok_or_else(|| format!("unknown status `{v}`"))?,
                 );
             }
             other => {

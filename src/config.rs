@@ -966,7 +966,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("intake.contract_numbers"), "{err}");
-        let err = load_str("[assets]\nqr = \"telegram\"\n").unwrap_err().to_string();
+        let err = load_str("[assets]\nqr = \"telegram\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("assets.telegram_bot"), "{err}");
         let ok = load_str(
             "[intake]\nstrangers = \"refuse\"\n[assets]\nqr = \"telegram\"\ntelegram_bot = \"@baoxiu_bot\"\n",
