@@ -273,6 +273,15 @@ async fn run(config: &Config, core: &Core, command: AssetsCommand) -> Result<(),
                     .join("\n")
             })?;
             let caption = flows.text("label_caption", Lang::ZhCn, &serde_json::Value::Null);
+            if config.assets.qr == baoxiu::domain::asset::QrTarget::Web
+                && config.web.public_url.is_none()
+            {
+                eprintln!(
+                    "warning: [web] public_url is not set, so the QR codes point at {}; \
+                     phones cannot reach that — set it (or [assets] qr = \"telegram\") before printing",
+                    desk.asset_link("TAG").trim_end_matches("/r/TAG")
+                );
+            }
             let labels = desk
                 .labels(&cli(), &filter(&f)?, &caption)
                 .await

@@ -195,7 +195,8 @@ impl Desk {
                     }
                     start.asset = Some(asset);
                 }
-                None => start.unknown_tag = Some(tag),
+                // Said back as given (capped: a start parameter is anybody's text).
+                None => start.unknown_tag = Some(tag.chars().take(32).collect()),
             }
         }
         Ok(start)
