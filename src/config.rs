@@ -69,6 +69,44 @@ pub struct Config {
     pub log: LogConfig,
     /// How long delivered messages, chat updates and closed tickets' photos are kept.
     pub retention: RetentionConfig,
+    /// Who may report: strangers the staff directory does not know (issue 20).
+    pub intake: IntakeConfig,
+    /// The asset register: where stickers' QR codes lead, replacement age (issue 20).
+    pub assets: AssetsConfig,
+}
+
+/// Who may report (`[intake]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// `allow` (default), `ask_contract_number` (plan 003) or `refuse`: what a chat caller
+    /// who is neither in the staff directory nor already known is told.
+    pub strangers: crate::domain::people::StrangerPolicy,
+    /// The service contract numbers a stranger may give (`ask_contract_number`).
+    pub contract_numbers: Vec<String>,
+}
+
+/// The asset register (`[assets]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssetsConfig {
+    /// Where a sticker's QR code leads: `web` (the web chat at `/r/TAG`) or `telegram`
+    /// (`https://t.me/<telegram_bot>?start=asset_TAG`).
+    pub qr: crate::domain::asset::QrTarget,
+    /// The Telegram bot's username, for `qr = "telegram"`.
+    pub telegram_bot: Option<String>,
+    /// Devices at least this many years old are advised for replacement in the asset report.
+    pub replace_after_years: u32,
+}
+
+impl Default for AssetsConfig {
+    fn default() -> Self {
+        Self {
+            qr: crate::domain::asset::QrTarget::Web,
+            telegram_bot: None,
+            replace_after_years: 6,
+        }
+    }
 }
 
 /// Retention (`[retention]`): applied by `baoxiu serve` a minute after start, then hourly,
@@ -404,6 +442,8 @@ impl Default for Config {
             web: Default::default(),
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
+            intake: IntakeConfig::default(),
+            assets: AssetsConfig::default(),
         }
     }
 }
@@ -592,6 +632,54 @@ impl Config {
             },
             retention: self.retention(source)?,
             complaint_response: self.complaints.respond_within.0,
+            registers: self.registers(source)?,
+        })
+    }
+
+    /// The registers' rules (`[intake]`, `[assets]`), checked.
+    fn registers(&self, source: &str) -> Result<crate::desk::RegistersPolicy, ConfigError> {
+        use crate::domain::asset::QrTarget;
+        use crate::domain::people::StrangerPolicy;
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            file: source.to_owned(),
+            key: key.into(),
+            reason: reason.into(),
+        };
+        if self.intake.strangers == StrangerPolicy::AskContractNumber
+            && self
+                .intake
+                .contract_numbers
+                .iter()
+                .all(|n| n.trim().is_empty())
+        {
+            return Err(invalid(
+                "intake.contract_numbers",
+                "`strangers = \"ask_contract_number\"` needs at least one contract number",
+            ));
+        }
+        let bot = self
+            .assets
+            .telegram_bot
+            .as_deref()
+            .map(|b| b.trim_start_matches('@').to_owned());
+        let bot_ok = bot.as_deref().is_some_and(|b| {
+            (5..=32).contains(&b.len()) && b.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if self.assets.qr == QrTarget::Telegram && !bot_ok {
+            return Err(invalid(
+                "assets.telegram_bot",
+                "`qr = \"telegram\"` needs the bot's username (5–32 letters, digits or _)",
+            ));
+        }
+        if !(1..=50).contains(&self.assets.replace_after_years) {
+            return Err(invalid("assets.replace_after_years", "must be 1–50 years"));
+        }
+        Ok(crate::desk::RegistersPolicy {
+            strangers: self.intake.strangers,
+            contract_numbers: self.intake.contract_numbers.clone(),
+            qr: self.assets.qr,
+            telegram_bot: bot,
+            replace_after_years: self.assets.replace_after_years,
         })
     }
 
@@ -869,5 +957,24 @@ mod tests {
         assert!(t.matches("0123456789abcdef"));
         assert!(!t.matches("0123456789abcdeF"));
         assert!(!t.matches(""));
+    }
+
+    /// Issue 20: the registers' settings are checked, naming the key.
+    #[test]
+    fn registers_settings_are_checked() {
+        let err = load_str("[intake]\nstrangers = \"ask_contract_number\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("intake.contract_numbers"), "{err}");
+        let err = load_str("[assets]\nqr = \"telegram\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("assets.telegram_bot"), "{err}");
+        let ok = load_str(
+            "[intake]\nstrangers = \"refuse\"\n[assets]\nqr = \"telegram\"\ntelegram_bot = \"@baoxiu_bot\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.registers.telegram_bot.as_deref(), Some("baoxiu_bot"));
+        assert!(load_str("[intake]\nstrangers = \"maybe\"\n").is_err());
     }
 }

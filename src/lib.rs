@@ -16,6 +16,7 @@ pub mod domain;
 pub mod doors;
 pub mod flow;
 pub mod http;
+pub mod labels;
 pub mod lease;
 pub mod outbox;
 pub mod sla;

@@ -17,6 +17,8 @@ use baoxiu::domain::report::GroupBy;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::Flows;
 
+mod cli_registers;
+
 /// baoxiu (报修): office staff report IT faults from chat; the desktop-support desk
 /// dispatches, works and closes them within the contract's service levels.
 #[derive(Parser)]
@@ -80,6 +82,16 @@ enum Command {
     Reporter {
         #[command(subcommand)]
         command: ReporterCommand,
+    },
+    /// The staff directory: import the client's staff list.
+    People {
+        #[command(subcommand)]
+        command: cli_registers::PeopleCommand,
+    },
+    /// The asset register: import, export, history, reports, QR stickers.
+    Assets {
+        #[command(subcommand)]
+        command: cli_registers::AssetsCommand,
     },
     /// Chat in this terminal, with the same conversations and database as the service:
     /// report a fault as a reporter, or work jobs with --engineer.
@@ -363,6 +375,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("reporter {id}: personal data erased; their tickets stay, anonymous");
             Ok(())
         }
+        Command::People { command } => cli_registers::people(&config, &source, command).await,
+        Command::Assets { command } => cli_registers::assets(&config, &source, command).await,
         Command::Outbox { command } => {
             let core = Core::assemble(&config, &source, Arc::new(SystemClock))
                 .await

@@ -107,17 +107,21 @@ impl Chat {
         lang: Lang,
         args: &str,
     ) -> Result<Commanded, ChatError> {
-        let mut known = BTreeMap::new();
-        if let Some(d) = &r.department {
-            known.insert("department".to_owned(), d.clone());
-        }
-        if let Some(p) = &r.phone {
-            known.insert("phone".to_owned(), p.clone());
-        }
-        // A QR sticker's deep link: /start asset_PRN-3F-02 fills in the device.
-        if let Some(tag) = args.trim().strip_prefix("asset_") {
-            known.insert("asset_tag".to_owned(), tag.to_owned());
-        }
+        // What the desk knows already (remembered answers, the staff directory, and from a
+        // QR sticker's deep link `/start asset_PRN-3F-02` the device and where it is): the
+        // flow skips those questions.
+        let start = self
+            .desk
+            .report_start(
+                r,
+                &person.channel,
+                &person.external_id,
+                args.trim().strip_prefix("asset_"),
+            )
+            .await?;
+        let known: BTreeMap<String, String> = start.known;
+        let device_note =
+            super::registers::device_note(&self.flows, &start.asset, &start.unknown_tag, lang);
         // An unfinished report discarded for idleness comes back for a day.
         let since = self.conversations.now() - DRAFT_KEPT;
         let draft = self
@@ -131,10 +135,13 @@ impl Chat {
             replies.extend(self.flows.current(&conv));
             return Ok((replies, Some(conv)));
         }
-        let (conv, replies) = self
+        let (conv, mut replies) = self
             .flows
             .start("fault_report", lang, &known)
             .map_err(|e| ChatError::State(e.to_string()))?;
+        if let Some(note) = device_note {
+            replies.insert(0, note);
+        }
         Ok((replies, Some(conv)))
     }
 

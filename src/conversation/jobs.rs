@@ -45,10 +45,63 @@ impl Chat {
             Err(other) => return Err(other.into()),
         };
         let known = payload_vars(&notice_payload(&ticket, None, None));
+        let history = self.recent_faults(&ticket, lang).await?;
         self.flows
             .start("engineer_job", lang, &known)
-            .map(Ok)
+            .map(|(conv, mut card)| {
+                card.extend(history);
+                Ok((conv, card))
+            })
             .map_err(|e| ChatError::State(e.to_string()))
+    }
+
+    /// The device's last three faults before this ticket (issue 20: the job card shows
+    /// them), when the ticket names a device that has any.
+    async fn recent_faults(
+        &self,
+        ticket: &crate::domain::ticket::Ticket,
+        lang: Lang,
+    ) -> Result<Option<Outgoing>, ChatError> {
+        let Some(tag) = &ticket.intake.device.asset_tag else {
+            return Ok(None);
+        };
+        let tz = self.desk.policy().calendar.time_zone();
+        let lines: Vec<String> = self
+            .desk
+            .recent_faults(tag.as_str(), 4)
+            .await?
+            .into_iter()
+            .filter(|f| f.ticket != ticket.number.as_str())
+            .take(3)
+            .map(|f| {
+                let day = f.reported_at.with_timezone(&tz).format("%Y-%m-%d");
+                let summary: String = f
+                    .summary
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(40)
+                    .collect();
+                match f.solution {
+                    Some(done) => format!(
+                        "· {} {day} {summary} → {}",
+                        f.ticket,
+                        done.chars().take(40).collect::<String>()
+                    ),
+                    None => format!("· {} {day} {summary}", f.ticket),
+                }
+            })
+            .collect();
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        let vars = serde_json::json!({ "note": tag.as_str(), "summary": lines.join("\n") });
+        Ok(Some(Outgoing::Text(self.flows.text(
+            "asset_recent_faults",
+            lang,
+            &vars,
+        ))))
     }
 
     /// An action taken on a job card, as a desk call; the ticket's new status, or why not.

@@ -17,6 +17,7 @@ mod inspection;
 mod jobs;
 mod lanes;
 mod notice;
+mod registers;
 
 pub(crate) use cards::CardWall;
 pub use cards::is_accept;
@@ -379,7 +380,16 @@ impl Chat {
         if let Some(code) = link_code(&input) {
             return Ok((self.link(person, &code).await, Save::Nothing));
         }
-        let (role, stored) = self.who(person).await?;
+        let (role, stored) = match self.who(person).await? {
+            Ok(found) => found,
+            // A stranger `[intake] strangers` does not let in: told so, nothing stored.
+            Err(admission) => {
+                return Ok((
+                    self.stranger(person, admission, &input).await?,
+                    Save::Nothing,
+                ));
+            }
+        };
         let lang = self.lang_for(person, &role);
         let (mut conversation, mut replies) = self.load(person, lang, stored).await?;
         if let Incoming::Choice(id) = &input
@@ -469,7 +479,13 @@ impl Chat {
 
     /// The reporter (or linked engineer) behind a person and their stored conversation.
     /// One round trip for a known reporter and their conversation: this runs per message.
-    async fn who(&self, person: &Person) -> Result<(Role, Option<StoredConversation>), ChatError> {
+    /// A caller who is nobody yet is made a reporter if the staff directory knows them or
+    /// strangers are welcome; otherwise the admission that says what to tell them.
+    #[allow(clippy::type_complexity)]
+    async fn who(
+        &self,
+        person: &Person,
+    ) -> Result<Result<(Role, Option<StoredConversation>), crate::desk::Admission>, ChatError> {
         let (channel, id) = (&person.channel, &person.external_id);
         let known = self
             .conversations
@@ -484,13 +500,19 @@ impl Chat {
                 ),
                 None => match known {
                     Some((r, stored, _)) => (Role::Reporter(r), stored),
-                    None => (Role::Reporter(self.reporter(person).await?), None),
+                    None => match self.desk.admission(channel, id).await? {
+                        crate::desk::Admission::Welcome(entry) => (
+                            Role::Reporter(self.new_reporter(person, entry).await?),
+                            None,
+                        ),
+                        stranger => return Ok(Err(stranger)),
+                    },
                 },
             },
         };
         self.seen
             .set(&person_key(person), Expect::of(stored.as_ref()));
-        Ok((role, stored))
+        Ok(Ok((role, stored)))
     }
 
     /// Opens the flow a button belongs to, for its ticket, as the person's conversation;
@@ -541,18 +563,21 @@ impl Chat {
 
     /// The reporter behind a person, created on first contact (their name must then be
     /// valid) with their door's language, which later notifications use.
+    /// A stranger `[intake] strangers` does not let in is refused (`Forbidden`, with the
+    /// sentence to show), and nothing is stored.
     pub async fn reporter(&self, person: &Person) -> Result<Reporter, ChatError> {
         let (channel, id) = (&person.channel, &person.external_id);
-        let r = self
-            .desk
-            .reporter_for_identity(channel, id, &person.name)
-            .await?;
-        match &person.language {
-            Some(code) if r.language.is_none() => {
-                let lang = Lang::from_code(code);
-                Ok(self.desk.set_language(&r, lang.as_code()).await?)
+        if let Some(r) = self.desk.reporter_by_identity(channel, id).await? {
+            return self.with_door_language(person, r).await;
+        }
+        match self.desk.admission(channel, id).await? {
+            crate::desk::Admission::Welcome(entry) => self.new_reporter(person, entry).await,
+            _ => {
+                let lang = resolve_lang(None, person.language.as_deref());
+                Err(ChatError::Desk(DeskError::Forbidden(
+                    self.text("stranger_refused", lang),
+                )))
             }
-            _ => Ok(r),
         }
     }
 

@@ -3,10 +3,12 @@
 //! and outgoing messages in one transaction.
 
 mod archive;
+mod assets;
 mod complaints;
 mod deliveries;
 pub mod inspections;
 pub mod link;
+mod people;
 mod policy;
 pub mod ports;
 mod reports;
@@ -31,6 +33,10 @@ pub use sla::ClockRound;
 pub use staffing::{Staffing, receipt_event};
 pub use survey::{SurveyRefusal, SurveyReply};
 pub use web::{WebInvite, WebPolicy};
+// The registers (issue 20).
+pub use crate::store::{Asset, AssetFilter, DirectoryEntry, RegisterEvent};
+pub use assets::{AssetDetail, AssetFault, AssetFields, AssetReportLine};
+pub use people::{Admission, Imported, RegistersPolicy, ReportStart};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -365,7 +371,7 @@ impl Desk {
             department: who.department.clone(),
             phone: who.phone.clone(),
         };
-        let (intake, impact, urgency) = form
+        let (mut intake, impact, urgency) = form
             .parse(&known, &self.policy.routing, now)
             .map_err(DeskError::Invalid)?;
         if intake.channel.desk_entered() && !caller.is_manager() {
@@ -373,6 +379,8 @@ impl Desk {
                 "only the desk records reports that came by phone, in person or by email".into(),
             ));
         }
+        // A typed tag or IP found in the asset register fills in the rest of the device.
+        self.match_device(&mut intake.device).await?;
         let priority = self
             .policy
             .matrix
@@ -492,6 +500,11 @@ impl Desk {
             self.signal.notify_one();
         }
         tracing::info!(ticket = %stored.number, priority = %stored.priority, status = %stored.status, "ticket reported");
+        // The ticket is filed whatever happens here; a failure only delays the advice to
+        // the next report on the device.
+        if let Err(e) = self.check_repeat_faults(&stored).await {
+            tracing::warn!(ticket = %stored.number, error = %e, "repeat faults not checked");
+        }
         Ok(stored)
     }
 

@@ -36,6 +36,8 @@ pub struct Policy {
     pub retention: super::RetentionPolicy,
     /// How long after filing a complaint's outcome is due (`[complaints] respond_within`).
     pub complaint_response: chrono::Duration,
+    /// The staff directory's and the asset register's rules (`[intake]`, `[assets]`).
+    pub registers: super::RegistersPolicy,
 }
 
 /// Which day a closed ticket's survey goes out (`[survey] day`).

@@ -54,6 +54,11 @@ pub mod routing;
 pub mod sla;
 pub mod ticket;
 
+// Registers and knowledge (issue 20): the staff directory and the asset register.
+pub mod asset;
+pub mod people;
+pub mod sheet;
+
 use serde::{Deserialize, Serialize};
 
 macro_rules! id_type {

@@ -163,13 +163,22 @@ impl ReportForm {
         check("room", keep(&mut room, opt(self.room, Place::parse)));
         check(
             "asset_tag",
-            keep(&mut tag, opt(self.asset_tag, AssetTag::parse)),
+            keep(
+                &mut tag,
+                opt(
+                    self.asset_tag.map(|t| super::asset::normalise_tag(&t)),
+                    AssetTag::parse,
+                ),
+            ),
         );
         check(
             "device_model",
             keep(&mut model, opt(self.device_model, Place::parse)),
         );
-        check("ip", keep(&mut ip, opt(self.ip, parse_ip)));
+        let typed_ip = self
+            .ip
+            .map(|i| super::asset::normalise_ip(&i).map_or(i, |a| a.to_string()));
+        check("ip", keep(&mut ip, opt(typed_ip, parse_ip)));
         check(
             "description",
             keep(&mut desc, Description::parse(&self.description)),

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{DETAILS, JobActionKind, PHOTOS};
-use crate::domain::intake::{AssetTag, Description, InputError, Note, parse_ip};
+use crate::domain::asset::{normalise_ip, normalise_tag};
+use crate::domain::intake::{AssetTag, Description, InputError, Note};
 use crate::domain::priority::{Impact, Urgency};
 use crate::domain::report_form::ReportForm;
 use crate::domain::ticket::{Action, WorkMode};
@@ -26,8 +27,9 @@ pub(crate) const URGENCY: &[&str] = &["stopped", "degraded", "can_wait"];
 ///
 /// - `category`, `site`, `building`, `room`, `department`, `phone`, `device_model`: as
 ///   given (skipped = absent).
-/// - `device`: an IP address if it parses as one, otherwise an asset tag; a value that is
-///   neither is kept in the description rather than lost.
+/// - `device`: an IP address if it parses as one, otherwise an asset tag (both normalised:
+///   case, full-width characters, spaces); a value that is neither is kept in the
+///   description rather than lost.
 /// - `description`: the reporter's text, then the category follow-ups and other detail
 ///   lines (`details`), capped at the desk's limit.
 /// - `started`: `just_now` = now, `within_hour` = 30 min ago, `earlier_today` = 3 h ago,
@@ -48,9 +50,11 @@ pub fn report_form(answers: &BTreeMap<String, String>, now: DateTime<Utc>) -> Re
     let mut extra = Vec::new();
     let (mut asset_tag, mut ip) = (None, None);
     if let Some(device) = get("device") {
-        if parse_ip(&device).is_ok() {
-            ip = Some(device);
-        } else if let Ok(tag) = AssetTag::parse(&device) {
+        // Typed tags and IPs are normalised (case, full-width characters, spaces) so they
+        // match the asset register.
+        if let Some(addr) = normalise_ip(&device) {
+            ip = Some(addr.to_string());
+        } else if let Ok(tag) = AssetTag::parse(&normalise_tag(&device)) {
             asset_tag = Some(tag.as_str().to_owned());
         } else {
             extra.push(device);

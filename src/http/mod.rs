@@ -2,12 +2,14 @@
 
 mod access;
 mod archive;
+mod assets;
 mod attachments;
 mod auth;
 mod complaints;
 mod error;
 mod inspections;
 mod link;
+mod people;
 mod reports;
 mod tickets;
 
@@ -122,6 +124,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/inspections/{id}/accept", post(inspections::accept))
         .route("/api/inspections/{id}/check", post(inspections::check))
         .route("/api/inspections/{id}/finish", post(inspections::finish))
+        // The registers (issue 20): the staff directory and the asset register.
+        .merge(people::routes())
+        .merge(assets::routes())
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

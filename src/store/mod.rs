@@ -27,11 +27,15 @@ mod survey;
 mod telegram;
 mod url;
 mod web;
+// The registers (issue 20): the staff directory and the asset register.
+mod assets;
+mod people;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 pub use archive::{ArchiveEntry, NewArchive};
+pub use assets::{Asset, AssetFilter};
 pub use attachments::{Attachment, PendingPhoto};
 pub use cards::{Card, CardClaim, CardEnd};
 pub use complaints::{
@@ -42,6 +46,7 @@ pub use inspections::{
     CheckRecord, InspectionEvent, JobClose, JobRecord, NewCheck, NewInspectionEvent, NewJob,
     NewPlan, PlanRecord,
 };
+pub use people::{DirectoryEntry, NewRegisterEvent, RegisterEvent};
 pub use retention::Purge;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
 pub use telegram::{LinkLimit, PendingUpdate, Redeemed};

@@ -31,3 +31,6 @@ mod stop;
 mod telegram;
 mod telegram_loop;
 mod web;
+// The registers (issue 20).
+mod assets;
+mod people;

@@ -126,6 +126,7 @@ impl Web {
             .route("/chat/history", get(history))
             .route("/chat/events", get(events))
             .route("/chat/bye", post(bye))
+            .route("/r/{tag}", get(qr))
             .with_state(self.clone())
     }
 
@@ -448,6 +449,28 @@ struct Hello {
     name: String,
     #[serde(default)]
     lang: Option<String>,
+    /// The asset tag of the QR sticker that opened the page (see [`qr`]).
+    #[serde(default)]
+    asset: Option<String>,
+}
+
+/// Whether `tag` is a sticker's tag as its link spells it (letters, digits, `_`, `-`).
+fn link_tag(tag: &str) -> bool {
+    (1..=64).contains(&tag.len())
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
+/// `GET /r/TAG`: an asset sticker's QR code (issue 20). The page opens with the report
+/// for that device: the tag rides along as `?asset=TAG` and the page starts the report
+/// with it (`/start asset_TAG`, as Telegram's deep link does).
+async fn qr(Path(tag): Path<String>) -> Redirect {
+    if link_tag(&tag) {
+        Redirect::to(&format!("/?asset={tag}"))
+    } else {
+        Redirect::to("/")
+    }
 }
 
 async fn hello(
@@ -506,7 +529,13 @@ async fn hello(
         }
         Err(e) => return chat_failed(e),
     };
-    let start = Incoming::Command("start".into(), String::new());
+    let start = Incoming::Command(
+        "start".into(),
+        h.asset
+            .filter(|t| link_tag(t))
+            .map(|t| format!("asset_{t}"))
+            .unwrap_or_default(),
+    );
     let entries = match w.chat.handle(&person, start).await {
         Ok(replies) => {
             w.record(&person.external_id, vec![(true, replies_json(&replies))])

@@ -596,8 +596,10 @@ fn the_location_is_offered_as_a_form_and_accepted_whole() {
 
     // A form where none is asked is refused.
     chat.text("B");
-    chat.text("302");
+    // The room is asked only while missing (a person in the staff directory, or a QR
+    // sticker, has it filled in): the one already given is kept.
     assert_eq!(chat.step(), "device");
+    assert_eq!(chat.conv.answers()["room"], "3F-302");
     let before = chat.conv.clone();
     chat.send(Incoming::Form(map(&[("site", "HQ")])));
     assert_eq!(chat.conv, before);

@@ -160,7 +160,7 @@ fn bad_regex() {
     let mut f = Files::shipped();
     f.replace(
         "fault_report.toml",
-        "pattern = '^(?:[A-Za-z0-9][A-Za-z0-9_./-]{1,31}|[0-9A-Fa-f:.]{2,45})$'",
+        "pattern = '^[ \\u3000A-Za-z0-9_./:\\-—－Ａ-Ｚａ-ｚ０-９＿．／：]{2,45}$'",
         "pattern = '^(unclosed'",
     );
     let line = f.line("fault_report.toml", "pattern = '^(unclosed'", 0);
