@@ -144,13 +144,64 @@ pub enum LabelError {
     Nothing,
 }
 
+/// Where one label's parts go on the page, in millimetres from its top left: the same for
+/// every format.
+pub(crate) struct Layout {
+    /// The top-left corners of the QR code's dark modules.
+    pub(crate) squares: Vec<(f64, f64)>,
+    /// A module's side.
+    pub(crate) unit: f64,
+    /// Where the text column starts.
+    pub(crate) text_x: f64,
+    /// The text column's width.
+    pub(crate) room: f64,
+    /// The three lines (tag, caption, detail): baseline and font size.
+    pub(crate) lines: [(f64, f64); 3],
+}
+
+impl Layout {
+    /// Lays out `label` with its top-left corner at (`x`, `y`) on `sheet`.
+    pub(crate) fn of(label: &Label, sheet: Sheet, x: f64, y: f64) -> Result<Layout, LabelError> {
+        let m = modules(label)?;
+        let pad = (sheet.height * 0.08).min(2.5);
+        let side = sheet.height - 2.0 * pad;
+        // Four modules of quiet zone around the code, inside the square.
+        let unit = side / (m.width + 8) as f64;
+        let (qx, qy) = (x + pad + 4.0 * unit, y + pad + 4.0 * unit);
+        let squares = (0..m.width * m.width)
+            .filter(|i| m.dark[*i])
+            .map(|i| {
+                let (row, col) = (i / m.width, i % m.width);
+                (qx + col as f64 * unit, qy + row as f64 * unit)
+            })
+            .collect();
+        let text_x = x + pad + side + pad * 0.5;
+        let room = (x + sheet.width - pad - text_x).max(1.0);
+        let tag_size =
+            (sheet.height * 0.18).min(room / (label.tag.chars().count().max(1) as f64 * 0.62));
+        let small = (sheet.height * 0.1).min(3.2);
+        let top = y + pad + tag_size;
+        Ok(Layout {
+            squares,
+            unit,
+            text_x,
+            room,
+            lines: [
+                (top, tag_size),
+                (top + small * 1.9, small),
+                (top + small * 3.4, small * 0.85),
+            ],
+        })
+    }
+}
+
 /// A QR code's modules: `width` × `width`, dark ones true.
 pub(crate) struct Modules {
     pub(crate) width: usize,
     pub(crate) dark: Vec<bool>,
 }
 
-pub(crate) fn modules(label: &Label) -> Result<Modules, LabelError> {
+fn modules(label: &Label) -> Result<Modules, LabelError> {
     // M: a sticker gets scratched; 15 % of it may be lost and it still scans.
     let code = QrCode::with_error_correction_level(label.link.as_bytes(), EcLevel::M)
         .map_err(|_| LabelError::TooLong(label.tag.clone()))?;

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{Label, LabelError, PAGE, Sheet, fit, modules};
+use super::{Label, LabelError, Layout, PAGE, Sheet, fit};
 
 /// Millimetres to PDF points.
 const PT: f64 = 72.0 / 25.4;
@@ -89,48 +89,36 @@ fn label_content(
     x: f64,
     y: f64,
 ) -> Result<(), LabelError> {
-    let m = modules(label)?;
-    let pad = (sheet.height * 0.08).min(2.5);
-    let side = sheet.height - 2.0 * pad;
-    let unit = side / (m.width + 8) as f64;
-    let (qx, qy) = (x + pad + 4.0 * unit, y + pad + 4.0 * unit);
+    let l = Layout::of(label, sheet, x, y)?;
     // PDF's origin is the bottom left.
     let up = |y_mm: f64| (PAGE.1 - y_mm) * PT;
     out.push_str("0 g\n");
-    for row in 0..m.width {
-        for col in 0..m.width {
-            if m.dark[row * m.width + col] {
-                let _ = writeln!(
-                    out,
-                    "{:.2} {:.2} {:.2} {:.2} re",
-                    (qx + col as f64 * unit) * PT,
-                    up(qy + (row + 1) as f64 * unit),
-                    unit * PT,
-                    unit * PT
-                );
-            }
-        }
+    for (sx, sy) in &l.squares {
+        let _ = writeln!(
+            out,
+            "{:.2} {:.2} {:.2} {:.2} re",
+            sx * PT,
+            up(sy + l.unit),
+            l.unit * PT,
+            l.unit * PT
+        );
     }
     out.push_str("f\n");
-    let tx = x + pad + side + pad * 0.5;
-    let room = (x + sheet.width - pad - tx).max(1.0);
-    let tag_size =
-        (sheet.height * 0.18).min(room / (label.tag.chars().count().max(1) as f64 * 0.62));
-    let small = (sheet.height * 0.1).min(3.2);
-    let fits = |size: f64| (room / (size * 0.5)).floor().max(1.0) as usize;
+    let fits = |size: f64| (l.room / (size * 0.5)).floor().max(1.0) as usize;
+    let [(tag_y, tag_size), (caption_y, small), (detail_y, smaller)] = l.lines;
     let lines = [
-        ("F2", y + pad + tag_size, tag_size, ascii_words(&label.tag)),
+        ("F2", tag_y, tag_size, ascii_words(&label.tag)),
         (
             "F1",
-            y + pad + tag_size + small * 1.9,
+            caption_y,
             small,
             fit(&ascii_words(&label.caption), fits(small)),
         ),
         (
             "F1",
-            y + pad + tag_size + small * 3.4,
-            small * 0.85,
-            fit(&ascii_words(&label.detail), fits(small * 0.85)),
+            detail_y,
+            smaller,
+            fit(&ascii_words(&label.detail), fits(smaller)),
         ),
     ]
     // The standard fonts' encoding has no `…`.
@@ -143,7 +131,7 @@ fn label_content(
             out,
             "BT /{font} {:.2} Tf {:.2} {:.2} Td ({text}) Tj ET",
             size * PT,
-            tx * PT,
+            l.text_x * PT,
             up(ty)
         );
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Label, LabelError, PAGE, Sheet, fit, modules};
+use super::{Label, LabelError, Layout, PAGE, Sheet, fit};
 
 /// Escapes text for XML.
 fn xml(text: &str) -> String {
@@ -44,49 +44,20 @@ fn label_svg(
     x: f64,
     y: f64,
 ) -> Result<(), LabelError> {
-    let m = modules(label)?;
-    let pad = (sheet.height * 0.08).min(2.5);
-    let side = sheet.height - 2.0 * pad;
-    // Four modules of quiet zone around the code, inside the square.
-    let unit = side / (m.width + 8) as f64;
-    let (qx, qy) = (x + pad + 4.0 * unit, y + pad + 4.0 * unit);
+    let l = Layout::of(label, sheet, x, y)?;
     let _ = writeln!(out, "<g class=\"label\">");
     let mut path = String::new();
-    for row in 0..m.width {
-        for col in 0..m.width {
-            if m.dark[row * m.width + col] {
-                let _ = write!(
-                    path,
-                    "M{:.3} {:.3}h{u:.3}v{u:.3}h-{u:.3}z",
-                    qx + col as f64 * unit,
-                    qy + row as f64 * unit,
-                    u = unit
-                );
-            }
-        }
+    for (sx, sy) in &l.squares {
+        let _ = write!(path, "M{sx:.3} {sy:.3}h{u:.3}v{u:.3}h-{u:.3}z", u = l.unit);
     }
     let _ = writeln!(out, "<path d=\"{path}\" fill=\"#000\"/>");
-    let tx = x + pad + side + pad * 0.5;
-    let room = (x + sheet.width - pad - tx).max(1.0);
-    let tag_size =
-        (sheet.height * 0.18).min(room / (label.tag.chars().count().max(1) as f64 * 0.62));
-    let small = (sheet.height * 0.1).min(3.2);
     // Characters that fit across the text column (a CJK character is about one em).
-    let fits = |size: f64| (room / size).floor().max(1.0) as usize;
+    let fits = |size: f64| (l.room / size).floor().max(1.0) as usize;
+    let [(tag_y, tag_size), (caption_y, small), (detail_y, smaller)] = l.lines;
     let lines = [
-        (y + pad + tag_size, tag_size, "tag", label.tag.clone()),
-        (
-            y + pad + tag_size + small * 1.9,
-            small,
-            "",
-            fit(&label.caption, fits(small)),
-        ),
-        (
-            y + pad + tag_size + small * 3.4,
-            small * 0.85,
-            "",
-            fit(&label.detail, fits(small * 0.85) * 2),
-        ),
+        (tag_y, tag_size, "tag", label.tag.clone()),
+        (caption_y, small, "", fit(&label.caption, fits(small))),
+        (detail_y, smaller, "", fit(&label.detail, fits(smaller) * 2)),
     ];
     for (ty, size, class, text) in lines {
         if text.is_empty() {
@@ -94,7 +65,8 @@ fn label_svg(
         }
         let _ = writeln!(
             out,
-            "<text x=\"{tx:.2}\" y=\"{ty:.2}\" font-size=\"{size:.2}\"{}>{}</text>",
+            "<text x=\"{:.2}\" y=\"{ty:.2}\" font-size=\"{size:.2}\"{}>{}</text>",
+            l.text_x,
             if class.is_empty() {
                 String::new()
             } else {
