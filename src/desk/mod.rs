@@ -5,6 +5,7 @@
 mod archive;
 mod complaints;
 mod deliveries;
+mod knowledge;
 pub mod link;
 mod policy;
 pub mod ports;
@@ -16,6 +17,7 @@ mod survey;
 mod web;
 
 /// The records the desk reads and writes, as its callers see them.
+pub use crate::store::{Article, ArticleEvent};
 pub use crate::store::{
     ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, FilingRecord,
     NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate, Recipient,
@@ -23,6 +25,7 @@ pub use crate::store::{
 };
 pub use complaints::ComplaintDetail;
 pub use deliveries::{Failed, RetryPolicy};
+pub use knowledge::{ArticleDetail, ArticleEdit, Found, KbReport, TopArticle};
 pub use ports::Ports;
 pub use retention::{Retained, RetentionPolicy};
 pub use sla::ClockRound;
@@ -541,6 +544,10 @@ impl Desk {
                 }
             }
             write.clocks = moved;
+            if matches!(action, Action::Resolve { .. }) {
+                // The knowledge base's draft, in the resolution's own transaction.
+                write.article = self.article_for_resolution(caller, &write.ticket);
+            }
             let verb = write.audit.action.clone();
             let queued = !write.outbox.is_empty();
             match self.store.update_ticket(write).await {
@@ -939,6 +946,7 @@ impl Desk {
             survey,
             end_conversation: None,
             record: None,
+            article: None,
         }
     }
 }

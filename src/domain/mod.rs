@@ -44,6 +44,7 @@ pub mod clocks;
 pub mod complaint;
 pub mod holidays;
 pub mod intake;
+pub mod knowledge;
 pub mod on_call;
 pub mod priority;
 pub mod report;
