@@ -12,7 +12,7 @@ CREATE TABLE articles (
     symptom TEXT NOT NULL,
     cause TEXT NOT NULL,
     solution TEXT NOT NULL,
-    -- Normalised keywords, separated by single spaces.
+    -- Normalised keywords, one a line.
     keywords TEXT NOT NULL,
     -- The resolved ticket it was drafted from (none when an expert wrote it).
     ticket_id INTEGER REFERENCES tickets (id),

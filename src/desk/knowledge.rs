@@ -286,7 +286,7 @@ impl Desk {
             cause: edit.cause.unwrap_or(a.cause),
             solution: edit.solution.unwrap_or(a.solution),
             keywords: edit.keywords.unwrap_or_else(|| {
-                a.keywords.split(' ').map(str::to_owned).collect()
+                a.keywords.lines().map(str::to_owned).collect()
             }),
         }
         .checked()?;

@@ -469,7 +469,8 @@ impl Draft {
         }
         let mut keywords: Vec<String> = Vec::new();
         for k in &self.keywords {
-            let k = normalize(k.trim());
+            // One line each, inner spaces single ("paper  jam" = "paper jam").
+            let k = normalize(&k.split_whitespace().collect::<Vec<_>>().join(" "));
             if !k.is_empty() && !keywords.contains(&k) {
                 keywords.push(k);
             }
@@ -648,11 +649,11 @@ mod tests {
             symptom: "卡纸".into(),
             cause: String::new(),
             solution: "取出".into(),
-            keywords: vec!["Jam".into(), "jam".into(), " ".into()],
+            keywords: vec!["Jam".into(), "jam".into(), " ".into(), "Paper\n  Jam".into()],
         };
         let checked = ok.clone().checked().expect("valid");
         assert_eq!(checked.title, "卡纸");
-        assert_eq!(checked.keywords, ["jam"]);
+        assert_eq!(checked.keywords, ["jam", "paper jam"]);
         let blank = Draft {
             solution: "  ".into(),
             ..ok.clone()

@@ -6,6 +6,7 @@ mod attachments;
 mod auth;
 mod complaints;
 mod error;
+mod knowledge;
 mod link;
 mod reports;
 mod tickets;
@@ -108,6 +109,16 @@ pub fn router(state: AppState) -> Router {
             patch(tickets::update_reporter).delete(tickets::erase_reporter),
         )
         .route("/api/reporters/{id}/web-invite", post(link::web_invite))
+        .route(
+            "/api/articles",
+            get(knowledge::list).post(knowledge::create),
+        )
+        .route(
+            "/api/articles/{id}",
+            get(knowledge::show).patch(knowledge::edit),
+        )
+        .route("/api/articles/{id}/{action}", post(knowledge::set_status))
+        .route("/api/reports/knowledge", get(knowledge::report))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -79,7 +79,7 @@ pub struct Article {
 }
 
 fn words<S: serde::Serializer>(k: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(k.split(' ').filter(|w| !w.is_empty()))
+    s.collect_seq(k.lines().filter(|w| !w.is_empty()))
 }
 
 impl Article {
@@ -232,7 +232,7 @@ macro_rules! knowledge {
                 .bind(&d.symptom)
                 .bind(&d.cause)
                 .bind(&d.solution)
-                .bind(d.keywords.join(" "))
+                .bind(d.keywords.join("\n"))
                 .bind(new.ticket.map(|t| t.0))
                 .bind(search_text(d))
                 .bind(new.event.at)
@@ -334,7 +334,7 @@ macro_rules! knowledge {
                 .bind(&draft.symptom)
                 .bind(&draft.cause)
                 .bind(&draft.solution)
-                .bind(draft.keywords.join(" "))
+                .bind(draft.keywords.join("\n"))
                 .bind(search_text(draft))
                 .bind(event.at)
                 .execute(&mut *tx)

@@ -16,6 +16,7 @@ mod concurrency;
 mod discord;
 mod erasure;
 mod instances;
+mod knowledge;
 mod layers;
 mod lifecycle;
 mod outbox;
