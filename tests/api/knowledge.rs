@@ -15,6 +15,8 @@ on_both_backends!(
     a_resolution_drafts_an_article_that_experts_publish_and_retire,
     search_ranks_the_same_on_both_databases_with_short_chinese_terms,
     bad_article_input_is_refused_politely_and_changes_nothing,
+    intake_offers_articles_and_reports_count_the_deflections,
+    kb_in_chat_and_related_articles_on_the_job_card,
 );
 
 /// Percent-encodes a query value.
@@ -281,12 +283,172 @@ async fn bad_article_input_is_refused_politely_and_changes_nothing(backend: Back
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
-#[allow(dead_code)]
 fn said(replies: &[Outgoing]) -> String {
     baoxiu::doors::terminal::render(replies)
 }
 
-#[allow(dead_code)]
 async fn say(app: &TestApp, who: &Person, input: Incoming) -> String {
     said(&app.chat.handle(who, input).await.expect("handled"))
+}
+
+fn text(t: &str) -> Incoming {
+    Incoming::Text(t.into())
+}
+
+fn reporter(id: &str) -> Person {
+    Person {
+        channel: "test".into(),
+        external_id: id.into(),
+        name: "王芳".into(),
+        language: Some("zh-CN".into()),
+    }
+}
+
+/// Typed answers to the fault report up to the description (see tests/api/chat.rs).
+const UP_TO_DESCRIPTION: [&str; 7] = [
+    "printer",
+    "HP LaserJet M404",
+    "1",
+    "总部",
+    "A座",
+    "301",
+    "prn-3f-02",
+];
+/// After the description: when it started, how many, urgency, department, phone.
+const AFTER_DESCRIPTION: [&str; 5] = ["2", "1", "1", "财务部", "13800138000"];
+
+/// Starts a report as `who` and answers up to and including the description; what the
+/// bot said last.
+async fn describe(app: &TestApp, who: &Person, description: &str) -> String {
+    say(app, who, Incoming::Command("start".into(), String::new())).await;
+    for answer in UP_TO_DESCRIPTION {
+        say(app, who, text(answer)).await;
+    }
+    say(app, who, text(description)).await
+}
+
+async fn conversations_of(app: &TestApp, who: &Person) -> i64 {
+    app.scalar(&format!(
+        "SELECT COUNT(*) FROM conversations WHERE external_id = '{}'",
+        who.external_id
+    ))
+    .await
+}
+
+async fn intake_offers_articles_and_reports_count_the_deflections(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let jam = published(&app, "printer", "打印机卡纸", "打印机卡纸，红灯闪烁", "打开后盖，取出卡住的纸").await;
+    published(&app, "network", "VPN 连不上", "VPN 提示证书错误", "重新导入证书").await;
+
+    // After the description: the matching article, with the next question.
+    let a = reporter("kb-a");
+    let offer = describe(&app, &a, "打印机卡纸了，红灯一直闪").await;
+    assert!(offer.contains("也许能直接解决"), "{offer}");
+    assert!(offer.contains("1. 打印机卡纸"), "{offer}");
+    assert!(offer.contains("第1条解决了") && offer.contains("都不是"), "{offer}");
+    assert!(!offer.contains("VPN"), "{offer}");
+    assert!(offer.contains("什么时候开始"), "the next question follows: {offer}");
+    // "This one solved it": no ticket, the conversation ends, the article counts a use.
+    let solved = say(&app, &a, Incoming::Choice(format!("kb:solved:{jam}"))).await;
+    assert!(solved.contains("没有创建工单"), "{solved}");
+    assert_eq!(app.count("tickets").await, 0);
+    assert_eq!(conversations_of(&app, &a).await, 0);
+    assert_eq!(
+        app.scalar(&format!("SELECT uses FROM articles WHERE id = {jam}")).await,
+        1
+    );
+
+    // Answering the next question instead means "none of these": nothing typed is lost.
+    let b = reporter("kb-b");
+    let offer = describe(&app, &b, "打印机又卡纸了").await;
+    assert!(offer.contains("1. 打印机卡纸"), "{offer}");
+    for answer in AFTER_DESCRIPTION {
+        say(&app, &b, text(answer)).await;
+    }
+    let receipt = say(&app, &b, Incoming::Choice("summary:submit".into())).await;
+    assert!(receipt.contains("BX-2026-"), "{receipt}");
+    assert_eq!(app.count("tickets").await, 1);
+    let r = app.get(MANAGER, "/api/tickets").await;
+    let page = json_of(r, StatusCode::OK).await;
+    let described = page["items"][0]["intake"]["description"].as_str().unwrap_or_default().to_owned();
+    assert!(described.starts_with("打印机又卡纸了"), "{described}");
+
+    // "None of these" goes back to the report's question; an unknown article is no answer.
+    let c = reporter("kb-c");
+    describe(&app, &c, "打印机卡纸").await;
+    let stale = say(&app, &c, Incoming::Choice("kb:solved:999".into())).await;
+    assert!(!stale.contains("没有创建工单"), "{stale}");
+    let declined = say(&app, &c, Incoming::Choice("kb:no".into())).await;
+    assert!(declined.contains("继续登记"), "{declined}");
+    assert!(declined.contains("什么时候开始"), "{declined}");
+    assert_eq!(conversations_of(&app, &c).await, 1);
+    // Typing the button's label works too (doors without buttons).
+    let d = reporter("kb-d");
+    describe(&app, &d, "打印机卡纸").await;
+    let typed = say(&app, &d, text("第1条解决了")).await;
+    assert!(typed.contains("没有创建工单"), "{typed}");
+
+    // A description nothing matches well is not interrupted.
+    let e = reporter("kb-e");
+    let plain = describe(&app, &e, "显示器没有信号").await;
+    assert!(!plain.contains("也许能直接解决"), "{plain}");
+
+    assert_eq!(app.count("kb_offers").await, 4);
+    let today = app.clock_now().format("%Y-%m-%d");
+    let r = app
+        .get(MANAGER, &format!("/api/reports/knowledge?from={today}&to={today}"))
+        .await;
+    let report = json_of(r, StatusCode::OK).await;
+    assert_eq!(report["articles_published"], 2);
+    assert_eq!(report["offered"], 4);
+    assert_eq!(report["self_solved"], 2);
+    assert_eq!(report["deflection_rate"], 0.5);
+    assert_eq!(
+        report["top_articles"],
+        json!([{"id": jam, "title": "打印机卡纸", "self_solved": 2}])
+    );
+}
+
+async fn kb_in_chat_and_related_articles_on_the_job_card(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let jam = published(&app, "printer", "打印机卡纸", "打印机卡纸，红灯闪烁", "打开后盖，取出卡住的纸").await;
+    let r = app
+        .post(
+            MANAGER,
+            "/api/articles",
+            &json!({"category": "printer", "title": "卡纸传感器故障", "symptom": "不停提示卡纸", "solution": "更换传感器"}),
+        )
+        .await;
+    let draft = json_of(r, StatusCode::CREATED).await["article"]["id"]
+        .as_i64()
+        .expect("id");
+
+    let a = reporter("kb-a");
+    let usage = say(&app, &a, text("/kb")).await;
+    assert!(usage.contains("用法"), "{usage}");
+    let found = say(&app, &a, text("/kb 卡纸")).await;
+    assert!(found.contains(&format!("#{jam} 打印机卡纸")), "{found}");
+    assert!(!found.contains(&format!("#{draft}")), "reporters see no drafts: {found}");
+    let none = say(&app, &a, text("/kb 扫描仪")).await;
+    assert!(none.contains("没有找到"), "{none}");
+    // In the middle of a report the command answers and the report waits.
+    say(&app, &a, Incoming::Command("start".into(), String::new())).await;
+    let mid = say(&app, &a, text("/kb 卡纸")).await;
+    assert!(mid.contains("打印机卡纸"), "{mid}");
+    assert_eq!(conversations_of(&app, &a).await, 1);
+
+    // The engineer's job card links the related articles, drafts included.
+    let number = app.report("li.na", &printer_fault()).await;
+    let bob = Person {
+        channel: "console-engineer".into(),
+        external_id: "bob".into(),
+        name: "bob".into(),
+        language: Some("zh-CN".into()),
+    };
+    let card = say(&app, &bob, text(&format!("/job {number}"))).await;
+    assert!(card.contains("相关的知识库文章"), "{card}");
+    assert!(card.contains(&format!("#{jam} 打印机卡纸")), "{card}");
+    assert!(card.contains(&format!("#{draft}（草稿）")), "{card}");
+    let found = say(&app, &bob, text("/kb 传感器")).await;
+    assert!(found.contains(&format!("#{draft}")), "{found}");
 }
