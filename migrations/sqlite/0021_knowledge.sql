@@ -2,7 +2,7 @@
 -- solution) or written by experts, published by experts and managers, retired but kept
 -- (still linked to their ticket). Search: an FTS5 trigram index over the normalised
 -- text finds candidates (substrings of three characters or more, which suits Chinese);
--- shorter terms fall back to LIKE; the ranking is computed in src/domain/knowledge.rs.
+-- shorter terms are words of a second FTS5 table (unicode61); the ranking is computed in src/domain/knowledge.rs.
 -- Keep in step with ../postgres/0021_knowledge.sql.
 CREATE TABLE articles (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -17,8 +17,11 @@ CREATE TABLE articles (
     -- The resolved ticket it was drafted from (none when an expert wrote it).
     ticket_id INTEGER REFERENCES tickets (id),
     -- Title, symptom, keywords, cause and solution normalised (lowercase, full-width
-    -- folded), as the index and the LIKE fallback search them.
+    -- folded), as the trigram index searches it.
     search_text TEXT NOT NULL,
+    -- Its one- and two-character terms (Han characters and pairs, short words),
+    -- space-separated: trigrams cannot find "打印" or "网", this word index can.
+    short_terms TEXT NOT NULL,
     -- How many reporters it solved a fault for at intake.
     uses INTEGER NOT NULL DEFAULT 0,
     version INTEGER NOT NULL DEFAULT 1,
@@ -45,6 +48,22 @@ END;
 CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
     INSERT INTO articles_fts (articles_fts, rowid, search_text)
         VALUES ('delete', old.id, old.search_text);
+END;
+
+CREATE VIRTUAL TABLE articles_short USING fts5 (
+    short_terms, content = 'articles', content_rowid = 'id', tokenize = 'unicode61'
+);
+CREATE TRIGGER articles_short_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_short (rowid, short_terms) VALUES (new.id, new.short_terms);
+END;
+CREATE TRIGGER articles_short_update AFTER UPDATE OF short_terms ON articles BEGIN
+    INSERT INTO articles_short (articles_short, rowid, short_terms)
+        VALUES ('delete', old.id, old.short_terms);
+    INSERT INTO articles_short (rowid, short_terms) VALUES (new.id, new.short_terms);
+END;
+CREATE TRIGGER articles_short_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_short (articles_short, rowid, short_terms)
+        VALUES ('delete', old.id, old.short_terms);
 END;
 
 -- An article's trail: who drafted, edited, published or retired it, and when.

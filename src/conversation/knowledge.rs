@@ -139,8 +139,14 @@ impl Chat {
             return Ok(Save::State(Some(conv)));
         }
         let answers = conv.answers();
-        let category = answers.get("category").map(String::as_str).unwrap_or_default();
-        let text = answers.get("description").map(String::as_str).unwrap_or_default();
+        let category = answers
+            .get("category")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let text = answers
+            .get("description")
+            .map(String::as_str)
+            .unwrap_or_default();
         let articles = match self.desk.kb_offer(category, text).await {
             Ok(a) => a,
             Err(err) => {
@@ -228,9 +234,11 @@ impl Chat {
                     .map(|d| d.article.title)
                     .unwrap_or_default();
                 let vars = serde_json::json!({ "title": title });
-                Ok(Some(vec![Outgoing::Text(
-                    self.flows.text("kb_self_solved", lang, &vars),
-                )]))
+                Ok(Some(vec![Outgoing::Text(self.flows.text(
+                    "kb_self_solved",
+                    lang,
+                    &vars,
+                ))]))
             }
             None => {
                 self.kb_record(person, r, &conv, &waiting, None, Some(&conv))

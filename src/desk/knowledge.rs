@@ -173,7 +173,9 @@ impl Desk {
 
     fn known_category(&self, category: &str) -> Result<(), DeskError> {
         if self.policy.routing.group_for(category).is_none() {
-            return Err(DeskError::BadValue(format!("unknown category `{category}`")));
+            return Err(DeskError::BadValue(format!(
+                "unknown category `{category}`"
+            )));
         }
         Ok(())
     }
@@ -285,9 +287,9 @@ impl Desk {
             symptom: edit.symptom.unwrap_or(a.symptom),
             cause: edit.cause.unwrap_or(a.cause),
             solution: edit.solution.unwrap_or(a.solution),
-            keywords: edit.keywords.unwrap_or_else(|| {
-                a.keywords.lines().map(str::to_owned).collect()
-            }),
+            keywords: edit
+                .keywords
+                .unwrap_or_else(|| a.keywords.lines().map(str::to_owned).collect()),
         }
         .checked()?;
         let event = self.article_event(caller, "edited", Some(status), status, None);
@@ -359,10 +361,7 @@ impl Desk {
         drafts: bool,
         limit: usize,
     ) -> Result<Vec<(Article, crate::domain::knowledge::Score)>, StoreError> {
-        let mut candidates = self
-            .store
-            .article_candidates(query, drafts, limit)
-            .await?;
+        let mut candidates = self.store.article_candidates(query, drafts, limit).await?;
         let order = {
             let view: Vec<Candidate<'_>> = candidates
                 .iter()

@@ -16,13 +16,13 @@ mod staffing;
 mod survey;
 mod web;
 
-/// The records the desk reads and writes, as its callers see them.
-pub use crate::store::{Article, ArticleEvent};
 pub use crate::store::{
     ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, FilingRecord,
     NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate, Recipient,
     Reporter, StatusCount, StepRecord, StoreError, TicketFilter, WebEntry,
 };
+/// The records the desk reads and writes, as its callers see them.
+pub use crate::store::{Article, ArticleEvent};
 pub use complaints::ComplaintDetail;
 pub use deliveries::{Failed, RetryPolicy};
 pub use knowledge::{ArticleDetail, ArticleEdit, Found, KbReport, TopArticle};

@@ -3,8 +3,8 @@
 //! from a resolved ticket says, and an article's life (draft → published → retired).
 //!
 //! Ranking lives here, once: the databases only find *candidates* (SQLite's FTS5 trigram
-//! index, PostgreSQL's `pg_trgm`, and a `LIKE` fallback for one- and two-character
-//! terms, which trigram indexes cannot match); [`rank`] orders them the same way
+//! index, PostgreSQL's `pg_trgm`, and an index of one- and two-character terms (see
+//! [`short_terms`]), which trigram indexes cannot match); [`rank`] orders them the same way
 //! whichever database found them.
 
 use std::collections::BTreeMap;
@@ -48,7 +48,7 @@ pub const MAX_KEYWORDS: usize = 12;
 /// The most terms a query is cut to (a pasted essay must not become 500 index probes).
 pub const MAX_QUERY_TERMS: usize = 16;
 /// How many candidates the databases hand to [`rank`] at most (most used first).
-pub const MAX_CANDIDATES: i64 = 300;
+pub const MAX_CANDIDATES: i64 = 200;
 
 /// Whether `c` is a Han character (CJK ideographs and their extensions).
 fn is_han(c: char) -> bool {
@@ -71,11 +71,59 @@ pub fn normalize(text: &str) -> String {
 
 /// Words that say nothing about a fault (English and Chinese), never query terms.
 const STOP: &[&str] = &[
-    "the", "and", "not", "can", "cannot", "can't", "does", "doesn't", "with", "for", "from",
-    "this", "that", "when", "how", "what", "why", "please", "help", "have", "has", "was",
-    "are", "is", "it", "my", "to", "of", "on", "in", "a", "an", "i", "me", "we", "our",
-    "怎么", "什么", "一下", "我的", "这个", "那个", "可以", "请问", "谢谢", "为什么", "好像",
-    "一直", "现在", "今天", "我们", "你好", "麻烦",
+    "the",
+    "and",
+    "not",
+    "can",
+    "cannot",
+    "can't",
+    "does",
+    "doesn't",
+    "with",
+    "for",
+    "from",
+    "this",
+    "that",
+    "when",
+    "how",
+    "what",
+    "why",
+    "please",
+    "help",
+    "have",
+    "has",
+    "was",
+    "are",
+    "is",
+    "it",
+    "my",
+    "to",
+    "of",
+    "on",
+    "in",
+    "a",
+    "an",
+    "i",
+    "me",
+    "we",
+    "our",
+    "怎么",
+    "什么",
+    "一下",
+    "我的",
+    "这个",
+    "那个",
+    "可以",
+    "请问",
+    "谢谢",
+    "为什么",
+    "好像",
+    "一直",
+    "现在",
+    "今天",
+    "我们",
+    "你好",
+    "麻烦",
 ];
 
 /// One term of a query or an article: a run of Han characters or a word of letters and
@@ -148,7 +196,7 @@ pub fn terms(text: &str) -> Vec<Term> {
 }
 
 /// A search as the databases run it: the terms a trigram index can find (`long`) and
-/// the one- and two-character ones it cannot (`short`, matched with `LIKE`), plus every
+/// the one- and two-character ones it cannot (`short`, found as words), plus every
 /// term for ranking.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Query {
@@ -183,7 +231,7 @@ impl Query {
             .collect()
     }
 
-    /// Terms of one or two characters (the `LIKE` fallback).
+    /// Terms of one or two characters (found in the index of [`short_terms`]).
     pub fn short(&self) -> Vec<&str> {
         self.terms
             .iter()
@@ -195,14 +243,29 @@ impl Query {
     /// SQLite FTS5's match expression for the long terms: each quoted, OR-ed (terms
     /// hold only letters and digits, so quoting is enough).
     pub fn fts_match(&self) -> Option<String> {
-        let long = self.long();
-        (!long.is_empty()).then(|| {
-            long.iter()
-                .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        })
+        fts_join(&self.long(), " OR ")
     }
+
+    /// SQLite FTS5's match expression requiring every long term (the phrase as typed).
+    pub fn fts_match_all(&self) -> Option<String> {
+        fts_join(&self.long(), " AND ")
+    }
+
+    /// SQLite FTS5's match expression for the short terms (see [`short_terms`]).
+    pub fn short_match(&self) -> Option<String> {
+        fts_join(&self.short(), " OR ")
+    }
+}
+
+/// `"a" OR "b" …` (or with `AND`), or nothing for no terms.
+fn fts_join(terms: &[&str], op: &str) -> Option<String> {
+    (!terms.is_empty()).then(|| {
+        terms
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(op)
+    })
 }
 
 /// What ranking needs of an article.
@@ -397,7 +460,7 @@ pub fn draft_from_resolution(
 }
 
 /// What the index stores of an article: its texts normalised, as one string (the
-/// trigram indexes and the `LIKE` fallback search it).
+/// trigram indexes search it).
 pub fn search_text(d: &Draft) -> String {
     normalize(&format!(
         "{}\n{}\n{}\n{}\n{}",
@@ -407,6 +470,55 @@ pub fn search_text(d: &Draft) -> String {
         d.cause,
         d.solution
     ))
+}
+
+/// What the index of short terms stores of an article: every Han character and pair of
+/// adjacent Han characters, and every word of one or two letters or digits, once each,
+/// separated by spaces. Trigram indexes cannot find terms this short ("打印", "网",
+/// "ip"); this word index finds them exactly (FTS5 `unicode61` on SQLite, a GIN index on
+/// the words as an array on PostgreSQL).
+pub fn short_terms(text: &str) -> String {
+    let text = normalize(text);
+    let mut out: Vec<String> = Vec::new();
+    let add = |t: String, out: &mut Vec<String>| {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    };
+    let mut run: Vec<char> = Vec::new();
+    let mut word = String::new();
+    let flush = |run: &mut Vec<char>, word: &mut String, out: &mut Vec<String>| {
+        for (i, c) in run.iter().enumerate() {
+            add(c.to_string(), out);
+            if let Some(next) = run.get(i + 1) {
+                add(format!("{c}{next}"), out);
+            }
+        }
+        run.clear();
+        if (1..=2).contains(&word.chars().count()) {
+            add(std::mem::take(word), out);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_han(c) {
+            if !word.is_empty() {
+                let mut none = Vec::new();
+                flush(&mut none, &mut word, &mut out);
+            }
+            run.push(c);
+        } else if c.is_alphanumeric() {
+            if !run.is_empty() {
+                let mut no_word = String::new();
+                flush(&mut run, &mut no_word, &mut out);
+            }
+            word.push(c);
+        } else {
+            flush(&mut run, &mut word, &mut out);
+        }
+    }
+    flush(&mut run, &mut word, &mut out);
+    out.join(" ")
 }
 
 /// Why an edit of an article is refused.
@@ -529,9 +641,30 @@ mod tests {
         assert_eq!(q.long(), ["vpn"]);
         assert_eq!(q.short(), ["打印", "卡纸", "ip"]);
         assert_eq!(q.fts_match().as_deref(), Some("\"vpn\""));
+        let both = Query::new("vpn 打印机", None);
+        assert_eq!(both.fts_match().as_deref(), Some("\"vpn\" OR \"打印机\""));
+        assert_eq!(
+            both.fts_match_all().as_deref(),
+            Some("\"vpn\" AND \"打印机\"")
+        );
+        assert_eq!(both.short_match().as_deref(), Some("\"打印\" OR \"印机\""));
         assert_eq!(q.category.as_deref(), Some("printer"));
         assert_eq!(Query::new("打印", None).fts_match(), None);
         assert!(Query::new("the", None).is_empty());
+    }
+
+    #[test]
+    fn short_terms_hold_every_han_character_and_pair_and_short_words() {
+        assert_eq!(short_terms("打印机 ip, PC-3"), "打 打印 印 印机 机 ip pc 3");
+        assert_eq!(short_terms("U盘坏了 printer"), "u 盘 盘坏 坏 坏了 了");
+        assert_eq!(short_terms("网 网络"), "网 网络 络");
+        // Every short query term of a text is among its short terms.
+        let text = "无线网络断网，VPN 的 ip 不对";
+        let stored = short_terms(text);
+        let stored: Vec<&str> = stored.split(' ').collect();
+        for t in Query::new(text, None).short() {
+            assert!(stored.contains(&t), "{t} in {stored:?}");
+        }
     }
 
     #[test]
@@ -540,7 +673,13 @@ mod tests {
         assert_eq!(Query::new(&long, None).terms.len(), MAX_QUERY_TERMS);
     }
 
-    fn cand(id: i64, category: &'static str, head: &str, body: &str, uses: i64) -> Candidate<'static> {
+    fn cand(
+        id: i64,
+        category: &'static str,
+        head: &str,
+        body: &str,
+        uses: i64,
+    ) -> Candidate<'static> {
         Candidate {
             id,
             category,
@@ -555,12 +694,39 @@ mod tests {
         let q = Query::new("卡纸", None);
         let head = cand(1, "printer", "打印机卡纸", "", 0);
         let body = cand(2, "printer", "打印机报错", "取出卡纸", 0);
-        assert_eq!(score(&q, &head), Score { total: 30, matched: 3 });
-        assert_eq!(score(&q, &body), Score { total: 10, matched: 1 });
-        assert_eq!(rank(&q, &[body, head], 5), vec![
-            (1, Score { total: 30, matched: 3 }),
-            (2, Score { total: 10, matched: 1 }),
-        ]);
+        assert_eq!(
+            score(&q, &head),
+            Score {
+                total: 30,
+                matched: 3
+            }
+        );
+        assert_eq!(
+            score(&q, &body),
+            Score {
+                total: 10,
+                matched: 1
+            }
+        );
+        assert_eq!(
+            rank(&q, &[body, head], 5),
+            vec![
+                (
+                    1,
+                    Score {
+                        total: 30,
+                        matched: 3
+                    }
+                ),
+                (
+                    2,
+                    Score {
+                        total: 10,
+                        matched: 1
+                    }
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -570,7 +736,10 @@ mod tests {
         let b = cand(2, "network", "vpn", "", 0);
         let c = cand(3, "network", "vpn", "", 4);
         let d = cand(4, "network", "vpn", "", 4);
-        let ranked: Vec<i64> = rank(&q, &[a, b, c, d], 10).into_iter().map(|r| r.0).collect();
+        let ranked: Vec<i64> = rank(&q, &[a, b, c, d], 10)
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
         assert_eq!(ranked, [3, 4, 2, 1]);
     }
 
@@ -649,7 +818,12 @@ mod tests {
             symptom: "卡纸".into(),
             cause: String::new(),
             solution: "取出".into(),
-            keywords: vec!["Jam".into(), "jam".into(), " ".into(), "Paper\n  Jam".into()],
+            keywords: vec![
+                "Jam".into(),
+                "jam".into(),
+                " ".into(),
+                "Paper\n  Jam".into(),
+            ],
         };
         let checked = ok.clone().checked().expect("valid");
         assert_eq!(checked.title, "卡纸");
@@ -663,7 +837,10 @@ mod tests {
             title: "x".repeat(MAX_TITLE + 1),
             ..ok.clone()
         };
-        assert!(matches!(long.checked(), Err(ArticleError::TooLong { field: "title", .. })));
+        assert!(matches!(
+            long.checked(),
+            Err(ArticleError::TooLong { field: "title", .. })
+        ));
         let many = Draft {
             keywords: (0..=MAX_KEYWORDS).map(|i| format!("k{i}")).collect(),
             ..ok

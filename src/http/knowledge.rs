@@ -125,7 +125,9 @@ pub async fn set_status(
         }
     };
     let note = body.and_then(|ApiJson(b)| b.note);
-    Ok(Json(s.desk.set_article_status(&caller, id, to, note).await?))
+    Ok(Json(
+        s.desk.set_article_status(&caller, id, to, note).await?,
+    ))
 }
 
 /// `GET /api/reports/knowledge?from=&to=` or `?period=month` (managers).

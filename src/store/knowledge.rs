@@ -2,14 +2,18 @@
 //! intake, and the candidates a search hands to the ranking (`domain::knowledge`).
 //!
 //! Finding candidates is the only part that differs by backend: SQLite asks its FTS5
-//! trigram table (`articles_fts`), PostgreSQL a `pg_trgm` GIN index through `LIKE`; both
-//! fall back to `LIKE` for terms of one or two characters, which trigrams cannot find.
+//! trigram table (`articles_fts`), PostgreSQL a `pg_trgm` GIN index through `LIKE`. Terms
+//! of one or two characters, which trigrams cannot find, are looked up as words of
+//! `short_terms` (SQLite: an FTS5 `unicode61` table; PostgreSQL: a GIN index on the words
+//! as an array).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Actor, PgStore, SqliteStore, StoreError, sql};
-use crate::domain::knowledge::{ArticleStatus, Draft, MAX_CANDIDATES, Query, search_text};
+use crate::domain::knowledge::{
+    ArticleStatus, Draft, MAX_CANDIDATES, Query, search_text, short_terms,
+};
 use crate::domain::{ReporterId, TicketId};
 
 /// An article to record (drafted from a resolution, or written by an expert).
@@ -167,12 +171,21 @@ const SELECT: &str = "SELECT a.id, a.status, a.category, a.title, a.symptom, a.c
 /// Which statuses a search sees: `$1` true adds drafts to the published.
 const VISIBLE: &str = "(a.status = 'published' OR ($1 AND a.status = 'draft'))";
 
-/// `(a.search_text LIKE $k OR …)` for `n` patterns numbered from `first`.
-fn like_any(first: usize, n: usize) -> String {
+/// `(a.search_text LIKE $k OR …)` (or with `AND`) for `n` patterns numbered from `first`.
+fn like_join(first: usize, n: usize, op: &str) -> String {
     let ors: Vec<String> = (first..first + n)
         .map(|p| format!("a.search_text LIKE ${p}"))
         .collect();
-    format!("({})", ors.join(" OR "))
+    format!("({})", ors.join(op))
+}
+
+/// Adds the articles of `more` not in `found` yet, in order.
+fn merge(found: &mut Vec<Article>, more: Vec<Article>) {
+    for a in more {
+        if !found.iter().any(|f| f.id == a.id) {
+            found.push(a);
+        }
+    }
 }
 
 /// A `LIKE` pattern for a term (terms hold only letters and digits: nothing to escape).
@@ -217,12 +230,14 @@ macro_rules! knowledge {
                 let d = &new.draft;
                 let id: Option<(i64,)> = sqlx::query_as(
                     "INSERT INTO articles (status, category, title, symptom, cause, solution,
-                       keywords, ticket_id, search_text, uses, version, created_at, updated_at)
-                     VALUES ('draft', $1, $2, $3, $4, $5, $6, $7, $8, 0, 1, $9, $9)
+                       keywords, ticket_id, search_text, short_terms, uses, version, created_at,
+                       updated_at)
+                     VALUES ('draft', $1, $2, $3, $4, $5, $6, $7, $8, $10, 0, 1, $9, $9)
                      ON CONFLICT (ticket_id) DO UPDATE SET title = excluded.title,
                        symptom = excluded.symptom, cause = excluded.cause,
                        solution = excluded.solution, keywords = excluded.keywords,
-                       search_text = excluded.search_text, updated_at = excluded.updated_at,
+                       search_text = excluded.search_text, short_terms = excluded.short_terms,
+                       updated_at = excluded.updated_at,
                        version = articles.version + 1
                      WHERE articles.status = 'draft'
                      RETURNING id",
@@ -236,6 +251,7 @@ macro_rules! knowledge {
                 .bind(new.ticket.map(|t| t.0))
                 .bind(search_text(d))
                 .bind(new.event.at)
+                .bind(short_terms(&search_text(d)))
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((id,)) = id {
@@ -324,7 +340,7 @@ macro_rules! knowledge {
                 let done = sqlx::query(
                     "UPDATE articles SET category = $3, title = $4, symptom = $5, cause = $6,
                        solution = $7, keywords = $8, search_text = $9, updated_at = $10,
-                       version = version + 1
+                       short_terms = $11, version = version + 1
                      WHERE id = $1 AND version = $2 AND status <> 'retired'",
                 )
                 .bind(id)
@@ -337,6 +353,7 @@ macro_rules! knowledge {
                 .bind(draft.keywords.join("\n"))
                 .bind(search_text(draft))
                 .bind(event.at)
+                .bind(short_terms(&search_text(draft)))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -379,9 +396,10 @@ macro_rules! knowledge {
             }
 
             /// Articles that may answer `query` (published, and drafts with `drafts`),
-            /// most used first, at most [`MAX_CANDIDATES`]: those the trigram index finds
-            /// for the long terms; when they are fewer than `want`, those whose text holds
-            /// a short term too (a `LIKE` scan).
+            /// most used first: those the trigram index finds holding every long term;
+            /// when they are fewer than `want`, those holding any; when still fewer, those
+            /// holding a short term (the index of short terms). At most
+            /// [`MAX_CANDIDATES`] from each.
             pub(super) async fn article_candidates(
                 &self,
                 query: &Query,
@@ -390,50 +408,68 @@ macro_rules! knowledge {
             ) -> Result<Vec<Article>, StoreError> {
                 let long = query.long();
                 let mut found: Vec<Article> = Vec::new();
-                if !long.is_empty() {
-                    found = if $fts {
+                // Every long term first (the phrase as typed: few rows, the best ones),
+                // then any of them when that is not enough.
+                for all in [true, false] {
+                    if long.is_empty() || (!all && (found.len() >= want || long.len() == 1)) {
+                        break;
+                    }
+                    let more: Vec<Article> = if $fts {
                         let sql = format!(
                             "{SELECT} WHERE {VISIBLE} AND a.id IN
                                (SELECT rowid FROM articles_fts WHERE articles_fts MATCH $2)
                              ORDER BY a.uses DESC, a.id LIMIT $3"
                         );
+                        let terms = if all { query.fts_match_all() } else { query.fts_match() };
                         sqlx::query_as(sqlx::AssertSqlSafe(sql))
                             .bind(drafts)
-                            .bind(query.fts_match().unwrap_or_default())
+                            .bind(terms.unwrap_or_default())
                             .bind(MAX_CANDIDATES)
                             .fetch_all(self.reader())
                             .await?
                     } else {
-                        Self::like_candidates(self, &long, drafts).await?
+                        let sql = format!(
+                            "{SELECT} WHERE {VISIBLE} AND {} ORDER BY a.uses DESC, a.id LIMIT ${}",
+                            like_join(2, long.len(), if all { " AND " } else { " OR " }),
+                            2 + long.len()
+                        );
+                        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(drafts);
+                        for t in &long {
+                            q = q.bind(pattern(t));
+                        }
+                        q.bind(MAX_CANDIDATES).fetch_all(self.reader()).await?
                     };
+                    merge(&mut found, more);
                 }
                 let short = query.short();
                 if found.len() < want && !short.is_empty() {
-                    for a in Self::like_candidates(self, &short, drafts).await? {
-                        if !found.iter().any(|f| f.id == a.id) {
-                            found.push(a);
-                        }
-                    }
+                    let sql = if $fts {
+                        format!(
+                            "{SELECT} WHERE {VISIBLE} AND a.id IN
+                               (SELECT rowid FROM articles_short WHERE articles_short MATCH $2)
+                             ORDER BY a.uses DESC, a.id LIMIT $3"
+                        )
+                    } else {
+                        format!(
+                            "{SELECT} WHERE {VISIBLE}
+                               AND string_to_array(a.short_terms, ' ') && string_to_array($2, ' ')
+                             ORDER BY a.uses DESC, a.id LIMIT $3"
+                        )
+                    };
+                    let terms = if $fts {
+                        query.short_match().unwrap_or_default()
+                    } else {
+                        short.join(" ")
+                    };
+                    let more: Vec<Article> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(drafts)
+                        .bind(terms)
+                        .bind(MAX_CANDIDATES)
+                        .fetch_all(self.reader())
+                        .await?;
+                    merge(&mut found, more);
                 }
                 Ok(found)
-            }
-
-            /// Visible articles whose text holds any of `terms` (most used first).
-            async fn like_candidates(
-                &self,
-                terms: &[&str],
-                drafts: bool,
-            ) -> Result<Vec<Article>, StoreError> {
-                let limit = 2 + terms.len();
-                let sql = format!(
-                    "{SELECT} WHERE {VISIBLE} AND {} ORDER BY a.uses DESC, a.id LIMIT ${limit}",
-                    like_any(2, terms.len())
-                );
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(drafts);
-                for t in terms {
-                    q = q.bind(pattern(t));
-                }
-                Ok(q.bind(MAX_CANDIDATES).fetch_all(self.reader()).await?)
             }
 
             /// Records a reporter's answer to an offer with what it changes: the article

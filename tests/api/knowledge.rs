@@ -86,7 +86,11 @@ async fn a_resolution_drafts_an_article_that_experts_publish_and_retire(backend:
     // The draft was written with the resolution: the ticket's category and description,
     // the engineer's cause and solution, keywords drawn from them.
     let r = app.get(MANAGER, "/api/articles?status=draft").await;
-    let drafts: Vec<Value> = json_of(r, StatusCode::OK).await.as_array().cloned().unwrap_or_default();
+    let drafts: Vec<Value> = json_of(r, StatusCode::OK)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(drafts.len(), 1, "{drafts:?}");
     let a = &drafts[0];
     let id = a["id"].as_i64().expect("id");
@@ -106,17 +110,24 @@ async fn a_resolution_drafts_an_article_that_experts_publish_and_retire(backend:
 
     // Reporters see no drafts: not in a search, and a draft's page looks missing.
     assert!(search(&app, &token("li.na"), "卡纸", None).await.is_empty());
-    let r = app.get(&token("li.na"), &format!("/api/articles/{id}")).await;
+    let r = app
+        .get(&token("li.na"), &format!("/api/articles/{id}"))
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // A first-line engineer reads drafts but may not publish them.
     assert_eq!(search(&app, &token("alice"), "卡纸", None).await, [id]);
     let r = app
-        .post(&token("alice"), &format!("/api/articles/{id}/publish"), &json!({}))
+        .post(
+            &token("alice"),
+            &format!("/api/articles/{id}/publish"),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // carol, an expert, edits it on the version she read; a stale edit is refused.
-    let edit = json!({"version": 1, "title": "打印机卡纸、红灯闪烁", "keywords": ["卡纸", "Paper Jam"]});
+    let edit =
+        json!({"version": 1, "title": "打印机卡纸、红灯闪烁", "keywords": ["卡纸", "Paper Jam"]});
     let r = app
         .patch(&token("carol"), &format!("/api/articles/{id}"), &edit)
         .await;
@@ -124,25 +135,52 @@ async fn a_resolution_drafts_an_article_that_experts_publish_and_retire(backend:
     assert_eq!(edited["article"]["version"], 2);
     assert_eq!(edited["article"]["keywords"], json!(["卡纸", "paper jam"]));
     let r = app
-        .patch(&token("carol"), &format!("/api/articles/{id}"), &json!({"version": 1, "title": "旧的"}))
+        .patch(
+            &token("carol"),
+            &format!("/api/articles/{id}"),
+            &json!({"version": 1, "title": "旧的"}),
+        )
         .await;
     let stale = json_of(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert!(stale["detail"].as_str().unwrap_or_default().contains("version 1"), "{stale}");
+    assert!(
+        stale["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("version 1"),
+        "{stale}"
+    );
 
     // Published, reporters find it in Chinese and in English.
     let r = app
-        .post(&token("carol"), &format!("/api/articles/{id}/publish"), &json!({}))
+        .post(
+            &token("carol"),
+            &format!("/api/articles/{id}/publish"),
+            &json!({}),
+        )
         .await;
-    assert_eq!(json_of(r, StatusCode::OK).await["article"]["status"], "published");
+    assert_eq!(
+        json_of(r, StatusCode::OK).await["article"]["status"],
+        "published"
+    );
     assert_eq!(search(&app, &token("li.na"), "卡纸", None).await, [id]);
     assert_eq!(search(&app, &token("li.na"), "paper jam", None).await, [id]);
-    let r = app.get(&token("li.na"), &format!("/api/articles/{id}")).await;
+    let r = app
+        .get(&token("li.na"), &format!("/api/articles/{id}"))
+        .await;
     let seen = json_of(r, StatusCode::OK).await;
-    assert_eq!(seen["events"], json!([]), "the trail is the desk's business");
+    assert_eq!(
+        seen["events"],
+        json!([]),
+        "the trail is the desk's business"
+    );
 
     // Publishing twice is refused; retiring hides it but keeps it linked to its ticket.
     let r = app
-        .post(&token("carol"), &format!("/api/articles/{id}/publish"), &json!({}))
+        .post(
+            &token("carol"),
+            &format!("/api/articles/{id}/publish"),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
@@ -152,7 +190,10 @@ async fn a_resolution_drafts_an_article_that_experts_publish_and_retire(backend:
             &json!({"note": "打印机已更换型号"}),
         )
         .await;
-    assert_eq!(json_of(r, StatusCode::OK).await["article"]["status"], "retired");
+    assert_eq!(
+        json_of(r, StatusCode::OK).await["article"]["status"],
+        "retired"
+    );
     assert!(search(&app, &token("li.na"), "卡纸", None).await.is_empty());
     assert!(search(&app, &token("alice"), "卡纸", None).await.is_empty());
     let r = app.get(MANAGER, &format!("/api/articles/{id}")).await;
@@ -174,14 +215,24 @@ async fn a_resolution_drafts_an_article_that_experts_publish_and_retire(backend:
     assert_eq!(retired["events"][3]["note"], "打印机已更换型号");
     // A retired article is frozen until published again.
     let r = app
-        .patch(&token("carol"), &format!("/api/articles/{id}"), &json!({"version": 3, "title": "x"}))
+        .patch(
+            &token("carol"),
+            &format!("/api/articles/{id}"),
+            &json!({"version": 3, "title": "x"}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.count("articles").await, 1);
 }
 
 /// Writes and publishes an article as the desk; its id.
-async fn published(app: &TestApp, category: &str, title: &str, symptom: &str, solution: &str) -> i64 {
+async fn published(
+    app: &TestApp,
+    category: &str,
+    title: &str,
+    symptom: &str,
+    solution: &str,
+) -> i64 {
     let body = json!({
         "category": category, "title": title, "symptom": symptom, "solution": solution,
     });
@@ -198,10 +249,38 @@ async fn published(app: &TestApp, category: &str, title: &str, symptom: &str, so
 
 async fn search_ranks_the_same_on_both_databases_with_short_chinese_terms(backend: Backend) {
     let app = spawn_app(backend).await;
-    let jam = published(&app, "printer", "打印机卡纸", "打印时卡纸，红灯闪烁", "打开后盖取出卡纸").await;
-    let offline = published(&app, "printer", "打印机脱机", "打印机显示脱机，无法打印", "重新添加打印机").await;
-    let vpn = published(&app, "network", "VPN 连不上", "VPN 客户端提示证书错误", "重新导入 VPN 证书").await;
-    let wifi = published(&app, "network", "无线网络信号弱", "会议室 WiFi 经常断网", "更换无线 AP").await;
+    let jam = published(
+        &app,
+        "printer",
+        "打印机卡纸",
+        "打印时卡纸，红灯闪烁",
+        "打开后盖取出卡纸",
+    )
+    .await;
+    let offline = published(
+        &app,
+        "printer",
+        "打印机脱机",
+        "打印机显示脱机，无法打印",
+        "重新添加打印机",
+    )
+    .await;
+    let vpn = published(
+        &app,
+        "network",
+        "VPN 连不上",
+        "VPN 客户端提示证书错误",
+        "重新导入 VPN 证书",
+    )
+    .await;
+    let wifi = published(
+        &app,
+        "network",
+        "无线网络信号弱",
+        "会议室 WiFi 经常断网",
+        "更换无线 AP",
+    )
+    .await;
     let outlook = published(
         &app,
         "application",
@@ -210,7 +289,14 @@ async fn search_ranks_the_same_on_both_databases_with_short_chinese_terms(backen
         "清除凭据管理器中的 Outlook 凭据",
     )
     .await;
-    let driver = published(&app, "desktop", "打印机驱动安装失败", "安装打印机驱动报错", "下载新版驱动").await;
+    let driver = published(
+        &app,
+        "desktop",
+        "打印机驱动安装失败",
+        "安装打印机驱动报错",
+        "下载新版驱动",
+    )
+    .await;
     // A draft: engineers find it, reporters do not.
     let r = app
         .post(
@@ -223,25 +309,42 @@ async fn search_ranks_the_same_on_both_databases_with_short_chinese_terms(backen
         .as_i64()
         .expect("id");
     // The offline article solved five faults: it ranks first among equals.
-    app.sql(&[&format!("UPDATE articles SET uses = 5 WHERE id = {offline}")])
-        .await;
+    app.sql(&[&format!(
+        "UPDATE articles SET uses = 5 WHERE id = {offline}"
+    )])
+    .await;
 
     let li = token("li.na");
     // Two characters (no trigram): the LIKE fallback finds them; ties go to use count,
     // then age; the asker's category comes first.
-    assert_eq!(search(&app, &li, "打印", None).await, [offline, jam, driver]);
-    assert_eq!(search(&app, &li, "打印", Some("desktop")).await, [driver, offline, jam]);
-    assert_eq!(search(&app, &li, "打印", Some("printer")).await, [offline, jam, driver]);
+    assert_eq!(
+        search(&app, &li, "打印", None).await,
+        [offline, jam, driver]
+    );
+    assert_eq!(
+        search(&app, &li, "打印", Some("desktop")).await,
+        [driver, offline, jam]
+    );
+    assert_eq!(
+        search(&app, &li, "打印", Some("printer")).await,
+        [offline, jam, driver]
+    );
     assert_eq!(search(&app, &li, "卡纸", None).await, [jam]);
     assert_eq!(search(&app, &li, "无法", None).await, [offline]);
     // One character.
     assert_eq!(search(&app, &li, "网", None).await, [wifi]);
     // A Chinese phrase: trigrams through the index, bigrams for the rest.
-    assert_eq!(search(&app, &li, "打印机卡纸了", None).await, [jam, offline, driver]);
+    assert_eq!(
+        search(&app, &li, "打印机卡纸了", None).await,
+        [jam, offline, driver]
+    );
     // English, any case, full-width too; mixed.
     assert_eq!(search(&app, &li, "ＶＰＮ 证书", None).await, [vpn]);
     assert_eq!(search(&app, &li, "Outlook PASSWORD", None).await, [outlook]);
-    assert_eq!(search(&app, &li, "wifi 断网", Some("network")).await, [wifi]);
+    assert_eq!(
+        search(&app, &li, "wifi 断网", Some("network")).await,
+        [wifi]
+    );
     // Nothing searchable, or nothing found.
     assert!(search(&app, &li, "怎么 the", None).await.is_empty());
     assert!(search(&app, &li, "扫描仪", None).await.is_empty());
@@ -252,14 +355,45 @@ async fn search_ranks_the_same_on_both_databases_with_short_chinese_terms(backen
 
 async fn bad_article_input_is_refused_politely_and_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
-    let good = json!({"category": "printer", "title": "卡纸", "symptom": "卡纸", "solution": "取出"});
+    let good =
+        json!({"category": "printer", "title": "卡纸", "symptom": "卡纸", "solution": "取出"});
     let cases = [
-        (MANAGER.to_owned(), json!({"category": "printer", "title": " ", "symptom": "x", "solution": "y"}), StatusCode::UNPROCESSABLE_ENTITY, "title must not be empty"),
-        (MANAGER.to_owned(), json!({"category": "toaster", "title": "x", "symptom": "x", "solution": "y"}), StatusCode::UNPROCESSABLE_ENTITY, "unknown category"),
-        (MANAGER.to_owned(), json!({"category": "printer", "title": "x".repeat(121), "symptom": "x", "solution": "y"}), StatusCode::UNPROCESSABLE_ENTITY, "at most 120"),
-        (MANAGER.to_owned(), json!({"category": "printer", "colour": "red"}), StatusCode::BAD_REQUEST, "unknown field"),
-        (token("alice"), good.clone(), StatusCode::FORBIDDEN, "experts and managers"),
-        (token("li.na"), good.clone(), StatusCode::FORBIDDEN, "experts and managers"),
+        (
+            MANAGER.to_owned(),
+            json!({"category": "printer", "title": " ", "symptom": "x", "solution": "y"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title must not be empty",
+        ),
+        (
+            MANAGER.to_owned(),
+            json!({"category": "toaster", "title": "x", "symptom": "x", "solution": "y"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown category",
+        ),
+        (
+            MANAGER.to_owned(),
+            json!({"category": "printer", "title": "x".repeat(121), "symptom": "x", "solution": "y"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "at most 120",
+        ),
+        (
+            MANAGER.to_owned(),
+            json!({"category": "printer", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "unknown field",
+        ),
+        (
+            token("alice"),
+            good.clone(),
+            StatusCode::FORBIDDEN,
+            "experts and managers",
+        ),
+        (
+            token("li.na"),
+            good.clone(),
+            StatusCode::FORBIDDEN,
+            "experts and managers",
+        ),
     ];
     for (who, body, status, says) in cases {
         let r = app.post(&who, "/api/articles", &body).await;
@@ -271,15 +405,25 @@ async fn bad_article_input_is_refused_politely_and_changes_nothing(backend: Back
     assert_eq!(app.count("article_events").await, 0);
     let r = app.get(MANAGER, "/api/articles/999").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app.post(MANAGER, "/api/articles/999/archive", &json!({})).await;
+    let r = app
+        .post(MANAGER, "/api/articles/999/archive", &json!({}))
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = app.post(&token("carol"), "/api/articles", &good).await;
-    let id = json_of(r, StatusCode::CREATED).await["article"]["id"].as_i64().expect("id");
+    let id = json_of(r, StatusCode::CREATED).await["article"]["id"]
+        .as_i64()
+        .expect("id");
     let r = app
-        .patch(&token("carol"), &format!("/api/articles/{id}"), &json!({"title": "无版本"}))
+        .patch(
+            &token("carol"),
+            &format!("/api/articles/{id}"),
+            &json!({"title": "无版本"}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app.get(&token("li.na"), "/api/reports/knowledge?period=month").await;
+    let r = app
+        .get(&token("li.na"), "/api/reports/knowledge?period=month")
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
@@ -337,24 +481,45 @@ async fn conversations_of(app: &TestApp, who: &Person) -> i64 {
 
 async fn intake_offers_articles_and_reports_count_the_deflections(backend: Backend) {
     let app = spawn_app(backend).await;
-    let jam = published(&app, "printer", "打印机卡纸", "打印机卡纸，红灯闪烁", "打开后盖，取出卡住的纸").await;
-    published(&app, "network", "VPN 连不上", "VPN 提示证书错误", "重新导入证书").await;
+    let jam = published(
+        &app,
+        "printer",
+        "打印机卡纸",
+        "打印机卡纸，红灯闪烁",
+        "打开后盖，取出卡住的纸",
+    )
+    .await;
+    published(
+        &app,
+        "network",
+        "VPN 连不上",
+        "VPN 提示证书错误",
+        "重新导入证书",
+    )
+    .await;
 
     // After the description: the matching article, with the next question.
     let a = reporter("kb-a");
     let offer = describe(&app, &a, "打印机卡纸了，红灯一直闪").await;
     assert!(offer.contains("也许能直接解决"), "{offer}");
     assert!(offer.contains("1. 打印机卡纸"), "{offer}");
-    assert!(offer.contains("第1条解决了") && offer.contains("都不是"), "{offer}");
+    assert!(
+        offer.contains("第1条解决了") && offer.contains("都不是"),
+        "{offer}"
+    );
     assert!(!offer.contains("VPN"), "{offer}");
-    assert!(offer.contains("什么时候开始"), "the next question follows: {offer}");
+    assert!(
+        offer.contains("什么时候开始"),
+        "the next question follows: {offer}"
+    );
     // "This one solved it": no ticket, the conversation ends, the article counts a use.
     let solved = say(&app, &a, Incoming::Choice(format!("kb:solved:{jam}"))).await;
     assert!(solved.contains("没有创建工单"), "{solved}");
     assert_eq!(app.count("tickets").await, 0);
     assert_eq!(conversations_of(&app, &a).await, 0);
     assert_eq!(
-        app.scalar(&format!("SELECT uses FROM articles WHERE id = {jam}")).await,
+        app.scalar(&format!("SELECT uses FROM articles WHERE id = {jam}"))
+            .await,
         1
     );
 
@@ -370,7 +535,10 @@ async fn intake_offers_articles_and_reports_count_the_deflections(backend: Backe
     assert_eq!(app.count("tickets").await, 1);
     let r = app.get(MANAGER, "/api/tickets").await;
     let page = json_of(r, StatusCode::OK).await;
-    let described = page["items"][0]["intake"]["description"].as_str().unwrap_or_default().to_owned();
+    let described = page["items"][0]["intake"]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(described.starts_with("打印机又卡纸了"), "{described}");
 
     // "None of these" goes back to the report's question; an unknown article is no answer.
@@ -396,7 +564,10 @@ async fn intake_offers_articles_and_reports_count_the_deflections(backend: Backe
     assert_eq!(app.count("kb_offers").await, 4);
     let today = app.clock_now().format("%Y-%m-%d");
     let r = app
-        .get(MANAGER, &format!("/api/reports/knowledge?from={today}&to={today}"))
+        .get(
+            MANAGER,
+            &format!("/api/reports/knowledge?from={today}&to={today}"),
+        )
         .await;
     let report = json_of(r, StatusCode::OK).await;
     assert_eq!(report["articles_published"], 2);
@@ -411,7 +582,14 @@ async fn intake_offers_articles_and_reports_count_the_deflections(backend: Backe
 
 async fn kb_in_chat_and_related_articles_on_the_job_card(backend: Backend) {
     let app = spawn_app(backend).await;
-    let jam = published(&app, "printer", "打印机卡纸", "打印机卡纸，红灯闪烁", "打开后盖，取出卡住的纸").await;
+    let jam = published(
+        &app,
+        "printer",
+        "打印机卡纸",
+        "打印机卡纸，红灯闪烁",
+        "打开后盖，取出卡住的纸",
+    )
+    .await;
     let r = app
         .post(
             MANAGER,
@@ -428,7 +606,10 @@ async fn kb_in_chat_and_related_articles_on_the_job_card(backend: Backend) {
     assert!(usage.contains("用法"), "{usage}");
     let found = say(&app, &a, text("/kb 卡纸")).await;
     assert!(found.contains(&format!("#{jam} 打印机卡纸")), "{found}");
-    assert!(!found.contains(&format!("#{draft}")), "reporters see no drafts: {found}");
+    assert!(
+        !found.contains(&format!("#{draft}")),
+        "reporters see no drafts: {found}"
+    );
     let none = say(&app, &a, text("/kb 扫描仪")).await;
     assert!(none.contains("没有找到"), "{none}");
     // In the middle of a report the command answers and the report waits.
