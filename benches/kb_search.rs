@@ -289,7 +289,13 @@ async fn fresh_pg(admin: &str) -> String {
 }
 
 /// One query language's figures: name, queries, p50 and p99 per run, results found.
-type Language = (&'static str, &'static [&'static str], Vec<Duration>, Vec<Duration>, usize);
+type Language = (
+    &'static str,
+    &'static [&'static str],
+    Vec<Duration>,
+    Vec<Duration>,
+    usize,
+);
 
 async fn backend(
     name: &str,

@@ -17,6 +17,7 @@ on_both_backends!(
     bad_article_input_is_refused_politely_and_changes_nothing,
     intake_offers_articles_and_reports_count_the_deflections,
     kb_in_chat_and_related_articles_on_the_job_card,
+    a_resolution_whose_draft_fails_is_not_saved_either,
 );
 
 /// Percent-encodes a query value.
@@ -632,4 +633,48 @@ async fn kb_in_chat_and_related_articles_on_the_job_card(backend: Backend) {
     assert!(card.contains(&format!("#{draft}（草稿）")), "{card}");
     let found = say(&app, &bob, text("/kb 传感器")).await;
     assert!(found.contains(&format!("#{draft}")), "{found}");
+}
+
+async fn a_resolution_whose_draft_fails_is_not_saved_either(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let number = app.report("li.na", &printer_fault()).await;
+    let bob = token("bob");
+    app.act(&bob, &number, "accept", json!({}), StatusCode::OK)
+        .await;
+    app.act(
+        &bob,
+        &number,
+        "start",
+        json!({"mode": "on_site"}),
+        StatusCode::OK,
+    )
+    .await;
+    // Fault injection: the draft's trail cannot be written.
+    app.sql(&["DROP TABLE article_events"]).await;
+    app.act(
+        &bob,
+        &number,
+        "resolve",
+        json!({"cause": "搓纸轮磨损", "solution": "更换搓纸轮"}),
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    // One transaction: the resolution, its audit event and its messages went with it.
+    let t = app.detail(&number).await;
+    assert_eq!(t["ticket"]["status"], "in_progress");
+    assert_eq!(t["ticket"]["cause"], Value::Null);
+    let actions: Vec<&str> = t["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(!actions.contains(&"resolve"), "{actions:?}");
+    assert_eq!(app.count("articles").await, 0);
+    assert!(
+        app.outbox_of(&number)
+            .await
+            .iter()
+            .all(|m| m.event != "ticket_resolved")
+    );
 }
