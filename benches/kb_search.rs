@@ -195,12 +195,13 @@ async fn seed(url: &str, n: usize) {
     const INSERT: &str = "INSERT INTO articles (status, category, title, symptom, cause,
         solution, keywords, search_text, short_terms, uses, version, created_at, updated_at,
         published_at)
-        VALUES ('published', $1, $2, $3, $4, $5, $6, $7, $10, $8, 1, $9, $9, $9)";
+        VALUES ('published', $1, $2, $3, $4, $5, $6, $7, SHORT, $8, 1, $9, $9, $9)";
     macro_rules! insert_all {
-        ($c:expr) => {{
+        ($c:expr, $short:expr) => {{
+            let sql = INSERT.replace("SHORT", $short);
             let mut tx = $c.begin().await.expect("begin");
             for (i, d) in rows.iter().enumerate() {
-                sqlx::query(INSERT)
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(&d.category)
                     .bind(&d.title)
                     .bind(&d.symptom)
@@ -220,10 +221,10 @@ async fn seed(url: &str, n: usize) {
     }
     if url.starts_with("sqlite") {
         let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-        insert_all!(c);
+        insert_all!(c, "$10");
     } else {
         let mut c = sqlx::PgConnection::connect(url).await.expect("postgres");
-        insert_all!(c);
+        insert_all!(c, "string_to_array($10, ' ')");
         sqlx::query("ANALYZE articles")
             .execute(&mut c)
             .await

@@ -2,7 +2,7 @@
 -- solution) or written by experts, published by experts and managers, retired but kept
 -- (still linked to their ticket). Search: a pg_trgm GIN index over the normalised text
 -- finds candidates (substrings of three characters or more, which suits Chinese);
--- shorter terms are found as words (a GIN index on short_terms as an array); the ranking is computed in src/domain/knowledge.rs.
+-- shorter terms are found as words (a GIN index on the short_terms array); the ranking is computed in src/domain/knowledge.rs.
 -- Keep in step with ../sqlite/0021_knowledge.sql.
 -- pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may create it.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
@@ -22,9 +22,9 @@ CREATE TABLE articles (
     -- Title, symptom, keywords, cause and solution normalised (lowercase, full-width
     -- folded), as the trigram index searches it.
     search_text TEXT NOT NULL,
-    -- Its one- and two-character terms (Han characters and pairs, short words),
-    -- space-separated: trigrams cannot find "打印" or "网", this word index can.
-    short_terms TEXT NOT NULL,
+    -- Its one- and two-character terms (Han characters and pairs, short words):
+    -- trigrams cannot find "打印" or "网", this word index can.
+    short_terms TEXT[] NOT NULL,
     -- How many reporters it solved a fault for at intake.
     uses BIGINT NOT NULL DEFAULT 0,
     version BIGINT NOT NULL DEFAULT 1,
@@ -37,7 +37,7 @@ CREATE TABLE articles (
 CREATE UNIQUE INDEX articles_ticket ON articles (ticket_id);
 CREATE INDEX articles_status ON articles (status, uses DESC, id);
 CREATE INDEX articles_search ON articles USING gin (search_text gin_trgm_ops);
-CREATE INDEX articles_short ON articles USING gin (string_to_array(short_terms, ' '));
+CREATE INDEX articles_short ON articles USING gin (short_terms);
 
 -- An article's trail: who drafted, edited, published or retired it, and when.
 CREATE TABLE article_events (

@@ -48,7 +48,7 @@ pub const MAX_KEYWORDS: usize = 12;
 /// The most terms a query is cut to (a pasted essay must not become 500 index probes).
 pub const MAX_QUERY_TERMS: usize = 16;
 /// How many candidates the databases hand to [`rank`] at most (most used first).
-pub const MAX_CANDIDATES: i64 = 200;
+pub const MAX_CANDIDATES: i64 = 100;
 
 /// Whether `c` is a Han character (CJK ideographs and their extensions).
 fn is_han(c: char) -> bool {

@@ -196,6 +196,16 @@ fn pattern(term: &str) -> String {
 macro_rules! knowledge {
     ($store:ty, $db:ty, fts = $fts:expr) => {
         impl $store {
+            /// The stored form of the short terms bound as parameter `p` (space-separated
+            /// text): as is for SQLite's FTS5 table, an array for PostgreSQL's GIN index.
+            fn short_words_sql(p: usize) -> String {
+                if $fts {
+                    format!("${p}")
+                } else {
+                    format!("string_to_array(${p}, ' ')")
+                }
+            }
+
             async fn article_event_in(
                 tx: &mut <$db as sqlx::Database>::Connection,
                 id: i64,
@@ -228,11 +238,11 @@ macro_rules! knowledge {
                 new: &NewArticle,
             ) -> Result<Option<i64>, StoreError> {
                 let d = &new.draft;
-                let id: Option<(i64,)> = sqlx::query_as(
+                let sql = format!(
                     "INSERT INTO articles (status, category, title, symptom, cause, solution,
                        keywords, ticket_id, search_text, short_terms, uses, version, created_at,
                        updated_at)
-                     VALUES ('draft', $1, $2, $3, $4, $5, $6, $7, $8, $10, 0, 1, $9, $9)
+                     VALUES ('draft', $1, $2, $3, $4, $5, $6, $7, $8, {}, 0, 1, $9, $9)
                      ON CONFLICT (ticket_id) DO UPDATE SET title = excluded.title,
                        symptom = excluded.symptom, cause = excluded.cause,
                        solution = excluded.solution, keywords = excluded.keywords,
@@ -241,7 +251,9 @@ macro_rules! knowledge {
                        version = articles.version + 1
                      WHERE articles.status = 'draft'
                      RETURNING id",
-                )
+                    Self::short_words_sql(10)
+                );
+                let id: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(&d.category)
                 .bind(&d.title)
                 .bind(&d.symptom)
@@ -337,12 +349,14 @@ macro_rules! knowledge {
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
                 // Only the version the editor read, and never a retired article.
-                let done = sqlx::query(
+                let sql = format!(
                     "UPDATE articles SET category = $3, title = $4, symptom = $5, cause = $6,
                        solution = $7, keywords = $8, search_text = $9, updated_at = $10,
-                       short_terms = $11, version = version + 1
+                       short_terms = {}, version = version + 1
                      WHERE id = $1 AND version = $2 AND status <> 'retired'",
-                )
+                    Self::short_words_sql(11)
+                );
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(version)
                 .bind(&draft.category)
@@ -451,8 +465,7 @@ macro_rules! knowledge {
                         )
                     } else {
                         format!(
-                            "{SELECT} WHERE {VISIBLE}
-                               AND string_to_array(a.short_terms, ' ') && string_to_array($2, ' ')
+                            "{SELECT} WHERE {VISIBLE} AND a.short_terms && string_to_array($2, ' ')
                              ORDER BY a.uses DESC, a.id LIMIT $3"
                         )
                     };
