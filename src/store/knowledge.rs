@@ -289,27 +289,6 @@ macro_rules! knowledge {
                     .await?)
             }
 
-            pub(super) async fn articles_by_id(&self, ids: &[i64]) -> Result<Vec<Article>, StoreError> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let list: Vec<String> = (1..=ids.len()).map(|p| format!("${p}")).collect();
-                let sql = format!("{SELECT} WHERE a.id IN ({})", list.join(", "));
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                for id in ids {
-                    q = q.bind(*id);
-                }
-                Ok(q.fetch_all(self.reader()).await?)
-            }
-
-            pub(super) async fn article_of_ticket(&self, ticket: TicketId) -> Result<Option<Article>, StoreError> {
-                let sql = format!("{SELECT} WHERE a.ticket_id = $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(ticket.0)
-                    .fetch_optional(self.reader())
-                    .await?)
-            }
-
             pub(super) async fn article_events(&self, id: i64) -> Result<Vec<ArticleEvent>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT id, at, actor_kind, actor_id, actor_name, action, from_status,

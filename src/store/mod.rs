@@ -760,10 +760,6 @@ delegate! {
     pub async fn create_article(&self, new: &NewArticle) -> Result<i64, StoreError>;
     /// One article.
     pub async fn article(&self, id: i64) -> Result<Option<Article>, StoreError>;
-    /// Articles by id (in no particular order).
-    pub async fn articles_by_id(&self, ids: &[i64]) -> Result<Vec<Article>, StoreError>;
-    /// The article drafted from a ticket, if any.
-    pub async fn article_of_ticket(&self, ticket: TicketId) -> Result<Option<Article>, StoreError>;
     /// An article's trail, oldest first.
     pub async fn article_events(&self, id: i64) -> Result<Vec<ArticleEvent>, StoreError>;
     /// A page of articles (in a status and category, or all), newest first.
