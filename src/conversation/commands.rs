@@ -70,6 +70,7 @@ impl Chat {
                 return self.start_complaint(person, r, lang, args).await;
             }
             ("status" | "mytickets" | "jobs", _) => self.status(role, lang).await?,
+            ("kb", _) => self.kb_search(role, lang, args).await?,
             ("lang", _) => match parse_lang(args) {
                 Some(new) => {
                     if let Role::Reporter(r) = role {

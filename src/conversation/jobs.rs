@@ -21,8 +21,9 @@ impl Chat {
         lang: Lang,
     ) -> Result<Vec<Outgoing>, ChatError> {
         match self.job_card(e, number, lang).await? {
-            Ok((conv, card)) => {
+            Ok((conv, mut card)) => {
                 self.save(person, Some(&conv), None).await?;
+                card.extend(self.kb_related(e, number, lang).await);
                 Ok(card)
             }
             Err(refusal) => Ok(refusal),

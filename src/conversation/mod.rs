@@ -15,6 +15,7 @@ mod commands;
 mod complaint;
 mod inspection;
 mod jobs;
+mod knowledge;
 mod lanes;
 mod notice;
 mod registers;
@@ -412,10 +413,20 @@ impl Chat {
             let save = started.map_or(Save::Nothing, |c| Save::State(Some(c)));
             return Ok((replies, save));
         };
+        // An answer to the knowledge-base articles offered during a report.
+        if let Some(answered) = self.kb_answer(person, &role, &conv, &input).await? {
+            replies.extend(answered);
+            return Ok((replies, Save::Nothing));
+        }
+        let before = conv.step().to_owned();
         let step = self.flows.step(&mut conv, input);
+        let first = replies.len();
         replies.extend(step.replies);
         let save = match step.outcome {
-            Outcome::Continue => Save::State(Some(conv)),
+            Outcome::Continue => {
+                self.kb_after_step(person, &role, conv, &before, &mut replies, first)
+                    .await?
+            }
             Outcome::Cancelled => Save::State(None),
             // The flow switched language: remembered as the reporter's choice.
             Outcome::Command(cmd, _) if cmd == "lang" => {

@@ -7,6 +7,7 @@ mod assets;
 mod complaints;
 mod deliveries;
 pub mod inspections;
+mod knowledge;
 pub mod link;
 mod people;
 mod policy;
@@ -18,15 +19,17 @@ mod staffing;
 mod survey;
 mod web;
 
-/// The records the desk reads and writes, as its callers see them.
 pub use crate::store::{
     ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, Expect,
     FilingRecord, NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate,
     Recipient, Reporter, StatusCount, StepRecord, StoreError, StoredConversation, TicketFilter,
     WebEntry,
 };
+/// The records the desk reads and writes, as its callers see them.
+pub use crate::store::{Article, ArticleEvent};
 pub use complaints::ComplaintDetail;
 pub use deliveries::{Failed, RetryPolicy};
+pub use knowledge::{ArticleDetail, ArticleEdit, Found, KbReport, TopArticle};
 pub use ports::Ports;
 pub use retention::{Retained, RetentionPolicy};
 pub use sla::ClockRound;
@@ -567,6 +570,10 @@ impl Desk {
                 }
             }
             write.clocks = moved;
+            if matches!(action, Action::Resolve { .. }) {
+                // The knowledge base's draft, in the resolution's own transaction.
+                write.article = self.article_for_resolution(caller, &write.ticket);
+            }
             let verb = write.audit.action.clone();
             let queued = !write.outbox.is_empty();
             match self.store.update_ticket(write).await {
@@ -965,6 +972,7 @@ impl Desk {
             survey,
             end_conversation: None,
             record: None,
+            article: None,
         }
     }
 }

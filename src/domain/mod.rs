@@ -46,6 +46,7 @@ pub mod complaint;
 pub mod holidays;
 pub mod inspection;
 pub mod intake;
+pub mod knowledge;
 pub mod on_call;
 pub mod priority;
 pub mod report;

@@ -125,9 +125,10 @@ pub const PAYLOAD: [&str; 28] = [
 
 /// Commands the conversation service answers (the engine answers `cancel`, `back`,
 /// `help` and `lang` itself). Every command works at every step.
-pub const SERVICE_COMMANDS: [&str; 10] = [
+pub const SERVICE_COMMANDS: [&str; 11] = [
     "start",
     "complain",
+    "kb",
     "report",
     "status",
     "mytickets",
@@ -429,6 +430,20 @@ impl Conversation {
     /// Whether it was cancelled (the caller should drop it).
     pub fn is_finished(&self) -> bool {
         self.done
+    }
+
+    /// Sets (or, with `None`, removes) a value the caller keeps with the conversation
+    /// (e.g. the knowledge-base articles offered during a report, see
+    /// `conversation::knowledge`); read it back with [`Conversation::var`].
+    pub fn set_var(&mut self, name: &str, value: Option<String>) {
+        match value {
+            Some(v) => {
+                self.vars.insert(name.to_owned(), v);
+            }
+            None => {
+                self.vars.remove(name);
+            }
+        }
     }
 }
 

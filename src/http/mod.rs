@@ -8,6 +8,7 @@ mod auth;
 mod complaints;
 mod error;
 mod inspections;
+mod knowledge;
 mod link;
 mod people;
 mod reports;
@@ -127,6 +128,16 @@ pub fn router(state: AppState) -> Router {
         // The registers (issue 20): the staff directory and the asset register.
         .merge(people::routes())
         .merge(assets::routes())
+        .route(
+            "/api/articles",
+            get(knowledge::list).post(knowledge::create),
+        )
+        .route(
+            "/api/articles/{id}",
+            get(knowledge::show).patch(knowledge::edit),
+        )
+        .route("/api/articles/{id}/{action}", post(knowledge::set_status))
+        .route("/api/reports/knowledge", get(knowledge::report))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -16,6 +16,7 @@ mod delivery;
 mod discord;
 mod erasure;
 mod inspections;
+mod knowledge;
 mod lease;
 mod params;
 mod postgres;
@@ -46,6 +47,9 @@ pub use inspections::{
     CheckRecord, InspectionEvent, JobClose, JobRecord, NewCheck, NewInspectionEvent, NewJob,
     NewPlan, PlanRecord,
 };
+pub use knowledge::{
+    Article, ArticleEvent, ConversationAfter, KbFigures, NewArticle, NewArticleEvent, NewKbOffer,
+};
 pub use people::{DirectoryEntry, NewRegisterEvent, RegisterEvent};
 pub use retention::Purge;
 pub use survey::{NewSurvey, ReportRow, Survey, SurveyAnswer};
@@ -59,6 +63,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::clocks::SlaClock;
+use crate::domain::knowledge::{Draft, Query};
 use crate::domain::routing::{Engineer, Group, Tier};
 use crate::domain::ticket::{Status, Ticket, TicketNumber};
 use crate::domain::{EngineerId, ReporterId, TicketId};
@@ -293,6 +298,8 @@ pub struct TicketWrite {
     pub end_conversation: Option<(String, String, Expect)>,
     /// For a new ticket filed from a chat step: the door's record of that step.
     pub record: Option<FilingRecord>,
+    /// The knowledge-base draft a resolution writes (see `store/knowledge.rs`).
+    pub article: Option<NewArticle>,
 }
 
 /// A conversation as stored: its JSON state, last activity and version (each save adds
@@ -792,6 +799,27 @@ delegate! {
     pub async fn archived_report(&self, id: i64) -> Result<Option<(ArchiveEntry, String)>, StoreError>;
     /// The complaints filed in `[from, to)`, as reports count them.
     pub async fn complaint_facts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ComplaintFactRow>, StoreError>;
+    /// Records an article (a draft) with its first event, in one transaction; its id.
+    pub async fn create_article(&self, new: &NewArticle) -> Result<i64, StoreError>;
+    /// One article.
+    pub async fn article(&self, id: i64) -> Result<Option<Article>, StoreError>;
+    /// An article's trail, oldest first.
+    pub async fn article_events(&self, id: i64) -> Result<Vec<ArticleEvent>, StoreError>;
+    /// A page of articles (in a status and category, or all), newest first.
+    pub async fn list_articles(&self, status: Option<&str>, category: Option<&str>, limit: i64, offset: i64) -> Result<Vec<Article>, StoreError>;
+    /// Saves an edit made on `version` with its event, in one transaction; `Conflict` if
+    /// the article changed meanwhile or is retired.
+    pub async fn update_article(&self, id: i64, version: i64, draft: &Draft, event: &NewArticleEvent) -> Result<(), StoreError>;
+    /// Moves an article from `event.from` to `event.to` with its event, in one
+    /// transaction; `Conflict` if its status moved meanwhile.
+    pub async fn set_article_status(&self, id: i64, event: &NewArticleEvent) -> Result<(), StoreError>;
+    /// The articles a search ranks (see `store/knowledge.rs`).
+    pub async fn article_candidates(&self, query: &Query, drafts: bool, want: usize) -> Result<Vec<Article>, StoreError>;
+    /// Records a reporter's answer to the articles offered at intake, with the use it
+    /// counts and their conversation's next state, in one transaction.
+    pub async fn record_kb_offer(&self, offer: &NewKbOffer, conversation: &ConversationAfter) -> Result<Option<i64>, StoreError>;
+    /// The knowledge base's figures for `[from, to)`.
+    pub async fn kb_figures(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<KbFigures, StoreError>;
 }
 
 delegate! {

@@ -351,6 +351,9 @@ macro_rules! repository {
                 if let Some(survey) = &write.survey {
                     Self::schedule_survey(tx, &stored, survey).await?;
                 }
+                if let Some(article) = &write.article {
+                    Self::insert_article_in(tx, article).await?;
+                }
                 Ok(stored)
             }
 

@@ -18,6 +18,7 @@ mod discord;
 mod erasure;
 mod inspections;
 mod instances;
+mod knowledge;
 mod layers;
 mod lifecycle;
 mod outbox;
