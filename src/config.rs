@@ -69,6 +69,8 @@ pub struct Config {
     pub log: LogConfig,
     /// How long delivered messages, chat updates and closed tickets' photos are kept.
     pub retention: RetentionConfig,
+    /// The desk console (`/desk`): cookies, sessions, lockout.
+    pub console: crate::console::ConsoleSettings,
 }
 
 /// Retention (`[retention]`): applied by `baoxiu serve` a minute after start, then hourly,
@@ -404,6 +406,7 @@ impl Default for Config {
             web: Default::default(),
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
+            console: Default::default(),
         }
     }
 }
@@ -567,6 +570,9 @@ impl Config {
             }
         }
         self.web
+            .check()
+            .map_err(|(key, reason)| invalid(key, reason))?;
+        self.console
             .check()
             .map_err(|(key, reason)| invalid(key, reason))?;
         Ok(Policy {

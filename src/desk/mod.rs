@@ -4,6 +4,7 @@
 
 mod archive;
 mod complaints;
+pub mod console;
 mod deliveries;
 pub mod link;
 mod policy;

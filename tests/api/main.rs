@@ -13,6 +13,7 @@ mod cli;
 mod closing;
 mod complaints;
 mod concurrency;
+mod console;
 mod discord;
 mod erasure;
 mod instances;
