@@ -14,6 +14,7 @@ mod closing;
 mod complaints;
 mod concurrency;
 mod console;
+mod console_browser;
 mod discord;
 mod erasure;
 mod instances;
