@@ -76,11 +76,18 @@ async fn sign_in(client: &reqwest::Client, base: &str, handle: &str, password: &
         .and_then(|c| c.split(';').next())
         .expect("pre cookie")
         .to_owned();
-    let token = pre.split_once('=').map(|(_, v)| v.to_owned()).unwrap_or_default();
+    let token = pre
+        .split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
     let r = client
         .post(format!("{base}/desk/sign-in"))
         .header("cookie", &pre)
-        .form(&[("csrf", token.as_str()), ("handle", handle), ("password", password)])
+        .form(&[
+            ("csrf", token.as_str()),
+            ("handle", handle),
+            ("password", password),
+        ])
         .send()
         .await
         .expect("sign in");
@@ -189,7 +196,11 @@ async fn main() {
         ("manager: /desk", &manager, "/desk"),
         ("manager: /desk?breached=1", &manager, "/desk?breached=1"),
         ("manager: /desk?q=PC-0042", &manager, "/desk?q=PC-0042"),
-        ("manager: /desk?priority=P3&group=printer", &manager, "/desk?priority=P3&group=printer"),
+        (
+            "manager: /desk?priority=P3&group=printer",
+            &manager,
+            "/desk?priority=P3&group=printer",
+        ),
         ("manager: /desk/queue/rows", &manager, "/desk/queue/rows"),
         ("engineer: /desk", &engineer, "/desk"),
     ];

@@ -614,11 +614,7 @@ async fn outbox(core: &Core, command: OutboxCommand) -> Result<(), String> {
     }
 }
 
-async fn engineers(
-    core: &Core,
-    config: &Config,
-    command: EngineersCommand,
-) -> Result<(), String> {
+async fn engineers(core: &Core, config: &Config, command: EngineersCommand) -> Result<(), String> {
     use baoxiu::desk::NewEngineer;
     use baoxiu::domain::routing::Tier;
     match command {
@@ -662,7 +658,11 @@ async fn engineers(
                 .map_err(|e| e.to_string())?;
             println!(
                 "engineer {} `{}` added ({}, group {}); set a console password with `baoxiu engineers set-password {}`",
-                e.id, e.handle, e.tier.as_str(), e.group, e.handle
+                e.id,
+                e.handle,
+                e.tier.as_str(),
+                e.group,
+                e.handle
             );
             Ok(())
         }
@@ -678,7 +678,9 @@ async fn engineers(
                 return Ok(());
             }
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprintln!("password for {handle} (10–128 characters; it shows as you type), then Enter:");
+                eprintln!(
+                    "password for {handle} (10–128 characters; it shows as you type), then Enter:"
+                );
             }
             let mut line = String::new();
             std::io::stdin()

@@ -36,3 +36,8 @@ CREATE TABLE console_sign_in_attempts (
     last_failure_at TEXT NOT NULL,
     locked_until TEXT
 );
+
+-- The console's queue walks running clocks by deadline (most urgent first) and stops
+-- after a page, and counts open tickets without reading closed ones.
+CREATE INDEX sla_clocks_running_due ON sla_clocks (due_at, ticket_id) WHERE open AND since IS NOT NULL;
+CREATE INDEX tickets_open ON tickets (id) WHERE status NOT IN ('closed', 'cancelled');

@@ -47,9 +47,8 @@ impl Live {
         let mut stamp = self.stamp.subscribe();
         stamp.mark_unchanged();
         let closing = self.closing.subscribe();
-        let events = futures_util::stream::unfold(
-            (stamp, closing),
-            |(mut stamp, mut closing)| async move {
+        let events =
+            futures_util::stream::unfold((stamp, closing), |(mut stamp, mut closing)| async move {
                 if *closing.borrow() {
                     return None;
                 }
@@ -63,8 +62,7 @@ impl Live {
                 let now = *stamp.borrow_and_update();
                 let event = Event::default().event("changed").data(now.to_string());
                 Some((Ok(event), (stamp, closing)))
-            },
-        );
+            });
         Sse::new(events).keep_alive(KeepAlive::default())
     }
 

@@ -307,12 +307,15 @@ fn message(
     kind: &'static str,
     detail: String,
 ) -> Response {
-    page(status, &MessagePage {
-        l,
-        me,
-        kind,
-        detail,
-    })
+    page(
+        status,
+        &MessagePage {
+            l,
+            me,
+            kind,
+            detail,
+        },
+    )
 }
 
 /// The generic failure page (the desk's database did not answer, …).
@@ -379,15 +382,18 @@ fn sign_in_page(
     until: String,
 ) -> Response {
     let csrf = random_token();
-    let mut r = page(status, &SignInPage {
-        l: L {
-            en: lang == Lang::En,
+    let mut r = page(
+        status,
+        &SignInPage {
+            l: L {
+                en: lang == Lang::En,
+            },
+            csrf: csrf.clone(),
+            handle,
+            say,
+            until,
         },
-        csrf: csrf.clone(),
-        handle,
-        say,
-        until,
-    });
+    );
     r.headers_mut().append(
         header::SET_COOKIE,
         c.cookie(
@@ -531,20 +537,23 @@ async fn home(
         .iter()
         .map(|e| opt(&e.id.to_string(), e.name.clone(), &q.assignee))
         .collect();
-    page(StatusCode::OK, &QueuePage {
-        l,
-        me: person.me(),
-        rows,
-        total: queue.total,
-        groups,
-        priorities,
-        statuses,
-        engineers,
-        site: q.site.trim().to_owned(),
-        q: q.q.trim().to_owned(),
-        breached: !q.breached.is_empty(),
-        due_soon: !q.due_soon.is_empty(),
-    })
+    page(
+        StatusCode::OK,
+        &QueuePage {
+            l,
+            me: person.me(),
+            rows,
+            total: queue.total,
+            groups,
+            priorities,
+            statuses,
+            engineers,
+            site: q.site.trim().to_owned(),
+            q: q.q.trim().to_owned(),
+            breached: !q.breached.is_empty(),
+            due_soon: !q.due_soon.is_empty(),
+        },
+    )
 }
 
 /// One queue line for the page.
@@ -622,15 +631,18 @@ async fn rows(
     let engineers = c.desk.engineers(&caller).await.unwrap_or_default();
     let names: HashMap<EngineerId, String> =
         engineers.iter().map(|e| (e.id, e.name.clone())).collect();
-    page(StatusCode::OK, &RowsFragment {
-        l: person.l(),
-        rows: queue
-            .items
-            .iter()
-            .map(|i| row(c, i, &names, person.lang))
-            .collect(),
-        total: queue.total,
-    })
+    page(
+        StatusCode::OK,
+        &RowsFragment {
+            l: person.l(),
+            rows: queue
+                .items
+                .iter()
+                .map(|i| row(c, i, &names, person.lang))
+                .collect(),
+            total: queue.total,
+        },
+    )
 }
 
 /// The fields of any console form; which are needed depends on the form.
@@ -778,16 +790,19 @@ fn link_form(
     say: &'static str,
 ) -> Response {
     let csrf = random_token();
-    let mut r = page(status, &LinkPage {
-        l: L {
-            en: guest_lang(headers) == Lang::En,
+    let mut r = page(
+        status,
+        &LinkPage {
+            l: L {
+                en: guest_lang(headers) == Lang::En,
+            },
+            csrf: csrf.clone(),
+            action,
+            purpose,
+            name,
+            say,
         },
-        csrf: csrf.clone(),
-        action,
-        purpose,
-        name,
-        say,
-    });
+    );
     r.headers_mut().append(
         header::SET_COOKIE,
         c.cookie(
@@ -838,7 +853,13 @@ async fn use_link(
                 .append(header::SET_COOKIE, c.session_cookie(&headers, &session));
             r
         }
-        Ok(None) => message(StatusCode::NOT_FOUND, l, None, "link_invalid", String::new()),
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            l,
+            None,
+            "link_invalid",
+            String::new(),
+        ),
         Err(e) => failed(&e, l),
     }
 }
@@ -863,7 +884,13 @@ async fn password_page(
             format!("{} ({})", e.name, e.handle),
             "",
         ),
-        Ok(None) => message(StatusCode::NOT_FOUND, l, None, "link_invalid", String::new()),
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            l,
+            None,
+            "link_invalid",
+            String::new(),
+        ),
         Err(e) => failed(&e, l),
     }
 }
@@ -886,7 +913,13 @@ async fn set_password(
     let name = match c.desk.console_password_link_engineer(&code).await {
         Ok(Some(e)) => format!("{} ({})", e.name, e.handle),
         Ok(None) => {
-            return message(StatusCode::NOT_FOUND, l, None, "link_invalid", String::new());
+            return message(
+                StatusCode::NOT_FOUND,
+                l,
+                None,
+                "link_invalid",
+                String::new(),
+            );
         }
         Err(e) => return failed(&e, l),
     };
@@ -916,7 +949,13 @@ async fn set_password(
                 .append(header::SET_COOKIE, c.session_cookie(&headers, &session));
             r
         }
-        Ok(None) => message(StatusCode::NOT_FOUND, l, None, "link_invalid", String::new()),
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            l,
+            None,
+            "link_invalid",
+            String::new(),
+        ),
         Err(DeskError::BadValue(_)) => retry("bad_password"),
         Err(e) => failed(&e, l),
     }
@@ -1060,9 +1099,7 @@ async fn ticket_page(
         .await
         .unwrap_or_default();
     let engineers = c.desk.engineers(&caller).await.unwrap_or_default();
-    let item = c
-        .desk
-        .queue_item(t.clone(), &detail.clocks, c.desk.now());
+    let item = c.desk.queue_item(t.clone(), &detail.clocks, c.desk.now());
     let name_of = |id: Option<EngineerId>| {
         id.and_then(|id| engineers.iter().find(|e| e.id == id))
             .map(|e| e.name.clone())
@@ -1075,7 +1112,13 @@ async fn ticket_page(
         .find(|g| g.id == t.group)
         .map_or_else(
             || t.group.clone(),
-            |g| if l.en { g.name_en.clone() } else { g.name.clone() },
+            |g| {
+                if l.en {
+                    g.name_en.clone()
+                } else {
+                    g.name.clone()
+                }
+            },
         );
     let loc = &t.intake.location;
     let place = [
@@ -1147,73 +1190,83 @@ async fn ticket_page(
             selected: false,
         })
         .collect();
-    page(status, &TicketPage {
-        l,
-        me: person.me(),
-        number: t.number.as_str().to_owned(),
-        priority: t.priority.as_str().to_owned(),
-        vip: t.vip,
-        status: c.value("status", t.status.as_str(), lang),
-        status_code: t.status.as_str().to_owned(),
-        category: c.value("category", &t.intake.category, lang),
-        group,
-        tier: t.tier.as_str().to_owned(),
-        assignee: name_of(t.assignee),
-        reporter: t.intake.reporter_name.as_str().to_owned(),
-        department: t.intake.department.as_str().to_owned(),
-        phone: t.intake.phone.as_str().to_owned(),
-        place,
-        asset: t
-            .intake
-            .device
-            .asset_tag
-            .as_ref()
-            .map(|a| a.as_str().to_owned())
-            .unwrap_or_default(),
-        model: t
-            .intake
-            .device
-            .model
-            .as_ref()
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default(),
-        ip: t
-            .intake
-            .device
-            .ip
-            .map(|ip| ip.to_string())
-            .unwrap_or_default(),
-        description: t.intake.description.as_str().to_owned(),
-        started: t.intake.started_at.map(|s| c.local(s)).unwrap_or_default(),
-        affected: t.intake.people_affected,
-        created: c.local(t.created_at),
-        work_mode: t.work_mode.map(|m| m.as_str().to_owned()).unwrap_or_default(),
-        consent: t
-            .remote_consent
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default(),
-        cause: t.cause.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
-        solution: t
-            .solution
-            .as_ref()
-            .map(|n| n.as_str().to_owned())
-            .unwrap_or_default(),
-        loaner: t
-            .loaner
-            .as_ref()
-            .filter(|_| t.loaner_returned_at.is_none())
-            .map(|n| n.as_str().to_owned())
-            .unwrap_or_default(),
-        photos: (1..=t.intake.photos.len()).collect(),
-        clocks,
-        trail,
-        past,
-        actions: c.desk.possible_actions(&caller, t),
-        groups,
-        engineers: engineer_opts,
-        done,
-        problem,
-    })
+    page(
+        status,
+        &TicketPage {
+            l,
+            me: person.me(),
+            number: t.number.as_str().to_owned(),
+            priority: t.priority.as_str().to_owned(),
+            vip: t.vip,
+            status: c.value("status", t.status.as_str(), lang),
+            status_code: t.status.as_str().to_owned(),
+            category: c.value("category", &t.intake.category, lang),
+            group,
+            tier: t.tier.as_str().to_owned(),
+            assignee: name_of(t.assignee),
+            reporter: t.intake.reporter_name.as_str().to_owned(),
+            department: t.intake.department.as_str().to_owned(),
+            phone: t.intake.phone.as_str().to_owned(),
+            place,
+            asset: t
+                .intake
+                .device
+                .asset_tag
+                .as_ref()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default(),
+            model: t
+                .intake
+                .device
+                .model
+                .as_ref()
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_default(),
+            ip: t
+                .intake
+                .device
+                .ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
+            description: t.intake.description.as_str().to_owned(),
+            started: t.intake.started_at.map(|s| c.local(s)).unwrap_or_default(),
+            affected: t.intake.people_affected,
+            created: c.local(t.created_at),
+            work_mode: t
+                .work_mode
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_default(),
+            consent: t
+                .remote_consent
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_default(),
+            cause: t
+                .cause
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            solution: t
+                .solution
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            loaner: t
+                .loaner
+                .as_ref()
+                .filter(|_| t.loaner_returned_at.is_none())
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            photos: (1..=t.intake.photos.len()).collect(),
+            clocks,
+            trail,
+            past,
+            actions: c.desk.possible_actions(&caller, t),
+            groups,
+            engineers: engineer_opts,
+            done,
+            problem,
+        },
+    )
 }
 
 /// `POST /desk/tickets/{number}/{action}`: the same desk call as the REST API's, with the

@@ -225,7 +225,10 @@ impl Desk {
                 None,
             )
             .await?;
-        Ok((self.console_url(&format!("/desk/password/{code}")), expires_at))
+        Ok((
+            self.console_url(&format!("/desk/password/{code}")),
+            expires_at,
+        ))
     }
 
     /// The engineer a set-password link is for, while it is unused and unexpired.
@@ -472,7 +475,11 @@ impl Desk {
             .collect();
         views.sort_by_key(|v| (!v.open, v.due_at.is_none(), v.due_at));
         let open = views.iter().filter(|v| v.open);
-        let shade = open.clone().map(|v| v.shade).max().unwrap_or(Shade::Stopped);
+        let shade = open
+            .clone()
+            .map(|v| v.shade)
+            .max()
+            .unwrap_or(Shade::Stopped);
         let urgent = open
             .clone()
             .filter(|v| v.shade != Shade::Paused && v.due_at.is_some())
@@ -553,10 +560,9 @@ impl Desk {
                     "comment" => note().map(Action::Comment),
                     "pend" => note().map(|n| Action::Pend(PendingReason::Reporter, n)),
                     "resume" => Some(Action::Resume),
-                    "resolve" => note().zip(note()).map(|(cause, solution)| Action::Resolve {
-                        cause,
-                        solution,
-                    }),
+                    "resolve" => note()
+                        .zip(note())
+                        .map(|(cause, solution)| Action::Resolve { cause, solution }),
                     "reassign" => Some(Action::Reassign {
                         group: ticket.group.clone(),
                         engineer: None,

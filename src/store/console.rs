@@ -63,8 +63,7 @@ pub struct QueueFilter {
     pub site: Option<String>,
     /// Only tickets with a clock past its deadline.
     pub breached: bool,
-    /// Only tickets whose most urgent running clock falls due by then (and not before
-    /// `now`).
+    /// Only tickets with a running clock falling due after `now` and by then.
     pub due_by: Option<DateTime<Utc>>,
     /// Words found in the number, the reporter's name, the asset tag or the description.
     pub search: Option<String>,
@@ -79,28 +78,27 @@ pub struct QueuePage {
     pub total: i64,
 }
 
-/// The queue's WHERE over the inner select `q` (a ticket's columns and `urgent_due`):
-/// `$1` now, `$2` status, `$3` priority, `$4` group, `$5` assignee, `$6` site, `$7`
-/// breached only, `$8` due by, `$9` search pattern, `$10`–`$12` the scope (reporter,
-/// group, engineer).
-const QUEUE_WHERE: &str = " WHERE ($2 IS NULL OR q.status = $2)
-       AND ($3 IS NULL OR q.priority = $3)
-       AND ($4 IS NULL OR q.group_id = $4)
-       AND ($5 IS NULL OR q.assignee_id = $5)
-       AND ($6 IS NULL OR q.site = $6)
-       AND ($7 = FALSE OR EXISTS (SELECT 1 FROM sla_clocks c WHERE c.ticket_id = q.id AND c.open
-             AND (c.status = 'breached' OR (c.since IS NOT NULL AND c.due_at <= $1))))
-       AND ($8 IS NULL OR (q.urgent_due > $1 AND q.urgent_due <= $8))
-       AND ($9 IS NULL OR LOWER(q.number) LIKE $9 ESCAPE '\\' OR LOWER(q.reporter_name) LIKE $9 ESCAPE '\\'
-            OR LOWER(COALESCE(q.asset_tag, '')) LIKE $9 ESCAPE '\\' OR LOWER(q.description) LIKE $9 ESCAPE '\\')
-       AND ($10 IS NULL OR q.reporter_id = $10)
-       AND ($11 IS NULL OR q.group_id = $11 OR q.assignee_id = $12 OR q.offered_to = $12)";
+/// The queue's filters on a ticket `t`: `$1` now, `$2` status, `$3` priority, `$4`
+/// group, `$5` assignee, `$6` site, `$7` breached only, `$8` due by, `$9` search pattern,
+/// `$10`–`$12` the scope (reporter, group, engineer). Open tickets only.
+const QUEUE_WHERE: &str = " t.status NOT IN ('closed', 'cancelled')
+       AND ($2 IS NULL OR t.status = $2)
+       AND ($3 IS NULL OR t.priority = $3)
+       AND ($4 IS NULL OR t.group_id = $4)
+       AND ($5 IS NULL OR t.assignee_id = $5)
+       AND ($6 IS NULL OR t.site = $6)
+       AND ($7 = FALSE OR EXISTS (SELECT 1 FROM sla_clocks b WHERE b.ticket_id = t.id AND b.open
+             AND (b.status = 'breached' OR (b.since IS NOT NULL AND b.due_at <= $1))))
+       AND ($8 IS NULL OR EXISTS (SELECT 1 FROM sla_clocks d WHERE d.ticket_id = t.id AND d.open
+             AND d.since IS NOT NULL AND d.due_at > $1 AND d.due_at <= $8))
+       AND ($9 IS NULL OR LOWER(t.number) LIKE $9 ESCAPE '\\' OR LOWER(t.reporter_name) LIKE $9 ESCAPE '\\'
+            OR LOWER(COALESCE(t.asset_tag, '')) LIKE $9 ESCAPE '\\' OR LOWER(t.description) LIKE $9 ESCAPE '\\')
+       AND ($10 IS NULL OR t.reporter_id = $10)
+       AND ($11 IS NULL OR t.group_id = $11 OR t.assignee_id = $12 OR t.offered_to = $12)";
 
-/// Open tickets with the deadline of their most urgent running clock (a paused clock's
-/// deadline is not running: it does not count).
-const QUEUE_FROM: &str = " FROM (SELECT t.*, (SELECT MIN(c.due_at) FROM sla_clocks c
-         WHERE c.ticket_id = t.id AND c.open AND c.since IS NOT NULL) AS urgent_due
-       FROM tickets t WHERE t.status NOT IN ('closed', 'cancelled')) q";
+/// Clocks a ticket can have at most: the most urgent `n` tickets are among the first
+/// `n` × this running clocks.
+const CLOCK_KINDS: i64 = 6;
 
 /// A LIKE pattern finding `words` anywhere, lowercased, with `%`, `_` and `\` taken
 /// literally.
@@ -422,22 +420,50 @@ macro_rules! console_sql {
                             .bind(engineer)
                     };
                 }
-                let count_sql = format!("SELECT COUNT(*){QUEUE_FROM}{QUEUE_WHERE}");
+                let count_sql = format!("SELECT COUNT(*) FROM tickets t WHERE{QUEUE_WHERE}");
                 let (total,): (i64,) = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)))
                     .fetch_one(self.reader())
                     .await?;
-                // Running clocks by deadline (breached ones first, as theirs passed), then
-                // tickets with only paused or no clocks, oldest first.
-                let page_sql = format!(
-                    "SELECT q.*{QUEUE_FROM}{QUEUE_WHERE}
-                     ORDER BY CASE WHEN q.urgent_due IS NULL THEN 1 ELSE 0 END, q.urgent_due, q.id
-                     LIMIT $13"
+                // Running clocks by deadline (breached ones first, as theirs passed), read
+                // in the order of their index until a page of tickets is found: a ticket's
+                // first clock in that order is its most urgent.
+                let by_clock_sql = format!(
+                    "SELECT t.* FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
+                     WHERE c.open AND c.since IS NOT NULL AND{QUEUE_WHERE}
+                     ORDER BY c.due_at, c.ticket_id LIMIT $13"
                 );
-                let rows: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)))
-                    .bind(limit)
+                let rows: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(by_clock_sql)))
+                    .bind(limit.saturating_mul(CLOCK_KINDS))
                     .fetch_all(self.reader())
                     .await?;
-                let tickets: Vec<Ticket> = rows.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?;
+                let mut seen = std::collections::HashSet::new();
+                let mut tickets: Vec<Ticket> = Vec::new();
+                for row in rows {
+                    let t: Ticket = row.try_into()?;
+                    if seen.insert(t.id) {
+                        tickets.push(t);
+                    }
+                    if i64::try_from(tickets.len()).unwrap_or(i64::MAX) >= limit {
+                        break;
+                    }
+                }
+                // Then tickets with no running clock (paused, or none), oldest first.
+                let room = limit - i64::try_from(tickets.len()).unwrap_or(limit);
+                if room > 0 {
+                    let idle_sql = format!(
+                        "SELECT t.* FROM tickets t WHERE{QUEUE_WHERE}
+                           AND NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.ticket_id = t.id
+                             AND c.open AND c.since IS NOT NULL)
+                         ORDER BY t.id LIMIT $13"
+                    );
+                    let idle: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(idle_sql)))
+                        .bind(room)
+                        .fetch_all(self.reader())
+                        .await?;
+                    for row in idle {
+                        tickets.push(row.try_into()?);
+                    }
+                }
                 let mut clocks = self.clocks_of(&tickets.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
                 let items = tickets
                     .into_iter()
@@ -529,7 +555,10 @@ macro_rules! either {
 
 impl Store {
     /// An engineer's console password hash (argon2id PHC string), if set.
-    pub async fn console_password(&self, engineer: EngineerId) -> Result<Option<String>, StoreError> {
+    pub async fn console_password(
+        &self,
+        engineer: EngineerId,
+    ) -> Result<Option<String>, StoreError> {
         either!(self.console_password(engineer))
     }
 
@@ -547,7 +576,11 @@ impl Store {
     }
 
     /// Remembers the console language an engineer chose.
-    pub async fn console_set_language(&self, engineer: EngineerId, language: &str) -> Result<(), StoreError> {
+    pub async fn console_set_language(
+        &self,
+        engineer: EngineerId,
+        language: &str,
+    ) -> Result<(), StoreError> {
         either!(self.console_set_language(engineer, language))
     }
 
@@ -579,7 +612,10 @@ impl Store {
     }
 
     /// Failed sign-ins recorded for a handle.
-    pub async fn console_attempts(&self, handle: &str) -> Result<Option<SignInAttempts>, StoreError> {
+    pub async fn console_attempts(
+        &self,
+        handle: &str,
+    ) -> Result<Option<SignInAttempts>, StoreError> {
         either!(self.console_attempts(handle))
     }
 

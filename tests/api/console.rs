@@ -517,16 +517,18 @@ async fn every_action_follows_the_role_rules(backend: Backend) {
     let page = alice.get(&format!("/desk/tickets/{other}")).await;
     assert!(!page.has("id=\"do-cancel\""));
     assert!(!page.has("id=\"do-reassign\""));
-    let r = alice
-        .act(&other, "reassign", &[("group", "network")])
-        .await;
+    let r = alice.act(&other, "reassign", &[("group", "network")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let r = alice.act(&other, "cancel", &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let managers = mia.get(&format!("/desk/tickets/{other}")).await;
     assert!(managers.has("id=\"do-reassign\"") && managers.has("id=\"do-cancel\""));
     let r = mia
-        .act(&other, "reassign", &[("group", "network"), ("engineer", "")])
+        .act(
+            &other,
+            "reassign",
+            &[("group", "network"), ("engineer", "")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     // Now it is the network group's: dave sees it, alice no longer does.
@@ -546,13 +548,16 @@ async fn every_action_follows_the_role_rules(backend: Backend) {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(status_of(&app, &other).await, "cancelled");
     let r = mia.act(&other, "cancel", &[]).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "a cancelled ticket: {}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "a cancelled ticket: {}",
+        r.body
+    );
 
     let third = app.report("li.na", &printer_fault()).await;
     alice.act(&third, "accept", &[]).await;
-    let r = alice
-        .act(&third, "escalate", &[("note", "需要专家")])
-        .await;
+    let r = alice.act(&third, "escalate", &[("note", "需要专家")]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let t = app.detail(&third).await;
     assert_eq!(t["ticket"]["tier"], "expert");
@@ -581,14 +586,16 @@ async fn the_queue_puts_the_most_urgent_first_and_filters(backend: Backend) {
     let queue = mia.get("/desk").await;
     let first = queue.body.find("data-ticket=\"").expect("a line");
     assert!(
-        queue.body[first..].starts_with(&format!("data-ticket=\"{outage}\" data-shade=\"breached\"")),
+        queue.body[first..]
+            .starts_with(&format!("data-ticket=\"{outage}\" data-shade=\"breached\"")),
         "{}",
         &queue.body[first..first + 80]
     );
     assert!(queue.has("已超时"));
 
     let only = |page: &Page, n: &str| {
-        page.body.matches("data-ticket=\"").count() == 1 && page.has(&format!("data-ticket=\"{n}\""))
+        page.body.matches("data-ticket=\"").count() == 1
+            && page.has(&format!("data-ticket=\"{n}\""))
     };
     let breached = mia.get("/desk?breached=1").await;
     assert!(only(&breached, &outage), "{}", breached.body);
@@ -607,10 +614,19 @@ async fn the_queue_puts_the_most_urgent_first_and_filters(backend: Backend) {
     assert_eq!(wild.body.matches("data-ticket=\"").count(), 0);
     // Due within the hour: the P3s' response clocks (2 h) are not.
     let soon = mia.get("/desk?due_soon=1").await;
-    assert_eq!(soon.body.matches("data-ticket=\"").count(), 0, "{}", soon.body);
+    assert_eq!(
+        soon.body.matches("data-ticket=\"").count(),
+        0,
+        "{}",
+        soon.body
+    );
     app.clock.advance(chrono::Duration::minutes(70));
     let soon = mia.get("/desk?due_soon=1").await;
-    assert!(soon.has(&format!("data-ticket=\"{normal}\"")), "{}", soon.body);
+    assert!(
+        soon.has(&format!("data-ticket=\"{normal}\"")),
+        "{}",
+        soon.body
+    );
     // Accepted and assigned: the assignee filter.
     let mut alice = Visitor::sign_in(&app, "alice").await;
     alice.act(&normal, "accept", &[]).await;
@@ -658,19 +674,29 @@ async fn one_time_links_sign_in_and_set_passwords(backend: Backend) {
     let mismatch = v
         .post(
             &path,
-            &[("csrf", &csrf), ("password", PASSWORD), ("again", "something else")],
+            &[
+                ("csrf", &csrf),
+                ("password", PASSWORD),
+                ("again", "something else"),
+            ],
         )
         .await;
     assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
     let csrf = mismatch.csrf();
     let short = v
-        .post(&path, &[("csrf", &csrf), ("password", "short"), ("again", "short")])
+        .post(
+            &path,
+            &[("csrf", &csrf), ("password", "short"), ("again", "short")],
+        )
         .await;
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(short.has("10 到 128"));
     let csrf = short.csrf();
     let set = v
-        .post(&path, &[("csrf", &csrf), ("password", PASSWORD), ("again", PASSWORD)])
+        .post(
+            &path,
+            &[("csrf", &csrf), ("password", PASSWORD), ("again", PASSWORD)],
+        )
         .await;
     assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
     assert_eq!(v.get("/desk").await.status, StatusCode::OK);
@@ -692,7 +718,8 @@ async fn one_time_links_sign_in_and_set_passwords(backend: Backend) {
     );
 
     // A sign-in link goes to the engineer's linked chat, through the outbox.
-    app.link("bob", |e| e.telegram_id = Some("4242".into())).await;
+    app.link("bob", |e| e.telegram_id = Some("4242".into()))
+        .await;
     let mut b = Visitor::new(&app);
     let page = b.get("/desk").await;
     let csrf = page.csrf();
@@ -704,10 +731,17 @@ async fn one_time_links_sign_in_and_set_passwords(backend: Backend) {
     // Nobody learns whether a handle exists or has a chat: the same answer.
     let csrf = sent.csrf();
     let ghost = b
-        .post("/desk/sign-in-link", &[("csrf", &csrf), ("handle", "ghost")])
+        .post(
+            "/desk/sign-in-link",
+            &[("csrf", &csrf), ("handle", "ghost")],
+        )
         .await;
     assert!(ghost.has("登录链接已发送"));
-    let messages = app.desk.deliveries(&desk, "pending", 50).await.expect("outbox");
+    let messages = app
+        .desk
+        .deliveries(&desk, "pending", 50)
+        .await
+        .expect("outbox");
     let links: Vec<&Value> = messages
         .iter()
         .filter(|m| m.event == "console_sign_in_link")
@@ -739,7 +773,11 @@ async fn one_time_links_sign_in_and_set_passwords(backend: Backend) {
     b.post("/desk/sign-in-link", &[("csrf", &csrf), ("handle", "bob")])
         .await;
     app.clock.advance(chrono::Duration::minutes(16));
-    let messages = app.desk.deliveries(&desk, "pending", 50).await.expect("outbox");
+    let messages = app
+        .desk
+        .deliveries(&desk, "pending", 50)
+        .await
+        .expect("outbox");
     let link = messages
         .iter()
         .find(|m| m.event == "console_sign_in_link")
@@ -767,7 +805,9 @@ async fn the_language_is_remembered_per_person(backend: Backend) {
     let queue = v.get("/desk").await;
     assert!(queue.has("未关闭工单"), "Chinese by default");
     let csrf = queue.csrf();
-    let r = v.post("/desk/language", &[("csrf", &csrf), ("lang", "en")]).await;
+    let r = v
+        .post("/desk/language", &[("csrf", &csrf), ("lang", "en")])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert!(v.get("/desk").await.has("Open tickets"));
     // Remembered for the person, not the browser: another session is in English too.

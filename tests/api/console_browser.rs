@@ -312,7 +312,10 @@ async fn an_engineer_works_a_breached_ticket_in_the_browser() {
             .expect("find")
             .is_empty()
     );
-    let stayed = c.execute("return window.stayed;", vec![]).await.expect("read");
+    let stayed = c
+        .execute("return window.stayed;", vec![])
+        .await
+        .expect("read");
     assert_eq!(stayed, json!("yes"), "the page was not reloaded");
 
     // An engineer of another group: the not-found page.
