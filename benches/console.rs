@@ -6,8 +6,8 @@
 //!
 //! Run: `cargo bench --bench console` (SQLite; `LOAD_BACKEND=postgres` with
 //! `TEST_POSTGRES_URL` for PostgreSQL). `CONSOLE_TICKETS` (default 10000) and
-//! `CONSOLE_REQUESTS` (per case, default 200) change the size; a quick debug smoke run:
-//! `CONSOLE_TICKETS=300 CONSOLE_REQUESTS=10 cargo test --bench console`.
+//! `CONSOLE_REQUESTS` (per case, default 200) change the size; `cargo test --bench
+//! console` is a quick debug smoke run (300 tickets, 5 requests a case).
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -127,8 +127,10 @@ async fn seed(desk: &baoxiu::desk::Desk, range: std::ops::Range<usize>) {
 
 #[tokio::main]
 async fn main() {
-    let tickets = env("CONSOLE_TICKETS", 10_000);
-    let requests = env("CONSOLE_REQUESTS", 200);
+    // `cargo test --benches` runs it once, briefly (so it cannot rot); `cargo bench` in full.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let tickets = env("CONSOLE_TICKETS", if quick { 300 } else { 10_000 });
+    let requests = env("CONSOLE_REQUESTS", if quick { 5 } else { 200 });
     let db = database::Database::new().await;
     let mut config = Config::default();
     config.database.url = db.url();

@@ -868,3 +868,84 @@ async fn the_live_view_says_when_a_ticket_changed(backend: Backend) {
     .await;
     assert!(waited.is_ok() && seen.contains("event: changed"), "{seen}");
 }
+
+fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BAOXIU_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run baoxiu");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("stdin");
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The first manager is made from the command line, as the README's first screen says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_manager_comes_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = cli(
+        dir.path(),
+        &["engineers", "add", "zhang.wei", "--manager", "--name", "张伟"],
+        "",
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("manager"), "{said}");
+    let again = cli(dir.path(), &["engineers", "add", "zhang.wei", "--manager"], "");
+    assert!(!again.status.success(), "a handle is taken once");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("handle"));
+
+    let short = cli(dir.path(), &["engineers", "set-password", "zhang.wei"], "short\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("10 to 128"));
+    let nobody = cli(dir.path(), &["engineers", "set-password", "nobody"], "x\n");
+    assert!(!nobody.status.success());
+    let set = cli(
+        dir.path(),
+        &["engineers", "set-password", "zhang.wei"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let link = cli(
+        dir.path(),
+        &["engineers", "set-password", "zhang.wei", "--link"],
+        "",
+    );
+    assert!(link.status.success());
+    assert!(String::from_utf8_lossy(&link.stdout).contains("/desk/password/"));
+
+    // The password signs the manager in.
+    let mut config = baoxiu::config::Config::default();
+    config.database.url = format!("sqlite://{}", dir.path().join("baoxiu.db").display());
+    let core = baoxiu::app::Core::assemble(
+        &config,
+        "test",
+        std::sync::Arc::new(baoxiu::clock::SystemClock),
+    )
+    .await
+    .expect("core");
+    let rules = baoxiu::desk::console::ConsoleRules::default();
+    let signed = core
+        .desk
+        .console_sign_in("zhang.wei", PASSWORD, &rules)
+        .await
+        .expect("desk");
+    assert!(signed.is_ok());
+    let session = signed.expect("session");
+    let me = core
+        .desk
+        .console_session(&session.token)
+        .await
+        .expect("desk")
+        .expect("valid");
+    assert!(Caller::Engineer(me.engineer).is_manager());
+    core.close().await;
+}
