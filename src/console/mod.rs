@@ -15,6 +15,7 @@
 //!   found", exactly like a missing one.
 //! - Pages are never cached, never framed, and send no referrer (links carry codes).
 
+mod admin;
 mod live;
 mod pages;
 mod settings;
@@ -133,6 +134,11 @@ impl Console {
             .route("/desk/tickets/{number}", get(ticket))
             .route("/desk/tickets/{number}/photos/{n}", get(photo))
             .route("/desk/tickets/{number}/{action}", post(act))
+            .route("/desk/admin", get(admin::page))
+            .route("/desk/admin/engineers", post(admin::add_engineer))
+            .route("/desk/admin/engineers/{id}/{what}", post(admin::engineer))
+            .route("/desk/admin/outbox/retry-all", post(admin::retry_all))
+            .route("/desk/admin/outbox/{id}/retry", post(admin::retry))
             .route("/desk/static/console.js", get(script))
             .route("/desk/static/console.css", get(style))
             .layer(axum::middleware::map_response(guard_headers))
@@ -670,6 +676,12 @@ struct Form {
     group: Option<String>,
     #[serde(default)]
     engineer: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    tier: Option<String>,
+    #[serde(default)]
+    on: Option<String>,
 }
 
 /// A form body, however malformed (a field that is not there is `None`).

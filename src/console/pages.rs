@@ -304,3 +304,67 @@ impl TicketPage {
         !self.actions.is_empty()
     }
 }
+
+/// An engineer on the administration page.
+#[derive(Debug, Clone)]
+pub struct EngineerLine {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Handle.
+    pub handle: String,
+    /// Group's name.
+    pub group: String,
+    /// Tier code.
+    pub tier: String,
+    /// On duty.
+    pub on_duty: bool,
+    /// Linked chats, e.g. `telegram, web`.
+    pub chats: String,
+}
+
+/// A dead or unroutable message on the administration page.
+#[derive(Debug, Clone)]
+pub struct DeadLine {
+    /// Id.
+    pub id: i64,
+    /// `dead` or `unroutable`.
+    pub status: String,
+    /// Ticket number, if any.
+    pub ticket: String,
+    /// Recipient, e.g. `engineer 3`.
+    pub to: String,
+    /// Event.
+    pub event: String,
+    /// Attempts.
+    pub attempts: i32,
+    /// The last error.
+    pub error: String,
+}
+
+/// The managers' administration page (first part: engineers and dead letters).
+#[derive(Template)]
+#[template(path = "console/admin.html")]
+pub struct AdminPage {
+    /// Language.
+    pub l: L,
+    /// Who is signed in.
+    pub me: Me,
+    /// Engineers.
+    pub engineers: Vec<EngineerLine>,
+    /// Groups (adding an engineer).
+    pub groups: Vec<Opt>,
+    /// Dead and unroutable messages.
+    pub dead: Vec<DeadLine>,
+    /// What was just done, if anything.
+    pub done: String,
+    /// Why the last form was refused, if it was.
+    pub problem: String,
+    /// `link_code` or `password_link` when a one-time secret is shown, else empty.
+    pub secret_kind: &'static str,
+    /// The secret (shown once).
+    pub secret: String,
+    /// Whose it is.
+    pub secret_for: String,
+}

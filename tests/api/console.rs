@@ -23,6 +23,7 @@ on_both_backends!(
     one_time_links_sign_in_and_set_passwords,
     the_language_is_remembered_per_person,
     the_live_view_says_when_a_ticket_changed,
+    managers_administer_engineers_and_dead_letters,
 );
 
 /// A password every engineer of the cast gets.
@@ -893,17 +894,36 @@ async fn the_first_manager_comes_from_the_command_line() {
     let dir = tempfile::tempdir().expect("dir");
     let out = cli(
         dir.path(),
-        &["engineers", "add", "zhang.wei", "--manager", "--name", "张伟"],
+        &[
+            "engineers",
+            "add",
+            "zhang.wei",
+            "--manager",
+            "--name",
+            "张伟",
+        ],
         "",
     );
     let said = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(said.contains("manager"), "{said}");
-    let again = cli(dir.path(), &["engineers", "add", "zhang.wei", "--manager"], "");
+    let again = cli(
+        dir.path(),
+        &["engineers", "add", "zhang.wei", "--manager"],
+        "",
+    );
     assert!(!again.status.success(), "a handle is taken once");
     assert!(String::from_utf8_lossy(&again.stderr).contains("handle"));
 
-    let short = cli(dir.path(), &["engineers", "set-password", "zhang.wei"], "short\n");
+    let short = cli(
+        dir.path(),
+        &["engineers", "set-password", "zhang.wei"],
+        "short\n",
+    );
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("10 to 128"));
     let nobody = cli(dir.path(), &["engineers", "set-password", "nobody"], "x\n");
@@ -913,7 +933,11 @@ async fn the_first_manager_comes_from_the_command_line() {
         &["engineers", "set-password", "zhang.wei"],
         &format!("{PASSWORD}\n"),
     );
-    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
     let link = cli(
         dir.path(),
         &["engineers", "set-password", "zhang.wei", "--link"],
@@ -948,4 +972,132 @@ async fn the_first_manager_comes_from_the_command_line() {
         .expect("valid");
     assert!(Caller::Engineer(me.engineer).is_manager());
     core.close().await;
+}
+
+async fn managers_administer_engineers_and_dead_letters(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let mut alice = Visitor::sign_in(&app, "alice").await;
+    assert_eq!(alice.get("/desk/admin").await.status, StatusCode::NOT_FOUND);
+    let csrf = alice.token().await;
+    let r = alice
+        .post("/desk/admin/outbox/retry-all", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "engineers do not administer"
+    );
+
+    let mut mia = Visitor::sign_in(&app, "mia").await;
+    let page = mia.get("/desk/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has("data-engineer=\"dave\""));
+    let csrf = page.csrf();
+    // Add an engineer; a bad handle is refused with the reason.
+    let bad = mia
+        .post(
+            "/desk/admin/engineers",
+            &[
+                ("csrf", &csrf),
+                ("handle", "Bad Handle"),
+                ("name", "王五"),
+                ("group", "network"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("lowercase"), "{}", bad.body);
+    let added = mia
+        .post(
+            "/desk/admin/engineers",
+            &[
+                ("csrf", &csrf),
+                ("handle", "wang.wu"),
+                ("name", "王五"),
+                ("group", "network"),
+                ("tier", "expert"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let wang = app
+        .desk
+        .engineer_by_handle("wang.wu")
+        .await
+        .expect("load")
+        .expect("added");
+    assert_eq!(wang.tier.as_str(), "expert");
+    // Off duty, then a link code and a password link, each shown once.
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob");
+    let path = format!("/desk/admin/engineers/{}/duty", bob.id.0);
+    assert_eq!(
+        mia.post(&path, &[("on", "false")]).await.status,
+        StatusCode::FORBIDDEN,
+        "no token, no change"
+    );
+    let r = mia.post(&path, &[("csrf", &csrf), ("on", "false")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob");
+    assert!(!bob.on_duty);
+    let code = mia
+        .post(
+            &format!("/desk/admin/engineers/{}/link-code", bob.id.0),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(code.status, StatusCode::OK);
+    assert!(code.has("id=\"secret\""), "{}", code.body);
+    let link = mia
+        .post(
+            &format!("/desk/admin/engineers/{}/password-link", bob.id.0),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(link.has("/desk/password/"), "{}", link.body);
+
+    // Dead letters: listed, and queued again.
+    let number = app.report("li.na", &printer_fault()).await;
+    let first = app.outbox_of(&number).await[0].id;
+    app.sql(&[&format!(
+        "UPDATE outbox SET status = 'dead', attempts = 8, last_error = 'gone' WHERE id = {first}"
+    )])
+    .await;
+    let page = mia.get("/desk/admin").await;
+    assert!(
+        page.has(&format!("data-message=\"{first}\"")),
+        "{}",
+        page.body
+    );
+    let r = mia
+        .post(
+            &format!("/desk/admin/outbox/{first}/retry"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE id = {first} AND status = 'pending'"
+        ))
+        .await,
+        1
+    );
+    let again = mia
+        .post(
+            &format!("/desk/admin/outbox/{first}/retry"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "not dead any more");
 }
