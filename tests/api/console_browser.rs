@@ -94,6 +94,8 @@ async fn browser(driver: &Driver) -> Client {
     let mut options = json!({
         "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                  "--window-size=1280,900", "--lang=zh-CN"],
+        // Chinese first, as the desk reads it.
+        "prefs": { "intl.accept_languages": "zh-CN,zh" },
     });
     if std::path::Path::new("/usr/bin/chromium").exists() {
         options["binary"] = json!("/usr/bin/chromium");
