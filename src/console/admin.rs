@@ -25,7 +25,11 @@ struct AdminNote {
 
 /// A manager's request: the person, or the answer to give instead (another's is "not
 /// found", as a hidden ticket is; a form without its token, 403).
-async fn manager(c: &Inner, headers: &HeaderMap, body: Option<&Form>) -> Result<Person, Response> {
+pub(super) async fn manager(
+    c: &Inner,
+    headers: &HeaderMap,
+    body: Option<&Form>,
+) -> Result<Person, Response> {
     let person = signed_in(c, headers).await?;
     if !person.caller().is_manager() {
         return Err(message(

@@ -18,6 +18,7 @@
 mod admin;
 mod live;
 mod pages;
+mod reports;
 mod settings;
 
 pub use settings::ConsoleSettings;
@@ -134,6 +135,8 @@ impl Console {
             .route("/desk/tickets/{number}", get(ticket))
             .route("/desk/tickets/{number}/photos/{n}", get(photo))
             .route("/desk/tickets/{number}/{action}", post(act))
+            .route("/desk/reports", get(reports::page))
+            .route("/desk/reports.csv", get(reports::csv))
             .route("/desk/admin", get(admin::page))
             .route("/desk/admin/engineers", post(admin::add_engineer))
             .route("/desk/admin/engineers/{id}/{what}", post(admin::engineer))
@@ -248,6 +251,7 @@ impl Inner {
             // The rest carry specifics (which field, which group) in their sentence.
             DeskError::Ticket(TicketError::NotInGroup { .. })
             | DeskError::Invalid(_)
+            | DeskError::Period(_)
             | DeskError::BadValue(_) => return (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             other => return (StatusCode::CONFLICT, other.to_string()),
         };

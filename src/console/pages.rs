@@ -368,3 +368,67 @@ pub struct AdminPage {
     /// Whose it is.
     pub secret_for: String,
 }
+
+/// One line of a report: the whole period, or one key of the breakdown.
+#[derive(Debug, Clone)]
+pub struct ReportLine {
+    /// The breakdown's key (empty for the total).
+    pub key: String,
+    /// Tickets reported.
+    pub tickets: usize,
+    /// SLA compliance over every clock.
+    pub sla: String,
+    /// Satisfaction rate.
+    pub satisfaction: String,
+    /// Survey response rate.
+    pub response: String,
+    /// Complaints.
+    pub complaints: usize,
+}
+
+/// One clock's compliance as a bar.
+#[derive(Debug, Clone)]
+pub struct SlaBar {
+    /// The clock, translated.
+    pub name: String,
+    /// Met.
+    pub met: usize,
+    /// Breached.
+    pub breached: usize,
+    /// Rate, e.g. `95.0 %`.
+    pub rate: String,
+    /// The bar's width in pixels (of 200).
+    pub width: u32,
+}
+
+/// The managers' reports page.
+#[derive(Template)]
+#[template(path = "console/reports.html")]
+pub struct ReportsPage {
+    /// Language.
+    pub l: L,
+    /// Who is signed in.
+    pub me: Me,
+    /// Preset periods.
+    pub periods: Vec<Opt>,
+    /// Breakdowns.
+    pub breakdowns: Vec<Opt>,
+    /// First day asked for.
+    pub from: String,
+    /// Last day asked for.
+    pub to: String,
+    /// The report's first day (local).
+    pub first_day: String,
+    /// The report's last day (local).
+    pub last_day: String,
+    /// The whole period's figures, if the report was made.
+    pub summary: Option<ReportLine>,
+    /// SLA compliance per clock.
+    pub sla: Vec<SlaBar>,
+    /// The breakdown.
+    pub lines: Vec<ReportLine>,
+    /// Why no report was made, if not.
+    pub problem: String,
+    /// The CSV download's address.
+    pub csv: String,
+}

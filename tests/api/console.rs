@@ -24,6 +24,7 @@ on_both_backends!(
     the_language_is_remembered_per_person,
     the_live_view_says_when_a_ticket_changed,
     managers_administer_engineers_and_dead_letters,
+    managers_read_the_reports_and_download_them,
 );
 
 /// A password every engineer of the cast gets.
@@ -1100,4 +1101,60 @@ async fn managers_administer_engineers_and_dead_letters(backend: Backend) {
         )
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "not dead any more");
+}
+
+async fn managers_read_the_reports_and_download_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    app.report("li.na", &printer_fault()).await;
+    app.report("wang.fang", &printer_outage()).await;
+    let mut alice = Visitor::sign_in(&app, "alice").await;
+    assert_eq!(
+        alice.get("/desk/reports").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        alice.get("/desk/reports.csv?period=month").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let mut mia = Visitor::sign_in(&app, "mia").await;
+    // The clock stands on 2026-11-23: the tickets are in these dates.
+    let page = mia
+        .get("/desk/reports?from=2026-11-01&to=2026-11-30&by=priority")
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.has("<dd id=\"tickets\">2</dd>"), "{}", page.body);
+    assert!(page.has("data-key=\"P1\"") && page.has("data-key=\"P3\""));
+    assert!(page.has("<svg"), "SLA bars");
+    // The last complete month (October) has none.
+    let october = mia.get("/desk/reports?period=month").await;
+    assert!(october.has("<dd id=\"tickets\">0</dd>"), "{}", october.body);
+    // Bad input: a clear sentence, no report.
+    let bad = mia.get("/desk/reports?from=2026-11-30&to=2026-11-01").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(!bad.has("id=\"report\""));
+    let bad = mia.get("/desk/reports?from=yesterday&to=2026-11-01").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.has("YYYY-MM-DD"));
+    // The CSV: UTF-8 with a BOM, as a download.
+    let csv = app
+        .client
+        .get(format!(
+            "{}/desk/reports.csv?from=2026-11-01&to=2026-11-30&by=priority",
+            app.public
+        ))
+        .header("cookie", mia.cookie_header())
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("attachment"))
+    );
+    let bytes = csv.bytes().await.expect("body");
+    assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "BOM");
+    assert!(String::from_utf8_lossy(&bytes).contains("P1"));
 }
