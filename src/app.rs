@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::Clock;
 use crate::config::{ApiToken, Config, ConfigError};
+use crate::console::Console;
 use crate::conversation::Chat;
 use crate::desk::Desk;
 use crate::doors::DoorError;
@@ -116,6 +117,8 @@ pub struct Application {
     admin: Option<TcpListener>,
     core: Core,
     web: Web,
+    /// The desk console (`/desk`).
+    console: Console,
     state: AppState,
     dispatcher: Dispatcher,
     background: bool,
@@ -152,6 +155,12 @@ impl Application {
             None => None,
         };
         let web = Web::new(core.chat.clone(), core.desk.ports().web, config.web.clone());
+        let console = Console::new(
+            core.desk.clone(),
+            core.chat.flows().clone(),
+            config.console.clone(),
+            config.web.secure(),
+        );
         let couriers: Vec<Arc<dyn Courier>> = vec![web.courier()];
         let dispatcher = Dispatcher::new(core.desk.clone(), Arc::new(core.chat.clone()), couriers);
         let state = AppState {
@@ -164,6 +173,7 @@ impl Application {
             admin,
             core,
             web,
+            console,
             state,
             dispatcher,
             background: true,
@@ -209,6 +219,11 @@ impl Application {
     /// The web chat door.
     pub fn web(&self) -> &Web {
         &self.web
+    }
+
+    /// The desk console.
+    pub fn console(&self) -> &Console {
+        &self.console
     }
 
     /// The outbox dispatcher.
@@ -298,7 +313,7 @@ impl Application {
                 crate::sla::RetentionJob::new(self.core.desk.clone()).run(stopped()),
             ));
         }
-        let mut app = self.web.router();
+        let mut app = self.web.router().merge(self.console.router());
         if let Some(telegram) = self.telegram {
             app = app.merge(telegram.webhook_router());
             finish.push(tokio::spawn(telegram.run_until(stopped())));
@@ -311,11 +326,13 @@ impl Application {
         // The stop begins: the web chat's streams end (else the server would wait for
         // them forever), then everything else is told.
         let web = self.web.clone();
+        let console = self.console.clone();
         let begin = {
             let stop_tx = stop_tx.clone();
             async move {
                 shutdown.await;
                 web.close_streams();
+                console.close_streams();
                 let _ = stop_tx.send(true);
             }
         };

@@ -73,6 +73,8 @@ pub struct Config {
     pub intake: IntakeConfig,
     /// The asset register: where stickers' QR codes lead, replacement age (issue 20).
     pub assets: AssetsConfig,
+    /// The desk console (`/desk`): cookies, sessions, lockout.
+    pub console: crate::console::ConsoleSettings,
 }
 
 /// Who may report (`[intake]`).
@@ -444,6 +446,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             intake: IntakeConfig::default(),
             assets: AssetsConfig::default(),
+            console: Default::default(),
         }
     }
 }
@@ -607,6 +610,9 @@ impl Config {
             }
         }
         self.web
+            .check()
+            .map_err(|(key, reason)| invalid(key, reason))?;
+        self.console
             .check()
             .map_err(|(key, reason)| invalid(key, reason))?;
         Ok(Policy {

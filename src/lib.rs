@@ -10,6 +10,7 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod conversation;
 pub mod desk;
 pub mod domain;

@@ -78,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Manage engineers and managers (who sign in to the desk console at /desk).
+    Engineers {
+        #[command(subcommand)]
+        command: EngineersCommand,
+    },
     /// Manage reporters.
     Reporter {
         #[command(subcommand)]
@@ -117,6 +122,41 @@ enum CalendarCommand {
     Import {
         /// The ICS or TOML file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EngineersCommand {
+    /// Add an engineer (or, with --manager, a manager: the third line, who sees every
+    /// ticket). Then give them a console password with `engineers set-password`.
+    Add {
+        /// Their handle (sign-in name): 2–32 lowercase letters, digits, '.', '_' or '-'.
+        handle: String,
+        /// Their name as people see it (default: the handle).
+        #[arg(long)]
+        name: Option<String>,
+        /// Their group (default: the first configured group).
+        #[arg(long)]
+        group: Option<String>,
+        /// A manager (third line) rather than a first-line engineer.
+        #[arg(long, conflicts_with = "expert")]
+        manager: bool,
+        /// A second-line expert rather than a first-line engineer.
+        #[arg(long)]
+        expert: bool,
+        /// Added off duty (no jobs offered until they go on duty).
+        #[arg(long)]
+        off_duty: bool,
+    },
+    /// Set an engineer's desk-console password, read from the first line of standard
+    /// input (e.g. `printf '%s\n' "$PASSWORD" | baoxiu engineers set-password mia`); or,
+    /// with --link, print a one-time link where they set it themselves.
+    SetPassword {
+        /// The engineer's handle.
+        handle: String,
+        /// Print a one-time link instead of reading a password.
+        #[arg(long)]
+        link: bool,
     },
 }
 
@@ -359,6 +399,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Engineers { command } => {
+            let core = Core::assemble(&config, &source, Arc::new(SystemClock))
+                .await
+                .map_err(|e| e.to_string())?;
+            let done = engineers(&core, &config, command).await;
+            core.close().await;
+            done
+        }
         Command::Reporter {
             command: ReporterCommand::Erase { id },
         } => {
@@ -575,6 +623,89 @@ async fn outbox(core: &Core, command: OutboxCommand) -> Result<(), String> {
                 ));
             }
             println!("{n} message(s) queued again");
+            Ok(())
+        }
+    }
+}
+
+async fn engineers(core: &Core, config: &Config, command: EngineersCommand) -> Result<(), String> {
+    use baoxiu::desk::NewEngineer;
+    use baoxiu::domain::routing::Tier;
+    match command {
+        EngineersCommand::Add {
+            handle,
+            name,
+            group,
+            manager,
+            expert,
+            off_duty,
+        } => {
+            let group = match group {
+                Some(g) => g,
+                None => core
+                    .desk
+                    .groups()
+                    .first()
+                    .map(|g| g.id.clone())
+                    .ok_or("no engineer group is configured; add [[groups]] first")?,
+            };
+            let tier = if manager {
+                Tier::Manager
+            } else if expert {
+                Tier::Expert
+            } else {
+                Tier::FirstLine
+            };
+            let e = core
+                .desk
+                .add_engineer(
+                    &desk_cli(),
+                    NewEngineer {
+                        name: name.unwrap_or_else(|| handle.clone()),
+                        handle,
+                        group,
+                        tier,
+                        on_duty: !off_duty,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "engineer {} `{}` added ({}, group {}); set a console password with `baoxiu engineers set-password {}`",
+                e.id,
+                e.handle,
+                e.tier.as_str(),
+                e.group,
+                e.handle
+            );
+            Ok(())
+        }
+        EngineersCommand::SetPassword { handle, link } => {
+            if link {
+                let (link, until) = core
+                    .desk
+                    .console_password_link(&desk_cli(), &handle, &config.console.rules())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("{link}");
+                println!("# works once, until {until}");
+                return Ok(());
+            }
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!(
+                    "password for {handle} (10–128 characters; it shows as you type), then Enter:"
+                );
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            core.desk
+                .set_console_password(&desk_cli(), &handle, password)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{handle}: console password set; their other console sessions are signed out");
             Ok(())
         }
     }

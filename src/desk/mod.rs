@@ -5,6 +5,7 @@
 mod archive;
 mod assets;
 mod complaints;
+pub mod console;
 mod deliveries;
 pub mod inspections;
 mod knowledge;

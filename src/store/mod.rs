@@ -12,6 +12,7 @@ mod archive;
 mod attachments;
 mod cards;
 mod complaints;
+mod console;
 mod delivery;
 mod discord;
 mod erasure;
@@ -42,6 +43,7 @@ pub use cards::{Card, CardClaim, CardEnd};
 pub use complaints::{
     Complaint, ComplaintEvent, ComplaintFactRow, NewComplaint, NewComplaintEvent,
 };
+pub use console::{ConsoleSessionRecord, LinkPurpose, QueueFilter, QueuePage, SignInAttempts};
 pub use delivery::{OutboxStats, StatusCount};
 pub use inspections::{
     CheckRecord, InspectionEvent, JobClose, JobRecord, NewCheck, NewInspectionEvent, NewJob,

@@ -14,6 +14,8 @@ mod cli;
 mod closing;
 mod complaints;
 mod concurrency;
+mod console;
+mod console_browser;
 mod discord;
 mod erasure;
 mod inspections;
