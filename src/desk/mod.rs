@@ -636,6 +636,34 @@ impl Desk {
         Ok(self.store.engineer_by_handle(handle).await?)
     }
 
+    /// Sets (or with `None` clears) the WeCom UserID in an engineer's record: WeCom's
+    /// directory names its members, so engineers need not `/link` there. Managers only.
+    pub async fn set_engineer_wecom_id(
+        &self,
+        caller: &Caller,
+        handle: &str,
+        user_id: Option<&str>,
+    ) -> Result<Engineer, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can change engineers".into(),
+            ));
+        }
+        let user_id = user_id.map(str::trim).filter(|u| !u.is_empty());
+        if user_id.is_some_and(|u| u.len() > 64 || u.chars().any(char::is_control)) {
+            return Err(DeskError::BadValue("not a WeCom UserID".into()));
+        }
+        let engineer = self
+            .store
+            .engineer_by_handle(handle)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("engineer {handle}")))?;
+        self.store
+            .set_engineer_wecom_id(engineer.id, user_id)
+            .await?;
+        Ok(engineer)
+    }
+
     /// The engineer whose chat identity on `channel` this is (linked with a code).
     pub async fn engineer_by_identity(
         &self,
@@ -687,18 +715,24 @@ impl Desk {
                     engineer: None,
                 })
             }
-            Recipient::Engineer(id) => self.store.engineer(id).await?.map(|e| Contact {
-                identities: [
-                    ("telegram", &e.telegram_id),
-                    ("discord", &e.discord_id),
-                    ("web", &e.web_id),
-                ]
-                .into_iter()
-                .filter_map(|(channel, id)| Some((channel.to_owned(), id.clone()?)))
-                .collect(),
-                language: None,
-                engineer: Some(e),
-            }),
+            Recipient::Engineer(id) => {
+                let (engineer, wecom) =
+                    tokio::join!(self.store.engineer(id), self.store.engineer_wecom_id(id));
+                let wecom = wecom?;
+                engineer?.map(|e| Contact {
+                    identities: [
+                        ("telegram", &e.telegram_id),
+                        ("discord", &e.discord_id),
+                        ("web", &e.web_id),
+                        ("wecom", &wecom),
+                    ]
+                    .into_iter()
+                    .filter_map(|(channel, id)| Some((channel.to_owned(), id.clone()?)))
+                    .collect(),
+                    language: None,
+                    engineer: Some(e),
+                })
+            }
         })
     }
 

@@ -26,6 +26,7 @@ mod survey;
 mod telegram;
 mod url;
 mod web;
+mod wecom;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -599,6 +600,17 @@ delegate! {
     pub async fn discord_handled(&self, event_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Forgets events received before `before` (Discord never replays them that late).
     pub async fn discord_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records a WeCom callback (its message or event key, kind and decrypted body);
+    /// false if the key was seen before (then it must not be handled again).
+    pub async fn wecom_receive(&self, key: &str, kind: &str, body: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Marks a received WeCom callback handled.
+    pub async fn wecom_handled(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Forgets WeCom callbacks received before `before`.
+    pub async fn wecom_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// An engineer's WeCom UserID, if set.
+    pub async fn engineer_wecom_id(&self, id: EngineerId) -> Result<Option<String>, StoreError>;
+    /// Sets (or clears) an engineer's WeCom UserID, taking it from any other engineer.
+    pub async fn set_engineer_wecom_id(&self, id: EngineerId, user_id: Option<&str>) -> Result<(), StoreError>;
     /// Claims the posting of `ticket`'s job card for `offer` in a group `chat` of `door`
     /// (a posting begun before `stale_before` and never finished is taken over, and so is
     /// the card of an earlier offer or of a job since taken).

@@ -36,6 +36,7 @@ const READ_PEOPLE: &str =
          WHEN 'telegram' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id)
          WHEN 'discord' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id)
          WHEN 'web' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id)
+         WHEN 'wecom' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.wecom_id = i.external_id)
          WHEN 'console-engineer' THEN TRUE
          ELSE FALSE
        END AS engineer
