@@ -30,3 +30,4 @@ mod stop;
 mod telegram;
 mod telegram_loop;
 mod web;
+mod wecom;

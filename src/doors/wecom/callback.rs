@@ -263,9 +263,15 @@ impl Inner {
         if engineer.group != group {
             return say("not_allowed");
         }
-        let out = self
+        let mut out = self
             .converse(person, Incoming::Choice(button.to_owned()))
             .await;
+        // The taker gets the job's next steps as buttons of their own (the group's card
+        // loses its buttons).
+        if self.chat.holds_job(person, &card.ticket).await {
+            let job = Incoming::Command("job".into(), card.ticket.clone());
+            out.extend(self.converse(person, job).await);
+        }
         if let Some(text) = self.chat.card_taken_text(self, &group, task_id).await
             && let Err(e) = self.edit_card(&group, task_id, &text).await
         {
