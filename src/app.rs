@@ -248,10 +248,11 @@ impl Application {
         self
     }
 
-    /// Switches the WeCom door on: callbacks are received at `/wecom/callback` and the
-    /// dispatcher delivers `wecom` messages.
+    /// Switches the WeCom door on: callbacks are received at `/wecom/callback`, photos
+    /// are fetched into tickets, and the dispatcher delivers `wecom` messages.
     pub fn with_wecom(mut self, config: WecomConfig) -> Application {
-        let wecom = Wecom::new(self.core.chat.clone(), self.core.desk.ports().wecom, config);
+        let ports = self.core.desk.ports();
+        let wecom = Wecom::new(self.core.chat.clone(), ports.wecom, ports.photos, config);
         self.dispatcher = self.dispatcher.with_courier(wecom.courier());
         self.wecom = Some(wecom);
         self
@@ -322,6 +323,8 @@ impl Application {
         }
         if let Some(wecom) = self.wecom {
             app = app.merge(wecom.callback_router());
+            // Photos are fetched alongside; the callback needs no background work.
+            finish.push(tokio::spawn(wecom.run_until(stopped())));
         }
         // The stop begins: the web chat's streams end (else the server would wait for
         // them forever), then everything else is told.

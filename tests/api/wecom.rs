@@ -27,6 +27,8 @@ on_both_backends!(
 );
 
 const ANNA: &str = "anna.w";
+/// A photo's bytes (a JPEG's first bytes are enough for the stand-in).
+const PHOTO: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1];
 /// How long to wait for the door's sends to reach the stand-in (real time: I/O).
 const ARRIVES_WITHIN: Duration = Duration::from_secs(15);
 
@@ -57,7 +59,8 @@ fn config(sim: &WecomSim, groups: &[(&str, &[&str])]) -> WecomConfig {
 /// The door over the app, its callback served on a port of its own, the stand-in
 /// pointed at it and set to the app's clock.
 async fn door(app: &TestApp, sim: &WecomSim, config: WecomConfig) -> (Wecom, tokio::task::JoinHandle<()>) {
-    let door = Wecom::new(app.chat.clone(), app.desk.ports().wecom, config);
+    let ports = app.desk.ports();
+    let door = Wecom::new(app.chat.clone(), ports.wecom, ports.photos, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -173,6 +176,9 @@ async fn walk_report(anna: &mut Member<'_>) -> String {
     anna.say("B 座", "哪个房间").await;
     anna.say("12F-1203", "资产标签").await;
     anna.say("prn-12f-01", "请描述一下故障").await;
+    let a = anna.sim.send_photo(anna.id, PHOTO).await.expect("photo");
+    assert_eq!(a.status, 200);
+    anna.expect("已收到照片").await;
     anna.say("二号纸盒卡纸 ]]> <xml>", "什么时候开始").await;
     anna.tap("刚刚", "有多少人受影响").await;
     anna.tap("几个人", "对工作的影响").await;
@@ -306,6 +312,14 @@ async fn the_whole_loop_over_wecom(backend: Backend) {
         .expect("load")
         .expect("known");
     assert_eq!(reporter.name, "安娜");
+    // The photo is fetched with media/get into the ticket, once.
+    assert_eq!(door.fetch_photos().await.expect("fetch"), 1);
+    assert_eq!(door.fetch_photos().await.expect("fetch"), 0);
+    let r = app
+        .get(MANAGER, &format!("/api/tickets/{number}/photos/1"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(&r.bytes().await.expect("body")[..], PHOTO);
     let dispatcher = app.dispatcher(vec![door.courier()]);
     let deliver = || async {
         for _ in 0..20 {

@@ -23,6 +23,7 @@ mod callback;
 mod courier;
 pub mod crypto;
 mod limits;
+mod photos;
 mod settings;
 pub mod xml;
 
@@ -35,7 +36,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::conversation::{Chat, Lanes, Person};
-use crate::desk::ports::WecomInbox;
+use crate::desk::ports::{PhotoQueue, WecomInbox};
 use crate::doors::lock;
 use crate::outbox::{Courier, Pieces};
 use api::Api;
@@ -54,6 +55,8 @@ struct Inner {
     chat: Chat,
     /// Callbacks by key, so one sent twice is handled once.
     inbox: WecomInbox,
+    /// Photos to fetch into tickets.
+    photos: PhotoQueue,
     api: Api,
     config: WecomConfig,
     /// The door's own count of WeCom's per-member limits.
@@ -72,13 +75,15 @@ struct Inner {
 }
 
 impl Wecom {
-    /// The door over the conversation service, recording callbacks in `inbox`.
-    pub fn new(chat: Chat, inbox: WecomInbox, config: WecomConfig) -> Wecom {
+    /// The door over the conversation service, recording callbacks in `inbox` and
+    /// fetching photos from `photos`.
+    pub fn new(chat: Chat, inbox: WecomInbox, photos: PhotoQueue, config: WecomConfig) -> Wecom {
         let api = Api::new(&config.api_url, &config.corp_id, config.secret.clone());
         Wecom {
             inner: Arc::new(Inner {
                 chat,
                 inbox,
+                photos,
                 api,
                 config,
                 limits: Mutex::default(),
