@@ -53,6 +53,7 @@ fn config(sim: &WecomSim, groups: &[(&str, &[&str])]) -> WecomConfig {
             .collect::<BTreeMap<_, _>>(),
         timestamp_window: Duration::from_secs(300),
         answer_within: Duration::from_secs(3),
+        hold_back: true,
     }
 }
 

@@ -16,6 +16,7 @@
 //!   the clock ([`WecomSim::set_time`], [`WecomSim::advance`]).
 
 pub mod crypto;
+pub mod load;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -126,6 +127,15 @@ struct Member {
     entries: Vec<Entry>,
     sent: VecDeque<i64>,
     dropped: usize,
+    /// Woken at every new entry.
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+impl Member {
+    fn push(&mut self, e: Entry) {
+        self.entries.push(e);
+        self.arrived.notify_waiters();
+    }
 }
 
 #[derive(Default)]
@@ -163,12 +173,25 @@ impl Shared {
     }
 }
 
-/// A running stand-in.
+/// A running stand-in (its control methods are [`SimHandle`]'s, through `Deref`).
 pub struct WecomSim {
     addr: SocketAddr,
+    handle: SimHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The stand-in's controls: cheap to clone, for many virtual members at once.
+#[derive(Clone)]
+pub struct SimHandle {
     shared: Arc<Shared>,
     http: reqwest::Client,
-    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for WecomSim {
+    type Target = SimHandle;
+    fn deref(&self) -> &SimHandle {
+        &self.handle
+    }
 }
 
 impl Drop for WecomSim {
@@ -211,8 +234,7 @@ impl WecomSim {
             .map_err(std::io::Error::other)?;
         Ok(WecomSim {
             addr,
-            shared,
-            http,
+            handle: SimHandle { shared, http },
             task,
         })
     }
@@ -221,6 +243,14 @@ impl WecomSim {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// A handle on the controls (for tasks of their own).
+    pub fn handle(&self) -> SimHandle {
+        self.handle.clone()
+    }
+}
+
+impl SimHandle {
 
     /// The app's settings.
     pub fn config(&self) -> &SimConfig {
@@ -270,6 +300,11 @@ impl WecomSim {
         m.mobile = mobile.to_owned();
     }
 
+    /// How many API calls the stand-in received in all.
+    pub fn total_calls(&self) -> u64 {
+        self.shared.world().calls.values().sum()
+    }
+
     /// How many calls `path` (e.g. `gettoken`) received.
     pub fn calls(&self, path: &str) -> u64 {
         self.shared.world().calls.get(path).copied().unwrap_or(0)
@@ -277,12 +312,18 @@ impl WecomSim {
 
     /// What `user` received, in order; cards as they stand now.
     pub fn transcript(&self, user: &str) -> Vec<Received> {
+        self.since(user, 0)
+    }
+
+    /// What `user` received from entry `from` on (0: all).
+    pub fn since(&self, user: &str, from: usize) -> Vec<Received> {
         let w = self.shared.world();
         let Some(m) = w.members.get(user) else {
             return Vec::new();
         };
         m.entries
             .iter()
+            .skip(from)
             .map(|e| match e {
                 Entry::Text(t, passive) => Received {
                     text: t.clone(),
@@ -312,16 +353,40 @@ impl WecomSim {
             .map_or(0, |m| m.dropped)
     }
 
-    /// Waits (real time, up to `within`) until `user`'s transcript has at least `n`
-    /// entries; the transcript then.
-    pub async fn wait_for(&self, user: &str, n: usize, within: Duration) -> Vec<Received> {
+    /// Waits (up to `within`) for an entry of `user`'s from index `from` on that
+    /// satisfies `found`; its index and the entry.
+    pub async fn wait_for(
+        &self,
+        user: &str,
+        from: usize,
+        within: Duration,
+        found: impl Fn(&Received) -> bool,
+    ) -> Option<(usize, Received)> {
         let until = tokio::time::Instant::now() + within;
         loop {
-            let t = self.transcript(user);
-            if t.len() >= n || tokio::time::Instant::now() >= until {
-                return t;
+            let arrived = self
+                .shared
+                .world()
+                .members
+                .entry(user.to_owned())
+                .or_default()
+                .arrived
+                .clone();
+            let notified = arrived.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so an entry pushed meanwhile still wakes us.
+            notified.as_mut().enable();
+            if let Some((i, r)) = self
+                .since(user, from)
+                .into_iter()
+                .enumerate()
+                .find(|(_, r)| found(r))
+            {
+                return Some((from + i, r));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return None;
+            }
         }
     }
 
@@ -400,7 +465,6 @@ impl WecomSim {
             w.members
                 .entry(user.to_owned())
                 .or_default()
-                .entries
                 .push(Entry::Text(content.clone(), true));
             Some(content)
         } else {
@@ -610,7 +674,7 @@ async fn send(
             continue;
         }
         m.sent.push_back(now);
-        m.entries.push(match &entry {
+        m.push(match &entry {
             Entry::Text(t, p) => Entry::Text(t.clone(), *p),
             Entry::Card(t) => Entry::Card(t.clone()),
         });

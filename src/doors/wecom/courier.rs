@@ -119,7 +119,7 @@ impl Inner {
         let give_up = tokio::time::Instant::now() + REPLY_WITHIN;
         for piece in pieces {
             loop {
-                let fits = lock(&self.limits).take(user, 1, self.inbox.now());
+                let fits = self.room_for(user, 1);
                 let outcome: Result<(), String> = match fits {
                     Ok(()) => match self.send(user, piece).await {
                         Ok(_) => break,
@@ -140,6 +140,15 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Counts `n` messages to `member` if WeCom's limits have room now, else says how
+    /// long until they do.
+    fn room_for(&self, member: &str, n: usize) -> Result<(), Duration> {
+        if !self.config.hold_back {
+            return Ok(());
+        }
+        lock(&self.limits).take(member, n, self.inbox.now())
     }
 
     /// The members a group's cards go to.
@@ -174,16 +183,10 @@ impl CardWall for Inner {
         buttons: &[Vec<(String, String)>],
     ) -> Result<String, DeliveryError> {
         let members = self.members(place)?;
-        let now = self.inbox.now();
-        {
-            // One message to each member: all must have room. A member counted before
-            // one without room stays counted (holding back a little more is safe).
-            let mut limits = lock(&self.limits);
-            for m in members {
-                limits
-                    .take(m, 1, now)
-                    .map_err(DeliveryError::RateLimited)?;
-            }
+        // One message to each member: all must have room. A member counted before one
+        // without room stays counted (holding back a little more is safe).
+        for m in members {
+            self.room_for(m, 1).map_err(DeliveryError::RateLimited)?;
         }
         let task = task_id("job");
         let buttons: Vec<(String, String)> = buttons.iter().flatten().cloned().collect();
@@ -268,10 +271,9 @@ impl Courier for WecomCourier {
             let pieces = render(&parcel.replies);
             let from = inner.parcels_sent.resume_from(parcel.id);
             for (i, piece) in pieces.iter().enumerate().skip(from) {
-                let now = inner.inbox.now();
                 // Held back here rather than dropped by WeCom: the outbox tries again
                 // when the member's window has room.
-                let fits = lock(&inner.limits).take(user, 1, now);
+                let fits = inner.room_for(user, 1);
                 let sent = match fits {
                     Ok(()) => inner.send(user, piece).await.map(drop).map_err(delivery_error),
                     Err(wait) => Err(DeliveryError::RateLimited(wait)),

@@ -125,6 +125,7 @@ impl WecomSettings {
             group_members: self.group_members.clone(),
             timestamp_window: Duration::from_secs(self.timestamp_window_secs),
             answer_within: Duration::from_millis(3_000),
+            hold_back: true,
         }))
     }
 }
@@ -151,6 +152,9 @@ pub struct WecomConfig {
     /// How long a callback waits for its step before answering without a passive reply
     /// (WeCom retries after 5 s).
     pub answer_within: Duration,
+    /// Whether the door keeps WeCom's per-member limits itself (always, against WeCom:
+    /// off only against a stand-in without limits, to measure baoxiu alone).
+    pub hold_back: bool,
 }
 
 #[cfg(test)]
