@@ -438,6 +438,23 @@ impl Chat {
         }
     }
 
+    /// Fills the department and phone of the reporter behind `person` from their
+    /// platform's directory, where the record has none (see
+    /// [`Desk::remember_directory`]); nothing for a linked engineer.
+    pub async fn remember_directory(
+        &self,
+        person: &Person,
+        department: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), ChatError> {
+        if self.linked_engineer(person).await?.is_some() {
+            return Ok(());
+        }
+        let r = self.reporter(person).await?;
+        self.desk.remember_directory(&r, department, phone).await?;
+        Ok(())
+    }
+
     /// Opens a web chat invitation for a new web identity: true if the code was good (the
     /// identity is now the invited reporter's, who then hears in their own language).
     pub async fn join_by_invite(&self, code: &str, external_id: &str) -> Result<bool, ChatError> {

@@ -688,6 +688,36 @@ impl Desk {
             .await?)
     }
 
+    /// Fills a reporter's department and phone from their platform's directory (WeCom's
+    /// `user/get`) where the record has none: what the directory knows is never asked,
+    /// and what the reporter said themselves is never overwritten. Values the intake
+    /// rules refuse are left out.
+    pub async fn remember_directory(
+        &self,
+        reporter: &Reporter,
+        department: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Reporter, DeskError> {
+        use crate::domain::intake::{Department, Phone};
+        let mut r = reporter.clone();
+        if r.department.is_none() {
+            r.department = department
+                .and_then(|d| Department::parse(d).ok())
+                .map(|d| d.as_str().to_owned());
+        }
+        if r.phone.is_none() {
+            r.phone = phone
+                .and_then(|p| Phone::parse(p).ok())
+                .map(|p| p.as_str().to_owned());
+        }
+        if (r.department.is_some(), r.phone.is_some())
+            != (reporter.department.is_some(), reporter.phone.is_some())
+        {
+            self.store.update_reporter(&r, self.now()).await?;
+        }
+        Ok(r)
+    }
+
     /// Remembers the language a reporter's messages are written in (a language code the
     /// texts exist in: `zh-CN` or `en`).
     pub async fn set_language(

@@ -167,7 +167,8 @@ fn ticket_number(text: &str) -> Option<String> {
     )
 }
 
-/// The report as a WeCom reporter walks it, with buttons and typed answers; its number.
+/// The report as a WeCom reporter in the directory walks it, with buttons, typed answers
+/// and a photo; its number.
 async fn walk_report(anna: &mut Member<'_>) -> String {
     anna.say("/start", "请选择故障类别").await;
     anna.tap("打印机与外设", "是哪台打印机").await;
@@ -183,9 +184,8 @@ async fn walk_report(anna: &mut Member<'_>) -> String {
     anna.say("二号纸盒卡纸 ]]> <xml>", "什么时候开始").await;
     anna.tap("刚刚", "有多少人受影响").await;
     anna.tap("几个人", "对工作的影响").await;
-    anna.tap("工作停了", "哪个部门").await;
-    anna.say("财务部", "怎么联系您").await;
-    let summary = anna.say("+86 21 5555 0100", "请核对报修信息").await;
+    // Department and phone come from the directory: never asked.
+    let summary = anna.tap("工作停了", "请核对报修信息").await;
     assert!(
         summary.text.contains("二号纸盒卡纸 ]]> <xml>"),
         "typed text comes back as typed: {summary:?}"
@@ -295,6 +295,7 @@ async fn forged_replayed_and_stale_callbacks_change_nothing(backend: Backend) {
 async fn the_whole_loop_over_wecom(backend: Backend) {
     let app = spawn_app(backend).await;
     let sim = sim().await;
+    sim.add_department(3, "财务部");
     sim.add_member(ANNA, "安娜", 3, "+86 21 5555 0100");
     let members: &[&str] = &["alice.w", "bob.w", "carol.w"];
     let (door, task) = door(&app, &sim, config(&sim, &[("printer", members)])).await;
@@ -306,6 +307,8 @@ async fn the_whole_loop_over_wecom(backend: Backend) {
     // The reporter's name came from the directory: never asked.
     let t = ticket_json(&app, &number).await;
     assert_eq!(t["ticket"]["intake"]["channel"], "wecom", "{t}");
+    assert_eq!(t["ticket"]["intake"]["department"], "财务部", "{t}");
+    assert_eq!(t["ticket"]["intake"]["phone"], "+862155550100", "{t}");
     let reporter = app
         .store
         .reporter_by_identity("wecom", ANNA)

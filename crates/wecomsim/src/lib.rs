@@ -145,6 +145,7 @@ struct World {
     /// token → valid until (stand-in time).
     tokens: HashMap<String, i64>,
     media: HashMap<String, Vec<u8>>,
+    departments: HashMap<i64, String>,
     faults: VecDeque<i64>,
     /// Calls by path.
     calls: HashMap<String, u64>,
@@ -222,6 +223,7 @@ impl WecomSim {
             .route("/cgi-bin/message/update_template_card", post(update_card))
             .route("/cgi-bin/media/get", get(media_get))
             .route("/cgi-bin/user/get", get(user_get))
+            .route("/cgi-bin/department/get", get(department_get))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -298,6 +300,11 @@ impl SimHandle {
         m.name = name.to_owned();
         m.department = vec![department];
         m.mobile = mobile.to_owned();
+    }
+
+    /// Names a department of the directory.
+    pub fn add_department(&self, id: i64, name: &str) {
+        self.shared.world().departments.insert(id, name.to_owned());
     }
 
     /// How many API calls the stand-in received in all.
@@ -747,5 +754,23 @@ async fn user_get(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, 
         }))
         .into_response(),
         None => error(60111, "userid not found"),
+    }
+}
+
+async fn department_get(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = authorised(&s, &q, "department/get") {
+        return r;
+    }
+    let id: i64 = q.get("id").and_then(|i| i.parse().ok()).unwrap_or(0);
+    match s.world().departments.get(&id) {
+        Some(name) => Json(json!({
+            "errcode": 0, "errmsg": "ok",
+            "department": { "id": id, "name": name, "parentid": 1 },
+        }))
+        .into_response(),
+        None => error(60123, "invalid department"),
     }
 }

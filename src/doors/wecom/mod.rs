@@ -106,34 +106,53 @@ impl Wecom {
 
 impl Inner {
     /// The person behind a UserID, named from the directory (`user/get`, once per
-    /// member and process); the UserID itself when the directory does not answer.
+    /// member and process; the UserID itself when the directory does not answer). A new
+    /// reporter's department and phone are taken from there too, so they are not asked.
     async fn person(&self, user: &str) -> Person {
         let known = lock(&self.names).get(user).cloned();
-        let name = match known {
-            Some(name) => name,
-            None => {
-                let name = match self.api.get("user/get", &[("userid", user)]).await {
-                    Ok(v) => crate::doors::display_name(v["name"].as_str().unwrap_or(""), || {
-                        user.to_owned()
-                    }),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "wecom: directory lookup failed");
-                        user.to_owned()
-                    }
-                };
-                let mut names = lock(&self.names);
-                if names.len() > 100_000 {
-                    names.clear();
-                }
-                names.insert(user.to_owned(), name.clone());
-                name
-            }
-        };
-        Person {
+        let mut person = Person {
             channel: CHANNEL.to_owned(),
             external_id: user.to_owned(),
-            name,
+            name: user.to_owned(),
             language: None,
+        };
+        if let Some(name) = known {
+            person.name = name;
+            return person;
+        }
+        match self.api.get("user/get", &[("userid", user)]).await {
+            Ok(v) => {
+                person.name =
+                    crate::doors::display_name(v["name"].as_str().unwrap_or(""), || user.to_owned());
+                let department = self.department_name(&v["department"]).await;
+                let phone = v["mobile"].as_str().filter(|m| !m.is_empty());
+                if let Err(e) = self
+                    .chat
+                    .remember_directory(&person, department.as_deref(), phone)
+                    .await
+                {
+                    tracing::warn!(error = %e, "wecom: directory details not remembered");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "wecom: directory lookup failed"),
+        }
+        let mut names = lock(&self.names);
+        if names.len() > 100_000 {
+            names.clear();
+        }
+        names.insert(user.to_owned(), person.name.clone());
+        person
+    }
+
+    /// The name of a member's first department (`department/get`), if WeCom tells.
+    async fn department_name(&self, ids: &serde_json::Value) -> Option<String> {
+        let id = ids.as_array()?.first()?.as_i64()?.to_string();
+        match self.api.get("department/get", &[("id", id.as_str())]).await {
+            Ok(v) => v["department"]["name"].as_str().map(str::to_owned),
+            Err(e) => {
+                tracing::warn!(error = %e, "wecom: department lookup failed");
+                None
+            }
         }
     }
 }
