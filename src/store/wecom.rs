@@ -46,7 +46,10 @@ macro_rules! wecom {
                 .map(drop)
             }
 
-            pub(super) async fn wecom_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+            pub(super) async fn wecom_prune(
+                &self,
+                before: DateTime<Utc>,
+            ) -> Result<u64, StoreError> {
                 self.write_one(
                     sqlx::query("DELETE FROM wecom_inbox WHERE received_at < $1").bind(before),
                 )

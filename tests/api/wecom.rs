@@ -8,8 +8,8 @@ use std::time::Duration;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::doors::wecom::crypto::AesKey;
 use baoxiu::doors::wecom::{CALLBACK_PATH, Wecom, WecomConfig};
-use baoxiu::outbox::{Address, Parcel};
 use baoxiu::flow::{Lang, Outgoing};
+use baoxiu::outbox::{Address, Parcel};
 use chrono::{TimeZone, Utc};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -59,7 +59,11 @@ fn config(sim: &WecomSim, groups: &[(&str, &[&str])]) -> WecomConfig {
 
 /// The door over the app, its callback served on a port of its own, the stand-in
 /// pointed at it and set to the app's clock.
-async fn door(app: &TestApp, sim: &WecomSim, config: WecomConfig) -> (Wecom, tokio::task::JoinHandle<()>) {
+async fn door(
+    app: &TestApp,
+    sim: &WecomSim,
+    config: WecomConfig,
+) -> (Wecom, tokio::task::JoinHandle<()>) {
     let ports = app.desk.ports();
     let door = Wecom::new(app.chat.clone(), ports.wecom, ports.photos, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -247,9 +251,18 @@ async fn forged_replayed_and_stale_callbacks_change_nothing(backend: Backend) {
     assert_eq!(a.status, 401);
     // A body altered after signing: 401 too.
     let altered = body.replacen("<Encrypt><![CDATA[", "<Encrypt><![CDATA[A", 1);
-    assert_eq!(sim.post_raw(ANNA, &query, &altered).await.expect("post").status, 401);
+    assert_eq!(
+        sim.post_raw(ANNA, &query, &altered)
+            .await
+            .expect("post")
+            .status,
+        401
+    );
     // Not even XML, unsigned: 401.
-    assert_eq!(sim.post_raw(ANNA, "", "hello").await.expect("post").status, 401);
+    assert_eq!(
+        sim.post_raw(ANNA, "", "hello").await.expect("post").status,
+        401
+    );
     assert_eq!(inbox().await, 0);
     assert_eq!(app.count("reporter_identities").await, 0);
 
@@ -299,7 +312,12 @@ async fn the_whole_loop_over_wecom(backend: Backend) {
     sim.add_member(ANNA, "安娜", 3, "+86 21 5555 0100");
     let members: &[&str] = &["alice.w", "bob.w", "carol.w"];
     let (door, task) = door(&app, &sim, config(&sim, &[("printer", members)])).await;
-    for (handle, user) in [("alice", "alice.w"), ("bob", "bob.w"), ("carol", "carol.w"), ("dave", "dave.w")] {
+    for (handle, user) in [
+        ("alice", "alice.w"),
+        ("bob", "bob.w"),
+        ("carol", "carol.w"),
+        ("dave", "dave.w"),
+    ] {
         link(&app, handle, user).await;
     }
     let mut anna = Member::new(&sim, ANNA);
@@ -338,7 +356,11 @@ async fn the_whole_loop_over_wecom(backend: Backend) {
     deliver().await;
     let card = Member::new(&sim, "alice.w").expect(&number).await;
     let task_id = card.task_id.clone().expect("a card");
-    assert_eq!(card.buttons.len(), 1, "only Accept on a group card: {card:?}");
+    assert_eq!(
+        card.buttons.len(),
+        1,
+        "only Accept on a group card: {card:?}"
+    );
     let accept = card.buttons[0].0.clone();
     for m in members {
         let t = sim.transcript(m);
@@ -347,7 +369,10 @@ async fn the_whole_loop_over_wecom(backend: Backend) {
     }
     // Mallory (no engineer) and Dave (network) are told privately; nothing changes.
     let m = sim.tap("mallory.w", &task_id, &accept).await.expect("tap");
-    assert!(m.passive.is_some_and(|p| p.contains("已绑定的本组工程师")), "told");
+    assert!(
+        m.passive.is_some_and(|p| p.contains("已绑定的本组工程师")),
+        "told"
+    );
     let d = sim.tap("dave.w", &task_id, &accept).await.expect("tap");
     assert!(d.passive.is_some_and(|p| p.contains("不能")), "told");
     let t = ticket_json(&app, &number).await;
@@ -384,7 +409,10 @@ async fn the_whole_loop_over_wecom(backend: Backend) {
             .iter()
             .find(|r| r.task_id.as_deref() == Some(task_id.as_str()))
             .expect("card");
-        assert!(c.buttons.is_empty() && c.text.contains("接单"), "{m}: {c:?}");
+        assert!(
+            c.buttons.is_empty() && c.text.contains("接单"),
+            "{m}: {c:?}"
+        );
     }
 
     // The winner works the job from the card their tap brought: remote (with the
@@ -436,26 +464,24 @@ async fn the_whole_loop_over_wecom(backend: Backend) {
     task.abort();
 }
 
-async fn an_expired_token_mid_conversation_is_renewed_once_and_nothing_is_lost(
-    backend: Backend,
-) {
+async fn an_expired_token_mid_conversation_is_renewed_once_and_nothing_is_lost(backend: Backend) {
     let app = spawn_app(backend).await;
     let sim = sim().await;
     let (_door, task) = door(&app, &sim, config(&sim, &[])).await;
     let mut anna = Member::new(&sim, ANNA);
     anna.say("/start", "请选择故障类别").await;
     let fetched = sim.calls("gettoken");
-    assert_eq!(fetched, 1, "one token for the directory lookup and the card");
+    assert_eq!(
+        fetched, 1,
+        "one token for the directory lookup and the card"
+    );
     sim.expire_tokens();
     anna.tap("打印机与外设", "是哪台打印机").await;
     anna.say("HP", "打印机是什么问题").await;
     assert_eq!(sim.calls("gettoken"), 2, "renewed once after the 42001");
     // Concurrent senders share one refresh.
     sim.expire_tokens();
-    let (a, b) = tokio::join!(
-        sim.send_text("m1", "/start"),
-        sim.send_text("m2", "/start")
-    );
+    let (a, b) = tokio::join!(sim.send_text("m1", "/start"), sim.send_text("m2", "/start"));
     assert_eq!((a.expect("cb").status, b.expect("cb").status), (200, 200));
     Member::new(&sim, "m1").expect("请选择故障类别").await;
     Member::new(&sim, "m2").expect("请选择故障类别").await;

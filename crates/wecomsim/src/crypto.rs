@@ -124,8 +124,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_signature() {
-        let c = Codec::new("tok", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ww1")
-            .expect("codec");
+        let c =
+            Codec::new("tok", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ww1").expect("codec");
         let ct = c.seal("<xml>你好</xml>");
         let (msg, corp) = c.open(&ct).expect("opens");
         assert_eq!(msg, "<xml>你好</xml>");

@@ -253,7 +253,6 @@ impl WecomSim {
 }
 
 impl SimHandle {
-
     /// The app's settings.
     pub fn config(&self) -> &SimConfig {
         &self.shared.config
@@ -261,7 +260,11 @@ impl SimHandle {
 
     /// Where callbacks go (the door's `…/wecom/callback`).
     pub fn set_callback(&self, url: &str) {
-        *self.shared.callback.lock().unwrap_or_else(|e| e.into_inner()) = Some(url.to_owned());
+        *self
+            .shared
+            .callback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(url.to_owned());
     }
 
     /// Where callbacks go, if set.
@@ -436,7 +439,10 @@ impl SimHandle {
     pub fn seal(&self, xml: &str) -> (String, String) {
         let c = &self.shared.codec;
         let encrypted = c.seal(xml);
-        let (ts, nonce) = (self.shared.now().to_string(), format!("{}", rand::random::<u32>()));
+        let (ts, nonce) = (
+            self.shared.now().to_string(),
+            format!("{}", rand::random::<u32>()),
+        );
         let sig = c.sign(&ts, &nonce, &encrypted);
         let query = format!("msg_signature={sig}&timestamp={ts}&nonce={nonce}");
         let body = format!(
@@ -532,7 +538,10 @@ impl SimHandle {
     /// `user` sends a picture: stored as media for `media/get`.
     pub async fn send_photo(&self, user: &str, bytes: &[u8]) -> Result<Answer, SimError> {
         let media = format!("media{}", self.shared.id());
-        self.shared.world().media.insert(media.clone(), bytes.to_vec());
+        self.shared
+            .world()
+            .media
+            .insert(media.clone(), bytes.to_vec());
         let body = format!(
             "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://sim/{media}]]></PicUrl>\
              <MediaId><![CDATA[{media}]]></MediaId><MsgId>{}</MsgId>",
@@ -578,24 +587,30 @@ fn error(code: i64, msg: &str) -> Response {
 }
 
 /// Checks `access_token`; an error answer when it is unknown or expired.
-fn authorised(s: &Shared, q: &HashMap<String, String>, path: &str) -> Result<(), Response> {
+fn authorised(
+    s: &Shared,
+    q: &HashMap<String, String>,
+    path: &str,
+) -> Result<(), (i64, &'static str)> {
     let mut w = s.world();
     *w.calls.entry(path.to_owned()).or_default() += 1;
     let Some(token) = q.get("access_token") else {
-        return Err(error(41001, "access_token missing"));
+        return Err((41001, "access_token missing"));
     };
     match w.tokens.get(token) {
         Some(until) if *until > s.now() => Ok(()),
-        Some(_) => Err(error(42001, "access_token expired")),
-        None => Err(error(40014, "invalid access_token")),
+        Some(_) => Err((42001, "access_token expired")),
+        None => Err((40014, "invalid access_token")),
     }
 }
 
-async fn gettoken(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn gettoken(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut w = s.world();
     *w.calls.entry("gettoken".into()).or_default() += 1;
-    if q.get("corpid") != Some(&s.config.corp_id) || q.get("corpsecret") != Some(&s.config.secret)
-    {
+    if q.get("corpid") != Some(&s.config.corp_id) || q.get("corpsecret") != Some(&s.config.secret) {
         return error(40001, "invalid credential");
     }
     let token = format!("tok{:x}", rand::random::<u64>());
@@ -609,8 +624,8 @@ async fn send(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorised(&s, &q, "message/send") {
-        return r;
+    if let Err((code, why)) = authorised(&s, &q, "message/send") {
+        return error(code, why);
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return error(40058, "invalid json");
@@ -686,8 +701,10 @@ async fn send(
             Entry::Card(t) => Entry::Card(t.clone()),
         });
     }
-    Json(json!({ "errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": format!("m{}", s.id()) }))
-        .into_response()
+    Json(
+        json!({ "errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": format!("m{}", s.id()) }),
+    )
+    .into_response()
 }
 
 async fn update_card(
@@ -695,8 +712,8 @@ async fn update_card(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorised(&s, &q, "message/update_template_card") {
-        return r;
+    if let Err((code, why)) = authorised(&s, &q, "message/update_template_card") {
+        return error(code, why);
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return error(40058, "invalid json");
@@ -730,9 +747,12 @@ async fn update_card(
     Json(json!({ "errcode": 0, "errmsg": "ok", "invaliduser": [] })).into_response()
 }
 
-async fn media_get(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    if let Err(r) = authorised(&s, &q, "media/get") {
-        return r;
+async fn media_get(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err((code, why)) = authorised(&s, &q, "media/get") {
+        return error(code, why);
     }
     let media = q.get("media_id").cloned().unwrap_or_default();
     match s.world().media.get(&media) {
@@ -741,9 +761,12 @@ async fn media_get(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String,
     }
 }
 
-async fn user_get(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    if let Err(r) = authorised(&s, &q, "user/get") {
-        return r;
+async fn user_get(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err((code, why)) = authorised(&s, &q, "user/get") {
+        return error(code, why);
     }
     let user = q.get("userid").cloned().unwrap_or_default();
     let w = s.world();
@@ -761,8 +784,8 @@ async fn department_get(
     State(s): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = authorised(&s, &q, "department/get") {
-        return r;
+    if let Err((code, why)) = authorised(&s, &q, "department/get") {
+        return error(code, why);
     }
     let id: i64 = q.get("id").and_then(|i| i.parse().ok()).unwrap_or(0);
     match s.world().departments.get(&id) {

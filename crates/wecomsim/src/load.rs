@@ -73,11 +73,17 @@ impl StandIn for Wecom {
             Step::Tap(label) => {
                 // The card may still be on its way: wait for it.
                 let card = sim
-                    .wait_for(&id, mark, left(), |r| r.buttons.iter().any(|(_, l)| l == label))
+                    .wait_for(&id, mark, left(), |r| {
+                        r.buttons.iter().any(|(_, l)| l == label)
+                    })
                     .await;
                 match card {
                     Some((_, r)) => {
-                        let key = r.buttons.iter().find(|(_, l)| l == label).map(|(k, _)| k.clone());
+                        let key = r
+                            .buttons
+                            .iter()
+                            .find(|(_, l)| l == label)
+                            .map(|(k, _)| k.clone());
                         Some((r.task_id.unwrap_or_default(), key.unwrap_or_default()))
                     }
                     None => {

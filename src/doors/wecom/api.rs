@@ -113,7 +113,8 @@ impl Api {
 
     /// GETs `path` with the token and `query`; the JSON answer.
     pub(super) async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
-        self.call(path, |http, url| http.get(url).query(query)).await
+        self.call(path, |http, url| http.get(url).query(query))
+            .await
     }
 
     /// GETs `path` for bytes (`media/get`): an error comes as JSON instead.
@@ -145,7 +146,9 @@ impl Api {
             }
             let answer: Value = serde_json::from_slice(&bytes).map_err(network)?;
             match checked(&answer) {
-                Err(ApiError::Refused(code, _)) if TOKEN_ERRORS.contains(&code) && stale.is_none() => {
+                Err(ApiError::Refused(code, _))
+                    if TOKEN_ERRORS.contains(&code) && stale.is_none() =>
+                {
                     stale = Some(token);
                 }
                 Err(e) => return Err(e),
@@ -173,7 +176,9 @@ impl Api {
                 .map_err(network)?;
             match checked(&answer) {
                 // Once: a second refusal of a fresh token is WeCom's final word.
-                Err(ApiError::Refused(code, _)) if TOKEN_ERRORS.contains(&code) && stale.is_none() => {
+                Err(ApiError::Refused(code, _))
+                    if TOKEN_ERRORS.contains(&code) && stale.is_none() =>
+                {
                     tracing::info!(errcode = code, "wecom: token refused, renewing it");
                     stale = Some(token);
                 }

@@ -59,8 +59,7 @@ impl Inner {
     /// Checks a request's signature and time, then decrypts `ciphertext`.
     fn open(&self, q: &Signed, ciphertext: &str) -> Result<String, Refused> {
         let unsigned = Refused(StatusCode::UNAUTHORIZED, "invalid signature");
-        let (Some(sig), Some(ts), Some(nonce)) = (&q.msg_signature, &q.timestamp, &q.nonce)
-        else {
+        let (Some(sig), Some(ts), Some(nonce)) = (&q.msg_signature, &q.timestamp, &q.nonce) else {
             return Err(unsigned);
         };
         let token = self.config.token.expose_secret();
@@ -77,11 +76,12 @@ impl Inner {
                 return Err(Refused(StatusCode::UNAUTHORIZED, "stale timestamp"));
             }
         }
-        let plain = crypto::decrypt(&self.config.key, ciphertext, &self.config.corp_id)
-            .map_err(|e| match e {
+        let plain = crypto::decrypt(&self.config.key, ciphertext, &self.config.corp_id).map_err(
+            |e| match e {
                 CryptoError::Receiver => Refused(StatusCode::BAD_REQUEST, "wrong receiver"),
                 _ => Refused(StatusCode::BAD_REQUEST, "undecryptable"),
-            })?;
+            },
+        )?;
         String::from_utf8(plain).map_err(|_| Refused(StatusCode::BAD_REQUEST, "not UTF-8"))
     }
 
@@ -132,7 +132,11 @@ async fn receive(State(door): State<Wecom>, Query(q): Query<Signed>, body: Strin
     };
     let key = callback.key();
     let now = inner.inbox.now();
-    match inner.inbox.receive(&key, callback.kind(), &plain, now).await {
+    match inner
+        .inbox
+        .receive(&key, callback.kind(), &plain, now)
+        .await
+    {
         Ok(true) => {}
         // Seen before: WeCom's retry of a callback already taken.
         Ok(false) => return "".into_response(),
@@ -173,9 +177,7 @@ impl Inner {
                 key: button,
                 task_id,
                 response_code,
-            } => {
-                self.tap(&person, &button, &task_id, &response_code).await
-            }
+            } => self.tap(&person, &button, &task_id, &response_code).await,
             Received::Other { .. } => Vec::new(),
         };
         self.mark_handled(&key).await;
@@ -236,7 +238,9 @@ impl Inner {
             }
         }
         let Some((group, card)) = card else {
-            return self.converse(person, Incoming::Choice(button.to_owned())).await;
+            return self
+                .converse(person, Incoming::Choice(button.to_owned()))
+                .await;
         };
         if !response_code.is_empty() {
             let mut codes = lock(&self.response_codes);

@@ -56,7 +56,11 @@ pub(super) fn render(out: &[Outgoing]) -> Vec<Piece> {
         pieces.extend(texts.into_iter().map(Piece::Text));
         for (i, chunk) in options.chunks(MAX_BUTTONS).enumerate() {
             pieces.push(Piece::Card {
-                text: if i == 0 { question.clone() } else { "…".into() },
+                text: if i == 0 {
+                    question.clone()
+                } else {
+                    "…".into()
+                },
                 buttons: chunk.to_vec(),
             });
         }
@@ -275,7 +279,11 @@ impl Courier for WecomCourier {
                 // when the member's window has room.
                 let fits = inner.room_for(user, 1);
                 let sent = match fits {
-                    Ok(()) => inner.send(user, piece).await.map(drop).map_err(delivery_error),
+                    Ok(()) => inner
+                        .send(user, piece)
+                        .await
+                        .map(drop)
+                        .map_err(delivery_error),
                     Err(wait) => Err(DeliveryError::RateLimited(wait)),
                 };
                 if let Err(e) = sent {
@@ -294,8 +302,9 @@ mod tests {
 
     #[test]
     fn choices_become_cards_of_six_buttons_and_long_texts_split_under_2048_bytes() {
-        let options: Vec<(String, String)> =
-            (0..8).map(|i| (format!("q:{i}"), format!("选项{i}"))).collect();
+        let options: Vec<(String, String)> = (0..8)
+            .map(|i| (format!("q:{i}"), format!("选项{i}")))
+            .collect();
         let out = vec![
             Outgoing::Text("收到。".into()),
             Outgoing::Choices {
@@ -325,7 +334,11 @@ mod tests {
 
     #[test]
     fn a_card_carries_its_keys() {
-        let c = card_json("t1", "Accept?\nmore", &[("job:accept@X".into(), "接单".into())]);
+        let c = card_json(
+            "t1",
+            "Accept?\nmore",
+            &[("job:accept@X".into(), "接单".into())],
+        );
         assert_eq!(c["task_id"], "t1");
         assert_eq!(c["main_title"]["title"], "Accept?");
         assert_eq!(c["button_list"][0]["key"], "job:accept@X");

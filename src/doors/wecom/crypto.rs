@@ -128,15 +128,21 @@ pub fn encrypt(key: &AesKey, random: [u8; 16], message: &[u8], receive_id: &str)
     let mut plain = Vec::with_capacity(RANDOM_LEN + 4 + message.len() + receive_id.len() + PAD_TO);
     plain.extend_from_slice(&random);
     // A message over 4 GiB cannot arrive in an HTTP body this service accepts.
-    plain.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
+    plain.extend_from_slice(
+        &u32::try_from(message.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
     plain.extend_from_slice(message);
     plain.extend_from_slice(receive_id.as_bytes());
     let pad = PAD_TO - plain.len() % PAD_TO;
     // `pad` is 1..=32: it fits a byte.
     plain.extend(std::iter::repeat_n(pad as u8, pad));
     let len = plain.len();
-    let sealed = Encryptor::new_from_slices(&key.0, key.iv())
-        .map(|c| c.encrypt_padded_mut::<NoPadding>(&mut plain, len).map(<[u8]>::to_vec));
+    let sealed = Encryptor::new_from_slices(&key.0, key.iv()).map(|c| {
+        c.encrypt_padded_mut::<NoPadding>(&mut plain, len)
+            .map(<[u8]>::to_vec)
+    });
     match sealed {
         Ok(Ok(ct)) => STANDARD.encode(ct),
         // Key and IV have fixed lengths and the buffer is block-aligned: unreachable.
@@ -224,7 +230,16 @@ mod tests {
             .collect();
         assert_eq!(abc, "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert!(verify("token", "1409659813", "1372623149", "CIPHER", &sig).is_ok());
-        assert!(verify("token", "1409659813", "1372623149", "CIPHER", &sig.to_uppercase()).is_ok());
+        assert!(
+            verify(
+                "token",
+                "1409659813",
+                "1372623149",
+                "CIPHER",
+                &sig.to_uppercase()
+            )
+            .is_ok()
+        );
         assert_eq!(
             verify("token", "1409659814", "1372623149", "CIPHER", &sig),
             Err(CryptoError::Signature)
@@ -243,7 +258,10 @@ mod tests {
             let ct = encrypt(&key, [7; 16], msg.as_bytes(), "wwcorp");
             let raw = STANDARD.decode(&ct).expect("base64");
             assert_eq!(raw.len() % 32, 0, "len {len}");
-            assert_eq!(decrypt(&key, &ct, "wwcorp").expect("decrypts"), msg.as_bytes());
+            assert_eq!(
+                decrypt(&key, &ct, "wwcorp").expect("decrypts"),
+                msg.as_bytes()
+            );
             assert_eq!(decrypt(&key, &ct, "other"), Err(CryptoError::Receiver));
         }
     }
@@ -283,7 +301,10 @@ mod tests {
     #[test]
     fn tampering_is_refused_without_panicking() {
         let key = AesKey::from_encoding_key(KEY).expect("key");
-        assert_eq!(decrypt(&key, "not base64!", "c"), Err(CryptoError::Ciphertext));
+        assert_eq!(
+            decrypt(&key, "not base64!", "c"),
+            Err(CryptoError::Ciphertext)
+        );
         assert_eq!(decrypt(&key, "", "c"), Err(CryptoError::Ciphertext));
         assert_eq!(decrypt(&key, "AAAA", "c"), Err(CryptoError::Ciphertext));
         let ct = encrypt(&key, [2; 16], b"hello", "corp");

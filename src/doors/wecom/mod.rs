@@ -122,8 +122,9 @@ impl Inner {
         }
         match self.api.get("user/get", &[("userid", user)]).await {
             Ok(v) => {
-                person.name =
-                    crate::doors::display_name(v["name"].as_str().unwrap_or(""), || user.to_owned());
+                person.name = crate::doors::display_name(v["name"].as_str().unwrap_or(""), || {
+                    user.to_owned()
+                });
                 let department = self.department_name(&v["department"]).await;
                 let phone = v["mobile"].as_str().filter(|m| !m.is_empty());
                 if let Err(e) = self

@@ -65,7 +65,11 @@ impl WecomSettings {
             key: key.to_owned(),
             reason,
         };
-        let var = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let Some(secret) = var(&self.secret_env) else {
             return Ok(None);
         };
@@ -82,9 +86,8 @@ impl WecomSettings {
                 "the app's AgentId (a positive number) is required".into(),
             ));
         }
-        let token = var(&self.token_env).ok_or_else(|| {
-            wrong(&self.token_env, "the callback Token is required".into())
-        })?;
+        let token = var(&self.token_env)
+            .ok_or_else(|| wrong(&self.token_env, "the callback Token is required".into()))?;
         if token.len() > 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(wrong(
                 &self.token_env,
@@ -92,10 +95,13 @@ impl WecomSettings {
             ));
         }
         let key = var(&self.aes_key_env).ok_or_else(|| {
-            wrong(&self.aes_key_env, "the callback EncodingAESKey is required".into())
+            wrong(
+                &self.aes_key_env,
+                "the callback EncodingAESKey is required".into(),
+            )
         })?;
-        let key = AesKey::from_encoding_key(&key)
-            .map_err(|e| wrong(&self.aes_key_env, e.to_string()))?;
+        let key =
+            AesKey::from_encoding_key(&key).map_err(|e| wrong(&self.aes_key_env, e.to_string()))?;
         let api_url = self.api_url.trim().trim_end_matches('/').to_owned();
         if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
             return Err(wrong(
@@ -195,7 +201,10 @@ mod tests {
     #[test]
     fn the_key_must_be_43_base64_characters() {
         let short = settings().door(env("abc")).unwrap_err().to_string();
-        assert!(short.contains("WECOM_ENCODING_AES_KEY") && short.contains("43"), "{short}");
+        assert!(
+            short.contains("WECOM_ENCODING_AES_KEY") && short.contains("43"),
+            "{short}"
+        );
         let odd = "abcdefghijklmnopqrstuvwxyz0123456789ABCDE-!";
         let e = settings().door(env(odd)).unwrap_err().to_string();
         assert!(e.contains("A-Z"), "{e}");
@@ -205,12 +214,27 @@ mod tests {
     fn missing_ids_are_named() {
         let mut s = settings();
         s.corp_id = String::new();
-        assert!(s.door(env(KEY)).unwrap_err().to_string().contains("wecom.corp_id"));
+        assert!(
+            s.door(env(KEY))
+                .unwrap_err()
+                .to_string()
+                .contains("wecom.corp_id")
+        );
         let mut s = settings();
         s.agent_id = 0;
-        assert!(s.door(env(KEY)).unwrap_err().to_string().contains("wecom.agent_id"));
+        assert!(
+            s.door(env(KEY))
+                .unwrap_err()
+                .to_string()
+                .contains("wecom.agent_id")
+        );
         let mut s = settings();
         s.group_members.insert("printer".into(), vec![]);
-        assert!(s.door(env(KEY)).unwrap_err().to_string().contains("printer"));
+        assert!(
+            s.door(env(KEY))
+                .unwrap_err()
+                .to_string()
+                .contains("printer")
+        );
     }
 }

@@ -241,10 +241,7 @@ mod tests {
             .descendants()
             .find(|n| n.has_tag_name("Content"))
             .expect("content");
-        let text: String = content
-            .children()
-            .filter_map(|n| n.text())
-            .collect();
+        let text: String = content.children().filter_map(|n| n.text()).collect();
         assert_eq!(text, nasty);
     }
 }
