@@ -144,8 +144,10 @@ port! {
     WecomInbox {
         /// Records a received callback (key, kind, decrypted body); false if seen before.
         fn receive = wecom_receive(key: &str, kind: &str, body: &str, now: DateTime<Utc>) -> bool;
-        /// Marks a received callback handled.
-        fn handled = wecom_handled(key: &str, now: DateTime<Utc>) -> ();
+        /// Marks a received callback handled; false if it was marked already.
+        fn handled = wecom_handled(key: &str, now: DateTime<Utc>) -> bool;
+        /// Callbacks received before `before` and never handled, oldest first.
+        fn unhandled = wecom_unhandled(before: DateTime<Utc>, limit: i64) -> Vec<(String, String)>;
         /// Forgets callbacks received before `before`.
         fn prune = wecom_prune(before: DateTime<Utc>) -> u64;
     }

@@ -603,8 +603,12 @@ delegate! {
     /// Records a WeCom callback (its message or event key, kind and decrypted body);
     /// false if the key was seen before (then it must not be handled again).
     pub async fn wecom_receive(&self, key: &str, kind: &str, body: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Marks a received WeCom callback handled.
-    pub async fn wecom_handled(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Marks a received WeCom callback handled; false if it was marked already (by
+    /// another instance's recovery, say).
+    pub async fn wecom_handled(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Up to `limit` WeCom callbacks received before `before` and never handled (`(key,
+    /// body)`, oldest first): cut short by a crash.
+    pub async fn wecom_unhandled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<(String, String)>, StoreError>;
     /// Forgets WeCom callbacks received before `before`.
     pub async fn wecom_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// An engineer's WeCom UserID, if set.

@@ -36,14 +36,34 @@ macro_rules! wecom {
                 &self,
                 key: &str,
                 now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                self.write_one(
-                    sqlx::query("UPDATE wecom_inbox SET handled_at = $2 WHERE msg_key = $1")
+            ) -> Result<bool, StoreError> {
+                let n = self
+                    .write_one(
+                        sqlx::query(
+                            "UPDATE wecom_inbox SET handled_at = $2
+                             WHERE msg_key = $1 AND handled_at IS NULL",
+                        )
                         .bind(key)
                         .bind(now),
+                    )
+                    .await?;
+                Ok(n == 1)
+            }
+
+            pub(super) async fn wecom_unhandled(
+                &self,
+                before: DateTime<Utc>,
+                limit: i64,
+            ) -> Result<Vec<(String, String)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT msg_key, body FROM wecom_inbox
+                     WHERE handled_at IS NULL AND received_at < $1
+                     ORDER BY received_at LIMIT $2",
                 )
-                .await
-                .map(drop)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
             }
 
             pub(super) async fn wecom_prune(

@@ -24,6 +24,7 @@ on_both_backends!(
     the_whole_loop_over_wecom,
     an_expired_token_mid_conversation_is_renewed_once_and_nothing_is_lost,
     a_burst_to_one_member_is_held_back_and_delivered_complete,
+    a_callback_recorded_before_a_crash_is_handled_once_after_it,
 );
 
 const ANNA: &str = "anna.w";
@@ -531,5 +532,35 @@ async fn a_burst_to_one_member_is_held_back_and_delivered_complete(backend: Back
     for (i, r) in t.iter().enumerate() {
         assert_eq!(r.text, format!("通知 {}", i + 1), "in order");
     }
+    task.abort();
+}
+
+async fn a_callback_recorded_before_a_crash_is_handled_once_after_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (door, task) = door(&app, &sim, config(&sim, &[])).await;
+    // What a process that died right after recording a callback leaves: the row, never
+    // handled; WeCom's retries are then answered as repeats.
+    let ports = app.desk.ports();
+    let now = app.clock_now();
+    let xml = sim.text_xml(ANNA, "/start");
+    assert!(
+        ports
+            .wecom
+            .receive("m:crashed", "text", &xml, now)
+            .await
+            .expect("recorded")
+    );
+    assert_eq!(
+        door.recover().await.expect("recover"),
+        0,
+        "too recent: may be in flight"
+    );
+    app.clock.advance(chrono::Duration::minutes(3));
+    assert_eq!(door.recover().await.expect("recover"), 1);
+    Member::new(&sim, ANNA).expect("请选择故障类别").await;
+    // Once: the next pass finds nothing.
+    assert_eq!(door.recover().await.expect("recover"), 0);
+    assert_eq!(sim.transcript(ANNA).len(), 1);
     task.abort();
 }

@@ -149,7 +149,7 @@ async fn receive(State(door): State<Wecom>, Query(q): Query<Signed>, body: Strin
     let (tx, rx) = tokio::sync::oneshot::channel();
     let handling = door.inner.clone();
     // Handling goes on after the answer if it takes longer (its replies are then sent).
-    tokio::spawn(async move { handling.handle(callback, key, tx).await });
+    tokio::spawn(async move { handling.handle(callback, Some(key), tx).await });
     match tokio::time::timeout(inner.config.answer_within, rx).await {
         Ok(Ok((user, text))) => inner.passive(&user, &text).into_response(),
         _ => "".into_response(),
@@ -157,12 +157,13 @@ async fn receive(State(door): State<Wecom>, Query(q): Query<Signed>, body: Strin
 }
 
 impl Inner {
-    /// Handles a recorded callback: its step, then its replies — one text through
-    /// `passive` while the callback still waits, else through `message/send`.
+    /// Handles a recorded callback: its step (then marks `key` handled, unless it was
+    /// claimed already), then its replies — one text through `passive` while the callback
+    /// still waits, else through `message/send`.
     async fn handle(
         &self,
         callback: Callback,
-        key: String,
+        key: Option<String>,
         passive: tokio::sync::oneshot::Sender<(String, String)>,
     ) {
         let user = callback.from.clone();
@@ -180,7 +181,9 @@ impl Inner {
             } => self.tap(&person, &button, &task_id, &response_code).await,
             Received::Other { .. } => Vec::new(),
         };
-        self.mark_handled(&key).await;
+        if let Some(key) = key {
+            self.mark_handled(&key).await;
+        }
         let pieces = render(&out);
         if let [Piece::Text(text)] = pieces.as_slice() {
             // When the callback was answered already, the text is sent instead.
@@ -191,6 +194,33 @@ impl Inner {
             drop(passive);
         }
         self.send_replies(&user, &pieces).await;
+    }
+
+    /// Handles callbacks recorded more than two minutes ago and never handled (the
+    /// process stopped in between; WeCom's retries then found them recorded): each is
+    /// claimed first, so only one instance handles it, and its replies are sent through
+    /// `message/send`. How many.
+    pub(super) async fn recover(&self) -> Result<usize, crate::doors::DoorError> {
+        let now = self.inbox.now();
+        let before = now - chrono::Duration::minutes(2);
+        let mut handled = 0;
+        for (key, body) in self.inbox.unhandled(before, 100).await? {
+            if !self.inbox.handled(&key, now).await? {
+                continue;
+            }
+            match Callback::parse(&body) {
+                Ok(callback) => {
+                    // No callback waits: the replies go through message/send.
+                    let (tx, _) = tokio::sync::oneshot::channel();
+                    self.handle(callback, None, tx).await;
+                    handled += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, key, "wecom: a recorded callback no longer reads")
+                }
+            }
+        }
+        Ok(handled)
     }
 
     async fn mark_handled(&self, key: &str) {

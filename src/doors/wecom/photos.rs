@@ -54,7 +54,14 @@ impl Wecom {
         Ok(stored)
     }
 
-    /// Fetches photos every 15 seconds until `stop`.
+    /// Handles callbacks recorded but cut short by a crash (see `Inner::recover`); how
+    /// many.
+    pub async fn recover(&self) -> Result<usize, DoorError> {
+        self.inner.recover().await
+    }
+
+    /// Fetches photos, and handles callbacks a crash cut short, every 15 seconds until
+    /// `stop`.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(EVERY);
@@ -62,6 +69,9 @@ impl Wecom {
             tokio::select! {
                 () = &mut stop => return,
                 _ = tick.tick() => {
+                    if let Err(e) = self.recover().await {
+                        tracing::warn!(error = %e, "wecom: recorded callbacks not recovered");
+                    }
                     if let Err(e) = self.fetch_photos().await {
                         tracing::warn!(error = %e, "wecom: photos not fetched");
                     }
