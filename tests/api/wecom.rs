@@ -25,6 +25,7 @@ on_both_backends!(
     an_expired_token_mid_conversation_is_renewed_once_and_nothing_is_lost,
     a_burst_to_one_member_is_held_back_and_delivered_complete,
     a_callback_recorded_before_a_crash_is_handled_once_after_it,
+    an_engineer_links_with_a_code_and_a_userid_moves_between_records,
 );
 
 const ANNA: &str = "anna.w";
@@ -562,5 +563,46 @@ async fn a_callback_recorded_before_a_crash_is_handled_once_after_it(backend: Ba
     // Once: the next pass finds nothing.
     assert_eq!(door.recover().await.expect("recover"), 0);
     assert_eq!(sim.transcript(ANNA).len(), 1);
+    task.abort();
+}
+
+async fn an_engineer_links_with_a_code_and_a_userid_moves_between_records(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let (_door, task) = door(&app, &sim, config(&sim, &[])).await;
+    let desk = Caller::Desk {
+        name: "desk".into(),
+    };
+    let code = app
+        .desk
+        .issue_link_code(&desk, "alice")
+        .await
+        .expect("code");
+    let mut her = Member::new(&sim, "alice.w");
+    her.say("/link WRONG234", "绑定码不正确").await;
+    her.say(&format!("/link {}", code.code), "绑定成功").await;
+    let linked = app
+        .desk
+        .engineer_by_identity("wecom", "alice.w")
+        .await
+        .expect("load")
+        .expect("linked");
+    assert_eq!(linked.handle, "alice");
+    // Set in bob's record instead: it moves (one engineer per UserID); managers only.
+    let reporter = Caller::Reporter(baoxiu::domain::ReporterId(1));
+    assert!(
+        app.desk
+            .set_engineer_wecom_id(&reporter, "bob", Some("alice.w"))
+            .await
+            .is_err()
+    );
+    link(&app, "bob", "alice.w").await;
+    let now = app
+        .desk
+        .engineer_by_identity("wecom", "alice.w")
+        .await
+        .expect("load")
+        .expect("linked");
+    assert_eq!(now.handle, "bob");
     task.abort();
 }

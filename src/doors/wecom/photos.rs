@@ -15,6 +15,11 @@ const BATCH: i64 = 20;
 const MAX_ATTEMPTS: i32 = 8;
 /// How often the door looks for photos to fetch.
 const EVERY: Duration = Duration::from_secs(15);
+/// Recorded callbacks are kept this long (WeCom retries within seconds; a week leaves
+/// room to look into one).
+const KEEP_CALLBACKS: chrono::Duration = chrono::Duration::days(7);
+/// Pruning runs every this many ticks (an hour).
+const PRUNE_EVERY_TICKS: u64 = 240;
 /// Errcodes of media WeCom does not have (invalid or expired MediaId).
 const GONE: [i64; 2] = [40007, 42007];
 
@@ -54,6 +59,14 @@ impl Wecom {
         Ok(stored)
     }
 
+    /// Forgets recorded callbacks older than a week.
+    async fn prune(&self) {
+        let inbox = &self.inner.inbox;
+        if let Err(e) = inbox.prune(inbox.now() - KEEP_CALLBACKS).await {
+            tracing::warn!(error = %e, "wecom: old callbacks not pruned");
+        }
+    }
+
     /// Handles callbacks recorded but cut short by a crash (see `Inner::recover`); how
     /// many.
     pub async fn recover(&self) -> Result<usize, DoorError> {
@@ -65,10 +78,14 @@ impl Wecom {
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(EVERY);
-        loop {
+        for n in 0u64.. {
             tokio::select! {
                 () = &mut stop => return,
                 _ = tick.tick() => {
+                    // Hourly: forget callbacks WeCom can no longer retry.
+                    if n % PRUNE_EVERY_TICKS == 0 {
+                        self.prune().await;
+                    }
                     if let Err(e) = self.recover().await {
                         tracing::warn!(error = %e, "wecom: recorded callbacks not recovered");
                     }
