@@ -303,6 +303,12 @@ pub enum StepRecord {
         /// The message or interaction id.
         event_id: String,
     },
+    /// A WeCom callback handled (its replies go out as the passive reply or through
+    /// `message/send`).
+    WecomHandled {
+        /// The callback's key in `wecom_inbox`.
+        key: String,
+    },
 }
 
 /// The door's record of the chat step that filed a ticket. The step's replies name the

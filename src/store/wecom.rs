@@ -7,6 +7,10 @@ use chrono::{DateTime, Utc};
 use super::{PgStore, SqliteStore, StoreError};
 use crate::domain::EngineerId;
 
+/// A callback handled: `$1` its key, `$2` the time (in a step's transaction, too).
+pub(super) const HANDLED: &str =
+    "UPDATE wecom_inbox SET handled_at = $2 WHERE msg_key = $1 AND handled_at IS NULL";
+
 macro_rules! wecom {
     ($store:ty) => {
         impl $store {
@@ -38,14 +42,7 @@ macro_rules! wecom {
                 now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 let n = self
-                    .write_one(
-                        sqlx::query(
-                            "UPDATE wecom_inbox SET handled_at = $2
-                             WHERE msg_key = $1 AND handled_at IS NULL",
-                        )
-                        .bind(key)
-                        .bind(now),
-                    )
+                    .write_one(sqlx::query(HANDLED).bind(key).bind(now))
                     .await?;
                 Ok(n == 1)
             }

@@ -284,6 +284,9 @@ async fn forged_replayed_and_stale_callbacks_change_nothing(backend: Backend) {
     anna.tap("打印机与外设", "是哪台打印机").await;
     assert_eq!(sim.transcript(ANNA).len(), 2, "{:#?}", sim.transcript(ANNA));
     assert_eq!(inbox().await, 2);
+    // Both were marked handled (with their steps' state).
+    let open = "SELECT COUNT(*) FROM wecom_inbox WHERE handled_at IS NULL";
+    assert_eq!(app.scalar(open).await, 0);
 
     // Stale: signed correctly, but an hour old by the desk's clock.
     sim.advance(-3600);

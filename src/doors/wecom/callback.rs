@@ -20,6 +20,7 @@ use super::crypto::{self, CryptoError};
 use super::xml::{self, Callback, Received};
 use super::{Inner, Wecom};
 use crate::conversation::{CardWall, Person};
+use crate::desk::StepRecord;
 use crate::doors::lock;
 use crate::flow::{Incoming, Outgoing};
 
@@ -169,19 +170,29 @@ impl Inner {
         let user = callback.from.clone();
         let _lane = self.lanes.enter(user.clone()).await;
         let person = self.person(&user).await;
-        let out = match callback.received {
-            Received::Text { content, .. } => self.converse(&person, Incoming::Text(content)).await,
+        // The handled mark goes with the step's state where the step saves some (one
+        // transaction: a crash cannot leave the step saved and the callback unhandled).
+        let record = key.as_deref();
+        let (out, recorded) = match callback.received {
+            Received::Text { content, .. } => {
+                self.converse_recorded(&person, Incoming::Text(content), record)
+                    .await
+            }
             Received::Image { media_id, .. } => {
-                self.converse(&person, Incoming::Photo(media_id)).await
+                self.converse_recorded(&person, Incoming::Photo(media_id), record)
+                    .await
             }
             Received::CardTap {
                 key: button,
                 task_id,
                 response_code,
-            } => self.tap(&person, &button, &task_id, &response_code).await,
-            Received::Other { .. } => Vec::new(),
+            } => {
+                self.tap(&person, &button, &task_id, &response_code, record)
+                    .await
+            }
+            Received::Other { .. } => (Vec::new(), false),
         };
-        if let Some(key) = key {
+        if let Some(key) = key.filter(|_| !recorded) {
             self.mark_handled(&key).await;
         }
         let pieces = render(&out);
@@ -232,12 +243,35 @@ impl Inner {
 
     /// The conversation's replies to `input`, or an apology.
     async fn converse(&self, person: &Person, input: Incoming) -> Vec<Outgoing> {
-        match self.chat.handle(person, input).await {
-            Ok(out) => out,
+        self.converse_recorded(person, input, None).await.0
+    }
+
+    /// The conversation's replies to `input` (or an apology), and whether callback `key`
+    /// was marked handled with the step's state (else the caller marks it).
+    async fn converse_recorded(
+        &self,
+        person: &Person,
+        input: Incoming,
+        key: Option<&str>,
+    ) -> (Vec<Outgoing>, bool) {
+        let answered = async {
+            let turn = self.chat.step(person, input).await?;
+            let record = key
+                .filter(|_| turn.takes_record())
+                .map(|key| StepRecord::WecomHandled {
+                    key: key.to_owned(),
+                });
+            turn.save(record).await
+        };
+        match answered.await {
+            Ok(saved) => (saved.replies, saved.recorded),
             Err(e) => {
                 tracing::error!(error = %e, "wecom: the chat service failed");
                 let lang = self.chat.lang_of(person).await;
-                vec![Outgoing::Text(self.chat.text("try_again", lang))]
+                (
+                    vec![Outgoing::Text(self.chat.text("try_again", lang))],
+                    false,
+                )
             }
         }
     }
@@ -251,7 +285,26 @@ impl Inner {
         button: &str,
         task_id: &str,
         response_code: &str,
-    ) -> Vec<Outgoing> {
+        key: Option<&str>,
+    ) -> (Vec<Outgoing>, bool) {
+        match self.group_tap(person, button, task_id, response_code).await {
+            // Recorded after the card's update, not with the step.
+            Some(out) => (out, false),
+            None => {
+                let choice = Incoming::Choice(button.to_owned());
+                self.converse_recorded(person, choice, key).await
+            }
+        }
+    }
+
+    /// A tap on a group's job card: the replies; `None` when the card is not one.
+    async fn group_tap(
+        &self,
+        person: &Person,
+        button: &str,
+        task_id: &str,
+        response_code: &str,
+    ) -> Option<Vec<Outgoing>> {
         let mut card = None;
         for group in self.config.group_members.keys() {
             match self.chat.card_at::<Self>(group, task_id).await {
@@ -263,15 +316,11 @@ impl Inner {
                 Err(e) => {
                     tracing::error!(error = %e, "wecom: card lookup failed");
                     let lang = self.chat.lang_of(person).await;
-                    return vec![Outgoing::Text(self.chat.text("try_again", lang))];
+                    return Some(vec![Outgoing::Text(self.chat.text("try_again", lang))]);
                 }
             }
         }
-        let Some((group, card)) = card else {
-            return self
-                .converse(person, Incoming::Choice(button.to_owned()))
-                .await;
-        };
+        let (group, card) = card?;
         if !response_code.is_empty() {
             let mut codes = lock(&self.response_codes);
             if codes.len() > 10_000 {
@@ -284,18 +333,18 @@ impl Inner {
         // Only the card's own Accept, whatever key a forger sends.
         let scoped = crate::flow::Flows::choice_scope(button) == Some(card.ticket.as_str());
         if !(crate::conversation::is_accept(button) && scoped) {
-            return say("not_allowed");
+            return Some(say("not_allowed"));
         }
         let engineer = match self.chat.linked_engineer(person).await {
             Ok(Some(e)) => e,
-            Ok(None) => return say("card_not_engineer"),
+            Ok(None) => return Some(say("card_not_engineer")),
             Err(e) => {
                 tracing::error!(error = %e, "wecom: engineer lookup failed");
-                return say("try_again");
+                return Some(say("try_again"));
             }
         };
         if engineer.group != group {
-            return say("not_allowed");
+            return Some(say("not_allowed"));
         }
         let mut out = self
             .converse(person, Incoming::Choice(button.to_owned()))
@@ -311,6 +360,6 @@ impl Inner {
         {
             tracing::warn!(error = %e, "wecom: card not updated");
         }
-        out
+        Some(out)
     }
 }

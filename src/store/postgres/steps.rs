@@ -12,8 +12,8 @@ use crate::store::{StepRecord, rows};
 /// every row of the arrays at once.
 const WRITE_STEPS: &str = "WITH v AS (
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                            $5::int8[], $6::text[], $7::text[])
-         AS v(channel, external_id, state, at, update_id, replies, event_id)
+                            $5::int8[], $6::text[], $7::text[], $8::text[])
+         AS v(channel, external_id, state, at, update_id, replies, event_id, wecom_key)
      ), saved AS (
        INSERT INTO conversations (channel, external_id, state, updated_at)
        SELECT channel, external_id, state, at FROM v WHERE state IS NOT NULL
@@ -24,6 +24,9 @@ const WRITE_STEPS: &str = "WITH v AS (
        WHERE v.state IS NULL AND c.channel = v.channel AND c.external_id = v.external_id
      ), discord AS (
        UPDATE discord_events e SET handled_at = v.at FROM v WHERE e.event_id = v.event_id
+     ), wecom AS (
+       UPDATE wecom_inbox w SET handled_at = v.at FROM v
+       WHERE w.msg_key = v.wecom_key AND w.handled_at IS NULL
      )
      UPDATE telegram_updates u SET handled_at = v.at, replies = v.replies
      FROM v WHERE u.update_id = v.update_id";
@@ -86,6 +89,7 @@ async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut wecom_keys = Vec::with_capacity(n);
     let (mut updates, mut replies, mut events) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -104,11 +108,19 @@ async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
                 updates.push(Some(*update_id));
                 replies.push(Some(r.as_str()));
                 events.push(None);
+                wecom_keys.push(None);
             }
             StepRecord::DiscordHandled { event_id } => {
                 updates.push(None);
                 replies.push(None);
                 events.push(Some(event_id.as_str()));
+                wecom_keys.push(None);
+            }
+            StepRecord::WecomHandled { key } => {
+                updates.push(None);
+                replies.push(None);
+                events.push(None);
+                wecom_keys.push(Some(key.as_str()));
             }
         }
     }
@@ -120,6 +132,7 @@ async fn save(pool: PgPool, steps: Vec<Step>) -> Result<Vec<()>, sqlx::Error> {
         .bind(updates)
         .bind(replies)
         .bind(events)
+        .bind(wecom_keys)
         .execute(&pool)
         .await?;
     Ok(vec![(); n])
