@@ -2,19 +2,23 @@
 //! and benchmarks.
 //!
 //! - **Server API over real HTTP:** `gettoken` (tokens expire after `token_ttl` on the
-//!   stand-in's clock, or at once with [`WecomSim::expire_tokens`]), `message/send`
+//!   stand-in's clock, or at once with [`SimHandle::expire_tokens`]), `message/send`
 //!   (`text`, `template_card`), `message/update_template_card`, `media/get`, `user/get`.
 //! - **Callbacks** to the door with real encryption and signatures ([`crypto`], an
-//!   implementation of its own): [`WecomSim::send_text`], [`WecomSim::tap`],
-//!   [`WecomSim::send_photo`], and [`WecomSim::verify_url`] for the URL check. The door's
+//!   implementation of its own): [`SimHandle::send_text`], [`SimHandle::tap`],
+//!   [`SimHandle::send_photo`], and [`SimHandle::verify_url`] for the URL check. The door's
 //!   encrypted passive reply is checked, decrypted and put in the member's transcript.
 //! - **WeCom's limits:** per member, 30 messages a minute and 1,000 an hour (on the
 //!   stand-in's clock); excess is dropped *silently* (errcode 0), and counted in
-//!   [`WecomSim::dropped`] so tests can see it. Error codes can be injected
-//!   ([`WecomSim::fail_next`]).
-//! - **Control:** members' [`transcript`](WecomSim::transcript)s, cards by task id,
-//!   the clock ([`WecomSim::set_time`], [`WecomSim::advance`]).
+//!   [`SimHandle::dropped`] so tests can see it. Error codes can be injected
+//!   ([`SimHandle::fail_next`]).
+//! - **Control:** members' [`transcript`](SimHandle::transcript)s, cards by task id,
+//!   the clock ([`SimHandle::set_time`], [`SimHandle::advance`]); the same over HTTP
+//!   under `/control/` (see `control.rs`): send a text, tap a button, send a photo, read
+//!   a transcript, expire the tokens.
+//! - **Load mode** ([`load`]): tgsim's scripts and virtual-user loop over callbacks.
 
+mod control;
 pub mod crypto;
 pub mod load;
 
@@ -225,20 +229,18 @@ impl WecomSim {
             .route("/cgi-bin/user/get", get(user_get))
             .route("/cgi-bin/department/get", get(department_get))
             .with_state(shared.clone());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let handle = SimHandle { shared, http };
+        let app = app.merge(control::router(handle.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(std::io::Error::other)?;
-        Ok(WecomSim {
-            addr,
-            handle: SimHandle { shared, http },
-            task,
-        })
+        Ok(WecomSim { addr, handle, task })
     }
 
     /// The API base URL (the door's `wecom.api_url`).
@@ -288,7 +290,10 @@ impl SimHandle {
 
     /// Every token issued so far expires now (calls answer 42001).
     pub fn expire_tokens(&self) {
-        self.shared.world().tokens.clear();
+        let now = self.shared.now();
+        for until in self.shared.world().tokens.values_mut() {
+            *until = now;
+        }
     }
 
     /// The next `message/send` calls answer these error codes, in order.
