@@ -536,6 +536,19 @@ async fn a_burst_to_one_member_is_held_back_and_delivered_complete(backend: Back
     for (i, r) in t.iter().enumerate() {
         assert_eq!(r.text, format!("通知 {}", i + 1), "in order");
     }
+    // WeCom busy (-1) or over a frequency limit (45009, 45033): the outbox backs off
+    // and tries again; nothing is lost.
+    for code in [-1, 45009, 45033] {
+        sim.fail_next(&[code]);
+        let id = 100 + code.abs();
+        let busy = courier.deliver(&parcel(id)).await;
+        assert!(
+            matches!(busy, Err(baoxiu::outbox::DeliveryError::RateLimited(_))),
+            "{code}: {busy:?}"
+        );
+        courier.deliver(&parcel(id)).await.expect("delivered");
+    }
+    assert_eq!(sim.transcript(ANNA).len(), 48);
     task.abort();
 }
 
