@@ -19,6 +19,7 @@ use crate::doors::DoorError;
 use crate::doors::discord::{Discord, DiscordConfig};
 use crate::doors::telegram::{Telegram, TelegramConfig};
 use crate::doors::web::Web;
+use crate::doors::wecom::{Wecom, WecomConfig};
 use crate::flow::{FlowProblem, Flows};
 use crate::http::{AppState, router};
 use crate::lease::{Lease, holder_id};
@@ -124,6 +125,7 @@ pub struct Application {
     background: bool,
     telegram: Option<Telegram>,
     discord: Option<Discord>,
+    wecom: Option<Wecom>,
     /// This instance as a lease holder, and how long its leases last unrenewed.
     holder: String,
     lease_term: std::time::Duration,
@@ -179,6 +181,7 @@ impl Application {
             background: true,
             telegram: None,
             discord: None,
+            wecom: None,
             holder,
             lease_term: config
                 .database
@@ -260,6 +263,16 @@ impl Application {
         self
     }
 
+    /// Switches the WeCom door on: callbacks are received at `/wecom/callback`, photos
+    /// are fetched into tickets, and the dispatcher delivers `wecom` messages.
+    pub fn with_wecom(mut self, config: WecomConfig) -> Application {
+        let ports = self.core.desk.ports();
+        let wecom = Wecom::new(self.core.chat.clone(), ports.wecom, ports.photos, config);
+        self.dispatcher = self.dispatcher.with_courier(wecom.courier());
+        self.wecom = Some(wecom);
+        self
+    }
+
     /// This instance's lease on `name` (see [`crate::lease`]).
     fn lease(&self, port: crate::desk::ports::Leases, name: &'static str) -> Lease {
         Lease::new(port, name, &self.holder, self.lease_term)
@@ -322,6 +335,11 @@ impl Application {
             // Empty unless a public key is configured.
             app = app.merge(discord.interactions_router());
             finish.push(tokio::spawn(discord.run_until(stopped())));
+        }
+        if let Some(wecom) = self.wecom {
+            app = app.merge(wecom.callback_router());
+            // Photos are fetched alongside; the callback needs no background work.
+            finish.push(tokio::spawn(wecom.run_until(stopped())));
         }
         // The stop begins: the web chat's streams end (else the server would wait for
         // them forever), then everything else is told.

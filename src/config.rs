@@ -65,6 +65,8 @@ pub struct Config {
     pub discord: crate::doors::discord::DiscordSettings,
     /// The web chat.
     pub web: crate::doors::web::WebSettings,
+    /// The WeCom door (on when its Secret variable is set).
+    pub wecom: crate::doors::wecom::WecomSettings,
     /// Logging.
     pub log: LogConfig,
     /// How long delivered messages, chat updates and closed tickets' photos are kept.
@@ -442,6 +444,7 @@ impl Default for Config {
             telegram: Default::default(),
             discord: Default::default(),
             web: Default::default(),
+            wecom: Default::default(),
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
             intake: IntakeConfig::default(),
@@ -482,6 +485,8 @@ pub struct Doors {
     pub telegram: Option<crate::doors::telegram::TelegramConfig>,
     /// The Discord door, if on.
     pub discord: Option<crate::doors::discord::DiscordConfig>,
+    /// The WeCom door, if on.
+    pub wecom: Option<crate::doors::wecom::WecomConfig>,
 }
 
 /// A usable API token (its value hashed; compared in constant time).
@@ -732,6 +737,7 @@ impl Config {
         Ok(Doors {
             telegram: self.telegram.door(&env).map_err(invalid)?,
             discord: self.discord.door(&env).map_err(invalid)?,
+            wecom: self.wecom.door(&env).map_err(invalid)?,
         })
     }
 

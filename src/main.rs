@@ -315,6 +315,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => tracing::info!("discord door off: {} is not set", config.discord.token_env),
             }
+            match doors.wecom {
+                Some(wecom) => {
+                    app = app.with_wecom(wecom);
+                    tracing::info!("wecom door on");
+                }
+                None => tracing::info!("wecom door off: {} is not set", config.wecom.secret_env),
+            }
             let addr = app.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(config = %source, database = %config.database.shown_url(), "baoxiu listening on http://{addr}");
             // An unstaffed desk (a fresh install, nobody on duty) is said at once.
@@ -544,6 +551,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!(
                 "# discord door: {}",
                 door(doors.discord.is_some(), &config.discord.token_env)
+            );
+            println!(
+                "# wecom door: {}",
+                door(doors.wecom.is_some(), &config.wecom.secret_env)
             );
             Ok(())
         }

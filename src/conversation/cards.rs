@@ -238,6 +238,20 @@ impl Chat {
     }
 }
 
+impl Chat {
+    /// Whether the engineer behind `person` holds job `ticket` now (after a tap on a
+    /// group card: the taker is then shown the job's next steps privately).
+    pub(crate) async fn holds_job(&self, person: &super::Person, ticket: &str) -> bool {
+        let Ok(Some(engineer)) = self.linked_engineer(person).await else {
+            return false;
+        };
+        match self.desk.look_up(&Caller::System, ticket).await {
+            Ok(t) => t.assignee == Some(engineer.id),
+            Err(_) => false,
+        }
+    }
+}
+
 /// A storage failure while delivering: worth trying again.
 fn temporary(e: impl std::fmt::Display) -> DeliveryError {
     DeliveryError::Temporary(e.to_string())

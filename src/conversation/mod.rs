@@ -351,10 +351,24 @@ impl Chat {
         person: &Person,
         input: Incoming,
     ) -> Result<Vec<Outgoing>, ChatError> {
-        let saved =
-            decide_settled(|| async { self.step(person, input.clone()).await?.save(None).await })
-                .await?;
-        Ok(saved.replies)
+        Ok(self.answer(person, input, None).await?.replies)
+    }
+
+    /// Decides one message and saves it, with the door's `record` of it when the step
+    /// takes one, in one transaction; decided again while the person's conversation
+    /// changed meanwhile (see [`decide_settled`]).
+    pub async fn answer(
+        &self,
+        person: &Person,
+        input: Incoming,
+        record: Option<StepRecord>,
+    ) -> Result<Saved, ChatError> {
+        decide_settled(|| async {
+            let turn = self.step(person, input.clone()).await?;
+            let record = record.clone().filter(|_| turn.takes_record());
+            turn.save(record).await
+        })
+        .await
     }
 
     /// Decides one message from a reporter, or from an engineer whose chat identity is
@@ -590,6 +604,23 @@ impl Chat {
                 )))
             }
         }
+    }
+
+    /// Fills the department and phone of the reporter behind `person` from their
+    /// platform's directory, where the record has none (see
+    /// [`Desk::remember_directory`]); nothing for a linked engineer.
+    pub async fn remember_directory(
+        &self,
+        person: &Person,
+        department: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), ChatError> {
+        if self.linked_engineer(person).await?.is_some() {
+            return Ok(());
+        }
+        let r = self.reporter(person).await?;
+        self.desk.remember_directory(&r, department, phone).await?;
+        Ok(())
     }
 
     /// Opens a web chat invitation for a new web identity: true if the code was good (the

@@ -8,7 +8,7 @@ use crate::flow::{Lang, Outgoing};
 use crate::outbox::{Address, Parcel, Render, RenderError, Rendering};
 
 /// Doors that can push a message, most preferred first (the terminal cannot).
-const PUSH_DOORS: [&str; 3] = ["telegram", "discord", "web"];
+const PUSH_DOORS: [&str; 4] = ["telegram", "discord", "web", "wecom"];
 
 impl Render for Chat {
     fn render<'a>(&'a self, m: &'a OutboxMessage) -> Rendering<'a> {

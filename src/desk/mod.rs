@@ -665,6 +665,34 @@ impl Desk {
         Ok(self.store.engineer_by_handle(handle).await?)
     }
 
+    /// Sets (or with `None` clears) the WeCom UserID in an engineer's record: WeCom's
+    /// directory names its members, so engineers need not `/link` there. Managers only.
+    pub async fn set_engineer_wecom_id(
+        &self,
+        caller: &Caller,
+        handle: &str,
+        user_id: Option<&str>,
+    ) -> Result<Engineer, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can change engineers".into(),
+            ));
+        }
+        let user_id = user_id.map(str::trim).filter(|u| !u.is_empty());
+        if user_id.is_some_and(|u| u.len() > 64 || u.chars().any(char::is_control)) {
+            return Err(DeskError::BadValue("not a WeCom UserID".into()));
+        }
+        let engineer = self
+            .store
+            .engineer_by_handle(handle)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("engineer {handle}")))?;
+        self.store
+            .set_engineer_wecom_id(engineer.id, user_id)
+            .await?;
+        Ok(engineer)
+    }
+
     /// The engineer whose chat identity on `channel` this is (linked with a code).
     pub async fn engineer_by_identity(
         &self,
@@ -687,6 +715,36 @@ impl Desk {
             .store
             .reporter_by_identity(channel, external_id)
             .await?)
+    }
+
+    /// Fills a reporter's department and phone from their platform's directory (WeCom's
+    /// `user/get`) where the record has none: what the directory knows is never asked,
+    /// and what the reporter said themselves is never overwritten. Values the intake
+    /// rules refuse are left out.
+    pub async fn remember_directory(
+        &self,
+        reporter: &Reporter,
+        department: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Reporter, DeskError> {
+        use crate::domain::intake::{Department, Phone};
+        let mut r = reporter.clone();
+        if r.department.is_none() {
+            r.department = department
+                .and_then(|d| Department::parse(d).ok())
+                .map(|d| d.as_str().to_owned());
+        }
+        if r.phone.is_none() {
+            r.phone = phone
+                .and_then(|p| Phone::parse(p).ok())
+                .map(|p| p.as_str().to_owned());
+        }
+        if (r.department.is_some(), r.phone.is_some())
+            != (reporter.department.is_some(), reporter.phone.is_some())
+        {
+            self.store.update_reporter(&r, self.now()).await?;
+        }
+        Ok(r)
     }
 
     /// Remembers the language a reporter's messages are written in (a language code the
@@ -716,18 +774,24 @@ impl Desk {
                     engineer: None,
                 })
             }
-            Recipient::Engineer(id) => self.store.engineer(id).await?.map(|e| Contact {
-                identities: [
-                    ("telegram", &e.telegram_id),
-                    ("discord", &e.discord_id),
-                    ("web", &e.web_id),
-                ]
-                .into_iter()
-                .filter_map(|(channel, id)| Some((channel.to_owned(), id.clone()?)))
-                .collect(),
-                language: None,
-                engineer: Some(e),
-            }),
+            Recipient::Engineer(id) => {
+                let (engineer, wecom) =
+                    tokio::join!(self.store.engineer(id), self.store.engineer_wecom_id(id));
+                let wecom = wecom?;
+                engineer?.map(|e| Contact {
+                    identities: [
+                        ("telegram", &e.telegram_id),
+                        ("discord", &e.discord_id),
+                        ("web", &e.web_id),
+                        ("wecom", &wecom),
+                    ]
+                    .into_iter()
+                    .filter_map(|(channel, id)| Some((channel.to_owned(), id.clone()?)))
+                    .collect(),
+                    language: None,
+                    engineer: Some(e),
+                })
+            }
         })
     }
 

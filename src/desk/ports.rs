@@ -141,6 +141,20 @@ port! {
 }
 
 port! {
+    /// The WeCom door's inbox: callbacks by key, so one WeCom sends again is handled once.
+    WecomInbox {
+        /// Records a received callback (key, kind, decrypted body); false if seen before.
+        fn receive = wecom_receive(key: &str, kind: &str, body: &str, now: DateTime<Utc>) -> bool;
+        /// Marks a received callback handled; false if it was marked already.
+        fn handled = wecom_handled(key: &str, now: DateTime<Utc>) -> bool;
+        /// Callbacks received before `before` and never handled, oldest first.
+        fn unhandled = wecom_unhandled(before: DateTime<Utc>, limit: i64) -> Vec<(String, String)>;
+        /// Forgets callbacks received before `before`.
+        fn prune = wecom_prune(before: DateTime<Utc>) -> u64;
+    }
+}
+
+port! {
     /// The web chat's sessions and each web identity's messages (its history, and the
     /// mailbox notices are delivered to).
     WebChat {
@@ -188,6 +202,8 @@ pub struct Ports {
     pub discord: DiscordInbox,
     /// For the web chat.
     pub web: WebChat,
+    /// For the WeCom door.
+    pub wecom: WecomInbox,
     /// For the doors whose intake one instance holds at a time.
     pub leases: Leases,
 }
@@ -217,6 +233,10 @@ impl Ports {
                 clock: clock.clone(),
             },
             web: WebChat {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            wecom: WecomInbox {
                 store: store.clone(),
                 clock: clock.clone(),
             },

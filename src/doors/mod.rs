@@ -10,6 +10,7 @@ pub mod discord;
 pub mod telegram;
 pub mod terminal;
 pub mod web;
+pub mod wecom;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -32,6 +32,7 @@ mod web;
 // The registers (issue 20): the staff directory and the asset register.
 mod assets;
 mod people;
+mod wecom;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -353,6 +354,12 @@ pub enum StepRecord {
         /// The message or interaction id.
         event_id: String,
     },
+    /// A WeCom callback handled (its replies go out as the passive reply or through
+    /// `message/send`).
+    WecomHandled {
+        /// The callback's key in `wecom_inbox`.
+        key: String,
+    },
 }
 
 /// The door's record of the chat step that filed a ticket. The step's replies name the
@@ -650,6 +657,21 @@ delegate! {
     pub async fn discord_handled(&self, event_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Forgets events received before `before` (Discord never replays them that late).
     pub async fn discord_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records a WeCom callback (its message or event key, kind and decrypted body);
+    /// false if the key was seen before (then it must not be handled again).
+    pub async fn wecom_receive(&self, key: &str, kind: &str, body: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Marks a received WeCom callback handled; false if it was marked already (by
+    /// another instance's recovery, say).
+    pub async fn wecom_handled(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Up to `limit` WeCom callbacks received before `before` and never handled (`(key,
+    /// body)`, oldest first): cut short by a crash.
+    pub async fn wecom_unhandled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<(String, String)>, StoreError>;
+    /// Forgets WeCom callbacks received before `before`.
+    pub async fn wecom_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// An engineer's WeCom UserID, if set.
+    pub async fn engineer_wecom_id(&self, id: EngineerId) -> Result<Option<String>, StoreError>;
+    /// Sets (or clears) an engineer's WeCom UserID, taking it from any other engineer.
+    pub async fn set_engineer_wecom_id(&self, id: EngineerId, user_id: Option<&str>) -> Result<(), StoreError>;
     /// Claims the posting of `ticket`'s job card for `offer` in a group `chat` of `door`
     /// (a posting begun before `stale_before` and never finished is taken over, and so is
     /// the card of an earlier offer or of a job since taken).

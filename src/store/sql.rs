@@ -152,6 +152,7 @@ macro_rules! repository {
                 let sql = match channel {
                     "telegram" => "SELECT * FROM engineers WHERE telegram_id = $1",
                     "discord" => "SELECT * FROM engineers WHERE discord_id = $1",
+                    "wecom" => "SELECT * FROM engineers WHERE wecom_id = $1",
                     "web" => "SELECT * FROM engineers WHERE web_id = $1",
                     _ => return Ok(None),
                 };
@@ -614,6 +615,9 @@ pub(super) fn reporter_with_conversation(channel: &str) -> &'static str {
             select!("EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id)")
         }
         "web" => select!("EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id)"),
+        "wecom" => {
+            select!("EXISTS (SELECT 1 FROM engineers e WHERE e.wecom_id = i.external_id)")
+        }
         // The terminal names engineers by handle: always ask.
         "console-engineer" => select!("TRUE"),
         _ => select!("FALSE"),

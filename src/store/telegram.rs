@@ -203,6 +203,10 @@ macro_rules! telegram_sql {
                         "UPDATE engineers SET web_id = NULL WHERE web_id = $1",
                         "UPDATE engineers SET web_id = $2 WHERE id = $1",
                     ),
+                    "wecom" => (
+                        "UPDATE engineers SET wecom_id = NULL WHERE wecom_id = $1",
+                        "UPDATE engineers SET wecom_id = $2 WHERE id = $1",
+                    ),
                     _ => return Ok(Redeemed::Refused),
                 };
                 let mut tx = self.begin().await?;

@@ -37,3 +37,4 @@ mod web;
 // The registers (issue 20).
 mod assets;
 mod people;
+mod wecom;

@@ -40,7 +40,7 @@ use super::render::{
     FORM_BUTTON, FORM_MODAL, choice_of, followup, is_accept_for, modal, person_of, reply, shown,
 };
 use super::rest::Failure;
-use crate::conversation::{Person, decide_settled};
+use crate::conversation::Person;
 use crate::desk::StepRecord;
 use crate::doors::lock;
 use crate::flow::{Incoming, Outgoing};
@@ -370,16 +370,10 @@ impl Inner {
         input: Incoming,
         id: Option<u64>,
     ) -> (Vec<Outgoing>, bool) {
-        let answered = decide_settled(|| async {
-            let turn = self.chat.step(person, input.clone()).await?;
-            let record = id
-                .filter(|_| turn.takes_record())
-                .map(|id| StepRecord::DiscordHandled {
-                    event_id: id.to_string(),
-                });
-            turn.save(record).await
+        let record = id.map(|id| StepRecord::DiscordHandled {
+            event_id: id.to_string(),
         });
-        match answered.await {
+        match self.chat.answer(person, input, record).await {
             Ok(saved) => (saved.replies, saved.recorded),
             Err(e) => {
                 tracing::error!(error = %e, "discord: the chat service failed");

@@ -140,6 +140,14 @@ impl PgStore {
                     .await?;
                 Ok(())
             }
+            StepRecord::WecomHandled { key } => {
+                sqlx::query(crate::store::wecom::HANDLED)
+                    .bind(key)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
         }
     }
 

@@ -15,9 +15,9 @@ use crate::store::{Expect, StepRecord, StoreError, rows};
 /// (`n`, counted from 1), with their conversation's new version (null once ended).
 const WRITE_STEPS: &str = "WITH v AS (
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                            $5::int8[], $6::text[], $7::text[], $8::int8[])
+                            $5::int8[], $6::text[], $7::text[], $8::text[], $9::int8[])
          WITH ORDINALITY AS v(channel, external_id, state, at, update_id, replies, event_id,
-                              expected, n)
+                              wecom_key, expected, n)
      ), started AS (
        INSERT INTO conversations (channel, external_id, state, updated_at, version)
        SELECT channel, external_id, state, at, 1 FROM v
@@ -51,6 +51,9 @@ const WRITE_STEPS: &str = "WITH v AS (
      ), telegram AS (
        UPDATE telegram_updates u SET handled_at = ok.at, replies = ok.replies
        FROM ok WHERE u.update_id = ok.update_id
+     ), wecom AS (
+       UPDATE wecom_inbox w SET handled_at = ok.at FROM ok
+       WHERE w.msg_key = ok.wecom_key AND w.handled_at IS NULL
      )
      SELECT n, saved FROM ok";
 
@@ -63,6 +66,7 @@ const READ_PEOPLE: &str =
          WHEN 'telegram' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.telegram_id = i.external_id)
          WHEN 'discord' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.discord_id = i.external_id)
          WHEN 'web' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.web_id = i.external_id)
+         WHEN 'wecom' THEN EXISTS (SELECT 1 FROM engineers e WHERE e.wecom_id = i.external_id)
          WHEN 'console-engineer' THEN TRUE
          ELSE FALSE
        END AS engineer
@@ -118,6 +122,7 @@ async fn save(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut wecom_keys = Vec::with_capacity(n);
     let (mut updates, mut replies, mut events) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -140,11 +145,19 @@ async fn save(
                 updates.push(Some(*update_id));
                 replies.push(Some(r.as_str()));
                 events.push(None);
+                wecom_keys.push(None);
             }
             StepRecord::DiscordHandled { event_id } => {
                 updates.push(None);
                 replies.push(None);
                 events.push(Some(event_id.as_str()));
+                wecom_keys.push(None);
+            }
+            StepRecord::WecomHandled { key } => {
+                updates.push(None);
+                replies.push(None);
+                events.push(None);
+                wecom_keys.push(Some(key.as_str()));
             }
         }
     }
@@ -156,6 +169,7 @@ async fn save(
         .bind(updates)
         .bind(replies)
         .bind(events)
+        .bind(wecom_keys)
         .bind(expected)
         .fetch_all(&pool)
         .await?;

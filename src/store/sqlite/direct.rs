@@ -206,6 +206,11 @@ pub(super) fn step_record(
                 .execute(named_params! { "$1": event_id, "$2": now })?;
             Ok(())
         }
+        StepRecord::WecomHandled { key } => {
+            db.prepare_cached(crate::store::wecom::HANDLED)?
+                .execute(named_params! { "$1": key, "$2": now })?;
+            Ok(())
+        }
     }
 }
 
