@@ -385,13 +385,15 @@ impl Desk {
             return Ok(());
         };
         let now = self.now();
-        let (asset, faults) = tokio::join!(
-            self.store.asset(&tag),
-            self.store.asset_faults_since(&tag, now - REPEAT_WINDOW)
-        );
-        let (Some(asset), faults) = (asset?, faults?) else {
+        // Only devices in the register get advice: count their faults only then (a tag
+        // typed for a device nobody registered would scan its tickets on every report).
+        let Some(asset) = self.store.asset(&tag).await? else {
             return Ok(());
         };
+        let faults = self
+            .store
+            .asset_faults_since(&tag, now - REPEAT_WINDOW)
+            .await?;
         if !needs_replacement_advice(faults, asset.replacement_advised_at, now) {
             return Ok(());
         }
