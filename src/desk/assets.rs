@@ -349,16 +349,21 @@ impl Desk {
 
     /// Matches a report's device to the register: a typed tag finds its device's model and
     /// address, a typed IP its device's tag and model (what the reporter left out is filled
-    /// in; what they gave is kept).
-    pub(super) async fn match_device(&self, device: &mut Device) -> Result<(), DeskError> {
+    /// in; what they gave is kept). The device found, if any, for
+    /// [`Desk::check_repeat_faults`] once the report is filed.
+    pub(super) async fn match_device(
+        &self,
+        device: &mut Device,
+    ) -> Result<Option<Asset>, DeskError> {
         let found = match (&device.asset_tag, &device.ip) {
             (Some(tag), _) => self.store.asset(tag.as_str()).await?,
             (None, Some(ip)) => self.store.asset_by_ip(&ip.to_string()).await?,
             (None, None) => None,
         };
-        let Some(a) = found.map(|a| a.record) else {
-            return Ok(());
+        let Some(asset) = found else {
+            return Ok(None);
         };
+        let a = &asset.record;
         if device.asset_tag.is_none() {
             device.asset_tag = AssetTag::parse(&a.tag).ok();
         }
@@ -368,28 +373,21 @@ impl Desk {
         if device.ip.is_none() {
             device.ip = a.ip.as_deref().and_then(normalise_ip);
         }
-        Ok(())
+        Ok(Some(asset))
     }
 
-    /// After a report is filed: a device with [`asset::REPEAT_FAULTS`] faults in 90 days
-    /// is marked for replacement advice and the managers are told, once (its own
-    /// transaction, guarded, so racing reports or instances tell them once).
-    pub(super) async fn check_repeat_faults(&self, t: &Ticket) -> Result<(), DeskError> {
-        let Some(tag) = t
-            .intake
-            .device
-            .asset_tag
-            .as_ref()
-            .map(|t| t.as_str().to_owned())
-        else {
-            return Ok(());
-        };
+    /// After a report on a registered device (`asset`, as [`Desk::match_device`] found
+    /// it) is filed: a device with [`asset::REPEAT_FAULTS`] faults in 90 days is marked
+    /// for replacement advice and the managers are told, once (its own transaction,
+    /// guarded, so racing reports or instances tell them once). Only registered devices
+    /// get advice, so a tag nobody registered costs no count.
+    pub(super) async fn check_repeat_faults(
+        &self,
+        t: &Ticket,
+        asset: &Asset,
+    ) -> Result<(), DeskError> {
+        let tag = asset.record.tag.clone();
         let now = self.now();
-        // Only devices in the register get advice: count their faults only then (a tag
-        // typed for a device nobody registered would scan its tickets on every report).
-        let Some(asset) = self.store.asset(&tag).await? else {
-            return Ok(());
-        };
         let faults = self
             .store
             .asset_faults_since(&tag, now - REPEAT_WINDOW)

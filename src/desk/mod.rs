@@ -164,6 +164,8 @@ pub struct ReportDraft {
     remember: bool,
     year: i32,
     receipt: &'static str,
+    /// The registered device the report is about, if any.
+    asset: Option<crate::store::Asset>,
 }
 
 impl ReportDraft {
@@ -384,7 +386,7 @@ impl Desk {
             ));
         }
         // A typed tag or IP found in the asset register fills in the rest of the device.
-        self.match_device(&mut intake.device).await?;
+        let asset = self.match_device(&mut intake.device).await?;
         let priority = self
             .policy
             .matrix
@@ -472,6 +474,7 @@ impl Desk {
             remember,
             year,
             receipt,
+            asset,
         })
     }
 
@@ -488,6 +491,7 @@ impl Desk {
             mut write,
             remember,
             year,
+            asset,
             ..
         } = draft;
         if let Some(chat) = from_chat {
@@ -506,7 +510,9 @@ impl Desk {
         tracing::info!(ticket = %stored.number, priority = %stored.priority, status = %stored.status, "ticket reported");
         // The ticket is filed whatever happens here; a failure only delays the advice to
         // the next report on the device.
-        if let Err(e) = self.check_repeat_faults(&stored).await {
+        if let Some(asset) = &asset
+            && let Err(e) = self.check_repeat_faults(&stored, asset).await
+        {
             tracing::warn!(ticket = %stored.number, error = %e, "repeat faults not checked");
         }
         Ok(stored)

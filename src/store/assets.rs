@@ -46,25 +46,25 @@ pub struct AssetFilter {
 }
 
 #[derive(sqlx::FromRow)]
-struct AssetRow {
-    tag: String,
-    kind: String,
-    model: Option<String>,
-    serial: Option<String>,
-    ip: Option<String>,
-    mac: Option<String>,
-    site: Option<String>,
-    building: Option<String>,
-    room: Option<String>,
-    owner: Option<String>,
-    department: Option<String>,
-    purchased_on: Option<NaiveDate>,
-    warranty_until: Option<NaiveDate>,
-    status: String,
-    notes: Option<String>,
-    replacement_advised_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(super) struct AssetRow {
+    pub(super) tag: String,
+    pub(super) kind: String,
+    pub(super) model: Option<String>,
+    pub(super) serial: Option<String>,
+    pub(super) ip: Option<String>,
+    pub(super) mac: Option<String>,
+    pub(super) site: Option<String>,
+    pub(super) building: Option<String>,
+    pub(super) room: Option<String>,
+    pub(super) owner: Option<String>,
+    pub(super) department: Option<String>,
+    pub(super) purchased_on: Option<NaiveDate>,
+    pub(super) warranty_until: Option<NaiveDate>,
+    pub(super) status: String,
+    pub(super) notes: Option<String>,
+    pub(super) replacement_advised_at: Option<DateTime<Utc>>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
 }
 
 impl TryFrom<AssetRow> for Asset {
@@ -141,6 +141,19 @@ const FILTERED: &str = "SELECT * FROM assets
        AND ($5 IS NULL OR tag LIKE $5) AND ($6 IS NULL OR warranty_until <= $6)
      ORDER BY tag";
 
+/// An asset by its tag (`$1`).
+pub(super) const ASSET_BY_TAG: &str = "SELECT * FROM assets WHERE tag = $1";
+
+impl PgStore {
+    async fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError> {
+        let row: Option<AssetRow> = sqlx::query_as(ASSET_BY_TAG)
+            .bind(tag)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+}
+
 macro_rules! assets {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -184,14 +197,6 @@ macro_rules! assets {
                 Self::register_event_in(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(u64::try_from(after - before).unwrap_or(0))
-            }
-
-            async fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError> {
-                let row: Option<AssetRow> = sqlx::query_as("SELECT * FROM assets WHERE tag = $1")
-                    .bind(tag)
-                    .fetch_optional(self.reader())
-                    .await?;
-                row.map(TryInto::try_into).transpose()
             }
 
             async fn asset_by_ip(&self, ip: &str) -> Result<Option<Asset>, StoreError> {

@@ -194,6 +194,100 @@ fn pattern(term: &str) -> String {
     format!("%{term}%")
 }
 
+/// A step of the candidate search (see `article_candidates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// Articles holding every long term (the phrase as typed: few rows, the best ones).
+    EveryLong,
+    /// Articles holding any long term, when those are not enough.
+    AnyLong,
+    /// Articles holding a short term, when still not enough.
+    Short,
+}
+
+impl Stage {
+    /// Whether this step runs, with `found` candidates so far of the `want`ed.
+    fn needed(self, query: &Query, found: usize, want: usize) -> bool {
+        let long = query.long().len();
+        match self {
+            Stage::EveryLong => long > 0,
+            // With one long term, "any" finds what "every" found.
+            Stage::AnyLong => long > 1 && found < want,
+            Stage::Short => found < want && !query.short().is_empty(),
+        }
+    }
+}
+
+/// The SQL of a candidate step, with `$1` whether drafts are seen, the texts returned as
+/// `$2`… and [`MAX_CANDIDATES`] as the last parameter: SQLite (`fts`) asks its FTS5
+/// tables, PostgreSQL its trigram and word indexes.
+pub(super) fn candidate_query(fts: bool, query: &Query, stage: Stage) -> (String, Vec<String>) {
+    let long = query.long();
+    match (stage, fts) {
+        (Stage::Short, true) => (
+            format!(
+                "{SELECT} WHERE {VISIBLE} AND a.id IN
+                   (SELECT rowid FROM articles_short WHERE articles_short MATCH $2)
+                 ORDER BY a.uses DESC, a.id LIMIT $3"
+            ),
+            vec![query.short_match().unwrap_or_default()],
+        ),
+        (Stage::Short, false) => (
+            format!(
+                "{SELECT} WHERE {VISIBLE} AND a.short_terms && string_to_array($2, ' ')
+                 ORDER BY a.uses DESC, a.id LIMIT $3"
+            ),
+            vec![query.short().join(" ")],
+        ),
+        (stage, true) => {
+            let terms = if stage == Stage::EveryLong {
+                query.fts_match_all()
+            } else {
+                query.fts_match()
+            };
+            (
+                format!(
+                    "{SELECT} WHERE {VISIBLE} AND a.id IN
+                       (SELECT rowid FROM articles_fts WHERE articles_fts MATCH $2)
+                     ORDER BY a.uses DESC, a.id LIMIT $3"
+                ),
+                vec![terms.unwrap_or_default()],
+            )
+        }
+        (stage, false) => {
+            let op = if stage == Stage::EveryLong {
+                " AND "
+            } else {
+                " OR "
+            };
+            (
+                format!(
+                    "{SELECT} WHERE {VISIBLE} AND {} ORDER BY a.uses DESC, a.id LIMIT ${}",
+                    like_join(2, long.len(), op),
+                    2 + long.len()
+                ),
+                long.iter().map(|t| pattern(t)).collect(),
+            )
+        }
+    }
+}
+
+impl PgStore {
+    /// Runs a [`candidate_query`].
+    async fn run_candidates(
+        &self,
+        sql: &str,
+        drafts: bool,
+        texts: &[String],
+    ) -> Result<Vec<Article>, StoreError> {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned())).bind(drafts);
+        for t in texts {
+            q = q.bind(t);
+        }
+        Ok(q.bind(MAX_CANDIDATES).fetch_all(self.reader()).await?)
+    }
+}
+
 macro_rules! knowledge {
     ($store:ty, $db:ty, fts = $fts:expr) => {
         impl $store {
@@ -400,67 +494,13 @@ macro_rules! knowledge {
                 drafts: bool,
                 want: usize,
             ) -> Result<Vec<Article>, StoreError> {
-                let long = query.long();
                 let mut found: Vec<Article> = Vec::new();
-                // Every long term first (the phrase as typed: few rows, the best ones),
-                // then any of them when that is not enough.
-                for all in [true, false] {
-                    if long.is_empty() || (!all && (found.len() >= want || long.len() == 1)) {
-                        break;
+                for stage in [Stage::EveryLong, Stage::AnyLong, Stage::Short] {
+                    if !stage.needed(query, found.len(), want) {
+                        continue;
                     }
-                    let more: Vec<Article> = if $fts {
-                        let sql = format!(
-                            "{SELECT} WHERE {VISIBLE} AND a.id IN
-                               (SELECT rowid FROM articles_fts WHERE articles_fts MATCH $2)
-                             ORDER BY a.uses DESC, a.id LIMIT $3"
-                        );
-                        let terms = if all { query.fts_match_all() } else { query.fts_match() };
-                        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                            .bind(drafts)
-                            .bind(terms.unwrap_or_default())
-                            .bind(MAX_CANDIDATES)
-                            .fetch_all(self.reader())
-                            .await?
-                    } else {
-                        let sql = format!(
-                            "{SELECT} WHERE {VISIBLE} AND {} ORDER BY a.uses DESC, a.id LIMIT ${}",
-                            like_join(2, long.len(), if all { " AND " } else { " OR " }),
-                            2 + long.len()
-                        );
-                        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(drafts);
-                        for t in &long {
-                            q = q.bind(pattern(t));
-                        }
-                        q.bind(MAX_CANDIDATES).fetch_all(self.reader()).await?
-                    };
-                    merge(&mut found, more);
-                }
-                let short = query.short();
-                if found.len() < want && !short.is_empty() {
-                    let sql = if $fts {
-                        format!(
-                            "{SELECT} WHERE {VISIBLE} AND a.id IN
-                               (SELECT rowid FROM articles_short WHERE articles_short MATCH $2)
-                             ORDER BY a.uses DESC, a.id LIMIT $3"
-                        )
-                    } else {
-                        format!(
-                            "{SELECT} WHERE {VISIBLE} AND a.short_terms && string_to_array($2, ' ')
-                             ORDER BY a.uses DESC, a.id LIMIT $3"
-                        )
-                    };
-                    let terms = if $fts {
-                        query.short_match().unwrap_or_default()
-                    } else {
-                        short.join(" ")
-                    };
-                    let more: Vec<Article> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(drafts)
-                        .bind(terms)
-                        .bind(MAX_CANDIDATES)
-                        .fetch_all(self.reader())
-                        .await?;
-                    merge(&mut found, more);
+                    let (sql, texts) = candidate_query($fts, query, stage);
+                    merge(&mut found, self.run_candidates(&sql, drafts, &texts).await?);
                 }
                 Ok(found)
             }

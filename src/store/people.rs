@@ -58,7 +58,7 @@ pub struct RegisterEvent {
     pub note: Option<String>,
 }
 
-type PersonRow = (
+pub(super) type PersonRow = (
     i64,
     String,
     Option<String>,
@@ -69,9 +69,15 @@ type PersonRow = (
     Option<String>,
 );
 
-const PERSON: &str = "SELECT id, name, department, phone, site, building, room, email FROM people";
+/// The directory's columns, as [`PersonRow`] reads them.
+macro_rules! person {
+    () => {
+        "SELECT id, name, department, phone, site, building, room, email FROM people"
+    };
+}
+const PERSON: &str = person!();
 
-fn entry(row: PersonRow, identities: Vec<(String, String)>) -> DirectoryEntry {
+pub(super) fn entry(row: PersonRow, identities: Vec<(String, String)>) -> DirectoryEntry {
     let (id, name, department, phone, site, building, room, email) = row;
     DirectoryEntry {
         id,
@@ -85,6 +91,36 @@ fn entry(row: PersonRow, identities: Vec<(String, String)>) -> DirectoryEntry {
             email,
             identities,
         },
+    }
+}
+
+/// A directory entry by one of its chat identities (`$1` channel, `$2` id).
+pub(super) const PERSON_BY_IDENTITY: &str = concat!(
+    person!(),
+    " WHERE id = (SELECT person_id FROM people_identities WHERE channel = $1 AND external_id = $2)"
+);
+
+/// A directory entry's chat identities (`$1` its id).
+pub(super) const IDENTITIES_OF: &str = "SELECT channel, external_id FROM people_identities
+     WHERE person_id = $1 ORDER BY channel, external_id";
+
+impl PgStore {
+    async fn person_by_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<DirectoryEntry>, StoreError> {
+        let row: Option<PersonRow> = sqlx::query_as(PERSON_BY_IDENTITY)
+            .bind(channel)
+            .bind(external_id)
+            .fetch_optional(self.reader())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let ids: Vec<(String, String)> = sqlx::query_as(IDENTITIES_OF)
+            .bind(row.0)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(Some(entry(row, ids)))
     }
 }
 
@@ -176,31 +212,6 @@ macro_rules! people {
                         entry(r, ids)
                     })
                     .collect())
-            }
-
-            async fn person_by_identity(
-                &self,
-                channel: &str,
-                external_id: &str,
-            ) -> Result<Option<DirectoryEntry>, StoreError> {
-                let sql = format!(
-                    "{PERSON} WHERE id = (SELECT person_id FROM people_identities
-                       WHERE channel = $1 AND external_id = $2)"
-                );
-                let row: Option<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(channel)
-                    .bind(external_id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let ids: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT channel, external_id FROM people_identities WHERE person_id = $1
-                     ORDER BY channel, external_id",
-                )
-                .bind(row.0)
-                .fetch_all(self.reader())
-                .await?;
-                Ok(Some(entry(row, ids)))
             }
 
             async fn register_events(

@@ -93,7 +93,7 @@ pub(in crate::store) fn time(t: DateTime<Utc>) -> String {
 }
 
 /// A stored time: RFC 3339, or SQLite's own `YYYY-MM-DD HH:MM:SS` form.
-fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%F %T%.f").map(|t| t.and_utc()))

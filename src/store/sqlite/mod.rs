@@ -11,6 +11,7 @@
 mod chat;
 mod checkpoint;
 mod direct;
+mod intake;
 mod writer;
 
 use std::str::FromStr;

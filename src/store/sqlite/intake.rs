@@ -1,0 +1,160 @@
+//! The reads a fault report makes on the reporter's path, on direct read connections
+//! (see `direct.rs` for why): the staff directory's entry at `/report`, the device a
+//! typed or scanned tag names, and the knowledge base's candidates after the description.
+//! The SQL is the one PostgreSQL runs; only reading the rows differs.
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use super::SqliteStore;
+use super::direct::parse_time;
+use crate::domain::knowledge::MAX_CANDIDATES;
+use crate::store::assets::{ASSET_BY_TAG, AssetRow};
+use crate::store::knowledge::Article;
+use crate::store::people::{DirectoryEntry, IDENTITIES_OF, PERSON_BY_IDENTITY, PersonRow, entry};
+use crate::store::{Asset, StoreError};
+
+impl SqliteStore {
+    /// As `Store::person_by_identity`.
+    pub(in crate::store) async fn person_by_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<DirectoryEntry>, StoreError> {
+        self.readers.read(|db| {
+            let row: Option<PersonRow> = db
+                .prepare_cached(PERSON_BY_IDENTITY)?
+                .query_row([channel, external_id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let ids = db
+                .prepare_cached(IDENTITIES_OF)?
+                .query_map([row.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<(String, String)>, _>>()?;
+            Ok(Some(entry(row, ids)))
+        })
+    }
+
+    /// As `Store::asset`.
+    pub(in crate::store) async fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError> {
+        self.readers.read(|db| {
+            let row = db
+                .prepare_cached(ASSET_BY_TAG)?
+                .query_row([tag], |r| Ok(asset_row(r)))
+                .optional()?;
+            row.transpose()?.map(TryInto::try_into).transpose()
+        })
+    }
+
+    /// Runs a knowledge-base candidate query (`$1` drafts, the texts, then the limit).
+    pub(in crate::store) async fn run_candidates(
+        &self,
+        sql: &str,
+        drafts: bool,
+        texts: &[String],
+    ) -> Result<Vec<Article>, StoreError> {
+        self.readers.read(|db| candidates(db, sql, drafts, texts))
+    }
+}
+
+fn candidates(
+    db: &Connection,
+    sql: &str,
+    drafts: bool,
+    texts: &[String],
+) -> Result<Vec<Article>, StoreError> {
+    let mut stmt = db.prepare_cached(sql)?;
+    // By name: SQLite numbers `$N` parameters in the order they appear.
+    let at = named_index(&stmt, 1)?;
+    stmt.raw_bind_parameter(at, drafts)?;
+    for (n, t) in (2..).zip(texts) {
+        let at = named_index(&stmt, n)?;
+        stmt.raw_bind_parameter(at, t)?;
+    }
+    let limit = named_index(&stmt, texts.len() + 2)?;
+    stmt.raw_bind_parameter(limit, MAX_CANDIDATES)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(article(r)?);
+    }
+    Ok(out)
+}
+
+/// Where parameter `$n` is bound.
+fn named_index(stmt: &rusqlite::Statement<'_>, n: usize) -> Result<usize, StoreError> {
+    stmt.parameter_index(&format!("${n}"))?
+        .ok_or_else(|| StoreError::Corrupt(format!("no parameter ${n} in a candidate query")))
+}
+
+fn article(r: &Row<'_>) -> Result<Article, StoreError> {
+    let time = |name: &str| -> Result<_, StoreError> { parse_time(&r.get::<_, String>(name)?) };
+    let maybe_time = |name: &str| -> Result<_, StoreError> {
+        r.get::<_, Option<String>>(name)?
+            .map(|t| parse_time(&t))
+            .transpose()
+    };
+    Ok(Article {
+        id: r.get("id")?,
+        status: r.get("status")?,
+        category: r.get("category")?,
+        title: r.get("title")?,
+        symptom: r.get("symptom")?,
+        cause: r.get("cause")?,
+        solution: r.get("solution")?,
+        keywords: r.get("keywords")?,
+        ticket_id: r.get("ticket_id")?,
+        ticket: r.get("ticket")?,
+        uses: r.get("uses")?,
+        version: r.get("version")?,
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+        published_at: maybe_time("published_at")?,
+        retired_at: maybe_time("retired_at")?,
+    })
+}
+
+fn asset_row(r: &Row<'_>) -> Result<AssetRow, StoreError> {
+    let date = |name: &str| -> Result<Option<NaiveDate>, StoreError> {
+        r.get::<_, Option<String>>(name)?
+            .map(|d| {
+                NaiveDate::parse_from_str(&d, "%F")
+                    .map_err(|_| StoreError::Corrupt(format!("date `{d}`")))
+            })
+            .transpose()
+    };
+    Ok(AssetRow {
+        tag: r.get("tag")?,
+        kind: r.get("kind")?,
+        model: r.get("model")?,
+        serial: r.get("serial")?,
+        ip: r.get("ip")?,
+        mac: r.get("mac")?,
+        site: r.get("site")?,
+        building: r.get("building")?,
+        room: r.get("room")?,
+        owner: r.get("owner")?,
+        department: r.get("department")?,
+        purchased_on: date("purchased_on")?,
+        warranty_until: date("warranty_until")?,
+        status: r.get("status")?,
+        notes: r.get("notes")?,
+        replacement_advised_at: r
+            .get::<_, Option<String>>("replacement_advised_at")?
+            .map(|t| parse_time(&t))
+            .transpose()?,
+        created_at: parse_time(&r.get::<_, String>("created_at")?)?,
+        updated_at: parse_time(&r.get::<_, String>("updated_at")?)?,
+    })
+}
