@@ -672,6 +672,9 @@ delegate! {
     pub async fn engineer_wecom_id(&self, id: EngineerId) -> Result<Option<String>, StoreError>;
     /// Sets (or clears) an engineer's WeCom UserID, taking it from any other engineer.
     pub async fn set_engineer_wecom_id(&self, id: EngineerId, user_id: Option<&str>) -> Result<(), StoreError>;
+    /// Saves an engineer's changeable fields and sets (or clears) their WeCom UserID,
+    /// taking it from any other engineer, in one transaction.
+    pub async fn update_engineer_with_wecom_id(&self, e: &Engineer, user_id: Option<&str>) -> Result<(), StoreError>;
     /// Claims the posting of `ticket`'s job card for `offer` in a group `chat` of `door`
     /// (a posting begun before `stale_before` and never finished is taken over, and so is
     /// the card of an earlier offer or of a job since taken).

@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use wecomsim::{Received, SimConfig, WecomSim};
 
-use crate::helpers::{Backend, MANAGER, TestApp, spawn_app};
+use crate::helpers::{Backend, MANAGER, TestApp, spawn_app, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -26,6 +26,7 @@ on_both_backends!(
     a_burst_to_one_member_is_held_back_and_delivered_complete,
     a_callback_recorded_before_a_crash_is_handled_once_after_it,
     an_engineer_links_with_a_code_and_a_userid_moves_between_records,
+    a_manager_sets_an_engineers_userid_over_rest_and_a_bad_one_changes_nothing,
 );
 
 const ANNA: &str = "anna.w";
@@ -621,4 +622,180 @@ async fn an_engineer_links_with_a_code_and_a_userid_moves_between_records(backen
         .expect("linked");
     assert_eq!(now.handle, "bob");
     task.abort();
+}
+
+/// The engineers whose WeCom UserID is `user` (by handle).
+async fn holders(app: &TestApp, user: &str) -> Vec<String> {
+    let desk = Caller::Desk {
+        name: "test".into(),
+    };
+    let mut holders = Vec::new();
+    for e in app.desk.engineers(&desk).await.expect("engineers") {
+        let contact = app
+            .desk
+            .contact(baoxiu::desk::Recipient::Engineer(e.id))
+            .await
+            .expect("contact")
+            .expect("exists");
+        if contact
+            .identities
+            .iter()
+            .any(|(c, id)| c == "wecom" && id == user)
+        {
+            holders.push(e.handle);
+        }
+    }
+    holders
+}
+
+/// `PATCH /api/engineers/{id}` with `wecom_id`: managers set it (it moves from another
+/// record), an engineer may not set even their own, a UserID WeCom would refuse is
+/// refused with a sentence and changes nothing (not the other fields either), `null`
+/// clears it.
+async fn a_manager_sets_an_engineers_userid_over_rest_and_a_bad_one_changes_nothing(
+    backend: Backend,
+) {
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let app = spawn_app(backend).await;
+    let alice = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice");
+    let path = format!("/api/engineers/{}", alice.id);
+    let r = app
+        .patch(MANAGER, &path, &json!({ "wecom_id": "alice.w@corp" }))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["wecom_id"], "alice.w@corp");
+    assert_eq!(body["handle"], "alice");
+    assert_eq!(holders(&app, "alice.w@corp").await, ["alice"]);
+
+    // An engineer changes only their own duty.
+    let r = app
+        .patch(&token("alice"), &path, &json!({ "wecom_id": "other" }))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Not a UserID: refused whole, with the rule in the answer.
+    for bad in ["张伟", "a b", "x/y", &"a".repeat(65)] {
+        let r = app
+            .patch(
+                MANAGER,
+                &path,
+                &json!({ "wecom_id": bad, "on_duty": false }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let said = r.text().await.expect("text");
+        assert!(said.contains("WeCom UserID"), "{said}");
+    }
+    assert_eq!(holders(&app, "alice.w@corp").await, ["alice"]);
+    let still = app
+        .desk
+        .engineer(alice.id)
+        .await
+        .expect("load")
+        .expect("alice");
+    assert!(
+        still.on_duty,
+        "the duty in the refused request changed nothing"
+    );
+
+    // Set in bob's record: it moves there.
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob");
+    let r = app
+        .patch(
+            MANAGER,
+            &format!("/api/engineers/{}", bob.id),
+            &json!({ "wecom_id": "alice.w@corp" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(holders(&app, "alice.w@corp").await, ["bob"]);
+    // Other fields alone leave it as it is; `null` clears it.
+    let path = format!("/api/engineers/{}", bob.id);
+    let r = app
+        .patch(MANAGER, &path, &json!({ "on_duty": false }))
+        .await;
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["wecom_id"], "alice.w@corp");
+    let r = app
+        .patch(MANAGER, &path, &json!({ "wecom_id": null }))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["wecom_id"].is_null(), "{body}");
+    assert!(holders(&app, "alice.w@corp").await.is_empty());
+}
+
+/// `baoxiu engineers set HANDLE --wecom ID`: sets the UserID; one WeCom would refuse is
+/// refused with the rule and changes nothing.
+#[test]
+fn engineers_set_wecom_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("BAOXIU_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run baoxiu")
+    };
+    let stored = || -> Option<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}", dir.path().join("baoxiu.db").display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("db");
+            let (w,): (Option<String>,) =
+                sqlx::query_as("SELECT wecom_id FROM engineers WHERE handle = 'zhang.wei'")
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("row");
+            w
+        })
+    };
+    let out = run(&["engineers", "add", "zhang.wei"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["engineers", "set", "zhang.wei", "--wecom", "ZhangWei"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ZhangWei"));
+    assert_eq!(stored().as_deref(), Some("ZhangWei"));
+
+    let out = run(&["engineers", "set", "zhang.wei", "--wecom", "张 伟"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not a WeCom UserID"), "{said}");
+    assert_eq!(stored().as_deref(), Some("ZhangWei"), "unchanged");
+
+    let out = run(&["engineers", "set", "nobody", "--wecom", "x"]);
+    assert!(!out.status.success());
+    let out = run(&["engineers", "set", "zhang.wei", "--wecom", ""]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored(), None);
 }
