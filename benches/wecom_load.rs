@@ -54,6 +54,7 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
         timestamp_window: Duration::from_secs(300),
         answer_within: Duration::from_secs(3),
         hold_back: false,
+        keep_callbacks: Duration::from_secs(7 * 86_400),
     });
     let addr = app.local_addr().expect("address");
     sim.set_callback(&format!("http://{addr}{CALLBACK_PATH}"));

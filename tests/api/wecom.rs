@@ -27,6 +27,7 @@ on_both_backends!(
     a_callback_recorded_before_a_crash_is_handled_once_after_it,
     an_engineer_links_with_a_code_and_a_userid_moves_between_records,
     a_manager_sets_an_engineers_userid_over_rest_and_a_bad_one_changes_nothing,
+    callbacks_are_kept_as_long_as_inbox_days_says,
 );
 
 const ANNA: &str = "anna.w";
@@ -57,6 +58,7 @@ fn config(sim: &WecomSim, groups: &[(&str, &[&str])]) -> WecomConfig {
         timestamp_window: Duration::from_secs(300),
         answer_within: Duration::from_secs(3),
         hold_back: true,
+        keep_callbacks: Duration::from_secs(7 * 86_400),
     }
 }
 
@@ -798,4 +800,60 @@ fn engineers_set_wecom_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stored(), None);
+}
+
+/// `[wecom] inbox_days`: callbacks older than that are forgotten, newer ones kept.
+async fn callbacks_are_kept_as_long_as_inbox_days_says(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let mut c = config(&sim, &[]);
+    c.keep_callbacks = Duration::from_secs(2 * 86_400);
+    let (door, task) = door(&app, &sim, c).await;
+    let ports = app.desk.ports();
+    let now = app.clock_now();
+    for (key, age) in [("m:old", 3), ("m:recent", 1)] {
+        let xml = sim.text_xml(ANNA, "hello");
+        let at = now - chrono::Duration::days(age);
+        assert!(
+            ports
+                .wecom
+                .receive(key, "text", &xml, at)
+                .await
+                .expect("recorded")
+        );
+    }
+    assert_eq!(door.prune_inbox().await.expect("pruned"), 1);
+    assert_eq!(app.count("wecom_inbox").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM wecom_inbox WHERE msg_key = 'm:recent'")
+            .await,
+        1
+    );
+    task.abort();
+}
+
+/// `config check` names a bad `[wecom] inbox_days`, with the door off too.
+#[test]
+fn config_check_names_a_bad_inbox_days() {
+    let dir = tempfile::tempdir().expect("dir");
+    let check = |toml: &str| {
+        std::fs::write(dir.path().join("baoxiu.toml"), toml).expect("write");
+        std::process::Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+            .args(["config", "check"])
+            .current_dir(dir.path())
+            .env_remove("BAOXIU_CONFIG")
+            .env_remove("WECOM_SECRET")
+            .output()
+            .expect("run")
+    };
+    let out = check("[wecom]\ninbox_days = 0\n");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wecom.inbox_days"), "{err}");
+    let out = check("[wecom]\ninbox_days = 30\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
