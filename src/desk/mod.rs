@@ -23,8 +23,8 @@ mod web;
 pub use crate::store::{
     ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, Expect,
     FilingRecord, NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate,
-    Recipient, Reporter, StatusCount, StepRecord, StoreError, StoredConversation, TicketFilter,
-    WebEntry,
+    Recipient, Reporter, SendCounts, StatusCount, StepRecord, StoreError, StoredConversation,
+    TicketFilter, WebEntry,
 };
 /// The records the desk reads and writes, as its callers see them.
 pub use crate::store::{Article, ArticleEvent};

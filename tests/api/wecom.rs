@@ -28,6 +28,7 @@ on_both_backends!(
     an_engineer_links_with_a_code_and_a_userid_moves_between_records,
     a_manager_sets_an_engineers_userid_over_rest_and_a_bad_one_changes_nothing,
     callbacks_are_kept_as_long_as_inbox_days_says,
+    two_instances_together_never_send_one_member_more_than_thirty_a_minute,
 );
 
 const ANNA: &str = "anna.w";
@@ -856,4 +857,84 @@ fn config_check_names_a_bad_inbox_days() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A notice to Anna through a courier.
+fn notice(id: i64) -> Parcel {
+    Parcel {
+        id,
+        to: Address {
+            channel: "wecom".into(),
+            external_id: ANNA.into(),
+        },
+        lang: Lang::ZhCn,
+        event: "note".into(),
+        ticket: None,
+        replies: vec![Outgoing::Text(format!("通知 {id}"))],
+    }
+}
+
+/// Two instances on one database send to one member at once: together they stay within
+/// WeCom's 30 a minute (the stand-in, on the same clock, would drop any excess
+/// silently), the rest are held back and go later, none dropped. With a count per
+/// instance each would send 30.
+async fn two_instances_together_never_send_one_member_more_than_thirty_a_minute(backend: Backend) {
+    use baoxiu::outbox::DeliveryError;
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let sim = sim().await;
+    let (door_a, task_a) = door(&a, &sim, config(&sim, &[])).await;
+    let (door_b, task_b) = door(&b, &sim, config(&sim, &[])).await;
+    let couriers = [door_a.courier(), door_b.courier()];
+    let mut pending: Vec<i64> = (1..=80).collect();
+    let mut minutes = 0;
+    while !pending.is_empty() {
+        minutes += 1;
+        assert!(minutes <= 12, "{} never delivered", pending.len());
+        // Each instance tries every pending notice, both at once.
+        let tries = pending.iter().enumerate().map(|(i, id)| {
+            let courier = couriers[i % 2].clone();
+            let parcel = notice(*id);
+            async move { (parcel.id, courier.deliver(&parcel).await) }
+        });
+        let before = sim.transcript(ANNA).len();
+        let mut held = Vec::new();
+        for (id, outcome) in futures_util::future::join_all(tries).await {
+            match outcome {
+                Ok(()) => {}
+                Err(DeliveryError::RateLimited(wait)) => {
+                    assert!(wait <= Duration::from_secs(60), "{wait:?}");
+                    held.push(id);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let sent = sim.transcript(ANNA).len() - before;
+        assert!(sent <= wecomsim::PER_MINUTE, "{sent} in one minute");
+        assert_eq!(sent + held.len(), pending.len());
+        assert_eq!(sim.dropped(ANNA), 0, "none dropped by WeCom");
+        // Half a minute on: still no room (the newest sends are 30 s old).
+        for app in [&a, &b] {
+            app.clock.advance(chrono::Duration::seconds(30));
+        }
+        sim.advance(30);
+        if !held.is_empty() {
+            let early = couriers[1].deliver(&notice(held[0])).await;
+            assert!(
+                matches!(early, Err(DeliveryError::RateLimited(_))),
+                "{early:?}"
+            );
+        }
+        // A minute after the burst, there is room again.
+        for app in [&a, &b] {
+            app.clock.advance(chrono::Duration::seconds(30));
+        }
+        sim.advance(30);
+        pending = held;
+    }
+    assert_eq!(minutes, 3, "30 a minute: 80 take three");
+    assert_eq!(sim.transcript(ANNA).len(), 80, "complete");
+    assert_eq!(sim.dropped(ANNA), 0);
+    task_a.abort();
+    task_b.abort();
 }

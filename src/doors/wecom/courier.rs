@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::api::ApiError;
+use super::limits::{self, PER_HOUR, PER_MINUTE};
 use super::{CHANNEL, Inner};
 use crate::conversation::CardWall;
 use crate::doors::{Said, join_step, lock, split_text};
@@ -123,7 +124,7 @@ impl Inner {
         let give_up = tokio::time::Instant::now() + REPLY_WITHIN;
         for piece in pieces {
             loop {
-                let fits = self.room_for(user, 1);
+                let fits = self.room_for(user, 1).await;
                 let outcome: Result<(), String> = match fits {
                     Ok(()) => match self.send(user, piece).await {
                         Ok(_) => break,
@@ -133,7 +134,7 @@ impl Inner {
                             return;
                         }
                     },
-                    Err(wait) => Err(format!("held back {wait:?}")),
+                    Err(held) => Err(held.to_string()),
                 };
                 if let Err(why) = outcome {
                     if tokio::time::Instant::now() >= give_up {
@@ -146,13 +147,25 @@ impl Inner {
         }
     }
 
-    /// Counts `n` messages to `member` if WeCom's limits have room now, else says how
-    /// long until they do.
-    fn room_for(&self, member: &str, n: usize) -> Result<(), Duration> {
+    /// Counts `n` messages to `member` if WeCom's limits have room now (for every
+    /// instance: one statement in the database), else says how long until they do.
+    async fn room_for(&self, member: &str, n: usize) -> Result<(), DeliveryError> {
         if !self.config.hold_back {
             return Ok(());
         }
-        lock(&self.limits).take(member, n, self.inbox.now())
+        let now = self.inbox.now();
+        let count = i64::try_from(n).unwrap_or(i64::MAX);
+        let (per_minute, per_hour) = (PER_MINUTE as i64, PER_HOUR as i64);
+        match self
+            .inbox
+            .count_sends(member, count, now, per_minute, per_hour)
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(counts)) => Err(DeliveryError::RateLimited(limits::wait(&counts, n, now))),
+            // Not counted, so not sent: the outbox tries again.
+            Err(e) => Err(DeliveryError::Temporary(format!("send count: {e}"))),
+        }
     }
 
     /// The members a group's cards go to.
@@ -190,7 +203,7 @@ impl CardWall for Inner {
         // One message to each member: all must have room. A member counted before one
         // without room stays counted (holding back a little more is safe).
         for m in members {
-            self.room_for(m, 1).map_err(DeliveryError::RateLimited)?;
+            self.room_for(m, 1).await?;
         }
         let task = task_id("job");
         let buttons: Vec<(String, String)> = buttons.iter().flatten().cloned().collect();
@@ -277,14 +290,13 @@ impl Courier for WecomCourier {
             for (i, piece) in pieces.iter().enumerate().skip(from) {
                 // Held back here rather than dropped by WeCom: the outbox tries again
                 // when the member's window has room.
-                let fits = inner.room_for(user, 1);
-                let sent = match fits {
+                let sent = match inner.room_for(user, 1).await {
                     Ok(()) => inner
                         .send(user, piece)
                         .await
                         .map(drop)
                         .map_err(delivery_error),
-                    Err(wait) => Err(DeliveryError::RateLimited(wait)),
+                    Err(held) => Err(held),
                 };
                 if let Err(e) = sent {
                     return Err(inner.parcels_sent.failed(parcel.id, i, e));
