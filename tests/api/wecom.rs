@@ -29,6 +29,7 @@ on_both_backends!(
     a_manager_sets_an_engineers_userid_over_rest_and_a_bad_one_changes_nothing,
     callbacks_are_kept_as_long_as_inbox_days_says,
     two_instances_together_never_send_one_member_more_than_thirty_a_minute,
+    over_long_labels_are_shortened_so_wecom_refuses_none,
 );
 
 const ANNA: &str = "anna.w";
@@ -937,4 +938,81 @@ async fn two_instances_together_never_send_one_member_more_than_thirty_a_minute(
     assert_eq!(sim.dropped(ANNA), 0);
     task_a.abort();
     task_b.abort();
+}
+
+/// WeCom refuses a card whose button text or title is over its length (errcode 40058), as
+/// the stand-in does: the door shortens them, so every card goes and none is refused.
+async fn over_long_labels_are_shortened_so_wecom_refuses_none(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    // The stand-in refuses what WeCom refuses.
+    let c = sim.config().clone();
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .get(format!("{}/cgi-bin/gettoken", sim.url()))
+        .query(&[
+            ("corpid", c.corp_id.as_str()),
+            ("corpsecret", c.secret.as_str()),
+        ])
+        .send()
+        .await
+        .expect("gettoken")
+        .json()
+        .await
+        .expect("json");
+    let raw: Value = client
+        .post(format!("{}/cgi-bin/message/send", sim.url()))
+        .query(&[(
+            "access_token",
+            token["access_token"].as_str().unwrap_or_default(),
+        )])
+        .json(&serde_json::json!({
+            "touser": ANNA, "msgtype": "template_card", "agentid": c.agent_id,
+            "template_card": {
+                "card_type": "button_interaction", "task_id": "raw1",
+                "main_title": { "title": "?" },
+                "button_list": [{ "text": "Printer & peripherals", "key": "k" }],
+            },
+        }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(raw["errcode"], 40058, "{raw}");
+    assert_eq!(sim.refused_too_long(), 1);
+    assert!(sim.transcript(ANNA).is_empty());
+
+    // Through the door: the labels and title are fitted, the keys kept.
+    let (door, task) = door(&app, &sim, config(&sim, &[])).await;
+    let question = format!("What kind of fault is it? {}", "Tap a button. ".repeat(5));
+    let mut parcel = notice(1);
+    parcel.replies = vec![Outgoing::Choices {
+        text: question.clone(),
+        options: vec![
+            ("q:printer".into(), "Printer & peripherals".into()),
+            ("q:stop".into(), "Work has stopped".into()),
+            ("q:net".into(), "网络".into()),
+        ],
+    }];
+    door.courier().deliver(&parcel).await.expect("delivered");
+    assert_eq!(sim.refused_too_long(), 1, "none refused since");
+    let t = sim.transcript(ANNA);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].text, question.trim_end());
+    let labels: Vec<(&str, &str)> = t[0]
+        .buttons
+        .iter()
+        .map(|(k, l)| (k.as_str(), l.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("q:printer", "Printer &…"),
+            ("q:stop", "Work has…"),
+            ("q:net", "网络")
+        ]
+    );
+    task.abort();
 }

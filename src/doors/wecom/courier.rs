@@ -21,8 +21,16 @@ use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
 pub const MAX_TEXT_BYTES: usize = 2_048;
 /// Buttons on one `button_interaction` card.
 const MAX_BUTTONS: usize = 6;
+// WeCom's limits on a `template_card` sent with `message/send` (发送应用消息 › 模板卡片消息,
+// https://developer.work.weixin.qq.com/document/path/90236, 按钮交互型): a button's text
+// (`button_list.text`, 按钮文案) "建议不超过10个字", the main title (`main_title.title`,
+// 一级标题) "建议不超过36个字". WeCom refuses a field over its length with errcode 40058
+// ("… exceed max length …", as public reports of `text.content` show), so nothing longer
+// is sent: counted in characters, which keeps within the limit however WeCom counts.
+/// A button's text, in characters.
+pub const BUTTON_CHARS: usize = 10;
 /// A card's main title, in characters.
-const TITLE_CHARS: usize = 26;
+pub const TITLE_CHARS: usize = 36;
 /// How long a reply (not in the outbox) waits for room under the limits or for a busy
 /// WeCom before it is given up.
 const REPLY_WITHIN: Duration = Duration::from_secs(120);
@@ -69,23 +77,40 @@ pub(super) fn render(out: &[Outgoing]) -> Vec<Piece> {
     pieces
 }
 
-/// A `template_card` of buttons.
+/// `text` in at most `max` characters: as it is when it fits, else cut on a character
+/// boundary (trailing spaces dropped) and ended with an ellipsis.
+pub fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let Some(keep) = max.checked_sub(1) else {
+        return String::new();
+    };
+    let cut: String = text.chars().take(keep).collect();
+    format!("{}…", cut.trim_end())
+}
+
+/// A card's main title: the first line of its text that says something, fitted.
+fn title(text: &str) -> String {
+    fit(
+        text.lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim(),
+        TITLE_CHARS,
+    )
+}
+
+/// A `template_card` of buttons (labels fitted to WeCom's limit; keys as they are).
 fn card_json(task_id: &str, text: &str, buttons: &[(String, String)]) -> Value {
-    let title: String = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(TITLE_CHARS)
-        .collect();
     json!({
         "card_type": "button_interaction",
-        "main_title": { "title": title },
+        "main_title": { "title": title(text) },
         "sub_title_text": text,
         "task_id": task_id,
         "button_list": buttons
             .iter()
-            .map(|(key, label)| json!({ "text": label, "style": 1, "key": key }))
+            .map(|(key, label)| json!({ "text": fit(label, BUTTON_CHARS), "style": 1, "key": key }))
             .collect::<Vec<_>>(),
     })
 }
@@ -234,7 +259,7 @@ impl CardWall for Inner {
             "response_code": code.unwrap_or_default(),
             "template_card": {
                 "card_type": "text_notice",
-                "main_title": { "title": text.chars().take(TITLE_CHARS).collect::<String>() },
+                "main_title": { "title": title(text) },
                 "sub_title_text": text,
                 "task_id": message_id,
                 "card_action": { "type": 1, "url": "https://work.weixin.qq.com" },
@@ -254,7 +279,10 @@ fn delivery_error(e: ApiError) -> DeliveryError {
         ApiError::Busy(_) => DeliveryError::RateLimited(Duration::from_secs(2)),
         ApiError::Network(why) => DeliveryError::Temporary(why),
         // A wrong Secret or a server error on WeCom's side: keep the messages.
-        ApiError::Refused(code, why) if code == 0 || (40001..=42999).contains(&code) => {
+        // 40058: a field WeCom does not accept (too long, say); sending again will not help.
+        ApiError::Refused(code, why)
+            if code == 0 || ((40001..=42999).contains(&code) && code != 40058) =>
+        {
             if why.starts_with("unknown member") {
                 DeliveryError::Permanent(why)
             } else {
@@ -342,6 +370,46 @@ mod tests {
             joined.push_str(t);
         }
         assert_eq!(joined, long);
+    }
+
+    #[test]
+    fn labels_over_the_limit_are_cut_on_a_character_with_an_ellipsis() {
+        assert_eq!(fit("接单", 10), "接单");
+        assert_eq!(fit("0123456789", 10), "0123456789");
+        assert_eq!(fit("Printer & peripherals", 10), "Printer &…");
+        assert_eq!(fit("Work has stopped", 10), "Work has…");
+        assert_eq!(fit("📦 等待配件 / 挂起", 10), "📦 等待配件 /…");
+        assert_eq!(fit("一二三四五六七八九十十一", 10), "一二三四五六七八九…");
+        for label in [
+            "1 Very dissatisfied",
+            "💻 Working remotely",
+            "éééééééééééé",
+            "",
+        ] {
+            let f = fit(label, BUTTON_CHARS);
+            assert!(f.chars().count() <= BUTTON_CHARS, "{f}");
+            assert!(label.starts_with(f.trim_end_matches('…')), "{f}");
+        }
+        assert_eq!(fit("abc", 0), "");
+        assert_eq!(fit("abc", 1), "…");
+    }
+
+    #[test]
+    fn a_card_fits_its_title_and_labels_and_keeps_its_keys() {
+        let long = "请选择故障类别（点按钮，或输入编号或名称）：这一行很长很长很长很长很长很长很长";
+        let c = card_json(
+            "t2",
+            &format!("\n  {long}\nmore"),
+            &[("q:1".into(), "Printer & peripherals".into())],
+        );
+        let title = c["main_title"]["title"].as_str().expect("title");
+        assert_eq!(title.chars().count(), TITLE_CHARS);
+        assert!(
+            title.starts_with("请选择故障类别") && title.ends_with('…'),
+            "{title}"
+        );
+        assert_eq!(c["button_list"][0]["text"], "Printer &…");
+        assert_eq!(c["button_list"][0]["key"], "q:1");
     }
 
     #[test]
