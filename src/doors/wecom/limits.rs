@@ -167,9 +167,8 @@ mod tests {
     }
 
     fn at(secs: i64) -> DateTime<Utc> {
-        // A minute and an hour start at 0.
-        DateTime::<Utc>::from_timestamp(1_800_000_000 - 1_800_000_000 % 3_600 + secs, 0)
-            .expect("time")
+        // 1,800,000,000 s is 500,000 hours: a minute and an hour start at 0.
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).expect("time")
     }
 
     #[test]
