@@ -17,7 +17,6 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +30,7 @@ use tgsim::{RateLimits, TgSim, TgSimConfig};
 
 #[path = "support/database.rs"]
 mod database;
+mod support;
 use database::Database;
 
 const TOKEN: &str = "123:ABC";
@@ -143,25 +143,8 @@ async fn run(
 
 #[tokio::main]
 async fn main() {
-    // RUST_LOG=warn shows what the service logs during the run (to stderr).
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: one short
-    // pass then, so the bench cannot rot.
-    let quick = !std::env::args().any(|a| a == "--bench");
-    let secs = std::env::var("LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let script = Script::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("crates/tgsim/scripts/fault_report_printer.txt"),
-    )
-    .expect("script");
+    support::init_logging();
+    let script = support::script();
     // `LOAD_MODE=webhook`: updates pushed to our route instead of long polling.
     let webhook = std::env::var("LOAD_MODE").is_ok_and(|m| m == "webhook");
     // `LOAD_INSTANCES=2` (with the webhook): several services on one database.
@@ -173,17 +156,7 @@ async fn main() {
         instances == 1 || webhook,
         "several instances take Telegram's updates through the webhook (LOAD_MODE=webhook)"
     );
-    // `LOAD_USERS=50,200` runs other sizes.
-    let sizes: Vec<u32> = std::env::var("LOAD_USERS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![200, 1000]);
-    let runs: Vec<(u32, u64)> = if quick {
-        vec![(20, 2)]
-    } else {
-        sizes.into_iter().map(|n| (n, secs)).collect()
-    };
-    for (users, secs) in runs {
+    for (users, secs) in support::runs(&[200, 1000]) {
         let s = run(
             users,
             Duration::from_secs(secs),
@@ -192,31 +165,15 @@ async fn main() {
             instances,
         )
         .await;
-        println!(
-            "telegram load ({}, {}, {instances} instance(s)), {users} reporters, {secs} s: {:.0} steps/s, reply latency p50 {:.1} ms, \
-             p95 {:.1} ms, p99 {:.1} ms (max {:.1}); {} walks, {} timeouts, {} errors{}",
+        let what = format!(
+            "telegram load ({}, {}, {instances} instance(s))",
             if webhook { "webhook" } else { "polling" },
             if database::postgres() {
                 "PostgreSQL"
             } else {
                 "SQLite"
             },
-            s.steps_per_sec,
-            s.latency_ms.p50,
-            s.latency_ms.p95,
-            s.latency_ms.p99,
-            s.latency_ms.max,
-            s.repetitions,
-            s.timeouts,
-            s.errors,
-            s.first_error
-                .as_ref()
-                .map(|e| format!(" (first: {e})"))
-                .unwrap_or_default()
         );
-        for l in s.slowest_steps(3) {
-            println!("  slow step {l}");
-        }
-        assert!(s.steps > 0, "no step was answered");
+        support::report(&what, users, secs, &s);
     }
 }

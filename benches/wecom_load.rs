@@ -15,7 +15,6 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +26,8 @@ use baoxiu::doors::wecom::{CALLBACK_PATH, WecomConfig};
 use secrecy::SecretString;
 use wecomsim::load::{LoadOptions, LoadSummary, Script};
 use wecomsim::{SimConfig, WecomSim};
+
+mod support;
 
 async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -54,6 +55,7 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
         timestamp_window: Duration::from_secs(300),
         answer_within: Duration::from_secs(3),
         hold_back: false,
+        keep_callbacks: Duration::from_secs(7 * 86_400),
     });
     let addr = app.local_addr().expect("address");
     sim.set_callback(&format!("http://{addr}{CALLBACK_PATH}"));
@@ -80,56 +82,10 @@ async fn run(users: u32, duration: Duration, script: &Script) -> LoadSummary {
 
 #[tokio::main]
 async fn main() {
-    // RUST_LOG=warn shows what the service logs during the run (to stderr).
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: one short
-    // pass then, so the bench cannot rot.
-    let quick = !std::env::args().any(|a| a == "--bench");
-    let secs = std::env::var("LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let script = Script::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("crates/tgsim/scripts/fault_report_printer.txt"),
-    )
-    .expect("script");
-    let sizes: Vec<u32> = std::env::var("LOAD_USERS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![200]);
-    let runs: Vec<(u32, u64)> = if quick {
-        vec![(20, 2)]
-    } else {
-        sizes.into_iter().map(|n| (n, secs)).collect()
-    };
-    for (users, secs) in runs {
+    support::init_logging();
+    let script = support::script();
+    for (users, secs) in support::runs(&[200]) {
         let s = run(users, Duration::from_secs(secs), &script).await;
-        println!(
-            "wecom load (callback), {users} reporters, {secs} s: {:.0} steps/s, reply latency \
-             p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms (max {:.1}); {} walks, {} timeouts, \
-             {} errors{}",
-            s.steps_per_sec,
-            s.latency_ms.p50,
-            s.latency_ms.p95,
-            s.latency_ms.p99,
-            s.latency_ms.max,
-            s.repetitions,
-            s.timeouts,
-            s.errors,
-            s.first_error
-                .as_ref()
-                .map(|e| format!(" (first: {e})"))
-                .unwrap_or_default()
-        );
-        for l in s.slowest_steps(3) {
-            println!("  slow step {l}");
-        }
-        assert!(s.steps > 0, "no step was answered");
+        support::report("wecom load (callback)", users, secs, &s);
     }
 }

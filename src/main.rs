@@ -158,6 +158,16 @@ enum EngineersCommand {
         #[arg(long)]
         link: bool,
     },
+    /// Change an engineer's record: `--wecom ID` sets their WeCom UserID (1–64
+    /// letters, digits, '_', '-', '.' or '@', as in WeCom's directory), so WeCom
+    /// messages from it are theirs without `/link`; `--wecom ""` clears it.
+    Set {
+        /// The engineer's handle.
+        handle: String,
+        /// Their WeCom UserID.
+        #[arg(long)]
+        wecom: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -689,6 +699,23 @@ async fn engineers(core: &Core, config: &Config, command: EngineersCommand) -> R
                 e.group,
                 e.handle
             );
+            Ok(())
+        }
+        EngineersCommand::Set { handle, wecom } => {
+            let Some(wecom) = wecom else {
+                return Err(
+                    "nothing to change: give --wecom ID (or --wecom \"\" to clear it)".into(),
+                );
+            };
+            let e = core
+                .desk
+                .set_engineer_wecom_id(&desk_cli(), &handle, Some(&wecom))
+                .await
+                .map_err(|e| e.to_string())?;
+            match wecom.trim() {
+                "" => println!("{}: WeCom UserID cleared", e.handle),
+                user => println!("{}: WeCom UserID set to {user}", e.handle),
+            }
             Ok(())
         }
         EngineersCommand::SetPassword { handle, link } => {

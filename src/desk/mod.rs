@@ -23,8 +23,8 @@ mod web;
 pub use crate::store::{
     ArchiveEntry, AuditEvent, Card, CardClaim, CardEnd, Complaint, ComplaintEvent, Expect,
     FilingRecord, NewEngineer, OutboxMessage, OutboxStats, Page, PendingPhoto, PendingUpdate,
-    Recipient, Reporter, StatusCount, StepRecord, StoreError, StoredConversation, TicketFilter,
-    WebEntry,
+    Recipient, Reporter, SendCounts, StatusCount, StepRecord, StoreError, StoredConversation,
+    TicketFilter, WebEntry,
 };
 /// The records the desk reads and writes, as its callers see them.
 pub use crate::store::{Article, ArticleEvent};
@@ -684,10 +684,7 @@ impl Desk {
                 "only managers can change engineers".into(),
             ));
         }
-        let user_id = user_id.map(str::trim).filter(|u| !u.is_empty());
-        if user_id.is_some_and(|u| u.len() > 64 || u.chars().any(char::is_control)) {
-            return Err(DeskError::BadValue("not a WeCom UserID".into()));
-        }
+        let user_id = wecom_user_id(user_id)?;
         let engineer = self
             .store
             .engineer_by_handle(handle)
@@ -841,30 +838,62 @@ impl Desk {
         group: Option<String>,
         tier: Option<Tier>,
     ) -> Result<Engineer, DeskError> {
+        let change = EngineerChange {
+            on_duty,
+            group,
+            tier,
+            wecom_id: None,
+        };
+        Ok(self.change_engineer(caller, id, change).await?.0)
+    }
+
+    /// Changes an engineer's duty, group, tier and WeCom UserID in one transaction; the
+    /// engineer as saved with their WeCom UserID. An engineer may change their own duty
+    /// only; managers change the rest. A UserID WeCom would not accept changes nothing.
+    pub async fn change_engineer(
+        &self,
+        caller: &Caller,
+        id: EngineerId,
+        change: EngineerChange,
+    ) -> Result<(Engineer, Option<String>), DeskError> {
         let own = caller.engineer_id() == Some(id);
-        let duty_only = group.is_none() && tier.is_none();
+        let duty_only =
+            change.group.is_none() && change.tier.is_none() && change.wecom_id.is_none();
         if !(caller.is_manager() || (own && duty_only)) {
             return Err(DeskError::Forbidden(
                 "engineers may only change their own duty status; managers change the rest".into(),
             ));
         }
+        let wecom = match &change.wecom_id {
+            Some(user) => Some(wecom_user_id(user.as_deref())?),
+            None => None,
+        };
         let mut e = self
             .store
             .engineer(id)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
-        if let Some(g) = group {
+        if let Some(g) = change.group {
             self.known_group(&g)?;
             e.group = g;
         }
-        if let Some(d) = on_duty {
+        if let Some(d) = change.on_duty {
             e.on_duty = d;
         }
-        if let Some(t) = tier {
+        if let Some(t) = change.tier {
             e.tier = t;
         }
-        self.store.update_engineer(&e).await?;
-        Ok(e)
+        match wecom {
+            Some(user) => {
+                self.store.update_engineer_with_wecom_id(&e, user).await?;
+                Ok((e, user.map(str::to_owned)))
+            }
+            None => {
+                self.store.update_engineer(&e).await?;
+                let user = self.store.engineer_wecom_id(id).await?;
+                Ok((e, user))
+            }
+        }
     }
 
     /// The clock rules for a priority.
@@ -1164,5 +1193,30 @@ mod tests {
         assert_eq!(accepted_event(at, None), "ticket_accepted");
         assert_eq!(accepted_event(None, at), "ticket_accepted_resolution_only");
         assert_eq!(accepted_event(None, None), "ticket_accepted_no_deadline");
+    }
+}
+
+/// What [`Desk::change_engineer`] changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EngineerChange {
+    /// On or off duty.
+    pub on_duty: Option<bool>,
+    /// Their group.
+    pub group: Option<String>,
+    /// Their tier.
+    pub tier: Option<Tier>,
+    /// Their WeCom UserID: `Some(None)` (or an empty one) clears it.
+    pub wecom_id: Option<Option<String>>,
+}
+
+/// A WeCom UserID as given (trimmed; empty means none), or why WeCom would refuse it.
+fn wecom_user_id(user_id: Option<&str>) -> Result<Option<&str>, DeskError> {
+    match user_id.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) if !crate::domain::routing::is_wecom_user_id(u) => {
+            Err(DeskError::BadValue(format!(
+                "`{u}` is not a WeCom UserID (1–64 letters, digits, '_', '-', '.' or '@'); nothing was changed"
+            )))
+        }
+        user => Ok(user),
     }
 }

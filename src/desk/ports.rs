@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::store::{
-    Card, CardClaim, CardEnd, Expect, PendingPhoto, PendingUpdate, Reporter, StepRecord, Store,
-    StoreError, StoredConversation, WebAnnouncements, WebEntry,
+    Card, CardClaim, CardEnd, Expect, PendingPhoto, PendingUpdate, Reporter, SendCounts,
+    StepRecord, Store, StoreError, StoredConversation, WebAnnouncements, WebEntry,
 };
 
 /// A port: a struct over the store and the desk's clock whose methods each call one store
@@ -141,7 +141,8 @@ port! {
 }
 
 port! {
-    /// The WeCom door's inbox: callbacks by key, so one WeCom sends again is handled once.
+    /// The WeCom door's inbox: callbacks by key, so one WeCom sends again is handled once;
+    /// and its count of sends to each member, shared by every instance.
     WecomInbox {
         /// Records a received callback (key, kind, decrypted body); false if seen before.
         fn receive = wecom_receive(key: &str, kind: &str, body: &str, now: DateTime<Utc>) -> bool;
@@ -151,6 +152,9 @@ port! {
         fn unhandled = wecom_unhandled(before: DateTime<Utc>, limit: i64) -> Vec<(String, String)>;
         /// Forgets callbacks received before `before`.
         fn prune = wecom_prune(before: DateTime<Utc>) -> u64;
+        /// Counts `n` sends to a member now if WeCom's limits (`per_minute`, `per_hour`)
+        /// have room, for every instance: `None` when counted, else what is in the way.
+        fn count_sends = wecom_count_sends(member: &str, n: i64, now: DateTime<Utc>, per_minute: i64, per_hour: i64) -> Option<SendCounts>;
     }
 }
 

@@ -56,6 +56,14 @@ impl FromStr for Tier {
     }
 }
 
+/// WeCom's rule for a member's UserID (成员 UserID): 1–64 characters, each an ASCII
+/// letter, digit, `_`, `-`, `.` or `@`. WeCom refuses any other as a recipient.
+pub fn is_wecom_user_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
 /// An engineer as the rules need them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Engineer {
@@ -227,6 +235,25 @@ pub fn offer_order<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wecom_user_ids() {
+        for ok in ["a", "zhang.wei", "Li_Na-2", "x@corp", &"a".repeat(64)] {
+            assert!(is_wecom_user_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            &"a".repeat(65),
+            "张伟",
+            "a b",
+            "a/b",
+            "a\nb",
+            "a;b",
+            "a|b",
+        ] {
+            assert!(!is_wecom_user_id(bad), "{bad:?}");
+        }
+    }
 
     fn eng(id: i64, group: &str, tier: Tier, on_duty: bool) -> Engineer {
         Engineer {

@@ -3,10 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, AppState, Authed};
-use crate::desk::{DeskError, NewEngineer, Page, ReportForm, Reporter, TicketDetail, TicketFilter};
+use crate::desk::{
+    DeskError, EngineerChange, NewEngineer, Page, ReportForm, Reporter, TicketDetail, TicketFilter,
+};
 use crate::domain::intake::Note;
 use crate::domain::routing::{Engineer, Group, Tier};
 use crate::domain::ticket::{Action, PendingReason, Status, Ticket, WorkMode};
@@ -233,13 +235,33 @@ pub async fn add_engineer(
     Ok((StatusCode::CREATED, Json(e)))
 }
 
-/// `PATCH /api/engineers/{id}` body.
+/// `PATCH /api/engineers/{id}` body. `wecom_id`: their WeCom UserID (`null` or `""`
+/// clears it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineerPatch {
     on_duty: Option<bool>,
     group: Option<String>,
     tier: Option<Tier>,
+    #[serde(default, deserialize_with = "present")]
+    wecom_id: Option<Option<String>>,
+}
+
+/// A field that is present (even as `null`) is `Some`; a missing one stays `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// An engineer with their WeCom UserID, as `PATCH /api/engineers/{id}` answers.
+#[derive(Debug, Serialize)]
+pub struct EngineerView {
+    #[serde(flatten)]
+    engineer: Engineer,
+    wecom_id: Option<String>,
 }
 
 pub async fn update_engineer(
@@ -247,12 +269,18 @@ pub async fn update_engineer(
     Authed(caller): Authed,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<EngineerPatch>,
-) -> Result<Json<Engineer>, ApiError> {
-    Ok(Json(
-        s.desk
-            .update_engineer(&caller, EngineerId(id), b.on_duty, b.group, b.tier)
-            .await?,
-    ))
+) -> Result<Json<EngineerView>, ApiError> {
+    let change = EngineerChange {
+        on_duty: b.on_duty,
+        group: b.group,
+        tier: b.tier,
+        wecom_id: b.wecom_id,
+    };
+    let (engineer, wecom_id) = s
+        .desk
+        .change_engineer(&caller, EngineerId(id), change)
+        .await?;
+    Ok(Json(EngineerView { engineer, wecom_id }))
 }
 
 /// `PATCH /api/reporters/{id}` body.

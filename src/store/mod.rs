@@ -33,6 +33,7 @@ mod web;
 mod assets;
 mod people;
 mod wecom;
+pub use wecom::SendCounts;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -666,12 +667,20 @@ delegate! {
     /// Up to `limit` WeCom callbacks received before `before` and never handled (`(key,
     /// body)`, oldest first): cut short by a crash.
     pub async fn wecom_unhandled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<(String, String)>, StoreError>;
-    /// Forgets WeCom callbacks received before `before`.
+    /// Forgets WeCom callbacks received before `before` (and the send counts of members
+    /// not sent to since).
     pub async fn wecom_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Counts `n` sends to a WeCom member now if at most `per_minute` in any minute and
+    /// `per_hour` in any hour then go to them, for every instance on this database (one
+    /// statement): `None` when counted, else what is in the way (nothing is counted).
+    pub async fn wecom_count_sends(&self, member: &str, n: i64, now: DateTime<Utc>, per_minute: i64, per_hour: i64) -> Result<Option<SendCounts>, StoreError>;
     /// An engineer's WeCom UserID, if set.
     pub async fn engineer_wecom_id(&self, id: EngineerId) -> Result<Option<String>, StoreError>;
     /// Sets (or clears) an engineer's WeCom UserID, taking it from any other engineer.
     pub async fn set_engineer_wecom_id(&self, id: EngineerId, user_id: Option<&str>) -> Result<(), StoreError>;
+    /// Saves an engineer's changeable fields and sets (or clears) their WeCom UserID,
+    /// taking it from any other engineer, in one transaction.
+    pub async fn update_engineer_with_wecom_id(&self, e: &Engineer, user_id: Option<&str>) -> Result<(), StoreError>;
     /// Claims the posting of `ticket`'s job card for `offer` in a group `chat` of `door`
     /// (a posting begun before `stale_before` and never finished is taken over, and so is
     /// the card of an earlier offer or of a job since taken).

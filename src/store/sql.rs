@@ -1,5 +1,11 @@
 //! The repository's SQL, written once and instantiated for each backend.
 
+/// Saves an engineer's changeable fields: `$1` the id, then name, group, tier, duty and
+/// chat links.
+pub(super) const UPDATE_ENGINEER: &str =
+    "UPDATE engineers SET name = $2, group_id = $3, tier = $4, on_duty = $5,
+     telegram_id = $6, discord_id = $7, web_id = $8 WHERE id = $1";
+
 /// Starts a conversation where there is none: `$1` channel, `$2` external id, `$3` state,
 /// `$4` time. No row changed means someone started one meanwhile.
 pub(super) const START_CONVERSATION: &str =
@@ -107,10 +113,7 @@ macro_rules! repository {
 
             pub(super) async fn update_engineer(&self, e: &Engineer) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
-                sqlx::query(
-                    "UPDATE engineers SET name = $2, group_id = $3, tier = $4, on_duty = $5,
-                     telegram_id = $6, discord_id = $7, web_id = $8 WHERE id = $1",
-                )
+                sqlx::query(sql::UPDATE_ENGINEER)
                 .bind(e.id.0)
                 .bind(&e.name)
                 .bind(&e.group)

@@ -1,15 +1,103 @@
 //! The WeCom door's tables: callbacks by key (`wecom_inbox`), so one WeCom sends again is
-//! handled once, and engineers' WeCom UserIDs (`engineers.wecom_id`). The same SQL on
+//! handled once, each member's sends in WeCom's limit windows (`wecom_sends`, shared by
+//! every instance), and engineers' WeCom UserIDs (`engineers.wecom_id`). The same SQL on
 //! both backends.
 
 use chrono::{DateTime, Utc};
 
 use super::{PgStore, SqliteStore, StoreError};
 use crate::domain::EngineerId;
+use crate::domain::routing::Engineer;
 
 /// A callback handled: `$1` its key, `$2` the time (in a step's transaction, too).
 pub(super) const HANDLED: &str =
     "UPDATE wecom_inbox SET handled_at = $2 WHERE msg_key = $1 AND handled_at IS NULL";
+
+/// Sets (or clears) an engineer's WeCom UserID in transaction `$tx`: the UserID moves to
+/// this engineer (from another one, if it was linked).
+/// Counts `$2` sends to member `$1` at `$3` (Unix ms) if WeCom's limits have room: `$4`
+/// and `$5` the current minute and hour window numbers, `$6` and `$7` the limits. A row
+/// comes back if they were counted, none if they did not fit (nothing changes then).
+///
+/// A window counts the sends in it, and the previous window's too while the newest of
+/// those is less than a window's length old: any minute (or hour) then holds at most the
+/// limit, on the sliding window WeCom drops by. A window number or time behind the row's
+/// (another instance's clock a little ahead) counts as the row's, never as a new window.
+/// The upsert's row lock orders concurrent senders on every backend.
+pub(super) const COUNT_SENDS: &str = "INSERT INTO wecom_sends AS s (member,
+       minute_no, minute_sends, minute_last, prev_minute_sends, prev_minute_last,
+       hour_no, hour_sends, hour_last, prev_hour_sends, prev_hour_last)
+     VALUES ($1, $4, $2, $3, 0, 0, $5, $2, $3, 0, 0)
+     ON CONFLICT (member) DO UPDATE SET
+       minute_no = CASE WHEN s.minute_no > $4 THEN s.minute_no ELSE $4 END,
+       minute_sends = CASE WHEN s.minute_no >= $4 THEN s.minute_sends ELSE 0 END + $2,
+       minute_last = CASE WHEN s.minute_last > $3 THEN s.minute_last ELSE $3 END,
+       prev_minute_sends = CASE WHEN s.minute_no >= $4 THEN s.prev_minute_sends
+                            WHEN s.minute_no = $4 - 1 THEN s.minute_sends ELSE 0 END,
+       prev_minute_last = CASE WHEN s.minute_no >= $4 THEN s.prev_minute_last
+                           WHEN s.minute_no = $4 - 1 THEN s.minute_last ELSE 0 END,
+       hour_no = CASE WHEN s.hour_no > $5 THEN s.hour_no ELSE $5 END,
+       hour_sends = CASE WHEN s.hour_no >= $5 THEN s.hour_sends ELSE 0 END + $2,
+       hour_last = CASE WHEN s.hour_last > $3 THEN s.hour_last ELSE $3 END,
+       prev_hour_sends = CASE WHEN s.hour_no >= $5 THEN s.prev_hour_sends
+                            WHEN s.hour_no = $5 - 1 THEN s.hour_sends ELSE 0 END,
+       prev_hour_last = CASE WHEN s.hour_no >= $5 THEN s.prev_hour_last
+                           WHEN s.hour_no = $5 - 1 THEN s.hour_last ELSE 0 END
+     WHERE (CASE WHEN s.minute_no >= $4 THEN s.minute_sends ELSE 0 END
+        + CASE WHEN s.minute_no >= $4 AND s.prev_minute_last > $3 - 60000 THEN s.prev_minute_sends
+               WHEN s.minute_no = $4 - 1 AND s.minute_last > $3 - 60000 THEN s.minute_sends
+               ELSE 0 END
+        + $2 <= $6)
+       AND (CASE WHEN s.hour_no >= $5 THEN s.hour_sends ELSE 0 END
+        + CASE WHEN s.hour_no >= $5 AND s.prev_hour_last > $3 - 3600000 THEN s.prev_hour_sends
+               WHEN s.hour_no = $5 - 1 AND s.hour_last > $3 - 3600000 THEN s.hour_sends
+               ELSE 0 END
+        + $2 <= $7)
+     RETURNING minute_sends";
+
+/// One member's sends in WeCom's windows as `wecom_sends` holds them (times in Unix
+/// milliseconds; window numbers are Unix time over the window's length).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct SendCounts {
+    /// The newest minute window sent in.
+    pub minute_no: i64,
+    /// Sends in it.
+    pub minute_sends: i64,
+    /// The newest of them.
+    pub minute_last: i64,
+    /// Sends in the minute window before it.
+    pub prev_minute_sends: i64,
+    /// The newest of those.
+    pub prev_minute_last: i64,
+    /// The newest hour window sent in.
+    pub hour_no: i64,
+    /// Sends in it.
+    pub hour_sends: i64,
+    /// The newest of them.
+    pub hour_last: i64,
+    /// Sends in the hour window before it.
+    pub prev_hour_sends: i64,
+    /// The newest of those.
+    pub prev_hour_last: i64,
+}
+
+macro_rules! set_wecom_id {
+    ($tx:ident, $id:expr, $user_id:expr) => {
+        if let Some(user) = $user_id {
+            sqlx::query("UPDATE engineers SET wecom_id = NULL WHERE wecom_id = $1")
+                .bind(user)
+                .execute(&mut *$tx)
+                .await
+                .map_err(StoreError::from_write)?;
+        }
+        sqlx::query("UPDATE engineers SET wecom_id = $2 WHERE id = $1")
+            .bind($id.0)
+            .bind($user_id)
+            .execute(&mut *$tx)
+            .await
+            .map_err(StoreError::from_write)?;
+    };
+}
 
 macro_rules! wecom {
     ($store:ty) => {
@@ -67,10 +155,53 @@ macro_rules! wecom {
                 &self,
                 before: DateTime<Utc>,
             ) -> Result<u64, StoreError> {
+                // Members not sent to since then have nothing in any window either.
+                self.write_one(
+                    sqlx::query("DELETE FROM wecom_sends WHERE hour_last < $1")
+                        .bind(before.timestamp_millis()),
+                )
+                .await?;
                 self.write_one(
                     sqlx::query("DELETE FROM wecom_inbox WHERE received_at < $1").bind(before),
                 )
                 .await
+            }
+
+            pub(super) async fn wecom_count_sends(
+                &self,
+                member: &str,
+                n: i64,
+                now: DateTime<Utc>,
+                per_minute: i64,
+                per_hour: i64,
+            ) -> Result<Option<SendCounts>, StoreError> {
+                let ms = now.timestamp_millis();
+                let counted = self
+                    .write_one(
+                        sqlx::query(COUNT_SENDS)
+                            .bind(member)
+                            .bind(n)
+                            .bind(ms)
+                            .bind(ms.div_euclid(60_000))
+                            .bind(ms.div_euclid(3_600_000))
+                            .bind(per_minute)
+                            .bind(per_hour),
+                    )
+                    .await?;
+                if counted == 1 {
+                    return Ok(None);
+                }
+                // Refused: what stands in the way (off the hot path: the caller waits).
+                let row: Option<SendCounts> = sqlx::query_as(
+                    "SELECT minute_no, minute_sends, minute_last, prev_minute_sends,
+                            prev_minute_last, hour_no, hour_sends, hour_last,
+                            prev_hour_sends, prev_hour_last
+                     FROM wecom_sends WHERE member = $1",
+                )
+                .bind(member)
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(Some(row.unwrap_or_default()))
             }
 
             pub(super) async fn engineer_wecom_id(
@@ -91,20 +222,30 @@ macro_rules! wecom {
                 user_id: Option<&str>,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
-                if let Some(user) = user_id {
-                    // The UserID moves to this engineer (from another one, if it was linked).
-                    sqlx::query("UPDATE engineers SET wecom_id = NULL WHERE wecom_id = $1")
-                        .bind(user)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(StoreError::from_write)?;
-                }
-                sqlx::query("UPDATE engineers SET wecom_id = $2 WHERE id = $1")
-                    .bind(id.0)
-                    .bind(user_id)
+                set_wecom_id!(tx, id, user_id);
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn update_engineer_with_wecom_id(
+                &self,
+                e: &Engineer,
+                user_id: Option<&str>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(super::sql::UPDATE_ENGINEER)
+                    .bind(e.id.0)
+                    .bind(&e.name)
+                    .bind(&e.group)
+                    .bind(e.tier.as_str())
+                    .bind(e.on_duty)
+                    .bind(&e.telegram_id)
+                    .bind(&e.discord_id)
+                    .bind(&e.web_id)
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::from_write)?;
+                set_wecom_id!(tx, e.id, user_id);
                 tx.commit().await?;
                 Ok(())
             }

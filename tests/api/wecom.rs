@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use wecomsim::{Received, SimConfig, WecomSim};
 
-use crate::helpers::{Backend, MANAGER, TestApp, spawn_app};
+use crate::helpers::{Backend, MANAGER, TestApp, spawn_app, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -26,6 +26,10 @@ on_both_backends!(
     a_burst_to_one_member_is_held_back_and_delivered_complete,
     a_callback_recorded_before_a_crash_is_handled_once_after_it,
     an_engineer_links_with_a_code_and_a_userid_moves_between_records,
+    a_manager_sets_an_engineers_userid_over_rest_and_a_bad_one_changes_nothing,
+    callbacks_are_kept_as_long_as_inbox_days_says,
+    two_instances_together_never_send_one_member_more_than_thirty_a_minute,
+    over_long_labels_are_shortened_so_wecom_refuses_none,
 );
 
 const ANNA: &str = "anna.w";
@@ -56,6 +60,7 @@ fn config(sim: &WecomSim, groups: &[(&str, &[&str])]) -> WecomConfig {
         timestamp_window: Duration::from_secs(300),
         answer_within: Duration::from_secs(3),
         hold_back: true,
+        keep_callbacks: Duration::from_secs(7 * 86_400),
     }
 }
 
@@ -620,5 +625,394 @@ async fn an_engineer_links_with_a_code_and_a_userid_moves_between_records(backen
         .expect("load")
         .expect("linked");
     assert_eq!(now.handle, "bob");
+    task.abort();
+}
+
+/// The engineers whose WeCom UserID is `user` (by handle).
+async fn holders(app: &TestApp, user: &str) -> Vec<String> {
+    let desk = Caller::Desk {
+        name: "test".into(),
+    };
+    let mut holders = Vec::new();
+    for e in app.desk.engineers(&desk).await.expect("engineers") {
+        let contact = app
+            .desk
+            .contact(baoxiu::desk::Recipient::Engineer(e.id))
+            .await
+            .expect("contact")
+            .expect("exists");
+        if contact
+            .identities
+            .iter()
+            .any(|(c, id)| c == "wecom" && id == user)
+        {
+            holders.push(e.handle);
+        }
+    }
+    holders
+}
+
+/// `PATCH /api/engineers/{id}` with `wecom_id`: managers set it (it moves from another
+/// record), an engineer may not set even their own, a UserID WeCom would refuse is
+/// refused with a sentence and changes nothing (not the other fields either), `null`
+/// clears it.
+async fn a_manager_sets_an_engineers_userid_over_rest_and_a_bad_one_changes_nothing(
+    backend: Backend,
+) {
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let app = spawn_app(backend).await;
+    let alice = app
+        .desk
+        .engineer_by_handle("alice")
+        .await
+        .expect("load")
+        .expect("alice");
+    let path = format!("/api/engineers/{}", alice.id);
+    let r = app
+        .patch(MANAGER, &path, &json!({ "wecom_id": "alice.w@corp" }))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["wecom_id"], "alice.w@corp");
+    assert_eq!(body["handle"], "alice");
+    assert_eq!(holders(&app, "alice.w@corp").await, ["alice"]);
+
+    // An engineer changes only their own duty.
+    let r = app
+        .patch(&token("alice"), &path, &json!({ "wecom_id": "other" }))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Not a UserID: refused whole, with the rule in the answer.
+    for bad in ["张伟", "a b", "x/y", &"a".repeat(65)] {
+        let r = app
+            .patch(
+                MANAGER,
+                &path,
+                &json!({ "wecom_id": bad, "on_duty": false }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let said = r.text().await.expect("text");
+        assert!(said.contains("WeCom UserID"), "{said}");
+    }
+    assert_eq!(holders(&app, "alice.w@corp").await, ["alice"]);
+    let still = app
+        .desk
+        .engineer(alice.id)
+        .await
+        .expect("load")
+        .expect("alice");
+    assert!(
+        still.on_duty,
+        "the duty in the refused request changed nothing"
+    );
+
+    // Set in bob's record: it moves there.
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob");
+    let r = app
+        .patch(
+            MANAGER,
+            &format!("/api/engineers/{}", bob.id),
+            &json!({ "wecom_id": "alice.w@corp" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(holders(&app, "alice.w@corp").await, ["bob"]);
+    // Other fields alone leave it as it is; `null` clears it.
+    let path = format!("/api/engineers/{}", bob.id);
+    let r = app
+        .patch(MANAGER, &path, &json!({ "on_duty": false }))
+        .await;
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["wecom_id"], "alice.w@corp");
+    let r = app
+        .patch(MANAGER, &path, &json!({ "wecom_id": null }))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["wecom_id"].is_null(), "{body}");
+    assert!(holders(&app, "alice.w@corp").await.is_empty());
+}
+
+/// `baoxiu engineers set HANDLE --wecom ID`: sets the UserID; one WeCom would refuse is
+/// refused with the rule and changes nothing.
+#[test]
+fn engineers_set_wecom_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("BAOXIU_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run baoxiu")
+    };
+    let stored = || -> Option<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}", dir.path().join("baoxiu.db").display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("db");
+            let (w,): (Option<String>,) =
+                sqlx::query_as("SELECT wecom_id FROM engineers WHERE handle = 'zhang.wei'")
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("row");
+            w
+        })
+    };
+    let out = run(&["engineers", "add", "zhang.wei"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["engineers", "set", "zhang.wei", "--wecom", "ZhangWei"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ZhangWei"));
+    assert_eq!(stored().as_deref(), Some("ZhangWei"));
+
+    let out = run(&["engineers", "set", "zhang.wei", "--wecom", "张 伟"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not a WeCom UserID"), "{said}");
+    assert_eq!(stored().as_deref(), Some("ZhangWei"), "unchanged");
+
+    let out = run(&["engineers", "set", "nobody", "--wecom", "x"]);
+    assert!(!out.status.success());
+    let out = run(&["engineers", "set", "zhang.wei", "--wecom", ""]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored(), None);
+}
+
+/// `[wecom] inbox_days`: callbacks older than that are forgotten, newer ones kept.
+async fn callbacks_are_kept_as_long_as_inbox_days_says(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    let mut c = config(&sim, &[]);
+    c.keep_callbacks = Duration::from_secs(2 * 86_400);
+    let (door, task) = door(&app, &sim, c).await;
+    let ports = app.desk.ports();
+    let now = app.clock_now();
+    for (key, age) in [("m:old", 3), ("m:recent", 1)] {
+        let xml = sim.text_xml(ANNA, "hello");
+        let at = now - chrono::Duration::days(age);
+        assert!(
+            ports
+                .wecom
+                .receive(key, "text", &xml, at)
+                .await
+                .expect("recorded")
+        );
+    }
+    assert_eq!(door.prune_inbox().await.expect("pruned"), 1);
+    assert_eq!(app.count("wecom_inbox").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM wecom_inbox WHERE msg_key = 'm:recent'")
+            .await,
+        1
+    );
+    task.abort();
+}
+
+/// `config check` names a bad `[wecom] inbox_days`, with the door off too.
+#[test]
+fn config_check_names_a_bad_inbox_days() {
+    let dir = tempfile::tempdir().expect("dir");
+    let check = |toml: &str| {
+        std::fs::write(dir.path().join("baoxiu.toml"), toml).expect("write");
+        std::process::Command::new(env!("CARGO_BIN_EXE_baoxiu"))
+            .args(["config", "check"])
+            .current_dir(dir.path())
+            .env_remove("BAOXIU_CONFIG")
+            .env_remove("WECOM_SECRET")
+            .output()
+            .expect("run")
+    };
+    let out = check("[wecom]\ninbox_days = 0\n");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wecom.inbox_days"), "{err}");
+    let out = check("[wecom]\ninbox_days = 30\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A notice to Anna through a courier.
+fn notice(id: i64) -> Parcel {
+    Parcel {
+        id,
+        to: Address {
+            channel: "wecom".into(),
+            external_id: ANNA.into(),
+        },
+        lang: Lang::ZhCn,
+        event: "note".into(),
+        ticket: None,
+        replies: vec![Outgoing::Text(format!("通知 {id}"))],
+    }
+}
+
+/// Two instances on one database send to one member at once: together they stay within
+/// WeCom's 30 a minute (the stand-in, on the same clock, would drop any excess
+/// silently), the rest are held back and go later, none dropped. With a count per
+/// instance each would send 30.
+async fn two_instances_together_never_send_one_member_more_than_thirty_a_minute(backend: Backend) {
+    use baoxiu::outbox::DeliveryError;
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let sim = sim().await;
+    let (door_a, task_a) = door(&a, &sim, config(&sim, &[])).await;
+    let (door_b, task_b) = door(&b, &sim, config(&sim, &[])).await;
+    let couriers = [door_a.courier(), door_b.courier()];
+    let mut pending: Vec<i64> = (1..=80).collect();
+    let mut minutes = 0;
+    while !pending.is_empty() {
+        minutes += 1;
+        assert!(minutes <= 12, "{} never delivered", pending.len());
+        // Each instance tries every pending notice, both at once.
+        let tries = pending.iter().enumerate().map(|(i, id)| {
+            let courier = couriers[i % 2].clone();
+            let parcel = notice(*id);
+            async move { (parcel.id, courier.deliver(&parcel).await) }
+        });
+        let before = sim.transcript(ANNA).len();
+        let mut held = Vec::new();
+        for (id, outcome) in futures_util::future::join_all(tries).await {
+            match outcome {
+                Ok(()) => {}
+                Err(DeliveryError::RateLimited(wait)) => {
+                    assert!(wait <= Duration::from_secs(60), "{wait:?}");
+                    held.push(id);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let sent = sim.transcript(ANNA).len() - before;
+        assert!(sent <= wecomsim::PER_MINUTE, "{sent} in one minute");
+        assert_eq!(sent + held.len(), pending.len());
+        assert_eq!(sim.dropped(ANNA), 0, "none dropped by WeCom");
+        // Half a minute on: still no room (the newest sends are 30 s old).
+        for app in [&a, &b] {
+            app.clock.advance(chrono::Duration::seconds(30));
+        }
+        sim.advance(30);
+        if !held.is_empty() {
+            let early = couriers[1].deliver(&notice(held[0])).await;
+            assert!(
+                matches!(early, Err(DeliveryError::RateLimited(_))),
+                "{early:?}"
+            );
+        }
+        // A minute after the burst, there is room again.
+        for app in [&a, &b] {
+            app.clock.advance(chrono::Duration::seconds(30));
+        }
+        sim.advance(30);
+        pending = held;
+    }
+    assert_eq!(minutes, 3, "30 a minute: 80 take three");
+    assert_eq!(sim.transcript(ANNA).len(), 80, "complete");
+    assert_eq!(sim.dropped(ANNA), 0);
+    task_a.abort();
+    task_b.abort();
+}
+
+/// WeCom refuses a card whose button text or title is over its length (errcode 40058), as
+/// the stand-in does: the door shortens them, so every card goes and none is refused.
+async fn over_long_labels_are_shortened_so_wecom_refuses_none(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sim = sim().await;
+    // The stand-in refuses what WeCom refuses.
+    let c = sim.config().clone();
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .get(format!("{}/cgi-bin/gettoken", sim.url()))
+        .query(&[
+            ("corpid", c.corp_id.as_str()),
+            ("corpsecret", c.secret.as_str()),
+        ])
+        .send()
+        .await
+        .expect("gettoken")
+        .json()
+        .await
+        .expect("json");
+    let raw: Value = client
+        .post(format!("{}/cgi-bin/message/send", sim.url()))
+        .query(&[(
+            "access_token",
+            token["access_token"].as_str().unwrap_or_default(),
+        )])
+        .json(&serde_json::json!({
+            "touser": ANNA, "msgtype": "template_card", "agentid": c.agent_id,
+            "template_card": {
+                "card_type": "button_interaction", "task_id": "raw1",
+                "main_title": { "title": "?" },
+                "button_list": [{ "text": "Printer & peripherals", "key": "k" }],
+            },
+        }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(raw["errcode"], 40058, "{raw}");
+    assert_eq!(sim.refused_too_long(), 1);
+    assert!(sim.transcript(ANNA).is_empty());
+
+    // Through the door: the labels and title are fitted, the keys kept.
+    let (door, task) = door(&app, &sim, config(&sim, &[])).await;
+    let question = format!("What kind of fault is it? {}", "Tap a button. ".repeat(5));
+    let mut parcel = notice(1);
+    parcel.replies = vec![Outgoing::Choices {
+        text: question.clone(),
+        options: vec![
+            ("q:printer".into(), "Printer & peripherals".into()),
+            ("q:stop".into(), "Work has stopped".into()),
+            ("q:net".into(), "网络".into()),
+        ],
+    }];
+    door.courier().deliver(&parcel).await.expect("delivered");
+    assert_eq!(sim.refused_too_long(), 1, "none refused since");
+    let t = sim.transcript(ANNA);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].text, question.trim_end());
+    let labels: Vec<(&str, &str)> = t[0]
+        .buttons
+        .iter()
+        .map(|(k, l)| (k.as_str(), l.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("q:printer", "Printer &…"),
+            ("q:stop", "Work has…"),
+            ("q:net", "网络")
+        ]
+    );
     task.abort();
 }

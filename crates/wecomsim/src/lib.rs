@@ -11,7 +11,9 @@
 //! - **WeCom's limits:** per member, 30 messages a minute and 1,000 an hour (on the
 //!   stand-in's clock); excess is dropped *silently* (errcode 0), and counted in
 //!   [`SimHandle::dropped`] so tests can see it. Error codes can be injected
-//!   ([`SimHandle::fail_next`]).
+//!   ([`SimHandle::fail_next`]). A card whose title or button text is over WeCom's
+//!   documented length is refused with errcode 40058, as WeCom refuses an over-long field
+//!   (counted in [`SimHandle::refused_too_long`]).
 //! - **Control:** members' [`transcript`](SimHandle::transcript)s, cards by task id,
 //!   the clock ([`SimHandle::set_time`], [`SimHandle::advance`]); the same over HTTP
 //!   under `/control/` (see `control.rs`): send a text, tap a button, send a photo, read
@@ -153,6 +155,8 @@ struct World {
     faults: VecDeque<i64>,
     /// Calls by path.
     calls: HashMap<String, u64>,
+    /// Cards refused for an over-long title or button text.
+    refused: usize,
 }
 
 struct Shared {
@@ -357,6 +361,11 @@ impl SimHandle {
                 }
             })
             .collect()
+    }
+
+    /// Cards refused (errcode 40058) for a title or button text over WeCom's length.
+    pub fn refused_too_long(&self) -> usize {
+        self.shared.world().refused
     }
 
     /// Messages to `user` WeCom would have dropped silently (over the limits).
@@ -587,6 +596,34 @@ impl SimHandle {
     }
 }
 
+/// A button's text on a `template_card`, at most (characters).
+pub const MAX_BUTTON_CHARS: usize = 10;
+/// A `template_card`'s main title, at most (characters).
+pub const MAX_TITLE_CHARS: usize = 36;
+
+/// Why WeCom would refuse a `template_card` (a field over its documented length: 按钮文案
+/// 10 字, 一级标题 36 字), as WeCom words an over-long field (errcode 40058).
+fn over_long(card: &Value) -> Option<String> {
+    let title = card["main_title"]["title"].as_str().unwrap_or_default();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Some(format!(
+            "template_card.main_title.title exceed max length {MAX_TITLE_CHARS}. invalid Request Parameter"
+        ));
+    }
+    let buttons = card["button_list"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    buttons
+        .iter()
+        .any(|b| b["text"].as_str().unwrap_or_default().chars().count() > MAX_BUTTON_CHARS)
+        .then(|| {
+            format!(
+                "template_card.button_list.text exceed max length {MAX_BUTTON_CHARS}. invalid Request Parameter"
+            )
+        })
+}
+
 fn error(code: i64, msg: &str) -> Response {
     Json(json!({ "errcode": code, "errmsg": msg })).into_response()
 }
@@ -658,6 +695,10 @@ async fn send(
             if w.cards.contains_key(task) {
                 return error(40058, "task_id used before");
             }
+            if let Some(why) = over_long(c) {
+                w.refused += 1;
+                return error(40058, &why);
+            }
             let text = c["sub_title_text"]
                 .as_str()
                 .or(c["main_title"]["title"].as_str())
@@ -728,6 +769,10 @@ async fn update_card(
         return error(40058, "task_id missing");
     };
     let mut w = s.world();
+    if let Some(why) = over_long(c) {
+        w.refused += 1;
+        return error(40058, &why);
+    }
     let Some(card) = w.cards.get_mut(task) else {
         return error(40058, "unknown task_id");
     };

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::api::ApiError;
+use super::limits::{self, PER_HOUR, PER_MINUTE};
 use super::{CHANNEL, Inner};
 use crate::conversation::CardWall;
 use crate::doors::{Said, join_step, lock, split_text};
@@ -20,8 +21,16 @@ use crate::outbox::{Courier, Delivery, DeliveryError, Parcel};
 pub const MAX_TEXT_BYTES: usize = 2_048;
 /// Buttons on one `button_interaction` card.
 const MAX_BUTTONS: usize = 6;
+// WeCom's limits on a `template_card` sent with `message/send` (发送应用消息 › 模板卡片消息,
+// https://developer.work.weixin.qq.com/document/path/90236, 按钮交互型): a button's text
+// (`button_list.text`, 按钮文案) "建议不超过10个字", the main title (`main_title.title`,
+// 一级标题) "建议不超过36个字". WeCom refuses a field over its length with errcode 40058
+// ("… exceed max length …", as public reports of `text.content` show), so nothing longer
+// is sent: counted in characters, which keeps within the limit however WeCom counts.
+/// A button's text, in characters.
+pub const BUTTON_CHARS: usize = 10;
 /// A card's main title, in characters.
-const TITLE_CHARS: usize = 26;
+pub const TITLE_CHARS: usize = 36;
 /// How long a reply (not in the outbox) waits for room under the limits or for a busy
 /// WeCom before it is given up.
 const REPLY_WITHIN: Duration = Duration::from_secs(120);
@@ -68,23 +77,40 @@ pub(super) fn render(out: &[Outgoing]) -> Vec<Piece> {
     pieces
 }
 
-/// A `template_card` of buttons.
+/// `text` in at most `max` characters: as it is when it fits, else cut on a character
+/// boundary (trailing spaces dropped) and ended with an ellipsis.
+pub fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let Some(keep) = max.checked_sub(1) else {
+        return String::new();
+    };
+    let cut: String = text.chars().take(keep).collect();
+    format!("{}…", cut.trim_end())
+}
+
+/// A card's main title: the first line of its text that says something, fitted.
+fn title(text: &str) -> String {
+    fit(
+        text.lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim(),
+        TITLE_CHARS,
+    )
+}
+
+/// A `template_card` of buttons (labels fitted to WeCom's limit; keys as they are).
 fn card_json(task_id: &str, text: &str, buttons: &[(String, String)]) -> Value {
-    let title: String = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(TITLE_CHARS)
-        .collect();
     json!({
         "card_type": "button_interaction",
-        "main_title": { "title": title },
+        "main_title": { "title": title(text) },
         "sub_title_text": text,
         "task_id": task_id,
         "button_list": buttons
             .iter()
-            .map(|(key, label)| json!({ "text": label, "style": 1, "key": key }))
+            .map(|(key, label)| json!({ "text": fit(label, BUTTON_CHARS), "style": 1, "key": key }))
             .collect::<Vec<_>>(),
     })
 }
@@ -123,7 +149,7 @@ impl Inner {
         let give_up = tokio::time::Instant::now() + REPLY_WITHIN;
         for piece in pieces {
             loop {
-                let fits = self.room_for(user, 1);
+                let fits = self.room_for(user, 1).await;
                 let outcome: Result<(), String> = match fits {
                     Ok(()) => match self.send(user, piece).await {
                         Ok(_) => break,
@@ -133,7 +159,7 @@ impl Inner {
                             return;
                         }
                     },
-                    Err(wait) => Err(format!("held back {wait:?}")),
+                    Err(held) => Err(held.to_string()),
                 };
                 if let Err(why) = outcome {
                     if tokio::time::Instant::now() >= give_up {
@@ -146,13 +172,25 @@ impl Inner {
         }
     }
 
-    /// Counts `n` messages to `member` if WeCom's limits have room now, else says how
-    /// long until they do.
-    fn room_for(&self, member: &str, n: usize) -> Result<(), Duration> {
+    /// Counts `n` messages to `member` if WeCom's limits have room now (for every
+    /// instance: one statement in the database), else says how long until they do.
+    async fn room_for(&self, member: &str, n: usize) -> Result<(), DeliveryError> {
         if !self.config.hold_back {
             return Ok(());
         }
-        lock(&self.limits).take(member, n, self.inbox.now())
+        let now = self.inbox.now();
+        let count = i64::try_from(n).unwrap_or(i64::MAX);
+        let (per_minute, per_hour) = (PER_MINUTE as i64, PER_HOUR as i64);
+        match self
+            .inbox
+            .count_sends(member, count, now, per_minute, per_hour)
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(counts)) => Err(DeliveryError::RateLimited(limits::wait(&counts, n, now))),
+            // Not counted, so not sent: the outbox tries again.
+            Err(e) => Err(DeliveryError::Temporary(format!("send count: {e}"))),
+        }
     }
 
     /// The members a group's cards go to.
@@ -190,7 +228,7 @@ impl CardWall for Inner {
         // One message to each member: all must have room. A member counted before one
         // without room stays counted (holding back a little more is safe).
         for m in members {
-            self.room_for(m, 1).map_err(DeliveryError::RateLimited)?;
+            self.room_for(m, 1).await?;
         }
         let task = task_id("job");
         let buttons: Vec<(String, String)> = buttons.iter().flatten().cloned().collect();
@@ -221,7 +259,7 @@ impl CardWall for Inner {
             "response_code": code.unwrap_or_default(),
             "template_card": {
                 "card_type": "text_notice",
-                "main_title": { "title": text.chars().take(TITLE_CHARS).collect::<String>() },
+                "main_title": { "title": title(text) },
                 "sub_title_text": text,
                 "task_id": message_id,
                 "card_action": { "type": 1, "url": "https://work.weixin.qq.com" },
@@ -241,7 +279,10 @@ fn delivery_error(e: ApiError) -> DeliveryError {
         ApiError::Busy(_) => DeliveryError::RateLimited(Duration::from_secs(2)),
         ApiError::Network(why) => DeliveryError::Temporary(why),
         // A wrong Secret or a server error on WeCom's side: keep the messages.
-        ApiError::Refused(code, why) if code == 0 || (40001..=42999).contains(&code) => {
+        // 40058: a field WeCom does not accept (too long, say); sending again will not help.
+        ApiError::Refused(code, why)
+            if code == 0 || ((40001..=42999).contains(&code) && code != 40058) =>
+        {
             if why.starts_with("unknown member") {
                 DeliveryError::Permanent(why)
             } else {
@@ -277,14 +318,13 @@ impl Courier for WecomCourier {
             for (i, piece) in pieces.iter().enumerate().skip(from) {
                 // Held back here rather than dropped by WeCom: the outbox tries again
                 // when the member's window has room.
-                let fits = inner.room_for(user, 1);
-                let sent = match fits {
+                let sent = match inner.room_for(user, 1).await {
                     Ok(()) => inner
                         .send(user, piece)
                         .await
                         .map(drop)
                         .map_err(delivery_error),
-                    Err(wait) => Err(DeliveryError::RateLimited(wait)),
+                    Err(held) => Err(held),
                 };
                 if let Err(e) = sent {
                     return Err(inner.parcels_sent.failed(parcel.id, i, e));
@@ -330,6 +370,46 @@ mod tests {
             joined.push_str(t);
         }
         assert_eq!(joined, long);
+    }
+
+    #[test]
+    fn labels_over_the_limit_are_cut_on_a_character_with_an_ellipsis() {
+        assert_eq!(fit("接单", 10), "接单");
+        assert_eq!(fit("0123456789", 10), "0123456789");
+        assert_eq!(fit("Printer & peripherals", 10), "Printer &…");
+        assert_eq!(fit("Work has stopped", 10), "Work has…");
+        assert_eq!(fit("📦 等待配件 / 挂起", 10), "📦 等待配件 /…");
+        assert_eq!(fit("一二三四五六七八九十十一", 10), "一二三四五六七八九…");
+        for label in [
+            "1 Very dissatisfied",
+            "💻 Working remotely",
+            "éééééééééééé",
+            "",
+        ] {
+            let f = fit(label, BUTTON_CHARS);
+            assert!(f.chars().count() <= BUTTON_CHARS, "{f}");
+            assert!(label.starts_with(f.trim_end_matches('…')), "{f}");
+        }
+        assert_eq!(fit("abc", 0), "");
+        assert_eq!(fit("abc", 1), "…");
+    }
+
+    #[test]
+    fn a_card_fits_its_title_and_labels_and_keeps_its_keys() {
+        let long = "请选择故障类别（点按钮，或输入编号或名称）：这一行很长很长很长很长很长很长很长";
+        let c = card_json(
+            "t2",
+            &format!("\n  {long}\nmore"),
+            &[("q:1".into(), "Printer & peripherals".into())],
+        );
+        let title = c["main_title"]["title"].as_str().expect("title");
+        assert_eq!(title.chars().count(), TITLE_CHARS);
+        assert!(
+            title.starts_with("请选择故障类别") && title.ends_with('…'),
+            "{title}"
+        );
+        assert_eq!(c["button_list"][0]["text"], "Printer &…");
+        assert_eq!(c["button_list"][0]["key"], "q:1");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! passive reply); anything else — questions with choices as `template_card` buttons,
 //! several messages — goes through `message/send` ([`api`], with the access token
 //! cached and renewed), within WeCom's per-member limits, which the door keeps itself
-//! ([`limits`]: WeCom drops excess silently). Texts over 2,048 bytes are split.
+//! ([`limits`]: WeCom drops excess silently), counted in the database for every instance. Texts over 2,048 bytes are split.
 //!
 //! With `wecom.group_members`, a job offered to a group's engineers goes as one card to
 //! the group's members; the first linked engineer of the group to tap Accept takes it,
@@ -59,8 +59,6 @@ struct Inner {
     photos: PhotoQueue,
     api: Api,
     config: WecomConfig,
-    /// The door's own count of WeCom's per-member limits.
-    limits: Mutex<limits::Windows>,
     /// Pieces of a parcel already sent: a retry does not repeat them.
     parcels_sent: Pieces,
     /// One card posting or update at a time (per instance; the store's claim covers
@@ -86,7 +84,6 @@ impl Wecom {
                 photos,
                 api,
                 config,
-                limits: Mutex::default(),
                 parcels_sent: Pieces::default(),
                 cards: tokio::sync::Mutex::new(()),
                 response_codes: Mutex::default(),

@@ -15,9 +15,6 @@ const BATCH: i64 = 20;
 const MAX_ATTEMPTS: i32 = 8;
 /// How often the door looks for photos to fetch.
 const EVERY: Duration = Duration::from_secs(15);
-/// Recorded callbacks are kept this long (WeCom retries within seconds; a week leaves
-/// room to look into one).
-const KEEP_CALLBACKS: chrono::Duration = chrono::Duration::days(7);
 /// Pruning runs every this many ticks (an hour).
 const PRUNE_EVERY_TICKS: u64 = 240;
 /// Errcodes of media WeCom does not have (invalid or expired MediaId).
@@ -59,12 +56,13 @@ impl Wecom {
         Ok(stored)
     }
 
-    /// Forgets recorded callbacks older than a week.
-    async fn prune(&self) {
+    /// Forgets recorded callbacks older than `[wecom] inbox_days`; how many.
+    pub async fn prune_inbox(&self) -> Result<u64, DoorError> {
         let inbox = &self.inner.inbox;
-        if let Err(e) = inbox.prune(inbox.now() - KEEP_CALLBACKS).await {
-            tracing::warn!(error = %e, "wecom: old callbacks not pruned");
-        }
+        let keep = chrono::Duration::from_std(self.inner.config.keep_callbacks).unwrap_or(
+            chrono::Duration::days(i64::from(super::settings::DEFAULT_INBOX_DAYS)),
+        );
+        Ok(inbox.prune(inbox.now() - keep).await?)
     }
 
     /// Handles callbacks recorded but cut short by a crash (see `Inner::recover`); how
@@ -83,8 +81,8 @@ impl Wecom {
                 () = &mut stop => return,
                 _ = tick.tick() => {
                     // Hourly: forget callbacks WeCom can no longer retry.
-                    if n % PRUNE_EVERY_TICKS == 0 {
-                        self.prune().await;
+                    if n % PRUNE_EVERY_TICKS == 0 && let Err(e) = self.prune_inbox().await {
+                        tracing::warn!(error = %e, "wecom: old callbacks not pruned");
                     }
                     if let Err(e) = self.recover().await {
                         tracing::warn!(error = %e, "wecom: recorded callbacks not recovered");

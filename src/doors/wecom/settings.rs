@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::crypto::AesKey;
 use crate::doors::DoorError;
 
+/// Days received callbacks are kept unless `[wecom] inbox_days` says otherwise.
+pub const DEFAULT_INBOX_DAYS: u32 = 7;
+/// The most days `[wecom] inbox_days` may keep callbacks.
+pub const MAX_INBOX_DAYS: u32 = 90;
+
 /// WeCom's own server.
 pub const DEFAULT_API_URL: &str = "https://qyapi.weixin.qq.com";
 
@@ -31,6 +36,11 @@ pub struct WecomSettings {
     /// Callbacks whose timestamp is further than this from the desk's clock are
     /// refused, in seconds (default 300).
     pub timestamp_window_secs: u64,
+    /// Days a received callback (what the member sent, decrypted) is kept in
+    /// `wecom_inbox`, 1 to 90 (default 7). WeCom retries within seconds; the record
+    /// serves dedupe, crash recovery and looking into a complaint, and holds what people
+    /// wrote, so not for long.
+    pub inbox_days: u32,
     /// The environment variable holding the app's Secret.
     pub secret_env: String,
     /// The environment variable holding the callback Token.
@@ -47,6 +57,7 @@ impl Default for WecomSettings {
             api_url: DEFAULT_API_URL.into(),
             group_members: BTreeMap::new(),
             timestamp_window_secs: 300,
+            inbox_days: DEFAULT_INBOX_DAYS,
             secret_env: "WECOM_SECRET".into(),
             token_env: "WECOM_TOKEN".into(),
             aes_key_env: "WECOM_ENCODING_AES_KEY".into(),
@@ -70,6 +81,16 @@ impl WecomSettings {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        // Checked with the door off too: `config check` names a mistake before it matters.
+        if !(1..=MAX_INBOX_DAYS).contains(&self.inbox_days) {
+            return Err(wrong(
+                "wecom.inbox_days",
+                format!(
+                    "{} is not from 1 to {MAX_INBOX_DAYS} (days received callbacks are kept)",
+                    self.inbox_days
+                ),
+            ));
+        }
         let Some(secret) = var(&self.secret_env) else {
             return Ok(None);
         };
@@ -132,6 +153,7 @@ impl WecomSettings {
             timestamp_window: Duration::from_secs(self.timestamp_window_secs),
             answer_within: Duration::from_millis(3_000),
             hold_back: true,
+            keep_callbacks: Duration::from_secs(u64::from(self.inbox_days) * 86_400),
         }))
     }
 }
@@ -161,6 +183,8 @@ pub struct WecomConfig {
     /// Whether the door keeps WeCom's per-member limits itself (always, against WeCom:
     /// off only against a stand-in without limits, to measure baoxiu alone).
     pub hold_back: bool,
+    /// How long received callbacks are kept (`[wecom] inbox_days`).
+    pub keep_callbacks: Duration,
 }
 
 #[cfg(test)]
@@ -183,6 +207,24 @@ mod tests {
             corp_id: "ww0123".into(),
             agent_id: 1000002,
             ..WecomSettings::default()
+        }
+    }
+
+    #[test]
+    fn callbacks_are_kept_a_week_unless_set_from_1_to_90_days() {
+        let c = settings().door(env(KEY)).expect("ok").expect("on");
+        assert_eq!(c.keep_callbacks, Duration::from_secs(7 * 86_400));
+        let mut s = settings();
+        s.inbox_days = 30;
+        let c = s.door(env(KEY)).expect("ok").expect("on");
+        assert_eq!(c.keep_callbacks, Duration::from_secs(30 * 86_400));
+        for days in [0, 91] {
+            s.inbox_days = days;
+            let e = s.door(env(KEY)).unwrap_err().to_string();
+            assert!(e.contains("wecom.inbox_days"), "{e}");
+            // A mistake is named even while the door is off.
+            let e = s.door(|_| None).unwrap_err().to_string();
+            assert!(e.contains("wecom.inbox_days"), "{e}");
         }
     }
 
