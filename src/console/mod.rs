@@ -16,6 +16,7 @@
 //! - Pages are never cached, never framed, and send no referrer (links carry codes).
 
 mod admin;
+mod chart;
 mod live;
 mod pages;
 mod reports;
@@ -43,7 +44,7 @@ use crate::domain::routing::Engineer;
 use crate::domain::ticket::{Action, Caller, PendingReason, Status, Ticket, TicketError, WorkMode};
 use crate::flow::{Flows, Lang};
 use pages::{
-    ClockLine, L, LinkPage, Me, MessagePage, Opt, PastFault, QueuePage, Row, RowsFragment,
+    ClockLine, L, LinkPage, Me, MessagePage, Opt, Pager, PastFault, QueuePage, Row, RowsFragment,
     SignInPage, TicketPage, TrailLine,
 };
 
@@ -435,6 +436,9 @@ struct QueueQuery {
     due_soon: String,
     #[serde(default)]
     q: String,
+    /// The page, from 1 (anything else reads as the first).
+    #[serde(default)]
+    page: String,
     lang: Option<String>,
 }
 
@@ -454,6 +458,53 @@ impl QueueQuery {
             due_by: (!self.due_soon.is_empty()).then(|| now + chrono::Duration::hours(1)),
             search: some(&self.q).map(|q| q.chars().take(100).collect()),
         }
+    }
+
+    /// The page asked for, from 1.
+    fn page(&self) -> u32 {
+        self.page.trim().parse::<u32>().unwrap_or(1).max(1)
+    }
+
+    /// The tickets before the page asked for, with `size` a page: at most the 1,000,000th
+    /// (no queue holds that many open tickets, and the store reads that far at most).
+    fn offset(&self, size: u32) -> u32 {
+        self.page().saturating_sub(1).saturating_mul(size).min(1_000_000)
+    }
+
+    /// This query's filters as a link's query, on page `page` (without `lang`).
+    fn link(&self, page: u32) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("q", &self.q),
+            ("group", &self.group),
+            ("priority", &self.priority),
+            ("status", &self.status),
+            ("assignee", &self.assignee),
+            ("site", &self.site),
+            ("breached", &self.breached),
+            ("due_soon", &self.due_soon),
+        ] {
+            if !v.trim().is_empty() {
+                parts.push(format!("{k}={}", urlencode(v.trim())));
+            }
+        }
+        parts.push(format!("page={page}"));
+        format!("/desk?{}", parts.join("&"))
+    }
+}
+
+/// The queue's pager: where the lines start, and the links to the pages around.
+fn pager(q: &QueueQuery, size: u32, shown: usize, total: i64) -> Pager {
+    let page = q.page();
+    let first = i64::from(q.offset(size)) + 1;
+    let last = first + i64::try_from(shown).unwrap_or(0) - 1;
+    Pager {
+        first: if shown == 0 { 0 } else { first },
+        last: last.max(0),
+        previous: (page > 1).then(|| q.link(page - 1)).unwrap_or_default(),
+        next: (last < total && shown > 0)
+            .then(|| q.link(page + 1))
+            .unwrap_or_default(),
     }
 }
 
@@ -500,7 +551,12 @@ async fn home(
     let caller = person.caller();
     let queue = match c
         .desk
-        .queue(&caller, &q.filter(c.desk.now()), c.settings.queue_limit)
+        .queue(
+            &caller,
+            &q.filter(c.desk.now()),
+            q.offset(c.settings.queue_limit),
+            c.settings.queue_limit,
+        )
         .await
     {
         Ok(queue) => queue,
@@ -509,7 +565,7 @@ async fn home(
     let engineers = c.desk.engineers(&caller).await.unwrap_or_default();
     let names: HashMap<EngineerId, String> =
         engineers.iter().map(|e| (e.id, e.name.clone())).collect();
-    let rows = queue
+    let rows: Vec<Row> = queue
         .items
         .iter()
         .map(|i| row(c, i, &names, person.lang))
@@ -552,6 +608,7 @@ async fn home(
         &QueuePage {
             l,
             me: person.me(),
+            pager: pager(&q, c.settings.queue_limit, rows.len(), queue.total),
             rows,
             total: queue.total,
             groups,
@@ -632,7 +689,12 @@ async fn rows(
     let caller = person.caller();
     let queue = match c
         .desk
-        .queue(&caller, &q.filter(c.desk.now()), c.settings.queue_limit)
+        .queue(
+            &caller,
+            &q.filter(c.desk.now()),
+            q.offset(c.settings.queue_limit),
+            c.settings.queue_limit,
+        )
         .await
     {
         Ok(queue) => queue,
@@ -641,15 +703,17 @@ async fn rows(
     let engineers = c.desk.engineers(&caller).await.unwrap_or_default();
     let names: HashMap<EngineerId, String> =
         engineers.iter().map(|e| (e.id, e.name.clone())).collect();
+    let rows: Vec<Row> = queue
+        .items
+        .iter()
+        .map(|i| row(c, i, &names, person.lang))
+        .collect();
     page(
         StatusCode::OK,
         &RowsFragment {
             l: person.l(),
-            rows: queue
-                .items
-                .iter()
-                .map(|i| row(c, i, &names, person.lang))
-                .collect(),
+            pager: pager(&q, c.settings.queue_limit, rows.len(), queue.total),
+            rows,
             total: queue.total,
         },
     )

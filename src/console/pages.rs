@@ -128,6 +128,8 @@ pub struct QueuePage {
     pub rows: Vec<Row>,
     /// Matching in all.
     pub total: i64,
+    /// Where this page stands in the queue.
+    pub pager: Pager,
     /// Groups to filter by.
     pub groups: Vec<Opt>,
     /// Priorities.
@@ -156,6 +158,22 @@ pub struct RowsFragment {
     pub rows: Vec<Row>,
     /// Matching in all.
     pub total: i64,
+    /// Where this page stands in the queue.
+    pub pager: Pager,
+}
+
+/// Where a queue page stands: its lines' places (from 1; 0 and 0 when empty) and the
+/// links to the pages before and after (empty when there is none).
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    /// The first line's place.
+    pub first: i64,
+    /// The last line's place.
+    pub last: i64,
+    /// The previous page's link.
+    pub previous: String,
+    /// The next page's link.
+    pub next: String,
 }
 
 /// A clock on the ticket page.

@@ -439,12 +439,14 @@ impl Desk {
     }
 
     /// The open tickets the caller may see, most urgent first (by the running clock
-    /// with the nearest deadline; breached ones, whose deadline passed, on top), at most
-    /// `limit` of them, with each clock's colour.
+    /// with the nearest deadline; breached ones, whose deadline passed, on top; then
+    /// those with no running clock, oldest first), the `limit` of them after the first
+    /// `offset`, with each clock's colour.
     pub async fn queue(
         &self,
         caller: &Caller,
         filter: &QueueFilter,
+        offset: u32,
         limit: u32,
     ) -> Result<Queue, DeskError> {
         let now = self.now();
@@ -454,6 +456,7 @@ impl Desk {
                 &scope_of(caller),
                 filter,
                 now,
+                i64::from(offset),
                 i64::from(limit.clamp(1, 1000)),
             )
             .await?;

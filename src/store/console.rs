@@ -87,8 +87,9 @@ const QUEUE_WHERE: &str = " t.status NOT IN ('closed', 'cancelled')
        AND ($4 IS NULL OR t.group_id = $4)
        AND ($5 IS NULL OR t.assignee_id = $5)
        AND ($6 IS NULL OR t.site = $6)
-       AND ($7 = FALSE OR EXISTS (SELECT 1 FROM sla_clocks b WHERE b.ticket_id = t.id AND b.open
-             AND (b.status = 'breached' OR (b.since IS NOT NULL AND b.due_at <= $1))))
+       AND ($7 = FALSE OR t.id IN (SELECT b.ticket_id FROM sla_clocks b
+             WHERE b.open AND b.since IS NOT NULL AND b.due_at <= $1
+             UNION SELECT b.ticket_id FROM sla_clocks b WHERE b.open AND b.status = 'breached'))
        AND ($8 IS NULL OR EXISTS (SELECT 1 FROM sla_clocks d WHERE d.ticket_id = t.id AND d.open
              AND d.since IS NOT NULL AND d.due_at > $1 AND d.due_at <= $8))
        AND ($9 IS NULL OR LOWER(t.number) LIKE $9 ESCAPE '\\' OR LOWER(t.reporter_name) LIKE $9 ESCAPE '\\'
@@ -392,6 +393,7 @@ macro_rules! console_sql {
                 scope: &Scope,
                 filter: &QueueFilter,
                 now: DateTime<Utc>,
+                offset: i64,
                 limit: i64,
             ) -> Result<QueuePage, StoreError> {
                 let (reporter, group, engineer) = match scope {
@@ -425,39 +427,50 @@ macro_rules! console_sql {
                     .fetch_one(self.reader())
                     .await?;
                 // Running clocks by deadline (breached ones first, as theirs passed), read
-                // in the order of their index until a page of tickets is found: a ticket's
-                // first clock in that order is its most urgent.
+                // in the order of their index until the page's last ticket is found: a
+                // ticket's first clock in that order is its most urgent, so the order is
+                // (most urgent deadline, id). A ticket has at most CLOCK_KINDS running
+                // clocks, so `offset + limit` tickets are among that many times the rows;
+                // fewer rows than asked for means every ticket with a running clock was seen.
+                let wanted = offset.saturating_add(limit);
+                let walk = wanted.saturating_mul(CLOCK_KINDS);
                 let by_clock_sql = format!(
-                    "SELECT t.* FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
+                    "SELECT c.ticket_id FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
                      WHERE c.open AND c.since IS NOT NULL AND{QUEUE_WHERE}
                      ORDER BY c.due_at, c.ticket_id LIMIT $13"
                 );
-                let rows: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(by_clock_sql)))
-                    .bind(limit.saturating_mul(CLOCK_KINDS))
+                let ids: Vec<(i64,)> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(by_clock_sql)))
+                    .bind(walk)
                     .fetch_all(self.reader())
                     .await?;
                 let mut seen = std::collections::HashSet::new();
-                let mut tickets: Vec<Ticket> = Vec::new();
-                for row in rows {
-                    let t: Ticket = row.try_into()?;
-                    if seen.insert(t.id) {
-                        tickets.push(t);
+                let mut page_ids: Vec<i64> = Vec::new();
+                let mut clocked: i64 = 0;
+                for (id,) in ids {
+                    if seen.insert(id) {
+                        if clocked >= offset {
+                            page_ids.push(id);
+                        }
+                        clocked += 1;
                     }
-                    if i64::try_from(tickets.len()).unwrap_or(i64::MAX) >= limit {
+                    if clocked >= wanted {
                         break;
                     }
                 }
-                // Then tickets with no running clock (paused, or none), oldest first.
+                let mut tickets = self.tickets_in_order(&page_ids).await?;
+                // Then tickets with no running clock (paused, or none), oldest first, after
+                // all those with one: they start at `clocked` in the whole order.
                 let room = limit - i64::try_from(tickets.len()).unwrap_or(limit);
                 if room > 0 {
                     let idle_sql = format!(
                         "SELECT t.* FROM tickets t WHERE{QUEUE_WHERE}
                            AND NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.ticket_id = t.id
                              AND c.open AND c.since IS NOT NULL)
-                         ORDER BY t.id LIMIT $13"
+                         ORDER BY t.id LIMIT $13 OFFSET $14"
                     );
                     let idle: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(idle_sql)))
                         .bind(room)
+                        .bind((offset - clocked).max(0))
                         .fetch_all(self.reader())
                         .await?;
                     for row in idle {
@@ -473,6 +486,26 @@ macro_rules! console_sql {
                     })
                     .collect();
                 Ok(QueuePage { items, total })
+            }
+
+            /// Tickets by id, in the order of `ids` (ids not found are left out).
+            async fn tickets_in_order(&self, ids: &[i64]) -> Result<Vec<Ticket>, StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Only numbered placeholders are built into the text.
+                let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!("SELECT * FROM tickets WHERE id IN ({})", marks.join(", "));
+                let mut q = sqlx::query_as::<_, rows::TicketRow>(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    q = q.bind(id);
+                }
+                let mut found: std::collections::HashMap<i64, Ticket> = std::collections::HashMap::new();
+                for row in q.fetch_all(self.reader()).await? {
+                    let t: Ticket = row.try_into()?;
+                    found.insert(t.id.0, t);
+                }
+                Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
             }
 
             /// The clocks of several tickets, by ticket id.
@@ -677,9 +710,10 @@ impl Store {
         scope: &Scope,
         filter: &QueueFilter,
         now: DateTime<Utc>,
+        offset: i64,
         limit: i64,
     ) -> Result<QueuePage, StoreError> {
-        either!(self.console_queue(scope, filter, now, limit))
+        either!(self.console_queue(scope, filter, now, offset, limit))
     }
 
     /// The newest `limit` other tickets of an asset the scope may see.
