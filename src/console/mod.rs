@@ -138,6 +138,7 @@ impl Console {
             .route("/desk/tickets/{number}/{action}", post(act))
             .route("/desk/reports", get(reports::page))
             .route("/desk/reports.csv", get(reports::csv))
+            .route("/desk/reports.xlsx", get(reports::xlsx))
             .route("/desk/admin", get(admin::page))
             .route("/desk/admin/engineers", post(admin::add_engineer))
             .route("/desk/admin/engineers/{id}/{what}", post(admin::engineer))
@@ -757,6 +758,26 @@ fn form(body: &axum::body::Bytes) -> Form {
     serde_urlencoded::from_bytes(body).unwrap_or_default()
 }
 
+/// The client's address for the sign-in audit: the connection's peer, when the server
+/// records it (the public listener does); none otherwise.
+struct Peer(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Peer, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}
+
 /// Whether a pre-sign-in form carries the token its cookie holds.
 fn pre_token_ok(headers: &HeaderMap, f: &Form) -> bool {
     cookie(headers, PRE_COOKIE).is_some_and(|expected| same_token(f.csrf.as_deref(), &expected))
@@ -766,6 +787,7 @@ fn pre_token_ok(headers: &HeaderMap, f: &Form) -> bool {
 async fn sign_in(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     body: axum::body::Bytes,
 ) -> Response {
     let c = &console.inner;
@@ -784,7 +806,9 @@ async fn sign_in(
         );
     }
     let password = f.password.unwrap_or_default();
-    match c.desk.console_sign_in(&handle, &password, &c.rules).await {
+    match c.desk
+        .console_sign_in(&handle, &password, &c.rules, peer.as_deref())
+        .await {
         Ok(Ok(session)) => {
             let mut r = Redirect::to("/desk").into_response();
             r.headers_mut()
@@ -916,6 +940,7 @@ async fn link_page(
 async fn use_link(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     Path(code): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -926,7 +951,9 @@ async fn use_link(
     if !pre_token_ok(&headers, &form(&body)) {
         return message(StatusCode::FORBIDDEN, l, None, "csrf", String::new());
     }
-    match c.desk.redeem_console_sign_in_link(&code, &c.rules).await {
+    match c.desk
+        .redeem_console_sign_in_link(&code, &c.rules, peer.as_deref())
+        .await {
         Ok(Some(session)) => {
             let mut r = Redirect::to("/desk").into_response();
             r.headers_mut()
@@ -979,6 +1006,7 @@ async fn password_page(
 async fn set_password(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     Path(code): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -1020,7 +1048,7 @@ async fn set_password(
     }
     match c
         .desk
-        .set_console_password_with_link(&code, &password, &c.rules)
+        .set_console_password_with_link(&code, &password, &c.rules, peer.as_deref())
         .await
     {
         Ok(Some(session)) => {
@@ -1045,6 +1073,7 @@ async fn set_password(
 async fn sign_out(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     body: axum::body::Bytes,
 ) -> Response {
     let c = &console.inner;
@@ -1062,7 +1091,7 @@ async fn sign_out(
         );
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = c.desk.console_sign_out(&token).await
+        && let Err(e) = c.desk.console_sign_out(&token, peer.as_deref()).await
     {
         return failed(&e, person.l());
     }

@@ -449,4 +449,36 @@ pub struct ReportsPage {
     pub problem: String,
     /// The CSV download's address.
     pub csv: String,
+    /// The .xlsx download's address.
+    pub xlsx: String,
+    /// The trend's charts.
+    pub charts: Vec<ChartBlock>,
+    /// The last sign-in audit events.
+    pub sign_ins: Vec<SignInLine>,
+}
+
+/// A sign-in audit event on the reports page.
+#[derive(Debug, Clone)]
+pub struct SignInLine {
+    /// When (local).
+    pub at: String,
+    /// The handle.
+    pub handle: String,
+    /// What happened and how, in words.
+    pub what: String,
+    /// From where, if known.
+    pub address: String,
+    /// A failure or lockout.
+    pub bad: bool,
+}
+
+/// A chart on the reports page.
+#[derive(Debug, Clone)]
+pub struct ChartBlock {
+    /// Its element id.
+    pub id: &'static str,
+    /// Its heading.
+    pub heading: String,
+    /// The `<svg>` element (made by `chart`, text escaped there).
+    pub svg: String,
 }

@@ -30,6 +30,42 @@ pub struct SignInAttempts {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// A sign-in audit event to record (`sign_in_events`, migration 0026).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignInEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The engineer, if the handle is someone's.
+    pub engineer: Option<EngineerId>,
+    /// The handle typed (or the engineer's).
+    pub handle: String,
+    /// `signed_in`, `failed`, `locked_out`, `signed_out` or `password_set`.
+    pub event: &'static str,
+    /// `password` or `link`, where it applies.
+    pub method: Option<&'static str>,
+    /// The client's address, if known.
+    pub address: Option<String>,
+}
+
+/// A sign-in audit event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignInEvent {
+    /// Its number, in the order recorded.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The engineer, if the handle is someone's.
+    pub engineer_id: Option<i64>,
+    /// The handle typed (or the engineer's).
+    pub handle: String,
+    /// `signed_in`, `failed`, `locked_out`, `signed_out` or `password_set`.
+    pub event: String,
+    /// `password` or `link`, where it applies.
+    pub method: Option<String>,
+    /// The client's address, if known.
+    pub address: Option<String>,
+}
+
 /// What a one-time console link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkPurpose {
@@ -115,6 +151,55 @@ fn like_pattern(words: &str) -> String {
     p
 }
 
+/// What the retention job removed from the console's tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConsoleSwept {
+    /// Expired sessions.
+    pub sessions: u64,
+    /// Expired or used one-time links.
+    pub links: u64,
+    /// Old failed sign-ins of handles not locked.
+    pub attempts: u64,
+}
+
+/// Records a sign-in event in the transaction (`$tx`) of what it records.
+macro_rules! sign_in_event {
+    ($tx:expr, $e:expr) => {{
+        let e: &NewSignInEvent = $e;
+        sqlx::query(
+            "INSERT INTO sign_in_events (at, engineer_id, handle, event, method, address)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.at)
+        .bind(e.engineer.map(|id| id.0))
+        .bind(e.handle.as_str())
+        .bind(e.event)
+        .bind(e.method)
+        .bind(e.address.as_deref())
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Records a sign-in event of a known engineer (`$engineer`), under their handle.
+macro_rules! engineer_event {
+    ($tx:expr, $engineer:expr, $at:expr, $event:expr, $method:expr, $address:expr) => {{
+        let method: Option<&str> = $method;
+        let address: Option<&str> = $address;
+        sqlx::query(
+            "INSERT INTO sign_in_events (at, engineer_id, handle, event, method, address)
+             SELECT $1, e.id, e.handle, $3, $4, $5 FROM engineers e WHERE e.id = $2",
+        )
+        .bind($at)
+        .bind($engineer.0)
+        .bind($event)
+        .bind(method)
+        .bind(address)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
 macro_rules! console_sql {
     ($store:ty) => {
         impl $store {
@@ -137,6 +222,7 @@ macro_rules! console_sql {
                 hash: &str,
                 now: DateTime<Utc>,
                 link: Option<&str>,
+                address: Option<&str>,
             ) -> Result<bool, StoreError> {
                 let mut tx = self.begin().await?;
                 if let Some(code_hash) = link {
@@ -171,6 +257,8 @@ macro_rules! console_sql {
                     .bind(engineer.0)
                     .execute(&mut *tx)
                     .await?;
+                let method = link.map(|_| "link");
+                engineer_event!(tx, engineer, now, "password_set", method, address);
                 tx.commit().await?;
                 Ok(true)
             }
@@ -199,6 +287,7 @@ macro_rules! console_sql {
                 csrf: &str,
                 now: DateTime<Utc>,
                 expires_at: DateTime<Utc>,
+                event: &NewSignInEvent,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
                 // Expired sessions go as new ones come: the table stays small.
@@ -217,6 +306,7 @@ macro_rules! console_sql {
                 .bind(expires_at)
                 .execute(&mut *tx)
                 .await?;
+                sign_in_event!(tx, event);
                 tx.commit().await?;
                 Ok(())
             }
@@ -242,12 +332,24 @@ macro_rules! console_sql {
                 }))
             }
 
-            pub(super) async fn console_session_end(&self, token_hash: &str) -> Result<(), StoreError> {
-                self.write_one(
-                    sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1").bind(token_hash),
+            pub(super) async fn console_session_end(
+                &self,
+                token_hash: &str,
+                now: DateTime<Utc>,
+                address: Option<&str>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                let ended: Option<(i64,)> = sqlx::query_as(
+                    "DELETE FROM console_sessions WHERE token_hash = $1 RETURNING engineer_id",
                 )
-                .await
-                .map(drop)
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((engineer,)) = ended {
+                    engineer_event!(tx, EngineerId(engineer), now, "signed_out", None, address);
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             pub(super) async fn console_attempts(
@@ -269,8 +371,10 @@ macro_rules! console_sql {
                 now: DateTime<Utc>,
                 max_failures: i32,
                 locked_until: DateTime<Utc>,
+                event: &NewSignInEvent,
             ) -> Result<Option<DateTime<Utc>>, StoreError> {
                 let mut tx = self.begin().await?;
+                sign_in_event!(tx, event);
                 let (failures,): (i32,) = sqlx::query_as(
                     "INSERT INTO console_sign_in_attempts (handle, failures, last_failure_at)
                      VALUES ($1, 1, $2)
@@ -293,6 +397,11 @@ macro_rules! console_sql {
                     .bind(locked_until)
                     .execute(&mut *tx)
                     .await?;
+                    let locked = NewSignInEvent {
+                        event: "locked_out",
+                        ..event.clone()
+                    };
+                    sign_in_event!(tx, &locked);
                     Some(locked_until)
                 } else {
                     None
@@ -386,6 +495,68 @@ macro_rules! console_sql {
                 .fetch_optional(self.reader())
                 .await?;
                 Ok(found.map(|(id,)| EngineerId(id)))
+            }
+
+            pub(super) async fn sign_in_events(
+                &self,
+                since: DateTime<Utc>,
+                limit: i64,
+            ) -> Result<Vec<SignInEvent>, StoreError> {
+                let rows: Vec<(i64, DateTime<Utc>, Option<i64>, String, String, Option<String>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT id, at, engineer_id, handle, event, method, address FROM sign_in_events
+                         WHERE at >= $1 ORDER BY at DESC, id DESC LIMIT $2",
+                    )
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, at, engineer_id, handle, event, method, address)| SignInEvent {
+                        id,
+                        at,
+                        engineer_id,
+                        handle,
+                        event,
+                        method,
+                        address,
+                    })
+                    .collect())
+            }
+
+            pub(super) async fn console_sweep(
+                &self,
+                now: DateTime<Utc>,
+                attempts_before: DateTime<Utc>,
+            ) -> Result<ConsoleSwept, StoreError> {
+                let mut tx = self.begin().await?;
+                let sessions = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                // Used links are done with as well as expired ones; an unused, unexpired
+                // one still works.
+                let links = sqlx::query(
+                    "DELETE FROM console_links WHERE expires_at <= $1 OR used_at IS NOT NULL",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // A handle's failures are forgotten once old, unless it is still locked.
+                let attempts = sqlx::query(
+                    "DELETE FROM console_sign_in_attempts WHERE last_failure_at < $1
+                       AND (locked_until IS NULL OR locked_until <= $2)",
+                )
+                .bind(attempts_before)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(ConsoleSwept { sessions, links, attempts })
             }
 
             pub(super) async fn console_queue(
@@ -604,8 +775,9 @@ impl Store {
         hash: &str,
         now: DateTime<Utc>,
         link: Option<&str>,
+        address: Option<&str>,
     ) -> Result<bool, StoreError> {
-        either!(self.console_set_password(engineer, hash, now, link))
+        either!(self.console_set_password(engineer, hash, now, link, address))
     }
 
     /// Remembers the console language an engineer chose.
@@ -617,8 +789,8 @@ impl Store {
         either!(self.console_set_language(engineer, language))
     }
 
-    /// Records a console session (the hash of its token) with its form token; expired
-    /// sessions are dropped in the same transaction.
+    /// Records a console session (the hash of its token) with its form token and the
+    /// sign-in's audit `event`; expired sessions are dropped in the same transaction.
     pub async fn console_session_create(
         &self,
         token_hash: &str,
@@ -626,8 +798,9 @@ impl Store {
         csrf: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        event: &NewSignInEvent,
     ) -> Result<(), StoreError> {
-        either!(self.console_session_create(token_hash, engineer, csrf, now, expires_at))
+        either!(self.console_session_create(token_hash, engineer, csrf, now, expires_at, event))
     }
 
     /// An unexpired console session.
@@ -640,8 +813,33 @@ impl Store {
     }
 
     /// Ends a console session.
-    pub async fn console_session_end(&self, token_hash: &str) -> Result<(), StoreError> {
-        either!(self.console_session_end(token_hash))
+    /// (Recording `signed_out` for its engineer, if the session was there.)
+    pub async fn console_session_end(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        address: Option<&str>,
+    ) -> Result<(), StoreError> {
+        either!(self.console_session_end(token_hash, now, address))
+    }
+
+    /// The sign-in audit events since `since`, newest first, at most `limit`.
+    pub async fn sign_in_events(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<SignInEvent>, StoreError> {
+        either!(self.sign_in_events(since, limit))
+    }
+
+    /// Deletes expired sessions, expired or used one-time links and failed sign-ins
+    /// older than `attempts_before` of handles not locked at `now`, in one transaction.
+    pub async fn console_sweep(
+        &self,
+        now: DateTime<Utc>,
+        attempts_before: DateTime<Utc>,
+    ) -> Result<ConsoleSwept, StoreError> {
+        either!(self.console_sweep(now, attempts_before))
     }
 
     /// Failed sign-ins recorded for a handle.
@@ -660,8 +858,9 @@ impl Store {
         now: DateTime<Utc>,
         max_failures: i32,
         locked_until: DateTime<Utc>,
+        event: &NewSignInEvent,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        either!(self.console_failure(handle, now, max_failures, locked_until))
+        either!(self.console_failure(handle, now, max_failures, locked_until, event))
     }
 
     /// Forgets a handle's failed sign-ins (it signed in).

@@ -960,7 +960,7 @@ async fn the_first_manager_comes_from_the_command_line() {
     let rules = baoxiu::desk::console::ConsoleRules::default();
     let signed = core
         .desk
-        .console_sign_in("zhang.wei", PASSWORD, &rules)
+        .console_sign_in("zhang.wei", PASSWORD, &rules, None)
         .await
         .expect("desk");
     assert!(signed.is_ok());
