@@ -469,7 +469,10 @@ impl QueueQuery {
     /// The tickets before the page asked for, with `size` a page: at most the 1,000,000th
     /// (no queue holds that many open tickets, and the store reads that far at most).
     fn offset(&self, size: u32) -> u32 {
-        self.page().saturating_sub(1).saturating_mul(size).min(1_000_000)
+        self.page()
+            .saturating_sub(1)
+            .saturating_mul(size)
+            .min(1_000_000)
     }
 
     /// This query's filters as a link's query, on page `page` (without `lang`).
@@ -501,11 +504,17 @@ fn pager(q: &QueueQuery, size: u32, shown: usize, total: i64) -> Pager {
     let last = first + i64::try_from(shown).unwrap_or(0) - 1;
     Pager {
         first: if shown == 0 { 0 } else { first },
-        last: last.max(0),
-        previous: (page > 1).then(|| q.link(page - 1)).unwrap_or_default(),
-        next: (last < total && shown > 0)
-            .then(|| q.link(page + 1))
-            .unwrap_or_default(),
+        last: if shown == 0 { 0 } else { last },
+        previous: if page > 1 {
+            q.link(page - 1)
+        } else {
+            String::new()
+        },
+        next: if last < total && shown > 0 {
+            q.link(page + 1)
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -806,9 +815,11 @@ async fn sign_in(
         );
     }
     let password = f.password.unwrap_or_default();
-    match c.desk
+    match c
+        .desk
         .console_sign_in(&handle, &password, &c.rules, peer.as_deref())
-        .await {
+        .await
+    {
         Ok(Ok(session)) => {
             let mut r = Redirect::to("/desk").into_response();
             r.headers_mut()
@@ -951,9 +962,11 @@ async fn use_link(
     if !pre_token_ok(&headers, &form(&body)) {
         return message(StatusCode::FORBIDDEN, l, None, "csrf", String::new());
     }
-    match c.desk
+    match c
+        .desk
         .redeem_console_sign_in_link(&code, &c.rules, peer.as_deref())
-        .await {
+        .await
+    {
         Ok(Some(session)) => {
             let mut r = Redirect::to("/desk").into_response();
             r.headers_mut()

@@ -284,7 +284,12 @@ fn charts(r: &Report, l: L) -> Vec<ChartBlock> {
         block(
             "chart-volume",
             LineChart {
-                title: l.t("报修与解决（按日或按周）", "Reported and resolved (per day or week)").into(),
+                title: l
+                    .t(
+                        "报修与解决（按日或按周）",
+                        "Reported and resolved (per day or week)",
+                    )
+                    .into(),
                 labels: labels.clone(),
                 series: vec![
                     Series {
@@ -400,7 +405,13 @@ pub(super) async fn xlsx(
             tracing::error!(error = %e, "the report's workbook could not be written");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                person.l().t("报表文件生成失败，请稍后再试。", "The workbook could not be made; try again later.").to_owned(),
+                person
+                    .l()
+                    .t(
+                        "报表文件生成失败，请稍后再试。",
+                        "The workbook could not be made; try again later.",
+                    )
+                    .to_owned(),
             )
                 .into_response()
         }

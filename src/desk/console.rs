@@ -267,13 +267,7 @@ impl Desk {
         let hash = hash_password(password).await?;
         let used = self
             .store
-            .console_set_password(
-                engineer.id,
-                &hash,
-                self.now(),
-                Some(&sha256(code)),
-                address,
-            )
+            .console_set_password(engineer.id, &hash, self.now(), Some(&sha256(code)), address)
             .await?;
         if !used {
             return Ok(None);
@@ -444,7 +438,11 @@ impl Desk {
     }
 
     /// Ends a session (signing out), recorded as a sign-in audit event.
-    pub async fn console_sign_out(&self, token: &str, address: Option<&str>) -> Result<(), DeskError> {
+    pub async fn console_sign_out(
+        &self,
+        token: &str,
+        address: Option<&str>,
+    ) -> Result<(), DeskError> {
         if is_token(token) {
             self.store
                 .console_session_end(&sha256(token), self.now(), address)

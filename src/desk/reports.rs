@@ -3,9 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Desk, DeskError};
-use crate::domain::report::{
-    GroupBy, Period, RepeatFault, Report, Row, report_range, trend,
-};
+use crate::domain::report::{GroupBy, Period, RepeatFault, Report, Row, report_range, trend};
 use crate::domain::ticket::{Caller, Ticket};
 
 /// A device counts as a repeat fault with this many tickets in [`REPEAT_WINDOW`].

@@ -308,7 +308,12 @@ pub const DAILY_UP_TO: i64 = 31;
 /// The trend of `rows` (the tickets reported in `[from, to)`): a point per local day in
 /// `tz`, or per 7 days from the first when the period is longer than [`DAILY_UP_TO`]
 /// days. Resolutions are counted on the day they happened, if within the period.
-pub fn trend(rows: &[Row], from: DateTime<Utc>, to: DateTime<Utc>, tz: chrono_tz::Tz) -> Vec<TrendPoint> {
+pub fn trend(
+    rows: &[Row],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Vec<TrendPoint> {
     let day = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
     if to <= from {
         return Vec::new();
@@ -1013,7 +1018,14 @@ mod tests {
     fn the_trend_counts_each_local_day_or_week() {
         let tz = chrono_tz::Asia::Shanghai;
         let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
-        let (from, to) = report_range(Some(d(2026, 11, 1)), Some(d(2026, 11, 3)), None, d(2026, 12, 1), tz).unwrap();
+        let (from, to) = report_range(
+            Some(d(2026, 11, 1)),
+            Some(d(2026, 11, 3)),
+            None,
+            d(2026, 12, 1),
+            tz,
+        )
+        .unwrap();
         // 23:30 on the 1st in Shanghai is still the 1st (15:30 UTC).
         let at = |day: u32, h: u32, m: u32| {
             chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, day, h, m, 0).unwrap()
@@ -1030,18 +1042,38 @@ mod tests {
         quiet.survey = Some(("sent".into(), None, false));
         let t = trend(&[late, next, quiet], from, to, tz);
         assert_eq!(t.len(), 3);
-        assert_eq!(t.iter().map(|p| p.start).collect::<Vec<_>>(), vec![d(2026, 11, 1), d(2026, 11, 2), d(2026, 11, 3)]);
-        assert_eq!(t.iter().map(|p| p.opened).collect::<Vec<_>>(), vec![1, 2, 0]);
-        assert_eq!(t.iter().map(|p| p.resolved).collect::<Vec<_>>(), vec![0, 1, 0]);
+        assert_eq!(
+            t.iter().map(|p| p.start).collect::<Vec<_>>(),
+            vec![d(2026, 11, 1), d(2026, 11, 2), d(2026, 11, 3)]
+        );
+        assert_eq!(
+            t.iter().map(|p| p.opened).collect::<Vec<_>>(),
+            vec![1, 2, 0]
+        );
+        assert_eq!(
+            t.iter().map(|p| p.resolved).collect::<Vec<_>>(),
+            vec![0, 1, 0]
+        );
         assert_eq!(t[0].average_rating, Some(5.0));
-        assert_eq!(t[1].average_rating, Some(2.0), "the unanswered survey has no rating");
+        assert_eq!(
+            t[1].average_rating,
+            Some(2.0),
+            "the unanswered survey has no rating"
+        );
         assert_eq!(t[1].surveys_sent, 2);
         assert_eq!(t[1].response_rate, Some(0.5));
         assert_eq!(t[2].response_rate, None, "no surveys: no rate, not 0");
         assert!(t.iter().all(|p| p.days == 1));
 
         // Past 31 days, a point a week from the first day; the last may be shorter.
-        let (from, to) = report_range(Some(d(2026, 1, 1)), Some(d(2026, 3, 31)), None, d(2026, 12, 1), tz).unwrap();
+        let (from, to) = report_range(
+            Some(d(2026, 1, 1)),
+            Some(d(2026, 3, 31)),
+            None,
+            d(2026, 12, 1),
+            tz,
+        )
+        .unwrap();
         let t = trend(&[], from, to, tz);
         assert_eq!(t.len(), 13, "90 days");
         assert_eq!(t[1].start, d(2026, 1, 8));

@@ -67,7 +67,10 @@ async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
         };
         let mut body = body;
         body["asset_tag"] = json!(format!("PC-{:04}", 100 + i));
-        all.push(app.report(if i % 2 == 0 { "li.na" } else { "wang.fang" }, &body).await);
+        all.push(
+            app.report(if i % 2 == 0 { "li.na" } else { "wang.fang" }, &body)
+                .await,
+        );
         app.clock.advance(chrono::Duration::minutes(4));
     }
     let mut alice = Visitor::sign_in(&app, "alice").await;
@@ -83,11 +86,7 @@ async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
     let mut mia = Visitor::sign_in(&app, "mia").await;
     let r = mia.act(&all[4], "cancel", &[]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let open: Vec<String> = all
-        .iter()
-        .filter(|n| *n != &all[4])
-        .cloned()
-        .collect();
+    let open: Vec<String> = all.iter().filter(|n| *n != &all[4]).cloned().collect();
 
     // The desk's own order, in one read.
     let manager = Caller::Desk {
@@ -109,7 +108,10 @@ async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
     let pages = every_page(&mut mia, "/desk", SIZE).await;
     assert_eq!(pages.len(), 4, "{pages:?}");
     let walked: Vec<String> = pages.concat();
-    assert_eq!(walked, order, "the pages follow the queue's order, none twice");
+    assert_eq!(
+        walked, order,
+        "the pages follow the queue's order, none twice"
+    );
     let mut sorted = walked.clone();
     sorted.sort();
     let mut expected = open.clone();
@@ -123,6 +125,7 @@ async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
     let beyond = mia.get("/desk?page=9").await;
     assert!(numbers(&beyond.body).is_empty());
     assert!(next_page(&beyond.body).is_none());
+    assert!(beyond.has("共 10 张，本页没有"), "{}", beyond.body);
     // Nonsense reads as the first page.
     let odd = mia.get("/desk?page=-2").await;
     assert_eq!(numbers(&odd.body), pages[0]);
@@ -142,7 +145,11 @@ async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
         )
         .await
         .expect("breached");
-    assert!(breached.total > i64::try_from(SIZE).unwrap_or(0), "{}", breached.total);
+    assert!(
+        breached.total > i64::try_from(SIZE).unwrap_or(0),
+        "{}",
+        breached.total
+    );
     let pages = every_page(&mut mia, "/desk?breached=1", SIZE).await;
     let walked: Vec<String> = pages.concat();
     let expected: Vec<String> = breached
@@ -188,9 +195,13 @@ fn unzip(bytes: &[u8], name: &str) -> String {
 
 /// The XML of cell `at` (`B4`) of a sheet.
 fn cell<'a>(sheet: &'a str, at: &str) -> &'a str {
-    let start = sheet.find(&format!("<c r=\"{at}\"")).unwrap_or_else(|| panic!("{at}: {sheet}"));
+    let start = sheet
+        .find(&format!("<c r=\"{at}\""))
+        .unwrap_or_else(|| panic!("{at}: {sheet}"));
     let rest = &sheet[start..];
-    let end = rest.find("</c>").map_or_else(|| rest.find("/>").unwrap_or(0) + 2, |e| e + 4);
+    let end = rest
+        .find("</c>")
+        .map_or_else(|| rest.find("/>").unwrap_or(0) + 2, |e| e + 4);
     &rest[..end]
 }
 
@@ -207,7 +218,11 @@ async fn managers_see_charts_and_download_in_their_language(backend: Backend) {
     let page = mia.get(&format!("/desk/reports?{query}")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     for id in ["chart-volume", "chart-rating", "chart-response"] {
-        assert!(page.has(&format!("<figure id=\"{id}\"><svg")), "{id}: {}", page.body);
+        assert!(
+            page.has(&format!("<figure id=\"{id}\"><svg")),
+            "{id}: {}",
+            page.body
+        );
     }
     // The volume chart has a point per day of November with its line drawn; no survey
     // yet, so the rating chart has no line at all.
@@ -234,18 +249,28 @@ async fn managers_see_charts_and_download_in_their_language(backend: Backend) {
     assert!(book.starts_with(b"PK"), "a zip");
     let sheet = unzip(&book, "xl/worksheets/sheet1.xml");
     let strings = unzip(&book, "xl/sharedStrings.xml");
-    assert!(strings.contains("<t>分组</t>") && strings.contains("<t>合计</t>"), "{strings}");
+    assert!(
+        strings.contains("<t>分组</t>") && strings.contains("<t>合计</t>"),
+        "{strings}"
+    );
     // Rows: the header, P1, P3, the total; B is the tickets.
     let total = cell(&sheet, "B4");
-    assert!(total.contains("<v>2</v>") && !total.contains("t=\"s\""), "a number: {total}");
+    assert!(
+        total.contains("<v>2</v>") && !total.contains("t=\"s\""),
+        "a number: {total}"
+    );
     assert!(cell(&sheet, "A4").contains("t=\"s\""), "a name is text");
     assert!(!sheet.contains("<f>"), "no formulas");
-    let others = mia.get(&format!("/desk/reports.xlsx?from=2026-11-30&to=2026-11-01")).await;
+    let others = mia
+        .get("/desk/reports.xlsx?from=2026-11-30&to=2026-11-01")
+        .await;
     assert_eq!(others.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // In English, the headers are the scripts' names.
     let csrf = mia.token().await;
-    let r = mia.post("/desk/language", &[("csrf", &csrf), ("lang", "en")]).await;
+    let r = mia
+        .post("/desk/language", &[("csrf", &csrf), ("lang", "en")])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let (_, _, csv) = download(&app, &mia, &format!("/desk/reports.csv?{query}")).await;
     let text = String::from_utf8(csv[3..].to_vec()).expect("utf-8");
@@ -311,7 +336,10 @@ async fn sign_ins_are_audit_events_for_managers(backend: Backend) {
     let signed_in = &events[before + 1];
     assert!(signed_in["engineer_id"].is_i64(), "{signed_in}");
     assert_eq!(signed_in["address"], "127.0.0.1", "{signed_in}");
-    assert!(events[before + 3]["engineer_id"].is_null(), "nobody is no one");
+    assert!(
+        events[before + 3]["engineer_id"].is_null(),
+        "nobody is no one"
+    );
     assert!(summary(&events).contains(&"alice password_set -".to_owned()));
     // A set-password link: the password set by link, and the sign-in it opens.
     let desk = Caller::Desk {
@@ -319,7 +347,11 @@ async fn sign_ins_are_audit_events_for_managers(backend: Backend) {
     };
     let (link, _) = app
         .desk
-        .console_password_link(&desk, "bob", &baoxiu::desk::console::ConsoleRules::default())
+        .console_password_link(
+            &desk,
+            "bob",
+            &baoxiu::desk::console::ConsoleRules::default(),
+        )
         .await
         .expect("link");
     let path = link[link.find("/desk/password/").expect("path")..].to_owned();
@@ -327,7 +359,14 @@ async fn sign_ins_are_audit_events_for_managers(backend: Backend) {
     let form = bob.get(&path).await;
     let csrf = form.csrf();
     let set = bob
-        .post(&path, &[("csrf", &csrf), ("password", "a new password 1"), ("again", "a new password 1")])
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("password", "a new password 1"),
+                ("again", "a new password 1"),
+            ],
+        )
         .await;
     assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
     let events = audit(&app).await;
@@ -360,7 +399,11 @@ async fn the_retention_job_forgets_old_sessions_links_and_attempts(backend: Back
     guest.try_sign_in("nobody", "guess guess guess").await;
     // Nothing is old yet: nothing goes.
     let kept = app.desk.apply_retention().await.expect("retention");
-    assert_eq!(kept.console.sessions + kept.console.links + kept.console.attempts, 0, "{kept:?}");
+    assert_eq!(
+        kept.console.sessions + kept.console.links + kept.console.attempts,
+        0,
+        "{kept:?}"
+    );
 
     // Two days on: the session (12 h) and the link (15 min) have expired, the failure is
     // old. A fresh lockout and a fresh link stay.
@@ -387,7 +430,13 @@ async fn the_retention_job_forgets_old_sessions_links_and_attempts(backend: Back
     assert_eq!(guest.get(code).await.status, StatusCode::OK);
     let locked = guest.try_sign_in("stranger", "guess guess guess").await;
     assert!(locked.status.is_client_error());
-    assert!(app.desk.console_sign_in("stranger", "x", &rules, None).await.expect("desk").is_err());
+    assert!(
+        app.desk
+            .console_sign_in("stranger", "x", &rules, None)
+            .await
+            .expect("desk")
+            .is_err()
+    );
     // The audit stays.
     assert!(!audit(&app).await.is_empty());
 }
