@@ -2,7 +2,9 @@
 //! last byte, over localhost) of `GET /desk` for a manager (every ticket) and an
 //! engineer (their group's), unfiltered, searched and filtered, and of the live
 //! refresh's `GET /desk/queue/rows`. Target (issue 21): p99 ≤ 50 ms at 10,000 open
-//! tickets. A fifth of them are past their response time (breached).
+//! tickets. A fifth of them are past their response time (breached). Each case also
+//! prints the lines shown and the page's size in bytes (a page holds
+//! `console.queue_limit` lines, 100 by default, with a link to the next).
 //!
 //! Run: `cargo bench --bench console` (SQLite; `LOAD_BACKEND=postgres` with
 //! `TEST_POSTGRES_URL` for PostgreSQL). `CONSOLE_TICKETS` (default 10000) and
@@ -194,9 +196,17 @@ async fn main() {
         .expect("client");
     let manager = sign_in(&client, &base, "mia", "bench password 123").await;
     let engineer = sign_in(&client, &base, "alice", "bench password 123").await;
+    // The last page: the store walks the clocks of every page before it.
+    let last_page = format!("/desk?page={}", tickets.div_ceil(100).max(1));
     let cases = [
         ("manager: /desk", &manager, "/desk"),
         ("manager: /desk?breached=1", &manager, "/desk?breached=1"),
+        (
+            "manager: /desk?breached=1&page=2",
+            &manager,
+            "/desk?breached=1&page=2",
+        ),
+        ("manager: /desk?page=<last>", &manager, last_page.as_str()),
         ("manager: /desk?q=PC-0042", &manager, "/desk?q=PC-0042"),
         (
             "manager: /desk?priority=P3&group=printer",
@@ -207,13 +217,14 @@ async fn main() {
         ("engineer: /desk", &engineer, "/desk"),
     ];
     println!(
-        "{:<44} {:>8} {:>8} {:>8} {:>9}",
-        "case", "p50 ms", "p99 ms", "max ms", "rows"
+        "{:<44} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "case", "p50 ms", "p99 ms", "max ms", "rows", "bytes"
     );
     let mut worst_p99 = Duration::ZERO;
     for (name, cookie, path) in cases {
         let mut times = Vec::with_capacity(requests);
         let mut rows = 0;
+        let mut bytes = 0;
         for _ in 0..requests {
             let t0 = Instant::now();
             let r = client
@@ -226,17 +237,20 @@ async fn main() {
             let body = r.text().await.expect("body");
             times.push(t0.elapsed());
             rows = body.matches("data-ticket=\"").count();
+            // The page's weight as sent (no compression layer on the console).
+            bytes = body.len();
         }
         times.sort();
         let p99 = percentile(&times, 0.99);
         worst_p99 = worst_p99.max(p99);
         println!(
-            "{:<44} {:>8.1} {:>8.1} {:>8.1} {:>9}",
+            "{:<44} {:>8.1} {:>8.1} {:>8.1} {:>9} {:>9}",
             name,
             percentile(&times, 0.5).as_secs_f64() * 1000.0,
             p99.as_secs_f64() * 1000.0,
             times.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
-            rows
+            rows,
+            bytes
         );
     }
     println!(

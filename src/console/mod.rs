@@ -16,6 +16,7 @@
 //! - Pages are never cached, never framed, and send no referrer (links carry codes).
 
 mod admin;
+mod chart;
 mod live;
 mod pages;
 mod reports;
@@ -43,7 +44,7 @@ use crate::domain::routing::Engineer;
 use crate::domain::ticket::{Action, Caller, PendingReason, Status, Ticket, TicketError, WorkMode};
 use crate::flow::{Flows, Lang};
 use pages::{
-    ClockLine, L, LinkPage, Me, MessagePage, Opt, PastFault, QueuePage, Row, RowsFragment,
+    ClockLine, L, LinkPage, Me, MessagePage, Opt, Pager, PastFault, QueuePage, Row, RowsFragment,
     SignInPage, TicketPage, TrailLine,
 };
 
@@ -137,6 +138,7 @@ impl Console {
             .route("/desk/tickets/{number}/{action}", post(act))
             .route("/desk/reports", get(reports::page))
             .route("/desk/reports.csv", get(reports::csv))
+            .route("/desk/reports.xlsx", get(reports::xlsx))
             .route("/desk/admin", get(admin::page))
             .route("/desk/admin/engineers", post(admin::add_engineer))
             .route("/desk/admin/engineers/{id}/{what}", post(admin::engineer))
@@ -435,6 +437,9 @@ struct QueueQuery {
     due_soon: String,
     #[serde(default)]
     q: String,
+    /// The page, from 1 (anything else reads as the first).
+    #[serde(default)]
+    page: String,
     lang: Option<String>,
 }
 
@@ -454,6 +459,62 @@ impl QueueQuery {
             due_by: (!self.due_soon.is_empty()).then(|| now + chrono::Duration::hours(1)),
             search: some(&self.q).map(|q| q.chars().take(100).collect()),
         }
+    }
+
+    /// The page asked for, from 1.
+    fn page(&self) -> u32 {
+        self.page.trim().parse::<u32>().unwrap_or(1).max(1)
+    }
+
+    /// The tickets before the page asked for, with `size` a page: at most the 1,000,000th
+    /// (no queue holds that many open tickets, and the store reads that far at most).
+    fn offset(&self, size: u32) -> u32 {
+        self.page()
+            .saturating_sub(1)
+            .saturating_mul(size)
+            .min(1_000_000)
+    }
+
+    /// This query's filters as a link's query, on page `page` (without `lang`).
+    fn link(&self, page: u32) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("q", &self.q),
+            ("group", &self.group),
+            ("priority", &self.priority),
+            ("status", &self.status),
+            ("assignee", &self.assignee),
+            ("site", &self.site),
+            ("breached", &self.breached),
+            ("due_soon", &self.due_soon),
+        ] {
+            if !v.trim().is_empty() {
+                parts.push(format!("{k}={}", urlencode(v.trim())));
+            }
+        }
+        parts.push(format!("page={page}"));
+        format!("/desk?{}", parts.join("&"))
+    }
+}
+
+/// The queue's pager: where the lines start, and the links to the pages around.
+fn pager(q: &QueueQuery, size: u32, shown: usize, total: i64) -> Pager {
+    let page = q.page();
+    let first = i64::from(q.offset(size)) + 1;
+    let last = first + i64::try_from(shown).unwrap_or(0) - 1;
+    Pager {
+        first: if shown == 0 { 0 } else { first },
+        last: if shown == 0 { 0 } else { last },
+        previous: if page > 1 {
+            q.link(page - 1)
+        } else {
+            String::new()
+        },
+        next: if last < total && shown > 0 {
+            q.link(page + 1)
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -500,7 +561,12 @@ async fn home(
     let caller = person.caller();
     let queue = match c
         .desk
-        .queue(&caller, &q.filter(c.desk.now()), c.settings.queue_limit)
+        .queue(
+            &caller,
+            &q.filter(c.desk.now()),
+            q.offset(c.settings.queue_limit),
+            c.settings.queue_limit,
+        )
         .await
     {
         Ok(queue) => queue,
@@ -509,7 +575,7 @@ async fn home(
     let engineers = c.desk.engineers(&caller).await.unwrap_or_default();
     let names: HashMap<EngineerId, String> =
         engineers.iter().map(|e| (e.id, e.name.clone())).collect();
-    let rows = queue
+    let rows: Vec<Row> = queue
         .items
         .iter()
         .map(|i| row(c, i, &names, person.lang))
@@ -552,6 +618,7 @@ async fn home(
         &QueuePage {
             l,
             me: person.me(),
+            pager: pager(&q, c.settings.queue_limit, rows.len(), queue.total),
             rows,
             total: queue.total,
             groups,
@@ -632,7 +699,12 @@ async fn rows(
     let caller = person.caller();
     let queue = match c
         .desk
-        .queue(&caller, &q.filter(c.desk.now()), c.settings.queue_limit)
+        .queue(
+            &caller,
+            &q.filter(c.desk.now()),
+            q.offset(c.settings.queue_limit),
+            c.settings.queue_limit,
+        )
         .await
     {
         Ok(queue) => queue,
@@ -641,15 +713,17 @@ async fn rows(
     let engineers = c.desk.engineers(&caller).await.unwrap_or_default();
     let names: HashMap<EngineerId, String> =
         engineers.iter().map(|e| (e.id, e.name.clone())).collect();
+    let rows: Vec<Row> = queue
+        .items
+        .iter()
+        .map(|i| row(c, i, &names, person.lang))
+        .collect();
     page(
         StatusCode::OK,
         &RowsFragment {
             l: person.l(),
-            rows: queue
-                .items
-                .iter()
-                .map(|i| row(c, i, &names, person.lang))
-                .collect(),
+            pager: pager(&q, c.settings.queue_limit, rows.len(), queue.total),
+            rows,
             total: queue.total,
         },
     )
@@ -693,6 +767,26 @@ fn form(body: &axum::body::Bytes) -> Form {
     serde_urlencoded::from_bytes(body).unwrap_or_default()
 }
 
+/// The client's address for the sign-in audit: the connection's peer, when the server
+/// records it (the public listener does); none otherwise.
+struct Peer(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Peer, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}
+
 /// Whether a pre-sign-in form carries the token its cookie holds.
 fn pre_token_ok(headers: &HeaderMap, f: &Form) -> bool {
     cookie(headers, PRE_COOKIE).is_some_and(|expected| same_token(f.csrf.as_deref(), &expected))
@@ -702,6 +796,7 @@ fn pre_token_ok(headers: &HeaderMap, f: &Form) -> bool {
 async fn sign_in(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     body: axum::body::Bytes,
 ) -> Response {
     let c = &console.inner;
@@ -720,7 +815,11 @@ async fn sign_in(
         );
     }
     let password = f.password.unwrap_or_default();
-    match c.desk.console_sign_in(&handle, &password, &c.rules).await {
+    match c
+        .desk
+        .console_sign_in(&handle, &password, &c.rules, peer.as_deref())
+        .await
+    {
         Ok(Ok(session)) => {
             let mut r = Redirect::to("/desk").into_response();
             r.headers_mut()
@@ -852,6 +951,7 @@ async fn link_page(
 async fn use_link(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     Path(code): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -862,7 +962,11 @@ async fn use_link(
     if !pre_token_ok(&headers, &form(&body)) {
         return message(StatusCode::FORBIDDEN, l, None, "csrf", String::new());
     }
-    match c.desk.redeem_console_sign_in_link(&code, &c.rules).await {
+    match c
+        .desk
+        .redeem_console_sign_in_link(&code, &c.rules, peer.as_deref())
+        .await
+    {
         Ok(Some(session)) => {
             let mut r = Redirect::to("/desk").into_response();
             r.headers_mut()
@@ -915,6 +1019,7 @@ async fn password_page(
 async fn set_password(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     Path(code): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -956,7 +1061,7 @@ async fn set_password(
     }
     match c
         .desk
-        .set_console_password_with_link(&code, &password, &c.rules)
+        .set_console_password_with_link(&code, &password, &c.rules, peer.as_deref())
         .await
     {
         Ok(Some(session)) => {
@@ -981,6 +1086,7 @@ async fn set_password(
 async fn sign_out(
     State(console): State<Console>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     body: axum::body::Bytes,
 ) -> Response {
     let c = &console.inner;
@@ -998,7 +1104,7 @@ async fn sign_out(
         );
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = c.desk.console_sign_out(&token).await
+        && let Err(e) = c.desk.console_sign_out(&token, peer.as_deref()).await
     {
         return failed(&e, person.l());
     }

@@ -128,6 +128,8 @@ pub struct QueuePage {
     pub rows: Vec<Row>,
     /// Matching in all.
     pub total: i64,
+    /// Where this page stands in the queue.
+    pub pager: Pager,
     /// Groups to filter by.
     pub groups: Vec<Opt>,
     /// Priorities.
@@ -156,6 +158,22 @@ pub struct RowsFragment {
     pub rows: Vec<Row>,
     /// Matching in all.
     pub total: i64,
+    /// Where this page stands in the queue.
+    pub pager: Pager,
+}
+
+/// Where a queue page stands: its lines' places (from 1; 0 and 0 when empty) and the
+/// links to the pages before and after (empty when there is none).
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    /// The first line's place.
+    pub first: i64,
+    /// The last line's place.
+    pub last: i64,
+    /// The previous page's link.
+    pub previous: String,
+    /// The next page's link.
+    pub next: String,
 }
 
 /// A clock on the ticket page.
@@ -431,4 +449,36 @@ pub struct ReportsPage {
     pub problem: String,
     /// The CSV download's address.
     pub csv: String,
+    /// The .xlsx download's address.
+    pub xlsx: String,
+    /// The trend's charts.
+    pub charts: Vec<ChartBlock>,
+    /// The last sign-in audit events.
+    pub sign_ins: Vec<SignInLine>,
+}
+
+/// A sign-in audit event on the reports page.
+#[derive(Debug, Clone)]
+pub struct SignInLine {
+    /// When (local).
+    pub at: String,
+    /// The handle.
+    pub handle: String,
+    /// What happened and how, in words.
+    pub what: String,
+    /// From where, if known.
+    pub address: String,
+    /// A failure or lockout.
+    pub bad: bool,
+}
+
+/// A chart on the reports page.
+#[derive(Debug, Clone)]
+pub struct ChartBlock {
+    /// Its element id.
+    pub id: &'static str,
+    /// Its heading.
+    pub heading: String,
+    /// The `<svg>` element (made by `chart`, text escaped there).
+    pub svg: String,
 }

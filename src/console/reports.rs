@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::admin::manager;
-use super::pages::{Opt, ReportLine, ReportsPage, SlaBar};
+use super::chart::{Frame, LineChart, Series};
+use super::pages::{ChartBlock, L, Opt, ReportLine, ReportsPage, SignInLine, SlaBar};
 use super::{Console, Inner, Person};
-use crate::domain::report::{Figures, GroupBy, Report};
+use crate::domain::report::{Cell, Figures, GroupBy, Headers, Report};
+use crate::flow::Lang;
 
 /// The page's choices (empty means none).
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +120,22 @@ pub(super) async fn page(
             })
             .collect()
     };
+    let charts = made.as_ref().map(|r| charts(r, l)).unwrap_or_default();
+    // The last sign-ins (a glance; the whole list is `GET /api/audit/sign-ins`).
+    let sign_ins = c
+        .desk
+        .sign_in_events(&person.caller(), 30, 20)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| SignInLine {
+            at: c.local(e.at),
+            handle: e.handle,
+            what: sign_in_words(&e.event, e.method.as_deref(), l),
+            address: e.address.unwrap_or_default(),
+            bad: matches!(e.event.as_str(), "failed" | "locked_out"),
+        })
+        .collect();
     let (summary, sla, lines, first_day, last_day) = match &made {
         Some(r) => {
             let tz = c.desk.policy().calendar.time_zone();
@@ -182,6 +200,9 @@ pub(super) async fn page(
             lines,
             problem,
             csv: format!("/desk/reports.csv?{query}"),
+            xlsx: format!("/desk/reports.xlsx?{query}"),
+            charts,
+            sign_ins,
         },
     )
 }
@@ -199,7 +220,7 @@ pub(super) async fn csv(
     };
     match report(c, &person, &q).await {
         Ok(r) => {
-            let mut resp = r.to_csv().into_response();
+            let mut resp = r.to_csv_in(headers_for(person.lang)).into_response();
             let h = resp.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,
@@ -212,6 +233,188 @@ pub(super) async fn csv(
             resp
         }
         Err((status, sentence)) => (status, sentence).into_response(),
+    }
+}
+
+/// A sign-in event in words.
+fn sign_in_words(event: &str, method: Option<&str>, l: L) -> String {
+    let how = match method {
+        Some("link") => l.t("（链接）", " (link)"),
+        Some("password") => l.t("（密码）", " (password)"),
+        _ => "",
+    };
+    let what = match event {
+        "signed_in" => l.t("登录", "signed in"),
+        "failed" => l.t("登录失败", "failed sign-in"),
+        "locked_out" => l.t("已锁定", "locked out"),
+        "signed_out" => l.t("退出", "signed out"),
+        "password_set" => l.t("设置密码", "password set"),
+        other => other,
+    };
+    format!("{what}{how}")
+}
+
+/// The downloads' header row follows the page's language.
+fn headers_for(lang: Lang) -> Headers {
+    match lang {
+        Lang::En => Headers::English,
+        _ => Headers::Chinese,
+    }
+}
+
+/// The trend's charts: tickets reported and resolved, the average rating (1–5) and the
+/// survey response rate, a point a day (a week for long periods).
+fn charts(r: &Report, l: L) -> Vec<ChartBlock> {
+    let labels: Vec<String> = r
+        .trend
+        .iter()
+        .map(|p| p.start.format("%m-%d").to_string())
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let count = |f: &dyn Fn(&crate::domain::report::TrendPoint) -> usize| {
+        r.trend.iter().map(|p| Some(f(p) as f64)).collect()
+    };
+    let frame = Frame::default();
+    let block = |id: &'static str, chart: LineChart| ChartBlock {
+        id,
+        heading: chart.title.clone(),
+        svg: chart.svg(&frame),
+    };
+    vec![
+        block(
+            "chart-volume",
+            LineChart {
+                title: l
+                    .t(
+                        "报修与解决（按日或按周）",
+                        "Reported and resolved (per day or week)",
+                    )
+                    .into(),
+                labels: labels.clone(),
+                series: vec![
+                    Series {
+                        name: l.t("报修", "reported").into(),
+                        colour: "#1565c0",
+                        values: count(&|p| p.opened),
+                    },
+                    Series {
+                        name: l.t("解决", "resolved").into(),
+                        colour: "#2e7d32",
+                        values: count(&|p| p.resolved),
+                    },
+                ],
+                fixed_max: None,
+                unit: "",
+            },
+        ),
+        block(
+            "chart-rating",
+            LineChart {
+                title: l.t("平均评分（1–5）", "Average rating (1–5)").into(),
+                labels: labels.clone(),
+                series: vec![Series {
+                    name: l.t("平均评分", "average rating").into(),
+                    colour: "#ef6c00",
+                    values: r.trend.iter().map(|p| p.average_rating).collect(),
+                }],
+                fixed_max: Some(5.0),
+                unit: "",
+            },
+        ),
+        block(
+            "chart-response",
+            LineChart {
+                title: l.t("回访响应率", "Survey response rate").into(),
+                labels,
+                series: vec![Series {
+                    name: l.t("回访响应率", "response rate").into(),
+                    colour: "#6a1b9a",
+                    values: r
+                        .trend
+                        .iter()
+                        .map(|p| p.response_rate.map(|v| v * 100.0))
+                        .collect(),
+                }],
+                fixed_max: Some(100.0),
+                unit: " %",
+            },
+        ),
+    ]
+}
+
+/// The report's table as an Excel workbook: one sheet, the CSV's rows, figures as
+/// numbers (a missing one an empty cell), names as text (never formulas).
+fn workbook(r: &Report, headers: Headers) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name(match headers {
+        Headers::English => "report",
+        Headers::Chinese => "报表",
+    })?;
+    for (row, line) in r.cells(headers).iter().enumerate() {
+        let row = u32::try_from(row).unwrap_or(u32::MAX);
+        for (col, cell) in line.iter().enumerate() {
+            let col = u16::try_from(col).unwrap_or(u16::MAX);
+            match cell {
+                // write_string: a group named `=1+1` stays text.
+                Cell::Text(t) => {
+                    sheet.write_string(row, col, t)?;
+                }
+                Cell::Number(n) => {
+                    sheet.write_number(row, col, *n)?;
+                }
+                Cell::Empty => {}
+            }
+        }
+    }
+    book.save_to_buffer()
+}
+
+/// `GET /desk/reports.xlsx`: the same report as an Excel workbook.
+pub(super) async fn xlsx(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    let c = &console.inner;
+    let person = match manager(c, &headers, None).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let r = match report(c, &person, &q).await {
+        Ok(r) => r,
+        Err((status, sentence)) => return (status, sentence).into_response(),
+    };
+    match workbook(&r, headers_for(person.lang)) {
+        Ok(bytes) => {
+            let mut resp = bytes.into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+            );
+            h.insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"baoxiu-report.xlsx\""),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the report's workbook could not be written");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                person
+                    .l()
+                    .t(
+                        "报表文件生成失败，请稍后再试。",
+                        "The workbook could not be made; try again later.",
+                    )
+                    .to_owned(),
+            )
+                .into_response()
+        }
     }
 }
 

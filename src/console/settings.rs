@@ -24,7 +24,7 @@ pub struct ConsoleSettings {
     pub lockout_for: Span,
     /// How long a one-time link (sign in from chat, set a password) stays valid.
     pub link_valid_for: Span,
-    /// At most this many tickets on one queue page.
+    /// Tickets on one queue page (the pager links to the others).
     pub queue_limit: u32,
 }
 
@@ -38,7 +38,7 @@ impl Default for ConsoleSettings {
             max_failures: rules.max_failures,
             lockout_for: Span(rules.lockout_for),
             link_valid_for: Span(rules.link_valid_for),
-            queue_limit: 200,
+            queue_limit: 100,
         }
     }
 }

@@ -19,9 +19,9 @@ use crate::domain::clocks::{ClockKind, ClockStatus, SlaClock};
 use crate::domain::intake::Note;
 use crate::domain::routing::Engineer;
 use crate::domain::ticket::{Action, Caller, PendingReason, Ticket, WorkMode};
-use crate::store::{LinkPurpose, NewOutboxMessage, Recipient, Scope};
+use crate::store::{LinkPurpose, NewOutboxMessage, NewSignInEvent, Recipient, Scope};
 
-pub use crate::store::QueueFilter;
+pub use crate::store::{QueueFilter, SignInEvent};
 
 /// How console sign-in works (`[console]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +189,7 @@ impl Desk {
         }
         let hash = hash_password(check_password(password)?).await?;
         self.store
-            .console_set_password(engineer.id, &hash, self.now(), None)
+            .console_set_password(engineer.id, &hash, self.now(), None, None)
             .await?;
         Ok(())
     }
@@ -258,6 +258,7 @@ impl Desk {
         code: &str,
         password: &str,
         rules: &ConsoleRules,
+        address: Option<&str>,
     ) -> Result<Option<ConsoleSession>, DeskError> {
         let password = check_password(password)?;
         let Some(engineer) = self.console_password_link_engineer(code).await? else {
@@ -266,21 +267,28 @@ impl Desk {
         let hash = hash_password(password).await?;
         let used = self
             .store
-            .console_set_password(engineer.id, &hash, self.now(), Some(&sha256(code)))
+            .console_set_password(engineer.id, &hash, self.now(), Some(&sha256(code)), address)
             .await?;
         if !used {
             return Ok(None);
         }
-        Ok(Some(self.open_console_session(engineer.id, rules).await?))
+        let event = self.sign_in_event(&engineer.handle, Some(engineer.id), "link", address);
+        Ok(Some(
+            self.open_console_session(engineer.id, rules, &event)
+                .await?,
+        ))
     }
 
     /// Signs an engineer in with their handle and password: a new session, or why not.
-    /// Locked handles are refused without looking at the password.
+    /// Locked handles are refused without looking at the password. Each outcome is a
+    /// sign-in audit event (from `address`, if known): `signed_in`, `failed`, and
+    /// `locked_out` when this failure locks the handle.
     pub async fn console_sign_in(
         &self,
         handle: &str,
         password: &str,
         rules: &ConsoleRules,
+        address: Option<&str>,
     ) -> Result<Result<ConsoleSession, SignInRefusal>, DeskError> {
         let handle = handle.trim().to_lowercase();
         // Longer than any handle: not one, and not worth a row.
@@ -303,13 +311,18 @@ impl Desk {
         match engineer {
             Some(e) if matches => {
                 self.store.console_success(&handle).await?;
-                Ok(Ok(self.open_console_session(e.id, rules).await?))
+                let event = self.sign_in_event(&handle, Some(e.id), "password", address);
+                Ok(Ok(self.open_console_session(e.id, rules, &event).await?))
             }
-            _ => {
+            engineer => {
                 let max = i32::try_from(rules.max_failures.max(1)).unwrap_or(i32::MAX);
+                let event = NewSignInEvent {
+                    event: "failed",
+                    ..self.sign_in_event(&handle, engineer.map(|e| e.id), "password", address)
+                };
                 let locked = self
                     .store
-                    .console_failure(&handle, now, max, now + rules.lockout_for)
+                    .console_failure(&handle, now, max, now + rules.lockout_for, &event)
                     .await?;
                 tracing::info!(handle = %handle, locked = locked.is_some(), "console: sign-in refused");
                 Ok(Err(match locked {
@@ -379,18 +392,26 @@ impl Desk {
         &self,
         code: &str,
         rules: &ConsoleRules,
+        address: Option<&str>,
     ) -> Result<Option<ConsoleSession>, DeskError> {
         if !is_token(code) {
             return Ok(None);
         }
-        match self
+        let Some(id) = self
             .store
             .console_link_redeem(&sha256(code), LinkPurpose::SignIn, self.now())
             .await?
-        {
-            Some(id) => Ok(Some(self.open_console_session(id, rules).await?)),
-            None => Ok(None),
-        }
+        else {
+            return Ok(None);
+        };
+        let handle = self
+            .store
+            .engineer(id)
+            .await?
+            .map(|e| e.handle)
+            .unwrap_or_default();
+        let event = self.sign_in_event(&handle, Some(id), "link", address);
+        Ok(Some(self.open_console_session(id, rules, &event).await?))
     }
 
     /// The person behind a session token, if the session is valid and they still exist.
@@ -416,12 +437,56 @@ impl Desk {
             }))
     }
 
-    /// Ends a session (signing out).
-    pub async fn console_sign_out(&self, token: &str) -> Result<(), DeskError> {
+    /// Ends a session (signing out), recorded as a sign-in audit event.
+    pub async fn console_sign_out(
+        &self,
+        token: &str,
+        address: Option<&str>,
+    ) -> Result<(), DeskError> {
         if is_token(token) {
-            self.store.console_session_end(&sha256(token)).await?;
+            self.store
+                .console_session_end(&sha256(token), self.now(), address)
+                .await?;
         }
         Ok(())
+    }
+
+    /// The sign-in audit events (sign-ins, failures, lockouts, sign-outs, passwords
+    /// set) of the last `days` days, newest first, at most `limit`. Managers only.
+    pub async fn sign_in_events(
+        &self,
+        caller: &Caller,
+        days: u32,
+        limit: u32,
+    ) -> Result<Vec<SignInEvent>, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can read the sign-in audit".into(),
+            ));
+        }
+        let since = self.now() - Duration::days(i64::from(days.clamp(1, 3660)));
+        Ok(self
+            .store
+            .sign_in_events(since, i64::from(limit.clamp(1, 1000)))
+            .await?)
+    }
+
+    /// A `signed_in` event now, by `method`.
+    fn sign_in_event(
+        &self,
+        handle: &str,
+        engineer: Option<EngineerId>,
+        method: &'static str,
+        address: Option<&str>,
+    ) -> NewSignInEvent {
+        NewSignInEvent {
+            at: self.now(),
+            engineer,
+            handle: handle.to_owned(),
+            event: "signed_in",
+            method: Some(method),
+            address: address.map(str::to_owned),
+        }
     }
 
     /// Remembers the console language an engineer chose (`zh-CN` or `en`).
@@ -439,12 +504,14 @@ impl Desk {
     }
 
     /// The open tickets the caller may see, most urgent first (by the running clock
-    /// with the nearest deadline; breached ones, whose deadline passed, on top), at most
-    /// `limit` of them, with each clock's colour.
+    /// with the nearest deadline; breached ones, whose deadline passed, on top; then
+    /// those with no running clock, oldest first), the `limit` of them after the first
+    /// `offset`, with each clock's colour.
     pub async fn queue(
         &self,
         caller: &Caller,
         filter: &QueueFilter,
+        offset: u32,
         limit: u32,
     ) -> Result<Queue, DeskError> {
         let now = self.now();
@@ -454,6 +521,7 @@ impl Desk {
                 &scope_of(caller),
                 filter,
                 now,
+                i64::from(offset),
                 i64::from(limit.clamp(1, 1000)),
             )
             .await?;
@@ -587,13 +655,14 @@ impl Desk {
         &self,
         engineer: EngineerId,
         rules: &ConsoleRules,
+        event: &NewSignInEvent,
     ) -> Result<ConsoleSession, DeskError> {
         let token = random_token();
         let csrf = random_token();
         let now = self.now();
         let expires_at = now + rules.session_valid_for;
         self.store
-            .console_session_create(&sha256(&token), engineer, &csrf, now, expires_at)
+            .console_session_create(&sha256(&token), engineer, &csrf, now, expires_at, event)
             .await?;
         Ok(ConsoleSession { token, expires_at })
     }

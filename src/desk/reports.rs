@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Desk, DeskError};
-use crate::domain::report::{GroupBy, Period, RepeatFault, Report, Row, report_range};
+use crate::domain::report::{GroupBy, Period, RepeatFault, Report, Row, report_range, trend};
 use crate::domain::ticket::{Caller, Ticket};
 
 /// A device counts as a repeat fault with this many tickets in [`REPEAT_WINDOW`].
@@ -122,6 +122,7 @@ impl Desk {
             .map(|(asset_tag, tickets)| RepeatFault { asset_tag, tickets })
             .collect();
         let mut report = Report::build(from, to, by, &rows, repeat_faults);
+        report.trend = trend(&rows, from, to, self.policy.calendar.time_zone());
         report.complaint_records = self.complaint_figures(from, to).await?;
         report.inspections = self.inspection_section(from, to).await?;
         Ok(report)

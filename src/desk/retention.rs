@@ -2,7 +2,8 @@
 //! finished chat updates and receipts, and the photos of tickets closed long ago go after
 //! their configured age; tickets, their audit trails and open tickets' photos never do
 //! (the contract's records). Deletes run in bounded batches so a large backlog never
-//! holds the database for long.
+//! holds the database for long. The console's expired sessions, expired or used one-time
+//! links and old failed sign-ins go too (the sign-in audit events stay).
 
 use chrono::Duration;
 
@@ -44,7 +45,13 @@ pub struct Retained {
     pub handled_updates: u64,
     /// Photos.
     pub attachments: u64,
+    /// The console's expired sessions and links and old failed sign-ins.
+    pub console: crate::store::ConsoleSwept,
 }
+
+/// Failed sign-ins of a handle are forgotten this long after the last one (unless the
+/// handle is still locked): long past any lockout, so a guesser gains nothing.
+pub const SIGN_IN_ATTEMPTS_KEPT: Duration = Duration::days(1);
 
 impl Desk {
     /// Deletes, at the desk's current time, everything older than the retention policy
@@ -64,6 +71,11 @@ impl Desk {
                     .await?,
             attachments: self
                 .purge_all(Purge::Attachments, now - keep.attachments)
+                .await?,
+            // Small tables (a row per session, link or handle tried): one statement each.
+            console: self
+                .store
+                .console_sweep(now, now - SIGN_IN_ATTEMPTS_KEPT)
                 .await?,
         })
     }

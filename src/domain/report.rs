@@ -272,6 +272,93 @@ pub struct Report {
     /// inspections read as having none.
     #[serde(default)]
     pub inspections: super::inspection::InspectionSection,
+    /// The period day by day (a week a point past 31 days); set by the caller, who knows
+    /// the calendar's zone (see [`trend`]). Reports archived before it read as empty.
+    #[serde(default)]
+    pub trend: Vec<TrendPoint>,
+}
+
+/// One point of a report's trend: the tickets of the period reported and resolved on
+/// its days, and the surveys of the tickets reported on them (as [`Figures`] counts them).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TrendPoint {
+    /// The point's first day (local).
+    pub start: chrono::NaiveDate,
+    /// Its days.
+    pub days: i64,
+    /// Tickets reported on these days.
+    pub opened: usize,
+    /// Tickets of the period resolved on these days.
+    pub resolved: usize,
+    /// Surveys sent for the tickets reported on these days.
+    pub surveys_sent: usize,
+    /// Of those, answered.
+    pub surveys_answered: usize,
+    /// answered / sent.
+    pub response_rate: Option<f64>,
+    /// Mean rating of the answers.
+    pub average_rating: Option<f64>,
+    /// Satisfied of those who said how they felt (as [`Figures::satisfaction_rate`]).
+    pub satisfaction_rate: Option<f64>,
+}
+
+/// A trend point covers a day while the period is at most this many days, else a week.
+pub const DAILY_UP_TO: i64 = 31;
+
+/// The trend of `rows` (the tickets reported in `[from, to)`): a point per local day in
+/// `tz`, or per 7 days from the first when the period is longer than [`DAILY_UP_TO`]
+/// days. Resolutions are counted on the day they happened, if within the period.
+pub fn trend(
+    rows: &[Row],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Vec<TrendPoint> {
+    let day = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    if to <= from {
+        return Vec::new();
+    }
+    let first = day(from);
+    let last = day(to - Duration::seconds(1));
+    let span = (last - first).num_days() + 1;
+    let step = if span > DAILY_UP_TO { 7 } else { 1 };
+    let points = usize::try_from((span + step - 1) / step).unwrap_or(0);
+    let slot = |t: DateTime<Utc>| {
+        (from <= t && t < to)
+            .then(|| usize::try_from((day(t) - first).num_days() / step).ok())
+            .flatten()
+            .filter(|i| *i < points)
+    };
+    let mut opened: Vec<Vec<&Row>> = vec![Vec::new(); points];
+    let mut resolved = vec![0; points];
+    for r in rows {
+        if let Some(i) = slot(r.ticket.created_at) {
+            opened[i].push(r);
+        }
+        if let Some(i) = r.ticket.resolved_at.and_then(slot) {
+            resolved[i] += 1;
+        }
+    }
+    opened
+        .into_iter()
+        .zip(resolved)
+        .enumerate()
+        .map(|(i, (rows, resolved))| {
+            let f = Figures::of(rows.iter().copied());
+            let start = first + Duration::days(i64::try_from(i).unwrap_or(0) * step);
+            TrendPoint {
+                start,
+                days: step.min((last - start).num_days() + 1),
+                opened: f.tickets,
+                resolved,
+                surveys_sent: f.surveys_sent,
+                surveys_answered: f.surveys_answered,
+                response_rate: f.response_rate,
+                average_rating: f.average_rating,
+                satisfaction_rate: f.satisfaction_rate,
+            }
+        })
+        .collect()
 }
 
 impl Report {
@@ -311,6 +398,7 @@ impl Report {
                 .collect(),
             complaint_records: super::complaint::ComplaintFigures::default(),
             inspections: super::inspection::InspectionSection::default(),
+            trend: Vec::new(),
         }
     }
 }
@@ -533,6 +621,53 @@ const COLUMNS: [&str; 21] = [
     "complaints",
 ];
 
+/// The same columns' names for a Chinese reader (the CSV and .xlsx downloads of a
+/// Chinese page), in the same order as [`COLUMNS`].
+const COLUMNS_ZH: [&str; 21] = [
+    "分组",
+    "报修数",
+    "平均受理时长（分钟）",
+    "受理时长P90（分钟）",
+    "平均到场时长（分钟）",
+    "到场时长P90（分钟）",
+    "平均解决时长（分钟）",
+    "解决时长P90（分钟）",
+    "响应时限达成率（%）",
+    "到场时限达成率（%）",
+    "解决时限达成率（%）",
+    "进度更新时限达成率（%）",
+    "备机时限达成率（%）",
+    "重开率（%）",
+    "确认关闭",
+    "自动关闭",
+    "回访发送数",
+    "回访响应率（%）",
+    "满意率（%）",
+    "平均评分",
+    "投诉",
+];
+
+/// The language of a download's header row (and its `total` row's name); the figures
+/// and group names are the same in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headers {
+    /// `group`, `tickets`, … (what scripts read: the CLI and `GET /api/reports`).
+    English,
+    /// `分组`, `报修数`, …
+    Chinese,
+}
+
+/// A cell of the spreadsheet download.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A name: the header, a group.
+    Text(String),
+    /// A figure.
+    Number(f64),
+    /// A figure that has no value (no denominator): an empty cell.
+    Empty,
+}
+
 impl Figures {
     fn cells(&self, group: &str) -> Vec<String> {
         let sla = |k: &str| pct(self.sla.get(k).and_then(|c| c.rate));
@@ -564,12 +699,44 @@ impl Figures {
 
 impl Report {
     fn lines(&self) -> Vec<Vec<String>> {
-        let mut lines = vec![COLUMNS.iter().map(|c| (*c).to_owned()).collect()];
+        self.lines_in(Headers::English)
+    }
+
+    fn lines_in(&self, headers: Headers) -> Vec<Vec<String>> {
+        let (columns, total) = match headers {
+            Headers::English => (&COLUMNS, "total"),
+            Headers::Chinese => (&COLUMNS_ZH, "合计"),
+        };
+        let mut lines = vec![columns.iter().map(|c| (*c).to_owned()).collect()];
         for (k, f) in &self.groups {
             lines.push(f.cells(k));
         }
-        lines.push(self.total.cells("total"));
+        lines.push(self.total.cells(total));
         lines
+    }
+
+    /// The CSV's table as typed cells for a spreadsheet: the header row and the group
+    /// column as text, every figure a number (a missing one empty).
+    pub fn cells(&self, headers: Headers) -> Vec<Vec<Cell>> {
+        self.lines_in(headers)
+            .into_iter()
+            .enumerate()
+            .map(|(row, line)| {
+                line.into_iter()
+                    .enumerate()
+                    .map(|(col, c)| {
+                        if row == 0 || col == 0 {
+                            Cell::Text(c)
+                        } else {
+                            c.parse::<f64>()
+                                .ok()
+                                .filter(|v| v.is_finite())
+                                .map_or(Cell::Empty, Cell::Number)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// CSV for spreadsheets: one row per group and a `total` row (repeat faults are in the
@@ -577,8 +744,13 @@ impl Report {
     /// Chinese; RFC 4180 records (CRLF) and quoting; and no cell can run as a formula
     /// (see [`csv_field`]).
     pub fn to_csv(&self) -> String {
+        self.to_csv_in(Headers::English)
+    }
+
+    /// [`Report::to_csv`] with the header row in `headers`' language.
+    pub fn to_csv_in(&self, headers: Headers) -> String {
         let mut out = String::from('\u{feff}');
-        for line in self.lines() {
+        for line in self.lines_in(headers) {
             let fields: Vec<String> = line.iter().map(|c| csv_field(c)).collect();
             out.push_str(&fields.join(","));
             out.push_str("\r\n");
@@ -840,5 +1012,73 @@ mod tests {
         assert_eq!(empty.tickets, 0);
         assert_eq!(empty.response_rate, None);
         assert_eq!(empty.sla["response"].rate, None);
+    }
+
+    #[test]
+    fn the_trend_counts_each_local_day_or_week() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let (from, to) = report_range(
+            Some(d(2026, 11, 1)),
+            Some(d(2026, 11, 3)),
+            None,
+            d(2026, 12, 1),
+            tz,
+        )
+        .unwrap();
+        // 23:30 on the 1st in Shanghai is still the 1st (15:30 UTC).
+        let at = |day: u32, h: u32, m: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, day, h, m, 0).unwrap()
+        };
+        let mut late = surveyed(1, Some(5), false);
+        late.ticket.created_at = at(1, 15, 30);
+        late.ticket.resolved_at = Some(at(2, 2, 0));
+        let mut next = surveyed(2, Some(2), false);
+        next.ticket.created_at = at(1, 16, 30); // 00:30 on the 2nd
+        next.ticket.resolved_at = Some(at(30, 0, 0)); // after the period: not counted
+        let mut quiet = surveyed(3, None, false);
+        quiet.ticket.created_at = at(1, 17, 0);
+        quiet.ticket.resolved_at = None;
+        quiet.survey = Some(("sent".into(), None, false));
+        let t = trend(&[late, next, quiet], from, to, tz);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t.iter().map(|p| p.start).collect::<Vec<_>>(),
+            vec![d(2026, 11, 1), d(2026, 11, 2), d(2026, 11, 3)]
+        );
+        assert_eq!(
+            t.iter().map(|p| p.opened).collect::<Vec<_>>(),
+            vec![1, 2, 0]
+        );
+        assert_eq!(
+            t.iter().map(|p| p.resolved).collect::<Vec<_>>(),
+            vec![0, 1, 0]
+        );
+        assert_eq!(t[0].average_rating, Some(5.0));
+        assert_eq!(
+            t[1].average_rating,
+            Some(2.0),
+            "the unanswered survey has no rating"
+        );
+        assert_eq!(t[1].surveys_sent, 2);
+        assert_eq!(t[1].response_rate, Some(0.5));
+        assert_eq!(t[2].response_rate, None, "no surveys: no rate, not 0");
+        assert!(t.iter().all(|p| p.days == 1));
+
+        // Past 31 days, a point a week from the first day; the last may be shorter.
+        let (from, to) = report_range(
+            Some(d(2026, 1, 1)),
+            Some(d(2026, 3, 31)),
+            None,
+            d(2026, 12, 1),
+            tz,
+        )
+        .unwrap();
+        let t = trend(&[], from, to, tz);
+        assert_eq!(t.len(), 13, "90 days");
+        assert_eq!(t[1].start, d(2026, 1, 8));
+        assert_eq!(t[12].days, 6);
+        assert!(t.iter().all(|p| p.opened == 0 && p.surveys_sent == 0));
+        assert!(trend(&[], to, from, tz).is_empty());
     }
 }

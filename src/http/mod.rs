@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/groups", get(tickets::groups))
         .route("/api/reports", get(reports::show))
         .route("/api/follow-ups", get(reports::follow_ups))
+        .route("/api/audit/sign-ins", get(reports::sign_ins))
         .route("/api/reports/archive", get(archive::list))
         .route("/api/reports/archive/{id}", get(archive::show))
         .route(

@@ -1,5 +1,6 @@
 //! `GET /api/reports`: the managers' statistics as JSON or CSV; `GET /api/follow-ups`:
-//! the tickets to call the reporter about.
+//! the tickets to call the reporter about; `GET /api/audit/sign-ins`: the console's
+//! sign-in audit events.
 
 use axum::extract::{Query, State};
 use axum::http::{Uri, header};
@@ -104,6 +105,29 @@ pub async fn follow_ups(
     Authed(caller): Authed,
 ) -> Result<axum::Json<Vec<crate::domain::ticket::Ticket>>, ApiError> {
     Ok(axum::Json(state.desk.follow_ups(&caller).await?))
+}
+
+/// `GET /api/audit/sign-ins` query: `days` back (default 30), at most `limit` events
+/// (default 200).
+#[derive(Debug, Deserialize)]
+pub struct SignInQuery {
+    days: Option<u32>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/audit/sign-ins`: console sign-ins, failures, lockouts, sign-outs and
+/// passwords set, newest first (managers only).
+pub async fn sign_ins(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Query(q): Query<SignInQuery>,
+) -> Result<axum::Json<Vec<crate::desk::console::SignInEvent>>, ApiError> {
+    Ok(axum::Json(
+        state
+            .desk
+            .sign_in_events(&caller, q.days.unwrap_or(30), q.limit.unwrap_or(200))
+            .await?,
+    ))
 }
 
 #[cfg(test)]

@@ -30,6 +30,42 @@ pub struct SignInAttempts {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// A sign-in audit event to record (`sign_in_events`, migration 0026).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignInEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The engineer, if the handle is someone's.
+    pub engineer: Option<EngineerId>,
+    /// The handle typed (or the engineer's).
+    pub handle: String,
+    /// `signed_in`, `failed`, `locked_out`, `signed_out` or `password_set`.
+    pub event: &'static str,
+    /// `password` or `link`, where it applies.
+    pub method: Option<&'static str>,
+    /// The client's address, if known.
+    pub address: Option<String>,
+}
+
+/// A sign-in audit event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignInEvent {
+    /// Its number, in the order recorded.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The engineer, if the handle is someone's.
+    pub engineer_id: Option<i64>,
+    /// The handle typed (or the engineer's).
+    pub handle: String,
+    /// `signed_in`, `failed`, `locked_out`, `signed_out` or `password_set`.
+    pub event: String,
+    /// `password` or `link`, where it applies.
+    pub method: Option<String>,
+    /// The client's address, if known.
+    pub address: Option<String>,
+}
+
 /// What a one-time console link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkPurpose {
@@ -87,8 +123,9 @@ const QUEUE_WHERE: &str = " t.status NOT IN ('closed', 'cancelled')
        AND ($4 IS NULL OR t.group_id = $4)
        AND ($5 IS NULL OR t.assignee_id = $5)
        AND ($6 IS NULL OR t.site = $6)
-       AND ($7 = FALSE OR EXISTS (SELECT 1 FROM sla_clocks b WHERE b.ticket_id = t.id AND b.open
-             AND (b.status = 'breached' OR (b.since IS NOT NULL AND b.due_at <= $1))))
+       AND ($7 = FALSE OR t.id IN (SELECT b.ticket_id FROM sla_clocks b
+             WHERE b.open AND b.since IS NOT NULL AND b.due_at <= $1
+             UNION SELECT b.ticket_id FROM sla_clocks b WHERE b.open AND b.status = 'breached'))
        AND ($8 IS NULL OR EXISTS (SELECT 1 FROM sla_clocks d WHERE d.ticket_id = t.id AND d.open
              AND d.since IS NOT NULL AND d.due_at > $1 AND d.due_at <= $8))
        AND ($9 IS NULL OR LOWER(t.number) LIKE $9 ESCAPE '\\' OR LOWER(t.reporter_name) LIKE $9 ESCAPE '\\'
@@ -114,6 +151,55 @@ fn like_pattern(words: &str) -> String {
     p
 }
 
+/// What the retention job removed from the console's tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConsoleSwept {
+    /// Expired sessions.
+    pub sessions: u64,
+    /// Expired or used one-time links.
+    pub links: u64,
+    /// Old failed sign-ins of handles not locked.
+    pub attempts: u64,
+}
+
+/// Records a sign-in event in the transaction (`$tx`) of what it records.
+macro_rules! sign_in_event {
+    ($tx:expr, $e:expr) => {{
+        let e: &NewSignInEvent = $e;
+        sqlx::query(
+            "INSERT INTO sign_in_events (at, engineer_id, handle, event, method, address)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.at)
+        .bind(e.engineer.map(|id| id.0))
+        .bind(e.handle.as_str())
+        .bind(e.event)
+        .bind(e.method)
+        .bind(e.address.as_deref())
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Records a sign-in event of a known engineer (`$engineer`), under their handle.
+macro_rules! engineer_event {
+    ($tx:expr, $engineer:expr, $at:expr, $event:expr, $method:expr, $address:expr) => {{
+        let method: Option<&str> = $method;
+        let address: Option<&str> = $address;
+        sqlx::query(
+            "INSERT INTO sign_in_events (at, engineer_id, handle, event, method, address)
+             SELECT $1, e.id, e.handle, $3, $4, $5 FROM engineers e WHERE e.id = $2",
+        )
+        .bind($at)
+        .bind($engineer.0)
+        .bind($event)
+        .bind(method)
+        .bind(address)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
 macro_rules! console_sql {
     ($store:ty) => {
         impl $store {
@@ -136,6 +222,7 @@ macro_rules! console_sql {
                 hash: &str,
                 now: DateTime<Utc>,
                 link: Option<&str>,
+                address: Option<&str>,
             ) -> Result<bool, StoreError> {
                 let mut tx = self.begin().await?;
                 if let Some(code_hash) = link {
@@ -170,6 +257,8 @@ macro_rules! console_sql {
                     .bind(engineer.0)
                     .execute(&mut *tx)
                     .await?;
+                let method = link.map(|_| "link");
+                engineer_event!(tx, engineer, now, "password_set", method, address);
                 tx.commit().await?;
                 Ok(true)
             }
@@ -198,6 +287,7 @@ macro_rules! console_sql {
                 csrf: &str,
                 now: DateTime<Utc>,
                 expires_at: DateTime<Utc>,
+                event: &NewSignInEvent,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
                 // Expired sessions go as new ones come: the table stays small.
@@ -216,6 +306,7 @@ macro_rules! console_sql {
                 .bind(expires_at)
                 .execute(&mut *tx)
                 .await?;
+                sign_in_event!(tx, event);
                 tx.commit().await?;
                 Ok(())
             }
@@ -241,12 +332,24 @@ macro_rules! console_sql {
                 }))
             }
 
-            pub(super) async fn console_session_end(&self, token_hash: &str) -> Result<(), StoreError> {
-                self.write_one(
-                    sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1").bind(token_hash),
+            pub(super) async fn console_session_end(
+                &self,
+                token_hash: &str,
+                now: DateTime<Utc>,
+                address: Option<&str>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                let ended: Option<(i64,)> = sqlx::query_as(
+                    "DELETE FROM console_sessions WHERE token_hash = $1 RETURNING engineer_id",
                 )
-                .await
-                .map(drop)
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((engineer,)) = ended {
+                    engineer_event!(tx, EngineerId(engineer), now, "signed_out", None, address);
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             pub(super) async fn console_attempts(
@@ -268,8 +371,10 @@ macro_rules! console_sql {
                 now: DateTime<Utc>,
                 max_failures: i32,
                 locked_until: DateTime<Utc>,
+                event: &NewSignInEvent,
             ) -> Result<Option<DateTime<Utc>>, StoreError> {
                 let mut tx = self.begin().await?;
+                sign_in_event!(tx, event);
                 let (failures,): (i32,) = sqlx::query_as(
                     "INSERT INTO console_sign_in_attempts (handle, failures, last_failure_at)
                      VALUES ($1, 1, $2)
@@ -292,6 +397,11 @@ macro_rules! console_sql {
                     .bind(locked_until)
                     .execute(&mut *tx)
                     .await?;
+                    let locked = NewSignInEvent {
+                        event: "locked_out",
+                        ..event.clone()
+                    };
+                    sign_in_event!(tx, &locked);
                     Some(locked_until)
                 } else {
                     None
@@ -387,11 +497,74 @@ macro_rules! console_sql {
                 Ok(found.map(|(id,)| EngineerId(id)))
             }
 
+            pub(super) async fn sign_in_events(
+                &self,
+                since: DateTime<Utc>,
+                limit: i64,
+            ) -> Result<Vec<SignInEvent>, StoreError> {
+                let rows: Vec<(i64, DateTime<Utc>, Option<i64>, String, String, Option<String>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT id, at, engineer_id, handle, event, method, address FROM sign_in_events
+                         WHERE at >= $1 ORDER BY at DESC, id DESC LIMIT $2",
+                    )
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, at, engineer_id, handle, event, method, address)| SignInEvent {
+                        id,
+                        at,
+                        engineer_id,
+                        handle,
+                        event,
+                        method,
+                        address,
+                    })
+                    .collect())
+            }
+
+            pub(super) async fn console_sweep(
+                &self,
+                now: DateTime<Utc>,
+                attempts_before: DateTime<Utc>,
+            ) -> Result<ConsoleSwept, StoreError> {
+                let mut tx = self.begin().await?;
+                let sessions = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                // Used links are done with as well as expired ones; an unused, unexpired
+                // one still works.
+                let links = sqlx::query(
+                    "DELETE FROM console_links WHERE expires_at <= $1 OR used_at IS NOT NULL",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // A handle's failures are forgotten once old, unless it is still locked.
+                let attempts = sqlx::query(
+                    "DELETE FROM console_sign_in_attempts WHERE last_failure_at < $1
+                       AND (locked_until IS NULL OR locked_until <= $2)",
+                )
+                .bind(attempts_before)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(ConsoleSwept { sessions, links, attempts })
+            }
+
             pub(super) async fn console_queue(
                 &self,
                 scope: &Scope,
                 filter: &QueueFilter,
                 now: DateTime<Utc>,
+                offset: i64,
                 limit: i64,
             ) -> Result<QueuePage, StoreError> {
                 let (reporter, group, engineer) = match scope {
@@ -425,39 +598,50 @@ macro_rules! console_sql {
                     .fetch_one(self.reader())
                     .await?;
                 // Running clocks by deadline (breached ones first, as theirs passed), read
-                // in the order of their index until a page of tickets is found: a ticket's
-                // first clock in that order is its most urgent.
+                // in the order of their index until the page's last ticket is found: a
+                // ticket's first clock in that order is its most urgent, so the order is
+                // (most urgent deadline, id). A ticket has at most CLOCK_KINDS running
+                // clocks, so `offset + limit` tickets are among that many times the rows;
+                // fewer rows than asked for means every ticket with a running clock was seen.
+                let wanted = offset.saturating_add(limit);
+                let walk = wanted.saturating_mul(CLOCK_KINDS);
                 let by_clock_sql = format!(
-                    "SELECT t.* FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
+                    "SELECT c.ticket_id FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
                      WHERE c.open AND c.since IS NOT NULL AND{QUEUE_WHERE}
                      ORDER BY c.due_at, c.ticket_id LIMIT $13"
                 );
-                let rows: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(by_clock_sql)))
-                    .bind(limit.saturating_mul(CLOCK_KINDS))
+                let ids: Vec<(i64,)> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(by_clock_sql)))
+                    .bind(walk)
                     .fetch_all(self.reader())
                     .await?;
                 let mut seen = std::collections::HashSet::new();
-                let mut tickets: Vec<Ticket> = Vec::new();
-                for row in rows {
-                    let t: Ticket = row.try_into()?;
-                    if seen.insert(t.id) {
-                        tickets.push(t);
+                let mut page_ids: Vec<i64> = Vec::new();
+                let mut clocked: i64 = 0;
+                for (id,) in ids {
+                    if seen.insert(id) {
+                        if clocked >= offset {
+                            page_ids.push(id);
+                        }
+                        clocked += 1;
                     }
-                    if i64::try_from(tickets.len()).unwrap_or(i64::MAX) >= limit {
+                    if clocked >= wanted {
                         break;
                     }
                 }
-                // Then tickets with no running clock (paused, or none), oldest first.
+                let mut tickets = self.tickets_in_order(&page_ids).await?;
+                // Then tickets with no running clock (paused, or none), oldest first, after
+                // all those with one: they start at `clocked` in the whole order.
                 let room = limit - i64::try_from(tickets.len()).unwrap_or(limit);
                 if room > 0 {
                     let idle_sql = format!(
                         "SELECT t.* FROM tickets t WHERE{QUEUE_WHERE}
                            AND NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.ticket_id = t.id
                              AND c.open AND c.since IS NOT NULL)
-                         ORDER BY t.id LIMIT $13"
+                         ORDER BY t.id LIMIT $13 OFFSET $14"
                     );
                     let idle: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(idle_sql)))
                         .bind(room)
+                        .bind((offset - clocked).max(0))
                         .fetch_all(self.reader())
                         .await?;
                     for row in idle {
@@ -473,6 +657,26 @@ macro_rules! console_sql {
                     })
                     .collect();
                 Ok(QueuePage { items, total })
+            }
+
+            /// Tickets by id, in the order of `ids` (ids not found are left out).
+            async fn tickets_in_order(&self, ids: &[i64]) -> Result<Vec<Ticket>, StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Only numbered placeholders are built into the text.
+                let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!("SELECT * FROM tickets WHERE id IN ({})", marks.join(", "));
+                let mut q = sqlx::query_as::<_, rows::TicketRow>(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    q = q.bind(id);
+                }
+                let mut found: std::collections::HashMap<i64, Ticket> = std::collections::HashMap::new();
+                for row in q.fetch_all(self.reader()).await? {
+                    let t: Ticket = row.try_into()?;
+                    found.insert(t.id.0, t);
+                }
+                Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
             }
 
             /// The clocks of several tickets, by ticket id.
@@ -571,8 +775,9 @@ impl Store {
         hash: &str,
         now: DateTime<Utc>,
         link: Option<&str>,
+        address: Option<&str>,
     ) -> Result<bool, StoreError> {
-        either!(self.console_set_password(engineer, hash, now, link))
+        either!(self.console_set_password(engineer, hash, now, link, address))
     }
 
     /// Remembers the console language an engineer chose.
@@ -584,8 +789,8 @@ impl Store {
         either!(self.console_set_language(engineer, language))
     }
 
-    /// Records a console session (the hash of its token) with its form token; expired
-    /// sessions are dropped in the same transaction.
+    /// Records a console session (the hash of its token) with its form token and the
+    /// sign-in's audit `event`; expired sessions are dropped in the same transaction.
     pub async fn console_session_create(
         &self,
         token_hash: &str,
@@ -593,8 +798,9 @@ impl Store {
         csrf: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        event: &NewSignInEvent,
     ) -> Result<(), StoreError> {
-        either!(self.console_session_create(token_hash, engineer, csrf, now, expires_at))
+        either!(self.console_session_create(token_hash, engineer, csrf, now, expires_at, event))
     }
 
     /// An unexpired console session.
@@ -607,8 +813,33 @@ impl Store {
     }
 
     /// Ends a console session.
-    pub async fn console_session_end(&self, token_hash: &str) -> Result<(), StoreError> {
-        either!(self.console_session_end(token_hash))
+    /// (Recording `signed_out` for its engineer, if the session was there.)
+    pub async fn console_session_end(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        address: Option<&str>,
+    ) -> Result<(), StoreError> {
+        either!(self.console_session_end(token_hash, now, address))
+    }
+
+    /// The sign-in audit events since `since`, newest first, at most `limit`.
+    pub async fn sign_in_events(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<SignInEvent>, StoreError> {
+        either!(self.sign_in_events(since, limit))
+    }
+
+    /// Deletes expired sessions, expired or used one-time links and failed sign-ins
+    /// older than `attempts_before` of handles not locked at `now`, in one transaction.
+    pub async fn console_sweep(
+        &self,
+        now: DateTime<Utc>,
+        attempts_before: DateTime<Utc>,
+    ) -> Result<ConsoleSwept, StoreError> {
+        either!(self.console_sweep(now, attempts_before))
     }
 
     /// Failed sign-ins recorded for a handle.
@@ -627,8 +858,9 @@ impl Store {
         now: DateTime<Utc>,
         max_failures: i32,
         locked_until: DateTime<Utc>,
+        event: &NewSignInEvent,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        either!(self.console_failure(handle, now, max_failures, locked_until))
+        either!(self.console_failure(handle, now, max_failures, locked_until, event))
     }
 
     /// Forgets a handle's failed sign-ins (it signed in).
@@ -677,9 +909,10 @@ impl Store {
         scope: &Scope,
         filter: &QueueFilter,
         now: DateTime<Utc>,
+        offset: i64,
         limit: i64,
     ) -> Result<QueuePage, StoreError> {
-        either!(self.console_queue(scope, filter, now, limit))
+        either!(self.console_queue(scope, filter, now, offset, limit))
     }
 
     /// The newest `limit` other tickets of an asset the scope may see.

@@ -45,7 +45,10 @@ pub use cards::{Card, CardClaim, CardEnd};
 pub use complaints::{
     Complaint, ComplaintEvent, ComplaintFactRow, NewComplaint, NewComplaintEvent,
 };
-pub use console::{ConsoleSessionRecord, LinkPurpose, QueueFilter, QueuePage, SignInAttempts};
+pub use console::{
+    ConsoleSessionRecord, ConsoleSwept, LinkPurpose, NewSignInEvent, QueueFilter, QueuePage,
+    SignInAttempts, SignInEvent,
+};
 pub use delivery::{OutboxStats, StatusCount};
 pub use inspections::{
     CheckRecord, InspectionEvent, JobClose, JobRecord, NewCheck, NewInspectionEvent, NewJob,

@@ -57,7 +57,7 @@ impl Page {
         rest[..rest.find('"').expect("quoted")].to_owned()
     }
 
-    fn has(&self, text: &str) -> bool {
+    pub fn has(&self, text: &str) -> bool {
         self.body.contains(text)
     }
 }
@@ -75,7 +75,7 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -960,7 +960,7 @@ async fn the_first_manager_comes_from_the_command_line() {
     let rules = baoxiu::desk::console::ConsoleRules::default();
     let signed = core
         .desk
-        .console_sign_in("zhang.wei", PASSWORD, &rules)
+        .console_sign_in("zhang.wei", PASSWORD, &rules, None)
         .await
         .expect("desk");
     assert!(signed.is_ok());

@@ -16,6 +16,7 @@ mod complaints;
 mod concurrency;
 mod console;
 mod console_browser;
+mod console_reports;
 mod discord;
 mod erasure;
 mod inspections;
