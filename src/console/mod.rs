@@ -140,6 +140,25 @@ impl Console {
             .route("/desk/admin", get(admin::page))
             .route("/desk/admin/engineers", post(admin::add_engineer))
             .route("/desk/admin/engineers/{id}/{what}", post(admin::engineer))
+            .route("/desk/admin/engineers/{id}", get(admin::engineer_page))
+            .route("/desk/admin/reporters", get(admin::reporters))
+            .route(
+                "/desk/admin/reporters/{id}/{what}",
+                post(admin::reporter_action),
+            )
+            .route("/desk/admin/complaints", get(admin::complaints))
+            .route("/desk/admin/complaints/{id}", get(admin::complaint))
+            .route(
+                "/desk/admin/complaints/{id}/answer",
+                post(admin::answer_complaint),
+            )
+            .route("/desk/admin/articles", get(admin::articles))
+            .route("/desk/admin/articles/{id}", get(admin::article))
+            .route(
+                "/desk/admin/articles/{id}/{what}",
+                post(admin::article_action),
+            )
+            .route("/desk/admin/setup", get(admin::setup))
             .route("/desk/admin/outbox/retry-all", post(admin::retry_all))
             .route("/desk/admin/outbox/{id}/retry", post(admin::retry))
             .route("/desk/static/console.js", get(script))

@@ -15,6 +15,7 @@ mod policy;
 pub mod ports;
 mod reports;
 mod retention;
+pub mod setup;
 mod sla;
 mod staffing;
 mod survey;
@@ -280,6 +281,35 @@ impl Desk {
             .store
             .reporter_for_identity(channel, external_id, name.as_str(), self.now())
             .await?)
+    }
+
+    /// Reporters (not erased) whose name, phone or department contains `search`, VIPs
+    /// first; at most `limit` (1–200). Managers only.
+    pub async fn reporters(
+        &self,
+        caller: &Caller,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Reporter>, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can list reporters".into(),
+            ));
+        }
+        Ok(self.store.reporters(search, limit.clamp(1, 200)).await?)
+    }
+
+    /// One reporter by id (managers only).
+    pub async fn reporter(&self, caller: &Caller, id: ReporterId) -> Result<Reporter, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can read reporters".into(),
+            ));
+        }
+        self.store
+            .reporter(id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("reporter {id}")))
     }
 
     /// Marks a reporter as VIP (or not). Managers only.

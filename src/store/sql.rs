@@ -278,6 +278,23 @@ macro_rules! repository {
                 Ok(row.map(Into::into))
             }
 
+            pub(super) async fn reporters(&self, search: Option<&str>, limit: i64) -> Result<Vec<Reporter>, StoreError> {
+                let pattern = search.map(str::trim).filter(|s| !s.is_empty()).map(crate::store::console::like_pattern);
+                let rows: Vec<rows::ReporterRow> = sqlx::query_as(
+                    "SELECT * FROM reporters r
+                     WHERE NOT EXISTS (SELECT 1 FROM reporter_erasures x WHERE x.reporter_id = r.id)
+                       AND ($1 IS NULL OR LOWER(r.name) LIKE $1 ESCAPE '\\'
+                            OR LOWER(COALESCE(r.phone, '')) LIKE $1 ESCAPE '\\'
+                            OR LOWER(COALESCE(r.department, '')) LIKE $1 ESCAPE '\\')
+                     ORDER BY r.vip DESC, r.name, r.id LIMIT $2",
+                )
+                .bind(pattern)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
             pub(super) async fn update_reporter(&self, r: &Reporter, now: DateTime<Utc>) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
                 sqlx::query(
