@@ -159,6 +159,20 @@ impl Console {
                 post(admin::article_action),
             )
             .route("/desk/admin/setup", get(admin::setup))
+            .route("/desk/admin/inspections", get(admin::inspections))
+            .route("/desk/admin/inspections/{id}", get(admin::inspection))
+            .route("/desk/admin/inspections/plans", post(admin::create_plan))
+            .route(
+                "/desk/admin/inspections/plans/{id}/status",
+                post(admin::plan_status),
+            )
+            .route(
+                "/desk/admin/assets",
+                get(admin::assets).post(admin::save_asset),
+            )
+            .route("/desk/admin/assets/labels.pdf", get(admin::asset_labels))
+            .route("/desk/admin/assets/{tag}", get(admin::asset))
+            .route("/desk/admin/assets/{tag}/status", post(admin::asset_status))
             .route("/desk/admin/outbox/retry-all", post(admin::retry_all))
             .route("/desk/admin/outbox/{id}/retry", post(admin::retry))
             .route("/desk/static/console.js", get(script))

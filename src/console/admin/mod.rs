@@ -7,8 +7,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 mod articles;
+mod assets;
 mod complaints;
 mod engineers;
+mod inspections;
 mod reporters;
 mod setup;
 
@@ -22,8 +24,10 @@ use crate::desk::DeskError;
 use crate::domain::EngineerId;
 
 pub(super) use articles::{article, article_action, articles};
+pub(super) use assets::{asset, assets, labels as asset_labels, save as save_asset, set_status as asset_status};
 pub(super) use complaints::{answer_complaint, complaint, complaints};
 pub(super) use engineers::edit_page as engineer_page;
+pub(super) use inspections::{create_plan, inspection, inspections, plan_status};
 pub(super) use reporters::{reporter_action, reporters};
 pub(super) use setup::page as setup;
 
