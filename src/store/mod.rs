@@ -719,8 +719,8 @@ delegate! {
     pub async fn reporter_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Reporter>, StoreError>;
     /// One reporter.
     pub async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError>;
-    /// Reporters not erased whose name, phone or department contains `search` (any
-    /// case), VIPs first, then by name; at most `limit`.
+    /// Reporters not erased whose name, phone (their own, or the number the desk knows
+    /// them by) or department contains `search` (any case), VIPs first, then by name; at most `limit`.
     pub async fn reporters(&self, search: Option<&str>, limit: i64) -> Result<Vec<Reporter>, StoreError>;
     /// Saves a reporter's remembered details and VIP flag.
     pub async fn update_reporter(&self, r: &Reporter, now: DateTime<Utc>) -> Result<(), StoreError>;

@@ -285,7 +285,9 @@ macro_rules! repository {
                      WHERE NOT EXISTS (SELECT 1 FROM reporter_erasures x WHERE x.reporter_id = r.id)
                        AND ($1 IS NULL OR LOWER(r.name) LIKE $1 ESCAPE '\\'
                             OR LOWER(COALESCE(r.phone, '')) LIKE $1 ESCAPE '\\'
-                            OR LOWER(COALESCE(r.department, '')) LIKE $1 ESCAPE '\\')
+                            OR LOWER(COALESCE(r.department, '')) LIKE $1 ESCAPE '\\'
+                            OR EXISTS (SELECT 1 FROM reporter_identities i WHERE i.reporter_id = r.id
+                                       AND i.channel = 'phone' AND i.external_id LIKE $1 ESCAPE '\\'))
                      ORDER BY r.vip DESC, r.name, r.id LIMIT $2",
                 )
                 .bind(pattern)

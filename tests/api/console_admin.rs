@@ -270,7 +270,7 @@ async fn managers_invite_reporters_and_erase_them_after_a_confirmation(backend: 
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("id=\"secret\""), "{}", r.body);
-    assert!(r.body.contains("/web/"), "the link is shown: {}", r.body);
+    assert!(r.body.contains("/chat/invite/"), "the link is shown: {}", r.body);
 
     let confirm = mia.get(&format!("/desk/admin/reporters?erase={id}")).await;
     assert_eq!(confirm.status, StatusCode::OK);
