@@ -22,6 +22,9 @@ on_both_backends!(
     the_setup_page_shows_groups_calendar_and_rota,
     managers_answer_complaints,
     managers_edit_publish_and_retire_articles,
+    managers_add_edit_and_change_the_status_of_assets,
+    the_asset_list_filters_and_prints_its_stickers,
+    managers_create_and_change_inspection_plans_and_read_runs,
 );
 
 /// Every administration page.
@@ -442,4 +445,187 @@ async fn managers_edit_publish_and_retire_articles(backend: Backend) {
     assert!(r.body.contains("id=\"problem\""), "{}", r.body);
     let retired = mia.get("/desk/admin/articles?status=retired").await;
     assert!(retired.body.contains(&format!("data-article=\"{id}\"")));
+}
+
+/// The inspection plans as the REST API shows them.
+async fn plans_json(app: &TestApp) -> Value {
+    json_of(
+        app.get(MANAGER, "/api/inspection-plans").await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// An asset as the REST API shows it.
+async fn asset_json(app: &TestApp, tag: &str) -> reqwest::Response {
+    app.get(MANAGER, &format!("/api/assets/{tag}")).await
+}
+
+/// The asset form's fields with `changes` applied.
+fn asset_form<'a>(csrf: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("csrf", csrf),
+        ("tag", "PC-001"),
+        ("kind", "pc"),
+        ("model", "ThinkCentre M70"),
+        ("site", "总部"),
+        ("building", "A座"),
+        ("room", "301"),
+        ("warranty_until", "2026-12-31"),
+        ("status", ""),
+    ];
+    for (k, v) in changes {
+        if let Some(f) = form.iter_mut().find(|(name, _)| name == k) {
+            f.1 = v;
+        } else {
+            form.push((k, v));
+        }
+    }
+    form
+}
+
+async fn managers_add_edit_and_change_the_status_of_assets(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let mut mia = Visitor::sign_in(&app, "mia").await;
+    let csrf = mia.token().await;
+    // Bad input: no kind, a date that is not one — nothing is saved.
+    for bad in [[("kind", "")], [("warranty_until", "next year")]] {
+        let r = mia.post("/desk/admin/assets", &asset_form(&csrf, &bad)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("id=\"problem\""));
+        assert_eq!(asset_json(&app, "PC-001").await.status(), StatusCode::NOT_FOUND);
+    }
+    let r = mia.post("/desk/admin/assets", &asset_form(&csrf, &[])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let a = json_of(asset_json(&app, "PC-001").await, StatusCode::OK).await;
+    assert_eq!(a["model"], "ThinkCentre M70", "{a}");
+    assert_eq!(a["status"], "in_use", "{a}");
+
+    // Edit: the same form on the device's page, prefilled.
+    let page = mia.get("/desk/admin/assets/PC-001").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("value=\"ThinkCentre M70\""), "{}", page.body);
+    let r = mia
+        .post("/desk/admin/assets", &asset_form(&csrf, &[("room", "302")]))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let a = json_of(asset_json(&app, "PC-001").await, StatusCode::OK).await;
+    assert_eq!(a["room"], "302", "{a}");
+
+    // A status change keeps the rest; an unknown status is refused.
+    let r = mia
+        .post(
+            "/desk/admin/assets/PC-001/status",
+            &[("csrf", &csrf), ("status", "melted")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = mia
+        .post(
+            "/desk/admin/assets/PC-001/status",
+            &[("csrf", &csrf), ("status", "under_repair")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let a = json_of(asset_json(&app, "PC-001").await, StatusCode::OK).await;
+    assert_eq!((a["status"].as_str(), a["room"].as_str()), (Some("under_repair"), Some("302")));
+    // The device's page: its record's changes and history.
+    let page = mia.get("/desk/admin/assets/PC-001").await;
+    assert!(page.body.contains("id=\"asset\""));
+    assert!(page.body.contains("update"), "{}", page.body);
+}
+
+async fn the_asset_list_filters_and_prints_its_stickers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let mut mia = Visitor::sign_in(&app, "mia").await;
+    let csrf = mia.token().await;
+    for changes in [
+        vec![],
+        vec![("tag", "PC-002"), ("site", "分部"), ("warranty_until", "2030-01-01"), ("status", "spare")],
+    ] {
+        let r = mia.post("/desk/admin/assets", &asset_form(&csrf, &changes)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    }
+    let page = mia.get("/desk/admin/assets?status=spare").await;
+    assert!(page.body.contains("data-asset=\"PC-002\"") && !page.body.contains("data-asset=\"PC-001\""));
+    let page = mia.get("/desk/admin/assets?warranty_before=2027-01-01").await;
+    assert!(page.body.contains("data-asset=\"PC-001\"") && !page.body.contains("data-asset=\"PC-002\""));
+    let page = mia.get("/desk/admin/assets?site=%E5%88%86%E9%83%A8").await;
+    assert!(page.body.contains("data-asset=\"PC-002\"") && !page.body.contains("data-asset=\"PC-001\""));
+    let page = mia.get("/desk/admin/assets?warranty_before=soon").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"problem\""));
+    assert!(page.body.contains("/desk/admin/assets/labels.pdf?"));
+
+    let r = app
+        .client
+        .get(format!("{}/desk/admin/assets/labels.pdf?status=spare", app.public))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "signed in only");
+    let pdf = mia.get("/desk/admin/assets/labels.pdf?status=spare").await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert!(pdf.body.starts_with("%PDF"), "a PDF");
+}
+
+async fn managers_create_and_change_inspection_plans_and_read_runs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let mut mia = Visitor::sign_in(&app, "mia").await;
+    let csrf = mia.token().await;
+    let plan = |units: &'static str, checklist: &'static str| {
+        vec![
+            ("name", "总部打印机月检"),
+            ("site", "总部"),
+            ("buildings", "A座, B座"),
+            ("group", "printer"),
+            ("department", "行政部"),
+            ("phone", "021-5555 0100"),
+            ("frequency", "monthly"),
+            ("units", units),
+            ("target_pct", "90"),
+            ("checklist", checklist),
+        ]
+    };
+    for (units, checklist) in [("many", "外观与清洁"), ("5", "")] {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(plan(units, checklist));
+        let r = mia.post("/desk/admin/inspections/plans", &form).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("id=\"problem\""));
+        assert!(r.body.contains("value=\"总部打印机月检\""), "what was typed stays");
+        assert_eq!(plans_json(&app).await.as_array().map(Vec::len), Some(0));
+    }
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend(plan("5", "外观与清洁 | Outside and cleanliness\n打印测试页"));
+    let r = mia.post("/desk/admin/inspections/plans", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let list = plans_json(&app).await;
+    let id = list[0]["id"].as_i64().expect("id");
+    assert_eq!(list[0]["checklist"][0]["en"], "Outside and cleanliness", "{list}");
+    assert_eq!(list[0]["status"], "active");
+
+    app.desk.open_due_inspections().await.expect("opened");
+    let page = mia.get("/desk/admin/inspections").await;
+    assert!(page.body.contains(&format!("data-plan=\"{id}\"")));
+    let run = app
+        .desk
+        .inspections(&desk(), Some(id), None)
+        .await
+        .expect("runs");
+    assert_eq!(run.len(), 1, "the first month's run is open");
+    assert!(page.body.contains(&format!("data-run=\"{}\"", run[0].id)));
+    let open = mia.get(&format!("/desk/admin/inspections/{}", run[0].id)).await;
+    assert_eq!(open.status, StatusCode::OK);
+    assert!(open.body.contains("打印测试页"), "{}", open.body);
+
+    let status = format!("/desk/admin/inspections/plans/{id}/status");
+    let r = mia.post(&status, &[("csrf", &csrf), ("status", "asleep")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = mia.post(&status, &[("csrf", &csrf), ("status", "paused")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(plans_json(&app).await[0]["status"], "paused");
 }
