@@ -891,6 +891,50 @@ impl Desk {
         Ok(e)
     }
 
+    /// Deactivates an engineer who left (managers only; not oneself): never offered a job,
+    /// signed in or reached again, their chats unlinked, their console sessions ended —
+    /// recorded in the registers' trail. Their name stays on the tickets they worked. They
+    /// must hold no open job: those are handed over first.
+    pub async fn deactivate_engineer(
+        &self,
+        caller: &Caller,
+        id: EngineerId,
+    ) -> Result<Engineer, DeskError> {
+        let actor = people::manager_actor(caller, "deactivate engineers")?;
+        if caller.engineer_id() == Some(id) {
+            return Err(DeskError::BadValue(
+                "you cannot deactivate yourself; ask another manager".into(),
+            ));
+        }
+        let roster = self.store.roster().await?;
+        let engineer = roster
+            .engineers
+            .iter()
+            .find(|e| e.id == id)
+            .cloned()
+            .ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
+        let open = roster.load.get(&id).copied().unwrap_or(0);
+        if open > 0 {
+            return Err(DeskError::BadValue(format!(
+                "{} still holds {open} open ticket(s); reassign them first",
+                engineer.handle
+            )));
+        }
+        let event = crate::store::NewRegisterEvent {
+            register: "engineers",
+            subject: engineer.handle.clone(),
+            at: self.now(),
+            actor,
+            action: "deactivate",
+            note: None,
+        };
+        if self.store.deactivate_engineer(id.0, &event).await? {
+            Ok(engineer)
+        } else {
+            Err(DeskError::NotFound(format!("engineer {id}")))
+        }
+    }
+
     /// The clock rules for a priority.
     fn rules(&self, priority: Priority) -> Rules<'_> {
         Rules {

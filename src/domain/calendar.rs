@@ -213,14 +213,22 @@ impl Calendar {
     /// The configured holidays in `year` (none for 24×7).
     pub fn holidays_in(&self, year: i32) -> Vec<NaiveDate> {
         self.hours.as_ref().map_or_else(Vec::new, |h| {
-            h.holidays.iter().filter(|d| d.year() == year).copied().collect()
+            h.holidays
+                .iter()
+                .filter(|d| d.year() == year)
+                .copied()
+                .collect()
         })
     }
 
     /// The configured make-up working days (调休) in `year` (none for 24×7).
     pub fn workdays_in(&self, year: i32) -> Vec<NaiveDate> {
         self.hours.as_ref().map_or_else(Vec::new, |h| {
-            h.workdays.iter().filter(|d| d.year() == year).copied().collect()
+            h.workdays
+                .iter()
+                .filter(|d| d.year() == year)
+                .copied()
+                .collect()
         })
     }
 

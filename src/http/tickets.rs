@@ -240,6 +240,8 @@ pub struct EngineerPatch {
     on_duty: Option<bool>,
     group: Option<String>,
     tier: Option<Tier>,
+    /// WeCom UserID; empty clears it.
+    wecom_user_id: Option<String>,
 }
 
 pub async fn update_engineer(
@@ -248,11 +250,27 @@ pub async fn update_engineer(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<EngineerPatch>,
 ) -> Result<Json<Engineer>, ApiError> {
-    Ok(Json(
+    let e = s
+        .desk
+        .update_engineer(&caller, EngineerId(id), b.on_duty, b.group, b.tier)
+        .await?;
+    if let Some(user_id) = b.wecom_user_id {
         s.desk
-            .update_engineer(&caller, EngineerId(id), b.on_duty, b.group, b.tier)
-            .await?,
-    ))
+            .set_engineer_wecom_id(&caller, &e.handle, Some(user_id.as_str()))
+            .await?;
+    }
+    Ok(Json(e))
+}
+
+/// `DELETE /api/engineers/{id}`: deactivates an engineer who left (managers only); 204
+/// when done. Their record and name on past tickets stay.
+pub async fn deactivate_engineer(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    s.desk.deactivate_engineer(&caller, EngineerId(id)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// `PATCH /api/reporters/{id}` body.

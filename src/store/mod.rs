@@ -465,7 +465,7 @@ pub struct Page<T> {
 /// Engineers with the number of open jobs each holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
-    /// All engineers, by id.
+    /// All active engineers, by id.
     pub engineers: Vec<Engineer>,
     /// Open jobs per engineer.
     pub load: HashMap<EngineerId, u32>,
@@ -709,7 +709,7 @@ delegate! {
     pub async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError>;
     /// The engineer whose `telegram`, `discord` or `web` identity this is.
     pub async fn engineer_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Engineer>, StoreError>;
-    /// All engineers, by id.
+    /// All active engineers, by id.
     pub async fn engineers(&self) -> Result<Vec<Engineer>, StoreError>;
     /// Every engineer with their open-job count (for dispatch and naming).
     pub async fn roster(&self) -> Result<Roster, StoreError>;

@@ -21,7 +21,7 @@ pub struct DirectoryEntry {
 /// One event of the registers' trail, to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRegisterEvent {
-    /// `people` or `assets`.
+    /// `people`, `assets` or `engineers`.
     pub register: &'static str,
     /// The asset's tag, or empty for a whole import.
     pub subject: String,
@@ -203,6 +203,35 @@ macro_rules! people {
                 Ok(Some(entry(row, ids)))
             }
 
+            async fn deactivate_engineer(
+                &self,
+                id: i64,
+                event: &NewRegisterEvent,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE engineers SET deactivated_at = $2, on_duty = FALSE, telegram_id = NULL,
+                       discord_id = NULL, web_id = NULL, wecom_id = NULL
+                     WHERE id = $1 AND deactivated_at IS NULL",
+                )
+                .bind(id)
+                .bind(event.at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !done {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM console_sessions WHERE engineer_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::register_event_in(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn register_events(
                 &self,
                 register: &str,
@@ -258,6 +287,19 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.person_by_identity(channel, external_id).await,
             Store::Postgres(s) => s.person_by_identity(channel, external_id).await,
+        }
+    }
+
+    /// Deactivates engineer `id` with its event, in one transaction: off duty, chats
+    /// unlinked, console sessions ended; `false` if there is no such active engineer.
+    pub async fn deactivate_engineer(
+        &self,
+        id: i64,
+        event: &NewRegisterEvent,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.deactivate_engineer(id, event).await,
+            Store::Postgres(s) => s.deactivate_engineer(id, event).await,
         }
     }
 

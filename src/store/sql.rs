@@ -137,7 +137,7 @@ macro_rules! repository {
 
             pub(super) async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError> {
                 let row: Option<rows::EngineerRow> =
-                    sqlx::query_as("SELECT * FROM engineers WHERE handle = $1")
+                    sqlx::query_as("SELECT * FROM engineers WHERE handle = $1 AND deactivated_at IS NULL")
                         .bind(handle)
                         .fetch_optional(self.reader())
                         .await?;
@@ -150,10 +150,10 @@ macro_rules! repository {
                 external_id: &str,
             ) -> Result<Option<Engineer>, StoreError> {
                 let sql = match channel {
-                    "telegram" => "SELECT * FROM engineers WHERE telegram_id = $1",
-                    "discord" => "SELECT * FROM engineers WHERE discord_id = $1",
-                    "wecom" => "SELECT * FROM engineers WHERE wecom_id = $1",
-                    "web" => "SELECT * FROM engineers WHERE web_id = $1",
+                    "telegram" => "SELECT * FROM engineers WHERE telegram_id = $1 AND deactivated_at IS NULL",
+                    "discord" => "SELECT * FROM engineers WHERE discord_id = $1 AND deactivated_at IS NULL",
+                    "wecom" => "SELECT * FROM engineers WHERE wecom_id = $1 AND deactivated_at IS NULL",
+                    "web" => "SELECT * FROM engineers WHERE web_id = $1 AND deactivated_at IS NULL",
                     _ => return Ok(None),
                 };
                 let row: Option<rows::EngineerRow> = sqlx::query_as(sql)
@@ -164,7 +164,7 @@ macro_rules! repository {
             }
 
             pub(super) async fn engineers(&self) -> Result<Vec<Engineer>, StoreError> {
-                let rows: Vec<rows::EngineerRow> = sqlx::query_as("SELECT * FROM engineers ORDER BY id")
+                let rows: Vec<rows::EngineerRow> = sqlx::query_as("SELECT * FROM engineers WHERE deactivated_at IS NULL ORDER BY id")
                     .fetch_all(self.reader())
                     .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -177,6 +177,7 @@ macro_rules! repository {
                      LEFT JOIN (SELECT assignee_id, COUNT(*) AS n FROM tickets
                                 WHERE status IN ('accepted', 'in_progress', 'pending', 'reopened')
                                 GROUP BY assignee_id) l ON l.assignee_id = e.id
+                     WHERE e.deactivated_at IS NULL
                      ORDER BY e.id",
                 )
                 .fetch_all(self.reader())

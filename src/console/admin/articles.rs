@@ -50,7 +50,9 @@ async fn render(
     open: Option<Article>,
 ) -> Response {
     let l = person.l();
-    let wanted = filter.parse::<ArticleStatus>().unwrap_or(ArticleStatus::Draft);
+    let wanted = filter
+        .parse::<ArticleStatus>()
+        .unwrap_or(ArticleStatus::Draft);
     let list = match c
         .desk
         .articles(&person.caller(), Some(wanted), None, 1, SHOWN)

@@ -73,12 +73,13 @@ impl AssetQuery {
                     .ok_or_else(|| DeskError::BadValue(format!("unknown status `{s}`")))?,
             ),
         };
-        let warranty = match self.warranty_before.trim() {
-            "" => None,
-            d => Some(d.parse().map_err(|_| {
-                DeskError::BadValue(format!("`{d}` is not a date (YYYY-MM-DD)"))
-            })?),
-        };
+        let warranty =
+            match self.warranty_before.trim() {
+                "" => None,
+                d => Some(d.parse().map_err(|_| {
+                    DeskError::BadValue(format!("`{d}` is not a date (YYYY-MM-DD)"))
+                })?),
+            };
         Ok(AssetFilter {
             site: Some(self.site.trim().to_owned()).filter(|s| !s.is_empty()),
             status,
@@ -180,7 +181,17 @@ pub(in crate::console) async fn asset(
         problem: String::new(),
     };
     match c.desk.asset(&person.caller(), &tag).await {
-        Ok(d) => render(c, &person, StatusCode::OK, note, AssetQuery::default(), Some(d)).await,
+        Ok(d) => {
+            render(
+                c,
+                &person,
+                StatusCode::OK,
+                note,
+                AssetQuery::default(),
+                Some(d),
+            )
+            .await
+        }
         Err(e) => {
             let (status, note) = refused(c, &person, &e);
             render(c, &person, status, note, AssetQuery::default(), None).await
@@ -274,7 +285,10 @@ pub(in crate::console) async fn labels(
         Ok(bytes) => {
             let mut r = bytes.into_response();
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            );
             h.insert(
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_static("attachment; filename=\"baoxiu-labels.pdf\""),

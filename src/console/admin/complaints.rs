@@ -79,11 +79,7 @@ async fn render(
 ) -> Response {
     let l = person.l();
     let wanted = filter.parse::<ComplaintStatus>().ok();
-    let list = match c
-        .desk
-        .complaints(&person.caller(), wanted, 1, SHOWN)
-        .await
-    {
+    let list = match c.desk.complaints(&person.caller(), wanted, 1, SHOWN).await {
         Ok(list) => list,
         Err(e) => return failed(&e, l),
     };
@@ -98,15 +94,14 @@ async fn render(
                     e.actor_name,
                     e.action,
                     e.to_status,
-                    e.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+                    e.note
+                        .as_deref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
                 )
             })
             .collect();
-        (
-            line(c, &d.complaint),
-            d.complaint.text.clone(),
-            trail,
-        )
+        (line(c, &d.complaint), d.complaint.text.clone(), trail)
     });
     crate::console::page(
         status,

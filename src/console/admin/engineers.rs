@@ -11,9 +11,9 @@ use super::{Fields, done, group_options, manager, refused};
 use crate::console::pages::{L, Me, Note, Opt};
 use crate::console::{Console, Done, Inner, Person, failed};
 use crate::desk::DeskError;
+use crate::desk::Recipient;
 use crate::domain::EngineerId;
 use crate::domain::routing::{Engineer, Tier};
-use crate::desk::Recipient;
 
 /// `templates/console/admin_engineer.html`.
 #[derive(Template)]
@@ -174,7 +174,10 @@ pub(super) async fn edit(
         .update_engineer(&caller, e.id, None, Some(group), Some(tier))
         .await
     {
-        Ok(saved) => done(&format!("/desk/admin/engineers/{}", saved.id.0), &saved.handle),
+        Ok(saved) => done(
+            &format!("/desk/admin/engineers/{}", saved.id.0),
+            &saved.handle,
+        ),
         Err(err) => {
             let (status, note) = refused(c, person, &err);
             render(c, person, status, note, &e).await

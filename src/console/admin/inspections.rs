@@ -138,7 +138,16 @@ pub(in crate::console) async fn inspections(
         done: q.done.unwrap_or_default(),
         problem: String::new(),
     };
-    render(c, &person, StatusCode::OK, note, q.plan, None, PlanTyped::default()).await
+    render(
+        c,
+        &person,
+        StatusCode::OK,
+        note,
+        q.plan,
+        None,
+        PlanTyped::default(),
+    )
+    .await
 }
 
 /// `GET /desk/admin/inspections/{id}`: one run with its checklist.
@@ -155,8 +164,16 @@ pub(in crate::console) async fn inspection(
     match c.desk.inspection(&person.caller(), id).await {
         Ok(d) => {
             let plan = Some(d.job.plan_id);
-            render(c, &person, StatusCode::OK, Note::default(), plan, Some(d), PlanTyped::default())
-                .await
+            render(
+                c,
+                &person,
+                StatusCode::OK,
+                Note::default(),
+                plan,
+                Some(d),
+                PlanTyped::default(),
+            )
+            .await
         }
         Err(e) => {
             let (status, note) = refused(c, &person, &e);
@@ -268,7 +285,11 @@ pub(in crate::console) async fn plan_status(
         Err(r) => return r,
     };
     let result = match f.get("status").parse::<PlanStatus>() {
-        Ok(to) => c.desk.set_inspection_plan_status(&person.caller(), id, to).await,
+        Ok(to) => {
+            c.desk
+                .set_inspection_plan_status(&person.caller(), id, to)
+                .await
+        }
         Err(e) => Err(DeskError::BadValue(e)),
     };
     match result {

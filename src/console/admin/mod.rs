@@ -24,7 +24,9 @@ use crate::desk::DeskError;
 use crate::domain::EngineerId;
 
 pub(super) use articles::{article, article_action, articles};
-pub(super) use assets::{asset, assets, labels as asset_labels, save as save_asset, set_status as asset_status};
+pub(super) use assets::{
+    asset, assets, labels as asset_labels, save as save_asset, set_status as asset_status,
+};
 pub(super) use complaints::{answer_complaint, complaint, complaints};
 pub(super) use engineers::edit_page as engineer_page;
 pub(super) use inspections::{create_plan, inspection, inspections, plan_status};
@@ -261,6 +263,20 @@ pub(super) async fn engineer(
             }
         }
         "edit" => engineers::edit(c, &person, engineer, &body).await,
+        "deactivate" if Fields::of(&body).get("confirm") == "yes" => {
+            match c.desk.deactivate_engineer(&caller, engineer.id).await {
+                Ok(e) => done("/desk/admin", &format!("{} ✗", e.handle)),
+                Err(e) => admin_refused(c, &person, &e).await,
+            }
+        }
+        "deactivate" => {
+            admin_refused(
+                c,
+                &person,
+                &DeskError::BadValue("tick the box to confirm the deactivation".into()),
+            )
+            .await
+        }
         "link-code" => match c.desk.issue_link_code(&caller, &engineer.handle).await {
             Ok(code) => {
                 let note = AdminNote {

@@ -130,10 +130,12 @@ pub(in crate::console) async fn reporter_action(
     let result = match what.as_str() {
         "vip" => {
             let on = f.get("on") == "true";
-            c.desk
-                .set_vip(&caller, id, on)
-                .await
-                .map(|r| done(&back, &format!("{} VIP {}", r.name, if on { "✓" } else { "✗" })))
+            c.desk.set_vip(&caller, id, on).await.map(|r| {
+                done(
+                    &back,
+                    &format!("{} VIP {}", r.name, if on { "✓" } else { "✗" }),
+                )
+            })
         }
         "invite" => match c.desk.invite_to_web(&caller, id).await {
             Ok(invite) => {

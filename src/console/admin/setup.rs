@@ -82,7 +82,10 @@ fn ranges(r: &[(u16, u16)]) -> String {
 }
 
 /// `GET /desk/admin/setup`.
-pub(in crate::console) async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
+pub(in crate::console) async fn page(
+    State(console): State<Console>,
+    headers: HeaderMap,
+) -> Response {
     let c = &console.inner;
     let person = match manager(c, &headers, None).await {
         Ok(p) => p,
