@@ -203,35 +203,6 @@ macro_rules! people {
                 Ok(Some(entry(row, ids)))
             }
 
-            async fn deactivate_engineer(
-                &self,
-                id: i64,
-                event: &NewRegisterEvent,
-            ) -> Result<bool, StoreError> {
-                let mut tx = self.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE engineers SET deactivated_at = $2, on_duty = FALSE, telegram_id = NULL,
-                       discord_id = NULL, web_id = NULL, wecom_id = NULL
-                     WHERE id = $1 AND deactivated_at IS NULL",
-                )
-                .bind(id)
-                .bind(event.at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if !done {
-                    return Ok(false);
-                }
-                sqlx::query("DELETE FROM console_sessions WHERE engineer_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                Self::register_event_in(&mut *tx, event).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-
             async fn register_events(
                 &self,
                 register: &str,

@@ -170,6 +170,35 @@ macro_rules! repository {
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
+            pub(super) async fn deactivate_engineer(
+                &self,
+                id: i64,
+                event: &crate::store::NewRegisterEvent,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE engineers SET deactivated_at = $2, on_duty = FALSE, telegram_id = NULL,
+                       discord_id = NULL, web_id = NULL, wecom_id = NULL
+                     WHERE id = $1 AND deactivated_at IS NULL",
+                )
+                .bind(id)
+                .bind(event.at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !done {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM console_sessions WHERE engineer_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::register_event_in(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             pub(super) async fn roster(&self) -> Result<Roster, StoreError> {
                 // One round trip: every engineer with the number of open jobs they hold.
                 let rows: Vec<rows::RosterRow> = sqlx::query_as(
