@@ -6,6 +6,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use chrono::Datelike;
 
 use super::manager;
 use crate::console::pages::{L, Me, Note};
@@ -27,8 +28,10 @@ pub struct GroupLine {
 /// One day ahead as shown.
 #[derive(Debug, Clone)]
 pub struct DayLine {
-    /// `2026-10-01 Thu`.
+    /// `2026-10-01`.
     pub date: String,
+    /// Day of the week, 0 = Monday.
+    pub weekday: u32,
     /// `08:30–12:00, 13:30–17:30`, empty for a day off.
     pub hours: String,
     /// `zhou 00:00–08:30`, …
@@ -135,7 +138,8 @@ pub(in crate::console) async fn page(
         .days
         .iter()
         .map(|d| DayLine {
-            date: d.date.format("%Y-%m-%d %a").to_string(),
+            date: d.date.format("%Y-%m-%d").to_string(),
+            weekday: d.date.weekday().num_days_from_monday(),
             hours: ranges(&d.hours),
             on_call: d
                 .on_call
