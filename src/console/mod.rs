@@ -142,6 +142,39 @@ impl Console {
             .route("/desk/admin", get(admin::page))
             .route("/desk/admin/engineers", post(admin::add_engineer))
             .route("/desk/admin/engineers/{id}/{what}", post(admin::engineer))
+            .route("/desk/admin/engineers/{id}", get(admin::engineer_page))
+            .route("/desk/admin/reporters", get(admin::reporters))
+            .route(
+                "/desk/admin/reporters/{id}/{what}",
+                post(admin::reporter_action),
+            )
+            .route("/desk/admin/complaints", get(admin::complaints))
+            .route("/desk/admin/complaints/{id}", get(admin::complaint))
+            .route(
+                "/desk/admin/complaints/{id}/answer",
+                post(admin::answer_complaint),
+            )
+            .route("/desk/admin/articles", get(admin::articles))
+            .route("/desk/admin/articles/{id}", get(admin::article))
+            .route(
+                "/desk/admin/articles/{id}/{what}",
+                post(admin::article_action),
+            )
+            .route("/desk/admin/setup", get(admin::setup))
+            .route("/desk/admin/inspections", get(admin::inspections))
+            .route("/desk/admin/inspections/{id}", get(admin::inspection))
+            .route("/desk/admin/inspections/plans", post(admin::create_plan))
+            .route(
+                "/desk/admin/inspections/plans/{id}/status",
+                post(admin::plan_status),
+            )
+            .route(
+                "/desk/admin/assets",
+                get(admin::assets).post(admin::save_asset),
+            )
+            .route("/desk/admin/assets/labels.pdf", get(admin::asset_labels))
+            .route("/desk/admin/assets/{tag}", get(admin::asset))
+            .route("/desk/admin/assets/{tag}/status", post(admin::asset_status))
             .route("/desk/admin/outbox/retry-all", post(admin::retry_all))
             .route("/desk/admin/outbox/{id}/retry", post(admin::retry))
             .route("/desk/static/console.js", get(script))

@@ -37,6 +37,16 @@ pub struct Me {
     pub csrf: String,
 }
 
+/// What an administration page says above its content: what was just done, or why the
+/// last form was refused.
+#[derive(Debug, Clone, Default)]
+pub struct Note {
+    /// What was just done, if anything.
+    pub done: String,
+    /// Why the last form was refused, if it was.
+    pub problem: String,
+}
+
 /// One choice of a `<select>`.
 #[derive(Debug, Clone)]
 pub struct Opt {
@@ -375,10 +385,8 @@ pub struct AdminPage {
     pub groups: Vec<Opt>,
     /// Dead and unroutable messages.
     pub dead: Vec<DeadLine>,
-    /// What was just done, if anything.
-    pub done: String,
-    /// Why the last form was refused, if it was.
-    pub problem: String,
+    /// What was just done, or why the last form was refused.
+    pub note: Note,
     /// `link_code` or `password_link` when a one-time secret is shown, else empty.
     pub secret_kind: &'static str,
     /// The secret (shown once).

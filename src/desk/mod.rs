@@ -15,6 +15,7 @@ mod policy;
 pub mod ports;
 mod reports;
 mod retention;
+pub mod setup;
 mod sla;
 mod staffing;
 mod survey;
@@ -282,6 +283,35 @@ impl Desk {
             .store
             .reporter_for_identity(channel, external_id, name.as_str(), self.now())
             .await?)
+    }
+
+    /// Reporters (not erased) whose name, phone or department contains `search`, VIPs
+    /// first; at most `limit` (1–200). Managers only.
+    pub async fn reporters(
+        &self,
+        caller: &Caller,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Reporter>, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can list reporters".into(),
+            ));
+        }
+        Ok(self.store.reporters(search, limit.clamp(1, 200)).await?)
+    }
+
+    /// One reporter by id (managers only).
+    pub async fn reporter(&self, caller: &Caller, id: ReporterId) -> Result<Reporter, DeskError> {
+        if !caller.is_manager() {
+            return Err(DeskError::Forbidden(
+                "only managers can read reporters".into(),
+            ));
+        }
+        self.store
+            .reporter(id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("reporter {id}")))
     }
 
     /// Marks a reporter as VIP (or not). Managers only.
@@ -893,6 +923,50 @@ impl Desk {
                 let user = self.store.engineer_wecom_id(id).await?;
                 Ok((e, user))
             }
+        }
+    }
+
+    /// Deactivates an engineer who left (managers only; not oneself): never offered a job,
+    /// signed in or reached again, their chats unlinked, their console sessions ended —
+    /// recorded in the registers' trail. Their name stays on the tickets they worked. They
+    /// must hold no open job: those are handed over first.
+    pub async fn deactivate_engineer(
+        &self,
+        caller: &Caller,
+        id: EngineerId,
+    ) -> Result<Engineer, DeskError> {
+        let actor = people::manager_actor(caller, "deactivate engineers")?;
+        if caller.engineer_id() == Some(id) {
+            return Err(DeskError::BadValue(
+                "you cannot deactivate yourself; ask another manager".into(),
+            ));
+        }
+        let roster = self.store.roster().await?;
+        let engineer = roster
+            .engineers
+            .iter()
+            .find(|e| e.id == id)
+            .cloned()
+            .ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
+        let open = roster.load.get(&id).copied().unwrap_or(0);
+        if open > 0 {
+            return Err(DeskError::BadValue(format!(
+                "{} still holds {open} open ticket(s); reassign them first",
+                engineer.handle
+            )));
+        }
+        let event = crate::store::NewRegisterEvent {
+            register: "engineers",
+            subject: engineer.handle.clone(),
+            at: self.now(),
+            actor,
+            action: "deactivate",
+            note: None,
+        };
+        if self.store.deactivate_engineer(id.0, &event).await? {
+            Ok(engineer)
+        } else {
+            Err(DeskError::NotFound(format!("engineer {id}")))
         }
     }
 

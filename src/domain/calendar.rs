@@ -202,6 +202,41 @@ impl Calendar {
         self.tz
     }
 
+    /// The local minute ranges worked on local date `d` (holidays and make-up days
+    /// applied); a 24×7 calendar works the whole day.
+    pub fn hours_on(&self, d: NaiveDate) -> Vec<(u16, u16)> {
+        self.hours
+            .as_ref()
+            .map_or_else(|| vec![(0, 1440)], |h| h.on(d).to_vec())
+    }
+
+    /// The configured holidays in `year` (none for 24×7).
+    pub fn holidays_in(&self, year: i32) -> Vec<NaiveDate> {
+        self.hours.as_ref().map_or_else(Vec::new, |h| {
+            h.holidays
+                .iter()
+                .filter(|d| d.year() == year)
+                .copied()
+                .collect()
+        })
+    }
+
+    /// The configured make-up working days (调休) in `year` (none for 24×7).
+    pub fn workdays_in(&self, year: i32) -> Vec<NaiveDate> {
+        self.hours.as_ref().map_or_else(Vec::new, |h| {
+            h.workdays
+                .iter()
+                .filter(|d| d.year() == year)
+                .copied()
+                .collect()
+        })
+    }
+
+    /// Whether every instant is working time (24×7).
+    pub fn is_always(&self) -> bool {
+        self.hours.is_none()
+    }
+
     /// Whether SLA time runs at instant `t`.
     pub fn is_working(&self, t: DateTime<Utc>) -> bool {
         let Some(hours) = &self.hours else {
@@ -895,6 +930,26 @@ mod tests {
 
     fn mins(m: i64) -> Duration {
         Duration::minutes(m)
+    }
+
+    #[test]
+    fn a_calendar_tells_its_hours_holidays_and_make_up_days() {
+        let c = shanghai();
+        assert_eq!(c.holidays_in(2026).len(), 7);
+        assert!(c.holidays_in(2027).is_empty());
+        assert_eq!(
+            c.workdays_in(2026),
+            vec![date("2026-09-26"), date("2026-10-10")]
+        );
+        assert_eq!(c.hours_on(date("2026-10-01")), Vec::<(u16, u16)>::new());
+        assert_eq!(c.hours_on(date("2026-10-10")), office());
+        assert_eq!(c.hours_on(date("2026-10-11")), Vec::<(u16, u16)>::new());
+        assert_eq!(c.hours_on(date("2026-10-12")), office());
+        assert!(!c.is_always());
+        let always = Calendar::always(SHANGHAI);
+        assert!(always.is_always());
+        assert_eq!(always.hours_on(date("2026-10-01")), vec![(0, 1440)]);
+        assert!(always.holidays_in(2026).is_empty());
     }
 
     #[test]

@@ -54,6 +54,11 @@ impl OnCall {
             .collect()
     }
 
+    /// The rota's shifts in order: each handle with the calendar of its hours.
+    pub fn shifts(&self) -> impl Iterator<Item = (&str, &Calendar)> {
+        self.shifts.iter().map(|(h, c)| (h.as_str(), c))
+    }
+
     /// Whether anyone is on the rota at all.
     pub fn is_empty(&self) -> bool {
         self.shifts.is_empty()

@@ -105,7 +105,10 @@ pub fn router(state: AppState) -> Router {
             "/api/engineers",
             get(tickets::engineers).post(tickets::add_engineer),
         )
-        .route("/api/engineers/{id}", patch(tickets::update_engineer))
+        .route(
+            "/api/engineers/{id}",
+            patch(tickets::update_engineer).delete(tickets::deactivate_engineer),
+        )
         .route("/api/engineers/{id}/link-code", post(link::issue))
         .route("/api/reporters", post(tickets::add_reporter))
         .route(

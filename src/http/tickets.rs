@@ -283,6 +283,17 @@ pub async fn update_engineer(
     Ok(Json(EngineerView { engineer, wecom_id }))
 }
 
+/// `DELETE /api/engineers/{id}`: deactivates an engineer who left (managers only); 204
+/// when done. Their record and name on past tickets stay.
+pub async fn deactivate_engineer(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    s.desk.deactivate_engineer(&caller, EngineerId(id)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// `PATCH /api/reporters/{id}` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -139,7 +139,7 @@ const CLOCK_KINDS: i64 = 6;
 
 /// A LIKE pattern finding `words` anywhere, lowercased, with `%`, `_` and `\` taken
 /// literally.
-fn like_pattern(words: &str) -> String {
+pub(super) fn like_pattern(words: &str) -> String {
     let mut p = String::from("%");
     for c in words.trim().to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {

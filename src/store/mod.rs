@@ -469,7 +469,7 @@ pub struct Page<T> {
 /// Engineers with the number of open jobs each holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
-    /// All engineers, by id.
+    /// All active engineers, by id.
     pub engineers: Vec<Engineer>,
     /// Open jobs per engineer.
     pub load: HashMap<EngineerId, u32>,
@@ -721,7 +721,7 @@ delegate! {
     pub async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError>;
     /// The engineer whose `telegram`, `discord` or `web` identity this is.
     pub async fn engineer_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Engineer>, StoreError>;
-    /// All engineers, by id.
+    /// All active engineers, by id.
     pub async fn engineers(&self) -> Result<Vec<Engineer>, StoreError>;
     /// Every engineer with their open-job count (for dispatch and naming).
     pub async fn roster(&self) -> Result<Roster, StoreError>;
@@ -731,6 +731,9 @@ delegate! {
     pub async fn reporter_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Reporter>, StoreError>;
     /// One reporter.
     pub async fn reporter(&self, id: ReporterId) -> Result<Option<Reporter>, StoreError>;
+    /// Reporters not erased whose name, phone (their own, or the number the desk knows
+    /// them by) or department contains `search` (any case), VIPs first, then by name; at most `limit`.
+    pub async fn reporters(&self, search: Option<&str>, limit: i64) -> Result<Vec<Reporter>, StoreError>;
     /// Saves a reporter's remembered details and VIP flag.
     pub async fn update_reporter(&self, r: &Reporter, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Creates a ticket — allocating its number from `series` — with its first audit event

@@ -21,7 +21,7 @@ pub struct DirectoryEntry {
 /// One event of the registers' trail, to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRegisterEvent {
-    /// `people` or `assets`.
+    /// `people`, `assets` or `engineers`.
     pub register: &'static str,
     /// The asset's tag, or empty for a whole import.
     pub subject: String,
@@ -269,6 +269,19 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.person_by_identity(channel, external_id).await,
             Store::Postgres(s) => s.person_by_identity(channel, external_id).await,
+        }
+    }
+
+    /// Deactivates engineer `id` with its event, in one transaction: off duty, chats
+    /// unlinked, console sessions ended; `false` if there is no such active engineer.
+    pub async fn deactivate_engineer(
+        &self,
+        id: i64,
+        event: &NewRegisterEvent,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.deactivate_engineer(id, event).await,
+            Store::Postgres(s) => s.deactivate_engineer(id, event).await,
         }
     }
 

@@ -140,7 +140,7 @@ macro_rules! repository {
 
             pub(super) async fn engineer_by_handle(&self, handle: &str) -> Result<Option<Engineer>, StoreError> {
                 let row: Option<rows::EngineerRow> =
-                    sqlx::query_as("SELECT * FROM engineers WHERE handle = $1")
+                    sqlx::query_as("SELECT * FROM engineers WHERE handle = $1 AND deactivated_at IS NULL")
                         .bind(handle)
                         .fetch_optional(self.reader())
                         .await?;
@@ -153,10 +153,10 @@ macro_rules! repository {
                 external_id: &str,
             ) -> Result<Option<Engineer>, StoreError> {
                 let sql = match channel {
-                    "telegram" => "SELECT * FROM engineers WHERE telegram_id = $1",
-                    "discord" => "SELECT * FROM engineers WHERE discord_id = $1",
-                    "wecom" => "SELECT * FROM engineers WHERE wecom_id = $1",
-                    "web" => "SELECT * FROM engineers WHERE web_id = $1",
+                    "telegram" => "SELECT * FROM engineers WHERE telegram_id = $1 AND deactivated_at IS NULL",
+                    "discord" => "SELECT * FROM engineers WHERE discord_id = $1 AND deactivated_at IS NULL",
+                    "wecom" => "SELECT * FROM engineers WHERE wecom_id = $1 AND deactivated_at IS NULL",
+                    "web" => "SELECT * FROM engineers WHERE web_id = $1 AND deactivated_at IS NULL",
                     _ => return Ok(None),
                 };
                 let row: Option<rows::EngineerRow> = sqlx::query_as(sql)
@@ -167,10 +167,39 @@ macro_rules! repository {
             }
 
             pub(super) async fn engineers(&self) -> Result<Vec<Engineer>, StoreError> {
-                let rows: Vec<rows::EngineerRow> = sqlx::query_as("SELECT * FROM engineers ORDER BY id")
+                let rows: Vec<rows::EngineerRow> = sqlx::query_as("SELECT * FROM engineers WHERE deactivated_at IS NULL ORDER BY id")
                     .fetch_all(self.reader())
                     .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            pub(super) async fn deactivate_engineer(
+                &self,
+                id: i64,
+                event: &crate::store::NewRegisterEvent,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE engineers SET deactivated_at = $2, on_duty = FALSE, telegram_id = NULL,
+                       discord_id = NULL, web_id = NULL, wecom_id = NULL
+                     WHERE id = $1 AND deactivated_at IS NULL",
+                )
+                .bind(id)
+                .bind(event.at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !done {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM console_sessions WHERE engineer_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::register_event_in(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             pub(super) async fn roster(&self) -> Result<Roster, StoreError> {
@@ -180,6 +209,7 @@ macro_rules! repository {
                      LEFT JOIN (SELECT assignee_id, COUNT(*) AS n FROM tickets
                                 WHERE status IN ('accepted', 'in_progress', 'pending', 'reopened')
                                 GROUP BY assignee_id) l ON l.assignee_id = e.id
+                     WHERE e.deactivated_at IS NULL
                      ORDER BY e.id",
                 )
                 .fetch_all(self.reader())
@@ -279,6 +309,25 @@ macro_rules! repository {
                     .fetch_optional(self.reader())
                     .await?;
                 Ok(row.map(Into::into))
+            }
+
+            pub(super) async fn reporters(&self, search: Option<&str>, limit: i64) -> Result<Vec<Reporter>, StoreError> {
+                let pattern = search.map(str::trim).filter(|s| !s.is_empty()).map(crate::store::console::like_pattern);
+                let rows: Vec<rows::ReporterRow> = sqlx::query_as(
+                    "SELECT * FROM reporters r
+                     WHERE NOT EXISTS (SELECT 1 FROM reporter_erasures x WHERE x.reporter_id = r.id)
+                       AND ($1 IS NULL OR LOWER(r.name) LIKE $1 ESCAPE '\\'
+                            OR LOWER(COALESCE(r.phone, '')) LIKE $1 ESCAPE '\\'
+                            OR LOWER(COALESCE(r.department, '')) LIKE $1 ESCAPE '\\'
+                            OR EXISTS (SELECT 1 FROM reporter_identities i WHERE i.reporter_id = r.id
+                                       AND i.channel = 'phone' AND i.external_id LIKE $1 ESCAPE '\\'))
+                     ORDER BY r.vip DESC, r.name, r.id LIMIT $2",
+                )
+                .bind(pattern)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
 
             pub(super) async fn update_reporter(&self, r: &Reporter, now: DateTime<Utc>) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@ mod closing;
 mod complaints;
 mod concurrency;
 mod console;
+mod console_admin;
 mod console_browser;
 mod console_reports;
 mod discord;

@@ -6,12 +6,32 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::pages::{AdminPage, DeadLine, EngineerLine, Opt};
+mod articles;
+mod assets;
+mod complaints;
+mod engineers;
+mod inspections;
+mod reporters;
+mod setup;
+
+use std::collections::HashMap;
+
+use super::pages::{AdminPage, DeadLine, EngineerLine, Note, Opt};
 use super::{
     Console, Done, Form, Inner, Person, failed, form, message, same_token, signed_in, urlencode,
 };
 use crate::desk::DeskError;
 use crate::domain::EngineerId;
+
+pub(super) use articles::{article, article_action, articles};
+pub(super) use assets::{
+    asset, assets, labels as asset_labels, save as save_asset, set_status as asset_status,
+};
+pub(super) use complaints::{answer_complaint, complaint, complaints};
+pub(super) use engineers::edit_page as engineer_page;
+pub(super) use inspections::{create_plan, inspection, inspections, plan_status};
+pub(super) use reporters::{reporter_action, reporters};
+pub(super) use setup::page as setup;
 
 /// What the administration page shows besides its lists.
 #[derive(Debug, Default)]
@@ -135,8 +155,10 @@ async fn admin_page(c: &Inner, person: &Person, status: StatusCode, note: AdminN
             engineers,
             groups,
             dead,
-            done: note.done,
-            problem: note.problem,
+            note: Note {
+                done: note.done,
+                problem: note.problem,
+            },
             secret_kind: note.secret_kind,
             secret: note.secret,
             secret_for: note.secret_for,
@@ -240,6 +262,21 @@ pub(super) async fn engineer(
                 Err(e) => admin_refused(c, &person, &e).await,
             }
         }
+        "edit" => engineers::edit(c, &person, engineer, &body).await,
+        "deactivate" if Fields::of(&body).get("confirm") == "yes" => {
+            match c.desk.deactivate_engineer(&caller, engineer.id).await {
+                Ok(e) => done("/desk/admin", &format!("{} ✗", e.handle)),
+                Err(e) => admin_refused(c, &person, &e).await,
+            }
+        }
+        "deactivate" => {
+            admin_refused(
+                c,
+                &person,
+                &DeskError::BadValue("tick the box to confirm the deactivation".into()),
+            )
+            .await
+        }
         "link-code" => match c.desk.issue_link_code(&caller, &engineer.handle).await {
             Ok(code) => {
                 let note = AdminNote {
@@ -315,4 +352,84 @@ pub(super) async fn retry_all(
         Ok(n) => Redirect::to(&format!("/desk/admin?done=retry%20{n}")).into_response(),
         Err(e) => admin_refused(c, &person, &e).await,
     }
+}
+
+/// An administration form's fields by name, and the token they came with (forms differ;
+/// each handler takes what it needs).
+pub(super) struct Fields(HashMap<String, String>);
+
+impl Fields {
+    /// The fields of a form body, however malformed.
+    pub(super) fn of(body: &axum::body::Bytes) -> Fields {
+        Fields(
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// A field as sent, or empty.
+    pub(super) fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+
+    /// A field trimmed, `None` if empty.
+    pub(super) fn some(&self, name: &str) -> Option<String> {
+        Some(self.get(name).trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// The form token only, for [`manager`].
+    pub(super) fn token(&self) -> Form {
+        Form {
+            csrf: self.0.get("csrf").cloned(),
+            ..Form::default()
+        }
+    }
+}
+
+/// A manager's form: the person and its fields, or the answer to give instead.
+pub(super) async fn manager_form(
+    c: &Inner,
+    headers: &HeaderMap,
+    body: &axum::body::Bytes,
+) -> Result<(Person, Fields), Response> {
+    let fields = Fields::of(body);
+    let person = manager(c, headers, Some(&fields.token())).await?;
+    Ok((person, fields))
+}
+
+/// Back to `path` with a "done" note.
+pub(super) fn done(path: &str, what: &str) -> Response {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{path}{sep}done={}", urlencode(what))).into_response()
+}
+
+/// A refusal's status and sentence in the person's words, as a page's note.
+pub(super) fn refused(c: &Inner, person: &Person, e: &DeskError) -> (StatusCode, Note) {
+    let (status, sentence) = c.refusal(e, "", person.lang);
+    (
+        status,
+        Note {
+            done: String::new(),
+            problem: sentence,
+        },
+    )
+}
+
+/// The groups as choices, `selected` chosen.
+pub(super) fn group_options(c: &Inner, en: bool, selected: &str) -> Vec<Opt> {
+    c.desk
+        .groups()
+        .iter()
+        .map(|g| Opt {
+            value: g.id.clone(),
+            label: if en {
+                g.name_en.clone()
+            } else {
+                g.name.clone()
+            },
+            selected: g.id == selected,
+        })
+        .collect()
 }
