@@ -714,16 +714,16 @@ impl Desk {
                 "only managers can change engineers".into(),
             ));
         }
-        let user_id = wecom_user_id(user_id)?;
         let engineer = self
             .store
             .engineer_by_handle(handle)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("engineer {handle}")))?;
-        self.store
-            .set_engineer_wecom_id(engineer.id, user_id)
-            .await?;
-        Ok(engineer)
+        let change = EngineerChange {
+            wecom_id: Some(user_id.map(str::to_owned)),
+            ..EngineerChange::default()
+        };
+        Ok(self.change_engineer(caller, engineer.id, change).await?.0)
     }
 
     /// The engineer whose chat identity on `channel` this is (linked with a code).
@@ -898,11 +898,10 @@ impl Desk {
             Some(user) => Some(wecom_user_id(user.as_deref())?),
             None => None,
         };
-        let mut e = self
-            .store
-            .engineer(id)
-            .await?
-            .ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
+        let (before, wecom_before) =
+            tokio::try_join!(self.store.engineer(id), self.store.engineer_wecom_id(id))?;
+        let before = before.ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
+        let mut e = before.clone();
         if let Some(g) = change.group {
             self.known_group(&g)?;
             e.group = g;
@@ -913,17 +912,20 @@ impl Desk {
         if let Some(t) = change.tier {
             e.tier = t;
         }
-        match wecom {
-            Some(user) => {
-                self.store.update_engineer_with_wecom_id(&e, user).await?;
-                Ok((e, user.map(str::to_owned)))
-            }
-            None => {
-                self.store.update_engineer(&e).await?;
-                let user = self.store.engineer_wecom_id(id).await?;
-                Ok((e, user))
-            }
-        }
+        let wecom_after = match wecom {
+            Some(user) => user.map(str::to_owned),
+            None => wecom_before.clone(),
+        };
+        let event = crate::store::NewRegisterEvent {
+            register: "engineers",
+            subject: e.handle.clone(),
+            at: self.now(),
+            actor: actor_named(caller, |r| format!("reporter {r}")),
+            action: "changed",
+            note: Some(engineer_changes(&before, &e, &wecom_before, &wecom_after)),
+        };
+        self.store.change_engineer(&e, wecom, &event).await?;
+        Ok((e, wecom_after))
     }
 
     /// Deactivates an engineer who left (managers only; not oneself): never offered a job,
@@ -1281,6 +1283,40 @@ pub struct EngineerChange {
     pub tier: Option<Tier>,
     /// Their WeCom UserID: `Some(None)` (or an empty one) clears it.
     pub wecom_id: Option<Option<String>>,
+}
+
+/// What a change to an engineer changed, as their trail says it (`field: before → after`).
+fn engineer_changes(
+    before: &Engineer,
+    after: &Engineer,
+    wecom_before: &Option<String>,
+    wecom_after: &Option<String>,
+) -> String {
+    let shown = |w: &Option<String>| w.clone().unwrap_or_else(|| "-".into());
+    let fields = [
+        (
+            "on_duty",
+            before.on_duty.to_string(),
+            after.on_duty.to_string(),
+        ),
+        ("group", before.group.clone(), after.group.clone()),
+        (
+            "tier",
+            before.tier.as_str().into(),
+            after.tier.as_str().into(),
+        ),
+        ("wecom_id", shown(wecom_before), shown(wecom_after)),
+    ];
+    let changed: Vec<String> = fields
+        .into_iter()
+        .filter(|(_, b, a)| b != a)
+        .map(|(field, b, a)| format!("{field}: {b} → {a}"))
+        .collect();
+    if changed.is_empty() {
+        "nothing changed".into()
+    } else {
+        changed.join("; ")
+    }
 }
 
 /// A WeCom UserID as given (trimmed; empty means none), or why WeCom would refuse it.

@@ -679,11 +679,6 @@ delegate! {
     pub async fn wecom_count_sends(&self, member: &str, n: i64, now: DateTime<Utc>, per_minute: i64, per_hour: i64) -> Result<Option<SendCounts>, StoreError>;
     /// An engineer's WeCom UserID, if set.
     pub async fn engineer_wecom_id(&self, id: EngineerId) -> Result<Option<String>, StoreError>;
-    /// Sets (or clears) an engineer's WeCom UserID, taking it from any other engineer.
-    pub async fn set_engineer_wecom_id(&self, id: EngineerId, user_id: Option<&str>) -> Result<(), StoreError>;
-    /// Saves an engineer's changeable fields and sets (or clears) their WeCom UserID,
-    /// taking it from any other engineer, in one transaction.
-    pub async fn update_engineer_with_wecom_id(&self, e: &Engineer, user_id: Option<&str>) -> Result<(), StoreError>;
     /// Claims the posting of `ticket`'s job card for `offer` in a group `chat` of `door`
     /// (a posting begun before `stale_before` and never finished is taken over, and so is
     /// the card of an earlier offer or of a job since taken).
@@ -713,8 +708,10 @@ delegate! {
     pub async fn sync_groups(&self, groups: &[Group]) -> Result<(), StoreError>;
     /// Adds an engineer.
     pub async fn create_engineer(&self, new: &NewEngineer, now: DateTime<Utc>) -> Result<Engineer, StoreError>;
-    /// Saves an engineer's changeable fields (group, tier, duty, chat links).
-    pub async fn update_engineer(&self, e: &Engineer) -> Result<(), StoreError>;
+    /// Saves an engineer's changeable fields (group, tier, duty, chat links) and, with
+    /// `wecom`, sets or clears their WeCom UserID (taking it from any other engineer), with
+    /// the registers' event that records the change, in one transaction.
+    pub async fn change_engineer(&self, e: &Engineer, wecom: Option<Option<&str>>, event: &NewRegisterEvent) -> Result<(), StoreError>;
     /// One engineer.
     pub async fn engineer(&self, id: EngineerId) -> Result<Option<Engineer>, StoreError>;
     /// One engineer by handle.

@@ -111,7 +111,12 @@ macro_rules! repository {
                 row.try_into()
             }
 
-            pub(super) async fn update_engineer(&self, e: &Engineer) -> Result<(), StoreError> {
+            pub(super) async fn change_engineer(
+                &self,
+                e: &Engineer,
+                wecom: Option<Option<&str>>,
+                event: &crate::store::NewRegisterEvent,
+            ) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
                 sqlx::query(sql::UPDATE_ENGINEER)
                 .bind(e.id.0)
@@ -125,6 +130,24 @@ macro_rules! repository {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;
+                if let Some(user) = wecom {
+                    // A UserID names one member: whoever had it before loses it.
+                    sqlx::query(
+                        "UPDATE engineers SET wecom_id = NULL WHERE wecom_id = $1 AND id <> $2",
+                    )
+                    .bind(user)
+                    .bind(e.id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_write)?;
+                    sqlx::query("UPDATE engineers SET wecom_id = $2 WHERE id = $1")
+                        .bind(e.id.0)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::from_write)?;
+                }
+                Self::register_event_in(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 
 use super::{PgStore, SqliteStore, StoreError};
 use crate::domain::EngineerId;
-use crate::domain::routing::Engineer;
 
 /// A callback handled: `$1` its key, `$2` the time (in a step's transaction, too).
 pub(super) const HANDLED: &str =
@@ -79,24 +78,6 @@ pub struct SendCounts {
     pub prev_hour_sends: i64,
     /// The newest of those.
     pub prev_hour_last: i64,
-}
-
-macro_rules! set_wecom_id {
-    ($tx:ident, $id:expr, $user_id:expr) => {
-        if let Some(user) = $user_id {
-            sqlx::query("UPDATE engineers SET wecom_id = NULL WHERE wecom_id = $1")
-                .bind(user)
-                .execute(&mut *$tx)
-                .await
-                .map_err(StoreError::from_write)?;
-        }
-        sqlx::query("UPDATE engineers SET wecom_id = $2 WHERE id = $1")
-            .bind($id.0)
-            .bind($user_id)
-            .execute(&mut *$tx)
-            .await
-            .map_err(StoreError::from_write)?;
-    };
 }
 
 macro_rules! wecom {
@@ -214,40 +195,6 @@ macro_rules! wecom {
                         .fetch_optional(self.reader())
                         .await?;
                 Ok(row.and_then(|(w,)| w))
-            }
-
-            pub(super) async fn set_engineer_wecom_id(
-                &self,
-                id: EngineerId,
-                user_id: Option<&str>,
-            ) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
-                set_wecom_id!(tx, id, user_id);
-                tx.commit().await?;
-                Ok(())
-            }
-
-            pub(super) async fn update_engineer_with_wecom_id(
-                &self,
-                e: &Engineer,
-                user_id: Option<&str>,
-            ) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(super::sql::UPDATE_ENGINEER)
-                    .bind(e.id.0)
-                    .bind(&e.name)
-                    .bind(&e.group)
-                    .bind(e.tier.as_str())
-                    .bind(e.on_duty)
-                    .bind(&e.telegram_id)
-                    .bind(&e.discord_id)
-                    .bind(&e.web_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from_write)?;
-                set_wecom_id!(tx, e.id, user_id);
-                tx.commit().await?;
-                Ok(())
             }
         }
     };

@@ -222,6 +222,11 @@ async fn managers_edit_an_engineer(backend: Backend) {
             .expect("dave");
         assert!(!contact.identities.iter().any(|(ch, _)| ch == "wecom"));
     }
+    let trail = || app.store.register_events("engineers", "dave", 10);
+    assert!(
+        trail().await.expect("trail").is_empty(),
+        "a refusal records nothing"
+    );
 
     let r = mia
         .post(
@@ -263,6 +268,20 @@ async fn managers_edit_an_engineer(backend: Backend) {
     let page = mia.get(&back).await;
     assert!(page.body.contains("value=\"DaveWang\""), "{}", page.body);
     assert!(page.body.contains("id=\"done\""));
+    // The change is in the registers' trail, with who made it and what it was.
+    let events = trail().await.expect("trail");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (e, note) = (&events[0], events[0].note.clone().unwrap_or_default());
+    assert_eq!(
+        (e.action.as_str(), e.actor_kind.as_str()),
+        ("changed", "engineer")
+    );
+    assert!(
+        note.contains("→ printer")
+            && note.contains("→ expert")
+            && note.contains("wecom_id: - → DaveWang"),
+        "{note}"
+    );
 }
 
 async fn managers_find_reporters_and_set_vip(backend: Backend) {

@@ -549,7 +549,22 @@ impl TestApp {
             .expect("load")
             .expect("an engineer of the cast");
         link(&mut e);
-        self.store.update_engineer(&e).await.expect("link");
+        let event = baoxiu::store::NewRegisterEvent {
+            register: "engineers",
+            subject: e.handle.clone(),
+            at: self.clock_now(),
+            actor: baoxiu::store::Actor {
+                kind: "system",
+                id: None,
+                name: "test".into(),
+            },
+            action: "changed",
+            note: Some("chat linked by the test".into()),
+        };
+        self.store
+            .change_engineer(&e, None, &event)
+            .await
+            .expect("link");
     }
 
     /// The manual clock's current time.

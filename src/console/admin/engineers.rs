@@ -151,30 +151,16 @@ pub(super) async fn edit(
             return render(c, person, status, note, &e).await;
         }
     };
-    let group = f.get("group").trim().to_owned();
-    if !c.desk.groups().iter().any(|g| g.id == group) {
-        let (status, note) = refused(
-            c,
-            person,
-            &DeskError::BadValue(format!("unknown group `{group}`")),
-        );
-        return render(c, person, status, note, &e).await;
-    }
-    let wecom = f.some("wecom");
-    if let Err(err) = c
-        .desk
-        .set_engineer_wecom_id(&caller, &e.handle, wecom.as_deref())
-        .await
-    {
-        let (status, note) = refused(c, person, &err);
-        return render(c, person, status, note, &e).await;
-    }
-    match c
-        .desk
-        .update_engineer(&caller, e.id, None, Some(group), Some(tier))
-        .await
-    {
-        Ok(saved) => done(
+    // One change, so a refusal (an unknown group, a UserID WeCom would not take)
+    // changes nothing.
+    let change = crate::desk::EngineerChange {
+        group: Some(f.get("group").trim().to_owned()),
+        tier: Some(tier),
+        wecom_id: Some(f.some("wecom")),
+        on_duty: None,
+    };
+    match c.desk.change_engineer(&caller, e.id, change).await {
+        Ok((saved, _)) => done(
             &format!("/desk/admin/engineers/{}", saved.id.0),
             &saved.handle,
         ),
