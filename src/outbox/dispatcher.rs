@@ -63,6 +63,8 @@ pub struct Dispatcher {
     counters: Arc<Counters>,
     /// Messages claimed and not yet settled (to give back if a round is cut short).
     claimed: Arc<Mutex<HashSet<i64>>>,
+    /// Held while a claim is on its way (see [`Dispatcher::release_claims`]).
+    claiming: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How one attempt went.
@@ -87,6 +89,7 @@ impl Dispatcher {
             couriers: Arc::new(couriers.into_iter().map(|c| (c.channel(), c)).collect()),
             counters: Arc::default(),
             claimed: Arc::default(),
+            claiming: Arc::default(),
         }
     }
 
@@ -104,10 +107,25 @@ impl Dispatcher {
     /// One round: claims what is due now and tries each message once.
     pub async fn run_once(&self) -> Result<Round, DeskError> {
         use futures_util::StreamExt;
-        let claimed = self.desk.claim_deliveries(BATCH).await?;
-        if let Ok(mut held) = self.claimed.lock() {
-            held.extend(claimed.iter().map(|m| m.id));
-        }
+        // The claim and its note here run to the end in a task of their own, even if
+        // the round is cut short meanwhile, and a stop waits for them: a claim the
+        // database committed is always known here, to give back.
+        let claiming = self.claiming.clone().lock_owned().await;
+        let (desk, held) = (self.desk.clone(), self.claimed.clone());
+        let claim = tokio::spawn(async move {
+            let _claiming = claiming;
+            let claimed = desk.claim_deliveries(BATCH).await?;
+            if let Ok(mut held) = held.lock() {
+                held.extend(claimed.iter().map(|m| m.id));
+            }
+            Ok::<_, DeskError>(claimed)
+        });
+        let claimed = match claim.await {
+            Ok(claimed) => claimed?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => return Ok(Round::default()),
+        };
         // Each outcome is recorded as soon as its attempt ends, not when the round's last
         // one does: a crash between a send and its record means the message goes out
         // again, so that window is kept to one write (the kill -9 soak counts these).
@@ -139,6 +157,8 @@ impl Dispatcher {
     /// Gives back the messages this dispatcher claimed and whose outcome it never
     /// recorded (its round was cut short by a stop): due again at once, for any instance.
     pub async fn release_claims(&self) -> Result<u64, DeskError> {
+        // A claim still on its way finishes first, so its messages are given back too.
+        let _claiming = self.claiming.lock().await;
         let ids: Vec<i64> = self
             .claimed
             .lock()
