@@ -723,7 +723,7 @@ impl Desk {
             wecom_id: Some(user_id.map(str::to_owned)),
             ..EngineerChange::default()
         };
-        Ok(self.change_engineer(caller, engineer.id, change).await?.0)
+        self.change_engineer(caller, engineer.id, change).await
     }
 
     /// The engineer whose chat identity on `channel` this is (linked with a code).
@@ -807,24 +807,19 @@ impl Desk {
                     engineer: None,
                 })
             }
-            Recipient::Engineer(id) => {
-                let (engineer, wecom) =
-                    tokio::join!(self.store.engineer(id), self.store.engineer_wecom_id(id));
-                let wecom = wecom?;
-                engineer?.map(|e| Contact {
-                    identities: [
-                        ("telegram", &e.telegram_id),
-                        ("discord", &e.discord_id),
-                        ("web", &e.web_id),
-                        ("wecom", &wecom),
-                    ]
-                    .into_iter()
-                    .filter_map(|(channel, id)| Some((channel.to_owned(), id.clone()?)))
-                    .collect(),
-                    language: None,
-                    engineer: Some(e),
-                })
-            }
+            Recipient::Engineer(id) => self.store.engineer(id).await?.map(|e| Contact {
+                identities: [
+                    ("telegram", &e.telegram_id),
+                    ("discord", &e.discord_id),
+                    ("web", &e.web_id),
+                    ("wecom", &e.wecom_id),
+                ]
+                .into_iter()
+                .filter_map(|(channel, id)| Some((channel.to_owned(), id.clone()?)))
+                .collect(),
+                language: None,
+                engineer: Some(e),
+            }),
         })
     }
 
@@ -858,34 +853,15 @@ impl Desk {
         Ok(self.store.create_engineer(&new, self.now()).await?)
     }
 
-    /// Changes an engineer's duty, group or tier. Engineers may change their own duty;
-    /// everything else is for managers.
-    pub async fn update_engineer(
-        &self,
-        caller: &Caller,
-        id: EngineerId,
-        on_duty: Option<bool>,
-        group: Option<String>,
-        tier: Option<Tier>,
-    ) -> Result<Engineer, DeskError> {
-        let change = EngineerChange {
-            on_duty,
-            group,
-            tier,
-            wecom_id: None,
-        };
-        Ok(self.change_engineer(caller, id, change).await?.0)
-    }
-
-    /// Changes an engineer's duty, group, tier and WeCom UserID in one transaction; the
-    /// engineer as saved with their WeCom UserID. An engineer may change their own duty
-    /// only; managers change the rest. A UserID WeCom would not accept changes nothing.
+    /// Changes an engineer's duty, group, tier and WeCom UserID in one transaction with
+    /// its event in the registers' trail; the engineer as saved. An engineer may change
+    /// their own duty only; managers change the rest. A refusal changes nothing.
     pub async fn change_engineer(
         &self,
         caller: &Caller,
         id: EngineerId,
         change: EngineerChange,
-    ) -> Result<(Engineer, Option<String>), DeskError> {
+    ) -> Result<Engineer, DeskError> {
         let own = caller.engineer_id() == Some(id);
         let duty_only =
             change.group.is_none() && change.tier.is_none() && change.wecom_id.is_none();
@@ -898,9 +874,11 @@ impl Desk {
             Some(user) => Some(wecom_user_id(user.as_deref())?),
             None => None,
         };
-        let (before, wecom_before) =
-            tokio::try_join!(self.store.engineer(id), self.store.engineer_wecom_id(id))?;
-        let before = before.ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
+        let before = self
+            .store
+            .engineer(id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
         let mut e = before.clone();
         if let Some(g) = change.group {
             self.known_group(&g)?;
@@ -912,20 +890,19 @@ impl Desk {
         if let Some(t) = change.tier {
             e.tier = t;
         }
-        let wecom_after = match wecom {
-            Some(user) => user.map(str::to_owned),
-            None => wecom_before.clone(),
-        };
+        if let Some(user) = wecom {
+            e.wecom_id = user.map(str::to_owned);
+        }
         let event = crate::store::NewRegisterEvent {
             register: "engineers",
             subject: e.handle.clone(),
             at: self.now(),
             actor: actor_named(caller, |r| format!("reporter {r}")),
             action: "changed",
-            note: Some(engineer_changes(&before, &e, &wecom_before, &wecom_after)),
+            note: Some(engineer_changes(&before, &e)),
         };
         self.store.change_engineer(&e, wecom, &event).await?;
-        Ok((e, wecom_after))
+        Ok(e)
     }
 
     /// Deactivates an engineer who left (managers only; not oneself): never offered a job,
@@ -1286,12 +1263,7 @@ pub struct EngineerChange {
 }
 
 /// What a change to an engineer changed, as their trail says it (`field: before → after`).
-fn engineer_changes(
-    before: &Engineer,
-    after: &Engineer,
-    wecom_before: &Option<String>,
-    wecom_after: &Option<String>,
-) -> String {
+fn engineer_changes(before: &Engineer, after: &Engineer) -> String {
     let shown = |w: &Option<String>| w.clone().unwrap_or_else(|| "-".into());
     let fields = [
         (
@@ -1305,7 +1277,7 @@ fn engineer_changes(
             before.tier.as_str().into(),
             after.tier.as_str().into(),
         ),
-        ("wecom_id", shown(wecom_before), shown(wecom_after)),
+        ("wecom_id", shown(&before.wecom_id), shown(&after.wecom_id)),
     ];
     let changed: Vec<String> = fields
         .into_iter()

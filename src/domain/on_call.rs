@@ -138,6 +138,7 @@ mod tests {
             telegram_id: None,
             discord_id: None,
             web_id: None,
+            wecom_id: None,
         });
         let callers = [
             Caller::System,

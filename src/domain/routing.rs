@@ -85,6 +85,8 @@ pub struct Engineer {
     pub discord_id: Option<String>,
     /// Linked web chat identity.
     pub web_id: Option<String>,
+    /// WeCom UserID (WeCom's directory names its members: set in the record, no `/link`).
+    pub wecom_id: Option<String>,
 }
 
 /// A group of engineers and the fault categories it handles.
@@ -266,6 +268,7 @@ mod tests {
             telegram_id: None,
             discord_id: None,
             web_id: None,
+            wecom_id: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{ApiError, ApiJson, AppState, Authed};
 use crate::desk::{
@@ -256,31 +256,23 @@ where
     T::deserialize(d).map(Some)
 }
 
-/// An engineer with their WeCom UserID, as `PATCH /api/engineers/{id}` answers.
-#[derive(Debug, Serialize)]
-pub struct EngineerView {
-    #[serde(flatten)]
-    engineer: Engineer,
-    wecom_id: Option<String>,
-}
-
 pub async fn update_engineer(
     State(s): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<EngineerPatch>,
-) -> Result<Json<EngineerView>, ApiError> {
+) -> Result<Json<Engineer>, ApiError> {
     let change = EngineerChange {
         on_duty: b.on_duty,
         group: b.group,
         tier: b.tier,
         wecom_id: b.wecom_id,
     };
-    let (engineer, wecom_id) = s
-        .desk
-        .change_engineer(&caller, EngineerId(id), change)
-        .await?;
-    Ok(Json(EngineerView { engineer, wecom_id }))
+    Ok(Json(
+        s.desk
+            .change_engineer(&caller, EngineerId(id), change)
+            .await?,
+    ))
 }
 
 /// `DELETE /api/engineers/{id}`: deactivates an engineer who left (managers only); 204

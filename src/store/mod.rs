@@ -677,8 +677,6 @@ delegate! {
     /// `per_hour` in any hour then go to them, for every instance on this database (one
     /// statement): `None` when counted, else what is in the way (nothing is counted).
     pub async fn wecom_count_sends(&self, member: &str, n: i64, now: DateTime<Utc>, per_minute: i64, per_hour: i64) -> Result<Option<SendCounts>, StoreError>;
-    /// An engineer's WeCom UserID, if set.
-    pub async fn engineer_wecom_id(&self, id: EngineerId) -> Result<Option<String>, StoreError>;
     /// Claims the posting of `ticket`'s job card for `offer` in a group `chat` of `door`
     /// (a posting begun before `stale_before` and never finished is taken over, and so is
     /// the card of an earlier offer or of a job since taken).

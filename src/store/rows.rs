@@ -198,6 +198,7 @@ pub(super) struct EngineerRow {
     telegram_id: Option<String>,
     discord_id: Option<String>,
     web_id: Option<String>,
+    wecom_id: Option<String>,
 }
 
 impl TryFrom<EngineerRow> for Engineer {
@@ -213,6 +214,7 @@ impl TryFrom<EngineerRow> for Engineer {
             telegram_id: r.telegram_id,
             discord_id: r.discord_id,
             web_id: r.web_id,
+            wecom_id: r.wecom_id,
         })
     }
 }

@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 
 use super::{PgStore, SqliteStore, StoreError};
-use crate::domain::EngineerId;
 
 /// A callback handled: `$1` its key, `$2` the time (in a step's transaction, too).
 pub(super) const HANDLED: &str =
@@ -183,18 +182,6 @@ macro_rules! wecom {
                 .fetch_optional(self.reader())
                 .await?;
                 Ok(Some(row.unwrap_or_default()))
-            }
-
-            pub(super) async fn engineer_wecom_id(
-                &self,
-                id: EngineerId,
-            ) -> Result<Option<String>, StoreError> {
-                let row: Option<(Option<String>,)> =
-                    sqlx::query_as("SELECT wecom_id FROM engineers WHERE id = $1")
-                        .bind(id.0)
-                        .fetch_optional(self.reader())
-                        .await?;
-                Ok(row.and_then(|(w,)| w))
             }
         }
     };

@@ -160,7 +160,7 @@ pub(super) async fn edit(
         on_duty: None,
     };
     match c.desk.change_engineer(&caller, e.id, change).await {
-        Ok((saved, _)) => done(
+        Ok(saved) => done(
             &format!("/desk/admin/engineers/{}", saved.id.0),
             &saved.handle,
         ),

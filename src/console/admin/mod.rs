@@ -254,7 +254,14 @@ pub(super) async fn engineer(
             let on = f.on.as_deref() == Some("true");
             match c
                 .desk
-                .update_engineer(&caller, engineer.id, Some(on), None, None)
+                .change_engineer(
+                    &caller,
+                    engineer.id,
+                    crate::desk::EngineerChange {
+                        on_duty: Some(on),
+                        ..Default::default()
+                    },
+                )
                 .await
             {
                 Ok(e) => Redirect::to(&format!("/desk/admin?done={}", urlencode(&e.handle)))

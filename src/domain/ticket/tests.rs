@@ -19,6 +19,7 @@ fn engineer(id: i64, group: &str, tier: Tier) -> Engineer {
         telegram_id: None,
         discord_id: None,
         web_id: None,
+        wecom_id: None,
     }
 }
 
