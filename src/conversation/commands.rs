@@ -127,11 +127,14 @@ impl Chat {
         let since = self.conversations.now() - DRAFT_KEPT;
         let draft = self
             .conversations
-            .take_draft(&person.channel, &person.external_id, since)
+            .kept_draft(&person.channel, &person.external_id, since)
             .await?;
         if let Some(conv) = draft.and_then(|d| serde_json::from_str::<Conversation>(&d).ok())
             && self.flows.is_valid(&conv)
         {
+            // Saving the conversation takes the draft, in the same transaction.
+            self.seen
+                .set(&super::person_key(person), crate::store::Expect::Restoring);
             let mut replies = vec![Outgoing::Text(self.text("draft_restored", conv.lang()))];
             replies.extend(self.flows.current(&conv));
             return Ok((replies, Some(conv)));

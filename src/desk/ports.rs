@@ -64,8 +64,9 @@ port! {
         /// and forgets drafts discarded before `drafts_since`.
         fn expire = expire_conversations(idle_since: DateTime<Utc>, drafts_since: DateTime<Utc>, now: DateTime<Utc>)
             -> Vec<(String, String, String)>;
-        /// Takes back a draft discarded at or after `drafts_since`, if any.
-        fn take_draft = take_draft(channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Option<String>;
+        /// The draft discarded at or after `drafts_since`, if any: it is taken when the
+        /// conversation restored from it is saved with [`Expect::Restoring`].
+        fn kept_draft = kept_draft(channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Option<String>;
     }
 }
 

@@ -537,7 +537,7 @@ macro_rules! knowledge {
                 let (channel, external_id, state, expect) = conversation;
                 use $crate::store::Expect;
                 let (written, version) = match (state, *expect) {
-                    (None, Expect::Absent) => (1, None),
+                    (None, Expect::Absent | Expect::Restoring) => (1, None),
                     (None, Expect::At(v)) => (
                         sqlx::query(sql::END_CONVERSATION_AT)
                             .bind(channel)
@@ -548,7 +548,7 @@ macro_rules! knowledge {
                             .rows_affected(),
                         None,
                     ),
-                    (Some(state), Expect::Absent) => (
+                    (Some(state), Expect::Absent | Expect::Restoring) => (
                         sqlx::query(sql::START_CONVERSATION)
                             .bind(channel)
                             .bind(external_id)

@@ -329,6 +329,10 @@ pub struct StoredConversation {
 pub enum Expect {
     /// No conversation.
     Absent,
+    /// No conversation, and the person's kept draft is the one being saved: the draft is
+    /// taken in the same transaction, so a save refused (another instance started a
+    /// conversation first) leaves it kept.
+    Restoring,
     /// The conversation at this version.
     At(i64),
 }
@@ -644,7 +648,7 @@ delegate! {
     pub async fn reporter_with_conversation(&self, channel: &str, external_id: &str) -> Result<Option<(Reporter, Option<StoredConversation>, bool)>, StoreError>;
     /// Takes back a draft discarded at or after `drafts_since`, if any (every report
     /// starts here and few have a draft: a read looks before the write).
-    pub async fn take_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    pub async fn kept_draft(&self, channel: &str, external_id: &str, drafts_since: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// Claims up to `limit` photos of `door` due for fetching by `now` (oldest first)
     /// until `until`: another instance skips them meanwhile.
     pub async fn photos_claim(&self, door: &str, now: DateTime<Utc>, until: DateTime<Utc>, limit: i64) -> Result<Vec<PendingPhoto>, StoreError>;

@@ -27,9 +27,14 @@ pub(super) const END_CONVERSATION_AT: &str =
 pub(super) const END_CONVERSATION: &str =
     "DELETE FROM conversations WHERE channel = $1 AND external_id = $2";
 
-/// Whether a draft kept since `$3` exists: `$1` channel, `$2` external id.
-pub(super) const DRAFT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM conversation_drafts
-     WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3)";
+/// The draft kept since `$3` (`$1` channel, `$2` external id), if any.
+pub(super) const KEPT_DRAFT: &str = "SELECT state FROM conversation_drafts
+     WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3";
+
+/// Takes a person's kept draft (`$1` channel, `$2` external id) as their conversation
+/// restored from it is saved (see `Expect::Restoring`).
+pub(super) const TAKE_DRAFT: &str =
+    "DELETE FROM conversation_drafts WHERE channel = $1 AND external_id = $2";
 
 /// Takes the next number of a series: `$1` the counter's name; returns `value`.
 pub(super) const NEXT_NUMBER: &str = "INSERT INTO counters (name, value) VALUES ($1, 1)
@@ -540,29 +545,6 @@ macro_rules! repository {
                     .await?;
                 tx.commit().await?;
                 Ok(idle)
-            }
-
-            /// Takes back a draft discarded at or after `drafts_since` (the backend's
-            /// `take_draft` looks whether there is one first).
-            pub(super) async fn take_draft_now(
-                &self,
-                channel: &str,
-                external_id: &str,
-                drafts_since: DateTime<Utc>,
-            ) -> Result<Option<String>, StoreError> {
-                let mut tx = self.begin().await?;
-                let draft: Option<(String,)> = sqlx::query_as(
-                    "DELETE FROM conversation_drafts
-                     WHERE channel = $1 AND external_id = $2 AND discarded_at >= $3
-                     RETURNING state",
-                )
-                .bind(channel)
-                .bind(external_id)
-                .bind(drafts_since)
-                .fetch_optional(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(draft.map(|(s,)| s))
             }
 
             pub(super) async fn reporter_identities(&self, id: ReporterId) -> Result<Vec<(String, String)>, StoreError> {

@@ -23,6 +23,7 @@ on_both_backends!(
     deliveries_and_surveys_happen_once_across_instances,
     one_persons_two_messages_decided_at_once_on_two_instances_both_count,
     a_double_tap_on_submit_across_two_instances_files_one_ticket,
+    a_draft_restored_on_two_instances_at_once_is_not_lost,
 );
 
 /// How many instances hold the lease `name`, and whether `app` is one of them.
@@ -381,4 +382,42 @@ async fn a_double_tap_on_submit_across_two_instances_files_one_ticket(backend: B
     assert!(refused.is_conflict(), "{refused}");
     a.chat.handle(&anna, submit()).await.expect("decided again");
     assert_eq!(a.count("tickets").await, 1);
+}
+
+/// A reporter whose unfinished report was kept as a draft sends `/report` twice, each
+/// landing on another instance: both restore the draft. The draft is taken only with the
+/// save that wins, so the report goes on from the draft whichever wins (a draft taken
+/// when read was gone for the other instance, which started a blank report and won).
+async fn a_draft_restored_on_two_instances_at_once_is_not_lost(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let anna = Person {
+        channel: "web".into(),
+        external_id: "draft-race".into(),
+        name: "Anna".into(),
+        language: Some("en".into()),
+    };
+    let report = || Incoming::Command("report".into(), String::new());
+    a.chat.handle(&anna, report()).await.expect("start");
+    for answer in ["printer", "HP LaserJet M404"] {
+        a.chat
+            .handle(&anna, Incoming::Text(answer.into()))
+            .await
+            .expect("answered");
+    }
+    a.clock.advance(chrono::Duration::minutes(31));
+    assert_eq!(a.chat.expire_idle().await.expect("sweep").len(), 1);
+    assert_eq!(a.count("conversation_drafts").await, 1);
+    let first = a.chat.step(&anna, report()).await.expect("decided");
+    b.chat.handle(&anna, report()).await.expect("restored");
+    let refused = first.save(None).await.expect_err("restored already");
+    assert!(refused.is_conflict(), "{refused}");
+    let restored = a
+        .scalar(
+            "SELECT COUNT(*) FROM conversations WHERE external_id = 'draft-race'
+             AND state LIKE '%HP LaserJet M404%'",
+        )
+        .await;
+    assert_eq!(restored, 1, "the draft's answers are in the conversation");
+    assert_eq!(a.count("conversation_drafts").await, 0, "taken once");
 }

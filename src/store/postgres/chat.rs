@@ -11,6 +11,19 @@ use crate::store::{
     Expect, Reporter, StepRecord, StoreError, StoredConversation, discord, rows, sql, telegram,
 };
 
+/// `sql::START_CONVERSATION` for a conversation restored from the person's draft, which
+/// it takes (`$1` channel, `$2` external id, `$3` state, `$4` time): one row if started.
+const START_RESTORED: &str = "WITH started AS (
+       INSERT INTO conversations (channel, external_id, state, updated_at, version)
+       VALUES ($1, $2, $3, $4, 1)
+       ON CONFLICT (channel, external_id) DO NOTHING
+       RETURNING channel, external_id
+     ), taken AS (
+       DELETE FROM conversation_drafts d USING started s
+       WHERE d.channel = s.channel AND d.external_id = s.external_id
+     )
+     SELECT 1 FROM started";
+
 /// Updates written per INSERT (two parameters each).
 const RECEIVE_CHUNK: usize = 200;
 
@@ -26,7 +39,7 @@ impl PgStore {
     ) -> Result<Option<i64>, StoreError> {
         let (query, version) = match (state, expect) {
             // Ending what is not there.
-            (None, Expect::Absent) => return Ok(None),
+            (None, Expect::Absent | Expect::Restoring) => return Ok(None),
             (None, Expect::At(v)) => (
                 sqlx::query(sql::END_CONVERSATION_AT)
                     .bind(channel)
@@ -36,6 +49,15 @@ impl PgStore {
             ),
             (Some(state), Expect::Absent) => (
                 sqlx::query(sql::START_CONVERSATION)
+                    .bind(channel)
+                    .bind(external_id)
+                    .bind(state)
+                    .bind(now),
+                Some(1),
+            ),
+            // One statement, so that a plain connection takes the draft atomically too.
+            (Some(state), Expect::Restoring) => (
+                sqlx::query(START_RESTORED)
                     .bind(channel)
                     .bind(external_id)
                     .bind(state)
@@ -85,24 +107,19 @@ impl PgStore {
         Ok(row.map(rows::ReporterConversationRow::split))
     }
 
-    pub(in crate::store) async fn take_draft(
+    pub(in crate::store) async fn kept_draft(
         &self,
         channel: &str,
         external_id: &str,
         drafts_since: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        // Every report starts here and few have a draft: look before writing.
-        let (any,): (bool,) = sqlx::query_as(sql::DRAFT_EXISTS)
+        let draft: Option<(String,)> = sqlx::query_as(sql::KEPT_DRAFT)
             .bind(channel)
             .bind(external_id)
             .bind(drafts_since)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
-        if !any {
-            return Ok(None);
-        }
-        self.take_draft_now(channel, external_id, drafts_since)
-            .await
+        Ok(draft.map(|(state,)| state))
     }
 }
 

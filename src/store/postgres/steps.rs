@@ -15,15 +15,21 @@ use crate::store::{Expect, StepRecord, StoreError, rows};
 /// (`n`, counted from 1), with their conversation's new version (null once ended).
 const WRITE_STEPS: &str = "WITH v AS (
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                            $5::int8[], $6::text[], $7::text[], $8::text[], $9::int8[])
+                            $5::int8[], $6::text[], $7::text[], $8::text[], $9::int8[],
+                            $10::bool[])
          WITH ORDINALITY AS v(channel, external_id, state, at, update_id, replies, event_id,
-                              wecom_key, expected, n)
+                              wecom_key, expected, restoring, n)
      ), started AS (
        INSERT INTO conversations (channel, external_id, state, updated_at, version)
        SELECT channel, external_id, state, at, 1 FROM v
        WHERE state IS NOT NULL AND expected IS NULL
        ON CONFLICT (channel, external_id) DO NOTHING
        RETURNING channel, external_id, version
+     ), taken AS (
+       -- A conversation restored from its draft takes the draft (`Expect::Restoring`).
+       DELETE FROM conversation_drafts d USING v, started s
+       WHERE v.restoring AND s.channel = v.channel AND s.external_id = v.external_id
+         AND d.channel = v.channel AND d.external_id = v.external_id
      ), updated AS (
        UPDATE conversations c SET state = v.state, updated_at = v.at, version = c.version + 1
        FROM v
@@ -115,7 +121,7 @@ async fn save(
     steps: Vec<Step>,
 ) -> Result<Vec<Result<Option<i64>, StoreError>>, sqlx::Error> {
     let n = steps.len();
-    let mut expected = Vec::with_capacity(n);
+    let (mut expected, mut restoring) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut channels, mut ids, mut states, mut times) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -134,9 +140,10 @@ async fn save(
         states.push(s.state.as_deref());
         times.push(s.now);
         expected.push(match s.expect {
-            Expect::Absent => None,
+            Expect::Absent | Expect::Restoring => None,
             Expect::At(v) => Some(v),
         });
+        restoring.push(s.expect == Expect::Restoring);
         match &s.record {
             StepRecord::TelegramHandled {
                 update_id,
@@ -171,6 +178,7 @@ async fn save(
         .bind(events)
         .bind(wecom_keys)
         .bind(expected)
+        .bind(restoring)
         .fetch_all(&pool)
         .await?;
     let mut answers: Vec<Result<Option<i64>, StoreError>> =

@@ -129,21 +129,14 @@ impl SqliteStore {
         })
     }
 
-    pub(in crate::store) async fn take_draft(
+    pub(in crate::store) async fn kept_draft(
         &self,
         channel: &str,
         external_id: &str,
         drafts_since: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        // Every report starts here and few have a draft: look before taking the writer.
-        if !self
-            .readers
-            .read(|db| direct::draft_exists(db, channel, external_id, drafts_since))?
-        {
-            return Ok(None);
-        }
-        self.take_draft_now(channel, external_id, drafts_since)
-            .await
+        self.readers
+            .read(|db| direct::kept_draft(db, channel, external_id, drafts_since))
     }
 
     pub(in crate::store) async fn discord_receive(

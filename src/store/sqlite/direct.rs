@@ -157,21 +157,25 @@ pub(super) fn save_conversation(
     let now = time(now);
     let (changed, version) = match (state, expect) {
         // Ending what is not there.
-        (None, Expect::Absent) => (1, None),
+        (None, Expect::Absent | Expect::Restoring) => (1, None),
         (None, Expect::At(v)) => (
             db.prepare_cached(sql::END_CONVERSATION_AT)?
                 .execute((channel, external_id, v))?,
             None,
         ),
-        (Some(state), Expect::Absent) => (
-            db.prepare_cached(sql::START_CONVERSATION)?.execute((
+        (Some(state), expect @ (Expect::Absent | Expect::Restoring)) => {
+            let started = db.prepare_cached(sql::START_CONVERSATION)?.execute((
                 channel,
                 external_id,
                 state,
                 &now,
-            ))?,
-            Some(1),
-        ),
+            ))?;
+            if started == 1 && expect == Expect::Restoring {
+                db.prepare_cached(sql::TAKE_DRAFT)?
+                    .execute((channel, external_id))?;
+            }
+            (started, Some(1))
+        }
         // By name: SQLite numbers `$N` parameters in the order they appear.
         (Some(state), Expect::At(v)) => (
             db.prepare_cached(sql::UPDATE_CONVERSATION)?
@@ -324,16 +328,17 @@ fn execute_numbered(db: &Connection, sql: &str, params: &[Param<'_>]) -> Result<
     Ok(())
 }
 
-/// Whether a draft kept since `since` exists (most reports have none).
-pub(super) fn draft_exists(
+/// The draft kept since `since`, if any (most reports have none).
+pub(super) fn kept_draft(
     db: &Connection,
     channel: &str,
     external_id: &str,
     since: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<String>, StoreError> {
     Ok(db
-        .prepare_cached(sql::DRAFT_EXISTS)?
-        .query_row((channel, external_id, time(since)), |r| r.get(0))?)
+        .prepare_cached(sql::KEPT_DRAFT)?
+        .query_row((channel, external_id, time(since)), |r| r.get(0))
+        .optional()?)
 }
 
 /// As `Store::telegram_receive`, in the caller's transaction.
