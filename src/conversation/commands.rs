@@ -134,7 +134,7 @@ impl Chat {
         {
             // Saving the conversation takes the draft, in the same transaction.
             self.seen
-                .set(&super::person_key(person), crate::store::Expect::Restoring);
+                .set(&super::person_key(person), crate::desk::Expect::Restoring);
             let mut replies = vec![Outgoing::Text(self.text("draft_restored", conv.lang()))];
             replies.extend(self.flows.current(&conv));
             return Ok((replies, Some(conv)));
