@@ -863,8 +863,10 @@ impl Desk {
         change: EngineerChange,
     ) -> Result<Engineer, DeskError> {
         let own = caller.engineer_id() == Some(id);
-        let duty_only =
-            change.group.is_none() && change.tier.is_none() && change.wecom_id.is_none();
+        let duty_only = change.name.is_none()
+            && change.group.is_none()
+            && change.tier.is_none()
+            && change.wecom_id.is_none();
         if !(caller.is_manager() || (own && duty_only)) {
             return Err(DeskError::Forbidden(
                 "engineers may only change their own duty status; managers change the rest".into(),
@@ -880,6 +882,12 @@ impl Desk {
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("engineer {id}")))?;
         let mut e = before.clone();
+        if let Some(name) = change.name {
+            e.name = PersonName::parse(&name)
+                .map_err(|err| DeskError::BadValue(err.to_string()))?
+                .as_str()
+                .to_owned();
+        }
         if let Some(g) = change.group {
             self.known_group(&g)?;
             e.group = g;
@@ -1252,6 +1260,8 @@ mod tests {
 /// What [`Desk::change_engineer`] changes; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EngineerChange {
+    /// Their name (as a person's name is checked).
+    pub name: Option<String>,
     /// On or off duty.
     pub on_duty: Option<bool>,
     /// Their group.
@@ -1266,6 +1276,7 @@ pub struct EngineerChange {
 fn engineer_changes(before: &Engineer, after: &Engineer) -> String {
     let shown = |w: &Option<String>| w.clone().unwrap_or_else(|| "-".into());
     let fields = [
+        ("name", before.name.clone(), after.name.clone()),
         (
             "on_duty",
             before.on_duty.to_string(),

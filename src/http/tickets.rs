@@ -240,6 +240,7 @@ pub async fn add_engineer(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineerPatch {
+    name: Option<String>,
     on_duty: Option<bool>,
     group: Option<String>,
     tier: Option<Tier>,
@@ -263,6 +264,7 @@ pub async fn update_engineer(
     ApiJson(b): ApiJson<EngineerPatch>,
 ) -> Result<Json<Engineer>, ApiError> {
     let change = EngineerChange {
+        name: b.name,
         on_duty: b.on_duty,
         group: b.group,
         tier: b.tier,

@@ -185,16 +185,18 @@ async fn managers_edit_an_engineer(backend: Backend) {
     let edit = format!("{path}/edit");
 
     // Bad input: nothing changes, and the page says why.
-    for (group, tier, wecom, says) in [
-        ("nowhere", "expert", "DaveW", "nowhere"),
-        ("printer", "boss", "DaveW", "boss"),
-        ("printer", "expert", &"x".repeat(65)[..], "WeCom"),
+    for (name, group, tier, wecom, says) in [
+        ("王大伟", "nowhere", "expert", "DaveW", "nowhere"),
+        ("王大伟", "printer", "boss", "DaveW", "boss"),
+        ("王大伟", "printer", "expert", &"x".repeat(65)[..], "WeCom"),
+        (" ", "printer", "expert", "DaveW", "name"),
     ] {
         let r = mia
             .post(
                 &edit,
                 &[
                     ("csrf", &csrf),
+                    ("name", name),
                     ("group", group),
                     ("tier", tier),
                     ("wecom", wecom),
@@ -233,6 +235,7 @@ async fn managers_edit_an_engineer(backend: Backend) {
             &edit,
             &[
                 ("csrf", &csrf),
+                ("name", "王大伟"),
                 ("group", "printer"),
                 ("tier", "expert"),
                 ("wecom", "DaveWang"),
@@ -251,8 +254,8 @@ async fn managers_edit_an_engineer(backend: Backend) {
         .expect("dave")
         .clone();
     assert_eq!(
-        (d["group"].as_str(), d["tier"].as_str()),
-        (Some("printer"), Some("expert"))
+        (d["name"].as_str(), d["group"].as_str(), d["tier"].as_str()),
+        (Some("王大伟"), Some("printer"), Some("expert"))
     );
     let contact = app
         .desk
@@ -277,7 +280,8 @@ async fn managers_edit_an_engineer(backend: Backend) {
         ("changed", "engineer")
     );
     assert!(
-        note.contains("→ printer")
+        note.contains("→ 王大伟")
+            && note.contains("→ printer")
             && note.contains("→ expert")
             && note.contains("wecom_id: - → DaveWang"),
         "{note}"

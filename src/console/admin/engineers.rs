@@ -154,6 +154,7 @@ pub(super) async fn edit(
     // One change, so a refusal (an unknown group, a UserID WeCom would not take)
     // changes nothing.
     let change = crate::desk::EngineerChange {
+        name: Some(f.get("name").to_owned()),
         group: Some(f.get("group").trim().to_owned()),
         tier: Some(tier),
         wecom_id: Some(f.some("wecom")),
