@@ -47,6 +47,16 @@ pub struct Note {
     pub problem: String,
 }
 
+impl Note {
+    /// What a page says after a form was done (the `done` of its redirect), if anything.
+    pub fn done(done: Option<String>) -> Note {
+        Note {
+            done: done.unwrap_or_default(),
+            problem: String::new(),
+        }
+    }
+}
+
 /// One choice of a `<select>`.
 #[derive(Debug, Clone)]
 pub struct Opt {

@@ -99,10 +99,7 @@ pub(in crate::console) async fn articles(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: q.done.unwrap_or_default(),
-        problem: String::new(),
-    };
+    let note = Note::done(q.done);
     let filter = q.status.unwrap_or_default();
     render(c, &person, StatusCode::OK, note, &filter, None).await
 }
@@ -119,10 +116,7 @@ pub(in crate::console) async fn article(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: q.done.unwrap_or_default(),
-        problem: String::new(),
-    };
+    let note = Note::done(q.done);
     match c.desk.article(&person.caller(), id).await {
         Ok(d) => {
             let status = d.article.status.clone();

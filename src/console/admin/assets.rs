@@ -157,10 +157,7 @@ pub(in crate::console) async fn assets(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: q.done.clone(),
-        problem: String::new(),
-    };
+    let note = Note::done(Some(q.done.clone()));
     render(c, &person, StatusCode::OK, note, q, None).await
 }
 
@@ -176,10 +173,7 @@ pub(in crate::console) async fn asset(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: q.done.clone(),
-        problem: String::new(),
-    };
+    let note = Note::done(Some(q.done.clone()));
     match c.desk.asset(&person.caller(), &tag).await {
         Ok(d) => {
             render(

@@ -127,10 +127,7 @@ pub(in crate::console) async fn complaints(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: q.done.unwrap_or_default(),
-        problem: String::new(),
-    };
+    let note = Note::done(q.done);
     let filter = q.status.unwrap_or_else(|| "open".to_owned());
     render(c, &person, StatusCode::OK, note, &filter, None).await
 }
@@ -147,10 +144,7 @@ pub(in crate::console) async fn complaint(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: q.done.unwrap_or_default(),
-        problem: String::new(),
-    };
+    let note = Note::done(q.done);
     match c.desk.complaint(&person.caller(), id).await {
         Ok(d) => render(c, &person, StatusCode::OK, note, "", Some(d)).await,
         Err(e) => {

@@ -123,10 +123,7 @@ pub(in crate::console) async fn edit_page(
         Ok(e) => e,
         Err(r) => return r,
     };
-    let note = Note {
-        done: d.done.unwrap_or_default(),
-        problem: String::new(),
-    };
+    let note = Note::done(d.done);
     render(c, &person, StatusCode::OK, note, &e).await
 }
 

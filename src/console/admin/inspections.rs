@@ -134,10 +134,7 @@ pub(in crate::console) async fn inspections(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: q.done.unwrap_or_default(),
-        problem: String::new(),
-    };
+    let note = Note::done(q.done);
     render(
         c,
         &person,

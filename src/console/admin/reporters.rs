@@ -90,10 +90,7 @@ pub(in crate::console) async fn reporters(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let note = Note {
-        done: query.done.unwrap_or_default(),
-        problem: String::new(),
-    };
+    let note = Note::done(query.done);
     let mut extra = Extra {
         confirm: None,
         invite: None,
