@@ -308,7 +308,7 @@ pub(super) fn insert_ticket(
 /// Binds `params` to `$1`, `$2`, … by name: SQLite numbers named parameters in the order
 /// they first appear, not by their digits, and a statement may skip some (the outbox
 /// insert shares the audit insert's list).
-fn bind_numbered(
+pub(super) fn bind_numbered(
     stmt: &mut rusqlite::Statement<'_>,
     params: &[Param<'_>],
 ) -> Result<(), StoreError> {

@@ -7,10 +7,11 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::SqliteStore;
-use super::direct::parse_time;
+use super::direct::{bind_numbered, parse_time};
 use crate::domain::knowledge::MAX_CANDIDATES;
 use crate::store::assets::{ASSET_BY_TAG, AssetRow};
 use crate::store::knowledge::Article;
+use crate::store::params::Param;
 use crate::store::people::{DirectoryEntry, IDENTITIES_OF, PERSON_BY_IDENTITY, PersonRow, entry};
 use crate::store::{Asset, StoreError};
 
@@ -75,27 +76,17 @@ fn candidates(
     texts: &[String],
 ) -> Result<Vec<Article>, StoreError> {
     let mut stmt = db.prepare_cached(sql)?;
-    // By name: SQLite numbers `$N` parameters in the order they appear.
-    let at = named_index(&stmt, 1)?;
-    stmt.raw_bind_parameter(at, drafts)?;
-    for (n, t) in (2..).zip(texts) {
-        let at = named_index(&stmt, n)?;
-        stmt.raw_bind_parameter(at, t)?;
-    }
-    let limit = named_index(&stmt, texts.len() + 2)?;
-    stmt.raw_bind_parameter(limit, MAX_CANDIDATES)?;
+    let params: Vec<Param<'_>> = std::iter::once(Param::Bool(drafts))
+        .chain(texts.iter().map(|t| Param::Text(Some(t.as_str().into()))))
+        .chain([Param::Int(Some(MAX_CANDIDATES))])
+        .collect();
+    bind_numbered(&mut stmt, &params)?;
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(article(r)?);
     }
     Ok(out)
-}
-
-/// Where parameter `$n` is bound.
-fn named_index(stmt: &rusqlite::Statement<'_>, n: usize) -> Result<usize, StoreError> {
-    stmt.parameter_index(&format!("${n}"))?
-        .ok_or_else(|| StoreError::Corrupt(format!("no parameter ${n} in a candidate query")))
 }
 
 fn article(r: &Row<'_>) -> Result<Article, StoreError> {
