@@ -825,6 +825,33 @@ fn pre_token_ok(headers: &HeaderMap, f: &Form) -> bool {
     cookie(headers, PRE_COOKIE).is_some_and(|expected| same_token(f.csrf.as_deref(), &expected))
 }
 
+/// A form posted before signing in: the form, the page's language and the handle typed;
+/// or, when the form's token is not its cookie's (an old or forged page), the sign-in
+/// page again saying it expired.
+// The refusal is the page to answer with, once per request: boxing it gains nothing.
+#[allow(clippy::result_large_err)]
+fn guest_form(
+    c: &Inner,
+    headers: &HeaderMap,
+    body: &axum::body::Bytes,
+) -> Result<(Form, Lang, String), Response> {
+    let f = form(body);
+    let lang = guest_lang(headers);
+    let handle = f.handle.clone().unwrap_or_default().trim().to_owned();
+    if !pre_token_ok(headers, &f) {
+        return Err(sign_in_page(
+            c,
+            headers,
+            StatusCode::FORBIDDEN,
+            lang,
+            handle,
+            "expired",
+            String::new(),
+        ));
+    }
+    Ok((f, lang, handle))
+}
+
 /// `POST /desk/sign-in`.
 async fn sign_in(
     State(console): State<Console>,
@@ -833,20 +860,10 @@ async fn sign_in(
     body: axum::body::Bytes,
 ) -> Response {
     let c = &console.inner;
-    let f = form(&body);
-    let lang = guest_lang(&headers);
-    let handle = f.handle.clone().unwrap_or_default().trim().to_owned();
-    if !pre_token_ok(&headers, &f) {
-        return sign_in_page(
-            c,
-            &headers,
-            StatusCode::FORBIDDEN,
-            lang,
-            handle,
-            "expired",
-            String::new(),
-        );
-    }
+    let (f, lang, handle) = match guest_form(c, &headers, &body) {
+        Ok(got) => got,
+        Err(refused) => return refused,
+    };
     let password = f.password.unwrap_or_default();
     match c
         .desk
@@ -894,20 +911,10 @@ async fn send_link(
     body: axum::body::Bytes,
 ) -> Response {
     let c = &console.inner;
-    let f = form(&body);
-    let lang = guest_lang(&headers);
-    let handle = f.handle.clone().unwrap_or_default().trim().to_owned();
-    if !pre_token_ok(&headers, &f) {
-        return sign_in_page(
-            c,
-            &headers,
-            StatusCode::FORBIDDEN,
-            lang,
-            handle,
-            "expired",
-            String::new(),
-        );
-    }
+    let (_, lang, handle) = match guest_form(c, &headers, &body) {
+        Ok(got) => got,
+        Err(refused) => return refused,
+    };
     if let Err(e) = c.desk.send_console_sign_in_link(&handle, &c.rules).await {
         return failed(
             &e,
