@@ -1,18 +1,22 @@
 //! The WeCom door's tables: callbacks by key (`wecom_inbox`), so one WeCom sends again is
 //! handled once, each member's sends in WeCom's limit windows (`wecom_sends`, shared by
 //! every instance), and engineers' WeCom UserIDs (`engineers.wecom_id`). The same SQL on
-//! both backends.
+//! both backends; the writes on a callback's path run per backend (`sqlite/chat.rs`,
+//! `postgres/chat.rs`): on SQLite in the group commit, on PostgreSQL as one statement.
 
 use chrono::{DateTime, Utc};
 
 use super::{PgStore, SqliteStore, StoreError};
 
+/// A callback received: `$1` its key, `$2` its kind, `$3` its decrypted body, `$4` the
+/// time; inserts nothing for a key seen before.
+pub(super) const RECEIVE: &str = "INSERT INTO wecom_inbox (msg_key, kind, body, received_at)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (msg_key) DO NOTHING";
+
 /// A callback handled: `$1` its key, `$2` the time (in a step's transaction, too).
 pub(super) const HANDLED: &str =
     "UPDATE wecom_inbox SET handled_at = $2 WHERE msg_key = $1 AND handled_at IS NULL";
 
-/// Sets (or clears) an engineer's WeCom UserID in transaction `$tx`: the UserID moves to
-/// this engineer (from another one, if it was linked).
 /// Counts `$2` sends to member `$1` at `$3` (Unix ms) if WeCom's limits have room: `$4`
 /// and `$5` the current minute and hour window numbers, `$6` and `$7` the limits. A row
 /// comes back if they were counted, none if they did not fit (nothing changes then).
@@ -53,6 +57,17 @@ pub(super) const COUNT_SENDS: &str = "INSERT INTO wecom_sends AS s (member,
         + $2 <= $7)
      RETURNING minute_sends";
 
+/// What stands in the way of a refused count: `$1` the member.
+pub(super) const SENDS: &str = "SELECT minute_no, minute_sends, minute_last, prev_minute_sends,
+            prev_minute_last, hour_no, hour_sends, hour_last, prev_hour_sends, prev_hour_last
+     FROM wecom_sends WHERE member = $1";
+
+/// The window numbers [`COUNT_SENDS`] takes for `now` (Unix ms): its minute's and hour's.
+pub(super) fn windows(now: DateTime<Utc>) -> (i64, i64, i64) {
+    let ms = now.timestamp_millis();
+    (ms, ms.div_euclid(60_000), ms.div_euclid(3_600_000))
+}
+
 /// One member's sends in WeCom's windows as `wecom_sends` holds them (times in Unix
 /// milliseconds; window numbers are Unix time over the window's length).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -82,39 +97,6 @@ pub struct SendCounts {
 macro_rules! wecom {
     ($store:ty) => {
         impl $store {
-            pub(super) async fn wecom_receive(
-                &self,
-                key: &str,
-                kind: &str,
-                body: &str,
-                now: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
-                let n = self
-                    .write_one(
-                        sqlx::query(
-                            "INSERT INTO wecom_inbox (msg_key, kind, body, received_at)
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (msg_key) DO NOTHING",
-                        )
-                        .bind(key)
-                        .bind(kind)
-                        .bind(body)
-                        .bind(now),
-                    )
-                    .await?;
-                Ok(n == 1)
-            }
-
-            pub(super) async fn wecom_handled(
-                &self,
-                key: &str,
-                now: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
-                let n = self
-                    .write_one(sqlx::query(HANDLED).bind(key).bind(now))
-                    .await?;
-                Ok(n == 1)
-            }
-
             pub(super) async fn wecom_unhandled(
                 &self,
                 before: DateTime<Utc>,
@@ -145,43 +127,6 @@ macro_rules! wecom {
                     sqlx::query("DELETE FROM wecom_inbox WHERE received_at < $1").bind(before),
                 )
                 .await
-            }
-
-            pub(super) async fn wecom_count_sends(
-                &self,
-                member: &str,
-                n: i64,
-                now: DateTime<Utc>,
-                per_minute: i64,
-                per_hour: i64,
-            ) -> Result<Option<SendCounts>, StoreError> {
-                let ms = now.timestamp_millis();
-                let counted = self
-                    .write_one(
-                        sqlx::query(COUNT_SENDS)
-                            .bind(member)
-                            .bind(n)
-                            .bind(ms)
-                            .bind(ms.div_euclid(60_000))
-                            .bind(ms.div_euclid(3_600_000))
-                            .bind(per_minute)
-                            .bind(per_hour),
-                    )
-                    .await?;
-                if counted == 1 {
-                    return Ok(None);
-                }
-                // Refused: what stands in the way (off the hot path: the caller waits).
-                let row: Option<SendCounts> = sqlx::query_as(
-                    "SELECT minute_no, minute_sends, minute_last, prev_minute_sends,
-                            prev_minute_last, hour_no, hour_sends, hour_last,
-                            prev_hour_sends, prev_hour_last
-                     FROM wecom_sends WHERE member = $1",
-                )
-                .bind(member)
-                .fetch_optional(self.reader())
-                .await?;
-                Ok(Some(row.unwrap_or_default()))
             }
         }
     };

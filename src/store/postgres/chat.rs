@@ -1,6 +1,7 @@
 //! The per-message chat path on PostgreSQL: a conversation saved with its door's record in
 //! one transaction, Telegram updates received in one multi-row statement per batch,
-//! Discord events by id.
+//! Discord events by id, WeCom callbacks by key and WeCom's sends counted, each in one
+//! statement.
 
 use std::collections::HashSet;
 
@@ -8,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::PgStore;
 use crate::store::{
-    Expect, Reporter, StepRecord, StoreError, StoredConversation, discord, rows, sql, telegram,
+    Expect, Reporter, SendCounts, StepRecord, StoreError, StoredConversation, discord, rows, sql,
+    telegram, wecom,
 };
 
 /// `sql::START_CONVERSATION` for a conversation restored from the person's draft, which
@@ -337,5 +339,66 @@ impl PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    pub(in crate::store) async fn wecom_receive(
+        &self,
+        key: &str,
+        kind: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // One statement: atomic without a transaction of its own.
+        let done = sqlx::query(wecom::RECEIVE)
+            .bind(key)
+            .bind(kind)
+            .bind(body)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(in crate::store) async fn wecom_handled(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(wecom::HANDLED)
+            .bind(key)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(in crate::store) async fn wecom_count_sends(
+        &self,
+        member: &str,
+        n: i64,
+        now: DateTime<Utc>,
+        per_minute: i64,
+        per_hour: i64,
+    ) -> Result<Option<SendCounts>, StoreError> {
+        let (ms, minute, hour) = wecom::windows(now);
+        let counted = sqlx::query(wecom::COUNT_SENDS)
+            .bind(member)
+            .bind(n)
+            .bind(ms)
+            .bind(minute)
+            .bind(hour)
+            .bind(per_minute)
+            .bind(per_hour)
+            .execute(&self.pool)
+            .await?;
+        if counted.rows_affected() == 1 {
+            return Ok(None);
+        }
+        // Refused: what stands in the way (off the hot path: the caller waits).
+        let row: Option<SendCounts> = sqlx::query_as(wecom::SENDS)
+            .bind(member)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Some(row.unwrap_or_default()))
     }
 }

@@ -1,12 +1,14 @@
 //! The per-message chat path on SQLite: a person and their conversation read on our own
 //! connections in the calling thread; a conversation saved (with its door's record), a
-//! Telegram update received, handled and sent, a Discord event received and handled,
-//! each as direct calls in the group commit.
+//! Telegram update received, handled and sent, a Discord event or WeCom callback received
+//! and handled, and WeCom's sends counted, each as direct calls in the group commit.
 
 use chrono::{DateTime, Utc};
 
 use super::{SqliteStore, direct};
-use crate::store::{Expect, Reporter, StepRecord, StoreError, StoredConversation, sql};
+use crate::store::{
+    Expect, Reporter, SendCounts, StepRecord, StoreError, StoredConversation, sql, wecom,
+};
 
 /// One write on SQLite: queued for the group commit (the work may run twice, so it owns
 /// its inputs).
@@ -162,5 +164,55 @@ impl SqliteStore {
         self.batch
             .run_direct(move |db| direct::step_record(db, &record, &direct::time(now)))
             .await
+    }
+
+    pub(in crate::store) async fn wecom_receive(
+        &self,
+        key: &str,
+        kind: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (key, kind, body) = (key.to_owned(), kind.to_owned(), body.to_owned());
+        self.batch
+            .run_direct(move |db| direct::wecom_receive(db, &key, &kind, &body, now))
+            .await
+    }
+
+    pub(in crate::store) async fn wecom_handled(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.batch
+            .run_direct(move |db| direct::wecom_handled(db, &key, &direct::time(now)))
+            .await
+    }
+
+    pub(in crate::store) async fn wecom_count_sends(
+        &self,
+        member: &str,
+        n: i64,
+        now: DateTime<Utc>,
+        per_minute: i64,
+        per_hour: i64,
+    ) -> Result<Option<SendCounts>, StoreError> {
+        let owned = member.to_owned();
+        let counted = self
+            .batch
+            .run_direct(move |db| {
+                direct::wecom_count_sends(db, &owned, n, now, per_minute, per_hour)
+            })
+            .await?;
+        if counted {
+            return Ok(None);
+        }
+        // Refused: what stands in the way (off the hot path: the caller waits).
+        let row: Option<SendCounts> = sqlx::query_as(wecom::SENDS)
+            .bind(member)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(Some(row.unwrap_or_default()))
     }
 }

@@ -210,11 +210,7 @@ pub(super) fn step_record(
                 .execute(named_params! { "$1": event_id, "$2": now })?;
             Ok(())
         }
-        StepRecord::WecomHandled { key } => {
-            db.prepare_cached(crate::store::wecom::HANDLED)?
-                .execute(named_params! { "$1": key, "$2": now })?;
-            Ok(())
-        }
+        StepRecord::WecomHandled { key } => wecom_handled(db, key, now).map(|_| ()),
     }
 }
 
@@ -376,6 +372,48 @@ pub(super) fn discord_receive(
         .prepare_cached(crate::store::discord::RECEIVE)?
         .execute(named_params! { "$1": event_id, "$2": kind, "$3": time(now) })?;
     Ok(inserted == 1)
+}
+
+/// As `Store::wecom_receive`, in the caller's transaction: false for a key seen before.
+pub(super) fn wecom_receive(
+    db: &Connection,
+    key: &str,
+    kind: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = db
+        .prepare_cached(crate::store::wecom::RECEIVE)?
+        .execute(named_params! { "$1": key, "$2": kind, "$3": body, "$4": time(now) })?;
+    Ok(inserted == 1)
+}
+
+/// As `Store::wecom_handled` (`now` as [`time`] writes it), in the caller's transaction:
+/// false if it was marked already.
+pub(super) fn wecom_handled(db: &Connection, key: &str, now: &str) -> Result<bool, StoreError> {
+    let marked = db
+        .prepare_cached(crate::store::wecom::HANDLED)?
+        .execute(named_params! { "$1": key, "$2": now })?;
+    Ok(marked == 1)
+}
+
+/// As `Store::wecom_count_sends`, in the caller's transaction: whether they were counted.
+pub(super) fn wecom_count_sends(
+    db: &Connection,
+    member: &str,
+    n: i64,
+    now: DateTime<Utc>,
+    per_minute: i64,
+    per_hour: i64,
+) -> Result<bool, StoreError> {
+    let (ms, minute, hour) = crate::store::wecom::windows(now);
+    let mut count = db.prepare_cached(crate::store::wecom::COUNT_SENDS)?;
+    // The statement returns the row it counted in (none when they did not fit).
+    let mut counted = count.query(named_params! {
+        "$1": member, "$2": n, "$3": ms, "$4": minute, "$5": hour,
+        "$6": per_minute, "$7": per_hour,
+    })?;
+    Ok(counted.next()?.is_some())
 }
 
 /// As `Store::telegram_sent`, in the caller's transaction.
