@@ -159,6 +159,29 @@ struct World {
     refused: usize,
 }
 
+impl World {
+    /// An entry as its member sees it: a card as it stands now.
+    fn received(&self, e: &Entry) -> Received {
+        match e {
+            Entry::Text(t, passive) => Received {
+                text: t.clone(),
+                buttons: vec![],
+                task_id: None,
+                passive: *passive,
+            },
+            Entry::Card(task) => {
+                let card = self.cards.get(task);
+                Received {
+                    text: card.map(|c| c.text.clone()).unwrap_or_default(),
+                    buttons: card.map(|c| c.buttons.clone()).unwrap_or_default(),
+                    task_id: Some(task.clone()),
+                    passive: false,
+                }
+            }
+        }
+    }
+}
+
 struct Shared {
     config: SimConfig,
     codec: Codec,
@@ -340,27 +363,32 @@ impl SimHandle {
         let Some(m) = w.members.get(user) else {
             return Vec::new();
         };
-        m.entries
-            .iter()
-            .skip(from)
-            .map(|e| match e {
-                Entry::Text(t, passive) => Received {
-                    text: t.clone(),
-                    buttons: vec![],
-                    task_id: None,
-                    passive: *passive,
-                },
-                Entry::Card(task) => {
-                    let card = w.cards.get(task);
-                    Received {
-                        text: card.map(|c| c.text.clone()).unwrap_or_default(),
-                        buttons: card.map(|c| c.buttons.clone()).unwrap_or_default(),
-                        task_id: Some(task.clone()),
-                        passive: false,
-                    }
-                }
-            })
-            .collect()
+        m.entries.iter().skip(from).map(|e| w.received(e)).collect()
+    }
+
+    /// How many entries `user` has received.
+    pub fn received_count(&self, user: &str) -> usize {
+        self.shared
+            .world()
+            .members
+            .get(user)
+            .map_or(0, |m| m.entries.len())
+    }
+
+    /// The first entry of `user`'s from `from` on that is `found`, and its index: only that
+    /// one is copied (a load run looks after every step, in transcripts that grow).
+    fn find(
+        &self,
+        user: &str,
+        from: usize,
+        found: &impl Fn(&Received) -> bool,
+    ) -> Option<(usize, Received)> {
+        let w = self.shared.world();
+        let m = w.members.get(user)?;
+        (from..)
+            .zip(m.entries.iter().skip(from))
+            .map(|(i, e)| (i, w.received(e)))
+            .find(|(_, r)| found(r))
     }
 
     /// Cards refused (errcode 40058) for a title or button text over WeCom's length.
@@ -400,13 +428,8 @@ impl SimHandle {
             tokio::pin!(notified);
             // Registered before looking, so an entry pushed meanwhile still wakes us.
             notified.as_mut().enable();
-            if let Some((i, r)) = self
-                .since(user, from)
-                .into_iter()
-                .enumerate()
-                .find(|(_, r)| found(r))
-            {
-                return Some((from + i, r));
+            if let Some(hit) = self.find(user, from, &found) {
+                return Some(hit);
             }
             if tokio::time::timeout_at(until, notified).await.is_err() {
                 return None;

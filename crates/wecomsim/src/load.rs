@@ -103,7 +103,7 @@ impl StandIn for Wecom {
                 ));
             }
         };
-        let from = sim.since(&id, 0).len();
+        let from = sim.received_count(&id);
         self.marks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
