@@ -800,22 +800,25 @@ fn form(body: &axum::body::Bytes) -> Form {
     serde_urlencoded::from_bytes(body).unwrap_or_default()
 }
 
-/// The client's address for the sign-in audit: the connection's peer, when the server
-/// records it (the public listener does); none otherwise.
+/// The client's address for the sign-in audit: the last `X-Forwarded-For` entry when
+/// `[console] trust_forwarded_for` says a proxy in front sets it, else the connection's
+/// peer when the server records it (the public listener does); none otherwise.
 struct Peer(Option<String>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+impl axum::extract::FromRequestParts<Console> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        console: &Console,
     ) -> Result<Peer, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = console.inner.settings.trust_forwarded_for;
         Ok(Peer(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            crate::proxy::client_ip(peer, &parts.headers, trusted).map(|ip| ip.to_string()),
         ))
     }
 }

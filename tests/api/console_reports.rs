@@ -7,7 +7,7 @@ use baoxiu::domain::ticket::Caller;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::console::{Visitor, passwords};
+use crate::console::{Page, Visitor, passwords};
 use crate::helpers::{
     Backend, MANAGER, TestApp, printer_fault, printer_outage, spawn_app, spawn_app_with, token,
 };
@@ -18,6 +18,7 @@ on_both_backends!(
     managers_see_charts_and_download_in_their_language,
     sign_ins_are_audit_events_for_managers,
     the_retention_job_forgets_old_sessions_links_and_attempts,
+    sign_ins_behind_a_trusted_proxy_record_the_forwarded_address,
 );
 
 /// The tickets on a queue page, in order.
@@ -439,4 +440,63 @@ async fn the_retention_job_forgets_old_sessions_links_and_attempts(backend: Back
     );
     // The audit stays.
     assert!(!audit(&app).await.is_empty());
+}
+
+/// A sign-in through the form with an `X-Forwarded-For` header, as a proxy (or a forger)
+/// would send it.
+async fn sign_in_forwarded(v: &mut Visitor<'_>, handle: &str, password: &str, xff: &str) -> Page {
+    let form = v.get("/desk").await;
+    let csrf = form.csrf();
+    v.post_with(
+        "/desk/sign-in",
+        &[("csrf", &csrf), ("handle", handle), ("password", password)],
+        &[("x-forwarded-for", xff)],
+    )
+    .await
+}
+
+async fn sign_ins_behind_a_trusted_proxy_record_the_forwarded_address(backend: Backend) {
+    // Not trusted (the default): a forged header changes nothing.
+    let direct = spawn_app(backend.clone()).await;
+    passwords(&direct).await;
+    let mut v = Visitor::new(&direct);
+    let r = sign_in_forwarded(&mut v, "alice", crate::console::PASSWORD, "203.0.113.7").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = audit(&direct).await;
+    let last = events.last().expect("an event");
+    assert_eq!(last["event"], "signed_in", "{last}");
+    assert_eq!(last["address"], "127.0.0.1", "{last}");
+
+    // Trusted: the last entry (the one the proxy added) is the client.
+    let proxied = spawn_app_with(backend, |c| c.console.trust_forwarded_for = true).await;
+    passwords(&proxied).await;
+    let mut v = Visitor::new(&proxied);
+    let r = sign_in_forwarded(&mut v, "alice", "not the password", "10.0.0.1, 203.0.113.8").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = sign_in_forwarded(&mut v, "alice", crate::console::PASSWORD, "203.0.113.7").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = audit(&proxied).await;
+    let got: Vec<(String, String)> = events
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or("?").to_owned(),
+                e["address"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("signed_in".to_owned(), "203.0.113.7".to_owned()),
+            ("failed".to_owned(), "203.0.113.8".to_owned()),
+        ]
+    );
+    // Without the header, the connection's own address.
+    let mut v = Visitor::new(&proxied);
+    v.try_sign_in("bob", crate::console::PASSWORD).await;
+    let events = audit(&proxied).await;
+    assert_eq!(events.last().expect("an event")["address"], "127.0.0.1");
 }
