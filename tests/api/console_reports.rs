@@ -19,6 +19,9 @@ on_both_backends!(
     sign_ins_are_audit_events_for_managers,
     the_retention_job_forgets_old_sessions_links_and_attempts,
     sign_ins_behind_a_trusted_proxy_record_the_forwarded_address,
+    the_sign_in_audit_keeps_no_strangers_handle,
+    sign_in_events_go_after_their_retention_period,
+    handles_are_never_renamed_nor_given_again,
 );
 
 /// The tickets on a queue page, in order.
@@ -331,8 +334,9 @@ async fn sign_ins_are_audit_events_for_managers(backend: Backend) {
         "alice signed_in password".to_owned(),
         "alice signed_out -".to_owned(),
     ];
-    expected.extend(std::iter::repeat_n("nobody failed password".to_owned(), 5));
-    expected.push("nobody locked_out password".to_owned());
+    // A handle nobody has: its first character and length only.
+    expected.extend(std::iter::repeat_n("n…(6) failed password".to_owned(), 5));
+    expected.push("n…(6) locked_out password".to_owned());
     assert_eq!(new, expected);
     let signed_in = &events[before + 1];
     assert!(signed_in["engineer_id"].is_i64(), "{signed_in}");
@@ -379,7 +383,7 @@ async fn sign_ins_are_audit_events_for_managers(backend: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let mut mia = Visitor::sign_in(&app, "mia").await;
     let page = mia.get("/desk/reports").await;
-    assert!(page.has("data-sign-in=\"nobody\""), "{}", page.body);
+    assert!(page.has("data-sign-in=\"n…(6)\""), "{}", page.body);
     assert!(page.has("已锁定"));
 }
 
@@ -499,4 +503,158 @@ async fn sign_ins_behind_a_trusted_proxy_record_the_forwarded_address(backend: B
     v.try_sign_in("bob", crate::console::PASSWORD).await;
     let events = audit(&proxied).await;
     assert_eq!(events.last().expect("an event")["address"], "127.0.0.1");
+}
+
+async fn the_sign_in_audit_keeps_no_strangers_handle(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let desk = Caller::Desk {
+        name: "test".into(),
+    };
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob")
+        .id;
+    app.desk
+        .deactivate_engineer(&desk, bob)
+        .await
+        .expect("deactivated");
+    let before = audit(&app).await.len();
+    let mut guest = Visitor::new(&app);
+    // A password typed into the handle field; a known handle; one who left.
+    for (handle, password) in [
+        ("Hunter2-Secret!", "hunter2-secret!"),
+        ("alice", "not the password"),
+        ("bob", crate::console::PASSWORD),
+    ] {
+        let r = guest.try_sign_in(handle, password).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{handle}");
+    }
+    let events = audit(&app).await;
+    assert_eq!(
+        summary(&events[before..]),
+        [
+            "h…(15) failed password",
+            "alice failed password",
+            "bob failed password",
+        ]
+    );
+    assert!(events[before]["engineer_id"].is_null());
+    assert!(events[before + 1]["engineer_id"].is_i64());
+    assert_eq!(
+        events[before + 2]["engineer_id"],
+        bob.0,
+        "one who left is still them"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM sign_in_events WHERE handle LIKE '%unter2%'")
+            .await,
+        0
+    );
+}
+
+async fn sign_in_events_go_after_their_retention_period(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // More than a batch (500) of events from long ago, before today's.
+    let old: Vec<String> = (0..520)
+        .map(|i| format!("('2025-06-01T00:00:00+00:00', 'x…({i})', 'failed', 'password')"))
+        .collect();
+    app.sql(&[&format!(
+        "INSERT INTO sign_in_events (at, handle, event, method) VALUES {}",
+        old.join(", ")
+    )])
+    .await;
+    passwords(&app).await;
+    Visitor::sign_in(&app, "alice").await;
+    let today = app.count("sign_in_events").await - 520;
+    assert!(today >= 6, "five passwords set and a sign-in: {today}");
+
+    let swept = app.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, 520, "{swept:?}");
+    assert_eq!(app.count("sign_in_events").await, today);
+
+    // A year less a day on: today's stay, and a new sign-in joins them.
+    app.clock.advance(chrono::Duration::days(364));
+    Visitor::sign_in(&app, "bob").await;
+    let swept = app.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, 0, "{swept:?}");
+    assert_eq!(app.count("sign_in_events").await, today + 1);
+
+    // Past the year (365 days by default): they go; the newer one stays.
+    app.clock.advance(chrono::Duration::days(2));
+    let swept = app.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, u64::try_from(today).expect("count"));
+    assert_eq!(app.count("sign_in_events").await, 1);
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM sign_in_events WHERE handle = 'bob' AND event = 'signed_in'"
+        )
+        .await,
+        1
+    );
+
+    // A shorter period is read from `[retention] sign_in_events`.
+    let short = spawn_app_with(Backend::Sqlite, |c| {
+        c.retention.sign_in_events = baoxiu::domain::sla::Span(chrono::Duration::days(30));
+    })
+    .await;
+    passwords(&short).await;
+    let recorded = short.count("sign_in_events").await;
+    assert!(recorded > 0);
+    short.clock.advance(chrono::Duration::days(29));
+    let swept = short.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, 0, "{swept:?}");
+    short.clock.advance(chrono::Duration::days(2));
+    let swept = short.desk.apply_retention().await.expect("retention");
+    assert_eq!(
+        swept.sign_in_events,
+        u64::try_from(recorded).expect("count")
+    );
+}
+
+async fn handles_are_never_renamed_nor_given_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob")
+        .id;
+    // No way to rename: the REST API refuses the field, the handle stays.
+    let r = app
+        .patch(
+            MANAGER,
+            &format!("/api/engineers/{}", bob.0),
+            &json!({"handle": "robert"}),
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(
+        app.desk
+            .engineer_by_handle("robert")
+            .await
+            .expect("load")
+            .is_none()
+    );
+    // Bob leaves; his handle is not given to a newcomer, through the API or the desk.
+    let r = app
+        .client
+        .delete(format!("{}/api/engineers/{}", app.base, bob.0))
+        .bearer_auth(MANAGER)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let again = json!({"handle": "bob", "name": "Bob Two", "group": "printer"});
+    let r = app.post(MANAGER, "/api/engineers", &again).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM engineers WHERE handle = 'bob'")
+            .await,
+        1
+    );
 }
