@@ -77,6 +77,8 @@ struct Person {
     engineer: Engineer,
     csrf: String,
     lang: Lang,
+    /// May write articles (the desk's rule: experts and managers).
+    edits_articles: bool,
 }
 
 impl Person {
@@ -89,6 +91,7 @@ impl Person {
             name: self.engineer.name.clone(),
             handle: self.engineer.handle.clone(),
             manager: self.caller().is_manager(),
+            articles: self.edits_articles,
             csrf: self.csrf.clone(),
         }
     }
@@ -154,7 +157,10 @@ impl Console {
                 "/desk/admin/complaints/{id}/answer",
                 post(admin::answer_complaint),
             )
-            .route("/desk/admin/articles", get(admin::articles))
+            .route(
+                "/desk/admin/articles",
+                get(admin::articles).post(admin::create_article),
+            )
             .route("/desk/admin/articles/{id}", get(admin::article))
             .route(
                 "/desk/admin/articles/{id}/{what}",
@@ -203,10 +209,14 @@ impl Inner {
             Some(code) => Lang::from_code(code),
             None => guest_lang(headers),
         };
+        let edits_articles = self
+            .desk
+            .may_edit_articles(&Caller::Engineer(signed.engineer.clone()));
         Ok(Some(Person {
             engineer: signed.engineer,
             csrf: signed.csrf,
             lang,
+            edits_articles,
         }))
     }
 
@@ -287,6 +297,7 @@ impl Inner {
             DeskError::Ticket(TicketError::NotInGroup { .. })
             | DeskError::Invalid(_)
             | DeskError::Period(_)
+            | DeskError::Article(_)
             | DeskError::BadValue(_) => return (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             other => return (StatusCode::CONFLICT, other.to_string()),
         };
