@@ -126,6 +126,9 @@ pub struct RetentionConfig {
     pub handled_updates: Span,
     /// Photos of closed or cancelled tickets, from the closing (default 365 days).
     pub attachments: Span,
+    /// The console's sign-in audit events (sign-ins, failures, lockouts, sign-outs,
+    /// passwords set), from when they happened (default 365 days).
+    pub sign_in_events: Span,
 }
 
 impl Default for RetentionConfig {
@@ -135,6 +138,7 @@ impl Default for RetentionConfig {
             sent_messages: Span(d.sent_messages),
             handled_updates: Span(d.handled_updates),
             attachments: Span(d.attachments),
+            sign_in_events: Span(d.sign_in_events),
         }
     }
 }
@@ -702,6 +706,7 @@ impl Config {
             ("retention.sent_messages", r.sent_messages),
             ("retention.handled_updates", r.handled_updates),
             ("retention.attachments", r.attachments),
+            ("retention.sign_in_events", r.sign_in_events),
         ] {
             if span.0 < chrono::Duration::days(1) {
                 return Err(ConfigError::Invalid {
@@ -715,6 +720,7 @@ impl Config {
             sent_messages: r.sent_messages.0,
             handled_updates: r.handled_updates.0,
             attachments: r.attachments.0,
+            sign_in_events: r.sign_in_events.0,
         })
     }
 
@@ -951,6 +957,13 @@ mod tests {
         let p = load_str("[retention]\nsent_messages = \"90d\"\n").unwrap();
         assert_eq!(p.retention.sent_messages, chrono::Duration::days(90));
         assert_eq!(p.retention.attachments, chrono::Duration::days(365));
+        assert_eq!(p.retention.sign_in_events, chrono::Duration::days(365));
+        let p = load_str("[retention]\nsign_in_events = \"180d\"\n").unwrap();
+        assert_eq!(p.retention.sign_in_events, chrono::Duration::days(180));
+        let err = load_str("[retention]\nsign_in_events = \"2h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retention.sign_in_events"), "{err}");
         let err = load_str("[retention]\nattachments = \"1h\"\n")
             .unwrap_err()
             .to_string();

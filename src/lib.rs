@@ -20,6 +20,7 @@ pub mod http;
 pub mod labels;
 pub mod lease;
 pub mod outbox;
+pub mod proxy;
 pub mod sla;
 pub mod store;
 

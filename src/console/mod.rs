@@ -77,6 +77,8 @@ struct Person {
     engineer: Engineer,
     csrf: String,
     lang: Lang,
+    /// May write articles (the desk's rule: experts and managers).
+    edits_articles: bool,
 }
 
 impl Person {
@@ -89,6 +91,7 @@ impl Person {
             name: self.engineer.name.clone(),
             handle: self.engineer.handle.clone(),
             manager: self.caller().is_manager(),
+            articles: self.edits_articles,
             csrf: self.csrf.clone(),
         }
     }
@@ -154,7 +157,10 @@ impl Console {
                 "/desk/admin/complaints/{id}/answer",
                 post(admin::answer_complaint),
             )
-            .route("/desk/admin/articles", get(admin::articles))
+            .route(
+                "/desk/admin/articles",
+                get(admin::articles).post(admin::create_article),
+            )
             .route("/desk/admin/articles/{id}", get(admin::article))
             .route(
                 "/desk/admin/articles/{id}/{what}",
@@ -203,10 +209,14 @@ impl Inner {
             Some(code) => Lang::from_code(code),
             None => guest_lang(headers),
         };
+        let edits_articles = self
+            .desk
+            .may_edit_articles(&Caller::Engineer(signed.engineer.clone()));
         Ok(Some(Person {
             engineer: signed.engineer,
             csrf: signed.csrf,
             lang,
+            edits_articles,
         }))
     }
 
@@ -287,6 +297,7 @@ impl Inner {
             DeskError::Ticket(TicketError::NotInGroup { .. })
             | DeskError::Invalid(_)
             | DeskError::Period(_)
+            | DeskError::Article(_)
             | DeskError::BadValue(_) => return (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             other => return (StatusCode::CONFLICT, other.to_string()),
         };
@@ -800,22 +811,25 @@ fn form(body: &axum::body::Bytes) -> Form {
     serde_urlencoded::from_bytes(body).unwrap_or_default()
 }
 
-/// The client's address for the sign-in audit: the connection's peer, when the server
-/// records it (the public listener does); none otherwise.
+/// The client's address for the sign-in audit: the last `X-Forwarded-For` entry when
+/// `[console] trust_forwarded_for` says a proxy in front sets it, else the connection's
+/// peer when the server records it (the public listener does); none otherwise.
 struct Peer(Option<String>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+impl axum::extract::FromRequestParts<Console> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        console: &Console,
     ) -> Result<Peer, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = console.inner.settings.trust_forwarded_for;
         Ok(Peer(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            crate::proxy::client_ip(peer, &parts.headers, trusted).map(|ip| ip.to_string()),
         ))
     }
 }

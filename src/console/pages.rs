@@ -33,6 +33,8 @@ pub struct Me {
     pub handle: String,
     /// A manager (sees every ticket).
     pub manager: bool,
+    /// May write articles (experts and managers): the articles page is theirs too.
+    pub articles: bool,
     /// The session's form token.
     pub csrf: String,
 }

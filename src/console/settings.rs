@@ -16,6 +16,10 @@ pub struct ConsoleSettings {
     pub secure_cookies: bool,
     /// Believe `X-Forwarded-Proto: https` (only behind a reverse proxy that sets it).
     pub trust_forwarded_proto: bool,
+    /// Take the client's address in the sign-in audit from the last `X-Forwarded-For`
+    /// entry: only behind a reverse proxy that sets it (otherwise anyone could pick the
+    /// address their sign-ins are recorded with).
+    pub trust_forwarded_for: bool,
     /// How long a console session lasts.
     pub session_valid_for: Span,
     /// Failed sign-ins in a row before the handle is locked.
@@ -34,6 +38,7 @@ impl Default for ConsoleSettings {
         ConsoleSettings {
             secure_cookies: false,
             trust_forwarded_proto: false,
+            trust_forwarded_for: false,
             session_valid_for: Span(rules.session_valid_for),
             max_failures: rules.max_failures,
             lockout_for: Span(rules.lockout_for),

@@ -6,7 +6,8 @@
 //!
 //! Tokens and codes are long and random; only their SHA-256 hashes are stored. A handle
 //! that does not exist is answered exactly like a wrong password, and counts towards the
-//! same lockout, so the sign-in page tells a stranger nothing.
+//! same lockout, so the sign-in page tells a stranger nothing; the sign-in audit keeps
+//! only its first character and length ([`masked_handle`]).
 
 use std::sync::OnceLock;
 
@@ -316,15 +317,25 @@ impl Desk {
             }
             engineer => {
                 let max = i32::try_from(rules.max_failures.max(1)).unwrap_or(i32::MAX);
+                // A handle nobody has (not even one who left) may be a password typed
+                // into the wrong field: the audit and the log keep only its shape.
+                let holder = match engineer {
+                    Some(e) => Some(e.id),
+                    None => self.store.handle_holder(&handle).await?,
+                };
+                let recorded = match holder {
+                    Some(_) => handle.clone(),
+                    None => masked_handle(&handle),
+                };
                 let event = NewSignInEvent {
                     event: "failed",
-                    ..self.sign_in_event(&handle, engineer.map(|e| e.id), "password", address)
+                    ..self.sign_in_event(&recorded, holder, "password", address)
                 };
                 let locked = self
                     .store
                     .console_failure(&handle, now, max, now + rules.lockout_for, &event)
                     .await?;
-                tracing::info!(handle = %handle, locked = locked.is_some(), "console: sign-in refused");
+                tracing::info!(handle = %recorded, locked = locked.is_some(), "console: sign-in refused");
                 Ok(Err(match locked {
                     Some(until) => SignInRefusal::Locked { until },
                     None => SignInRefusal::Wrong,
@@ -772,6 +783,16 @@ fn random_token() -> String {
     )
 }
 
+/// What the sign-in audit keeps of a handle nobody has: its first character and its
+/// length in characters (`p…(12)`), nothing more — people type passwords into the
+/// handle field. Engineers' handles are lowercase letters, digits, `.`, `_` and `-`, so
+/// a masked one is never mistaken for a handle. Migration 0028 masks older events the
+/// same way.
+pub fn masked_handle(typed: &str) -> String {
+    let first = typed.chars().next().map(String::from).unwrap_or_default();
+    format!("{first}…({})", typed.chars().count())
+}
+
 /// A token or code as the desk issues them.
 fn is_token(t: &str) -> bool {
     t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
@@ -837,6 +858,14 @@ mod tests {
         assert!(argon2id_verify("correct horse", &hash));
         assert!(!argon2id_verify("correct horsf", &hash));
         assert!(!argon2id_verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn a_handle_nobody_has_keeps_only_its_first_character_and_length() {
+        assert_eq!(masked_handle("hunter2isme"), "h…(11)");
+        assert_eq!(masked_handle("密码是123"), "密…(6)");
+        assert_eq!(masked_handle("x"), "x…(1)");
+        assert_eq!(masked_handle(""), "…(0)");
     }
 
     #[test]

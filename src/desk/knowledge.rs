@@ -124,7 +124,7 @@ fn editors_only(caller: &Caller) -> Result<(), DeskError> {
 
 impl From<ArticleError> for DeskError {
     fn from(e: ArticleError) -> Self {
-        DeskError::BadValue(e.to_string())
+        DeskError::Article(e)
     }
 }
 
@@ -189,6 +189,12 @@ impl Desk {
             return Err(not_found());
         }
         Ok(a)
+    }
+
+    /// Whether the caller may write, edit, publish and retire articles: experts, managers
+    /// and the desk (as `POST /api/articles` and the console's articles page have it).
+    pub fn may_edit_articles(&self, caller: &Caller) -> bool {
+        access(caller) == Access::Edit
     }
 
     /// Writes a new article as a draft (experts and managers).

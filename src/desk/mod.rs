@@ -102,6 +102,10 @@ pub enum DeskError {
     /// An inspection step that cannot be taken (see `domain::inspection`).
     #[error(transparent)]
     Inspection(crate::domain::inspection::InspectionError),
+    /// An article's texts or status change refused (see `domain::knowledge`): a bad value,
+    /// kept typed so a form can say which field and why in its own words.
+    #[error(transparent)]
+    Article(crate::domain::knowledge::ArticleError),
     /// The ticket kept changing under us; the caller may simply retry.
     #[error("the ticket is being changed by someone else right now; please try again")]
     Busy,

@@ -3,7 +3,8 @@
 //! their configured age; tickets, their audit trails and open tickets' photos never do
 //! (the contract's records). Deletes run in bounded batches so a large backlog never
 //! holds the database for long. The console's expired sessions, expired or used one-time
-//! links and old failed sign-ins go too (the sign-in audit events stay).
+//! links and old failed sign-ins go too, and the sign-in audit events after their own
+//! period (a year by default).
 
 use chrono::Duration;
 
@@ -22,16 +23,19 @@ pub struct RetentionPolicy {
     pub handled_updates: Duration,
     /// Photos of closed and cancelled tickets, from the ticket's closing.
     pub attachments: Duration,
+    /// The console's sign-in audit events, from when they happened.
+    pub sign_in_events: Duration,
 }
 
 impl Default for RetentionPolicy {
     /// 30 days of sent messages, 7 of chat updates (Telegram's own redelivery horizon),
-    /// a year of closed tickets' photos.
+    /// a year of closed tickets' photos and of sign-in audit events.
     fn default() -> Self {
         RetentionPolicy {
             sent_messages: Duration::days(30),
             handled_updates: Duration::days(7),
             attachments: Duration::days(365),
+            sign_in_events: Duration::days(365),
         }
     }
 }
@@ -45,6 +49,8 @@ pub struct Retained {
     pub handled_updates: u64,
     /// Photos.
     pub attachments: u64,
+    /// Sign-in audit events.
+    pub sign_in_events: u64,
     /// The console's expired sessions and links and old failed sign-ins.
     pub console: crate::store::ConsoleSwept,
 }
@@ -71,6 +77,9 @@ impl Desk {
                     .await?,
             attachments: self
                 .purge_all(Purge::Attachments, now - keep.attachments)
+                .await?,
+            sign_in_events: self
+                .purge_all(Purge::SignInEvents, now - keep.sign_in_events)
                 .await?,
             // Small tables (a row per session, link or handle tried): one statement each.
             console: self

@@ -29,7 +29,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Desk(e) => match e {
-                DeskError::Invalid(_) | DeskError::BadValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DeskError::Invalid(_) | DeskError::BadValue(_) | DeskError::Article(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 DeskError::Period(_) => StatusCode::BAD_REQUEST,
                 DeskError::NotFound(_) => StatusCode::NOT_FOUND,
                 DeskError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -39,6 +39,7 @@ impl RetentionJob {
                     sent_messages = r.sent_messages,
                     handled_updates = r.handled_updates,
                     attachments = r.attachments,
+                    sign_in_events = r.sign_in_events,
                     "retention applied"
                 ),
                 Err(e) => tracing::error!(error = %e, "retention failed"),

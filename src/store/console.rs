@@ -37,7 +37,8 @@ pub struct NewSignInEvent {
     pub at: DateTime<Utc>,
     /// The engineer, if the handle is someone's.
     pub engineer: Option<EngineerId>,
-    /// The handle typed (or the engineer's).
+    /// The engineer's handle; for a handle nobody has, only its first character and
+    /// length (see `desk::console::masked_handle`).
     pub handle: String,
     /// `signed_in`, `failed`, `locked_out`, `signed_out` or `password_set`.
     pub event: &'static str,
@@ -56,7 +57,8 @@ pub struct SignInEvent {
     pub at: DateTime<Utc>,
     /// The engineer, if the handle is someone's.
     pub engineer_id: Option<i64>,
-    /// The handle typed (or the engineer's).
+    /// The engineer's handle; for a handle nobody has, its first character and length
+    /// (`p…(12)`).
     pub handle: String,
     /// `signed_in`, `failed`, `locked_out`, `signed_out` or `password_set`.
     pub event: String,
@@ -408,6 +410,18 @@ macro_rules! console_sql {
                 };
                 tx.commit().await?;
                 Ok(locked)
+            }
+
+            pub(super) async fn handle_holder(
+                &self,
+                handle: &str,
+            ) -> Result<Option<EngineerId>, StoreError> {
+                let found: Option<(i64,)> =
+                    sqlx::query_as("SELECT id FROM engineers WHERE handle = $1")
+                        .bind(handle)
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(found.map(|(id,)| EngineerId(id)))
             }
 
             pub(super) async fn console_success(&self, handle: &str) -> Result<(), StoreError> {
@@ -861,6 +875,12 @@ impl Store {
         event: &NewSignInEvent,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         either!(self.console_failure(handle, now, max_failures, locked_until, event))
+    }
+
+    /// The engineer whose handle this is, deactivated ones included (a handle is never
+    /// given to anyone else).
+    pub async fn handle_holder(&self, handle: &str) -> Result<Option<EngineerId>, StoreError> {
+        either!(self.handle_holder(handle))
     }
 
     /// Forgets a handle's failed sign-ins (it signed in).

@@ -19,6 +19,8 @@ pub enum Purge {
     DiscordEvents,
     /// Photos of tickets closed or cancelled before the cutoff (never an open ticket's).
     Attachments,
+    /// The console's sign-in audit events recorded before the cutoff.
+    SignInEvents,
 }
 
 impl Purge {
@@ -47,6 +49,10 @@ impl Purge {
                    WHERE t.status IN ('closed', 'cancelled') AND t.closed_at IS NOT NULL
                      AND t.closed_at < $1
                    LIMIT $2)"
+            }
+            Purge::SignInEvents => {
+                "DELETE FROM sign_in_events WHERE id IN (
+                   SELECT id FROM sign_in_events WHERE at < $1 ORDER BY at, id LIMIT $2)"
             }
         }
     }

@@ -23,6 +23,7 @@ on_both_backends!(
     the_setup_page_shows_groups_calendar_and_rota,
     managers_answer_complaints,
     managers_edit_publish_and_retire_articles,
+    article_editors_write_new_articles_in_the_console,
     managers_add_edit_and_change_the_status_of_assets,
     the_asset_list_filters_and_prints_its_stickers,
     managers_create_and_change_inspection_plans_and_read_runs,
@@ -900,4 +901,98 @@ async fn managers_deactivate_an_engineer_who_left(backend: Backend) {
         .await
         .expect("delete");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn article_editors_write_new_articles_in_the_console(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let before = app.count("articles").await;
+    // Carol is an expert: she writes articles (as `POST /api/articles` lets her), so the
+    // articles page is hers too, without the managers' navigation.
+    let mut carol = Visitor::sign_in(&app, "carol").await;
+    let queue = carol.get("/desk").await;
+    assert!(queue.has("id=\"articles\""), "{}", queue.body);
+    let page = carol.get("/desk/admin/articles").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.has("id=\"new-article\""), "{}", page.body);
+    assert!(!page.has("/desk/admin/setup"), "an expert is not a manager");
+    let csrf = page.csrf();
+
+    // Refused politely: said in the page's words, what was typed kept, nothing made.
+    let typed = [
+        ("csrf", csrf.as_str()),
+        ("category", "network"),
+        ("title", "   "),
+        ("symptom", "打印机卡纸 <红灯>"),
+        ("cause", ""),
+        ("solution", "打开后盖，取出卡住的纸"),
+        ("keywords", "卡纸\n后盖"),
+    ];
+    let r = carol.post("/desk/admin/articles", &typed).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.has("id=\"problem\" data-field=\"title\""), "{}", r.body);
+    assert!(r.has("请填写标题"), "{}", r.body);
+    assert!(r.has("<details open>"));
+    assert!(r.has("打印机卡纸 &#60;红灯&#62;"), "{}", r.body);
+    assert!(r.has("打开后盖，取出卡住的纸"));
+    assert!(r.has("卡纸\n后盖"));
+    assert!(r.has("<option value=\"network\" selected>"), "{}", r.body);
+    assert_eq!(app.count("articles").await, before);
+    // Too long, in the same words.
+    let long = "长".repeat(121);
+    let mut too_long = typed;
+    too_long[2] = ("title", long.as_str());
+    let r = carol.post("/desk/admin/articles", &too_long).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.has("标题有 121 个字符，最多 120 个"), "{}", r.body);
+    assert_eq!(app.count("articles").await, before);
+
+    // Without the form's token: 403, nothing made.
+    let mut forged = typed;
+    forged[0] = ("csrf", "not-the-token");
+    forged[2] = ("title", "打印机卡纸");
+    let r = carol.post("/desk/admin/articles", &forged).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = carol.post("/desk/admin/articles", &forged[1..]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(app.count("articles").await, before);
+
+    // A first-line engineer may not write articles: "not found", as every page not hers.
+    let mut alice = Visitor::sign_in(&app, "alice").await;
+    let queue = alice.get("/desk").await;
+    assert!(!queue.has("id=\"articles\""));
+    let alice_csrf = queue.csrf();
+    let mut hers = forged;
+    hers[0] = ("csrf", alice_csrf.as_str());
+    let r = alice.post("/desk/admin/articles", &hers).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(app.count("articles").await, before);
+
+    // Created: a draft, with its `drafted` event by carol, opened on the page.
+    let mut good = forged;
+    good[0] = ("csrf", csrf.as_str());
+    let r = carol.post("/desk/admin/articles", &good).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.location.expect("redirect");
+    let id: i64 = location
+        .trim_start_matches("/desk/admin/articles/")
+        .split('?')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("the new article's page");
+    assert_eq!(app.count("articles").await, before + 1);
+    let a = article_json(&app, id).await;
+    assert_eq!(a["article"]["status"], "draft", "{a}");
+    assert_eq!(a["article"]["title"], "打印机卡纸");
+    assert_eq!(a["article"]["category"], "network");
+    assert_eq!(a["article"]["symptom"], "打印机卡纸 <红灯>");
+    let events = a["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{a}");
+    assert_eq!(events[0]["action"], "drafted");
+    assert_eq!(events[0]["to_status"], "draft");
+    assert_eq!(events[0]["actor_name"], "carol");
+    let page = carol.get(&location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.has(&format!("data-article=\"{id}\"")), "{}", page.body);
+    assert!(page.has("id=\"done\""));
 }

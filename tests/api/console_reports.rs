@@ -7,7 +7,7 @@ use baoxiu::domain::ticket::Caller;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::console::{Visitor, passwords};
+use crate::console::{Page, Visitor, passwords};
 use crate::helpers::{
     Backend, MANAGER, TestApp, printer_fault, printer_outage, spawn_app, spawn_app_with, token,
 };
@@ -18,6 +18,10 @@ on_both_backends!(
     managers_see_charts_and_download_in_their_language,
     sign_ins_are_audit_events_for_managers,
     the_retention_job_forgets_old_sessions_links_and_attempts,
+    sign_ins_behind_a_trusted_proxy_record_the_forwarded_address,
+    the_sign_in_audit_keeps_no_strangers_handle,
+    sign_in_events_go_after_their_retention_period,
+    handles_are_never_renamed_nor_given_again,
 );
 
 /// The tickets on a queue page, in order.
@@ -330,8 +334,9 @@ async fn sign_ins_are_audit_events_for_managers(backend: Backend) {
         "alice signed_in password".to_owned(),
         "alice signed_out -".to_owned(),
     ];
-    expected.extend(std::iter::repeat_n("nobody failed password".to_owned(), 5));
-    expected.push("nobody locked_out password".to_owned());
+    // A handle nobody has: its first character and length only.
+    expected.extend(std::iter::repeat_n("n…(6) failed password".to_owned(), 5));
+    expected.push("n…(6) locked_out password".to_owned());
     assert_eq!(new, expected);
     let signed_in = &events[before + 1];
     assert!(signed_in["engineer_id"].is_i64(), "{signed_in}");
@@ -378,7 +383,7 @@ async fn sign_ins_are_audit_events_for_managers(backend: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let mut mia = Visitor::sign_in(&app, "mia").await;
     let page = mia.get("/desk/reports").await;
-    assert!(page.has("data-sign-in=\"nobody\""), "{}", page.body);
+    assert!(page.has("data-sign-in=\"n…(6)\""), "{}", page.body);
     assert!(page.has("已锁定"));
 }
 
@@ -439,4 +444,217 @@ async fn the_retention_job_forgets_old_sessions_links_and_attempts(backend: Back
     );
     // The audit stays.
     assert!(!audit(&app).await.is_empty());
+}
+
+/// A sign-in through the form with an `X-Forwarded-For` header, as a proxy (or a forger)
+/// would send it.
+async fn sign_in_forwarded(v: &mut Visitor<'_>, handle: &str, password: &str, xff: &str) -> Page {
+    let form = v.get("/desk").await;
+    let csrf = form.csrf();
+    v.post_with(
+        "/desk/sign-in",
+        &[("csrf", &csrf), ("handle", handle), ("password", password)],
+        &[("x-forwarded-for", xff)],
+    )
+    .await
+}
+
+async fn sign_ins_behind_a_trusted_proxy_record_the_forwarded_address(backend: Backend) {
+    // Not trusted (the default): a forged header changes nothing.
+    let direct = spawn_app(backend.clone()).await;
+    passwords(&direct).await;
+    let mut v = Visitor::new(&direct);
+    let r = sign_in_forwarded(&mut v, "alice", crate::console::PASSWORD, "203.0.113.7").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = audit(&direct).await;
+    let last = events.last().expect("an event");
+    assert_eq!(last["event"], "signed_in", "{last}");
+    assert_eq!(last["address"], "127.0.0.1", "{last}");
+
+    // Trusted: the last entry (the one the proxy added) is the client.
+    let proxied = spawn_app_with(backend, |c| c.console.trust_forwarded_for = true).await;
+    passwords(&proxied).await;
+    let mut v = Visitor::new(&proxied);
+    let r = sign_in_forwarded(&mut v, "alice", "not the password", "10.0.0.1, 203.0.113.8").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = sign_in_forwarded(&mut v, "alice", crate::console::PASSWORD, "203.0.113.7").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = audit(&proxied).await;
+    let got: Vec<(String, String)> = events
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or("?").to_owned(),
+                e["address"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("signed_in".to_owned(), "203.0.113.7".to_owned()),
+            ("failed".to_owned(), "203.0.113.8".to_owned()),
+        ]
+    );
+    // Without the header, the connection's own address.
+    let mut v = Visitor::new(&proxied);
+    v.try_sign_in("bob", crate::console::PASSWORD).await;
+    let events = audit(&proxied).await;
+    assert_eq!(events.last().expect("an event")["address"], "127.0.0.1");
+}
+
+async fn the_sign_in_audit_keeps_no_strangers_handle(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let desk = Caller::Desk {
+        name: "test".into(),
+    };
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob")
+        .id;
+    app.desk
+        .deactivate_engineer(&desk, bob)
+        .await
+        .expect("deactivated");
+    let before = audit(&app).await.len();
+    let mut guest = Visitor::new(&app);
+    // A password typed into the handle field; a known handle; one who left.
+    for (handle, password) in [
+        ("Hunter2-Secret!", "hunter2-secret!"),
+        ("alice", "not the password"),
+        ("bob", crate::console::PASSWORD),
+    ] {
+        let r = guest.try_sign_in(handle, password).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{handle}");
+    }
+    let events = audit(&app).await;
+    assert_eq!(
+        summary(&events[before..]),
+        [
+            "h…(15) failed password",
+            "alice failed password",
+            "bob failed password",
+        ]
+    );
+    assert!(events[before]["engineer_id"].is_null());
+    assert!(events[before + 1]["engineer_id"].is_i64());
+    assert_eq!(
+        events[before + 2]["engineer_id"],
+        bob.0,
+        "one who left is still them"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM sign_in_events WHERE handle LIKE '%unter2%'")
+            .await,
+        0
+    );
+}
+
+async fn sign_in_events_go_after_their_retention_period(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // More than a batch (500) of events from long ago, before today's.
+    let old: Vec<String> = (0..520)
+        .map(|i| format!("('2025-06-01T00:00:00+00:00', 'x…({i})', 'failed', 'password')"))
+        .collect();
+    app.sql(&[&format!(
+        "INSERT INTO sign_in_events (at, handle, event, method) VALUES {}",
+        old.join(", ")
+    )])
+    .await;
+    passwords(&app).await;
+    Visitor::sign_in(&app, "alice").await;
+    let today = app.count("sign_in_events").await - 520;
+    assert!(today >= 6, "five passwords set and a sign-in: {today}");
+
+    let swept = app.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, 520, "{swept:?}");
+    assert_eq!(app.count("sign_in_events").await, today);
+
+    // A year less a day on: today's stay, and a new sign-in joins them.
+    app.clock.advance(chrono::Duration::days(364));
+    Visitor::sign_in(&app, "bob").await;
+    let swept = app.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, 0, "{swept:?}");
+    assert_eq!(app.count("sign_in_events").await, today + 1);
+
+    // Past the year (365 days by default): they go; the newer one stays.
+    app.clock.advance(chrono::Duration::days(2));
+    let swept = app.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, u64::try_from(today).expect("count"));
+    assert_eq!(app.count("sign_in_events").await, 1);
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM sign_in_events WHERE handle = 'bob' AND event = 'signed_in'"
+        )
+        .await,
+        1
+    );
+
+    // A shorter period is read from `[retention] sign_in_events`.
+    let short = spawn_app_with(Backend::Sqlite, |c| {
+        c.retention.sign_in_events = baoxiu::domain::sla::Span(chrono::Duration::days(30));
+    })
+    .await;
+    passwords(&short).await;
+    let recorded = short.count("sign_in_events").await;
+    assert!(recorded > 0);
+    short.clock.advance(chrono::Duration::days(29));
+    let swept = short.desk.apply_retention().await.expect("retention");
+    assert_eq!(swept.sign_in_events, 0, "{swept:?}");
+    short.clock.advance(chrono::Duration::days(2));
+    let swept = short.desk.apply_retention().await.expect("retention");
+    assert_eq!(
+        swept.sign_in_events,
+        u64::try_from(recorded).expect("count")
+    );
+}
+
+async fn handles_are_never_renamed_nor_given_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bob = app
+        .desk
+        .engineer_by_handle("bob")
+        .await
+        .expect("load")
+        .expect("bob")
+        .id;
+    // No way to rename: the REST API refuses the field, the handle stays.
+    let r = app
+        .patch(
+            MANAGER,
+            &format!("/api/engineers/{}", bob.0),
+            &json!({"handle": "robert"}),
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(
+        app.desk
+            .engineer_by_handle("robert")
+            .await
+            .expect("load")
+            .is_none()
+    );
+    // Bob leaves; his handle is not given to a newcomer, through the API or the desk.
+    let r = app
+        .client
+        .delete(format!("{}/api/engineers/{}", app.base, bob.0))
+        .bearer_auth(MANAGER)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let again = json!({"handle": "bob", "name": "Bob Two", "group": "printer"});
+    let r = app.post(MANAGER, "/api/engineers", &again).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM engineers WHERE handle = 'bob'")
+            .await,
+        1
+    );
 }

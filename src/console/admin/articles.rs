@@ -1,5 +1,7 @@
-//! Knowledge-base articles: drafts, published and retired lists; an article's edit form;
-//! publish and retire — the desk calls of `/api/articles`.
+//! Knowledge-base articles: drafts, published and retired lists; a new article's form;
+//! an article's edit form; publish and retire — the desk calls of `/api/articles`, for
+//! whoever may write articles (experts and managers). A refused text is said in the
+//! page's language with the field it is about, and the form keeps what was typed.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -7,11 +9,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{done, manager, manager_form, refused};
+use super::{Fields, article_editor, done, editor_form, refused};
 use crate::console::pages::{L, Me, Note, Opt};
 use crate::console::{Console, Inner, Person, failed};
 use crate::desk::{Article, ArticleEdit, DeskError};
-use crate::domain::knowledge::ArticleStatus;
+use crate::domain::knowledge::{ArticleError, ArticleStatus, MAX_KEYWORDS};
 
 /// Articles listed at most.
 const SHOWN: u32 = 100;
@@ -32,6 +34,105 @@ pub struct ArticlesPage {
     pub articles: Vec<Article>,
     /// One article opened for editing, with the categories to choose from.
     pub open: Option<(Article, Vec<Opt>)>,
+    /// The new article's form.
+    pub new: NewForm,
+    /// Why the texts last sent were refused, if they were (said by the page).
+    pub invalid: Option<Invalid>,
+}
+
+/// The "new article" form: the categories, and what was typed when it was refused.
+#[derive(Debug, Default)]
+pub struct NewForm {
+    /// Shown unfolded (it was just refused).
+    pub unfolded: bool,
+    /// Categories, the one typed chosen.
+    pub categories: Vec<Opt>,
+    /// Title as typed.
+    pub title: String,
+    /// Symptom as typed.
+    pub symptom: String,
+    /// Cause as typed.
+    pub cause: String,
+    /// Solution as typed.
+    pub solution: String,
+    /// Keywords as typed (one a line).
+    pub keywords: String,
+}
+
+/// An article's texts refused by the domain's rules, for the page to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// `empty`, `too_long`, `too_many_keywords` or `status`.
+    pub why: &'static str,
+    /// The field: `title`, `symptom`, `cause`, `solution`, `keywords` (or empty).
+    pub field: &'static str,
+    /// Its length in characters, when too long.
+    pub len: usize,
+    /// The most allowed (characters, or keywords).
+    pub max: usize,
+    /// For `status`: the status it is and the one asked for.
+    pub from: String,
+    /// See `from`.
+    pub to: String,
+}
+
+impl Invalid {
+    fn of(e: &ArticleError) -> Invalid {
+        let blank = Invalid {
+            why: "",
+            field: "",
+            len: 0,
+            max: 0,
+            from: String::new(),
+            to: String::new(),
+        };
+        match e {
+            ArticleError::Empty(field) => Invalid {
+                why: "empty",
+                field,
+                ..blank
+            },
+            ArticleError::TooLong { field, len, max } => Invalid {
+                why: "too_long",
+                field,
+                len: *len,
+                max: *max,
+                ..blank
+            },
+            ArticleError::TooManyKeywords => Invalid {
+                why: "too_many_keywords",
+                field: "keywords",
+                max: MAX_KEYWORDS,
+                ..blank
+            },
+            ArticleError::Transition { from, to } => Invalid {
+                why: "status",
+                from: from.as_str().to_owned(),
+                to: to.as_str().to_owned(),
+                ..blank
+            },
+        }
+    }
+}
+
+/// A refusal as the page says it: an article's texts by the page itself ([`Invalid`]),
+/// anything else as the console's refusals are said.
+fn refusal(c: &Inner, person: &Person, e: &DeskError) -> (StatusCode, Note, Option<Invalid>) {
+    let (status, note) = refused(c, person, e);
+    match e {
+        DeskError::Article(a) => (status, Note::default(), Some(Invalid::of(a))),
+        _ => (status, note, None),
+    }
+}
+
+/// The keywords of a form's text area, one a line.
+fn keywords(f: &Fields) -> Vec<String> {
+    f.get("keywords")
+        .lines()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `?status=` and `?done=`.
@@ -41,14 +142,30 @@ pub(in crate::console) struct ArticleQuery {
     done: Option<String>,
 }
 
+/// What a page shows besides its list: an article opened, the new article's form as
+/// typed, and why the texts were refused.
+#[derive(Default)]
+struct Shown {
+    open: Option<Article>,
+    new: NewForm,
+    category: String,
+    invalid: Option<Invalid>,
+}
+
 async fn render(
     c: &Inner,
     person: &Person,
     status: StatusCode,
     note: Note,
     filter: &str,
-    open: Option<Article>,
+    shown: Shown,
 ) -> Response {
+    let Shown {
+        open,
+        mut new,
+        category,
+        invalid,
+    } = shown;
     let l = person.l();
     let wanted = filter
         .parse::<ArticleStatus>()
@@ -75,6 +192,17 @@ async fn render(
             .collect();
         (a, categories)
     });
+    new.categories = c
+        .desk
+        .policy()
+        .routing
+        .categories()
+        .map(|k| Opt {
+            value: k.to_owned(),
+            label: c.value("category", k, person.lang),
+            selected: k == category,
+        })
+        .collect();
     crate::console::page(
         status,
         &ArticlesPage {
@@ -84,6 +212,8 @@ async fn render(
             status: wanted.as_str().to_owned(),
             articles: list,
             open,
+            new,
+            invalid,
         },
     )
 }
@@ -95,13 +225,13 @@ pub(in crate::console) async fn articles(
     Query(q): Query<ArticleQuery>,
 ) -> Response {
     let c = &console.inner;
-    let person = match manager(c, &headers, None).await {
+    let person = match article_editor(c, &headers, None).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let note = Note::done(q.done);
     let filter = q.status.unwrap_or_default();
-    render(c, &person, StatusCode::OK, note, &filter, None).await
+    render(c, &person, StatusCode::OK, note, &filter, Shown::default()).await
 }
 
 /// `GET /desk/admin/articles/{id}`: the article's edit form.
@@ -112,7 +242,7 @@ pub(in crate::console) async fn article(
     Query(q): Query<ArticleQuery>,
 ) -> Response {
     let c = &console.inner;
-    let person = match manager(c, &headers, None).await {
+    let person = match article_editor(c, &headers, None).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -120,11 +250,15 @@ pub(in crate::console) async fn article(
     match c.desk.article(&person.caller(), id).await {
         Ok(d) => {
             let status = d.article.status.clone();
-            render(c, &person, StatusCode::OK, note, &status, Some(d.article)).await
+            let shown = Shown {
+                open: Some(d.article),
+                ..Shown::default()
+            };
+            render(c, &person, StatusCode::OK, note, &status, shown).await
         }
         Err(e) => {
             let (status, note) = refused(c, &person, &e);
-            render(c, &person, status, note, "", None).await
+            render(c, &person, status, note, "", Shown::default()).await
         }
     }
 }
@@ -137,7 +271,7 @@ pub(in crate::console) async fn article_action(
     body: axum::body::Bytes,
 ) -> Response {
     let c = &console.inner;
-    let (person, f) = match manager_form(c, &headers, &body).await {
+    let (person, f) = match editor_form(c, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -151,14 +285,7 @@ pub(in crate::console) async fn article_action(
                 symptom: Some(f.get("symptom").to_owned()),
                 cause: Some(f.get("cause").to_owned()),
                 solution: Some(f.get("solution").to_owned()),
-                keywords: Some(
-                    f.get("keywords")
-                        .lines()
-                        .map(str::trim)
-                        .filter(|k| !k.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                ),
+                keywords: Some(keywords(&f)),
             };
             c.desk.edit_article(&caller, id, edit).await
         }
@@ -180,10 +307,63 @@ pub(in crate::console) async fn article_action(
             &format!("{id} {}", d.article.status),
         ),
         Err(e) => {
-            let (status, note) = refused(c, &person, &e);
+            let (status, note, invalid) = refusal(c, &person, &e);
             let open = c.desk.article(&caller, id).await.ok().map(|d| d.article);
             let filter = open.as_ref().map(|a| a.status.clone()).unwrap_or_default();
-            render(c, &person, status, note, &filter, open).await
+            let shown = Shown {
+                open,
+                invalid,
+                ..Shown::default()
+            };
+            render(c, &person, status, note, &filter, shown).await
+        }
+    }
+}
+
+/// `POST /desk/admin/articles`: a new draft, the desk call of `POST /api/articles`
+/// (recorded with its `drafted` event); refused, the form again with what was typed and
+/// why.
+pub(in crate::console) async fn create(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let c = &console.inner;
+    let (person, f) = match editor_form(c, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let edit = ArticleEdit {
+        version: None,
+        category: f.some("category"),
+        title: Some(f.get("title").to_owned()),
+        symptom: Some(f.get("symptom").to_owned()),
+        cause: Some(f.get("cause").to_owned()),
+        solution: Some(f.get("solution").to_owned()),
+        keywords: Some(keywords(&f)),
+    };
+    match c.desk.create_article(&person.caller(), edit).await {
+        Ok(d) => done(
+            &format!("/desk/admin/articles/{}", d.article.id),
+            &format!("{} {}", d.article.id, d.article.status),
+        ),
+        Err(e) => {
+            let (status, note, invalid) = refusal(c, &person, &e);
+            let shown = Shown {
+                open: None,
+                new: NewForm {
+                    unfolded: true,
+                    categories: Vec::new(),
+                    title: f.get("title").to_owned(),
+                    symptom: f.get("symptom").to_owned(),
+                    cause: f.get("cause").to_owned(),
+                    solution: f.get("solution").to_owned(),
+                    keywords: f.get("keywords").to_owned(),
+                },
+                category: f.get("category").trim().to_owned(),
+                invalid,
+            };
+            render(c, &person, status, note, "draft", shown).await
         }
     }
 }

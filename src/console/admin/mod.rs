@@ -1,6 +1,7 @@
 //! The managers' administration pages, first part: engineers (add, on/off duty, chat
 //! link codes, password links) and dead letters (list, retry) — each the desk call the
-//! REST API and the command line use, for managers only.
+//! REST API and the command line use, for managers only (the articles pages also for
+//! experts, who write articles through the REST API too).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -23,7 +24,7 @@ use super::{
 use crate::desk::DeskError;
 use crate::domain::EngineerId;
 
-pub(super) use articles::{article, article_action, articles};
+pub(super) use articles::{article, article_action, articles, create as create_article};
 pub(super) use assets::{
     asset, assets, labels as asset_labels, save as save_asset, set_status as asset_status,
 };
@@ -50,8 +51,28 @@ pub(super) async fn manager(
     headers: &HeaderMap,
     body: Option<&Form>,
 ) -> Result<Person, Response> {
+    admitted(c, headers, body, |caller| caller.is_manager()).await
+}
+
+/// Like [`manager`], for the articles pages: whoever may write articles (experts and
+/// managers, by the desk's rule, as the REST API has it).
+pub(super) async fn article_editor(
+    c: &Inner,
+    headers: &HeaderMap,
+    body: Option<&Form>,
+) -> Result<Person, Response> {
+    admitted(c, headers, body, |caller| c.desk.may_edit_articles(caller)).await
+}
+
+/// A request of someone `may` admits, else "not found"; a form without its token, 403.
+async fn admitted(
+    c: &Inner,
+    headers: &HeaderMap,
+    body: Option<&Form>,
+    may: impl Fn(&crate::domain::ticket::Caller) -> bool,
+) -> Result<Person, Response> {
     let person = signed_in(c, headers).await?;
-    if !person.caller().is_manager() {
+    if !may(&person.caller()) {
         return Err(message(
             StatusCode::NOT_FOUND,
             person.l(),
@@ -403,6 +424,18 @@ pub(super) async fn manager_form(
 ) -> Result<(Person, Fields), Response> {
     let fields = Fields::of(body);
     let person = manager(c, headers, Some(&fields.token())).await?;
+    Ok((person, fields))
+}
+
+/// An article editor's form (see [`article_editor`]): the person and its fields, or the
+/// answer to give instead.
+pub(super) async fn editor_form(
+    c: &Inner,
+    headers: &HeaderMap,
+    body: &axum::body::Bytes,
+) -> Result<(Person, Fields), Response> {
+    let fields = Fields::of(body);
+    let person = article_editor(c, headers, Some(&fields.token())).await?;
     Ok((person, fields))
 }
 

@@ -320,16 +320,8 @@ impl Inner {
 
     /// The client's address (from `X-Forwarded-For` only when the proxy is trusted).
     fn address(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        if self.settings.trust_forwarded_for
-            && let Some(ip) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return ip;
-        }
-        peer.ip()
+        crate::proxy::client_ip(Some(peer.ip()), headers, self.settings.trust_forwarded_for)
+            .unwrap_or_else(|| peer.ip())
     }
 
     /// Counts a request against the address's limit and the knock's own.
