@@ -218,41 +218,49 @@ impl Stage {
     }
 }
 
-/// The SQL of a candidate step, with `$1` whether drafts are seen, the texts returned as
-/// `$2`… and [`MAX_CANDIDATES`] as the last parameter: SQLite (`fts`) asks its FTS5
-/// tables, PostgreSQL its trigram and word indexes.
-pub(super) fn candidate_query(fts: bool, query: &Query, stage: Stage) -> (String, Vec<String>) {
+/// A candidate step to run: its SQL, with `$1` whether drafts are seen, the texts as
+/// `$2`… and [`MAX_CANDIDATES`] as the last parameter.
+pub(super) struct CandidateQuery {
+    pub(super) sql: String,
+    pub(super) texts: Vec<String>,
+    /// On SQLite, the FTS5 table whose rowids matching the one text (`MATCH`) the SQL
+    /// takes as `$2`, a JSON array. Asked first and alone: SQLite prepares a statement
+    /// holding `MATCH $n` again whenever `$n` changes (every search), so that statement is
+    /// kept small; and when it finds nothing, the articles are not read at all.
+    pub(super) matching: Option<&'static str>,
+}
+
+/// The query of a candidate step: SQLite (`fts`) asks its FTS5 tables, PostgreSQL its
+/// trigram and word indexes.
+pub(super) fn candidate_query(fts: bool, query: &Query, stage: Stage) -> CandidateQuery {
+    /// The articles among the rowids an FTS5 table matched (`$2`, a JSON array).
+    const MATCHED: &str = "a.id IN (SELECT value FROM json_each($2))";
     let long = query.long();
+    let ranked = |filter: &str, last: usize| {
+        format!("{SELECT} WHERE {VISIBLE} AND {filter} ORDER BY a.uses DESC, a.id LIMIT ${last}")
+    };
     match (stage, fts) {
-        (Stage::Short, true) => (
-            format!(
-                "{SELECT} WHERE {VISIBLE} AND a.id IN
-                   (SELECT rowid FROM articles_short WHERE articles_short MATCH $2)
-                 ORDER BY a.uses DESC, a.id LIMIT $3"
-            ),
-            vec![query.short_match().unwrap_or_default()],
-        ),
-        (Stage::Short, false) => (
-            format!(
-                "{SELECT} WHERE {VISIBLE} AND a.short_terms && string_to_array($2, ' ')
-                 ORDER BY a.uses DESC, a.id LIMIT $3"
-            ),
-            vec![query.short().join(" ")],
-        ),
+        (Stage::Short, true) => CandidateQuery {
+            sql: ranked(MATCHED, 3),
+            texts: vec![query.short_match().unwrap_or_default()],
+            matching: Some("articles_short"),
+        },
+        (Stage::Short, false) => CandidateQuery {
+            sql: ranked("a.short_terms && string_to_array($2, ' ')", 3),
+            texts: vec![query.short().join(" ")],
+            matching: None,
+        },
         (stage, true) => {
             let terms = if stage == Stage::EveryLong {
                 query.fts_match_all()
             } else {
                 query.fts_match()
             };
-            (
-                format!(
-                    "{SELECT} WHERE {VISIBLE} AND a.id IN
-                       (SELECT rowid FROM articles_fts WHERE articles_fts MATCH $2)
-                     ORDER BY a.uses DESC, a.id LIMIT $3"
-                ),
-                vec![terms.unwrap_or_default()],
-            )
+            CandidateQuery {
+                sql: ranked(MATCHED, 3),
+                texts: vec![terms.unwrap_or_default()],
+                matching: Some("articles_fts"),
+            }
         }
         (stage, false) => {
             let op = if stage == Stage::EveryLong {
@@ -260,28 +268,24 @@ pub(super) fn candidate_query(fts: bool, query: &Query, stage: Stage) -> (String
             } else {
                 " OR "
             };
-            (
-                format!(
-                    "{SELECT} WHERE {VISIBLE} AND {} ORDER BY a.uses DESC, a.id LIMIT ${}",
-                    like_join(2, long.len(), op),
-                    2 + long.len()
-                ),
-                long.iter().map(|t| pattern(t)).collect(),
-            )
+            CandidateQuery {
+                sql: ranked(&like_join(2, long.len(), op), 2 + long.len()),
+                texts: long.iter().map(|t| pattern(t)).collect(),
+                matching: None,
+            }
         }
     }
 }
 
 impl PgStore {
-    /// Runs a [`candidate_query`].
+    /// Runs a [`candidate_query`] (PostgreSQL's have no `matching`).
     async fn run_candidates(
         &self,
-        sql: &str,
+        query: &CandidateQuery,
         drafts: bool,
-        texts: &[String],
     ) -> Result<Vec<Article>, StoreError> {
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned())).bind(drafts);
-        for t in texts {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(query.sql.clone())).bind(drafts);
+        for t in &query.texts {
             q = q.bind(t);
         }
         Ok(q.bind(MAX_CANDIDATES).fetch_all(self.reader()).await?)
@@ -499,8 +503,8 @@ macro_rules! knowledge {
                     if !stage.needed(query, found.len(), want) {
                         continue;
                     }
-                    let (sql, texts) = candidate_query($fts, query, stage);
-                    merge(&mut found, self.run_candidates(&sql, drafts, &texts).await?);
+                    let step = candidate_query($fts, query, stage);
+                    merge(&mut found, self.run_candidates(&step, drafts).await?);
                 }
                 Ok(found)
             }

@@ -10,7 +10,7 @@ use super::SqliteStore;
 use super::direct::{bind_numbered, parse_time};
 use crate::domain::knowledge::MAX_CANDIDATES;
 use crate::store::assets::{ASSET_BY_TAG, AssetRow};
-use crate::store::knowledge::Article;
+use crate::store::knowledge::{Article, CandidateQuery};
 use crate::store::params::Param;
 use crate::store::people::{DirectoryEntry, IDENTITIES_OF, PERSON_BY_IDENTITY, PersonRow, entry};
 use crate::store::{Asset, StoreError};
@@ -61,23 +61,39 @@ impl SqliteStore {
     /// Runs a knowledge-base candidate query (`$1` drafts, the texts, then the limit).
     pub(in crate::store) async fn run_candidates(
         &self,
-        sql: &str,
+        query: &CandidateQuery,
         drafts: bool,
-        texts: &[String],
     ) -> Result<Vec<Article>, StoreError> {
-        self.readers.read(|db| candidates(db, sql, drafts, texts))
+        self.readers.read(|db| candidates(db, query, drafts))
     }
 }
 
 fn candidates(
     db: &Connection,
-    sql: &str,
+    query: &CandidateQuery,
     drafts: bool,
-    texts: &[String],
 ) -> Result<Vec<Article>, StoreError> {
-    let mut stmt = db.prepare_cached(sql)?;
+    let mut texts: Vec<Param<'_>> = query
+        .texts
+        .iter()
+        .map(|t| Param::Text(Some(t.as_str().into())))
+        .collect();
+    if let (Some(table), [Param::Text(Some(terms))]) = (query.matching, texts.as_slice()) {
+        // Only table names of `candidate_query` are built into the text.
+        let ids: Vec<i64> = db
+            .prepare_cached(&format!("SELECT rowid FROM {table} WHERE {table} MATCH ?1"))?
+            .query_map([terms.as_ref()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = serde_json::to_string(&ids)
+            .map_err(|e| StoreError::Corrupt(format!("article ids: {e}")))?;
+        texts = vec![Param::Text(Some(json.into()))];
+    }
+    let mut stmt = db.prepare_cached(&query.sql)?;
     let params: Vec<Param<'_>> = std::iter::once(Param::Bool(drafts))
-        .chain(texts.iter().map(|t| Param::Text(Some(t.as_str().into()))))
+        .chain(texts)
         .chain([Param::Int(Some(MAX_CANDIDATES))])
         .collect();
     bind_numbered(&mut stmt, &params)?;
