@@ -97,6 +97,16 @@ pub struct SendCounts {
 macro_rules! wecom {
     ($store:ty) => {
         impl $store {
+            /// What stands in the way of a refused count (off the hot path: the caller
+            /// waits).
+            pub(super) async fn wecom_sends(&self, member: &str) -> Result<SendCounts, StoreError> {
+                let row: Option<SendCounts> = sqlx::query_as(SENDS)
+                    .bind(member)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.unwrap_or_default())
+            }
+
             pub(super) async fn wecom_unhandled(
                 &self,
                 before: DateTime<Utc>,

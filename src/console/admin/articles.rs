@@ -178,31 +178,24 @@ async fn render(
         Ok(list) => list,
         Err(e) => return failed(&e, l),
     };
-    let open = open.map(|a| {
-        let categories = c
-            .desk
+    // The categories to choose from, `chosen` selected.
+    let categories = |chosen: &str| -> Vec<Opt> {
+        c.desk
             .policy()
             .routing
             .categories()
             .map(|k| Opt {
                 value: k.to_owned(),
                 label: c.value("category", k, person.lang),
-                selected: k == a.category,
+                selected: k == chosen,
             })
-            .collect();
-        (a, categories)
+            .collect()
+    };
+    let open = open.map(|a| {
+        let choices = categories(&a.category);
+        (a, choices)
     });
-    new.categories = c
-        .desk
-        .policy()
-        .routing
-        .categories()
-        .map(|k| Opt {
-            value: k.to_owned(),
-            label: c.value("category", k, person.lang),
-            selected: k == category,
-        })
-        .collect();
+    new.categories = categories(&category);
     crate::console::page(
         status,
         &ArticlesPage {

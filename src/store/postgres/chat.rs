@@ -394,11 +394,6 @@ impl PgStore {
         if counted.rows_affected() == 1 {
             return Ok(None);
         }
-        // Refused: what stands in the way (off the hot path: the caller waits).
-        let row: Option<SendCounts> = sqlx::query_as(wecom::SENDS)
-            .bind(member)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(Some(row.unwrap_or_default()))
+        Ok(Some(self.wecom_sends(member).await?))
     }
 }

@@ -6,9 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{SqliteStore, direct};
-use crate::store::{
-    Expect, Reporter, SendCounts, StepRecord, StoreError, StoredConversation, sql, wecom,
-};
+use crate::store::{Expect, Reporter, SendCounts, StepRecord, StoreError, StoredConversation, sql};
 
 /// One write on SQLite: queued for the group commit (the work may run twice, so it owns
 /// its inputs).
@@ -208,11 +206,6 @@ impl SqliteStore {
         if counted {
             return Ok(None);
         }
-        // Refused: what stands in the way (off the hot path: the caller waits).
-        let row: Option<SendCounts> = sqlx::query_as(wecom::SENDS)
-            .bind(member)
-            .fetch_optional(self.reader())
-            .await?;
-        Ok(Some(row.unwrap_or_default()))
+        Ok(Some(self.wecom_sends(member).await?))
     }
 }
