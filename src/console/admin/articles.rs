@@ -125,14 +125,24 @@ fn refusal(c: &Inner, person: &Person, e: &DeskError) -> (StatusCode, Note, Opti
     }
 }
 
-/// The keywords of a form's text area, one a line.
-fn keywords(f: &Fields) -> Vec<String> {
-    f.get("keywords")
+/// An article's texts as a form typed them (the keywords one a line), at `version`.
+fn typed(f: &Fields, version: Option<i64>) -> ArticleEdit {
+    let keywords = f
+        .get("keywords")
         .lines()
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(str::to_owned)
-        .collect()
+        .collect();
+    ArticleEdit {
+        version,
+        category: f.some("category"),
+        title: Some(f.get("title").to_owned()),
+        symptom: Some(f.get("symptom").to_owned()),
+        cause: Some(f.get("cause").to_owned()),
+        solution: Some(f.get("solution").to_owned()),
+        keywords: Some(keywords),
+    }
 }
 
 /// `?status=` and `?done=`.
@@ -271,15 +281,7 @@ pub(in crate::console) async fn article_action(
     let caller = person.caller();
     let result = match what.as_str() {
         "edit" => {
-            let edit = ArticleEdit {
-                version: f.get("version").trim().parse().ok(),
-                category: f.some("category"),
-                title: Some(f.get("title").to_owned()),
-                symptom: Some(f.get("symptom").to_owned()),
-                cause: Some(f.get("cause").to_owned()),
-                solution: Some(f.get("solution").to_owned()),
-                keywords: Some(keywords(&f)),
-            };
+            let edit = typed(&f, f.get("version").trim().parse().ok());
             c.desk.edit_article(&caller, id, edit).await
         }
         "publish" => {
@@ -326,16 +328,11 @@ pub(in crate::console) async fn create(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let edit = ArticleEdit {
-        version: None,
-        category: f.some("category"),
-        title: Some(f.get("title").to_owned()),
-        symptom: Some(f.get("symptom").to_owned()),
-        cause: Some(f.get("cause").to_owned()),
-        solution: Some(f.get("solution").to_owned()),
-        keywords: Some(keywords(&f)),
-    };
-    match c.desk.create_article(&person.caller(), edit).await {
+    match c
+        .desk
+        .create_article(&person.caller(), typed(&f, None))
+        .await
+    {
         Ok(d) => done(
             &format!("/desk/admin/articles/{}", d.article.id),
             &format!("{} {}", d.article.id, d.article.status),
