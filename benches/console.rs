@@ -196,7 +196,7 @@ async fn main() {
         .expect("client");
     let manager = sign_in(&client, &base, "mia", "bench password 123").await;
     let engineer = sign_in(&client, &base, "alice", "bench password 123").await;
-    // The last page: the store walks the clocks of every page before it.
+    // The last page: the store passes over every line before it.
     let last_page = format!("/desk?page={}", tickets.div_ceil(100).max(1));
     let cases = [
         ("manager: /desk", &manager, "/desk"),

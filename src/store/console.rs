@@ -135,10 +135,6 @@ const QUEUE_WHERE: &str = " t.status NOT IN ('closed', 'cancelled')
        AND ($10 IS NULL OR t.reporter_id = $10)
        AND ($11 IS NULL OR t.group_id = $11 OR t.assignee_id = $12 OR t.offered_to = $12)";
 
-/// Clocks a ticket can have at most: the most urgent `n` tickets are among the first
-/// `n` × this running clocks.
-const CLOCK_KINDS: i64 = 6;
-
 /// A LIKE pattern finding `words` anywhere, lowercased, with `%`, `_` and `\` taken
 /// literally.
 pub(super) fn like_pattern(words: &str) -> String {
@@ -611,56 +607,36 @@ macro_rules! console_sql {
                 let (total,): (i64,) = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)))
                     .fetch_one(self.reader())
                     .await?;
-                // Running clocks by deadline (breached ones first, as theirs passed), read
-                // in the order of their index until the page's last ticket is found: a
-                // ticket's first clock in that order is its most urgent, so the order is
-                // (most urgent deadline, id). A ticket has at most CLOCK_KINDS running
-                // clocks, so `offset + limit` tickets are among that many times the rows;
-                // fewer rows than asked for means every ticket with a running clock was seen.
-                let wanted = offset.saturating_add(limit);
-                let walk = wanted.saturating_mul(CLOCK_KINDS);
-                let by_clock_sql = format!(
-                    "SELECT c.ticket_id FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id
-                     WHERE c.open AND c.since IS NOT NULL AND{QUEUE_WHERE}
-                     ORDER BY c.due_at, c.ticket_id LIMIT $13"
-                );
-                let ids: Vec<(i64,)> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(by_clock_sql)))
-                    .bind(walk)
-                    .fetch_all(self.reader())
-                    .await?;
-                let mut seen = std::collections::HashSet::new();
-                let mut page_ids: Vec<i64> = Vec::new();
-                let mut clocked: i64 = 0;
-                for (id,) in ids {
-                    if seen.insert(id) {
-                        if clocked >= offset {
-                            page_ids.push(id);
-                        }
-                        clocked += 1;
-                    }
-                    if clocked >= wanted {
-                        break;
-                    }
+                // Open tickets with a running clock come first, by their most urgent
+                // deadline (`queue_due_at`, migration 0029), then those with none (paused, or
+                // no clock), oldest first. Each part's own condition goes first, so rows of
+                // the other part are passed over before the search's LIKEs are tried.
+                macro_rules! part {
+                    ($part:literal, $order:literal, $offset:expr, $limit:expr) => {{
+                        let sql = format!("SELECT t.* FROM tickets t WHERE {} AND{QUEUE_WHERE} ORDER BY {} LIMIT $13 OFFSET $14", $part, $order);
+                        let rows: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+                            .bind($limit)
+                            .bind($offset)
+                            .fetch_all(self.reader())
+                            .await?;
+                        rows.into_iter().map(Ticket::try_from).collect::<Result<Vec<_>, _>>()?
+                    }};
                 }
-                let mut tickets = self.tickets_in_order(&page_ids).await?;
-                // Then tickets with no running clock (paused, or none), oldest first, after
-                // all those with one: they start at `clocked` in the whole order.
+                let mut tickets = part!("t.queue_due_at IS NOT NULL", "t.queue_due_at, t.id", offset, limit);
                 let room = limit - i64::try_from(tickets.len()).unwrap_or(limit);
                 if room > 0 {
-                    let idle_sql = format!(
-                        "SELECT t.* FROM tickets t WHERE{QUEUE_WHERE}
-                           AND NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.ticket_id = t.id
-                             AND c.open AND c.since IS NOT NULL)
-                         ORDER BY t.id LIMIT $13 OFFSET $14"
-                    );
-                    let idle: Vec<rows::TicketRow> = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(idle_sql)))
-                        .bind(room)
-                        .bind((offset - clocked).max(0))
-                        .fetch_all(self.reader())
-                        .await?;
-                    for row in idle {
-                        tickets.push(row.try_into()?);
-                    }
+                    // The running part ended on this page or before it; the idle part
+                    // starts where it ended.
+                    let running = if tickets.is_empty() {
+                        let sql = format!("SELECT COUNT(*) FROM tickets t WHERE t.queue_due_at IS NOT NULL AND{QUEUE_WHERE}");
+                        let (n,): (i64,) = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+                            .fetch_one(self.reader())
+                            .await?;
+                        n
+                    } else {
+                        offset + limit - room
+                    };
+                    tickets.extend(part!("t.queue_due_at IS NULL", "t.id", (offset - running).max(0), room));
                 }
                 let mut clocks = self.clocks_of(&tickets.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
                 let items = tickets
@@ -671,26 +647,6 @@ macro_rules! console_sql {
                     })
                     .collect();
                 Ok(QueuePage { items, total })
-            }
-
-            /// Tickets by id, in the order of `ids` (ids not found are left out).
-            async fn tickets_in_order(&self, ids: &[i64]) -> Result<Vec<Ticket>, StoreError> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // Only numbered placeholders are built into the text.
-                let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-                let sql = format!("SELECT * FROM tickets WHERE id IN ({})", marks.join(", "));
-                let mut q = sqlx::query_as::<_, rows::TicketRow>(sqlx::AssertSqlSafe(sql));
-                for id in ids {
-                    q = q.bind(id);
-                }
-                let mut found: std::collections::HashMap<i64, Ticket> = std::collections::HashMap::new();
-                for row in q.fetch_all(self.reader()).await? {
-                    let t: Ticket = row.try_into()?;
-                    found.insert(t.id.0, t);
-                }
-                Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
             }
 
             /// The clocks of several tickets, by ticket id.

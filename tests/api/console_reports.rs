@@ -4,8 +4,9 @@
 
 use baoxiu::desk::console::QueueFilter;
 use baoxiu::domain::ticket::Caller;
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::console::{Page, Visitor, passwords};
 use crate::helpers::{
@@ -15,6 +16,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     the_queue_is_paged_and_its_pages_reach_every_ticket,
+    the_queue_follows_the_clocks_as_they_start_pause_resume_and_stop,
     managers_see_charts_and_download_in_their_language,
     sign_ins_are_audit_events_for_managers,
     the_retention_job_forgets_old_sessions_links_and_attempts,
@@ -54,6 +56,121 @@ async fn every_page(v: &mut Visitor<'_>, first: &str, size: usize) -> Vec<Vec<St
         assert!(pages.len() <= 50, "the pages never end");
     }
     pages
+}
+
+/// The queue's order as the tickets' clocks say it must be: tickets with a running clock
+/// (open and not paused) by their earliest deadline, then the rest oldest first; each
+/// ticket read through the API, not through the queue's own reads.
+async fn order_by_clocks(app: &TestApp, numbers: &[String]) -> Vec<String> {
+    let mut running = Vec::new();
+    let mut idle = Vec::new();
+    for n in numbers {
+        let d = app.detail(n).await;
+        if matches!(d["ticket"]["status"].as_str(), Some("closed" | "cancelled")) {
+            continue;
+        }
+        let due = d["clocks"]
+            .as_array()
+            .expect("clocks")
+            .iter()
+            .filter(|c| c["open"] == true && !c["since"].is_null())
+            .filter_map(|c| serde_json::from_value::<DateTime<Utc>>(c["due_at"].clone()).ok())
+            .min();
+        let id = d["ticket"]["id"].as_i64().expect("id");
+        match due {
+            Some(due) => running.push((due, id, n.clone())),
+            None => idle.push((id, n.clone())),
+        }
+    }
+    running.sort();
+    idle.sort();
+    running
+        .into_iter()
+        .map(|(_, _, n)| n)
+        .chain(idle.into_iter().map(|(_, n)| n))
+        .collect()
+}
+
+async fn the_queue_follows_the_clocks_as_they_start_pause_resume_and_stop(backend: Backend) {
+    let app = spawn_app(backend).await;
+    passwords(&app).await;
+    let mut all = Vec::new();
+    for i in 0..6 {
+        let body = if i % 2 == 0 {
+            printer_fault()
+        } else {
+            printer_outage()
+        };
+        all.push(app.report("li.na", &body).await);
+        app.clock.advance(chrono::Duration::minutes(3));
+    }
+    let manager = Caller::Desk {
+        name: "test".into(),
+    };
+    let queue = |app: &TestApp| {
+        let desk = app.desk.clone();
+        let manager = manager.clone();
+        async move {
+            let page = desk
+                .queue(&manager, &QueueFilter::default(), 0, 100)
+                .await
+                .expect("queue");
+            page.items
+                .iter()
+                .map(|i| i.ticket.number.as_str().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let check = async |app: &TestApp, stage: &str| {
+        let expected = order_by_clocks(app, &all).await;
+        assert_eq!(queue(app).await, expected, "{stage}");
+        expected
+    };
+    let first = check(&app, "reported").await;
+    assert_eq!(first.len(), 6);
+    let mut alice = Visitor::sign_in(&app, "alice").await;
+    // Accepted: the response clock stops, the resolution clock now leads.
+    let r = alice.act(&all[1], "accept", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    check(&app, "accepted").await;
+    // Pending: their clocks pause, they go after every ticket with a running clock.
+    for n in [&all[0], &all[4]] {
+        for (action, fields) in [
+            ("accept", vec![]),
+            ("start_on_site", vec![]),
+            ("arrive", vec![]),
+            ("pend", vec![("reason", "vendor"), ("note", "等备件")]),
+        ] {
+            let r = alice.act(n, action, &fields).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{action}: {}", r.body);
+        }
+    }
+    let pended = check(&app, "pended").await;
+    assert_eq!(pended[4..], [all[0].clone(), all[4].clone()], "{pended:?}");
+    // Past the P1s' response time: the SLA scheduler records the breaches.
+    app.clock.advance(chrono::Duration::minutes(30));
+    tick(&app).await;
+    check(&app, "breached").await;
+    // Resumed an hour later: its deadlines move, and it comes back among the running,
+    // before the one still pending.
+    app.clock.advance(chrono::Duration::hours(1));
+    let r = alice.act(&all[4], "resume", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let resumed = check(&app, "resumed").await;
+    assert_eq!(resumed.last(), Some(&all[0]), "{resumed:?}");
+    // Cancelled: out of the queue.
+    let mut mia = Visitor::sign_in(&app, "mia").await;
+    let r = mia.act(&all[3], "cancel", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let last = check(&app, "cancelled").await;
+    assert!(!last.contains(&all[3]));
+}
+
+async fn tick(app: &TestApp) -> baoxiu::sla::Tick {
+    baoxiu::sla::Scheduler::new(app.desk.clone())
+        .tick()
+        .await
+        .expect("tick")
 }
 
 async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
