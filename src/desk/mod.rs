@@ -466,6 +466,7 @@ impl Desk {
             escalation_level: 0,
             response_due_at: None,
             resolution_due_at: None,
+            next_due_at: None,
             created_at: now,
             updated_at: now,
             accepted_at: None,
@@ -1162,11 +1163,12 @@ fn accepted_event(
     }
 }
 
-/// The ticket's shown deadlines follow its clocks (they move when a clock pauses).
+/// The ticket's deadlines follow its clocks (they move when a clock pauses).
 fn with_deadlines(mut t: Ticket, clocks: &Clocks) -> Ticket {
     let due = |kind| clocks.get(kind).and_then(|c: &SlaClock| c.due_at);
     t.response_due_at = due(ClockKind::Response);
     t.resolution_due_at = due(ClockKind::Resolution);
+    t.next_due_at = clocks.next_due();
     t
 }
 

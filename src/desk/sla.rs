@@ -92,6 +92,8 @@ impl Desk {
                         m.payload["due_at"] = serde_json::json!(clock.due_at);
                         m.payload["hours"] = hours(clock.budget).into();
                     }
+                    // A confirmation clock running out stops it: the deadlines follow.
+                    write.ticket = super::with_deadlines(write.ticket, &clocks);
                     write.clocks = clocks.0;
                     self.store.update_ticket(write).await.map(|t| {
                         tracing::info!(ticket = %t.number, clock = %clock.kind, event = ?due, "SLA event");

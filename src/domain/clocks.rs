@@ -447,6 +447,16 @@ impl Clocks {
         Clocks(clocks)
     }
 
+    /// The earliest deadline among the running clocks (open and not paused); None while
+    /// none runs.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.0
+            .iter()
+            .filter(|c| c.open && c.since.is_some())
+            .filter_map(|c| c.due_at)
+            .min()
+    }
+
     /// One clock.
     pub fn get(&self, kind: ClockKind) -> Option<&SlaClock> {
         self.0.iter().find(|c| c.kind == kind)

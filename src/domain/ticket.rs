@@ -178,6 +178,10 @@ pub struct Ticket {
     pub response_due_at: Option<DateTime<Utc>>,
     /// The resolution deadline computed at report (None: no clock).
     pub resolution_due_at: Option<DateTime<Utc>>,
+    /// The earliest deadline among its running clocks (None while none runs): the
+    /// desk's queue puts the ticket by it.
+    #[serde(default)]
+    pub next_due_at: Option<DateTime<Utc>>,
     /// Reported at.
     pub created_at: DateTime<Utc>,
     /// Last change.

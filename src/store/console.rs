@@ -608,7 +608,7 @@ macro_rules! console_sql {
                     .fetch_one(self.reader())
                     .await?;
                 // Open tickets with a running clock come first, by their most urgent
-                // deadline (`queue_due_at`, migration 0029), then those with none (paused, or
+                // deadline (`next_due_at`, migration 0029), then those with none (paused, or
                 // no clock), oldest first. Each part's own condition goes first, so rows of
                 // the other part are passed over before the search's LIKEs are tried.
                 macro_rules! part {
@@ -622,13 +622,13 @@ macro_rules! console_sql {
                         rows.into_iter().map(Ticket::try_from).collect::<Result<Vec<_>, _>>()?
                     }};
                 }
-                let mut tickets = part!("t.queue_due_at IS NOT NULL", "t.queue_due_at, t.id", offset, limit);
+                let mut tickets = part!("t.next_due_at IS NOT NULL", "t.next_due_at, t.id", offset, limit);
                 let room = limit - i64::try_from(tickets.len()).unwrap_or(limit);
                 if room > 0 {
                     // The running part ended on this page or before it; the idle part
                     // starts where it ended.
                     let running = if tickets.is_empty() {
-                        let sql = format!("SELECT COUNT(*) FROM tickets t WHERE t.queue_due_at IS NOT NULL AND{QUEUE_WHERE}");
+                        let sql = format!("SELECT COUNT(*) FROM tickets t WHERE t.next_due_at IS NOT NULL AND{QUEUE_WHERE}");
                         let (n,): (i64,) = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
                             .fetch_one(self.reader())
                             .await?;
@@ -636,7 +636,7 @@ macro_rules! console_sql {
                     } else {
                         offset + limit - room
                     };
-                    tickets.extend(part!("t.queue_due_at IS NULL", "t.id", (offset - running).max(0), room));
+                    tickets.extend(part!("t.next_due_at IS NULL", "t.id", (offset - running).max(0), room));
                 }
                 let mut clocks = self.clocks_of(&tickets.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
                 let items = tickets

@@ -136,6 +136,7 @@ pub(super) fn ticket<'a>(
         Param::Time(t.closed_at),
         Param::text(i.channel.as_str()),
         Param::Time(i.received_at),
+        Param::Time(t.next_due_at),
     ])
 }
 

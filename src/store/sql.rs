@@ -41,7 +41,7 @@ pub(super) const NEXT_NUMBER: &str = "INSERT INTO counters (name, value) VALUES 
      ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
      RETURNING value";
 
-/// Inserts a ticket (version 1): `$1`–`$43` as `params::ticket` lists them.
+/// Inserts a ticket (version 1): `$1`–`$44` as `params::ticket` lists them.
 pub(super) const INSERT_TICKET: &str =
     "INSERT INTO tickets (number, kind, status, priority, impact, urgency, reporter_id,
        reporter_name, department, phone, site, building, room, asset_tag, device_model, ip,
@@ -49,10 +49,10 @@ pub(super) const INSERT_TICKET: &str =
        assignee_id, offered_to, work_mode, arrived_at, pending_reason, cause, solution,
        closure, reopen_count, escalation_level, response_due_at, resolution_due_at,
        created_at, updated_at, accepted_at, resolved_at, closed_at, channel, received_at,
-       version)
+       next_due_at, version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
        $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33,
-       $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, 1)
+       $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, 1)
      RETURNING *";
 
 /// Remembers a reporter's department and phone: `$1` reporter, `$2` department, `$3`
@@ -391,7 +391,8 @@ macro_rules! repository {
                        reopen_count = $14, escalation_level = $15, response_due_at = $16,
                        resolution_due_at = $17, updated_at = $18, accepted_at = $19,
                        resolved_at = $20, closed_at = $21, loaner = $23, loaner_issued_at = $24,
-                       loaner_returned_at = $25, remote_consent = $26, version = version + 1
+                       loaner_returned_at = $25, remote_consent = $26, next_due_at = $27,
+                       version = version + 1
                      WHERE id = $1 AND version = $22
                      RETURNING *",
                 )
@@ -421,6 +422,7 @@ macro_rules! repository {
                 .bind(t.loaner_issued_at)
                 .bind(t.loaner_returned_at)
                 .bind(t.remote_consent.map(|c| c.as_str()))
+                .bind(t.next_due_at)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else {

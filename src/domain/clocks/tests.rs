@@ -494,3 +494,30 @@ fn the_replacement_rule_runs_on_wall_clock_time_and_is_never_paused() {
     assert_eq!((c.due_at, c.next_at), (Some(due), Some(monday)));
     assert_eq!(fire_all(&mut c, monday, r), [Due::Breach]);
 }
+
+#[test]
+fn the_next_deadline_is_the_earliest_among_running_clocks_breached_ones_included() {
+    let cal = always();
+    let chain = p1_chain();
+    let r = rules(&cal, &chain);
+    let t0 = at("2026-11-23 09:00:00");
+    let mut clocks = Clocks(vec![
+        SlaClock::start(ClockKind::Response, mins(10), t0, r),
+        SlaClock::start(ClockKind::Resolution, mins(240), t0, r),
+    ]);
+    assert_eq!(Clocks(Vec::new()).next_due(), None, "no clock");
+    assert_eq!(clocks.next_due(), Some(t0 + mins(10)));
+    // Past its deadline the response clock is breached but still open: it still leads.
+    let late = t0 + mins(30);
+    let fired = fire_all(&mut clocks.0[0], late, r);
+    assert!(fired.contains(&Due::Breach), "{fired:?}");
+    assert_eq!(clocks.next_due(), Some(t0 + mins(10)));
+    // Stopped, it no longer counts; paused neither.
+    clocks.0[0].stop(late, &cal);
+    assert_eq!(clocks.next_due(), Some(t0 + mins(240)));
+    clocks.0[1].pause(late, &cal);
+    assert_eq!(clocks.next_due(), None, "only paused and stopped clocks");
+    // Resumed an hour later, its deadline has moved by the hour.
+    clocks.0[1].resume(late + mins(60), r);
+    assert_eq!(clocks.next_due(), Some(t0 + mins(300)));
+}

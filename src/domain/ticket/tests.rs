@@ -87,6 +87,7 @@ pub(crate) fn ticket_in(status: Status) -> Ticket {
         escalation_level: 0,
         response_due_at: None,
         resolution_due_at: None,
+        next_due_at: None,
         created_at: at(9, 0),
         updated_at: at(9, 0),
         accepted_at: held.then_some(at(9, 5)),
