@@ -297,12 +297,23 @@ impl Desk {
             return Ok(Err(SignInRefusal::Wrong));
         }
         let now = self.now();
-        if let Some(a) = self.store.console_attempts(&handle).await?
+        let engineer = self.store.engineer_by_handle(&handle).await?;
+        // A handle nobody has (not even one who left) may be a password typed into the
+        // wrong field: the lockout, the audit and the log keep only its shape, so
+        // strangers' handles of one shape share a lock (nothing tells them apart).
+        let holder = match &engineer {
+            Some(e) => Some(e.id),
+            None => self.store.handle_holder(&handle).await?,
+        };
+        let recorded = match holder {
+            Some(_) => handle.clone(),
+            None => masked_handle(&handle),
+        };
+        if let Some(a) = self.store.console_attempts(&recorded).await?
             && let Some(until) = a.locked_until.filter(|u| *u > now)
         {
             return Ok(Err(SignInRefusal::Locked { until }));
         }
-        let engineer = self.store.engineer_by_handle(&handle).await?;
         let stored = match &engineer {
             Some(e) => self.store.console_password(e.id).await?,
             None => None,
@@ -315,25 +326,15 @@ impl Desk {
                 let event = self.sign_in_event(&handle, Some(e.id), "password", address);
                 Ok(Ok(self.open_console_session(e.id, rules, &event).await?))
             }
-            engineer => {
+            _ => {
                 let max = i32::try_from(rules.max_failures.max(1)).unwrap_or(i32::MAX);
-                // A handle nobody has (not even one who left) may be a password typed
-                // into the wrong field: the audit and the log keep only its shape.
-                let holder = match engineer {
-                    Some(e) => Some(e.id),
-                    None => self.store.handle_holder(&handle).await?,
-                };
-                let recorded = match holder {
-                    Some(_) => handle.clone(),
-                    None => masked_handle(&handle),
-                };
                 let event = NewSignInEvent {
                     event: "failed",
                     ..self.sign_in_event(&recorded, holder, "password", address)
                 };
                 let locked = self
                     .store
-                    .console_failure(&handle, now, max, now + rules.lockout_for, &event)
+                    .console_failure(&recorded, now, max, now + rules.lockout_for, &event)
                     .await?;
                 tracing::info!(handle = %recorded, locked = locked.is_some(), "console: sign-in refused");
                 Ok(Err(match locked {

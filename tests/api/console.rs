@@ -319,6 +319,12 @@ async fn repeated_failures_lock_the_handle(backend: Backend) {
         v.try_sign_in("ghost", "anything at all").await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+    // Counted by their shape (first character and length), as the audit records them:
+    // a stranger's handle of the same shape shares the lock, a known one does not.
+    assert_eq!(
+        v.try_sign_in("gnome", "anything at all").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // The lock ends.
     app.clock.advance(chrono::Duration::minutes(16));
     let later = v.try_sign_in("alice", PASSWORD).await;

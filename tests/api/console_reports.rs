@@ -671,6 +671,17 @@ async fn the_sign_in_audit_keeps_no_strangers_handle(backend: Backend) {
             .await,
         0
     );
+    // Nor does the lockout's count of failures.
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM console_sign_in_attempts WHERE handle LIKE '%unter2%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM console_sign_in_attempts WHERE handle = 'h…(15)'")
+            .await,
+        1
+    );
 }
 
 async fn sign_in_events_go_after_their_retention_period(backend: Backend) {
