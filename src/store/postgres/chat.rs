@@ -1,9 +1,7 @@
 //! The per-message chat path on PostgreSQL: a conversation saved with its door's record in
-//! one transaction, Telegram updates received in one multi-row statement per batch,
+//! one transaction, Telegram updates received (grouped, in `steps`),
 //! Discord events by id, WeCom callbacks by key and WeCom's sends counted, each in one
 //! statement.
-
-use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
@@ -25,9 +23,6 @@ const START_RESTORED: &str = "WITH started AS (
        WHERE d.channel = s.channel AND d.external_id = s.external_id
      )
      SELECT 1 FROM started";
-
-/// Updates written per INSERT (two parameters each).
-const RECEIVE_CHUNK: usize = 200;
 
 impl PgStore {
     /// Saves (or, with `state: None`, ends) a conversation on an open transaction if it is
@@ -169,61 +164,6 @@ impl PgStore {
             }
         }
     }
-
-    pub(in crate::store) async fn telegram_receive_in(
-        c: &mut sqlx::PgConnection,
-        updates: &[(i64, String)],
-        now: DateTime<Utc>,
-        claim: bool,
-    ) -> Result<Vec<bool>, StoreError> {
-        // One statement per chunk (a polled batch is up to 100): each statement is a
-        // round trip to the server. Claimed rows start as attempt 1.
-        let (started, attempts) = if claim { (Some(now), 1) } else { (None, 0) };
-        let mut inserted = HashSet::with_capacity(updates.len());
-        for chunk in updates.chunks(RECEIVE_CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let p = 4 + i * 2;
-                sql.push_str(&format!("(${p}, ${}, $1, $2, $3)", p + 1));
-            }
-            sql.push_str(" ON CONFLICT (update_id) DO NOTHING RETURNING update_id");
-            let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(started)
-                .bind(attempts);
-            for (update_id, body) in chunk {
-                q = q.bind(update_id).bind(body);
-            }
-            inserted.extend(q.fetch_all(&mut *c).await?.into_iter().map(|(id,)| id));
-        }
-        // A batch may hold one id twice: only its first copy is new.
-        Ok(updates.iter().map(|(id, _)| inserted.remove(id)).collect())
-    }
-
-    pub(in crate::store) async fn telegram_sent_in(
-        c: &mut sqlx::PgConnection,
-        update_ids: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        for chunk in update_ids.chunks(500) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "UPDATE telegram_updates SET sent_at = $1 WHERE update_id IN ({})",
-                list.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(&mut *c).await?;
-        }
-        Ok(())
-    }
 }
 
 impl PgStore {
@@ -258,15 +198,17 @@ impl PgStore {
         now: DateTime<Utc>,
         claim: bool,
     ) -> Result<Vec<bool>, StoreError> {
-        if updates.len() <= RECEIVE_CHUNK {
-            // One statement: atomic without a transaction of its own.
-            let mut c = self.pool.acquire().await?;
-            return Self::telegram_receive_in(&mut c, updates, now, claim).await;
-        }
-        let mut tx = self.begin().await?;
-        let new = Self::telegram_receive_in(&mut tx, updates, now, claim).await?;
-        tx.commit().await?;
-        Ok(new)
+        // Each with whatever else is being received (see `steps`); a polled batch's
+        // updates go together.
+        let receipts = updates.iter().map(|(update_id, body)| {
+            self.steps.receipts.call(super::steps::Receipt {
+                update_id: *update_id,
+                body: body.clone(),
+                now,
+                claim,
+            })
+        });
+        futures_util::future::try_join_all(receipts).await
     }
 
     pub(in crate::store) async fn telegram_renew(
@@ -306,8 +248,13 @@ impl PgStore {
         update_ids: &[i64],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut c = self.pool.acquire().await?;
-        Self::telegram_sent_in(&mut c, update_ids, now).await
+        // One statement text whatever the count: prepared once per connection.
+        sqlx::query("UPDATE telegram_updates SET sent_at = $1 WHERE update_id = ANY($2)")
+            .bind(now)
+            .bind(update_ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

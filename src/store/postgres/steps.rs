@@ -1,6 +1,8 @@
-//! The per-message chat calls on PostgreSQL, grouped (see `batch`): each step reads its
-//! person's reporter and conversation, and saves the conversation with its door's record
-//! of the update.
+//! The per-message chat calls on PostgreSQL, grouped (see `batch`): each Telegram update
+//! is recorded as received, each step reads its person's reporter and conversation, and
+//! saves the conversation with its door's record of the update.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
@@ -81,6 +83,25 @@ const READ_PEOPLE: &str =
      JOIN reporters r ON r.id = i.reporter_id
      LEFT JOIN conversations c ON c.channel = i.channel AND c.external_id = i.external_id";
 
+/// Records each Telegram update as received (claimed for handling at once where `claim`:
+/// attempt 1), for every row of the arrays at once; the ids that were new come back.
+const RECEIVE_TELEGRAM: &str =
+    "INSERT INTO telegram_updates (update_id, body, received_at, started_at, attempts)
+     SELECT v.update_id, v.body, v.at, CASE WHEN v.claim THEN v.at END,
+            CASE WHEN v.claim THEN 1 ELSE 0 END
+     FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[], $4::bool[])
+       AS v(update_id, body, at, claim)
+     ON CONFLICT (update_id) DO NOTHING
+     RETURNING update_id";
+
+/// A Telegram update to record as received.
+pub(super) struct Receipt {
+    pub update_id: i64,
+    pub body: String,
+    pub now: DateTime<Utc>,
+    pub claim: bool,
+}
+
 /// One step to save.
 pub(super) struct Step {
     pub channel: String,
@@ -97,6 +118,8 @@ pub(super) type Identity = (String, String);
 /// The grouped calls.
 #[derive(Debug, Clone)]
 pub(super) struct Steps {
+    /// Whether each update was new (a webhook's request, or one of a polled batch).
+    pub receipts: Batcher<Receipt, bool>,
     /// Each step's new conversation version (`None` once ended), or `Conflict`.
     pub saves: Batcher<Step, Result<Option<i64>, StoreError>>,
     pub people: Batcher<Identity, Option<rows::ReporterConversationRow>>,
@@ -105,6 +128,7 @@ pub(super) struct Steps {
 impl Steps {
     pub(super) fn start(pool: &PgPool) -> Steps {
         Steps {
+            receipts: Batcher::start(pool.clone(), |_| None, receive),
             // One person's steps come one at a time; the key keeps it so regardless.
             saves: Batcher::start(
                 pool.clone(),
@@ -114,6 +138,32 @@ impl Steps {
             people: Batcher::start(pool.clone(), |_| None, read),
         }
     }
+}
+
+async fn receive(pool: PgPool, receipts: Vec<Receipt>) -> Result<Vec<bool>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(receipts.len());
+    let mut bodies = Vec::with_capacity(receipts.len());
+    let mut times = Vec::with_capacity(receipts.len());
+    let mut claims = Vec::with_capacity(receipts.len());
+    for r in &receipts {
+        ids.push(r.update_id);
+        bodies.push(r.body.as_str());
+        times.push(r.now);
+        claims.push(r.claim);
+    }
+    let mut new: HashSet<i64> = sqlx::query_as::<_, (i64,)>(RECEIVE_TELEGRAM)
+        .bind(&ids)
+        .bind(bodies)
+        .bind(times)
+        .bind(claims)
+        .fetch_all(&pool)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    // An update received twice at once (a polled batch holding it twice, or two
+    // deliveries racing): only its first copy is new.
+    Ok(ids.iter().map(|id| new.remove(id)).collect())
 }
 
 async fn save(

@@ -109,6 +109,30 @@ async fn the_same_update_twice_has_one_effect(backend: Backend) {
         Some(2),
         "one answer per tap"
     );
+
+    // A new update delivered twice at the same moment (two deliveries racing): one of
+    // them finds it new, and it is answered once.
+    let mut boris = User::new(&sim, 4242, "Boris", "en");
+    let start = sim.inject_text(4242, 4242, "/start").expect("inject");
+    boris.expect("What kind of fault").await;
+    let mut again: serde_json::Value =
+        serde_json::from_str(&stored_body(&app, start.update_id).await).expect("json");
+    again["update_id"] = 9_000_001.into();
+    let deliver = || {
+        client
+            .post(&url)
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .json(&again)
+            .send()
+    };
+    let (a, b) = tokio::join!(deliver(), deliver());
+    for r in [a, b] {
+        assert_eq!(r.expect("post").status(), StatusCode::OK);
+    }
+    let q = boris.expect("What kind of fault").await;
+    // His next answer is handled after anything queued before it for him.
+    boris.tap(&q, "Network", "How far does the network").await;
+    assert_eq!(boris.count("What kind of fault"), 2, "{}", boris.shown());
     stop(tasks).await;
 }
 
