@@ -107,12 +107,13 @@ macro_rules! telegram_sql {
                 limit: i64,
                 stale_before: DateTime<Utc>,
             ) -> Result<Vec<PendingUpdate>, StoreError> {
-                // Not the ones someone is handling right now (a fresh lease): their worker
-                // has them, and if it died they show up once the lease is stale.
+                // Not the ones someone is handling or sending right now (begun after
+                // `stale_before`): their worker has them (its sent marks follow the sends
+                // in batches), and if it died they show up once that is stale. A handled
+                // update was begun: only unclaimed ones have no start.
                 Ok(sqlx::query_as(
                     "SELECT update_id, body, replies FROM telegram_updates
-                     WHERE sent_at IS NULL
-                       AND (handled_at IS NOT NULL OR started_at IS NULL OR started_at < $2)
+                     WHERE sent_at IS NULL AND (started_at IS NULL OR started_at < $2)
                      ORDER BY update_id LIMIT $1",
                 )
                 .bind(limit)

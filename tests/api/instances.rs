@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use baoxiu::clock::Clock;
 use baoxiu::conversation::{Person, Unsettled};
 use baoxiu::flow::Incoming;
 use baoxiu::outbox::{Courier, Delivery, Parcel};
@@ -24,6 +25,7 @@ on_both_backends!(
     one_persons_two_messages_decided_at_once_on_two_instances_both_count,
     a_double_tap_on_submit_across_two_instances_files_one_ticket,
     a_draft_restored_on_two_instances_at_once_is_not_lost,
+    an_update_another_instance_is_sending_is_not_sent_again,
 );
 
 /// How many instances hold the lease `name`, and whether `app` is one of them.
@@ -420,4 +422,45 @@ async fn a_draft_restored_on_two_instances_at_once_is_not_lost(backend: Backend)
         .await;
     assert_eq!(restored, 1, "the draft's answers are in the conversation");
     assert_eq!(a.count("conversation_drafts").await, 0, "taken once");
+}
+
+/// With the webhook on several instances, each rescans the table for updates left
+/// unfinished. One another instance has handled and is still sending (its sent mark is
+/// written in batches, after the sends) is theirs: taking it would send its replies
+/// twice. Only once its handling is stale (the other instance died) is it taken over.
+async fn an_update_another_instance_is_sending_is_not_sent_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let store = &app.store;
+    let now = app.clock.now();
+    let stale_before = |at: chrono::DateTime<chrono::Utc>| at - chrono::Duration::minutes(2);
+    let body = json!({"update_id": 77}).to_string();
+    // Received and claimed on another instance, handled there, replies on their way.
+    let new = store
+        .telegram_receive(&[(77, body)], now, true)
+        .await
+        .expect("receive");
+    assert_eq!(new, [true]);
+    store
+        .telegram_handled(77, "[]", now)
+        .await
+        .expect("handled");
+    let pending = |at| async move {
+        store
+            .telegram_pending(100, stale_before(at))
+            .await
+            .expect("pending")
+            .iter()
+            .map(|p| p.0)
+            .collect::<Vec<i64>>()
+    };
+    assert!(
+        pending(now).await.is_empty(),
+        "another instance is sending it"
+    );
+    // That instance died before marking it sent: taken over once stale.
+    let later = now + chrono::Duration::minutes(3);
+    assert_eq!(pending(later).await, [77]);
+    // Sent and marked: finished.
+    store.telegram_sent(&[77], later).await.expect("sent");
+    assert!(pending(later).await.is_empty());
 }
