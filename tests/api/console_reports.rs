@@ -6,7 +6,7 @@ use baoxiu::desk::console::QueueFilter;
 use baoxiu::domain::ticket::Caller;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::console::{Page, Visitor, passwords};
 use crate::helpers::{
