@@ -384,6 +384,9 @@ async fn a_double_tap_on_submit_across_two_instances_files_one_ticket(backend: B
     assert!(refused.is_conflict(), "{refused}");
     a.chat.handle(&anna, submit()).await.expect("decided again");
     assert_eq!(a.count("tickets").await, 1);
+    // The refused submit gave back the number it took: the next report has the next one.
+    let next = b.report("li.na", &printer_fault()).await;
+    assert!(next.ends_with("-000002"), "{next}");
 }
 
 /// A reporter whose unfinished report was kept as a draft sends `/report` twice, each

@@ -72,21 +72,43 @@ impl PgStore {
         remember: bool,
         write: TicketWrite,
     ) -> Result<Ticket, StoreError> {
+        // The number is taken in a statement of its own: inside the transaction, the
+        // counter's row stayed locked until the commit, so every report waited for the
+        // one before it to finish all its writes. A report that then fails gives its
+        // number back unless a later one was taken meanwhile (then it is skipped).
+        let counter = format!("{series}-{year}");
+        let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
+            .bind(&counter)
+            .fetch_one(&self.pool)
+            .await?;
+        let number = TicketNumber::new(series, year, seq);
+        let written = self.insert_numbered(&number, remember, &write).await;
+        if written.is_err() {
+            let _ =
+                sqlx::query("UPDATE counters SET value = value - 1 WHERE name = $1 AND value = $2")
+                    .bind(&counter)
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await;
+        }
+        written
+    }
+
+    /// Writes a new ticket numbered `number` with everything that goes with it, in one
+    /// transaction.
+    async fn insert_numbered(
+        &self,
+        number: &TicketNumber,
+        remember: bool,
+        write: &TicketWrite,
+    ) -> Result<Ticket, StoreError> {
         let mut tx = self.pool.begin().await?;
         let t = &write.ticket;
         let i = &t.intake;
-        let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
-            .bind(format!("{series}-{year}"))
+        let row = params::bind(sqlx::query(sql::INSERT_TICKET), &params::ticket(number, t)?)
             .fetch_one(&mut *tx)
-            .await?;
-        let number = TicketNumber::new(series, year, seq);
-        let row = params::bind(
-            sqlx::query(sql::INSERT_TICKET),
-            &params::ticket(&number, t)?,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from_write)?;
+            .await
+            .map_err(StoreError::from_write)?;
         let stored: Ticket = <rows::TicketRow as sqlx::FromRow<_>>::from_row(&row)?.try_into()?;
         if remember {
             sqlx::query(sql::REMEMBER_REPORTER)
@@ -98,7 +120,7 @@ impl PgStore {
                 .await?;
         }
         // The desk wrote the notices before the ticket had its number.
-        let outbox = numbered(&write.outbox, &number);
+        let outbox = numbered(&write.outbox, number);
         Self::write_side_effects(&mut tx, stored.id, &write.audit, &outbox).await?;
         Self::write_clocks(&mut tx, stored.id, &write.clocks).await?;
         if let Some((channel, external_id, expect)) = &write.end_conversation {
@@ -118,7 +140,7 @@ impl PgStore {
             }
         }
         if let Some(record) = &write.record {
-            Self::step_record_in(&mut tx, &record.numbered(&number), t.created_at).await?;
+            Self::step_record_in(&mut tx, &record.numbered(number), t.created_at).await?;
         }
         tx.commit().await?;
         Ok(stored)
