@@ -9,12 +9,11 @@ use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::{Incoming, Outgoing};
 use baoxiu::outbox::dispatcher::Dispatcher;
 use baoxiu::outbox::{Courier, Delivery, Parcel};
-use baoxiu::sla::Scheduler;
 use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, MANAGER, TestApp, spawn_app, spawn_app_with, token};
+use crate::helpers::{Backend, MANAGER, TestApp, spawn_app, spawn_app_with, tick, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -138,10 +137,6 @@ impl Loop {
     async fn survey(&self) -> baoxiu::store::Survey {
         self.survey_row().await.expect("a survey")
     }
-}
-
-async fn tick(app: &TestApp) -> baoxiu::sla::Tick {
-    Scheduler::new(app.desk.clone()).tick().await.unwrap()
 }
 
 /// Resolved and confirmed on Friday 2026-11-27 at 18:00 local, with Monday 11-30 an office

@@ -2,7 +2,7 @@
 //! ticket, the reports page's charts and downloads (CSV in the page's language, .xlsx),
 //! and sign-ins as audit events for managers.
 
-use baoxiu::desk::console::QueueFilter;
+use baoxiu::desk::console::{Queue, QueueFilter};
 use baoxiu::domain::ticket::Caller;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::console::{Page, Visitor, passwords};
 use crate::helpers::{
-    Backend, MANAGER, TestApp, printer_fault, printer_outage, spawn_app, spawn_app_with, token,
+    Backend, MANAGER, TestApp, printer_fault, printer_outage, spawn_app, spawn_app_with, tick,
+    token,
 };
 use crate::on_both_backends;
 
@@ -115,10 +116,7 @@ async fn the_queue_follows_the_clocks_as_they_start_pause_resume_and_stop(backen
                 .queue(&manager, &QueueFilter::default(), 0, 100)
                 .await
                 .expect("queue");
-            page.items
-                .iter()
-                .map(|i| i.ticket.number.as_str().to_owned())
-                .collect::<Vec<_>>()
+            numbers_of(&page)
         }
     };
     let check = async |app: &TestApp, stage: &str| {
@@ -166,11 +164,12 @@ async fn the_queue_follows_the_clocks_as_they_start_pause_resume_and_stop(backen
     assert!(!last.contains(&all[3]));
 }
 
-async fn tick(app: &TestApp) -> baoxiu::sla::Tick {
-    baoxiu::sla::Scheduler::new(app.desk.clone())
-        .tick()
-        .await
-        .expect("tick")
+/// The ticket numbers of a page of the desk's queue, in its order.
+fn numbers_of(page: &Queue) -> Vec<String> {
+    page.items
+        .iter()
+        .map(|i| i.ticket.number.as_str().to_owned())
+        .collect()
 }
 
 async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
@@ -218,11 +217,7 @@ async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
         .queue(&manager, &QueueFilter::default(), 0, 1000)
         .await
         .expect("queue");
-    let order: Vec<String> = whole
-        .items
-        .iter()
-        .map(|i| i.ticket.number.as_str().to_owned())
-        .collect();
+    let order = numbers_of(&whole);
     assert_eq!(whole.total, 10);
     assert_eq!(order.len(), 10);
 
@@ -273,11 +268,7 @@ async fn the_queue_is_paged_and_its_pages_reach_every_ticket(backend: Backend) {
     );
     let pages = every_page(&mut mia, "/desk?breached=1", SIZE).await;
     let walked: Vec<String> = pages.concat();
-    let expected: Vec<String> = breached
-        .items
-        .iter()
-        .map(|i| i.ticket.number.as_str().to_owned())
-        .collect();
+    let expected = numbers_of(&breached);
     assert_eq!(walked, expected);
     assert_eq!(walked.len(), usize::try_from(breached.total).unwrap_or(0));
     // The live refresh's lines are paged too.

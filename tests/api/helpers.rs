@@ -573,3 +573,11 @@ impl TestApp {
         self.clock.now()
     }
 }
+
+/// Runs the SLA scheduler once, as its loop would now.
+pub async fn tick(app: &TestApp) -> baoxiu::sla::Tick {
+    baoxiu::sla::Scheduler::new(app.desk.clone())
+        .tick()
+        .await
+        .expect("tick")
+}

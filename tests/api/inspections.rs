@@ -6,12 +6,11 @@
 
 use baoxiu::domain::ticket::Caller;
 use baoxiu::flow::{Incoming, Outgoing};
-use baoxiu::sla::Scheduler;
 use chrono::{TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, MANAGER, TestApp, spawn_app, token};
+use crate::helpers::{Backend, MANAGER, TestApp, spawn_app, tick, token};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -49,10 +48,6 @@ async fn create_plan(app: &TestApp, body: &Value) -> Value {
     let text = r.text().await.unwrap_or_default();
     assert_eq!(status, StatusCode::CREATED, "{text}");
     serde_json::from_str(&text).expect("json")
-}
-
-async fn tick(app: &TestApp) -> baoxiu::sla::Tick {
-    Scheduler::new(app.desk.clone()).tick().await.expect("tick")
 }
 
 async fn json_of(r: reqwest::Response, status: StatusCode) -> Value {
