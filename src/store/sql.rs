@@ -41,19 +41,39 @@ pub(super) const NEXT_NUMBER: &str = "INSERT INTO counters (name, value) VALUES 
      ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
      RETURNING value";
 
-/// Inserts a ticket (version 1): `$1`–`$44` as `params::ticket` lists them.
-pub(super) const INSERT_TICKET: &str =
-    "INSERT INTO tickets (number, kind, status, priority, impact, urgency, reporter_id,
+/// The columns a new ticket is written with: `$1`–`$44` as `params::ticket` lists them
+/// (`ticket_values!`), then its version.
+macro_rules! ticket_columns {
+    () => {
+        "number, kind, status, priority, impact, urgency, reporter_id,
        reporter_name, department, phone, site, building, room, asset_tag, device_model, ip,
        category, description, started_at, people_affected, vip, photos, group_id, tier,
        assignee_id, offered_to, work_mode, arrived_at, pending_reason, cause, solution,
        closure, reopen_count, escalation_level, response_due_at, resolution_due_at,
        created_at, updated_at, accepted_at, resolved_at, closed_at, channel, received_at,
-       next_due_at, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+       next_due_at, version"
+    };
+}
+pub(super) use ticket_columns;
+
+/// The values of `ticket_columns!`: `$1`–`$44`, then version 1.
+macro_rules! ticket_values {
+    () => {
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
        $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33,
-       $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, 1)
-     RETURNING *";
+       $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, 1"
+    };
+}
+pub(super) use ticket_values;
+
+/// Inserts a ticket (version 1): `$1`–`$44` as `params::ticket` lists them.
+pub(super) const INSERT_TICKET: &str = concat!(
+    "INSERT INTO tickets (",
+    ticket_columns!(),
+    ") VALUES (",
+    ticket_values!(),
+    ") RETURNING *"
+);
 
 /// Remembers a reporter's department and phone: `$1` reporter, `$2` department, `$3`
 /// phone, `$4` time.

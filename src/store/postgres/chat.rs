@@ -135,35 +135,6 @@ impl PgStore {
             .await?;
         Ok(())
     }
-
-    /// Writes a door's record of a chat step, in the caller's transaction.
-    pub(in crate::store) async fn step_record_in(
-        c: &mut sqlx::PgConnection,
-        record: &StepRecord,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        match record {
-            StepRecord::TelegramHandled { update_id, replies } => {
-                Self::telegram_handled_in(c, *update_id, replies, now).await
-            }
-            StepRecord::DiscordHandled { event_id } => {
-                sqlx::query(discord::HANDLED)
-                    .bind(event_id)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            }
-            StepRecord::WecomHandled { key } => {
-                sqlx::query(crate::store::wecom::HANDLED)
-                    .bind(key)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            }
-        }
-    }
 }
 
 impl PgStore {

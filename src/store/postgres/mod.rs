@@ -3,15 +3,14 @@
 
 mod batch;
 mod chat;
+mod filing;
 mod steps;
 
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{
-    StoreError, StoreOptions, Ticket, TicketNumber, TicketWrite, numbered, params, rows, sql,
-};
+use super::{StoreError, StoreOptions, Ticket, TicketNumber, TicketWrite, sql};
 
 /// The PostgreSQL backend.
 #[derive(Debug, Clone)]
@@ -72,17 +71,18 @@ impl PgStore {
         remember: bool,
         write: TicketWrite,
     ) -> Result<Ticket, StoreError> {
-        // The number is taken in a statement of its own: inside the transaction, the
-        // counter's row stayed locked until the commit, so every report waited for the
-        // one before it to finish all its writes. A report that then fails gives its
-        // number back unless a later one was taken meanwhile (then it is skipped).
+        // The number is taken in a statement of its own, committed at once: the notices
+        // and the door's replies must name it, and taken in the report's transaction the
+        // counter's row stayed locked until that committed, so reports were filed one at
+        // a time. A report that then fails gives its number back unless a later one was
+        // taken meanwhile (then it is skipped).
         let counter = format!("{series}-{year}");
         let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
             .bind(&counter)
             .fetch_one(&self.pool)
             .await?;
         let number = TicketNumber::new(series, year, seq);
-        let written = self.insert_numbered(&number, remember, &write).await;
+        let written = filing::file(&self.pool, &number, remember, &write).await;
         if written.is_err() {
             let _ =
                 sqlx::query("UPDATE counters SET value = value - 1 WHERE name = $1 AND value = $2")
@@ -92,58 +92,6 @@ impl PgStore {
                     .await;
         }
         written
-    }
-
-    /// Writes a new ticket numbered `number` with everything that goes with it, in one
-    /// transaction.
-    async fn insert_numbered(
-        &self,
-        number: &TicketNumber,
-        remember: bool,
-        write: &TicketWrite,
-    ) -> Result<Ticket, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let t = &write.ticket;
-        let i = &t.intake;
-        let row = params::bind(sqlx::query(sql::INSERT_TICKET), &params::ticket(number, t)?)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::from_write)?;
-        let stored: Ticket = <rows::TicketRow as sqlx::FromRow<_>>::from_row(&row)?.try_into()?;
-        if remember {
-            sqlx::query(sql::REMEMBER_REPORTER)
-                .bind(t.reporter.0)
-                .bind(i.department.as_str())
-                .bind(i.phone.as_str())
-                .bind(t.created_at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // The desk wrote the notices before the ticket had its number.
-        let outbox = numbered(&write.outbox, number);
-        Self::write_side_effects(&mut tx, stored.id, &write.audit, &outbox).await?;
-        Self::write_clocks(&mut tx, stored.id, &write.clocks).await?;
-        if let Some((channel, external_id, expect)) = &write.end_conversation {
-            let key = (channel.as_str(), external_id.as_str());
-            Self::save_conversation_in(&mut tx, key, None, t.created_at, *expect).await?;
-            // Photos are references on the door they came through: its door fetches
-            // them later (see store/attachments.rs).
-            for (n, file_ref) in (1..).zip(&i.photos) {
-                sqlx::query(sql::ADD_ATTACHMENT)
-                    .bind(stored.id.0)
-                    .bind(n)
-                    .bind(channel)
-                    .bind(file_ref)
-                    .bind(t.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        if let Some(record) = &write.record {
-            Self::step_record_in(&mut tx, &record.numbered(number), t.created_at).await?;
-        }
-        tx.commit().await?;
-        Ok(stored)
     }
 
     pub(in crate::store) async fn update_ticket(
