@@ -122,35 +122,20 @@ async fn run(
         })));
     }
     sim.bot_connected().await;
+    let reporters = |first_user_id, duration| LoadOptions {
+        users,
+        first_user_id,
+        duration: Some(duration),
+        repetitions: None,
+        step_timeout: Duration::from_secs(10),
+    };
     // Other reporters first (see `warmup`): their walks fill the tables.
     let warmup = warmup();
     if !warmup.is_zero() {
-        tgsim::load::run(
-            &sim.handle(),
-            script,
-            &LoadOptions {
-                users,
-                first_user_id: 2_000_000,
-                duration: Some(warmup),
-                repetitions: None,
-                step_timeout: Duration::from_secs(10),
-            },
-        )
-        .await;
+        tgsim::load::run(&sim.handle(), script, &reporters(2_000_000, warmup)).await;
         database.settle().await;
     }
-    let summary = tgsim::load::run(
-        &sim.handle(),
-        script,
-        &LoadOptions {
-            users,
-            first_user_id: 1_000_000,
-            duration: Some(duration),
-            repetitions: None,
-            step_timeout: Duration::from_secs(10),
-        },
-    )
-    .await;
+    let summary = tgsim::load::run(&sim.handle(), script, &reporters(1_000_000, duration)).await;
     let _ = stop.send(true);
     for server in servers {
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;

@@ -1,8 +1,8 @@
 //! A report filed on PostgreSQL: the ticket with its audit event, messages, clocks and
 //! photos, the end of the conversation that filed it and the door's record of that step,
 //! in one statement. One statement is atomic without a transaction of its own, and makes
-//! one round trip where a transaction made nine; under load each of those waited its
-//! turn for the database's CPU, so a report took several times as long as any other step.
+//! one round trip where a transaction made eight to ten; under load each of those waited
+//! its turn for the database, which made "Submit" the slowest step of a report.
 
 use sqlx::postgres::PgPool;
 
