@@ -14,8 +14,6 @@ use crate::store::StoreError;
 
 /// Calls per statement, at most.
 const MAX_BATCH: usize = 256;
-/// Statements in flight at once (each holds a connection).
-const IN_FLIGHT: usize = 4;
 
 struct Queued<C, R> {
     call: C,
@@ -43,9 +41,15 @@ impl<C, R> std::fmt::Debug for Batcher<C, R> {
 
 impl<C: Send + 'static, R: Send + 'static> Batcher<C, R> {
     /// Starts the batcher: `run` answers a batch of calls over `pool`, one result per
-    /// call in order, in one statement; calls with the same `key` never share a batch
-    /// (one statement may not write a row twice). It ends when the last handle is dropped.
-    pub(super) fn start<P, F, Fut>(pool: P, key: fn(&C) -> Option<String>, run: F) -> Self
+    /// call in order, in one statement, with at most `in_flight` statements at once (each
+    /// holds a connection); calls with the same `key` never share a batch (one statement
+    /// may not write a row twice). It ends when the last handle is dropped.
+    pub(super) fn start<P, F, Fut>(
+        pool: P,
+        in_flight: usize,
+        key: fn(&C) -> Option<String>,
+        run: F,
+    ) -> Self
     where
         P: Clone + Send + 'static,
         F: Fn(P, Vec<C>) -> Fut + Send + Sync + 'static,
@@ -54,7 +58,7 @@ impl<C: Send + 'static, R: Send + 'static> Batcher<C, R> {
         let (queue, mut queued) = mpsc::unbounded_channel::<Queued<C, R>>();
         let run = Arc::new(run);
         tokio::spawn(async move {
-            let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+            let slots = Arc::new(Semaphore::new(in_flight.max(1)));
             let mut carried: Option<Queued<C, R>> = None;
             loop {
                 let first = match carried.take() {
@@ -143,6 +147,7 @@ mod tests {
         let log = seen.clone();
         let batcher = Batcher::start(
             (),
+            4,
             |c: &u32| Some((c % 10).to_string()),
             move |(), calls: Vec<u32>| {
                 log.lock().unwrap().push(calls.clone());

@@ -32,7 +32,11 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        let steps = steps::Steps::start(&pool);
+        // Each of the three groupings keeps at most a quarter of the pool at work (4 of
+        // the default 16): an instance given a smaller share of the database's
+        // connections, one of several, puts more calls in each statement.
+        let in_flight = (options.max_connections as usize / 4).clamp(1, 4);
+        let steps = steps::Steps::start(&pool, in_flight);
         Ok(PgStore { pool, steps })
     }
 

@@ -126,16 +126,18 @@ pub(super) struct Steps {
 }
 
 impl Steps {
-    pub(super) fn start(pool: &PgPool) -> Steps {
+    /// Starts the groupings, each with at most `in_flight` statements at once.
+    pub(super) fn start(pool: &PgPool, in_flight: usize) -> Steps {
         Steps {
-            receipts: Batcher::start(pool.clone(), |_| None, receive),
+            receipts: Batcher::start(pool.clone(), in_flight, |_| None, receive),
             // One person's steps come one at a time; the key keeps it so regardless.
             saves: Batcher::start(
                 pool.clone(),
+                in_flight,
                 |s: &Step| Some(format!("{}\u{0}{}", s.channel, s.external_id)),
                 save,
             ),
-            people: Batcher::start(pool.clone(), |_| None, read),
+            people: Batcher::start(pool.clone(), in_flight, |_| None, read),
         }
     }
 }
