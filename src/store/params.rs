@@ -39,8 +39,13 @@ impl<'a> Param<'a> {
     }
 
     fn count(n: u32) -> Param<'a> {
-        Param::Int4(Some(i32::try_from(n).unwrap_or(i32::MAX)))
+        Param::Int4(Some(int4(n)))
     }
+}
+
+/// A count as an INTEGER column holds it (saturating).
+pub(super) fn int4(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// Binds `params` in order onto a sqlx query (`$1`, `$2`, …).

@@ -121,23 +121,6 @@ impl PgStore {
 }
 
 impl PgStore {
-    pub(in crate::store) async fn telegram_handled_in(
-        c: &mut sqlx::PgConnection,
-        update_id: i64,
-        replies: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(telegram::HANDLED)
-            .bind(update_id)
-            .bind(now)
-            .bind(replies)
-            .execute(&mut *c)
-            .await?;
-        Ok(())
-    }
-}
-
-impl PgStore {
     pub(in crate::store) async fn save_conversation_with(
         &self,
         channel: &str,
@@ -210,8 +193,13 @@ impl PgStore {
         replies: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut c = self.pool.acquire().await?;
-        Self::telegram_handled_in(&mut c, update_id, replies, now).await
+        sqlx::query(telegram::HANDLED)
+            .bind(update_id)
+            .bind(now)
+            .bind(replies)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub(in crate::store) async fn telegram_sent(

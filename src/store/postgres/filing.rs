@@ -117,7 +117,6 @@ pub(super) async fn file(
     }
 
     let c = &write.clocks;
-    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     let record = write.record.as_ref().map(|r| r.numbered(number));
     let (update_id, replies, event_id, wecom_key) = match &record {
         Some(StepRecord::TelegramHandled { update_id, replies }) => {
@@ -156,8 +155,12 @@ pub(super) async fn file(
         .bind(c.iter().map(|c| c.since).collect::<Vec<_>>())
         .bind(c.iter().map(|c| c.due_at).collect::<Vec<_>>())
         .bind(c.iter().map(|c| c.warned).collect::<Vec<_>>())
-        .bind(c.iter().map(|c| count(c.breaches)).collect::<Vec<_>>())
-        .bind(c.iter().map(|c| count(c.steps)).collect::<Vec<_>>())
+        .bind(
+            c.iter()
+                .map(|c| params::int4(c.breaches))
+                .collect::<Vec<_>>(),
+        )
+        .bind(c.iter().map(|c| params::int4(c.steps)).collect::<Vec<_>>())
         .bind(c.iter().map(|c| c.next_at).collect::<Vec<_>>())
         .bind(photos)
         .bind(update_id)
