@@ -18,6 +18,7 @@ on_both_backends!(
     intake_offers_articles_and_reports_count_the_deflections,
     kb_in_chat_and_related_articles_on_the_job_card,
     a_resolution_whose_draft_fails_is_not_saved_either,
+    the_candidate_search_asks_a_later_stage_only_while_too_few_are_found,
 );
 
 /// Percent-encodes a query value.
@@ -246,6 +247,52 @@ async fn published(
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     id
+}
+
+/// The candidate search (SQLite one stage at a time, PostgreSQL in one statement): every
+/// long term, then any long term, then a short term, a later stage adding only what the
+/// earlier ones did not find, and asked only while they found fewer than wanted.
+async fn the_candidate_search_asks_a_later_stage_only_while_too_few_are_found(backend: Backend) {
+    use baoxiu::domain::knowledge::Query;
+    let app = spawn_app(backend).await;
+    let both = published(
+        &app,
+        "application",
+        "Outlook 密码反复提示",
+        "Outlook password prompt",
+        "清除凭据",
+    )
+    .await;
+    let one = published(
+        &app,
+        "application",
+        "Outlook 打不开",
+        "Outlook 启动失败",
+        "修复 Office",
+    )
+    .await;
+    let short = published(
+        &app,
+        "network",
+        "无线网络信号弱",
+        "会议室断网",
+        "更换无线 AP",
+    )
+    .await;
+    let query = Query::new("outlook password 网", None);
+    assert_eq!((query.long().len(), query.short().len()), (2, 1));
+    let found = async |want: usize| -> Vec<i64> {
+        let found = app
+            .store
+            .article_candidates(&query, false, want)
+            .await
+            .expect("candidates");
+        found.iter().map(|a| a.id).collect()
+    };
+    assert_eq!(found(1).await, [both]);
+    assert_eq!(found(2).await, [both, one]);
+    assert_eq!(found(3).await, [both, one, short]);
+    assert_eq!(found(10).await, [both, one, short]);
 }
 
 async fn search_ranks_the_same_on_both_databases_with_short_chinese_terms(backend: Backend) {
