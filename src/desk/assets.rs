@@ -9,10 +9,9 @@ use serde_json::json;
 use super::people::{Imported, manager_actor, may_read_registers};
 use super::{Desk, DeskError, managers};
 use crate::domain::asset::{
-    self, AssetRecord, REPEAT_WINDOW, needs_replacement_advice, normalise_ip, normalise_tag,
-    qr_link,
+    self, AssetRecord, REPEAT_WINDOW, needs_replacement_advice, normalise_tag, qr_link,
 };
-use crate::domain::intake::{AssetTag, Device, Place};
+use crate::domain::intake::Device;
 use crate::domain::sheet::{Row, decode, write};
 use crate::domain::ticket::{Caller, Ticket};
 use crate::store::{
@@ -347,36 +346,17 @@ impl Desk {
         Ok(lines)
     }
 
-    /// Matches a report's device to the register: a typed tag finds its device's model and
-    /// address, a typed IP its device's tag and model (what the reporter left out is filled
-    /// in; what they gave is kept). The device found, if any, for
-    /// [`Desk::check_repeat_faults`] once the report is filed.
-    pub(super) async fn match_device(
-        &self,
-        device: &mut Device,
-    ) -> Result<Option<Asset>, DeskError> {
-        let found = match (&device.asset_tag, &device.ip) {
+    /// The registered device a report names ([`ReportForm::device`]): by its tag, else
+    /// by its IP. Kept for [`Desk::check_repeat_faults`] once the report is filed.
+    pub(super) async fn find_device(&self, device: &Device) -> Result<Option<Asset>, DeskError> {
+        Ok(match (&device.asset_tag, &device.ip) {
             (Some(tag), _) => self.store.asset(tag.as_str()).await?,
             (None, Some(ip)) => self.store.asset_by_ip(&ip.to_string()).await?,
             (None, None) => None,
-        };
-        let Some(asset) = found else {
-            return Ok(None);
-        };
-        let a = &asset.record;
-        if device.asset_tag.is_none() {
-            device.asset_tag = AssetTag::parse(&a.tag).ok();
-        }
-        if device.model.is_none() {
-            device.model = a.model.as_deref().and_then(|m| Place::parse(m).ok());
-        }
-        if device.ip.is_none() {
-            device.ip = a.ip.as_deref().and_then(normalise_ip);
-        }
-        Ok(Some(asset))
+        })
     }
 
-    /// After a report on a registered device (`asset`, as [`Desk::match_device`] found
+    /// After a report on a registered device (`asset`, as [`Desk::find_device`] found
     /// it) is filed: a device with [`asset::REPEAT_FAULTS`] faults in 90 days is marked
     /// for replacement advice and the managers are told, once (its own transaction,
     /// guarded, so racing reports or instances tell them once). Only registered devices

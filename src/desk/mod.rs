@@ -401,10 +401,15 @@ impl Desk {
                 "you can only report faults for yourself".into(),
             ));
         }
-        // The two reads are independent: run them side by side.
-        let (who, roster) = tokio::join!(self.store.reporter(reporter), self.store.roster());
+        // The three reads are independent: run them side by side.
+        let device = form.device();
+        let (who, roster, asset) = tokio::join!(
+            self.store.reporter(reporter),
+            self.store.roster(),
+            self.find_device(&device)
+        );
         let who = who?.ok_or_else(|| DeskError::NotFound(format!("reporter {reporter}")))?;
-        let roster = roster?;
+        let (roster, asset) = (roster?, asset?);
         let now = self.now();
         let known = Remembered {
             name: who.name.clone(),
@@ -420,7 +425,9 @@ impl Desk {
             ));
         }
         // A typed tag or IP found in the asset register fills in the rest of the device.
-        let asset = self.match_device(&mut intake.device).await?;
+        if let Some(asset) = &asset {
+            asset.record.fill_in(&mut intake.device);
+        }
         let priority = self
             .policy
             .matrix

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::intake::{AssetTag, Department, PersonName, Place};
+use super::intake::{AssetTag, Department, Device, PersonName, Place};
 use super::sheet::{Column, Row, SheetError};
 
 text_enum!(
@@ -257,6 +257,21 @@ fn text(
 }
 
 impl AssetRecord {
+    /// Fills in what a report left out of its device from this record of it: a typed tag
+    /// gets the device's model and address, a typed IP its tag and model. What the
+    /// reporter gave is kept.
+    pub fn fill_in(&self, device: &mut Device) {
+        if device.asset_tag.is_none() {
+            device.asset_tag = AssetTag::parse(&self.tag).ok();
+        }
+        if device.model.is_none() {
+            device.model = self.model.as_deref().and_then(|m| Place::parse(m).ok());
+        }
+        if device.ip.is_none() {
+            device.ip = self.ip.as_deref().and_then(normalise_ip);
+        }
+    }
+
     /// Checks one CSV row (cells in [`COLUMNS`] order).
     pub fn from_row(row: &Row) -> Result<AssetRecord, SheetError> {
         let raw_tag = row.get(0).unwrap_or_default();
@@ -588,6 +603,38 @@ mod tests {
         assert_eq!(AssetRecord::from_row(&row).unwrap(), a);
         let cols = read(sheet, &COLUMNS).unwrap();
         assert_eq!(cols[0].cells, a.to_row());
+    }
+
+    #[test]
+    fn a_record_fills_in_what_the_report_left_out_and_keeps_what_it_gave() {
+        let sheet = "tag,kind,model,ip\nPRN-0042,printer,HP M404,10.0.0.42\n";
+        let a = parse_sheet(sheet).unwrap().remove(0);
+        let tag = |t: &str| AssetTag::parse(t).ok();
+        let ip = |i: &str| i.parse().ok();
+
+        let mut by_tag = Device {
+            asset_tag: tag("PRN-0042"),
+            ..Device::default()
+        };
+        a.fill_in(&mut by_tag);
+        assert_eq!(by_tag.model, Place::parse("HP M404").ok());
+        assert_eq!(by_tag.ip, ip("10.0.0.42"));
+
+        let mut by_ip = Device {
+            ip: ip("10.0.0.42"),
+            ..Device::default()
+        };
+        a.fill_in(&mut by_ip);
+        assert_eq!(by_ip.asset_tag, tag("PRN-0042"));
+
+        let given = Device {
+            asset_tag: tag("PRN-0042"),
+            model: Place::parse("Canon").ok(),
+            ip: ip("10.9.9.9"),
+        };
+        let mut kept = given.clone();
+        a.fill_in(&mut kept);
+        assert_eq!(kept, given);
     }
 
     #[test]

@@ -99,7 +99,42 @@ const MAX_PHOTOS: usize = 10;
 /// How long after a call or email the desk may still record it with its clocks.
 const MAX_RECEIVED_AGO: Duration = Duration::days(7);
 
+/// An optional field: blank is absent, anything else must parse.
+fn opt<T>(
+    raw: Option<String>,
+    f: fn(&str) -> Result<T, InputError>,
+) -> Result<Option<T>, InputError> {
+    raw.filter(|s| !s.trim().is_empty())
+        .map(|s| f(&s))
+        .transpose()
+}
+
+/// The asset tag as typed (full-width letters and spaces as a phone may send them).
+fn asset_tag(raw: Option<String>) -> Result<Option<AssetTag>, InputError> {
+    opt(
+        raw.map(|t| super::asset::normalise_tag(&t)),
+        AssetTag::parse,
+    )
+}
+
+/// The IP address as typed.
+fn ip_address(raw: Option<String>) -> Result<Option<std::net::IpAddr>, InputError> {
+    let typed = raw.map(|i| super::asset::normalise_ip(&i).map_or(i, |a| a.to_string()));
+    opt(typed, parse_ip)
+}
+
 impl ReportForm {
+    /// The device's tag and IP as [`ReportForm::parse`] will read them (one that does not
+    /// parse is left out: `parse` says why), so the asset register can be asked while
+    /// the rest of the report is read.
+    pub fn device(&self) -> Device {
+        Device {
+            asset_tag: asset_tag(self.asset_tag.clone()).ok().flatten(),
+            model: None,
+            ip: ip_address(self.ip.clone()).ok().flatten(),
+        }
+    }
+
     /// Validates everything, collecting every problem.
     pub fn parse(
         self,
@@ -118,14 +153,6 @@ impl ReportForm {
         };
         fn keep<T>(slot: &mut Option<T>, r: Result<T, InputError>) -> Result<(), InputError> {
             r.map(|v| *slot = Some(v))
-        }
-        fn opt<T>(
-            raw: Option<String>,
-            f: fn(&str) -> Result<T, InputError>,
-        ) -> Result<Option<T>, InputError> {
-            raw.filter(|s| !s.trim().is_empty())
-                .map(|s| f(&s))
-                .transpose()
         }
 
         let (mut name, mut dept, mut phone, mut site) = (None, None, None, None);
@@ -161,24 +188,12 @@ impl ReportForm {
             keep(&mut building, opt(self.building, Place::parse)),
         );
         check("room", keep(&mut room, opt(self.room, Place::parse)));
-        check(
-            "asset_tag",
-            keep(
-                &mut tag,
-                opt(
-                    self.asset_tag.map(|t| super::asset::normalise_tag(&t)),
-                    AssetTag::parse,
-                ),
-            ),
-        );
+        check("asset_tag", keep(&mut tag, asset_tag(self.asset_tag)));
         check(
             "device_model",
             keep(&mut model, opt(self.device_model, Place::parse)),
         );
-        let typed_ip = self
-            .ip
-            .map(|i| super::asset::normalise_ip(&i).map_or(i, |a| a.to_string()));
-        check("ip", keep(&mut ip, opt(typed_ip, parse_ip)));
+        check("ip", keep(&mut ip, ip_address(self.ip)));
         check(
             "description",
             keep(&mut desc, Description::parse(&self.description)),
@@ -284,5 +299,50 @@ impl ReportForm {
             }
             _ => Err(errors),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report whose device is typed as `tag` and `ip`.
+    fn form(tag: Option<&str>, ip: Option<&str>) -> ReportForm {
+        ReportForm {
+            site: "总部园区".into(),
+            category: Routing::default().categories().next().unwrap().into(),
+            description: "打印到一半卡纸".into(),
+            asset_tag: tag.map(Into::into),
+            ip: ip.map(Into::into),
+            ..ReportForm::default()
+        }
+    }
+
+    #[test]
+    fn the_device_is_read_before_the_report_as_the_report_reads_it() {
+        let known = Remembered {
+            name: "王芳".into(),
+            department: Some("财务部".into()),
+            phone: Some("13800138000".into()),
+        };
+        let now = Utc::now();
+        for (tag, ip) in [
+            (Some(" ｐｒｎ－００４２ "), None),
+            (None, Some("１０．１．２．３４")),
+            (Some("PRN-0042"), Some("10.1.2.34")),
+            (Some(""), Some("  ")),
+            (None, None),
+        ] {
+            let f = form(tag, ip);
+            let early = f.device();
+            let (intake, _, _) = f.parse(&known, &Routing::default(), now).unwrap();
+            assert_eq!(early, intake.device, "{tag:?} {ip:?}");
+        }
+        // What does not parse is left out early; the report says why.
+        let bad = form(Some("no tag here!"), Some("10.1.2"));
+        assert_eq!(bad.device(), Device::default());
+        let errors = bad.parse(&known, &Routing::default(), now).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["asset_tag", "ip"]);
     }
 }
