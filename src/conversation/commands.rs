@@ -111,24 +111,23 @@ impl Chat {
         // What the desk knows already (remembered answers, the staff directory, and from a
         // QR sticker's deep link `/start asset_PRN-3F-02` the device and where it is): the
         // flow skips those questions.
-        let start = self
-            .desk
-            .report_start(
+        // An unfinished report discarded for idleness comes back for a day. The two reads
+        // are independent: side by side, the step waits for one round trip, not two.
+        let since = self.conversations.now() - DRAFT_KEPT;
+        let (start, draft) = tokio::join!(
+            self.desk.report_start(
                 r,
                 &person.channel,
                 &person.external_id,
                 args.trim().strip_prefix("asset_"),
-            )
-            .await?;
+            ),
+            self.conversations
+                .kept_draft(&person.channel, &person.external_id, since)
+        );
+        let (start, draft) = (start?, draft?);
         let known: BTreeMap<String, String> = start.known;
         let device_note =
             super::registers::device_note(&self.flows, &start.asset, &start.unknown_tag, lang);
-        // An unfinished report discarded for idleness comes back for a day.
-        let since = self.conversations.now() - DRAFT_KEPT;
-        let draft = self
-            .conversations
-            .kept_draft(&person.channel, &person.external_id, since)
-            .await?;
         if let Some(conv) = draft.and_then(|d| serde_json::from_str::<Conversation>(&d).ok())
             && self.flows.is_valid(&conv)
         {
