@@ -205,9 +205,6 @@ pub(super) enum Stage {
     Short,
 }
 
-/// The stages in the order they run.
-const STAGES: [Stage; 3] = [Stage::EveryLong, Stage::AnyLong, Stage::Short];
-
 impl Stage {
     /// Whether this step runs, with `found` candidates so far of the `want`ed.
     fn needed(self, query: &Query, found: usize, want: usize) -> bool {
@@ -221,118 +218,77 @@ impl Stage {
     }
 }
 
-/// A candidate step to run on SQLite: its SQL, with `$1` whether drafts are seen, the
-/// matched rowids as `$2` and [`MAX_CANDIDATES`] as `$3`.
+/// A candidate step to run: its SQL, with `$1` whether drafts are seen, the texts as
+/// `$2`… and [`MAX_CANDIDATES`] as the last parameter.
 pub(super) struct CandidateQuery {
     pub(super) sql: String,
-    /// The FTS5 match expression.
-    pub(super) text: String,
-    /// The FTS5 table whose rowids matching `text` (`MATCH`) the SQL takes as `$2`, a
-    /// JSON array. Asked first and alone: SQLite prepares a statement holding `MATCH $n`
-    /// again whenever `$n` changes (every search), so that statement is kept small; and
-    /// when it finds nothing, the articles are not read at all.
-    pub(super) matching: &'static str,
+    pub(super) texts: Vec<String>,
+    /// On SQLite, the FTS5 table whose rowids matching the one text (`MATCH`) the SQL
+    /// takes as `$2`, a JSON array. Asked first and alone: SQLite prepares a statement
+    /// holding `MATCH $n` again whenever `$n` changes (every search), so that statement is
+    /// kept small; and when it finds nothing, the articles are not read at all.
+    pub(super) matching: Option<&'static str>,
 }
 
-/// The query of a candidate step on SQLite, which asks its FTS5 tables.
-fn candidate_query(query: &Query, stage: Stage) -> CandidateQuery {
+/// The query of a candidate step: SQLite (`fts`) asks its FTS5 tables, PostgreSQL its
+/// trigram and word indexes.
+pub(super) fn candidate_query(fts: bool, query: &Query, stage: Stage) -> CandidateQuery {
     /// The articles among the rowids an FTS5 table matched (`$2`, a JSON array).
     const MATCHED: &str = "a.id IN (SELECT value FROM json_each($2))";
-    let (text, table) = match stage {
-        Stage::Short => (query.short_match(), "articles_short"),
-        Stage::EveryLong => (query.fts_match_all(), "articles_fts"),
-        Stage::AnyLong => (query.fts_match(), "articles_fts"),
+    let long = query.long();
+    let ranked = |filter: &str, last: usize| {
+        format!("{SELECT} WHERE {VISIBLE} AND {filter} ORDER BY a.uses DESC, a.id LIMIT ${last}")
     };
-    CandidateQuery {
-        sql: format!("{SELECT} WHERE {VISIBLE} AND {MATCHED} ORDER BY a.uses DESC, a.id LIMIT $3"),
-        text: text.unwrap_or_default(),
-        matching: table,
-    }
-}
-
-impl SqliteStore {
-    /// Articles that may answer `query` (published, and drafts with `drafts`), most used
-    /// first: those the trigram index finds holding every long term; when they are
-    /// fewer than `want`, those holding any; when still fewer, those holding a short term
-    /// (the index of short terms). At most [`MAX_CANDIDATES`] from each.
-    pub(super) async fn article_candidates(
-        &self,
-        query: &Query,
-        drafts: bool,
-        want: usize,
-    ) -> Result<Vec<Article>, StoreError> {
-        let mut found: Vec<Article> = Vec::new();
-        for stage in STAGES {
-            if stage.needed(query, found.len(), want) {
-                let step = candidate_query(query, stage);
-                merge(&mut found, self.run_candidates(&step, drafts).await?);
+    match (stage, fts) {
+        (Stage::Short, true) => CandidateQuery {
+            sql: ranked(MATCHED, 3),
+            texts: vec![query.short_match().unwrap_or_default()],
+            matching: Some("articles_short"),
+        },
+        (Stage::Short, false) => CandidateQuery {
+            sql: ranked("a.short_terms && string_to_array($2, ' ')", 3),
+            texts: vec![query.short().join(" ")],
+            matching: None,
+        },
+        (stage, true) => {
+            let terms = if stage == Stage::EveryLong {
+                query.fts_match_all()
+            } else {
+                query.fts_match()
+            };
+            CandidateQuery {
+                sql: ranked(MATCHED, 3),
+                texts: vec![terms.unwrap_or_default()],
+                matching: Some("articles_fts"),
             }
         }
-        Ok(found)
+        (stage, false) => {
+            let op = if stage == Stage::EveryLong {
+                " AND "
+            } else {
+                " OR "
+            };
+            CandidateQuery {
+                sql: ranked(&like_join(2, long.len(), op), 2 + long.len()),
+                texts: long.iter().map(|t| pattern(t)).collect(),
+                matching: None,
+            }
+        }
     }
 }
 
 impl PgStore {
-    /// The candidates as SQLite's [`SqliteStore::article_candidates`] finds them, in one
-    /// statement rather than one per stage (two round trips fewer at every description
-    /// a reporter types): the stages [`Stage::needed`] allows for the query, each gated
-    /// in SQL on the stages before it having found fewer than `want` distinct articles.
-    pub(super) async fn article_candidates(
+    /// Runs a [`candidate_query`] (PostgreSQL's have no `matching`).
+    async fn run_candidates(
         &self,
-        query: &Query,
+        query: &CandidateQuery,
         drafts: bool,
-        want: usize,
     ) -> Result<Vec<Article>, StoreError> {
-        let long = query.long();
-        // $1 drafts, $2 the cap per stage, $3 `want`, $4 the short terms, $5… the long
-        // terms' patterns.
-        let filters: Vec<String> = STAGES
-            .into_iter()
-            .filter(|s| s.needed(query, 0, want))
-            .map(|s| match s {
-                Stage::EveryLong => like_join(5, long.len(), " AND "),
-                Stage::AnyLong => like_join(5, long.len(), " OR "),
-                Stage::Short => "a.short_terms && string_to_array($4, ' ')".to_owned(),
-            })
-            .collect();
-        if filters.is_empty() {
-            return Ok(Vec::new());
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(query.sql.clone())).bind(drafts);
+        for t in &query.texts {
+            q = q.bind(t);
         }
-        let mut with = Vec::new();
-        let mut rows = Vec::new();
-        for (i, filter) in filters.iter().enumerate() {
-            let before: Vec<String> = (0..i).map(|j| format!("SELECT id FROM s{j}")).collect();
-            let gate = if before.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " AND (SELECT COUNT(*) FROM ({}) f) < $3",
-                    before.join(" UNION ")
-                )
-            };
-            with.push(format!(
-                "s{i} AS ({SELECT} WHERE {VISIBLE} AND {filter}{gate}
-                   ORDER BY a.uses DESC, a.id LIMIT $2)"
-            ));
-            rows.push(format!("SELECT {i} AS stage, * FROM s{i}"));
-        }
-        let sql = format!(
-            "WITH {} {} ORDER BY stage, uses DESC, id",
-            with.join(", "),
-            rows.join(" UNION ALL ")
-        );
-        let mut q = sqlx::query_as::<_, Article>(sqlx::AssertSqlSafe(sql))
-            .bind(drafts)
-            .bind(MAX_CANDIDATES)
-            .bind(i64::try_from(want).unwrap_or(i64::MAX))
-            .bind(query.short().join(" "));
-        for t in &long {
-            q = q.bind(pattern(t));
-        }
-        // In stage order: a stage the gate skipped has no rows.
-        let mut found: Vec<Article> = Vec::new();
-        merge(&mut found, q.fetch_all(self.reader()).await?);
-        Ok(found)
+        Ok(q.bind(MAX_CANDIDATES).fetch_all(self.reader()).await?)
     }
 }
 
@@ -529,6 +485,28 @@ macro_rules! knowledge {
                 Self::article_event_in(&mut *tx, id, event).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            /// Articles that may answer `query` (published, and drafts with `drafts`),
+            /// most used first: those the trigram index finds holding every long term;
+            /// when they are fewer than `want`, those holding any; when still fewer, those
+            /// holding a short term (the index of short terms). At most
+            /// [`MAX_CANDIDATES`] from each.
+            pub(super) async fn article_candidates(
+                &self,
+                query: &Query,
+                drafts: bool,
+                want: usize,
+            ) -> Result<Vec<Article>, StoreError> {
+                let mut found: Vec<Article> = Vec::new();
+                for stage in [Stage::EveryLong, Stage::AnyLong, Stage::Short] {
+                    if !stage.needed(query, found.len(), want) {
+                        continue;
+                    }
+                    let step = candidate_query($fts, query, stage);
+                    merge(&mut found, self.run_candidates(&step, drafts).await?);
+                }
+                Ok(found)
             }
 
             /// Records a reporter's answer to an offer with what it changes: the article

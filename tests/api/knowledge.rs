@@ -249,9 +249,9 @@ async fn published(
     id
 }
 
-/// The candidate search (SQLite one stage at a time, PostgreSQL in one statement): every
-/// long term, then any long term, then a short term, a later stage adding only what the
-/// earlier ones did not find, and asked only while they found fewer than wanted.
+/// The candidate search, on each database: every long term, then any long term, then a
+/// short term, a later stage adding only what the earlier ones did not find, and asked
+/// only while they found fewer than wanted.
 async fn the_candidate_search_asks_a_later_stage_only_while_too_few_are_found(backend: Backend) {
     use baoxiu::domain::knowledge::Query;
     let app = spawn_app(backend).await;

@@ -58,8 +58,7 @@ impl SqliteStore {
         })
     }
 
-    /// Runs a knowledge-base candidate query (`$1` drafts, `$2` the rowids its FTS5 table
-    /// matched, `$3` the limit).
+    /// Runs a knowledge-base candidate query (`$1` drafts, the texts, then the limit).
     pub(in crate::store) async fn run_candidates(
         &self,
         query: &CandidateQuery,
@@ -74,23 +73,29 @@ fn candidates(
     query: &CandidateQuery,
     drafts: bool,
 ) -> Result<Vec<Article>, StoreError> {
-    // Only table names of `candidate_query` are built into the text.
-    let table = query.matching;
-    let ids: Vec<i64> = db
-        .prepare_cached(&format!("SELECT rowid FROM {table} WHERE {table} MATCH ?1"))?
-        .query_map([query.text.as_str()], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut texts: Vec<Param<'_>> = query
+        .texts
+        .iter()
+        .map(|t| Param::Text(Some(t.as_str().into())))
+        .collect();
+    if let (Some(table), [Param::Text(Some(terms))]) = (query.matching, texts.as_slice()) {
+        // Only table names of `candidate_query` are built into the text.
+        let ids: Vec<i64> = db
+            .prepare_cached(&format!("SELECT rowid FROM {table} WHERE {table} MATCH ?1"))?
+            .query_map([terms.as_ref()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = serde_json::to_string(&ids)
+            .map_err(|e| StoreError::Corrupt(format!("article ids: {e}")))?;
+        texts = vec![Param::Text(Some(json.into()))];
     }
-    let json = serde_json::to_string(&ids)
-        .map_err(|e| StoreError::Corrupt(format!("article ids: {e}")))?;
     let mut stmt = db.prepare_cached(&query.sql)?;
-    let params = [
-        Param::Bool(drafts),
-        Param::Text(Some(json.into())),
-        Param::Int(Some(MAX_CANDIDATES)),
-    ];
+    let params: Vec<Param<'_>> = std::iter::once(Param::Bool(drafts))
+        .chain(texts)
+        .chain([Param::Int(Some(MAX_CANDIDATES))])
+        .collect();
     bind_numbered(&mut stmt, &params)?;
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
