@@ -16,9 +16,7 @@ impl Database {
             let admin = std::env::var("TEST_POSTGRES_URL")
                 .expect("LOAD_BACKEND=postgres needs TEST_POSTGRES_URL");
             let name = format!("baoxiu_load_{}", rand::random::<u32>());
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut c)
+            run(&admin, format!("CREATE DATABASE {name}"))
                 .await
                 .expect("create database");
             Database::Postgres { admin, name }
@@ -44,11 +42,7 @@ impl Database {
     #[allow(dead_code, reason = "not every bench that includes this file settles")]
     pub async fn settle(&self) {
         if let Database::Postgres { .. } = self {
-            let mut c = sqlx::PgConnection::connect(&self.url())
-                .await
-                .expect("postgres");
-            sqlx::query("VACUUM ANALYZE")
-                .execute(&mut c)
+            run(&self.url(), "VACUUM ANALYZE".into())
                 .await
                 .expect("vacuum analyze");
         }
@@ -56,14 +50,23 @@ impl Database {
 
     pub async fn drop_database(self) {
         if let Database::Postgres { admin, name } = self {
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut c)
+            // Best effort: the run's figures are printed already.
+            let _ = run(
+                &admin,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
             .await;
         }
     }
+}
+
+/// Runs one statement of the bench's own making on its own connection to `url`.
+async fn run(url: &str, sql: String) -> Result<(), sqlx::Error> {
+    let mut c = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut c)
+        .await?;
+    Ok(())
 }
 
 /// Whether `LOAD_BACKEND=postgres` is set.
