@@ -48,8 +48,8 @@ pub fn script() -> Script {
 }
 
 /// Prints a run's summary line (`{what}, {users} reporters, {secs} s: … steps/s, reply
-/// latency p50/p95/p99 …`) and its three slowest steps; fails the bench if no step was
-/// answered.
+/// latency p50/p95/p99 …`) and its slowest steps by p99 (`LOAD_SLOWEST`, default 3; as
+/// many as the script has lines shows every step); fails the bench if no step was answered.
 pub fn report(what: &str, users: u32, secs: u64, s: &LoadSummary) {
     println!(
         "{what}, {users} reporters, {secs} s: {:.0} steps/s, reply latency p50 {:.1} ms, \
@@ -67,7 +67,11 @@ pub fn report(what: &str, users: u32, secs: u64, s: &LoadSummary) {
             .map(|e| format!(" (first: {e})"))
             .unwrap_or_default()
     );
-    for l in s.slowest_steps(3) {
+    let slowest = std::env::var("LOAD_SLOWEST")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    for l in s.slowest_steps(slowest) {
         println!("  slow step {l}");
     }
     assert!(s.steps > 0, "no step was answered");

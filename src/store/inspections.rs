@@ -628,7 +628,7 @@ macro_rules! inspections {
                 // The fault ticket, as `insert_ticket` files one (number, ticket, audit
                 // event, messages, clocks), then the check that links it.
                 let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
-                    .bind(format!("{series}-{year}"))
+                    .bind(sql::counter(series, year))
                     .fetch_one(&mut *tx)
                     .await?;
                 let number = TicketNumber::new(series, year, seq);

@@ -36,6 +36,12 @@ pub(super) const KEPT_DRAFT: &str = "SELECT state FROM conversation_drafts
 pub(super) const TAKE_DRAFT: &str =
     "DELETE FROM conversation_drafts WHERE channel = $1 AND external_id = $2";
 
+/// The name of the counter of a series' numbers in a year (`TicketNumber::new` puts the
+/// counter's value after it).
+pub(super) fn counter(series: &str, year: i32) -> String {
+    format!("{series}-{year}")
+}
+
 /// Takes the next number of a series: `$1` the counter's name; returns `value`.
 pub(super) const NEXT_NUMBER: &str = "INSERT INTO counters (name, value) VALUES ($1, 1)
      ON CONFLICT (name) DO UPDATE SET value = counters.value + 1

@@ -20,6 +20,19 @@ pub struct PgStore {
     steps: steps::Steps,
 }
 
+/// `sql::NEXT_NUMBER` with a commit that does not wait for the disk
+/// (`synchronous_commit` off for this statement's own transaction). Every report takes
+/// its number from one row, locked until the commit: waiting there for the WAL flush, and
+/// under load for a core after it, queued the reports (8.4 ms a number on average at 200
+/// reporters, where the report itself took 1.3 ms). Nothing is lost by not waiting: the
+/// report that uses the number commits after it and waits for its own flush, which
+/// writes everything before it, the number included; a number lost in a crash before
+/// that was not used by any report.
+const TAKE_NUMBER: &str = "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
+     INSERT INTO counters (name, value) SELECT $1, 1 FROM unflushed
+     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
+     RETURNING value";
+
 impl PgStore {
     /// Connects to `postgres://…`.
     pub(in crate::store) async fn connect(
@@ -80,8 +93,8 @@ impl PgStore {
         // counter's row stayed locked until that committed, so reports were filed one at
         // a time. A report that then fails gives its number back unless a later one was
         // taken meanwhile (then it is skipped).
-        let counter = format!("{series}-{year}");
-        let (seq,): (i64,) = sqlx::query_as(sql::NEXT_NUMBER)
+        let counter = sql::counter(series, year);
+        let (seq,): (i64,) = sqlx::query_as(TAKE_NUMBER)
             .bind(&counter)
             .fetch_one(&self.pool)
             .await?;

@@ -240,7 +240,7 @@ pub(super) fn insert_ticket(
     let i = &t.intake;
     let seq: i64 = db
         .prepare_cached(sql::NEXT_NUMBER)?
-        .query_row([format!("{series}-{year}")], |r| r.get(0))?;
+        .query_row([sql::counter(series, year)], |r| r.get(0))?;
     let number = TicketNumber::new(series, year, seq);
     let id: i64 = {
         let mut insert = db.prepare_cached(sql::INSERT_TICKET)?;
