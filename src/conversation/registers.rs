@@ -35,18 +35,26 @@ pub(super) fn device_note(
 }
 
 impl Chat {
-    /// A new reporter for a caller the directory knows (by its name there) or a welcome
-    /// stranger (by their door's name).
+    /// A new reporter for a caller who is nobody yet: one the directory knows (by its
+    /// name there) or a welcome stranger (by their door's name), speaking their door's
+    /// language, which later notifications use.
     pub(super) async fn new_reporter(
         &self,
         person: &Person,
         entry: Option<DirectoryEntry>,
     ) -> Result<Reporter, ChatError> {
         let name = entry.map_or_else(|| person.name.clone(), |e| e.person.name);
+        let lang = person.language.as_deref().map(Lang::from_code);
         let r = self
             .desk
-            .reporter_for_identity(&person.channel, &person.external_id, &name)
+            .new_reporter(
+                &person.channel,
+                &person.external_id,
+                &name,
+                lang.map(|l| l.as_code()),
+            )
             .await?;
+        // Made by a concurrent first contact, it may not have the language yet.
         self.with_door_language(person, r).await
     }
 

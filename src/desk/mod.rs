@@ -282,10 +282,23 @@ impl Desk {
         {
             return Ok(known);
         }
+        self.new_reporter(channel, external_id, name, None).await
+    }
+
+    /// Makes the reporter behind an identity that has none yet (its first contact),
+    /// speaking `language` if given; if a concurrent first contact made them already,
+    /// that reporter.
+    pub async fn new_reporter(
+        &self,
+        channel: &str,
+        external_id: &str,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<Reporter, DeskError> {
         let name = PersonName::parse(name).map_err(|e| DeskError::BadValue(e.to_string()))?;
         Ok(self
             .store
-            .reporter_for_identity(channel, external_id, name.as_str(), self.now())
+            .create_reporter(channel, external_id, name.as_str(), language, self.now())
             .await?)
     }
 

@@ -724,8 +724,9 @@ delegate! {
     pub async fn engineers(&self) -> Result<Vec<Engineer>, StoreError>;
     /// Every engineer with their open-job count (for dispatch and naming).
     pub async fn roster(&self) -> Result<Roster, StoreError>;
-    /// The reporter behind a chat identity, created on first contact.
-    pub async fn reporter_for_identity(&self, channel: &str, external_id: &str, name: &str, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
+    /// Makes the reporter behind a chat identity nobody has yet, speaking `language` if
+    /// their door said; the one a concurrent first contact made, if that came first.
+    pub async fn create_reporter(&self, channel: &str, external_id: &str, name: &str, language: Option<&str>, now: DateTime<Utc>) -> Result<Reporter, StoreError>;
     /// The reporter behind a chat identity, if known.
     pub async fn reporter_by_identity(&self, channel: &str, external_id: &str) -> Result<Option<Reporter>, StoreError>;
     /// One reporter.

@@ -36,6 +36,20 @@ pub(super) const KEPT_DRAFT: &str = "SELECT state FROM conversation_drafts
 pub(super) const TAKE_DRAFT: &str =
     "DELETE FROM conversation_drafts WHERE channel = $1 AND external_id = $2";
 
+/// The reporter behind a chat identity: `$1` channel, `$2` external id.
+pub(super) const REPORTER_BY_IDENTITY: &str = "SELECT r.* FROM reporters r
+     JOIN reporter_identities i ON i.reporter_id = r.id
+     WHERE i.channel = $1 AND i.external_id = $2";
+
+/// Inserts a reporter (`$1` name, `$2` language or null, `$3` now), returned.
+macro_rules! insert_reporter {
+    () => {
+        "INSERT INTO reporters (name, vip, language, created_at, updated_at)
+         VALUES ($1, FALSE, $2, $3, $3) RETURNING *"
+    };
+}
+pub(super) use insert_reporter;
+
 /// The name of the counter of a series' numbers in a year (`TicketNumber::new` puts the
 /// counter's value after it).
 pub(super) fn counter(series: &str, year: i32) -> String {
@@ -277,83 +291,16 @@ macro_rules! repository {
                 Ok(roster)
             }
 
-            pub(super) async fn reporter_for_identity(
-                &self,
-                channel: &str,
-                external_id: &str,
-                name: &str,
-                now: DateTime<Utc>,
-            ) -> Result<Reporter, StoreError> {
-                const FIND: &str = "SELECT r.* FROM reporters r
-                     JOIN reporter_identities i ON i.reporter_id = r.id
-                     WHERE i.channel = $1 AND i.external_id = $2";
-                let found: Option<rows::ReporterRow> = sqlx::query_as(FIND)
-                    .bind(channel)
-                    .bind(external_id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                if let Some(r) = found {
-                    return Ok(r.into());
-                }
-                let mut tx = self.begin().await?;
-                // Look again under the write lock: another request may have created it.
-                let found: Option<rows::ReporterRow> = sqlx::query_as(FIND)
-                    .bind(channel)
-                    .bind(external_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if let Some(r) = found {
-                    return Ok(r.into());
-                }
-                let row: rows::ReporterRow = sqlx::query_as(
-                    "INSERT INTO reporters (name, vip, created_at, updated_at)
-                     VALUES ($1, FALSE, $2, $2) RETURNING *",
-                )
-                .bind(name)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO reporter_identities (channel, external_id, reporter_id) VALUES ($1, $2, $3)",
-                )
-                .bind(channel)
-                .bind(external_id)
-                .bind(row.id())
-                .execute(&mut *tx)
-                .await;
-                match inserted.map_err(StoreError::from_write) {
-                    Ok(_) => {
-                        tx.commit().await?;
-                        Ok(row.into())
-                    }
-                    // PostgreSQL: a concurrent first contact won the race; use theirs.
-                    Err(StoreError::Duplicate(_)) => {
-                        tx.rollback().await?;
-                        let r: rows::ReporterRow = sqlx::query_as(FIND)
-                            .bind(channel)
-                            .bind(external_id)
-                            .fetch_one(self.reader())
-                            .await?;
-                        Ok(r.into())
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-
             pub(super) async fn reporter_by_identity(
                 &self,
                 channel: &str,
                 external_id: &str,
             ) -> Result<Option<Reporter>, StoreError> {
-                let row: Option<rows::ReporterRow> = sqlx::query_as(
-                    "SELECT r.* FROM reporters r
-                     JOIN reporter_identities i ON i.reporter_id = r.id
-                     WHERE i.channel = $1 AND i.external_id = $2",
-                )
-                .bind(channel)
-                .bind(external_id)
-                .fetch_optional(self.reader())
-                .await?;
+                let row: Option<rows::ReporterRow> = sqlx::query_as(sql::REPORTER_BY_IDENTITY)
+                    .bind(channel)
+                    .bind(external_id)
+                    .fetch_optional(self.reader())
+                    .await?;
                 Ok(row.map(Into::into))
             }
 

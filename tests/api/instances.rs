@@ -26,6 +26,7 @@ on_both_backends!(
     a_double_tap_on_submit_across_two_instances_files_one_ticket,
     a_draft_restored_on_two_instances_at_once_is_not_lost,
     an_update_another_instance_is_sending_is_not_sent_again,
+    a_first_contact_on_two_instances_at_once_makes_one_reporter,
 );
 
 /// How many instances hold the lease `name`, and whether `app` is one of them.
@@ -349,6 +350,51 @@ async fn one_persons_two_messages_decided_at_once_on_two_instances_both_count(ba
         )
         .await;
     assert_eq!(state, 1, "both answers are in the conversation");
+}
+
+/// A person's first two messages land on two instances at once: each finds nobody behind
+/// the identity and makes the reporter. The one that comes second gets the reporter the
+/// first made: one reporter, one identity, speaking the door's language.
+async fn a_first_contact_on_two_instances_at_once_makes_one_reporter(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let identities = "SELECT COUNT(*) FROM reporter_identities WHERE external_id = 'first-contact'";
+    // None left over from the instance that came second.
+    let annas = "SELECT COUNT(*) FROM reporters WHERE name = 'Anna'";
+    let first = a
+        .desk
+        .new_reporter("telegram", "first-contact", "Anna", Some("en"))
+        .await
+        .expect("made");
+    let second = b
+        .desk
+        .new_reporter("telegram", "first-contact", "Anna", Some("en"))
+        .await
+        .expect("the one the first made");
+    assert_eq!(second.id, first.id);
+    assert_eq!(first.language.as_deref(), Some("en"));
+    assert_eq!(a.scalar(identities).await, 1);
+    assert_eq!(a.scalar(annas).await, 1);
+    // Through the chat, as a door sees it: made once, in the door's language.
+    let anna = Person {
+        channel: "web".into(),
+        external_id: "first-contact".into(),
+        name: "Anna".into(),
+        language: Some("en".into()),
+    };
+    let start = || Incoming::Command("start".into(), String::new());
+    let (on_a, on_b) = tokio::join!(a.chat.handle(&anna, start()), b.chat.handle(&anna, start()));
+    on_a.expect("answered on a");
+    on_b.expect("answered on b");
+    assert_eq!(a.scalar(identities).await, 2);
+    assert_eq!(a.scalar(annas).await, 2);
+    let r = a
+        .desk
+        .reporter_by_identity("web", "first-contact")
+        .await
+        .expect("read")
+        .expect("made");
+    assert_eq!(r.language.as_deref(), Some("en"));
 }
 
 /// "Submit" tapped twice, each tap landing on another instance: both decide to file the

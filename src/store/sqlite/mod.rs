@@ -22,7 +22,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{SqliteSync, StoreError, Ticket, TicketWrite};
+use chrono::{DateTime, Utc};
+
+use super::{Reporter, SqliteSync, StoreError, Ticket, TicketWrite, rows, sql};
 
 pub(super) use direct::time as sqlite_time;
 
@@ -134,6 +136,43 @@ impl SqliteStore {
         self.batch
             .run_direct(move |db| direct::insert_ticket(db, &series, year, remember, &write))
             .await
+    }
+
+    pub(in crate::store) async fn create_reporter(
+        &self,
+        channel: &str,
+        external_id: &str,
+        name: &str,
+        language: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Reporter, StoreError> {
+        let mut tx = self.begin().await?;
+        // Look again under the write lock: a concurrent first contact may have made it.
+        let found: Option<rows::ReporterRow> = sqlx::query_as(sql::REPORTER_BY_IDENTITY)
+            .bind(channel)
+            .bind(external_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(r) = found {
+            return Ok(r.into());
+        }
+        let row: rows::ReporterRow = sqlx::query_as(sql::insert_reporter!())
+            .bind(name)
+            .bind(language)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO reporter_identities (channel, external_id, reporter_id)
+             VALUES ($1, $2, $3)",
+        )
+        .bind(channel)
+        .bind(external_id)
+        .bind(row.id())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.into())
     }
 
     pub(in crate::store) async fn update_ticket(
