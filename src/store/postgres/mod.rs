@@ -121,10 +121,10 @@ impl PgStore {
         language: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reporter, StoreError> {
-        // One statement: a first contact waited for five round trips in a row here (a
-        // look, then a transaction of a look and two inserts), all of them at once when
-        // a desk's staff first write to the bot. If a concurrent first contact took the
-        // identity, the statement fails as a whole and theirs is read.
+        // One statement: a first contact waited for six round trips in a row here (a
+        // look, then a transaction: begin, a look, two inserts, commit), all of them at
+        // once when a desk's staff first write to the bot. If a concurrent first contact
+        // took the identity, the statement fails as a whole and theirs is read.
         const CREATE: &str = concat!(
             "WITH r AS (",
             sql::insert_reporter!(),
