@@ -29,16 +29,16 @@ on_both_backends!(
 
 const TOKEN: &str = "discord-test-token.abc";
 const APP: u64 = 900_000_000_000_000_001;
-const ANNA: u64 = 4_242;
+pub(crate) const ANNA: u64 = 4_242;
 const MALLORY: u64 = 6_666;
 
-async fn sim(config: SimConfig) -> DiscordSim {
+pub(crate) async fn sim(config: SimConfig) -> DiscordSim {
     DiscordSim::start(config.wait_timeout(Duration::from_secs(20)))
         .await
         .expect("discordsim starts")
 }
 
-fn quiet() -> SimConfig {
+pub(crate) fn quiet() -> SimConfig {
     SimConfig::new(TOKEN, APP).limits(Limits::off())
 }
 
@@ -57,7 +57,7 @@ fn config(sim: &DiscordSim) -> DiscordConfig {
     }
 }
 
-fn door(app: &TestApp, sim: &DiscordSim) -> Discord {
+pub(crate) fn door(app: &TestApp, sim: &DiscordSim) -> Discord {
     app.discord(config(sim))
 }
 
@@ -70,7 +70,7 @@ async fn running(app: &TestApp, sim: &DiscordSim) -> (Discord, JoinHandle<()>) {
 }
 
 /// A Discord user in their DM with the bot.
-struct User<'a> {
+pub(crate) struct User<'a> {
     sim: &'a DiscordSim,
     id: u64,
     /// The last bot message seen.
@@ -79,7 +79,7 @@ struct User<'a> {
 }
 
 impl<'a> User<'a> {
-    fn new(sim: &'a DiscordSim, id: u64, name: &str) -> User<'a> {
+    pub(crate) fn new(sim: &'a DiscordSim, id: u64, name: &str) -> User<'a> {
         sim.add_user(id, name, "en-US");
         User {
             sim,
@@ -104,7 +104,7 @@ impl<'a> User<'a> {
         self.expect(then).await
     }
 
-    async fn click(&mut self, on: &SimMessage, label: &str, then: &str) -> SimMessage {
+    pub(crate) async fn click(&mut self, on: &SimMessage, label: &str, then: &str) -> SimMessage {
         let id = self
             .sim
             .click(self.id, on.id, label)
@@ -113,13 +113,13 @@ impl<'a> User<'a> {
         self.expect(then).await
     }
 
-    async fn slash(&mut self, name: &str, then: &str) -> SimMessage {
+    pub(crate) async fn slash(&mut self, name: &str, then: &str) -> SimMessage {
         let id = self.sim.slash(self.id, name, &[]).expect("slash");
         self.interactions.push(id);
         self.expect(then).await
     }
 
-    fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         self.sim
             .bot_messages(self.id)
             .iter()
@@ -128,7 +128,7 @@ impl<'a> User<'a> {
             .join("\n---\n")
     }
 
-    fn count(&self, needle: &str) -> usize {
+    pub(crate) fn count(&self, needle: &str) -> usize {
         self.sim
             .bot_messages(self.id)
             .iter()

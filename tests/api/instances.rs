@@ -1,8 +1,8 @@
 //! Several instances on one database (the PostgreSQL deployment; the leases and claims
-//! work the same on SQLite, so most of these run on both): Telegram polling is done by
-//! one instance at a time and taken over when it dies, background work is done once
-//! whichever instance gets to it, and a web conversation goes on, and is shown, on
-//! whichever instance the balancer picks.
+//! work the same on SQLite, so most of these run on both): Telegram polling and the
+//! Discord gateway are each held by one instance at a time and taken over when it stops
+//! or dies, background work is done once whichever instance gets to it, and a web
+//! conversation goes on, and is shown, on whichever instance the balancer picks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::chat::{Browser, PRINTER_AFTER_DESCRIPTION, PRINTER_UP_TO_DESCRIPTION};
+use crate::discord;
 use crate::helpers::{Backend, TestApp, printer_fault, spawn_app, token};
 use crate::on_both_backends;
 use crate::telegram::{User, polling, sim, walk_report};
@@ -27,6 +28,7 @@ on_both_backends!(
     a_draft_restored_on_two_instances_at_once_is_not_lost,
     an_update_another_instance_is_sending_is_not_sent_again,
     a_first_contact_on_two_instances_at_once_makes_one_reporter,
+    the_discord_gateway_is_held_by_one_instance_at_a_time,
 );
 
 /// How many instances hold the lease `name`, and whether `app` is one of them.
@@ -89,6 +91,66 @@ async fn telegram_polling_is_done_by_one_instance_at_a_time(backend: Backend) {
     walk_report(&sim, &mut late).await;
     assert_eq!(a.count("tickets").await, 4);
     assert_eq!(late.count("Which site"), 1, "{}", late.shown());
+}
+
+/// Two instances run the Discord door: one holds the gateway lease and its session (a
+/// second session would get every event too); when it stops, it leaves the session
+/// before it gives the lease up, and the other connects and carries the conversation
+/// on, each question shown once. Without leaving, the stopped instance's session went on
+/// and the two pushed each other off the gateway.
+async fn the_discord_gateway_is_held_by_one_instance_at_a_time(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.restart().await;
+    let sim = discord::sim(discord::quiet()).await;
+    let run = |app: &TestApp| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let door = discord::door(app, &sim);
+        let task = tokio::spawn(door.run_until(async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        (stop, task)
+    };
+    let (stop_a, task_a) = run(&a);
+    let (stop_b, task_b) = run(&b);
+    sim.wait_connected().await.expect("one instance connects");
+    let mut anna = discord::User::new(&sim, discord::ANNA, "Anna");
+    let q = anna.slash("report", "What kind of fault").await;
+    let (holders, a_holds) = lease_holders(&a, "discord gateway").await;
+    assert_eq!(holders, 1);
+
+    let (survivor, stop, task, other) = if a_holds {
+        (&b, stop_a, task_a, (stop_b, task_b))
+    } else {
+        (&a, stop_b, task_b, (stop_a, task_a))
+    };
+    let _ = stop.send(true);
+    task.await.expect("the holder stops");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !lease_holders(survivor, "discord gateway").await.1 || sim.stats().identifies < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the other instance takes the gateway over");
+    sim.wait_connected().await.expect("and is connected");
+    let q = anna.click(&q, "Network", "How far does the network").await;
+    anna.click(&q, "Whole floor / many PCs", "Which site").await;
+    for question in [
+        "What kind of fault",
+        "How far does the network",
+        "Which site",
+    ] {
+        assert_eq!(anna.count(question), 1, "{question}: {}", anna.shown());
+    }
+    let stats = sim.stats();
+    assert_eq!(
+        stats.identifies, 2,
+        "a session each, one after the other: {stats:?}"
+    );
+    assert_eq!(stats.displaced, 0, "never two sessions at once: {stats:?}");
+    let _ = other.0.send(true);
+    other.1.await.expect("the other stops");
 }
 
 /// A web door that records what it is given.

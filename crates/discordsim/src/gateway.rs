@@ -47,8 +47,10 @@ async fn connection(
     {
         let mut st = shared.lock();
         // One connection per bot here: a new one replaces the old.
-        if let Some(old) = st.gateway.conn.replace(tx.clone()) {
-            let _ = old.send(Command::Close(false));
+        if let Some(old) = st.gateway.conn.replace(tx.clone())
+            && old.send(Command::Close(false)).is_ok()
+        {
+            st.stats.displaced += 1;
         }
         st.gateway.ready = false;
     }

@@ -56,6 +56,9 @@ pub struct Stats {
     pub identifies: u64,
     /// Gateway sessions resumed.
     pub resumes: u64,
+    /// Gateway connections closed because another connected while they were open: a
+    /// bot holding two sessions at once (as two instances both connected would).
+    pub displaced: u64,
     /// Requests answered with a failure scripted by [`crate::SimHandle::fail_next`].
     pub faults_injected: u64,
 }

@@ -38,6 +38,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{Command, CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
 
@@ -156,27 +158,25 @@ impl Discord {
 
     /// Whenever this instance holds the gateway lease, until `stop`: registers the
     /// commands, connects to the gateway and handles events. The session is left when
-    /// the lease is lost or at the stop (Discord then resends what was not acknowledged
-    /// to whichever instance connects next; the inbox drops what was handled).
+    /// the lease is lost or at the stop, before the lease is given up, so that two
+    /// instances never hold sessions at once (each would be sent every event). Events
+    /// sent while no instance is connected are not replayed to the next one's new
+    /// session: a stopping holder hands over within a third of the lease's term, a dead
+    /// one's lease runs out in its term.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         let lease = self.inner.lease.clone();
         lease
-            .hold(stop, |mut held| {
-                let door = self.clone();
-                async move {
-                    tokio::select! {
-                        () = door.gateway() => {}
-                        _ = held.ending.wait_for(|e| *e) => {}
-                    }
-                }
-            })
+            .hold(stop, |held| self.clone().gateway(held.ending))
             .await;
     }
 
-    /// Registers the commands, connects to the gateway and handles events until dropped;
-    /// reconnects (after a pause) if the client stops.
-    async fn gateway(self) {
+    /// Registers the commands, connects to the gateway and handles events until `ending`
+    /// turns true, then closes the session; reconnects (after a pause) if the client stops.
+    async fn gateway(self, mut ending: watch::Receiver<bool>) {
         let mut pause = Duration::from_secs(1);
+        let mut ended = async move || {
+            let _ = ending.wait_for(|e| *e).await;
+        };
         loop {
             if let Err(e) = self.register_commands().await {
                 tracing::warn!(error = %e, "discord: commands not registered");
@@ -194,13 +194,27 @@ impl Discord {
                     inner: self.inner.clone(),
                 });
             match client.await {
-                Ok(mut c) => match c.start().await {
-                    Ok(()) => pause = Duration::from_secs(1),
-                    Err(e) => tracing::warn!(error = %e, "discord: gateway stopped"),
-                },
+                Ok(mut c) => {
+                    // The shards run in tasks of their own: dropping the client leaves
+                    // them connected, so they are shut down explicitly.
+                    let shards = c.shard_manager.clone();
+                    tokio::select! {
+                        started = c.start() => match started {
+                            Ok(()) => pause = Duration::from_secs(1),
+                            Err(e) => tracing::warn!(error = %e, "discord: gateway stopped"),
+                        },
+                        () = ended() => {
+                            shards.shutdown_all().await;
+                            return;
+                        }
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "discord: client not built"),
             }
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = ended() => return,
+            }
             pause = (pause * 2).min(Duration::from_secs(60));
         }
     }
