@@ -19,6 +19,10 @@ use baoxiu::domain::ticket::Caller;
 use baoxiu::store::{Store, StoreOptions};
 use sqlx::Connection;
 
+#[allow(dead_code, reason = "this bench makes its database by name alone")]
+#[path = "support/database.rs"]
+mod database;
+
 const RUNS: usize = 3;
 /// Results a `/kb` shows.
 const LIMIT: usize = 5;
@@ -273,22 +277,6 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn fresh_pg(admin: &str) -> String {
-    let mut c = sqlx::PgConnection::connect(admin)
-        .await
-        .expect("connect to TEST_POSTGRES_URL");
-    sqlx::query("DROP DATABASE IF EXISTS baoxiu_kb_bench WITH (FORCE)")
-        .execute(&mut c)
-        .await
-        .expect("drop");
-    sqlx::query("CREATE DATABASE baoxiu_kb_bench")
-        .execute(&mut c)
-        .await
-        .expect("create");
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    format!("{base}/baoxiu_kb_bench")
-}
-
 /// One query language's figures: name, queries, p50 and p99 per run, results found.
 type Language = (
     &'static str,
@@ -359,7 +347,7 @@ async fn main() {
     match std::env::var("TEST_POSTGRES_URL") {
         Ok(admin) if !admin.is_empty() && !smoke => {
             backend("postgres", articles, queries, async || {
-                fresh_pg(&admin).await
+                database::fresh_postgres(&admin, "baoxiu_kb_bench").await
             })
             .await;
         }

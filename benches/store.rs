@@ -14,7 +14,10 @@ use baoxiu::domain::ReporterId;
 use baoxiu::domain::routing::Tier;
 use baoxiu::domain::ticket::Caller;
 use baoxiu::store::{NewEngineer, SqliteSync, Store, StoreOptions};
-use sqlx::Connection;
+
+#[allow(dead_code, reason = "this bench makes its database by name alone")]
+#[path = "support/database.rs"]
+mod database;
 
 const REPORTS_PER_RUN: usize = 4_000;
 const RUNS: usize = 3;
@@ -148,22 +151,6 @@ async fn bench(name: &str, workers: usize, make: impl AsyncFn() -> Desk) -> f64 
     rate
 }
 
-async fn fresh_pg(admin: &str) -> String {
-    let mut c = sqlx::PgConnection::connect(admin)
-        .await
-        .expect("connect to TEST_POSTGRES_URL");
-    sqlx::query("DROP DATABASE IF EXISTS baoxiu_bench WITH (FORCE)")
-        .execute(&mut c)
-        .await
-        .expect("drop");
-    sqlx::query("CREATE DATABASE baoxiu_bench")
-        .execute(&mut c)
-        .await
-        .expect("create");
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    format!("{base}/baoxiu_bench")
-}
-
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run one quick
@@ -234,7 +221,7 @@ async fn main() {
         Ok(admin) if !admin.is_empty() => {
             for workers in [1, 16] {
                 let rate = bench("postgres", workers, async || {
-                    let url = fresh_pg(&admin).await;
+                    let url = database::fresh_postgres(&admin, "baoxiu_bench").await;
                     fresh(&url, SqliteSync::Normal).await
                 })
                 .await;

@@ -60,6 +60,26 @@ impl Database {
     }
 }
 
+/// Database `name` on the server `admin` names, dropped if it is there and created
+/// afresh: its URL.
+#[allow(
+    dead_code,
+    reason = "only the benches with a database of their own call this"
+)]
+pub async fn fresh_postgres(admin: &str, name: &str) -> String {
+    run(
+        admin,
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await
+    .expect("drop the bench's database");
+    run(admin, format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the bench's database");
+    let server = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    format!("{server}/{name}")
+}
+
 /// Runs one statement of the bench's own making on its own connection to `url`.
 async fn run(url: &str, sql: String) -> Result<(), sqlx::Error> {
     let mut c = sqlx::PgConnection::connect(url).await?;
