@@ -38,10 +38,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{Command, CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
+use tokio::sync::watch;
 
 use crate::conversation::{Chat, Lanes};
 use crate::desk::ports::DiscordInbox;
