@@ -18,6 +18,10 @@ use super::{Backoff, Telegram};
 
 /// The header Telegram sends the webhook secret in.
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// Updates Telegram may POST at once (its maximum; 40 unless asked). Each delivery
+/// waits for its update to be stored, so under load 40 at a time capped the door:
+/// at 200 reporters, 100 did 25% more steps.
+const PARALLEL_DELIVERIES: u8 = 100;
 
 impl Telegram {
     pub(super) async fn register_webhook(&self, url: Url) {
@@ -35,6 +39,7 @@ impl Telegram {
                 .set_webhook(url.clone())
                 .secret_token(secret.clone())
                 .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+                .max_connections(PARALLEL_DELIVERIES)
                 .await;
             match set {
                 Ok(_) => return,

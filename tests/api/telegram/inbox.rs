@@ -71,9 +71,10 @@ async fn the_same_update_twice_has_one_effect(backend: Backend) {
         .tap_label(REPORTER, REPORTER, q.message_id, "Network")
         .expect("tap");
     let q = anna.expect("How far does the network").await;
-    assert!(
-        sim.webhook().is_some(),
-        "the adapter registered its webhook"
+    let registered = sim.webhook().expect("the adapter registered its webhook");
+    assert_eq!(
+        registered.max_connections, 100,
+        "as many deliveries at once as Telegram allows"
     );
 
     // Telegram sends the tap again (our 200 was lost, say): nothing happens twice.
