@@ -95,8 +95,8 @@ async fn run(
         );
     }
     if webhook {
-        // tgsim pushes each update to our route (up to 40 at once) instead of us polling;
-        // with several instances, through a balancer.
+        // tgsim pushes each update to our route (as many at once as setWebhook asked
+        // for) instead of us polling; with several instances, through a balancer.
         let addrs: Vec<_> = apps
             .iter()
             .map(|a| a.local_addr().expect("bound"))
