@@ -31,6 +31,16 @@ on_both_backends!(
     the_discord_gateway_is_held_by_one_instance_at_a_time,
 );
 
+/// Anna on the web chat, in English, as `id`.
+fn web_anna(id: &str) -> Person {
+    Person {
+        channel: "web".into(),
+        external_id: id.into(),
+        name: "Anna".into(),
+        language: Some("en".into()),
+    }
+}
+
 /// How many instances hold the lease `name`, and whether `app` is one of them.
 async fn lease_holders(app: &TestApp, name: &str) -> (i64, bool) {
     let all = app
@@ -373,12 +383,7 @@ async fn a_database_restart_mid_load_loses_nothing_and_fails_politely() {
 async fn one_persons_two_messages_decided_at_once_on_two_instances_both_count(backend: Backend) {
     let a = spawn_app(backend).await;
     let b = a.restart().await;
-    let anna = Person {
-        channel: "web".into(),
-        external_id: "two-at-once".into(),
-        name: "Anna".into(),
-        language: Some("en".into()),
-    };
+    let anna = web_anna("two-at-once");
     let say = |app: &TestApp, text: &str| {
         let (chat, anna, text) = (app.chat.clone(), anna.clone(), text.to_owned());
         async move {
@@ -438,12 +443,7 @@ async fn a_first_contact_on_two_instances_at_once_makes_one_reporter(backend: Ba
     assert_eq!(a.scalar(identities).await, 1);
     assert_eq!(a.scalar(annas).await, 1);
     // Through the chat, as a door sees it: made once, in the door's language.
-    let anna = Person {
-        channel: "web".into(),
-        external_id: "first-contact".into(),
-        name: "Anna".into(),
-        language: Some("en".into()),
-    };
+    let anna = web_anna("first-contact");
     let start = || Incoming::Command("start".into(), String::new());
     let (on_a, on_b) = tokio::join!(a.chat.handle(&anna, start()), b.chat.handle(&anna, start()));
     on_a.expect("answered on a");
@@ -465,12 +465,7 @@ async fn a_first_contact_on_two_instances_at_once_makes_one_reporter(backend: Ba
 async fn a_double_tap_on_submit_across_two_instances_files_one_ticket(backend: Backend) {
     let a = spawn_app(backend).await;
     let b = a.restart().await;
-    let anna = Person {
-        channel: "web".into(),
-        external_id: "double-tap".into(),
-        name: "Anna".into(),
-        language: Some("en".into()),
-    };
+    let anna = web_anna("double-tap");
     a.chat
         .handle(&anna, Incoming::Command("start".into(), String::new()))
         .await
@@ -504,12 +499,7 @@ async fn a_double_tap_on_submit_across_two_instances_files_one_ticket(backend: B
 async fn a_draft_restored_on_two_instances_at_once_is_not_lost(backend: Backend) {
     let a = spawn_app(backend).await;
     let b = a.restart().await;
-    let anna = Person {
-        channel: "web".into(),
-        external_id: "draft-race".into(),
-        name: "Anna".into(),
-        language: Some("en".into()),
-    };
+    let anna = web_anna("draft-race");
     let report = || Incoming::Command("report".into(), String::new());
     a.chat.handle(&anna, report()).await.expect("start");
     for answer in ["printer", "HP LaserJet M404"] {
